@@ -1,0 +1,200 @@
+"""The replicated log: NATS JetStream streams with one replica per DC.
+
+Streams: ``ACCOUNTS`` (subjects ``acct.>``) and ``ROOMS_<p>`` for each partition p (subjects
+``rooms.<p>.>``), all R3, file storage, quorum-acknowledged. This module translates nats-py's
+errors into Firebreak's at the boundary; nothing above it imports nats.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import nats
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+from nats.js.api import KeyValueConfig, StorageType, StreamConfig
+
+from firebreak.config import Config
+from firebreak.domain.ids import ACCOUNTS_STREAM, room_stream, room_subject_prefix
+from firebreak.errors import FirebreakError, Unavailable
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+SECRETS_BUCKET = "FB_SECRETS"
+TOKEN_KEY_NAME = "token-hmac-v1"
+#: nats-py/JetStream errors that mean "no leader right now, try again shortly".
+_TRANSIENT: tuple[type[BaseException], ...] = (
+    nats.js.errors.NoStreamResponseError,
+    nats.js.errors.ServiceUnavailableError,
+    nats.errors.TimeoutError,
+    nats.errors.NoRespondersError,
+    nats.errors.ConnectionClosedError,
+    nats.errors.ConnectionReconnectingError,
+    nats.errors.StaleConnectionError,
+    asyncio.TimeoutError,
+)
+
+
+class SubjectNotEmpty(FirebreakError):
+    """An append that expected an empty subject found it taken (JetStream error 10071)."""
+
+    code = "subject_not_empty"
+    status = 409
+
+
+@dataclass(frozen=True)
+class Appended:
+    stream: str
+    seq: int
+    #: True when JetStream recognised the Nats-Msg-Id: this is a retry of an earlier append.
+    duplicate: bool
+
+
+async def connect(config: Config, prefer_dc: str | None, name: str) -> NATS:
+    """Connects to every DC's node, the preferred DC's first; nats-py fails over between them."""
+    urls = config.nats_urls(first=prefer_dc)
+    return await nats.connect(
+        servers=urls,
+        user=config.secrets.nats_user,
+        password=config.secrets.nats_password,
+        name=name,
+        dont_randomize=True,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.25,
+        connect_timeout=2,
+        ping_interval=2,
+        max_outstanding_pings=2,
+        allow_reconnect=True,
+    )
+
+
+def stream_configs(config: Config) -> list[StreamConfig]:
+    common = {
+        "num_replicas": 3,
+        "storage": StorageType.FILE,
+        "duplicate_window": float(config.dedupe_window_s),
+        "allow_direct": False,
+    }
+    out = [StreamConfig(name=ACCOUNTS_STREAM, subjects=["acct.>"], **common)]
+    for p in range(config.partitions):
+        out.append(StreamConfig(name=room_stream(p), subjects=[f"{room_subject_prefix(p)}.>"], **common))
+    return out
+
+
+async def ensure_topology(js: JetStreamContext, config: Config, deadline_s: float = 60.0) -> None:
+    """Creates the streams and the secrets bucket if missing. Idempotent; safe to race from every DC."""
+    end = time.monotonic() + deadline_s
+    for sc in stream_configs(config):
+        await _retry(lambda sc=sc: js.add_stream(sc), end, f"create stream {sc.name}")  # type: ignore[misc]
+    await _retry(
+        lambda: js.create_key_value(
+            KeyValueConfig(bucket=SECRETS_BUCKET, history=1, replicas=3, storage=StorageType.FILE)
+        ),
+        end,
+        "create secrets bucket",
+    )
+
+
+async def token_key(js: JetStreamContext, deadline_s: float = 30.0) -> bytes:
+    """The token signing key: created once for the whole cluster, kept in the replicated KV bucket.
+
+    Every gateway races to create it; KV ``create`` lets exactly one win and the rest read the winner's.
+    """
+    end = time.monotonic() + deadline_s
+    kv = await _retry(lambda: js.key_value(SECRETS_BUCKET), end, "open secrets bucket")
+    while True:
+        try:
+            entry = await kv.get(TOKEN_KEY_NAME)
+            if entry.value:
+                return bytes.fromhex(entry.value.decode())
+        except nats.js.errors.KeyNotFoundError:
+            pass
+        except _TRANSIENT:
+            pass
+        try:
+            await kv.create(TOKEN_KEY_NAME, secrets.token_hex(32).encode())
+        except (nats.js.errors.KeyWrongLastSequenceError, nats.js.errors.KeyNotFoundError, *_TRANSIENT):
+            pass  # someone else won, or no leader yet: read again
+        if time.monotonic() > end:
+            raise Unavailable("cannot read the token signing key from the log")
+        await asyncio.sleep(0.1)
+
+
+async def _retry(fn: Callable[[], Awaitable[T]], end: float, what: str) -> T:
+    """Calls ``fn`` until it succeeds or ``end`` (monotonic) passes; only transient errors retry."""
+    delay = 0.05
+    while True:
+        try:
+            return await fn()
+        except (*_TRANSIENT, nats.js.errors.ServerError) as exc:
+            if time.monotonic() + delay > end:
+                raise Unavailable(f"{what}: the log did not answer in time") from exc
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.5)
+
+
+class Log:
+    """Appends to and reads positions of the replicated log."""
+
+    def __init__(self, nc: NATS, js: JetStreamContext, write_deadline_s: float = 12.0) -> None:
+        self._nc = nc
+        self._js = js
+        #: Long enough to ride out one Raft election (4-9 s measured), short enough to fail clearly.
+        self._write_deadline_s = write_deadline_s
+
+    @property
+    def js(self) -> JetStreamContext:
+        return self._js
+
+    async def append(
+        self, subject: str, data: bytes, msg_id: str, *, expect_empty_subject: bool = False
+    ) -> Appended:
+        """Appends once, whatever the retries: ``msg_id`` is JetStream's dedupe key.
+
+        Retries through leader elections until the write deadline, then raises Unavailable: the
+        caller (and the client) may retry with the same id at any time without creating a copy.
+        """
+        headers = {"Nats-Msg-Id": msg_id}
+        if expect_empty_subject:
+            headers["Nats-Expected-Last-Subject-Sequence"] = "0"
+        end = time.monotonic() + self._write_deadline_s
+        delay = 0.05
+        while True:
+            try:
+                ack = await self._js.publish(subject, data, timeout=2.0, headers=dict(headers))
+                return Appended(stream=ack.stream, seq=ack.seq, duplicate=bool(ack.duplicate))
+            except nats.js.errors.APIError as exc:
+                if exc.err_code == 10071:
+                    raise SubjectNotEmpty(f"{subject} already has entries") from exc
+                if "duplicate message id is in process" in (exc.description or ""):
+                    # A concurrent copy of this very append is being committed: ask again shortly and
+                    # the answer will be that copy's acknowledgement (duplicate=True).
+                    last = exc
+                    await asyncio.sleep(0.01)
+                    continue
+                if exc.code is not None and exc.code < 500 and not isinstance(exc, nats.js.errors.ServiceUnavailableError):
+                    raise FirebreakError(f"the log refused the write: {exc.description}") from exc
+                last: BaseException = exc
+            except _TRANSIENT as exc:
+                last = exc
+            if time.monotonic() + delay > end:
+                raise Unavailable(
+                    "the log has no quorum for this write right now; retry with the same id"
+                ) from last
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+    async def last_seq(self, stream: str, deadline_s: float = 5.0) -> int:
+        """The stream's last sequence, asked of its leader."""
+        end = time.monotonic() + deadline_s
+        info = await _retry(lambda: self._js.stream_info(stream), end, f"stream info {stream}")
+        return int(info.state.last_seq)

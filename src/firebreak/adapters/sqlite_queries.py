@@ -1,0 +1,183 @@
+"""Read queries over a DC's read model, for the API and the WebSocket catch-up.
+
+Queries run on the event loop thread between projector batches, so they always see a state that
+corresponds to a consistent set of log positions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+
+import msgspec
+
+from firebreak.domain.events import RoomKind
+
+
+class UserRow(msgspec.Struct, frozen=True):
+    user_id: str
+    username: str
+    password_hash: str
+    display_name: str
+    request_id: str
+
+
+class MessageRow(msgspec.Struct, frozen=True):
+    room_id: str
+    room_seq: int
+    p: int
+    seq: int
+    sender: str
+    client_id: str
+    text: str
+    at: int
+
+
+class RoomRow(msgspec.Struct, frozen=True):
+    room_id: str
+    kind: RoomKind
+    name: str
+    creator: str
+    partition: int
+    last_room_seq: int
+    last_at: int
+
+
+class MembershipRow(msgspec.Struct, frozen=True):
+    user_id: str
+    joined_seq: int
+    read_room_seq: int
+
+
+_MSG_COLS = "room_id, room_seq, partition, seq, sender, client_id, text, at"
+_ROOM_COLS = "room_id, kind, name, creator, partition, last_room_seq, last_at"
+
+#: Tables whose contents must be identical in every DC that has applied the same log positions.
+DIGEST_TABLES = {
+    "users": "user_id",
+    "revoked": "session_id",
+    "rooms": "room_id",
+    "members": "room_id, user_id",
+    "messages": "room_id, room_seq",
+    "events": "partition, seq",
+}
+
+
+class Queries:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._db = conn
+
+    # users
+    def user_by_username(self, username: str) -> UserRow | None:
+        row = self._db.execute(
+            "SELECT user_id, username, password_hash, display_name, request_id FROM users WHERE username=?",
+            (username,),
+        ).fetchone()
+        return None if row is None else UserRow(*row)
+
+    def user_by_id(self, user_id: str) -> UserRow | None:
+        row = self._db.execute(
+            "SELECT user_id, username, password_hash, display_name, request_id FROM users WHERE user_id=?",
+            (user_id,),
+        ).fetchone()
+        return None if row is None else UserRow(*row)
+
+    def display_names(self, user_ids: list[str]) -> dict[str, tuple[str, str]]:
+        """user_id -> (username, display_name) for the known ones."""
+        out: dict[str, tuple[str, str]] = {}
+        for start in range(0, len(user_ids), 500):
+            chunk = user_ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for uid, uname, dname in self._db.execute(
+                f"SELECT user_id, username, display_name FROM users WHERE user_id IN ({marks})", chunk
+            ):
+                out[uid] = (uname, dname)
+        return out
+
+    def is_revoked(self, session_id: str) -> bool:
+        return self._db.execute("SELECT 1 FROM revoked WHERE session_id=?", (session_id,)).fetchone() is not None
+
+    # rooms
+    def room(self, room_id: str) -> RoomRow | None:
+        row = self._db.execute(f"SELECT {_ROOM_COLS} FROM rooms WHERE room_id=?", (room_id,)).fetchone()
+        return None if row is None else RoomRow(*row)
+
+    def is_active_member(self, room_id: str, user_id: str) -> bool:
+        row = self._db.execute(
+            "SELECT active FROM members WHERE room_id=? AND user_id=?", (room_id, user_id)
+        ).fetchone()
+        return row is not None and bool(row[0])
+
+    def memberships(self, room_id: str) -> list[MembershipRow]:
+        return [
+            MembershipRow(*r)
+            for r in self._db.execute(
+                "SELECT user_id, joined_seq, read_room_seq FROM members WHERE room_id=? AND active=1 ORDER BY user_id",
+                (room_id,),
+            )
+        ]
+
+    def rooms_of(self, user_id: str) -> list[tuple[RoomRow, int, int]]:
+        """The user's rooms, newest activity first, each with (read position, unread count)."""
+        rows = self._db.execute(
+            f"SELECT {', '.join('r.' + c.strip() for c in _ROOM_COLS.split(','))}, m.read_room_seq, "
+            "(SELECT count(*) FROM messages x WHERE x.room_id=r.room_id AND x.room_seq>m.read_room_seq "
+            "  AND x.sender!=m.user_id) "
+            "FROM members m JOIN rooms r ON r.room_id=m.room_id WHERE m.user_id=? AND m.active=1 "
+            "ORDER BY r.last_at DESC, r.room_id",
+            (user_id,),
+        ).fetchall()
+        return [(RoomRow(*r[:7]), r[7], r[8]) for r in rows]
+
+    # messages
+    def message(self, room_id: str, room_seq: int) -> MessageRow | None:
+        row = self._db.execute(
+            f"SELECT {_MSG_COLS} FROM messages WHERE room_id=? AND room_seq=?", (room_id, room_seq)
+        ).fetchone()
+        return None if row is None else MessageRow(*row)
+
+    def message_by_client_id(self, sender: str, client_id: str) -> MessageRow | None:
+        row = self._db.execute(
+            f"SELECT {_MSG_COLS} FROM messages WHERE sender=? AND client_id=?", (sender, client_id)
+        ).fetchone()
+        return None if row is None else MessageRow(*row)
+
+    def history_before(self, room_id: str, before: int | None, limit: int) -> list[MessageRow]:
+        """Up to ``limit`` messages older than ``before`` (newest when None), oldest first."""
+        bound = before if before is not None else 1 << 62
+        rows = self._db.execute(
+            f"SELECT {_MSG_COLS} FROM messages WHERE room_id=? AND room_seq<? ORDER BY room_seq DESC LIMIT ?",
+            (room_id, bound, limit),
+        ).fetchall()
+        return [MessageRow(*r) for r in reversed(rows)]
+
+    def history_after(self, room_id: str, after: int, limit: int) -> list[MessageRow]:
+        rows = self._db.execute(
+            f"SELECT {_MSG_COLS} FROM messages WHERE room_id=? AND room_seq>? ORDER BY room_seq LIMIT ?",
+            (room_id, after, limit),
+        ).fetchall()
+        return [MessageRow(*r) for r in rows]
+
+    # catch-up
+    def catch_up(self, user_id: str, partition: int, after: int, upto: int, limit: int) -> list[tuple[int, bytes]]:
+        """Events of ``partition`` in (after, upto] of rooms the user belonged to at that event."""
+        return self._db.execute(
+            "SELECT e.seq, e.body FROM members m JOIN events e ON e.room_id=m.room_id "
+            "WHERE m.user_id=? AND e.partition=? AND e.seq>? AND e.seq<=? AND e.seq>=m.joined_seq "
+            "AND (m.left_seq IS NULL OR e.seq<=m.left_seq) ORDER BY e.seq LIMIT ?",
+            (user_id, partition, after, upto, limit),
+        ).fetchall()
+
+    # operations
+    def digest(self) -> dict[str, str]:
+        """A sha256 per table of the rows that every DC must agree on."""
+        out: dict[str, str] = {}
+        for table, order in DIGEST_TABLES.items():
+            h = hashlib.sha256()
+            for row in self._db.execute(f"SELECT * FROM {table} ORDER BY {order}"):
+                h.update(repr(row).encode())
+            out[table] = h.hexdigest()
+        return out
+
+    def counts(self) -> dict[str, int]:
+        return {t: self._db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in DIGEST_TABLES}

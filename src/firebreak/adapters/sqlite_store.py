@@ -1,0 +1,176 @@
+"""The SQLite read model of one DC: the write side (the projection's :class:`Store`).
+
+One connection, used only from the gateway's event loop thread. The projector applies a batch of
+events inside one transaction that also stores the new log positions, so rows and positions can
+never disagree; after a crash the model resumes from the last committed position. The file is a
+cache of the log: delete it and it is rebuilt.
+
+``synchronous=NORMAL`` is deliberate: a power cut may lose the last few commits, but positions are
+lost with them and the log replays them.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from firebreak.domain.events import RoomKind
+from firebreak.domain.model import MemberState, RoomState
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS positions(stream TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS users(
+    user_id TEXT PRIMARY KEY, username TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL,
+    display_name TEXT NOT NULL, request_id TEXT NOT NULL, created_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS revoked(session_id TEXT PRIMARY KEY, user_id TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS rooms(
+    room_id TEXT PRIMARY KEY, kind TEXT NOT NULL, name TEXT NOT NULL, creator TEXT NOT NULL,
+    partition INTEGER NOT NULL, created_at INTEGER NOT NULL,
+    last_room_seq INTEGER NOT NULL DEFAULT 0, last_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS members(
+    room_id TEXT NOT NULL, user_id TEXT NOT NULL, active INTEGER NOT NULL,
+    joined_seq INTEGER NOT NULL, left_seq INTEGER, read_room_seq INTEGER NOT NULL,
+    PRIMARY KEY(room_id, user_id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS members_by_user ON members(user_id, active);
+CREATE TABLE IF NOT EXISTS messages(
+    room_id TEXT NOT NULL, room_seq INTEGER NOT NULL, partition INTEGER NOT NULL, seq INTEGER NOT NULL,
+    sender TEXT NOT NULL, client_id TEXT NOT NULL, text TEXT NOT NULL, at INTEGER NOT NULL,
+    PRIMARY KEY(room_id, room_seq)) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS messages_by_client ON messages(sender, client_id);
+CREATE TABLE IF NOT EXISTS events(
+    partition INTEGER NOT NULL, seq INTEGER NOT NULL, room_id TEXT NOT NULL, body BLOB NOT NULL,
+    PRIMARY KEY(partition, seq)) WITHOUT ROWID;
+"""
+
+
+def connect(path: Path | str) -> sqlite3.Connection:
+    """Opens (creating if needed) a read-model database in autocommit mode; transactions are explicit."""
+    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA cache_size=-65536")
+    conn.execute("PRAGMA temp_store=MEMORY")
+    conn.executescript(_SCHEMA)
+    row = conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+    if row is None:
+        conn.execute("INSERT INTO meta VALUES('schema', ?)", (str(SCHEMA_VERSION),))
+    elif int(row[0]) != SCHEMA_VERSION:
+        # A read model is a cache of the log: an old schema is dropped and rebuilt, never migrated.
+        conn.close()
+        Path(path).unlink()
+        return connect(path)
+    return conn
+
+
+class SqliteStore:
+    """Implements :class:`firebreak.domain.model.Store` over one connection."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._db = conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def positions(self) -> dict[str, int]:
+        return {s: q for s, q in self._db.execute("SELECT stream, seq FROM positions")}
+
+    # rooms
+    def get_room(self, room_id: str) -> RoomState | None:
+        row = self._db.execute(
+            "SELECT room_id, kind, name, partition, last_room_seq FROM rooms WHERE room_id=?", (room_id,)
+        ).fetchone()
+        return None if row is None else RoomState(*row)
+
+    def insert_room(self, room_id: str, kind: RoomKind, name: str, creator: str, partition: int, at: int) -> None:
+        self._db.execute(
+            "INSERT INTO rooms(room_id, kind, name, creator, partition, created_at, last_at) VALUES(?,?,?,?,?,?,?)",
+            (room_id, kind, name, creator, partition, at, at),
+        )
+
+    def rename_room(self, room_id: str, name: str) -> None:
+        self._db.execute("UPDATE rooms SET name=? WHERE room_id=?", (name, room_id))
+
+    def set_room_last(self, room_id: str, room_seq: int, at: int) -> None:
+        self._db.execute("UPDATE rooms SET last_room_seq=?, last_at=? WHERE room_id=?", (room_seq, at, room_id))
+
+    # members
+    def get_member(self, room_id: str, user_id: str) -> MemberState | None:
+        row = self._db.execute(
+            "SELECT active, joined_seq, read_room_seq FROM members WHERE room_id=? AND user_id=?", (room_id, user_id)
+        ).fetchone()
+        return None if row is None else MemberState(active=bool(row[0]), joined_seq=row[1], read_room_seq=row[2])
+
+    def active_members(self, room_id: str) -> list[str]:
+        return [r[0] for r in self._db.execute("SELECT user_id FROM members WHERE room_id=? AND active=1", (room_id,))]
+
+    def join(self, room_id: str, user_id: str, seq: int) -> None:
+        # A newcomer has nothing unread: their read position starts at the room's newest message.
+        self._db.execute(
+            "INSERT INTO members(room_id, user_id, active, joined_seq, left_seq, read_room_seq) "
+            "VALUES(?1, ?2, 1, ?3, NULL, (SELECT last_room_seq FROM rooms WHERE room_id=?1)) "
+            "ON CONFLICT(room_id, user_id) DO UPDATE SET active=1, joined_seq=?3, left_seq=NULL, "
+            "read_room_seq=excluded.read_room_seq",
+            (room_id, user_id, seq),
+        )
+
+    def leave(self, room_id: str, user_id: str, seq: int) -> None:
+        self._db.execute(
+            "UPDATE members SET active=0, left_seq=? WHERE room_id=? AND user_id=?", (seq, room_id, user_id)
+        )
+
+    def set_read(self, room_id: str, user_id: str, room_seq: int) -> None:
+        self._db.execute(
+            "UPDATE members SET read_room_seq=? WHERE room_id=? AND user_id=?", (room_seq, room_id, user_id)
+        )
+
+    # messages and the catch-up log
+    def message_exists(self, sender: str, client_id: str) -> bool:
+        row = self._db.execute(
+            "SELECT 1 FROM messages WHERE sender=? AND client_id=?", (sender, client_id)
+        ).fetchone()
+        return row is not None
+
+    def insert_message(
+        self, room_id: str, room_seq: int, partition: int, seq: int, sender: str, client_id: str, text: str, at: int
+    ) -> None:
+        self._db.execute(
+            "INSERT INTO messages VALUES(?,?,?,?,?,?,?,?)",
+            (room_id, room_seq, partition, seq, sender, client_id, text, at),
+        )
+
+    def append_event(self, partition: int, seq: int, room_id: str, body: bytes) -> None:
+        self._db.execute("INSERT INTO events VALUES(?,?,?,?)", (partition, seq, room_id, body))
+
+    # accounts
+    def insert_user(
+        self, user_id: str, username: str, password_hash: str, display_name: str, request_id: str, at: int
+    ) -> bool:
+        cur = self._db.execute(
+            "INSERT OR IGNORE INTO users VALUES(?,?,?,?,?,?)",
+            (user_id, username, password_hash, display_name, request_id, at),
+        )
+        return cur.rowcount == 1
+
+    def set_display_name(self, user_id: str, display_name: str) -> None:
+        self._db.execute("UPDATE users SET display_name=? WHERE user_id=?", (display_name, user_id))
+
+    def revoke_session(self, session_id: str, user_id: str) -> None:
+        self._db.execute("INSERT OR IGNORE INTO revoked VALUES(?,?)", (session_id, user_id))
+
+    # positions
+    def set_position(self, stream: str, seq: int) -> None:
+        self._db.execute(
+            "INSERT INTO positions VALUES(?,?) ON CONFLICT(stream) DO UPDATE SET seq=excluded.seq", (stream, seq)
+        )

@@ -1,0 +1,94 @@
+"""Wiring: the one place that builds a DC's gateway from its parts.
+
+Each part takes its dependencies through its constructor; this module only decides which concrete
+adapter goes where. Nothing else constructs adapters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nats.aio.client import Client as NATS
+
+from firebreak.adapters import nats_log, sqlite_store
+from firebreak.adapters.nats_log import Log
+from firebreak.adapters.sqlite_queries import Queries
+from firebreak.adapters.sqlite_store import SqliteStore
+from firebreak.adapters.tailer import Tailer
+from firebreak.config import Config, DCConfig
+from firebreak.domain.ids import ACCOUNTS_STREAM, room_stream, room_subject_prefix
+from firebreak.service.accounts import Accounts
+from firebreak.service.auth import Tokens
+from firebreak.service.hub import Hub
+from firebreak.service.projector import Projector
+from firebreak.service.ratelimit import RateLimiter
+from firebreak.service.rooms import Rooms
+from firebreak.service.sync import Freshness
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Gateway:
+    """The running parts of one DC's gateway (what the HTTP app and the ops endpoints need)."""
+
+    config: Config
+    dc: DCConfig
+    nc: NATS
+    projector: Projector
+    queries: Queries
+    hub: Hub
+    accounts: Accounts
+    rooms: Rooms
+    tailers: list[Tailer]
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        with contextlib.suppress(Exception):
+            await self.nc.close()
+
+
+def read_model_path(config: Config, dc: DCConfig) -> Path:
+    return config.data_dir / dc.name / "gateway" / "read-model.sqlite3"
+
+
+async def start_gateway(config: Config, dc_name: str) -> Gateway:
+    """Connects to the log, makes sure the topology exists, and starts building the read model."""
+    dc = config.dc(dc_name)
+    nc = await nats_log.connect(config, prefer_dc=dc.name, name=f"gateway-{dc.name}")
+    js = nc.jetstream(timeout=5.0)
+    await nats_log.ensure_topology(js, config)
+    key = await nats_log.token_key(js)
+
+    db_path = read_model_path(config, dc)
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite_store.connect(db_path)
+    store = SqliteStore(conn)
+    queries = Queries(conn)
+    hub = Hub()
+    projector = Projector(store, config.partitions, hub.publish)
+
+    the_log = Log(nc, js)
+    fresh = Freshness(the_log, projector)
+    accounts = Accounts(the_log, queries, fresh, Tokens(key, config.limits.token_ttl_s), config.limits)
+    rooms = Rooms(
+        config, the_log, queries, fresh, accounts, RateLimiter(config.limits.send_rate_per_s, config.limits.send_burst)
+    )
+
+    streams = [(ACCOUNTS_STREAM, "acct.>")] + [
+        (room_stream(p), f"{room_subject_prefix(p)}.>") for p in range(config.partitions)
+    ]
+    tailers = [Tailer(js, name, subj, projector.head[name] + 1, projector.queue) for name, subj in streams]
+    gw = Gateway(config, dc, nc, projector, queries, hub, accounts, rooms, tailers)
+    gw.tasks.append(asyncio.create_task(projector.run(), name="projector"))
+    gw.tasks.extend(asyncio.create_task(t.run(), name=f"tail-{t.stream}") for t in tailers)
+    return gw

@@ -1,0 +1,6 @@
+"""The asyncio client library: knows every DC, fails over, resumes from its cursor."""
+
+from firebreak.client.client import ApiError, Client, Unreachable
+from firebreak.client.live import LiveConnection, LiveState
+
+__all__ = ["ApiError", "Client", "LiveConnection", "LiveState", "Unreachable"]

@@ -1,0 +1,171 @@
+"""HTTP side of the client: every call goes to the current DC and fails over to the next on
+connection loss or on 503 (the log has no quorum there right now).
+
+Writes carry a client-chosen id, so :meth:`Client.send` simply retries, on any DC, with the same id
+until one DC acknowledges: the server turns every retry into the same single message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from typing import Any, TypeVar
+
+import httpx
+import msgspec
+
+from firebreak.errors import FirebreakError
+from firebreak.service.views import History, ReadResult, RoomDetail, RoomList, RoomView, SendResult, SessionView, UserView
+
+T = TypeVar("T")
+
+#: Statuses after which the same request may go to another DC.
+_RETRY_ELSEWHERE = {502, 503, 504}
+
+
+class ApiError(FirebreakError):
+    """An error answer from a gateway (its ``code`` and ``status`` are the server's)."""
+
+
+class Unreachable(FirebreakError):
+    code = "unreachable"
+    status = 503
+
+
+class _ErrorBody(msgspec.Struct):
+    error: dict[str, str]
+
+
+def new_id() -> str:
+    return secrets.token_hex(12)
+
+
+class Client:
+    def __init__(
+        self, dc_urls: list[str], *, preferred: int = 0, timeout: float = 15.0, retry_deadline: float = 60.0
+    ) -> None:
+        if not dc_urls:
+            raise ValueError("a client needs at least one DC")
+        self.dc_urls = list(dc_urls)
+        self.current = preferred % len(dc_urls)
+        self.token: str | None = None
+        self.user: UserView | None = None
+        self._retry_deadline = retry_deadline
+        self._http = httpx.AsyncClient(timeout=timeout)
+        self.failovers = 0
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    @property
+    def base_url(self) -> str:
+        return self.dc_urls[self.current]
+
+    def _fail_over(self) -> None:
+        self.current = (self.current + 1) % len(self.dc_urls)
+        self.failovers += 1
+
+    async def request(self, method: str, path: str, body: Any = None, *, type: type[T], retry: bool = True) -> T:
+        """Sends the request to the current DC, moving on to the next DC while it is unreachable or
+        answers 5xx, until ``retry_deadline``. 4xx answers raise ApiError at once (429 waits)."""
+        end = time.monotonic() + self._retry_deadline
+        delay = 0.05
+        headers = {"authorization": f"Bearer {self.token}"} if self.token else {}
+        while True:
+            try:
+                resp = await self._http.request(method, self.base_url + path, json=body, headers=headers)
+            except httpx.TransportError as exc:
+                last: FirebreakError = Unreachable(f"{self.base_url}: {exc!r}")
+                self._fail_over()
+            else:
+                if resp.status_code < 400:
+                    return msgspec.json.decode(resp.content, type=type)
+                error = self._error(resp)
+                if resp.status_code == 429 and retry:
+                    last = error
+                elif resp.status_code in _RETRY_ELSEWHERE and retry:
+                    last = error
+                    self._fail_over()
+                else:
+                    raise error
+            if not retry or time.monotonic() + delay > end:
+                raise last
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+    @staticmethod
+    def _error(resp: httpx.Response) -> ApiError:
+        try:
+            err = msgspec.json.decode(resp.content, type=_ErrorBody).error
+            return ApiError(err.get("message", ""), code=err.get("code", "unknown"), status=resp.status_code)
+        except msgspec.DecodeError:
+            return ApiError(resp.text[:200], code="http_error", status=resp.status_code)
+
+    # ---- accounts -----------------------------------------------------------------------------
+
+    async def register(self, username: str, password: str, display_name: str | None = None) -> UserView:
+        body = {"username": username, "password": password, "display_name": display_name, "request_id": new_id()}
+        return await self.request("POST", "/v1/accounts", body, type=UserView)
+
+    async def login(self, username: str, password: str) -> SessionView:
+        session = await self.request("POST", "/v1/sessions", {"username": username, "password": password}, type=SessionView)
+        self.token = session.token
+        self.user = session.user
+        return session
+
+    async def logout(self) -> None:
+        await self.request("DELETE", "/v1/sessions/current", type=dict)
+        self.token = None
+
+    async def me(self) -> UserView:
+        return await self.request("GET", "/v1/me", type=UserView)
+
+    # ---- rooms --------------------------------------------------------------------------------
+
+    async def open_direct(self, username: str) -> RoomView:
+        return await self.request("POST", "/v1/rooms/direct", {"username": username}, type=RoomView)
+
+    async def create_group(self, name: str, members: list[str], request_id: str | None = None) -> RoomView:
+        body = {"name": name, "members": members, "request_id": request_id or new_id()}
+        return await self.request("POST", "/v1/rooms", body, type=RoomView)
+
+    async def invite(self, room_id: str, members: list[str]) -> RoomView:
+        body = {"members": members, "request_id": new_id()}
+        return await self.request("POST", f"/v1/rooms/{room_id}/members", body, type=RoomView)
+
+    async def leave(self, room_id: str) -> None:
+        await self.request("POST", f"/v1/rooms/{room_id}/leave", {"request_id": new_id()}, type=dict)
+
+    async def rename(self, room_id: str, name: str) -> RoomView:
+        return await self.request("PATCH", f"/v1/rooms/{room_id}", {"name": name, "request_id": new_id()}, type=RoomView)
+
+    async def rooms(self) -> RoomList:
+        return await self.request("GET", "/v1/rooms", type=RoomList)
+
+    async def room(self, room_id: str) -> RoomDetail:
+        return await self.request("GET", f"/v1/rooms/{room_id}", type=RoomDetail)
+
+    async def send(self, room_id: str, text: str, client_id: str | None = None) -> SendResult:
+        """Sends with retries across DCs until acknowledged; the id makes every retry the same message."""
+        body = {"client_id": client_id or new_id(), "text": text}
+        return await self.request("POST", f"/v1/rooms/{room_id}/messages", body, type=SendResult)
+
+    async def history(
+        self, room_id: str, *, before: int | None = None, after: int | None = None, limit: int = 50
+    ) -> History:
+        params = [f"limit={limit}"]
+        if before is not None:
+            params.append(f"before={before}")
+        if after is not None:
+            params.append(f"after={after}")
+        return await self.request("GET", f"/v1/rooms/{room_id}/messages?{'&'.join(params)}", type=History)
+
+    async def mark_read(self, room_id: str, up_to: int) -> ReadResult:
+        return await self.request("POST", f"/v1/rooms/{room_id}/read", {"up_to": up_to}, type=ReadResult)

@@ -1,0 +1,132 @@
+"""The live side of the client: one WebSocket, resumed from its cursor on any DC.
+
+State machine::
+
+    CONNECTING --open--> CATCHING_UP --"ready"--> LIVE
+        ^                    |                     |
+        |                    +------ lost ---------+--> BACKOFF --(next DC)--> CONNECTING
+        +-----------------------------------------------------+
+    any state --close() or auth refused--> CLOSED
+
+Every event frame carries the cursor just past it; the connection keeps the newest one, so after a
+loss it reconnects (to the next DC in its list) with that cursor and receives exactly what it
+missed. Cursors mean the same in every DC, so which DC it lands on does not matter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import time
+import urllib.parse
+from collections.abc import Callable
+
+import msgspec
+import websockets
+from websockets.asyncio.client import connect
+
+from firebreak.domain.model import ClientEvent
+
+
+class LiveState(enum.Enum):
+    CONNECTING = "connecting"
+    CATCHING_UP = "catching_up"
+    LIVE = "live"
+    BACKOFF = "backoff"
+    CLOSED = "closed"
+
+
+class Frame(msgspec.Struct, frozen=True):
+    kind: str
+    cursor: str | None = None
+    data: ClientEvent | None = None
+    code: str | None = None
+    message: str | None = None
+
+
+_decoder = msgspec.json.Decoder(Frame)
+_FATAL_CODES = {"invalid_token", "token_expired", "session_revoked", "missing_token", "invalid_cursor"}
+
+
+class LiveConnection:
+    def __init__(
+        self,
+        ws_urls: list[str],
+        token: Callable[[], str | None],
+        *,
+        preferred: int = 0,
+        cursor: str | None = None,
+        max_backoff: float = 1.0,
+    ) -> None:
+        self.ws_urls = list(ws_urls)
+        self.current = preferred % len(ws_urls)
+        self._token = token
+        self.cursor = cursor
+        self.state = LiveState.CONNECTING
+        #: Every event received, in order (per partition: log order).
+        self.events: asyncio.Queue[ClientEvent] = asyncio.Queue()
+        #: Set while LIVE; cleared on loss.
+        self.live = asyncio.Event()
+        self.reconnects = 0
+        self.last_error: str | None = None
+        self.state_changes: list[tuple[float, LiveState, str]] = []
+        self._max_backoff = max_backoff
+        self._task: asyncio.Task[None] | None = None
+
+    def _set(self, state: LiveState) -> None:
+        self.state = state
+        self.state_changes.append((time.monotonic(), state, self.ws_urls[self.current]))
+        if state is LiveState.LIVE:
+            self.live.set()
+        else:
+            self.live.clear()
+
+    def start(self) -> LiveConnection:
+        self._task = asyncio.create_task(self.run(), name="live-connection")
+        return self
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._set(LiveState.CLOSED)
+
+    def _url(self) -> str:
+        query = {"token": self._token() or ""}
+        if self.cursor:
+            query["cursor"] = self.cursor
+        return f"{self.ws_urls[self.current]}?{urllib.parse.urlencode(query)}"
+
+    async def run(self) -> None:
+        delay = 0.05
+        while True:
+            self._set(LiveState.CONNECTING)
+            try:
+                async with connect(self._url(), open_timeout=3, ping_interval=2, ping_timeout=3, max_size=2**22) as ws:
+                    self._set(LiveState.CATCHING_UP)
+                    async for raw in ws:
+                        frame = _decoder.decode(raw)
+                        if frame.kind == "event" and frame.data is not None:
+                            self.cursor = frame.cursor
+                            self.events.put_nowait(frame.data)
+                        elif frame.kind == "ready":
+                            self.cursor = frame.cursor
+                            self._set(LiveState.LIVE)
+                            delay = 0.05
+                        elif frame.kind == "error":
+                            self.last_error = f"{frame.code}: {frame.message}"
+                            if frame.code in _FATAL_CODES:
+                                self._set(LiveState.CLOSED)
+                                return
+            except asyncio.CancelledError:
+                raise
+            except (OSError, websockets.exceptions.WebSocketException, TimeoutError, msgspec.DecodeError) as exc:
+                self.last_error = repr(exc)
+            # Lost (or never reached) this DC: try the next one with the same cursor.
+            self._set(LiveState.BACKOFF)
+            self.reconnects += 1
+            self.current = (self.current + 1) % len(self.ws_urls)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self._max_backoff)

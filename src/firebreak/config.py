@@ -1,0 +1,172 @@
+"""Cluster layout and limits, read from one TOML file with sane defaults.
+
+The same format describes the local three-DC cluster on 127.0.0.1 and a real deployment across
+sites (see docs/CONFIG.md). Every DC of a cluster must read the same file: the partition count and
+the secrets are part of the log's contract.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+from firebreak.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class DCConfig:
+    """One data center: one nats-server node and one gateway."""
+
+    name: str
+    host: str = "127.0.0.1"
+    nats_port: int = 4222
+    cluster_port: int = 6222
+    monitor_port: int = 8222
+    http_port: int = 8001
+    #: Address the gateway binds; defaults to ``host``.
+    bind: str | None = None
+
+    @property
+    def nats_url(self) -> str:
+        return f"nats://{self.host}:{self.nats_port}"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://{self.host}:{self.http_port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self.host}:{self.http_port}/v1/ws"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Explicit limits; each is documented in docs/LIMITS.md."""
+
+    max_body_bytes: int = 64 * 1024
+    max_message_chars: int = 4000
+    max_room_name_chars: int = 100
+    max_display_name_chars: int = 64
+    max_group_members: int = 1000
+    #: Sends a user may make per second at one gateway (token bucket), and the burst.
+    send_rate_per_s: float = 50.0
+    send_burst: int = 100
+    token_ttl_s: int = 30 * 24 * 3600
+    history_page_max: int = 200
+    #: Events a WebSocket session may have queued before the server drops it (it resumes by cursor).
+    ws_queue_max: int = 10_000
+
+
+@dataclass(frozen=True)
+class Secrets:
+    nats_user: str = "firebreak"
+    nats_password: str = "firebreak-dev-password"
+    route_user: str = "route"
+    route_password: str = "firebreak-dev-route-password"
+    #: Guards the internal endpoints (digest, lag); never given to end users.
+    ops_token: str = "firebreak-dev-ops-token"
+
+
+def _default_dcs() -> tuple[DCConfig, ...]:
+    return tuple(
+        DCConfig(
+            name=f"dc{i}",
+            nats_port=4221 + i,
+            cluster_port=6221 + i,
+            monitor_port=8221 + i,
+            http_port=8000 + i,
+        )
+        for i in (1, 2, 3)
+    )
+
+
+@dataclass(frozen=True)
+class Config:
+    cluster_name: str = "firebreak"
+    data_dir: Path = Path(".firebreak")
+    partitions: int = 3
+    #: JetStream's dedupe window for Nats-Msg-Id; the durable check in the read model covers later retries.
+    dedupe_window_s: int = 600
+    dcs: tuple[DCConfig, ...] = field(default_factory=_default_dcs)
+    limits: Limits = field(default_factory=Limits)
+    secrets: Secrets = field(default_factory=Secrets)
+
+    def dc(self, name: str) -> DCConfig:
+        for dc in self.dcs:
+            if dc.name == name:
+                return dc
+        raise ConfigError(f"no DC named {name!r} in the config (have: {', '.join(d.name for d in self.dcs)})")
+
+    def nats_urls(self, first: str | None = None) -> list[str]:
+        """All NATS URLs, the named DC's first (a gateway prefers its own DC's node)."""
+        ordered = sorted(self.dcs, key=lambda d: d.name != first)
+        return [d.nats_url for d in ordered]
+
+    def with_data_dir(self, path: Path) -> Config:
+        return replace(self, data_dir=path)
+
+
+T = TypeVar("T")
+
+
+def _build(cls: type[T], raw: dict[str, Any], where: str) -> T:
+    try:
+        return cls(**raw)
+    except TypeError as exc:
+        raise ConfigError(f"bad [{where}] section: {exc}") from exc
+
+
+def load_config(path: Path | None) -> Config:
+    """Reads a TOML config; a missing ``path`` (None) gives the local three-DC defaults."""
+    if path is None:
+        return Config()
+    try:
+        raw = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read config {path}: {exc}") from exc
+    cluster = dict(raw.pop("cluster", {}))
+    limits = _build(Limits, dict(raw.pop("limits", {})), "limits")
+    secrets = _build(Secrets, dict(raw.pop("secrets", {})), "secrets")
+    dcs_raw = raw.pop("dc", None)
+    if raw:
+        raise ConfigError(f"unknown config sections: {', '.join(sorted(raw))}")
+    dcs = tuple(_build(DCConfig, dict(d), "dc") for d in dcs_raw) if dcs_raw else _default_dcs()
+    if "data_dir" in cluster:
+        data_dir = Path(cluster.pop("data_dir"))
+        if not data_dir.is_absolute():
+            data_dir = path.parent / data_dir
+        cluster["data_dir"] = data_dir
+    config = _build(Config, {**cluster, "dcs": dcs, "limits": limits, "secrets": secrets}, "cluster")
+    if len(config.dcs) < 3:
+        raise ConfigError("a cluster needs at least three DCs (one replica of the log in each)")
+    if len({d.name for d in config.dcs}) != len(config.dcs):
+        raise ConfigError("DC names must be unique")
+    if not 1 <= config.partitions <= 64:
+        raise ConfigError("partitions must be between 1 and 64")
+    return config
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def dump_config(config: Config) -> str:
+    """The TOML text that :func:`load_config` reads back as an equal Config (absolute data_dir)."""
+    lines = ["[cluster]"]
+    lines.append(f"cluster_name = {_toml_value(config.cluster_name)}")
+    lines.append(f"data_dir = {_toml_value(config.data_dir.resolve())}")
+    lines.append(f"partitions = {config.partitions}")
+    lines.append(f"dedupe_window_s = {config.dedupe_window_s}")
+    for section, obj in (("limits", config.limits), ("secrets", config.secrets)):
+        lines.append(f"\n[{section}]")
+        lines.extend(f"{k} = {_toml_value(v)}" for k, v in vars(obj).items())
+    for dc in config.dcs:
+        lines.append("\n[[dc]]")
+        lines.extend(f"{k} = {_toml_value(v)}" for k, v in vars(dc).items() if v is not None)
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,1 @@
+"""The pure domain: events, identifiers, rules and projections. No I/O happens here."""

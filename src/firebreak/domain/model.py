@@ -1,0 +1,81 @@
+"""Read-side values and the store contract the projection writes through."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import msgspec
+
+from firebreak.domain.events import RoomEvent, RoomKind
+
+
+class RoomState(msgspec.Struct, frozen=True):
+    room_id: str
+    kind: RoomKind
+    name: str
+    partition: int
+    last_room_seq: int
+
+
+class MemberState(msgspec.Struct, frozen=True):
+    active: bool
+    joined_seq: int
+    read_room_seq: int
+
+
+class ClientEvent(msgspec.Struct, frozen=True):
+    """What a client receives for one room event: its log position and the event itself.
+
+    ``room_seq`` is the message's number within its room (1, 2, 3, ...) for ``message_sent`` and 0
+    for everything else.
+    """
+
+    p: int
+    seq: int
+    room_seq: int
+    event: RoomEvent
+
+
+class Applied(msgspec.Struct, frozen=True):
+    """An accepted room event, ready for live fan-out to ``recipients``."""
+
+    partition: int
+    seq: int
+    room_id: str
+    recipients: tuple[str, ...]
+    body: bytes
+
+
+class Store(Protocol):
+    """What the projection needs from a read model. Implementations must be transactional: the
+    caller commits all effects of a batch together with the new log positions."""
+
+    # rooms
+    def get_room(self, room_id: str) -> RoomState | None: ...
+    def insert_room(self, room_id: str, kind: RoomKind, name: str, creator: str, partition: int, at: int) -> None: ...
+    def rename_room(self, room_id: str, name: str) -> None: ...
+    def set_room_last(self, room_id: str, room_seq: int, at: int) -> None: ...
+
+    # members
+    def get_member(self, room_id: str, user_id: str) -> MemberState | None: ...
+    def active_members(self, room_id: str) -> list[str]: ...
+    def join(self, room_id: str, user_id: str, seq: int) -> None: ...
+    def leave(self, room_id: str, user_id: str, seq: int) -> None: ...
+    def set_read(self, room_id: str, user_id: str, room_seq: int) -> None: ...
+
+    # messages and the catch-up log
+    def message_exists(self, sender: str, client_id: str) -> bool: ...
+    def insert_message(
+        self, room_id: str, room_seq: int, partition: int, seq: int, sender: str, client_id: str, text: str, at: int
+    ) -> None: ...
+    def append_event(self, partition: int, seq: int, room_id: str, body: bytes) -> None: ...
+
+    # accounts
+    def insert_user(
+        self, user_id: str, username: str, password_hash: str, display_name: str, request_id: str, at: int
+    ) -> bool: ...
+    def set_display_name(self, user_id: str, display_name: str) -> None: ...
+    def revoke_session(self, session_id: str, user_id: str) -> None: ...
+
+    # log positions
+    def set_position(self, stream: str, seq: int) -> None: ...

@@ -1,0 +1,154 @@
+"""The projection: how each event changes the read model. Deterministic and free of I/O.
+
+Every DC runs this same code over the same log and must reach the same state, so a rule may
+depend only on the event and on state built from earlier events *of the same stream* (a room's
+events all live in one stream). Commands are validated at the gateway for good error messages,
+but the gateway may be looking at a stale read model; the projection is the authority: an event
+that breaks a rule here (a message from a non-member, a second message with the same client id)
+is skipped in every DC alike, and the gateway reports the outcome it reads back.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from firebreak.domain.events import (
+    AccountEvent,
+    DisplayNameChanged,
+    MemberLeft,
+    MembersInvited,
+    MessageSent,
+    ReadUpTo,
+    RoomCreated,
+    RoomEvent,
+    RoomRenamed,
+    SessionRevoked,
+    UserRegistered,
+)
+from firebreak.domain.ids import ACCOUNTS_STREAM, room_stream
+from firebreak.domain.model import Applied, ClientEvent, Store
+
+#: Hard cap on room size, part of the rules (so every DC agrees). Gateways may enforce a lower limit.
+MAX_ROOM_MEMBERS = 5000
+
+_encoder = msgspec.json.Encoder()
+
+
+class Projection:
+    """Applies events to a :class:`Store`. Keeps a membership cache for fan-out.
+
+    The cache mirrors committed-or-pending store state; if a batch's transaction is rolled back the
+    owner must call :meth:`forget_cache`.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._members: dict[str, set[str]] = {}
+
+    def forget_cache(self) -> None:
+        self._members.clear()
+
+    def members(self, room_id: str) -> set[str]:
+        cached = self._members.get(room_id)
+        if cached is None:
+            cached = set(self._store.active_members(room_id))
+            self._members[room_id] = cached
+        return cached
+
+    # ---- accounts ---------------------------------------------------------------------------
+
+    def apply_account(self, seq: int, event: AccountEvent) -> None:
+        store = self._store
+        match event:
+            case UserRegistered():
+                # A second registration of a taken name cannot reach the log (the gateway publishes
+                # with an expected subject sequence of 0); if one ever did, the first one wins.
+                store.insert_user(
+                    event.user_id, event.username, event.password_hash, event.display_name, event.request_id, event.at
+                )
+            case DisplayNameChanged():
+                store.set_display_name(event.user_id, event.display_name)
+            case SessionRevoked():
+                store.revoke_session(event.session_id, event.user_id)
+        store.set_position(ACCOUNTS_STREAM, seq)
+
+    # ---- rooms ------------------------------------------------------------------------------
+
+    def apply_room(self, partition: int, seq: int, event: RoomEvent) -> Applied | None:
+        """Applies one room event at stream position ``seq``; returns what to push, or None if the
+        event broke a rule and changed nothing but the position."""
+        applied = self._apply_room(partition, seq, event)
+        self._store.set_position(room_stream(partition), seq)
+        return applied
+
+    def _apply_room(self, partition: int, seq: int, event: RoomEvent) -> Applied | None:
+        store = self._store
+        room = store.get_room(event.room_id)
+        room_seq = 0
+        extra_recipient: str | None = None
+        match event:
+            case RoomCreated():
+                if room is not None:
+                    return None
+                store.insert_room(event.room_id, event.kind, event.name, event.creator, partition, event.at)
+                members = _unique((event.creator, *event.members))[:MAX_ROOM_MEMBERS]
+                if event.kind == "direct" and len(members) != 2:
+                    return None
+                for user_id in members:
+                    store.join(event.room_id, user_id, seq)
+                self._members[event.room_id] = set(members)
+            case MembersInvited():
+                if room is None or room.kind != "group" or event.by not in self.members(event.room_id):
+                    return None
+                current = self.members(event.room_id)
+                new = [u for u in _unique(event.user_ids) if u not in current]
+                new = new[: max(0, MAX_ROOM_MEMBERS - len(current))]
+                if not new:
+                    return None
+                for user_id in new:
+                    store.join(event.room_id, user_id, seq)
+                    current.add(user_id)
+            case MemberLeft():
+                if room is None or room.kind != "group" or event.user_id not in self.members(event.room_id):
+                    return None
+                store.leave(event.room_id, event.user_id, seq)
+                self.members(event.room_id).discard(event.user_id)
+                extra_recipient = event.user_id
+            case RoomRenamed():
+                if room is None or room.kind != "group" or event.by not in self.members(event.room_id):
+                    return None
+                store.rename_room(event.room_id, event.name)
+            case MessageSent():
+                if room is None or event.sender not in self.members(event.room_id):
+                    return None
+                if store.message_exists(event.sender, event.client_id):
+                    # A retry that came after JetStream's dedupe window: the first copy stands.
+                    return None
+                room_seq = room.last_room_seq + 1
+                store.insert_message(
+                    event.room_id, room_seq, partition, seq, event.sender, event.client_id, event.text, event.at
+                )
+                store.set_room_last(event.room_id, room_seq, event.at)
+                # Sending a message means having read everything up to it.
+                store.set_read(event.room_id, event.sender, room_seq)
+            case ReadUpTo():
+                if room is None or event.user_id not in self.members(event.room_id):
+                    return None
+                member = store.get_member(event.room_id, event.user_id)
+                up_to = min(event.room_seq, room.last_room_seq)
+                if member is None or up_to <= member.read_room_seq:
+                    return None
+                store.set_read(event.room_id, event.user_id, up_to)
+                # The pushed event carries the clamped position; the original stays in the log.
+                event = msgspec.structs.replace(event, room_seq=up_to)
+        body = _encoder.encode(ClientEvent(p=partition, seq=seq, room_seq=room_seq, event=event))
+        store.append_event(partition, seq, event.room_id, body)
+        recipients = set(self.members(event.room_id))
+        if extra_recipient is not None:
+            recipients.add(extra_recipient)
+        return Applied(partition=partition, seq=seq, room_id=event.room_id, recipients=tuple(recipients), body=body)
+
+
+def _unique(values: tuple[str, ...]) -> list[str]:
+    """Order-preserving dedupe (sets would make the result depend on hash seeds)."""
+    return list(dict.fromkeys(values))

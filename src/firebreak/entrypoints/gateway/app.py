@@ -1,0 +1,172 @@
+"""The HTTP + WebSocket API of one DC (see docs/API.md; the OpenAPI document is at /openapi.json)."""
+
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Header, Query, WebSocket, WebSocketDisconnect
+from fastapi.responses import JSONResponse, Response
+
+from firebreak.bootstrap import Gateway
+from firebreak.domain.ids import Cursor
+from firebreak.entrypoints.gateway import boundary as b
+from firebreak.errors import FirebreakError, Forbidden, Unauthorized
+from firebreak.service.auth import TokenClaims
+from firebreak.service.sessions import LiveSession, SlowConsumer
+from firebreak.service.views import (
+    History,
+    Ok,
+    ReadResult,
+    RoomDetail,
+    RoomList,
+    RoomView,
+    SendResult,
+    SessionView,
+    UserView,
+)
+
+#: WebSocket close codes (4000-4999 are the application's).
+WS_UNAUTHORIZED = 4401
+WS_BAD_REQUEST = 4400
+WS_SLOW_CONSUMER = 4408
+
+
+def create_app(gw: Gateway) -> FastAPI:
+    app = FastAPI(
+        title="Firebreak",
+        version="1",
+        description="A messenger whose every change is an event in a log replicated across three data centers.",
+    )
+    b.install(app, gw.config.limits.max_body_bytes)
+    accounts, rooms = gw.accounts, gw.rooms
+
+    def auth(authorization: Annotated[str | None, Header()] = None) -> TokenClaims:
+        if not authorization or not authorization.startswith("Bearer "):
+            raise Unauthorized("send Authorization: Bearer <token>", code="missing_token")
+        return accounts.authenticate(authorization.removeprefix("Bearer ").strip())
+
+    Me = Annotated[TokenClaims, Depends(auth)]
+
+    # ---- accounts ---------------------------------------------------------------------------
+
+    @app.post("/v1/accounts", responses=b.doc(UserView, 201), status_code=201)
+    async def register(body: b.RegisterBody) -> Response:
+        user = await accounts.register(body.username, body.password, body.display_name, body.request_id)
+        return b.reply(user, 201)
+
+    @app.post("/v1/sessions", responses=b.doc(SessionView, 201), status_code=201)
+    async def login(body: b.LoginBody) -> Response:
+        return b.reply(await accounts.login(body.username, body.password), 201)
+
+    @app.delete("/v1/sessions/current", responses=b.doc(Ok))
+    async def logout(me: Me) -> Response:
+        await accounts.logout(me)
+        return b.reply(Ok())
+
+    @app.get("/v1/me", responses=b.doc(UserView))
+    async def whoami(me: Me) -> Response:
+        return b.reply(accounts.me(me.u))
+
+    @app.patch("/v1/me", responses=b.doc(UserView))
+    async def profile(me: Me, body: b.ProfileBody) -> Response:
+        return b.reply(await accounts.set_display_name(me.u, body.display_name))
+
+    # ---- rooms ------------------------------------------------------------------------------
+
+    @app.get("/v1/rooms", responses=b.doc(RoomList))
+    async def list_rooms(me: Me) -> Response:
+        return b.reply(rooms.list_rooms(me.u))
+
+    @app.post("/v1/rooms/direct", responses=b.doc(RoomView))
+    async def open_direct(me: Me, body: b.DirectBody) -> Response:
+        return b.reply(await rooms.open_direct(me.u, body.username))
+
+    @app.post("/v1/rooms", responses=b.doc(RoomView, 201), status_code=201)
+    async def create_group(me: Me, body: b.GroupBody) -> Response:
+        return b.reply(await rooms.create_group(me.u, body.name, body.members, body.request_id), 201)
+
+    @app.get("/v1/rooms/{room_id}", responses=b.doc(RoomDetail))
+    async def room_detail(me: Me, room_id: str) -> Response:
+        return b.reply(await rooms.detail(me.u, room_id))
+
+    @app.patch("/v1/rooms/{room_id}", responses=b.doc(RoomView))
+    async def rename(me: Me, room_id: str, body: b.RenameBody) -> Response:
+        return b.reply(await rooms.rename(me.u, room_id, body.name, body.request_id))
+
+    @app.post("/v1/rooms/{room_id}/members", responses=b.doc(RoomView))
+    async def invite(me: Me, room_id: str, body: b.InviteBody) -> Response:
+        return b.reply(await rooms.invite(me.u, room_id, body.members, body.request_id))
+
+    @app.post("/v1/rooms/{room_id}/leave", responses=b.doc(Ok))
+    async def leave(me: Me, room_id: str, body: b.LeaveBody) -> Response:
+        await rooms.leave(me.u, room_id, body.request_id)
+        return b.reply(Ok())
+
+    @app.post("/v1/rooms/{room_id}/messages", responses={**b.doc(SendResult, 201), **b.doc(SendResult, 200)})
+    async def send(me: Me, room_id: str, body: b.SendBody) -> Response:
+        result = await rooms.send(me.u, room_id, body.client_id, body.text)
+        return b.reply(result, 200 if result.duplicate else 201)
+
+    @app.get("/v1/rooms/{room_id}/messages", responses=b.doc(History))
+    async def history(
+        me: Me,
+        room_id: str,
+        before: Annotated[int | None, Query(description="page backwards from this room_seq")] = None,
+        after: Annotated[int | None, Query(description="page forwards from this room_seq")] = None,
+        limit: int = 50,
+    ) -> Response:
+        return b.reply(await rooms.history(me.u, room_id, before, after, limit))
+
+    @app.post("/v1/rooms/{room_id}/read", responses=b.doc(ReadResult))
+    async def mark_read(me: Me, room_id: str, body: b.ReadBody) -> Response:
+        return b.reply(await rooms.mark_read(me.u, room_id, body.up_to))
+
+    # ---- live -------------------------------------------------------------------------------
+
+    @app.websocket("/v1/ws")
+    async def live(ws: WebSocket, token: str = "", cursor: str | None = None) -> None:
+        await ws.accept()
+        try:
+            claims = accounts.authenticate(token)
+            start = Cursor.parse(cursor, gw.config.partitions) if cursor else None
+        except FirebreakError as exc:
+            await ws.send_json({"kind": "error", "code": exc.code, "message": exc.message})
+            await ws.close(WS_UNAUTHORIZED if exc.status == 401 else WS_BAD_REQUEST, exc.code)
+            return
+        session = LiveSession(claims.u, start, gw.projector, gw.queries, gw.hub, gw.config.limits.ws_queue_max)
+
+        async def send_bytes(frame: bytes) -> None:
+            await ws.send_text(frame.decode())
+
+        try:
+            await session.run(send_bytes)
+        except SlowConsumer:
+            await ws.close(WS_SLOW_CONSUMER, "slow consumer: reconnect with your cursor")
+        except WebSocketDisconnect:
+            pass
+
+    # ---- operations -------------------------------------------------------------------------
+
+    @app.get("/healthz")
+    async def health() -> JSONResponse:
+        return JSONResponse(
+            {
+                "dc": gw.dc.name,
+                "cursor": str(gw.projector.head_cursor()),
+                "head": gw.projector.head,
+                "connections": gw.hub.connections,
+                "tailers": {t.stream: t.state.value for t in gw.tailers},
+            }
+        )
+
+    def ops(x_ops_token: Annotated[str | None, Header()] = None) -> None:
+        if not x_ops_token or not hmac.compare_digest(x_ops_token, gw.config.secrets.ops_token):
+            raise Forbidden("ops endpoints need X-Ops-Token", code="ops_only")
+
+    @app.get("/internal/digest", dependencies=[Depends(ops)])
+    async def digest() -> JSONResponse:
+        return JSONResponse(
+            {"dc": gw.dc.name, "head": gw.projector.head, "digest": gw.queries.digest(), "counts": gw.queries.counts()}
+        )
+
+    return app

@@ -1,0 +1,74 @@
+"""The one error base of Firebreak.
+
+Every error that can reach a client is a :class:`FirebreakError` carrying a stable machine-readable
+``code``, an HTTP ``status`` and a human ``message``. Lower layers raise their own subclasses (or
+library errors that the boundary translates with ``raise ... from exc``); the gateway renders any
+FirebreakError as ``{"error": {"code": ..., "message": ...}}``.
+"""
+
+from __future__ import annotations
+
+
+class FirebreakError(Exception):
+    """Base of every Firebreak error. Subclasses fix ``code`` and ``status``."""
+
+    code = "internal_error"
+    status = 500
+
+    def __init__(self, message: str, *, code: str | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+
+    def to_json(self) -> dict[str, dict[str, str]]:
+        return {"error": {"code": self.code, "message": self.message}}
+
+
+class BadRequest(FirebreakError):
+    code = "bad_request"
+    status = 400
+
+
+class Unauthorized(FirebreakError):
+    code = "unauthorized"
+    status = 401
+
+
+class Forbidden(FirebreakError):
+    code = "forbidden"
+    status = 403
+
+
+class NotFound(FirebreakError):
+    code = "not_found"
+    status = 404
+
+
+class Conflict(FirebreakError):
+    code = "conflict"
+    status = 409
+
+
+class TooLarge(FirebreakError):
+    code = "too_large"
+    status = 413
+
+
+class RateLimited(FirebreakError):
+    code = "rate_limited"
+    status = 429
+
+
+class Unavailable(FirebreakError):
+    """The log cannot take writes right now (no quorum, leader election, not connected)."""
+
+    code = "log_unavailable"
+    status = 503
+
+
+class ConfigError(FirebreakError):
+    code = "config_error"
+    status = 500

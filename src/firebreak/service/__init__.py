@@ -1,0 +1,1 @@
+"""The service layer: command handlers, the projector loop, live fan-out and auth."""

@@ -1,0 +1,82 @@
+"""Passwords and tokens.
+
+Passwords are hashed with argon2id. A token is ``fbt1.<payload>.<mac>``: the payload names the
+user, the session and the expiry, and the MAC is HMAC-SHA256 with the cluster's signing key. The key
+lives in the replicated KV bucket (never in one DC's files), so a token issued in one DC is valid in
+every DC. Logout appends ``SessionRevoked`` to the log; every DC's read model learns it, and
+:meth:`Tokens.verify` consults it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import secrets
+import time
+
+import msgspec
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from firebreak.errors import Unauthorized
+
+_hasher = PasswordHasher()  # argon2id, library defaults (t=3, m=64 MiB, p=4)
+
+
+async def hash_password(password: str) -> str:
+    # argon2 is deliberately slow (~50 ms); keep it off the event loop.
+    return await asyncio.to_thread(_hasher.hash, password)
+
+
+async def verify_password(password_hash: str, password: str) -> bool:
+    def check() -> bool:
+        try:
+            return bool(_hasher.verify(password_hash, password))
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
+
+    return await asyncio.to_thread(check)
+
+
+class TokenClaims(msgspec.Struct, frozen=True):
+    u: str  # user id
+    s: str  # session id
+    e: int  # expiry, seconds since the epoch
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class Tokens:
+    def __init__(self, key: bytes, ttl_s: int) -> None:
+        self._key = key
+        self._ttl_s = ttl_s
+
+    def issue(self, user_id: str) -> tuple[str, TokenClaims]:
+        claims = TokenClaims(u=user_id, s=secrets.token_hex(12), e=int(time.time()) + self._ttl_s)
+        payload = _b64(msgspec.json.encode(claims))
+        mac = _b64(hmac.new(self._key, payload.encode(), hashlib.sha256).digest())
+        return f"fbt1.{payload}.{mac}", claims
+
+    def verify(self, token: str) -> TokenClaims:
+        """Checks the signature and expiry (not revocation: that needs the read model)."""
+        parts = token.split(".")
+        if len(parts) != 3 or parts[0] != "fbt1":
+            raise Unauthorized("malformed token", code="invalid_token")
+        expected = _b64(hmac.new(self._key, parts[1].encode(), hashlib.sha256).digest())
+        if not hmac.compare_digest(expected, parts[2]):
+            raise Unauthorized("token signature does not verify", code="invalid_token")
+        try:
+            claims = msgspec.json.decode(_unb64(parts[1]), type=TokenClaims)
+        except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
+            raise Unauthorized("malformed token", code="invalid_token") from exc
+        if claims.e < time.time():
+            raise Unauthorized("token expired; log in again", code="token_expired")
+        return claims

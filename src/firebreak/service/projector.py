@@ -1,0 +1,117 @@
+"""Builds a DC's read model from the log and tells everyone who is waiting.
+
+All tailers feed one queue; one task drains it in batches and applies each batch in one SQLite
+transaction together with the new log positions. After the commit, still without yielding to the
+event loop, it advances the in-memory ``head`` and pushes the accepted events to the live hub. That
+ordering is what the WebSocket catch-up relies on: any event with a sequence above a ``head`` read
+by a session was pushed after that read (see service/sessions.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import logging
+from collections.abc import Callable
+
+import msgspec
+
+from firebreak.adapters.sqlite_store import SqliteStore
+from firebreak.adapters.tailer import Entry
+from firebreak.domain.events import decode_account_event, decode_room_event
+from firebreak.domain.ids import ACCOUNTS_STREAM, Cursor, room_stream
+from firebreak.domain.model import Applied
+from firebreak.domain.projection import Projection
+from firebreak.errors import Unavailable
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 1000
+
+
+class Projector:
+    def __init__(
+        self,
+        store: SqliteStore,
+        partitions: int,
+        publish: Callable[[list[Applied]], None],
+    ) -> None:
+        self._store = store
+        self._projection = Projection(store)
+        self._partitions = partitions
+        self._publish = publish
+        self.queue: asyncio.Queue[Entry] = asyncio.Queue()
+        positions = store.positions()
+        self._room_streams = {room_stream(p): p for p in range(partitions)}
+        self.head: dict[str, int] = {
+            s: positions.get(s, 0) for s in [ACCOUNTS_STREAM, *self._room_streams]
+        }
+        # Waiters per stream: heap of (seq, tiebreak, future).
+        self._waiters: dict[str, list[tuple[int, int, asyncio.Future[None]]]] = {s: [] for s in self.head}
+        self._tiebreak = itertools.count()
+        self.applied_events = 0
+
+    def head_cursor(self) -> Cursor:
+        return Cursor([self.head[room_stream(p)] for p in range(self._partitions)])
+
+    async def wait_for(self, stream: str, seq: int, timeout: float = 10.0) -> None:
+        """Returns once ``stream`` is applied up to ``seq`` in this DC's read model."""
+        if self.head[stream] >= seq:
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiters[stream], (seq, next(self._tiebreak), fut))
+        try:
+            await asyncio.wait_for(fut, timeout)
+        except TimeoutError as exc:
+            raise Unavailable(f"this DC's read model has not reached {stream}#{seq} yet; retry") from exc
+
+    def _apply(self, batch: list[Entry]) -> list[Applied]:
+        out: list[Applied] = []
+        projection = self._projection
+        for stream, seq, data in batch:
+            try:
+                if stream == ACCOUNTS_STREAM:
+                    projection.apply_account(seq, decode_account_event(data))
+                else:
+                    partition = self._room_streams[stream]
+                    applied = projection.apply_room(partition, seq, decode_room_event(data))
+                    if applied is not None:
+                        out.append(applied)
+            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+                # Skipped identically in every DC: the same bytes fail the same way everywhere.
+                log.error("skipping undecodable entry %s#%d: %s", stream, seq, exc)
+                self._store.set_position(stream, seq)
+        return out
+
+    def apply_batch(self, batch: list[Entry]) -> list[Applied]:
+        """Applies and commits one batch, then advances ``head`` and wakes waiters (no awaits)."""
+        try:
+            with self._store.transaction():
+                applied = self._apply(batch)
+        except BaseException:
+            self._projection.forget_cache()
+            raise
+        for stream, seq, _ in batch:
+            if seq > self.head[stream]:
+                self.head[stream] = seq
+        self.applied_events += len(batch)
+        for stream in {s for s, _, _ in batch}:
+            waiters = self._waiters[stream]
+            while waiters and waiters[0][0] <= self.head[stream]:
+                _, _, fut = heapq.heappop(waiters)
+                if not fut.done():
+                    fut.set_result(None)
+        if applied:
+            self._publish(applied)
+        return applied
+
+    async def run(self) -> None:
+        while True:
+            batch = [await self.queue.get()]
+            while len(batch) < MAX_BATCH:
+                try:
+                    batch.append(self.queue.get_nowait())
+                except asyncio.QueueEmpty:
+                    break
+            self.apply_batch(batch)

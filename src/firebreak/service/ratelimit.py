@@ -1,0 +1,26 @@
+"""Per-user token buckets, per gateway. Limits are in config.Limits and docs/LIMITS.md."""
+
+from __future__ import annotations
+
+import time
+
+from firebreak.errors import RateLimited
+
+
+class RateLimiter:
+    def __init__(self, rate_per_s: float, burst: int, max_keys: int = 100_000) -> None:
+        self._rate = rate_per_s
+        self._burst = float(burst)
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._max_keys = max_keys
+
+    def check(self, key: str) -> None:
+        now = time.monotonic()
+        tokens, last = self._buckets.get(key, (self._burst, now))
+        tokens = min(self._burst, tokens + (now - last) * self._rate)
+        if tokens < 1.0:
+            self._buckets[key] = (tokens, now)
+            raise RateLimited(f"too many sends: at most {self._rate:g}/s (burst {self._burst:g}) per user")
+        if len(self._buckets) >= self._max_keys:
+            self._buckets.clear()  # bounded memory; a full bucket for everyone is the safe reset
+        self._buckets[key] = (tokens - 1.0, now)

@@ -1,0 +1,29 @@
+"""Read-your-writes and freshness for command handlers.
+
+A gateway answers from its own DC's read model, which trails the log by milliseconds. Two tools
+close that gap where it matters:
+
+* after an append, :meth:`Freshness.applied` waits until this DC has applied the appended entry,
+  so the response reflects the write (and the projection's verdict on it);
+* when a lookup misses (an unknown user or room, "not a member"), :meth:`Freshness.barrier` asks
+  the stream's leader for its last sequence and waits until this DC has applied that far, then the
+  caller looks again. Only the miss path pays for this round trip.
+"""
+
+from __future__ import annotations
+
+from firebreak.adapters.nats_log import Appended, Log
+from firebreak.service.projector import Projector
+
+
+class Freshness:
+    def __init__(self, log: Log, projector: Projector) -> None:
+        self._log = log
+        self._projector = projector
+
+    async def applied(self, appended: Appended) -> None:
+        await self._projector.wait_for(appended.stream, appended.seq)
+
+    async def barrier(self, stream: str) -> None:
+        last = await self._log.last_seq(stream)
+        await self._projector.wait_for(stream, last)

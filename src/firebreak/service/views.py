@@ -1,0 +1,99 @@
+"""What the API returns: typed values, encoded with msgspec and described in the OpenAPI document."""
+
+from __future__ import annotations
+
+import msgspec
+
+from firebreak.domain.events import RoomKind
+
+
+class UserView(msgspec.Struct, frozen=True):
+    user_id: str
+    username: str
+    display_name: str
+
+
+class SessionView(msgspec.Struct, frozen=True):
+    token: str
+    session_id: str
+    expires_at: int
+    user: UserView
+
+
+class MessageView(msgspec.Struct, frozen=True):
+    room_id: str
+    room_seq: int
+    sender: str
+    client_id: str
+    text: str
+    at: int
+    #: KakaoTalk's number: members who have not read this message yet.
+    unread: int
+    #: Log position (partition, stream sequence): the same in every DC.
+    p: int
+    seq: int
+
+
+class SendResult(msgspec.Struct, frozen=True):
+    message: MessageView
+    #: True when this id had been sent before: the first copy is returned, nothing new was created.
+    duplicate: bool
+
+
+class MemberView(msgspec.Struct, frozen=True):
+    user_id: str
+    username: str
+    display_name: str
+    read_room_seq: int
+
+
+class RoomView(msgspec.Struct, frozen=True):
+    room_id: str
+    kind: RoomKind
+    name: str
+    member_count: int
+    last_room_seq: int
+    read_room_seq: int
+    unread: int
+    last_message: MessageView | None
+    #: For 1:1 rooms, the other person.
+    peer: UserView | None = None
+
+
+class RoomDetail(msgspec.Struct, frozen=True):
+    room: RoomView
+    members: list[MemberView]
+
+
+class RoomList(msgspec.Struct, frozen=True):
+    rooms: list[RoomView]
+
+
+class History(msgspec.Struct, frozen=True):
+    messages: list[MessageView]
+    #: True if older (for backwards pages) or newer (forwards) messages exist beyond this page.
+    more: bool
+
+
+class ReadResult(msgspec.Struct, frozen=True):
+    room_id: str
+    read_room_seq: int
+
+
+class Ok(msgspec.Struct, frozen=True):
+    ok: bool = True
+
+
+ALL_VIEWS: tuple[type[msgspec.Struct], ...] = (
+    UserView,
+    SessionView,
+    MessageView,
+    SendResult,
+    MemberView,
+    RoomView,
+    RoomDetail,
+    RoomList,
+    History,
+    ReadResult,
+    Ok,
+)

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from firebreak.client import Client
+from firebreak.config import Limits
+from firebreak.entrypoints.cluster import LocalCluster
+from tests.helpers import cluster_config
+
+#: The shared cluster uses a small send limit so the rate-limit test can reach it quickly.
+SHARED_LIMITS = Limits(send_rate_per_s=200.0, send_burst=300)
+
+
+@pytest.fixture(scope="session")
+async def cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalCluster]:
+    """A real three-DC cluster (three nats-servers, three gateways), shared by the non-destructive tests."""
+    data = Path(tmp_path_factory.mktemp("cluster"))
+    local = LocalCluster(cluster_config(data, SHARED_LIMITS))
+    try:
+        await local.start()
+        yield local
+    finally:
+        local.stop()
+
+
+ClientFactory = Callable[..., Client]
+
+
+@pytest.fixture
+async def make_client(cluster: LocalCluster) -> AsyncIterator[ClientFactory]:
+    """Makes clients that know every DC and prefer the given one; closes them after the test."""
+    made: list[Client] = []
+    urls = [dc.http_url for dc in cluster.config.dcs]
+
+    def make(preferred: int = 0) -> Client:
+        client = Client(urls, preferred=preferred, retry_deadline=30.0)
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        await client.aclose()

@@ -1,0 +1,100 @@
+"""Test helpers: free ports, cluster configs, and waiting on conditions with a deadline."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+from firebreak.config import Config, DCConfig, Limits
+from firebreak.domain.model import ClientEvent
+
+T = TypeVar("T")
+
+
+def free_ports(n: int) -> list[int]:
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def cluster_config(data_dir: Path, limits: Limits | None = None, partitions: int = 3) -> Config:
+    ports = free_ports(12)
+    dcs = tuple(
+        DCConfig(
+            name=f"dc{i + 1}",
+            nats_port=ports[4 * i],
+            cluster_port=ports[4 * i + 1],
+            monitor_port=ports[4 * i + 2],
+            http_port=ports[4 * i + 3],
+        )
+        for i in range(3)
+    )
+    return Config(data_dir=data_dir, dcs=dcs, partitions=partitions, limits=limits or Limits())
+
+
+async def eventually(check: Callable[[], Awaitable[T | None]], timeout: float = 20.0, what: str = "condition") -> T:
+    """Polls ``check`` until it returns something truthy; fails after ``timeout`` seconds."""
+    end = time.monotonic() + timeout
+    last: BaseException | None = None
+    while True:
+        try:
+            value = await check()
+            if value:
+                return value
+        except AssertionError as exc:
+            last = exc
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out waiting for {what}") from last
+        await asyncio.sleep(0.05)
+
+
+async def collect(queue: asyncio.Queue[ClientEvent], n: int, timeout: float = 20.0) -> list[ClientEvent]:
+    """Takes exactly ``n`` events from a live connection's queue, or fails at the deadline."""
+    out: list[ClientEvent] = []
+    end = time.monotonic() + timeout
+    while len(out) < n:
+        remaining = end - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError(f"got {len(out)} of {n} events")
+        try:
+            out.append(await asyncio.wait_for(queue.get(), remaining))
+        except TimeoutError:
+            continue
+    return out
+
+
+def messages_of(events: list[ClientEvent]) -> list[tuple[str, str, int]]:
+    """(room_id, client_id, room_seq) of the message events, in the order received."""
+    from firebreak.domain.events import MessageSent
+
+    return [
+        (e.event.room_id, e.event.client_id, e.room_seq) for e in events if isinstance(e.event, MessageSent)
+    ]
+
+
+async def collect_messages(
+    queue: asyncio.Queue[ClientEvent], n: int, timeout: float = 20.0
+) -> tuple[list[tuple[str, str, int]], list[ClientEvent]]:
+    """Takes events until ``n`` messages have arrived; returns (messages, every event taken)."""
+    events: list[ClientEvent] = []
+    end = time.monotonic() + timeout
+    while len(messages_of(events)) < n:
+        remaining = end - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError(f"got {len(messages_of(events))} of {n} messages")
+        try:
+            events.append(await asyncio.wait_for(queue.get(), remaining))
+        except TimeoutError:
+            continue
+    return messages_of(events), events
