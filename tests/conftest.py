@@ -11,7 +11,7 @@ from firebreak.entrypoints.cluster import LocalCluster
 from tests.helpers import cluster_config
 
 #: The shared cluster uses a small send limit so the rate-limit test can reach it quickly.
-SHARED_LIMITS = Limits(send_rate_per_s=200.0, send_burst=300)
+SHARED_LIMITS = Limits(send_rate_per_s=20.0, send_burst=60)
 
 
 @pytest.fixture(scope="session")

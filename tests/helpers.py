@@ -43,9 +43,11 @@ def cluster_config(data_dir: Path, limits: Limits | None = None, partitions: int
     return Config(data_dir=data_dir, dcs=dcs, partitions=partitions, limits=limits or Limits())
 
 
-async def eventually(check: Callable[[], Awaitable[T | None]], timeout: float = 20.0, what: str = "condition") -> T:
-    """Polls ``check`` until it returns something truthy; fails after ``timeout`` seconds."""
-    end = time.monotonic() + timeout
+async def eventually(
+    check: Callable[[], Awaitable[T | None]], within_s: float = 20.0, what: str = "condition"
+) -> T:
+    """Polls ``check`` until it returns something truthy; fails after ``within_s`` seconds."""
+    end = time.monotonic() + within_s
     last: BaseException | None = None
     while True:
         try:
@@ -59,10 +61,10 @@ async def eventually(check: Callable[[], Awaitable[T | None]], timeout: float = 
         await asyncio.sleep(0.05)
 
 
-async def collect(queue: asyncio.Queue[ClientEvent], n: int, timeout: float = 20.0) -> list[ClientEvent]:
+async def collect(queue: asyncio.Queue[ClientEvent], n: int, within_s: float = 20.0) -> list[ClientEvent]:
     """Takes exactly ``n`` events from a live connection's queue, or fails at the deadline."""
     out: list[ClientEvent] = []
-    end = time.monotonic() + timeout
+    end = time.monotonic() + within_s
     while len(out) < n:
         remaining = end - time.monotonic()
         if remaining <= 0:
@@ -84,11 +86,11 @@ def messages_of(events: list[ClientEvent]) -> list[tuple[str, str, int]]:
 
 
 async def collect_messages(
-    queue: asyncio.Queue[ClientEvent], n: int, timeout: float = 20.0
+    queue: asyncio.Queue[ClientEvent], n: int, within_s: float = 20.0
 ) -> tuple[list[tuple[str, str, int]], list[ClientEvent]]:
     """Takes events until ``n`` messages have arrived; returns (messages, every event taken)."""
     events: list[ClientEvent] = []
-    end = time.monotonic() + timeout
+    end = time.monotonic() + within_s
     while len(messages_of(events)) < n:
         remaining = end - time.monotonic()
         if remaining <= 0:

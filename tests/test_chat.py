@@ -62,7 +62,9 @@ async def test_two_users_on_different_dcs_chat(cluster: LocalCluster, make_clien
     await bob_live.close()
 
 
-async def test_group_of_five_over_three_dcs_sees_one_order(cluster: LocalCluster, make_client: ClientFactory) -> None:
+async def test_group_of_five_over_three_dcs_sees_one_order(
+    cluster: LocalCluster, make_client: ClientFactory
+) -> None:
     members = [await user(make_client, i % 3, f"g{i}") for i in range(5)]
     lives = [live(cluster, m, i % 3) for i, m in enumerate(members)]
     await asyncio.gather(*(asyncio.wait_for(lv.live.wait(), 10) for lv in lives))
@@ -84,7 +86,9 @@ async def test_group_of_five_over_three_dcs_sees_one_order(cluster: LocalCluster
     for i in range(5):  # per-sender order is kept
         mine = [cid for _, cid, _ in orders[0] if cid.startswith(f"c{i}-")]
         assert mine == [f"c{i}-{k}" for k in range(per_sender)]
-    histories = [await pinned(make_client, members[0], dc).history(room.room_id, limit=200) for dc in range(3)]
+    histories = [
+        await pinned(make_client, members[0], dc).history(room.room_id, limit=200) for dc in range(3)
+    ]
     assert histories[0] == histories[1] == histories[2]
     for lv in lives:
         await lv.close()
@@ -94,12 +98,18 @@ async def test_retried_send_creates_one_message(cluster: LocalCluster, make_clie
     alice, bob = await user(make_client, 0), await user(make_client, 2)
     assert bob.user
     room = await alice.open_direct(bob.user.username)
-    results = [await pinned(make_client, alice, dc).send(room.room_id, "once", client_id="same-id") for dc in (0, 1, 2, 0)]
+    results = [
+        await pinned(make_client, alice, dc).send(room.room_id, "once", client_id="same-id")
+        for dc in (0, 1, 2, 0)
+    ]
     assert {r.message.room_seq for r in results} == {1}
     assert [r.duplicate for r in results] == [False, True, True, True]
     # concurrent retries on every DC at once
     racing = await asyncio.gather(
-        *(pinned(make_client, alice, dc).send(room.room_id, "race", client_id="race-id") for dc in (0, 1, 2) * 3)
+        *(
+            pinned(make_client, alice, dc).send(room.room_id, "race", client_id="race-id")
+            for dc in (0, 1, 2) * 3
+        )
     )
     assert len({r.message.room_seq for r in racing}) == 1
     assert sum(not r.duplicate for r in racing) <= 1
@@ -122,7 +132,7 @@ async def test_second_device_receives_everything(cluster: LocalCluster, make_cli
         await alice.send(room.room_id, f"m{k}")
     await bob.send(room.room_id, "from the phone")
     await bob_laptop_client.mark_read(room.room_id, 6)
-    phone, phone_events = await collect_messages(bob_phone.events, 6)
+    phone, _phone_events = await collect_messages(bob_phone.events, 6)
     laptop, _ = await collect_messages(bob_laptop.events, 6)
     assert phone == laptop
     assert phone[-1][1] != "" and [seq for *_, seq in phone] == [1, 2, 3, 4, 5, 6]

@@ -81,7 +81,12 @@ async def start_gateway(config: Config, dc_name: str) -> Gateway:
     fresh = Freshness(the_log, projector)
     accounts = Accounts(the_log, queries, fresh, Tokens(key, config.limits.token_ttl_s), config.limits)
     rooms = Rooms(
-        config, the_log, queries, fresh, accounts, RateLimiter(config.limits.send_rate_per_s, config.limits.send_burst)
+        config,
+        the_log,
+        queries,
+        fresh,
+        accounts,
+        RateLimiter(config.limits.send_rate_per_s, config.limits.send_burst),
     )
 
     streams = [(ACCOUNTS_STREAM, "acct.>")] + [

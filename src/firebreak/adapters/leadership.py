@@ -51,7 +51,7 @@ async def move(config: Config, placement: dict[str, str], deadline_s: float = 20
                         json.dumps({"placement": {"preferred": target}}).encode(),
                         timeout=5.0,
                     )
-                except (nats.errors.Error, nats.js.errors.Error, asyncio.TimeoutError):
+                except (TimeoutError, nats.errors.Error, nats.js.errors.Error):
                     pass
                 if time.monotonic() > end:
                     result[stream] = None

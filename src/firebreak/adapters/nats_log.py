@@ -8,6 +8,7 @@ errors into Firebreak's at the boundary; nothing above it imports nats.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import time
@@ -41,6 +42,12 @@ _TRANSIENT: tuple[type[BaseException], ...] = (
     nats.errors.ConnectionReconnectingError,
     nats.errors.StaleConnectionError,
     asyncio.TimeoutError,
+)
+_TRANSIENT_OR_SERVER: tuple[type[BaseException], ...] = (*_TRANSIENT, nats.js.errors.ServerError)
+_KV_CREATE_LOST: tuple[type[BaseException], ...] = (
+    nats.js.errors.KeyWrongLastSequenceError,
+    nats.js.errors.KeyNotFoundError,
+    *_TRANSIENT,
 )
 
 
@@ -78,16 +85,19 @@ async def connect(config: Config, prefer_dc: str | None, name: str) -> NATS:
 
 
 def stream_configs(config: Config) -> list[StreamConfig]:
-    common = {
-        "num_replicas": 3,
-        "storage": StorageType.FILE,
-        "duplicate_window": float(config.dedupe_window_s),
-        "allow_direct": False,
-    }
-    out = [StreamConfig(name=ACCOUNTS_STREAM, subjects=["acct.>"], **common)]
-    for p in range(config.partitions):
-        out.append(StreamConfig(name=room_stream(p), subjects=[f"{room_subject_prefix(p)}.>"], **common))
-    return out
+    subjects = {ACCOUNTS_STREAM: "acct.>"}
+    subjects.update({room_stream(p): f"{room_subject_prefix(p)}.>" for p in range(config.partitions)})
+    return [
+        StreamConfig(
+            name=name,
+            subjects=[subject],
+            num_replicas=3,
+            storage=StorageType.FILE,
+            duplicate_window=float(config.dedupe_window_s),
+            allow_direct=False,
+        )
+        for name, subject in subjects.items()
+    ]
 
 
 async def ensure_topology(js: JetStreamContext, config: Config, deadline_s: float = 60.0) -> None:
@@ -120,10 +130,9 @@ async def token_key(js: JetStreamContext, deadline_s: float = 30.0) -> bytes:
             pass
         except _TRANSIENT:
             pass
-        try:
+        # Losing the race (or no leader yet) is fine: the next read returns the winner's key.
+        with contextlib.suppress(*_KV_CREATE_LOST):
             await kv.create(TOKEN_KEY_NAME, secrets.token_hex(32).encode())
-        except (nats.js.errors.KeyWrongLastSequenceError, nats.js.errors.KeyNotFoundError, *_TRANSIENT):
-            pass  # someone else won, or no leader yet: read again
         if time.monotonic() > end:
             raise Unavailable("cannot read the token signing key from the log")
         await asyncio.sleep(0.1)
@@ -135,7 +144,7 @@ async def _retry(fn: Callable[[], Awaitable[T]], end: float, what: str) -> T:
     while True:
         try:
             return await fn()
-        except (*_TRANSIENT, nats.js.errors.ServerError) as exc:
+        except _TRANSIENT_OR_SERVER as exc:
             if time.monotonic() + delay > end:
                 raise Unavailable(f"{what}: the log did not answer in time") from exc
         await asyncio.sleep(delay)
@@ -168,6 +177,7 @@ class Log:
             headers["Nats-Expected-Last-Subject-Sequence"] = "0"
         end = time.monotonic() + self._write_deadline_s
         delay = 0.05
+        last: BaseException | None = None
         while True:
             try:
                 ack = await self._js.publish(subject, data, timeout=2.0, headers=dict(headers))
@@ -181,9 +191,13 @@ class Log:
                     last = exc
                     await asyncio.sleep(0.01)
                     continue
-                if exc.code is not None and exc.code < 500 and not isinstance(exc, nats.js.errors.ServiceUnavailableError):
+                if (
+                    exc.code is not None
+                    and exc.code < 500
+                    and not isinstance(exc, nats.js.errors.ServiceUnavailableError)
+                ):
                     raise FirebreakError(f"the log refused the write: {exc.description}") from exc
-                last: BaseException = exc
+                last = exc
             except _TRANSIENT as exc:
                 last = exc
             if time.monotonic() + delay > end:

@@ -95,7 +95,9 @@ class Queries:
         return out
 
     def is_revoked(self, session_id: str) -> bool:
-        return self._db.execute("SELECT 1 FROM revoked WHERE session_id=?", (session_id,)).fetchone() is not None
+        return (
+            self._db.execute("SELECT 1 FROM revoked WHERE session_id=?", (session_id,)).fetchone() is not None
+        )
 
     # rooms
     def room(self, room_id: str) -> RoomRow | None:
@@ -112,7 +114,8 @@ class Queries:
         return [
             MembershipRow(*r)
             for r in self._db.execute(
-                "SELECT user_id, joined_seq, read_room_seq FROM members WHERE room_id=? AND active=1 ORDER BY user_id",
+                "SELECT user_id, joined_seq, read_room_seq FROM members "
+                "WHERE room_id=? AND active=1 ORDER BY user_id",
                 (room_id,),
             )
         ]
@@ -159,7 +162,9 @@ class Queries:
         return [MessageRow(*r) for r in rows]
 
     # catch-up
-    def catch_up(self, user_id: str, partition: int, after: int, upto: int, limit: int) -> list[tuple[int, bytes]]:
+    def catch_up(
+        self, user_id: str, partition: int, after: int, upto: int, limit: int
+    ) -> list[tuple[int, bytes]]:
         """Events of ``partition`` in (after, upto] of rooms the user belonged to at that event."""
         return self._db.execute(
             "SELECT e.seq, e.body FROM members m JOIN events e ON e.room_id=m.room_id "

@@ -93,9 +93,12 @@ class SqliteStore:
         ).fetchone()
         return None if row is None else RoomState(*row)
 
-    def insert_room(self, room_id: str, kind: RoomKind, name: str, creator: str, partition: int, at: int) -> None:
+    def insert_room(
+        self, room_id: str, kind: RoomKind, name: str, creator: str, partition: int, at: int
+    ) -> None:
         self._db.execute(
-            "INSERT INTO rooms(room_id, kind, name, creator, partition, created_at, last_at) VALUES(?,?,?,?,?,?,?)",
+            "INSERT INTO rooms(room_id, kind, name, creator, partition, created_at, last_at) "
+            "VALUES(?,?,?,?,?,?,?)",
             (room_id, kind, name, creator, partition, at, at),
         )
 
@@ -103,17 +106,25 @@ class SqliteStore:
         self._db.execute("UPDATE rooms SET name=? WHERE room_id=?", (name, room_id))
 
     def set_room_last(self, room_id: str, room_seq: int, at: int) -> None:
-        self._db.execute("UPDATE rooms SET last_room_seq=?, last_at=? WHERE room_id=?", (room_seq, at, room_id))
+        self._db.execute(
+            "UPDATE rooms SET last_room_seq=?, last_at=? WHERE room_id=?", (room_seq, at, room_id)
+        )
 
     # members
     def get_member(self, room_id: str, user_id: str) -> MemberState | None:
         row = self._db.execute(
-            "SELECT active, joined_seq, read_room_seq FROM members WHERE room_id=? AND user_id=?", (room_id, user_id)
+            "SELECT active, joined_seq, read_room_seq FROM members WHERE room_id=? AND user_id=?",
+            (room_id, user_id),
         ).fetchone()
-        return None if row is None else MemberState(active=bool(row[0]), joined_seq=row[1], read_room_seq=row[2])
+        return (
+            None if row is None else MemberState(active=bool(row[0]), joined_seq=row[1], read_room_seq=row[2])
+        )
 
     def active_members(self, room_id: str) -> list[str]:
-        return [r[0] for r in self._db.execute("SELECT user_id FROM members WHERE room_id=? AND active=1", (room_id,))]
+        return [
+            r[0]
+            for r in self._db.execute("SELECT user_id FROM members WHERE room_id=? AND active=1", (room_id,))
+        ]
 
     def join(self, room_id: str, user_id: str, seq: int) -> None:
         # A newcomer has nothing unread: their read position starts at the room's newest message.
@@ -143,7 +154,15 @@ class SqliteStore:
         return row is not None
 
     def insert_message(
-        self, room_id: str, room_seq: int, partition: int, seq: int, sender: str, client_id: str, text: str, at: int
+        self,
+        room_id: str,
+        room_seq: int,
+        partition: int,
+        seq: int,
+        sender: str,
+        client_id: str,
+        text: str,
+        at: int,
     ) -> None:
         self._db.execute(
             "INSERT INTO messages VALUES(?,?,?,?,?,?,?,?)",
@@ -172,5 +191,6 @@ class SqliteStore:
     # positions
     def set_position(self, stream: str, seq: int) -> None:
         self._db.execute(
-            "INSERT INTO positions VALUES(?,?) ON CONFLICT(stream) DO UPDATE SET seq=excluded.seq", (stream, seq)
+            "INSERT INTO positions VALUES(?,?) ON CONFLICT(stream) DO UPDATE SET seq=excluded.seq",
+            (stream, seq),
         )

@@ -16,7 +16,16 @@ import httpx
 import msgspec
 
 from firebreak.errors import FirebreakError
-from firebreak.service.views import History, ReadResult, RoomDetail, RoomList, RoomView, SendResult, SessionView, UserView
+from firebreak.service.views import (
+    History,
+    ReadResult,
+    RoomDetail,
+    RoomList,
+    RoomView,
+    SendResult,
+    SessionView,
+    UserView,
+)
 
 T = TypeVar("T")
 
@@ -72,7 +81,9 @@ class Client:
         self.current = (self.current + 1) % len(self.dc_urls)
         self.failovers += 1
 
-    async def request(self, method: str, path: str, body: Any = None, *, type: type[T], retry: bool = True) -> T:
+    async def request(
+        self, method: str, path: str, body: Any = None, *, type: type[T], retry: bool = True
+    ) -> T:
         """Sends the request to the current DC, moving on to the next DC while it is unreachable or
         answers 5xx, until ``retry_deadline``. 4xx answers raise ApiError at once (429 waits)."""
         end = time.monotonic() + self._retry_deadline
@@ -111,11 +122,18 @@ class Client:
     # ---- accounts -----------------------------------------------------------------------------
 
     async def register(self, username: str, password: str, display_name: str | None = None) -> UserView:
-        body = {"username": username, "password": password, "display_name": display_name, "request_id": new_id()}
+        body = {
+            "username": username,
+            "password": password,
+            "display_name": display_name,
+            "request_id": new_id(),
+        }
         return await self.request("POST", "/v1/accounts", body, type=UserView)
 
     async def login(self, username: str, password: str) -> SessionView:
-        session = await self.request("POST", "/v1/sessions", {"username": username, "password": password}, type=SessionView)
+        session = await self.request(
+            "POST", "/v1/sessions", {"username": username, "password": password}, type=SessionView
+        )
         self.token = session.token
         self.user = session.user
         return session
@@ -144,7 +162,9 @@ class Client:
         await self.request("POST", f"/v1/rooms/{room_id}/leave", {"request_id": new_id()}, type=dict)
 
     async def rename(self, room_id: str, name: str) -> RoomView:
-        return await self.request("PATCH", f"/v1/rooms/{room_id}", {"name": name, "request_id": new_id()}, type=RoomView)
+        return await self.request(
+            "PATCH", f"/v1/rooms/{room_id}", {"name": name, "request_id": new_id()}, type=RoomView
+        )
 
     async def rooms(self) -> RoomList:
         return await self.request("GET", "/v1/rooms", type=RoomList)

@@ -104,7 +104,9 @@ class LiveConnection:
         while True:
             self._set(LiveState.CONNECTING)
             try:
-                async with connect(self._url(), open_timeout=3, ping_interval=2, ping_timeout=3, max_size=2**22) as ws:
+                async with connect(
+                    self._url(), open_timeout=3, ping_interval=2, ping_timeout=3, max_size=2**22
+                ) as ws:
                     self._set(LiveState.CATCHING_UP)
                     async for raw in ws:
                         frame = _decoder.decode(raw)
@@ -122,7 +124,12 @@ class LiveConnection:
                                 return
             except asyncio.CancelledError:
                 raise
-            except (OSError, websockets.exceptions.WebSocketException, TimeoutError, msgspec.DecodeError) as exc:
+            except (
+                OSError,
+                websockets.exceptions.WebSocketException,
+                TimeoutError,
+                msgspec.DecodeError,
+            ) as exc:
                 self.last_error = repr(exc)
             # Lost (or never reached) this DC: try the next one with the same cursor.
             self._set(LiveState.BACKOFF)

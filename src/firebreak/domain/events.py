@@ -109,8 +109,10 @@ def encode(event: Event) -> bytes:
 
 def decode_room_event(data: bytes) -> RoomEvent:
     """Decodes a room-stream entry; raises msgspec.ValidationError/DecodeError on anything malformed."""
-    return _room_decoder.decode(data)
+    event: RoomEvent = _room_decoder.decode(data)
+    return event
 
 
 def decode_account_event(data: bytes) -> AccountEvent:
-    return _account_decoder.decode(data)
+    event: AccountEvent = _account_decoder.decode(data)
+    return event

@@ -52,7 +52,9 @@ class Store(Protocol):
 
     # rooms
     def get_room(self, room_id: str) -> RoomState | None: ...
-    def insert_room(self, room_id: str, kind: RoomKind, name: str, creator: str, partition: int, at: int) -> None: ...
+    def insert_room(
+        self, room_id: str, kind: RoomKind, name: str, creator: str, partition: int, at: int
+    ) -> None: ...
     def rename_room(self, room_id: str, name: str) -> None: ...
     def set_room_last(self, room_id: str, room_seq: int, at: int) -> None: ...
 
@@ -66,7 +68,15 @@ class Store(Protocol):
     # messages and the catch-up log
     def message_exists(self, sender: str, client_id: str) -> bool: ...
     def insert_message(
-        self, room_id: str, room_seq: int, partition: int, seq: int, sender: str, client_id: str, text: str, at: int
+        self,
+        room_id: str,
+        room_seq: int,
+        partition: int,
+        seq: int,
+        sender: str,
+        client_id: str,
+        text: str,
+        at: int,
     ) -> None: ...
     def append_event(self, partition: int, seq: int, room_id: str, body: bytes) -> None: ...
 

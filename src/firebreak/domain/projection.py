@@ -64,7 +64,12 @@ class Projection:
                 # A second registration of a taken name cannot reach the log (the gateway publishes
                 # with an expected subject sequence of 0); if one ever did, the first one wins.
                 store.insert_user(
-                    event.user_id, event.username, event.password_hash, event.display_name, event.request_id, event.at
+                    event.user_id,
+                    event.username,
+                    event.password_hash,
+                    event.display_name,
+                    event.request_id,
+                    event.at,
                 )
             case DisplayNameChanged():
                 store.set_display_name(event.user_id, event.display_name)
@@ -126,7 +131,14 @@ class Projection:
                     return None
                 room_seq = room.last_room_seq + 1
                 store.insert_message(
-                    event.room_id, room_seq, partition, seq, event.sender, event.client_id, event.text, event.at
+                    event.room_id,
+                    room_seq,
+                    partition,
+                    seq,
+                    event.sender,
+                    event.client_id,
+                    event.text,
+                    event.at,
                 )
                 store.set_room_last(event.room_id, room_seq, event.at)
                 # Sending a message means having read everything up to it.
@@ -146,7 +158,9 @@ class Projection:
         recipients = set(self.members(event.room_id))
         if extra_recipient is not None:
             recipients.add(extra_recipient)
-        return Applied(partition=partition, seq=seq, room_id=event.room_id, recipients=tuple(recipients), body=body)
+        return Applied(
+            partition=partition, seq=seq, room_id=event.room_id, recipients=tuple(recipients), body=body
+        )
 
 
 def _unique(values: tuple[str, ...]) -> list[str]:

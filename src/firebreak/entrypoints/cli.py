@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
@@ -40,11 +41,11 @@ async def _up(config: Config) -> int:
             for name, proc in {**cluster.nats, **cluster.gateways}.items():
                 if proc.poll() is not None:
                     print(f"warning: a process of {name} exited with {proc.returncode}", file=sys.stderr)
-                    cluster.nats.pop(name, None) if proc in cluster.nats.values() else cluster.gateways.pop(name, None)
-            try:
+                    cluster.nats.pop(name, None) if proc in cluster.nats.values() else cluster.gateways.pop(
+                        name, None
+                    )
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
-            except TimeoutError:
-                pass
     finally:
         print("stopping ...", flush=True)
         cluster.stop()

@@ -37,7 +37,9 @@ def nats_server_binary() -> str:
 def nats_conf(config: Config, dc: DCConfig) -> str:
     s = config.secrets
     routes = ", ".join(
-        f'"nats-route://{s.route_user}:{s.route_password}@{d.host}:{d.cluster_port}"' for d in config.dcs if d != dc
+        f'"nats-route://{s.route_user}:{s.route_password}@{d.host}:{d.cluster_port}"'
+        for d in config.dcs
+        if d != dc
     )
     store = (config.data_dir / dc.name / "nats").resolve()
     return f"""# written by firebreak: {dc.name}
@@ -99,7 +101,16 @@ class LocalCluster:
     def start_gateway(self, name: str) -> None:
         out = self._log(name, "gateway")
         self.gateways[name] = subprocess.Popen(
-            [sys.executable, "-m", "firebreak.entrypoints.cli", "gateway", "--dc", name, "--config", str(self.config_path)],
+            [
+                sys.executable,
+                "-m",
+                "firebreak.entrypoints.cli",
+                "gateway",
+                "--dc",
+                name,
+                "--config",
+                str(self.config_path),
+            ],
             stdout=out,
             stderr=out,
             start_new_session=True,
@@ -111,25 +122,27 @@ class LocalCluster:
         self.start_nats(name)
         self.start_gateway(name)
 
-    async def start(self, timeout: float = 90.0) -> None:
+    async def start(self, within_s: float = 90.0) -> None:
         for dc in self.config.dcs:
             self.start_nats(dc.name)
         for dc in self.config.dcs:
             self.start_gateway(dc.name)
-        await self.wait_ready(timeout=timeout)
+        await self.wait_ready(within_s=within_s)
         await self.spread_leaders()
 
-    async def wait_ready(self, names: list[str] | None = None, timeout: float = 90.0) -> None:
+    async def wait_ready(self, names: list[str] | None = None, within_s: float = 90.0) -> None:
         """Waits until each named DC's gateway answers /healthz with every tailer streaming."""
         names = names or [d.name for d in self.config.dcs]
-        end = time.monotonic() + timeout
+        end = time.monotonic() + within_s
         async with httpx.AsyncClient(timeout=2.0) as http:
             for name in names:
                 url = self.config.dc(name).http_url + "/healthz"
                 while True:
                     proc = self.gateways.get(name)
                     if proc is not None and proc.poll() is not None:
-                        raise Unavailable(f"gateway {name} exited with {proc.returncode}; see {self.dc_dir(name)}")
+                        raise Unavailable(
+                            f"gateway {name} exited with {proc.returncode}; see {self.dc_dir(name)}"
+                        )
                     try:
                         health = (await http.get(url)).json()
                         if all(state == "streaming" for state in health["tailers"].values()):
@@ -137,7 +150,7 @@ class LocalCluster:
                     except (httpx.HTTPError, ValueError, KeyError):
                         pass
                     if time.monotonic() > end:
-                        raise Unavailable(f"DC {name} did not become ready in {timeout:.0f} s")
+                        raise Unavailable(f"DC {name} did not become ready in {within_s:.0f} s")
                     await asyncio.sleep(0.1)
 
     async def spread_leaders(self) -> None:

@@ -8,7 +8,14 @@ from firebreak.adapters.nats_log import Log, SubjectNotEmpty
 from firebreak.adapters.sqlite_queries import Queries, UserRow
 from firebreak.config import Limits
 from firebreak.domain import events as ev
-from firebreak.domain.ids import ACCOUNTS_STREAM, USERNAME_RE, check_client_id, user_id_for, user_subject, username_subject
+from firebreak.domain.ids import (
+    ACCOUNTS_STREAM,
+    USERNAME_RE,
+    check_client_id,
+    user_id_for,
+    user_subject,
+    username_subject,
+)
 from firebreak.errors import BadRequest, Conflict, NotFound, Unauthorized
 from firebreak.service.auth import TokenClaims, Tokens, hash_password, verify_password
 from firebreak.service.sync import Freshness
@@ -43,12 +50,16 @@ class Accounts:
         self._tokens = tokens
         self._limits = limits
 
-    async def register(self, username: str, password: str, display_name: str | None, request_id: str) -> UserView:
+    async def register(
+        self, username: str, password: str, display_name: str | None, request_id: str
+    ) -> UserView:
         """Creates an account. Retrying with the same ``request_id`` returns the same account."""
         if not USERNAME_RE.match(username):
             raise BadRequest("username must be 3-32 characters of a-z, 0-9 and _", code="invalid_username")
         if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
-            raise BadRequest(f"password must be {MIN_PASSWORD}-{MAX_PASSWORD} characters", code="invalid_password")
+            raise BadRequest(
+                f"password must be {MIN_PASSWORD}-{MAX_PASSWORD} characters", code="invalid_password"
+            )
         check_client_id(request_id, "request_id")
         name = check_display_name(display_name if display_name is not None else username, self._limits)
         existing = self._q.user_by_username(username)
@@ -65,7 +76,10 @@ class Accounts:
         )
         try:
             appended = await self._log.append(
-                username_subject(username), ev.encode(event), f"reg:{username}:{request_id}", expect_empty_subject=True
+                username_subject(username),
+                ev.encode(event),
+                f"reg:{username}:{request_id}",
+                expect_empty_subject=True,
             )
         except SubjectNotEmpty:
             # Taken, or our own earlier attempt whose acknowledgement was lost: the request id tells.
@@ -109,7 +123,9 @@ class Accounts:
     async def set_display_name(self, user_id: str, display_name: str) -> UserView:
         name = check_display_name(display_name, self._limits)
         event = ev.DisplayNameChanged(v=1, at=now_ms(), user_id=user_id, display_name=name)
-        appended = await self._log.append(user_subject(user_id), ev.encode(event), f"dn:{user_id}:{event.at}:{name}")
+        appended = await self._log.append(
+            user_subject(user_id), ev.encode(event), f"dn:{user_id}:{event.at}:{name}"
+        )
         await self._fresh.applied(appended)
         return self.me(user_id)
 

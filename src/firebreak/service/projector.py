@@ -44,9 +44,7 @@ class Projector:
         self.queue: asyncio.Queue[Entry] = asyncio.Queue()
         positions = store.positions()
         self._room_streams = {room_stream(p): p for p in range(partitions)}
-        self.head: dict[str, int] = {
-            s: positions.get(s, 0) for s in [ACCOUNTS_STREAM, *self._room_streams]
-        }
+        self.head: dict[str, int] = {s: positions.get(s, 0) for s in [ACCOUNTS_STREAM, *self._room_streams]}
         # Waiters per stream: heap of (seq, tiebreak, future).
         self._waiters: dict[str, list[tuple[int, int, asyncio.Future[None]]]] = {s: [] for s in self.head}
         self._tiebreak = itertools.count()
@@ -55,14 +53,14 @@ class Projector:
     def head_cursor(self) -> Cursor:
         return Cursor([self.head[room_stream(p)] for p in range(self._partitions)])
 
-    async def wait_for(self, stream: str, seq: int, timeout: float = 10.0) -> None:
+    async def wait_for(self, stream: str, seq: int, within_s: float = 10.0) -> None:
         """Returns once ``stream`` is applied up to ``seq`` in this DC's read model."""
         if self.head[stream] >= seq:
             return
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._waiters[stream], (seq, next(self._tiebreak), fut))
         try:
-            await asyncio.wait_for(fut, timeout)
+            await asyncio.wait_for(fut, within_s)
         except TimeoutError as exc:
             raise Unavailable(f"this DC's read model has not reached {stream}#{seq} yet; retry") from exc
 

@@ -37,7 +37,8 @@ from firebreak.service.views import (
 def unread_counts(messages: list[MessageRow], members: list[MembershipRow]) -> list[int]:
     """KakaoTalk's per-message number: members (who were in the room when it was sent) yet to read it."""
     return [
-        sum(1 for m in members if m.joined_seq <= msg.seq and m.read_room_seq < msg.room_seq) for msg in messages
+        sum(1 for m in members if m.joined_seq <= msg.seq and m.read_room_seq < msg.room_seq)
+        for msg in messages
     ]
 
 
@@ -57,7 +58,13 @@ def message_view(row: MessageRow, unread: int) -> MessageView:
 
 class Rooms:
     def __init__(
-        self, config: Config, log: Log, queries: Queries, fresh: Freshness, accounts: Accounts, sends: RateLimiter
+        self,
+        config: Config,
+        log: Log,
+        queries: Queries,
+        fresh: Freshness,
+        accounts: Accounts,
+        sends: RateLimiter,
     ) -> None:
         self._partitions = config.partitions
         self._limits = config.limits
@@ -74,7 +81,10 @@ class Rooms:
 
     async def _append(self, event: ev.RoomEvent, msg_id: str, *, create: bool = False) -> None:
         appended = await self._log.append(
-            room_subject(event.room_id, self._partitions), ev.encode(event), msg_id, expect_empty_subject=create
+            room_subject(event.room_id, self._partitions),
+            ev.encode(event),
+            msg_id,
+            expect_empty_subject=create,
         )
         await self._fresh.applied(appended)
 
@@ -107,7 +117,9 @@ class Rooms:
             raise BadRequest("a 1:1 room needs another person", code="cannot_chat_with_self")
         room_id = direct_room_id(me, other)
         if self._q.room(room_id) is None:
-            event = ev.RoomCreated(v=1, at=now_ms(), room_id=room_id, kind="direct", name="", creator=me, members=(other,))
+            event = ev.RoomCreated(
+                v=1, at=now_ms(), room_id=room_id, kind="direct", name="", creator=me, members=(other,)
+            )
             try:
                 await self._append(event, f"create:{room_id}", create=True)
             except SubjectNotEmpty:
@@ -119,11 +131,15 @@ class Rooms:
         check_client_id(request_id, "request_id")
         name = self._check_name(name)
         if len(set(usernames)) + 1 > self._limits.max_group_members:
-            raise TooLarge(f"a group has at most {self._limits.max_group_members} members", code="too_many_members")
+            raise TooLarge(
+                f"a group has at most {self._limits.max_group_members} members", code="too_many_members"
+            )
         members = tuple(u for u in await self._accounts.resolve(usernames) if u != me)
         room_id = group_room_id(me, request_id)
         if self._q.room(room_id) is None:
-            event = ev.RoomCreated(v=1, at=now_ms(), room_id=room_id, kind="group", name=name, creator=me, members=members)
+            event = ev.RoomCreated(
+                v=1, at=now_ms(), room_id=room_id, kind="group", name=name, creator=me, members=members
+            )
             try:
                 await self._append(event, f"create:{room_id}", create=True)
             except SubjectNotEmpty:
@@ -137,7 +153,9 @@ class Rooms:
         user_ids = await self._accounts.resolve(usernames)
         current = len(self._q.memberships(room_id))
         if current + len(set(user_ids)) > self._limits.max_group_members:
-            raise TooLarge(f"a group has at most {self._limits.max_group_members} members", code="too_many_members")
+            raise TooLarge(
+                f"a group has at most {self._limits.max_group_members} members", code="too_many_members"
+            )
         event = ev.MembersInvited(v=1, at=now_ms(), room_id=room_id, by=me, user_ids=tuple(user_ids))
         await self._append(event, self._op_id("invite", me, request_id))
         return self.room_view(me, room_id)
@@ -169,7 +187,9 @@ class Rooms:
         if not text.strip():
             raise BadRequest("a message needs some text", code="empty_message")
         if len(text) > self._limits.max_message_chars:
-            raise TooLarge(f"a message has at most {self._limits.max_message_chars} characters", code="message_too_large")
+            raise TooLarge(
+                f"a message has at most {self._limits.max_message_chars} characters", code="message_too_large"
+            )
         earlier = self._q.message_by_client_id(me, client_id)
         if earlier is not None:
             return self._sent(earlier, room_id, duplicate=True)
@@ -188,7 +208,9 @@ class Rooms:
 
     def _sent(self, row: MessageRow, room_id: str, *, duplicate: bool) -> SendResult:
         if row.room_id != room_id:
-            raise Conflict("this client_id was already used for a message in another room", code="client_id_reused")
+            raise Conflict(
+                "this client_id was already used for a message in another room", code="client_id_reused"
+            )
         (unread,) = unread_counts([row], self._q.memberships(row.room_id))
         return SendResult(message=message_view(row, unread), duplicate=duplicate)
 
@@ -240,7 +262,9 @@ class Rooms:
         )
 
     def list_rooms(self, me: str) -> RoomList:
-        return RoomList(rooms=[self._room_view(me, r, read, unread) for r, read, unread in self._q.rooms_of(me)])
+        return RoomList(
+            rooms=[self._room_view(me, r, read, unread) for r, read, unread in self._q.rooms_of(me)]
+        )
 
     async def detail(self, me: str, room_id: str) -> RoomDetail:
         await self._member_room(room_id, me)
@@ -259,7 +283,9 @@ class Rooms:
             ],
         )
 
-    async def history(self, me: str, room_id: str, before: int | None, after: int | None, limit: int) -> History:
+    async def history(
+        self, me: str, room_id: str, before: int | None, after: int | None, limit: int
+    ) -> History:
         """A page of messages, oldest first: backwards from ``before`` (or the newest), or forwards
         from ``after``. ``more`` says whether the page was cut short by ``limit``."""
         if not 1 <= limit <= self._limits.history_page_max:

@@ -1,6 +1,5 @@
 """The HTTP + WebSocket API of one DC (see docs/API.md; the OpenAPI document is at /openapi.json)."""
 
-
 import hmac
 from typing import Annotated
 
@@ -35,7 +34,7 @@ def create_app(gw: Gateway) -> FastAPI:
     app = FastAPI(
         title="Firebreak",
         version="1",
-        description="A messenger whose every change is an event in a log replicated across three data centers.",
+        description="A messenger whose every change is an event in a log replicated across three DCs.",
     )
     b.install(app, gw.config.limits.max_body_bytes)
     accounts, rooms = gw.accounts, gw.rooms
@@ -133,7 +132,9 @@ def create_app(gw: Gateway) -> FastAPI:
             await ws.send_json({"kind": "error", "code": exc.code, "message": exc.message})
             await ws.close(WS_UNAUTHORIZED if exc.status == 401 else WS_BAD_REQUEST, exc.code)
             return
-        session = LiveSession(claims.u, start, gw.projector, gw.queries, gw.hub, gw.config.limits.ws_queue_max)
+        session = LiveSession(
+            claims.u, start, gw.projector, gw.queries, gw.hub, gw.config.limits.ws_queue_max
+        )
 
         async def send_bytes(frame: bytes) -> None:
             await ws.send_text(frame.decode())
@@ -166,7 +167,12 @@ def create_app(gw: Gateway) -> FastAPI:
     @app.get("/internal/digest", dependencies=[Depends(ops)])
     async def digest() -> JSONResponse:
         return JSONResponse(
-            {"dc": gw.dc.name, "head": gw.projector.head, "digest": gw.queries.digest(), "counts": gw.queries.counts()}
+            {
+                "dc": gw.dc.name,
+                "head": gw.projector.head,
+                "digest": gw.queries.digest(),
+                "counts": gw.queries.counts(),
+            }
         )
 
     return app

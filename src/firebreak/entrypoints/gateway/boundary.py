@@ -30,7 +30,12 @@ def error_response(status: int, code: str, message: str) -> JSONResponse:
 def doc(view: type[msgspec.Struct], status: int = 200) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` entry for a msgspec view (its schema is added by :func:`install`)."""
     ref = {"$ref": f"#/components/schemas/{view.__name__}"}
-    return {status: {"description": view.__doc__ or view.__name__, "content": {"application/json": {"schema": ref}}}}
+    return {
+        status: {
+            "description": view.__doc__ or view.__name__,
+            "content": {"application/json": {"schema": ref}},
+        }
+    }
 
 
 # ---- request bodies (pydantic, so FastAPI validates them and documents them) ---------------------
@@ -105,9 +110,9 @@ class BodyLimit:
             return
         for name, value in scope.get("headers", []):
             if name == b"content-length" and value.isdigit() and int(value) > self._limit:
-                await error_response(413, "body_too_large", f"request bodies are at most {self._limit} bytes")(
-                    scope, receive, send
-                )
+                await error_response(
+                    413, "body_too_large", f"request bodies are at most {self._limit} bytes"
+                )(scope, receive, send)
                 return
         seen = 0
 
@@ -116,7 +121,9 @@ class BodyLimit:
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self._limit:
-                raise FirebreakError(f"request bodies are at most {self._limit} bytes", code="body_too_large", status=413)
+                raise FirebreakError(
+                    f"request bodies are at most {self._limit} bytes", code="body_too_large", status=413
+                )
             return message
 
         await self._app(scope, limited, send)
@@ -141,12 +148,19 @@ def install(app: FastAPI, body_limit: int) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
             return app.openapi_schema
-        schema = get_openapi(title=app.title, version=app.version, routes=app.routes, description=app.description)
+        schema = get_openapi(
+            title=app.title, version=app.version, routes=app.routes, description=app.description
+        )
         _, components = msgspec.json.schema_components(ALL_VIEWS, ref_template="#/components/schemas/{name}")
         schema.setdefault("components", {}).setdefault("schemas", {}).update(components)
         schema["components"]["schemas"]["Error"] = {
             "type": "object",
-            "properties": {"error": {"type": "object", "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}},
+            "properties": {
+                "error": {
+                    "type": "object",
+                    "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+                }
+            },
         }
         app.openapi_schema = schema
         return schema

