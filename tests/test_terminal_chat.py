@@ -72,7 +72,7 @@ async def test_two_terminals_chat(cluster: LocalCluster) -> None:
     await alice.type("/rooms")
     assert "unread 1" in await alice.expect(f"bob_{tag}"), "bob's reply is unread"
     await alice.type("/history")
-    assert "(0 unread)" in await alice.expect("hello bob")
+    assert "(0 unread)" in await alice.expect(f"#1 alice_{tag}: hello bob")
     await alice.type("/nonsense")
     await alice.expect("unknown command")
     await alice.quit()
