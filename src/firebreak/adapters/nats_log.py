@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SECRETS_BUCKET = "FB_SECRETS"
+#: "wrong last sequence": 10071 from the stream leader's check; 10164 when a racing proposal for the
+#: same subject is still in flight (seen with concurrent registrations from several DCs).
+_WRONG_LAST_SEQUENCE = {10071, 10164}
 TOKEN_KEY_NAME = "token-hmac-v1"
 #: nats-py/JetStream errors that mean "no leader right now, try again shortly".
 _TRANSIENT: tuple[type[BaseException], ...] = (
@@ -183,7 +186,7 @@ class Log:
                 ack = await self._js.publish(subject, data, timeout=2.0, headers=dict(headers))
                 return Appended(stream=ack.stream, seq=ack.seq, duplicate=bool(ack.duplicate))
             except nats.js.errors.APIError as exc:
-                if exc.err_code == 10071:
+                if exc.err_code in _WRONG_LAST_SEQUENCE:
                     raise SubjectNotEmpty(f"{subject} already has entries") from exc
                 if "duplicate message id is in process" in (exc.description or ""):
                     # A concurrent copy of this very append is being committed: ask again shortly and
