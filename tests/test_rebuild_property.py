@@ -8,15 +8,19 @@ Their contents must be identical.
 
 from __future__ import annotations
 
+import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from firebreak.adapters import sqlite_store
 from firebreak.adapters.sqlite_queries import Queries
 from firebreak.adapters.sqlite_store import SqliteStore
+from firebreak.client.unread import UnreadBook
 from firebreak.domain import events as ev
 from firebreak.domain.ids import partition_of, room_stream
+from firebreak.domain.model import ClientEvent
 from firebreak.service.projector import Projector
+from firebreak.service.rooms import unread_counts
 
 PARTITIONS = 2
 USERS = ["u1", "u2", "u3", "u4"]
@@ -104,3 +108,21 @@ def test_incremental_equals_rebuild(events: list[ev.RoomEvent], cuts: list[int],
 
     assert q1.digest() == q2.digest() == q3.digest()
     assert one_by_one.head == rebuilt.head == batched.head
+
+
+@settings(max_examples=200, deadline=None)
+@given(events=st.lists(room_event, max_size=50))
+def test_live_unread_numbers_equal_the_servers(events: list[ev.RoomEvent]) -> None:
+    """A client that applies the pushed events keeps every message's unread number equal to the
+    number the server computes from membership and read positions."""
+    projector, queries = _model()
+    log = _log(events)
+    applied = projector.apply_batch(log) if log else []
+    book = UnreadBook()
+    for a in sorted(applied, key=lambda a: (a.partition, a.seq)):
+        book.apply(msgspec.json.decode(a.body, type=ClientEvent))
+    for room_id in ROOMS:
+        messages = queries.history_after(room_id, 0, 1000)
+        counts = unread_counts(messages, queries.memberships(room_id))
+        server = dict(zip((m.room_seq for m in messages), counts, strict=True))
+        assert book.rooms.get(room_id, {}) == server, room_id

@@ -7,8 +7,8 @@ import asyncio
 import httpx
 import pytest
 
-from firebreak.client import ApiError
-from firebreak.domain.events import MemberLeft, MembersInvited, RoomRenamed
+from firebreak.client import ApiError, UnreadBook
+from firebreak.domain.events import MemberLeft, MembersInvited, ReadUpTo, RoomRenamed
 from firebreak.entrypoints.cluster import LocalCluster
 from tests.conftest import ClientFactory
 from tests.helpers import collect_messages, eventually
@@ -119,3 +119,37 @@ async def test_many_concurrent_sends_one_room(cluster: LocalCluster, make_client
     assert [m.room_seq for m in page.messages] == [6, 7, 8, 9, 10] and page.more
     page = await b.history(room.room_id, after=35, limit=10)
     assert [m.room_seq for m in page.messages] == [36, 37, 38, 39, 40] and not page.more
+
+
+async def test_unread_numbers_update_live(cluster: LocalCluster, make_client: ClientFactory) -> None:
+    a, b, c, d = [await user(make_client, i % 3) for i in range(4)]
+    names = [x.user.username for x in (b, c, d) if x.user]
+    room = await a.create_group("counts", names)
+    a_live = live(cluster, a, 0)
+    await a_live.live.wait()
+    book = UnreadBook()
+    for k in range(3):
+        await a.send(room.room_id, f"a{k}")
+    await b.mark_read(room.room_id, 2)
+    await c.send(room.room_id, "c reads by sending")
+    await d.leave(room.room_id)
+    await b.mark_read(room.room_id, 4)
+    await a.send(room.room_id, "last")
+
+    # everything up to the last message and the events before it, applied live
+    _, events = await collect_messages(a_live.events, 5)
+
+    async def drained() -> bool:
+        while not a_live.events.empty():
+            events.append(a_live.events.get_nowait())
+        return sum(isinstance(e.event, ReadUpTo) for e in events) == 2 and any(
+            isinstance(e.event, MemberLeft) for e in events
+        )
+
+    await eventually(drained, what="reads and the leave")
+    for item in events:
+        book.apply(item)
+    server = {m.room_seq: m.unread for m in (await a.history(room.room_id)).messages}
+    assert book.rooms[room.room_id] == server
+    assert server == {1: 0, 2: 0, 3: 0, 4: 0, 5: 2}, "b and c read #4, d left, #5 is new"
+    await a_live.close()

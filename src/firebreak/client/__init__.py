@@ -2,5 +2,6 @@
 
 from firebreak.client.client import ApiError, Client, Unreachable
 from firebreak.client.live import LiveConnection, LiveState
+from firebreak.client.unread import UnreadBook
 
-__all__ = ["ApiError", "Client", "LiveConnection", "LiveState", "Unreachable"]
+__all__ = ["ApiError", "Client", "LiveConnection", "LiveState", "Unreachable", "UnreadBook"]

@@ -28,12 +28,22 @@ class ClientEvent(msgspec.Struct, frozen=True):
 
     ``room_seq`` is the message's number within its room (1, 2, 3, ...) for ``message_sent`` and 0
     for everything else.
+
+    Two fields let a client keep KakaoTalk's per-message unread numbers exact without asking:
+
+    * ``unread``: for ``message_sent``, the number the message is born with (members - 1);
+    * ``read_from``: the previous read position of whoever's position moved: the reader for
+      ``read_up_to``, the sender for ``message_sent`` (sending reads up to one's own message), the
+      leaver for ``member_left``. Every message with a room_seq above ``read_from`` (and up to the
+      new position; for a leave, all of them) now counts one reader fewer.
     """
 
     p: int
     seq: int
     room_seq: int
     event: RoomEvent
+    unread: int = 0
+    read_from: int = 0
 
 
 class Applied(msgspec.Struct, frozen=True):

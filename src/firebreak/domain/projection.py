@@ -90,6 +90,8 @@ class Projection:
         store = self._store
         room = store.get_room(event.room_id)
         room_seq = 0
+        unread = 0
+        read_from = 0
         extra_recipient: str | None = None
         match event:
             case RoomCreated():
@@ -116,6 +118,7 @@ class Projection:
             case MemberLeft():
                 if room is None or room.kind != "group" or event.user_id not in self.members(event.room_id):
                     return None
+                read_from = self._read_position(event.room_id, event.user_id)
                 store.leave(event.room_id, event.user_id, seq)
                 self.members(event.room_id).discard(event.user_id)
                 extra_recipient = event.user_id
@@ -130,6 +133,8 @@ class Projection:
                     # A retry that came after JetStream's dedupe window: the first copy stands.
                     return None
                 room_seq = room.last_room_seq + 1
+                unread = len(self.members(event.room_id)) - 1
+                read_from = self._read_position(event.room_id, event.sender)
                 store.insert_message(
                     event.room_id,
                     room_seq,
@@ -146,14 +151,18 @@ class Projection:
             case ReadUpTo():
                 if room is None or event.user_id not in self.members(event.room_id):
                     return None
-                member = store.get_member(event.room_id, event.user_id)
+                read_from = self._read_position(event.room_id, event.user_id)
                 up_to = min(event.room_seq, room.last_room_seq)
-                if member is None or up_to <= member.read_room_seq:
+                if up_to <= read_from:
                     return None
                 store.set_read(event.room_id, event.user_id, up_to)
                 # The pushed event carries the clamped position; the original stays in the log.
                 event = msgspec.structs.replace(event, room_seq=up_to)
-        body = _encoder.encode(ClientEvent(p=partition, seq=seq, room_seq=room_seq, event=event))
+        body = _encoder.encode(
+            ClientEvent(
+                p=partition, seq=seq, room_seq=room_seq, event=event, unread=unread, read_from=read_from
+            )
+        )
         store.append_event(partition, seq, event.room_id, body)
         recipients = set(self.members(event.room_id))
         if extra_recipient is not None:
@@ -161,6 +170,10 @@ class Projection:
         return Applied(
             partition=partition, seq=seq, room_id=event.room_id, recipients=tuple(recipients), body=body
         )
+
+    def _read_position(self, room_id: str, user_id: str) -> int:
+        member = self._store.get_member(room_id, user_id)
+        return member.read_room_seq if member is not None else 0
 
 
 def _unique(values: tuple[str, ...]) -> list[str]:

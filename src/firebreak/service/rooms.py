@@ -218,8 +218,9 @@ class Rooms:
         """Marks messages up to ``up_to`` (a room_seq) read; positions only move forward."""
         if up_to < 1:
             raise BadRequest("up_to must be a message's room_seq (1 or more)", code="invalid_position")
-        room = await self._member_room(room_id, me)
-        up_to = min(up_to, room.last_room_seq)
+        await self._member_room(room_id, me)
+        # No clamping here: this DC may not have applied the newest messages yet. The projection
+        # clamps to the room's last message at the event's position in the log, the same in every DC.
         current = self._read_position(room_id, me)
         if up_to > current:
             event = ev.ReadUpTo(v=1, at=now_ms(), room_id=room_id, user_id=me, room_seq=up_to)
