@@ -2,7 +2,7 @@
 
 Hypothesis generates logs of room events (valid and rule-breaking ones) spread over partitions.
 Three read models consume the same log: (a) one event per transaction, (b) all at once, and (c) in
-random batches with the partitions interleaved in a random order (as tailers on another DC might).
+random batches with the partitions interleaved in a random order (as the readers of another DC might).
 Their contents must be identical.
 """
 

@@ -16,9 +16,9 @@ from nats.aio.client import Client as NATS
 
 from firebreak.adapters import nats_log, sqlite_store
 from firebreak.adapters.nats_log import Log
+from firebreak.adapters.replica_reader import ReplicaReader
 from firebreak.adapters.sqlite_queries import Queries
 from firebreak.adapters.sqlite_store import SqliteStore
-from firebreak.adapters.tailer import Tailer
 from firebreak.config import Config, DCConfig
 from firebreak.domain.ids import ACCOUNTS_STREAM, room_stream, room_subject_prefix
 from firebreak.service.accounts import Accounts
@@ -44,7 +44,7 @@ class Gateway:
     hub: Hub
     accounts: Accounts
     rooms: Rooms
-    tailers: list[Tailer]
+    readers: list[ReplicaReader]
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -92,8 +92,10 @@ async def start_gateway(config: Config, dc_name: str) -> Gateway:
     streams = [(ACCOUNTS_STREAM, "acct.>")] + [
         (room_stream(p), f"{room_subject_prefix(p)}.>") for p in range(config.partitions)
     ]
-    tailers = [Tailer(js, name, subj, projector.head[name] + 1, projector.queue) for name, subj in streams]
-    gw = Gateway(config, dc, nc, projector, queries, hub, accounts, rooms, tailers)
+    readers = [
+        ReplicaReader(nc, name, subj, projector.head[name] + 1, projector.queue) for name, subj in streams
+    ]
+    gw = Gateway(config, dc, nc, projector, queries, hub, accounts, rooms, readers)
     gw.tasks.append(asyncio.create_task(projector.run(), name="projector"))
-    gw.tasks.extend(asyncio.create_task(t.run(), name=f"tail-{t.stream}") for t in tailers)
+    gw.tasks.extend(asyncio.create_task(r.run(), name=f"read-{r.stream}") for r in readers)
     return gw

@@ -97,7 +97,8 @@ def stream_configs(config: Config) -> list[StreamConfig]:
             num_replicas=3,
             storage=StorageType.FILE,
             duplicate_window=float(config.dedupe_window_s),
-            allow_direct=False,
+            # Every replica answers direct gets, so each DC reads its own copy (replica_reader.py).
+            allow_direct=True,
         )
         for name, subject in subjects.items()
     ]
@@ -107,7 +108,7 @@ async def ensure_topology(js: JetStreamContext, config: Config, deadline_s: floa
     """Creates the streams and the secrets bucket if missing. Idempotent; safe to race from every DC."""
     end = time.monotonic() + deadline_s
     for sc in stream_configs(config):
-        await _retry(lambda sc=sc: js.add_stream(sc), end, f"create stream {sc.name}")  # type: ignore[misc]
+        await _retry(lambda sc=sc: _add_or_update(js, sc), end, f"create stream {sc.name}")  # type: ignore[misc]
     await _retry(
         lambda: js.create_key_value(
             KeyValueConfig(bucket=SECRETS_BUCKET, history=1, replicas=3, storage=StorageType.FILE)
@@ -115,6 +116,15 @@ async def ensure_topology(js: JetStreamContext, config: Config, deadline_s: floa
         end,
         "create secrets bucket",
     )
+
+
+async def _add_or_update(js: JetStreamContext, sc: StreamConfig) -> None:
+    try:
+        await js.add_stream(sc)
+    except nats.js.errors.BadRequestError as exc:
+        if exc.err_code != 10058:  # "stream name already in use with a different configuration"
+            raise
+        await js.update_stream(sc)
 
 
 async def token_key(js: JetStreamContext, deadline_s: float = 30.0) -> bytes:

@@ -131,7 +131,7 @@ class LocalCluster:
         await self.spread_leaders()
 
     async def wait_ready(self, names: list[str] | None = None, within_s: float = 90.0) -> None:
-        """Waits until each named DC's gateway answers /healthz with every tailer streaming."""
+        """Waits until each named DC's gateway answers /healthz with every replica reader running."""
         names = names or [d.name for d in self.config.dcs]
         end = time.monotonic() + within_s
         async with httpx.AsyncClient(timeout=2.0) as http:
@@ -145,7 +145,7 @@ class LocalCluster:
                         )
                     try:
                         health = (await http.get(url)).json()
-                        if all(state == "streaming" for state in health["tailers"].values()):
+                        if health["ready"]:
                             break
                     except (httpx.HTTPError, ValueError, KeyError):
                         pass

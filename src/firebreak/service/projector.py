@@ -1,6 +1,6 @@
 """Builds a DC's read model from the log and tells everyone who is waiting.
 
-All tailers feed one queue; one task drains it in batches and applies each batch in one SQLite
+All replica readers feed one queue; one task drains it in batches and applies each batch in one SQLite
 transaction together with the new log positions. After the commit, still without yielding to the
 event loop, it advances the in-memory ``head`` and pushes the accepted events to the live hub. That
 ordering is what the WebSocket catch-up relies on: any event with a sequence above a ``head`` read
@@ -17,8 +17,8 @@ from collections.abc import Callable
 
 import msgspec
 
+from firebreak.adapters.replica_reader import Entry
 from firebreak.adapters.sqlite_store import SqliteStore
-from firebreak.adapters.tailer import Entry
 from firebreak.domain.events import decode_account_event, decode_room_event
 from firebreak.domain.ids import ACCOUNTS_STREAM, Cursor, room_stream
 from firebreak.domain.model import Applied

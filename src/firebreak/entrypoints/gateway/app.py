@@ -156,7 +156,8 @@ def create_app(gw: Gateway) -> FastAPI:
                 "cursor": str(gw.projector.head_cursor()),
                 "head": gw.projector.head,
                 "connections": gw.hub.connections,
-                "tailers": {t.stream: t.state.value for t in gw.tailers},
+                "readers": {r.stream: r.state.value for r in gw.readers},
+                "ready": all(r.ready for r in gw.readers),
             }
         )
 

@@ -1,0 +1,78 @@
+"""`firebreak up` as a user runs it: prints URLs, serves, stops everything on Ctrl-C, keeps data."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from firebreak.config import dump_config
+from firebreak.errors import Unauthorized
+from firebreak.service.auth import Tokens
+from tests.helpers import cluster_config
+
+
+async def read_until(stream: asyncio.StreamReader, text: str, within_s: float, seen: list[str]) -> None:
+    end = time.monotonic() + within_s
+    while not any(text in line for line in seen):
+        remaining = end - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError(f"never printed {text!r}: {seen}")
+        line = await asyncio.wait_for(stream.readline(), remaining)
+        if not line:
+            raise AssertionError(f"exited before printing {text!r}: {seen}")
+        seen.append(line.decode().rstrip())
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+async def test_up_serves_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    config = cluster_config(tmp_path / "data")
+    path = tmp_path / "cluster.toml"
+    path.write_text(dump_config(config))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "firebreak.entrypoints.cli", "up", "--config", str(path),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    seen: list[str] = []
+    try:
+        await read_until(proc.stdout, "ready.", 90, seen)
+        for dc in config.dcs:
+            assert any(dc.http_url in line for line in seen), f"{dc.name}'s URL is printed"
+            async with httpx.AsyncClient() as http:
+                assert (await http.get(dc.http_url + "/healthz")).json()["dc"] == dc.name
+        proc.send_signal(signal.SIGINT)
+        await read_until(proc.stdout, "stopped; data kept.", 30, seen)
+        assert await asyncio.wait_for(proc.wait(), 30) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    for dc in config.dcs:
+        assert not port_open(dc.nats_port) and not port_open(dc.http_port), f"{dc.name} still listening"
+        kept = config.data_dir / dc.name
+        assert (kept / "nats").is_dir() and (kept / "gateway").is_dir(), "data is kept"
+
+
+def test_tokens_expire_and_resist_tampering() -> None:
+    tokens = Tokens(b"k" * 32, ttl_s=-1)
+    token, _ = tokens.issue("u_1")
+    with pytest.raises(Unauthorized) as expired:
+        tokens.verify(token)
+    assert expired.value.code == "token_expired"
+    other_key = Tokens(b"x" * 32, ttl_s=60)
+    with pytest.raises(Unauthorized) as forged:
+        other_key.verify(Tokens(b"k" * 32, ttl_s=60).issue("u_1")[0])
+    assert forged.value.code == "invalid_token"
+    good = Tokens(b"k" * 32, ttl_s=60)
+    assert good.verify(good.issue("u_2")[0]).u == "u_2"
