@@ -61,21 +61,6 @@ async def eventually(
         await asyncio.sleep(0.05)
 
 
-async def collect(queue: asyncio.Queue[ClientEvent], n: int, within_s: float = 20.0) -> list[ClientEvent]:
-    """Takes exactly ``n`` events from a live connection's queue, or fails at the deadline."""
-    out: list[ClientEvent] = []
-    end = time.monotonic() + within_s
-    while len(out) < n:
-        remaining = end - time.monotonic()
-        if remaining <= 0:
-            raise AssertionError(f"got {len(out)} of {n} events")
-        try:
-            out.append(await asyncio.wait_for(queue.get(), remaining))
-        except TimeoutError:
-            continue
-    return out
-
-
 def messages_of(events: list[ClientEvent]) -> list[tuple[str, str, int]]:
     """(room_id, client_id, room_seq) of the message events, in the order received."""
     from firebreak.domain.events import MessageSent

@@ -69,16 +69,15 @@ class Queries:
 
     # users
     def user_by_username(self, username: str) -> UserRow | None:
-        row = self._db.execute(
-            "SELECT user_id, username, password_hash, display_name, request_id FROM users WHERE username=?",
-            (username,),
-        ).fetchone()
-        return None if row is None else UserRow(*row)
+        return self._user("username", username)
 
     def user_by_id(self, user_id: str) -> UserRow | None:
+        return self._user("user_id", user_id)
+
+    def _user(self, column: str, value: str) -> UserRow | None:
         row = self._db.execute(
-            "SELECT user_id, username, password_hash, display_name, request_id FROM users WHERE user_id=?",
-            (user_id,),
+            f"SELECT user_id, username, password_hash, display_name, request_id FROM users WHERE {column}=?",
+            (value,),
         ).fetchone()
         return None if row is None else UserRow(*row)
 
