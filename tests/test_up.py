@@ -76,3 +76,16 @@ def test_tokens_expire_and_resist_tampering() -> None:
     assert forged.value.code == "invalid_token"
     good = Tokens(b"k" * 32, ttl_s=60)
     assert good.verify(good.issue("u_2")[0]).u == "u_2"
+
+
+def test_nats_config_for_one_site(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from firebreak.entrypoints.cli import main
+
+    config = cluster_config(tmp_path / "data")
+    path = tmp_path / "cluster.toml"
+    path.write_text(dump_config(config))
+    assert main(["nats-config", "--dc", "dc2", "--config", str(path)]) == 0
+    text = capsys.readouterr().out
+    assert 'server_name: "dc2"' in text and "sync_interval: always" in text
+    assert text.count("nats-route://") == 2, "routes to the two other DCs"
+    assert main(["nats-config", "--dc", "nowhere", "--config", str(path)]) == 2

@@ -1,5 +1,6 @@
 """The ``firebreak`` command: ``up`` (the local three-DC cluster), ``gateway`` (one DC's gateway
-process, started by ``up``), and ``chat`` (a terminal chat client)."""
+process, started by ``up``), ``nats-config`` (one DC's nats-server config, for real sites) and
+``chat`` (a terminal chat client)."""
 
 from __future__ import annotations
 
@@ -65,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     gw.add_argument("--dc", required=True)
     gw.add_argument("--config")
 
+    natsconf = sub.add_parser("nats-config", help="print one DC's nats-server config (for real sites)")
+    natsconf.add_argument("--dc", required=True)
+    natsconf.add_argument("--config")
+
     chat = sub.add_parser("chat", help="a terminal chat client")
     chat.add_argument("--config")
     chat.add_argument("--user", required=True, help="username (registered on first use)")
@@ -82,6 +87,11 @@ def main(argv: list[str] | None = None) -> int:
 
             logging.getLogger("firebreak").setLevel(logging.INFO)
             asyncio.run(serve(config, args.dc))
+            return 0
+        if args.command == "nats-config":
+            from firebreak.entrypoints.cluster import nats_conf
+
+            print(nats_conf(config, config.dc(args.dc)), end="")
             return 0
         from firebreak.entrypoints.chat import run_chat
 
