@@ -3,44 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
-from firebreak.config import Config, DCConfig, Limits
+from firebreak.config import Config, Limits
 from firebreak.domain.model import ClientEvent
+from firebreak.entrypoints.cluster import ephemeral_config
 
 T = TypeVar("T")
 
 
-def free_ports(n: int) -> list[int]:
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
 def cluster_config(data_dir: Path, limits: Limits | None = None, partitions: int = 3) -> Config:
-    ports = free_ports(12)
-    dcs = tuple(
-        DCConfig(
-            name=f"dc{i + 1}",
-            nats_port=ports[4 * i],
-            cluster_port=ports[4 * i + 1],
-            monitor_port=ports[4 * i + 2],
-            http_port=ports[4 * i + 3],
-        )
-        for i in range(3)
-    )
-    return Config(data_dir=data_dir, dcs=dcs, partitions=partitions, limits=limits or Limits())
+    return ephemeral_config(data_dir, partitions=partitions, limits=limits)
 
 
 async def eventually(

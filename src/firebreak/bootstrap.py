@@ -46,6 +46,8 @@ class Gateway:
     rooms: Rooms
     readers: list[ReplicaReader]
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    #: Set by an operator before a planned outage: refuse new work so clients move elsewhere.
+    draining: bool = False
 
     async def close(self) -> None:
         for task in self.tasks:

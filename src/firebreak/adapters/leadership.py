@@ -9,13 +9,14 @@ import time
 import nats.errors
 import nats.js.errors
 
-from firebreak.adapters.nats_log import connect
+from firebreak.adapters.nats_log import SECRETS_BUCKET, connect
 from firebreak.config import Config
 from firebreak.domain.ids import ACCOUNTS_STREAM, room_stream
 
 
 def stream_names(config: Config) -> list[str]:
-    return [ACCOUNTS_STREAM] + [room_stream(p) for p in range(config.partitions)]
+    """Every stream whose leader matters: accounts, room partitions, and the secrets KV bucket."""
+    return [ACCOUNTS_STREAM] + [room_stream(p) for p in range(config.partitions)] + [f"KV_{SECRETS_BUCKET}"]
 
 
 async def leaders(config: Config) -> dict[str, str | None]:

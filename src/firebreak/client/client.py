@@ -60,7 +60,7 @@ class Client:
         self.current = preferred % len(dc_urls)
         self.token: str | None = None
         self.user: UserView | None = None
-        self._retry_deadline = retry_deadline
+        self.retry_deadline = retry_deadline
         self._http = httpx.AsyncClient(timeout=timeout)
         self.failovers = 0
 
@@ -86,7 +86,7 @@ class Client:
     ) -> T:
         """Sends the request to the current DC, moving on to the next DC while it is unreachable or
         answers 5xx, until ``retry_deadline``. 4xx answers raise ApiError at once (429 waits)."""
-        end = time.monotonic() + self._retry_deadline
+        end = time.monotonic() + self.retry_deadline
         delay = 0.05
         headers = {"authorization": f"Bearer {self.token}"} if self.token else {}
         while True:

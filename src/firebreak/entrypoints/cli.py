@@ -1,6 +1,6 @@
 """The ``firebreak`` command: ``up`` (the local three-DC cluster), ``gateway`` (one DC's gateway
 process, started by ``up``), ``nats-config`` (one DC's nats-server config, for real sites) and
-``chat`` (a terminal chat client)."""
+``chat`` (a terminal chat client) and ``drill`` (a fire drill)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from firebreak.errors import FirebreakError
 
 
 def _config(args: argparse.Namespace) -> Config:
-    config = load_config(Path(args.config) if args.config else None)
+    path = getattr(args, "config", None)
+    config = load_config(Path(path) if path else None)
     if getattr(args, "data_dir", None):
         config = config.with_data_dir(Path(args.data_dir))
     return config
@@ -66,6 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     gw.add_argument("--dc", required=True)
     gw.add_argument("--config")
 
+    from firebreak.entrypoints import drill_cli
+
+    drill_cli.add_parser(sub)
+
     natsconf = sub.add_parser("nats-config", help="print one DC's nats-server config (for real sites)")
     natsconf.add_argument("--dc", required=True)
     natsconf.add_argument("--config")
@@ -88,6 +93,10 @@ def main(argv: list[str] | None = None) -> int:
             logging.getLogger("firebreak").setLevel(logging.INFO)
             asyncio.run(serve(config, args.dc))
             return 0
+        if args.command == "drill":
+            from firebreak.entrypoints import drill_cli
+
+            return drill_cli.run(args, argv if argv is not None else sys.argv[1:])
         if args.command == "nats-config":
             from firebreak.entrypoints.cluster import nats_conf
 

@@ -11,6 +11,7 @@ import asyncio
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import sysconfig
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import httpx
 
-from firebreak.config import Config, DCConfig, dump_config
+from firebreak.config import Config, DCConfig, Limits, dump_config
 from firebreak.errors import ConfigError, Unavailable
 
 
@@ -62,6 +63,36 @@ cluster {{
   routes: [ {routes} ]
 }}
 """
+
+
+def free_ports(n: int) -> list[int]:
+    """``n`` TCP ports on 127.0.0.1 that were free a moment ago."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def ephemeral_config(data_dir: Path, *, partitions: int = 3, limits: Limits | None = None) -> Config:
+    """A three-DC layout on free loopback ports (for tests and drills that must not collide)."""
+    ports = free_ports(12)
+    dcs = tuple(
+        DCConfig(
+            name=f"dc{i + 1}",
+            nats_port=ports[4 * i],
+            cluster_port=ports[4 * i + 1],
+            monitor_port=ports[4 * i + 2],
+            http_port=ports[4 * i + 3],
+        )
+        for i in range(3)
+    )
+    return Config(data_dir=data_dir, dcs=dcs, partitions=partitions, limits=limits or Limits())
 
 
 class LocalCluster:

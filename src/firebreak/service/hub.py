@@ -17,19 +17,24 @@ class Subscriber:
 
     def __init__(self, user_id: str, max_queue: int) -> None:
         self.user_id = user_id
-        #: ``None`` is the overflow sentinel: the reader must stop and the client resume by cursor.
+        #: ``None`` is the end sentinel: the reader must stop (``ended`` says why) and the client
+        #: resume by cursor, here or at another DC.
         self.queue: asyncio.Queue[Applied | None] = asyncio.Queue()
         self._max = max_queue
-        self.overflowed = False
+        self.ended: str | None = None
 
     def push(self, applied: Applied) -> None:
-        if self.overflowed:
+        if self.ended is not None:
             return
         if self.queue.qsize() >= self._max:
-            self.overflowed = True
-            self.queue.put_nowait(None)
+            self.end("slow_consumer")
             return
         self.queue.put_nowait(applied)
+
+    def end(self, reason: str) -> None:
+        if self.ended is None:
+            self.ended = reason
+            self.queue.put_nowait(None)
 
 
 class Hub:
@@ -45,6 +50,13 @@ class Hub:
             subs.discard(sub)
             if not subs:
                 del self._by_user[sub.user_id]
+
+    def end_all(self, reason: str) -> int:
+        """Ends every live session (their clients reconnect elsewhere); returns how many."""
+        subs = [sub for subs in self._by_user.values() for sub in subs]
+        for sub in subs:
+            sub.end(reason)
+        return len(subs)
 
     @property
     def connections(self) -> int:

@@ -33,8 +33,13 @@ CATCH_UP_PAGE = 500
 Send = Callable[[bytes], Awaitable[None]]
 
 
-class SlowConsumer(Exception):
-    """The client fell too far behind; it should reconnect with its cursor."""
+class SessionEnded(Exception):
+    """The server ended the session (``reason``: slow_consumer or draining); the client should
+    reconnect with its cursor."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 def _frame(cursor: Cursor, body: bytes) -> bytes:
@@ -64,7 +69,7 @@ class LiveSession:
         self.delivered: Cursor | None = None
 
     async def run(self, send: Send) -> None:
-        """Streams until cancelled or the client is too slow (raises SlowConsumer)."""
+        """Streams until cancelled or ended by the server (raises SessionEnded)."""
         sub = Subscriber(self._user_id, self._max_queue)
         self._hub.add(sub)
         try:
@@ -95,7 +100,7 @@ class LiveSession:
         while True:
             applied = await sub.queue.get()
             if applied is None:
-                raise SlowConsumer("too many undelivered events")
+                raise SessionEnded(sub.ended or "ended")
             if applied.seq <= delivered.seqs[applied.partition]:
                 continue
             delivered.seqs[applied.partition] = applied.seq

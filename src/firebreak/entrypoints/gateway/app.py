@@ -1,17 +1,18 @@
 """The HTTP + WebSocket API of one DC (see docs/API.md; the OpenAPI document is at /openapi.json)."""
 
 import hmac
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Header, Query, WebSocket, WebSocketDisconnect
+from fastapi import Depends, FastAPI, Header, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse, Response
 
 from firebreak.bootstrap import Gateway
 from firebreak.domain.ids import Cursor
 from firebreak.entrypoints.gateway import boundary as b
-from firebreak.errors import FirebreakError, Forbidden, Unauthorized
+from firebreak.errors import FirebreakError, Forbidden, Unauthorized, Unavailable
 from firebreak.service.auth import TokenClaims
-from firebreak.service.sessions import LiveSession, SlowConsumer
+from firebreak.service.sessions import LiveSession, SessionEnded
 from firebreak.service.views import (
     History,
     Ok,
@@ -28,6 +29,7 @@ from firebreak.service.views import (
 WS_UNAUTHORIZED = 4401
 WS_BAD_REQUEST = 4400
 WS_SLOW_CONSUMER = 4408
+WS_DRAINING = 4503
 
 
 def create_app(gw: Gateway) -> FastAPI:
@@ -37,6 +39,15 @@ def create_app(gw: Gateway) -> FastAPI:
         description="A messenger whose every change is an event in a log replicated across three DCs.",
     )
     b.install(app, gw.config.limits.max_body_bytes)
+
+    @app.middleware("http")
+    async def refuse_while_draining(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        if gw.draining and request.url.path.startswith("/v1/"):
+            return b.error_response(503, "dc_draining", f"{gw.dc.name} is draining; use another DC")
+        return await call_next(request)
+
     accounts, rooms = gw.accounts, gw.rooms
 
     def auth(authorization: Annotated[str | None, Header()] = None) -> TokenClaims:
@@ -126,6 +137,8 @@ def create_app(gw: Gateway) -> FastAPI:
     async def live(ws: WebSocket, token: str = "", cursor: str | None = None) -> None:
         await ws.accept()
         try:
+            if gw.draining:
+                raise Unavailable(f"{gw.dc.name} is draining; use another DC", code="dc_draining")
             claims = accounts.authenticate(token)
             start = Cursor.parse(cursor, gw.config.partitions) if cursor else None
         except FirebreakError as exc:
@@ -141,8 +154,9 @@ def create_app(gw: Gateway) -> FastAPI:
 
         try:
             await session.run(send_bytes)
-        except SlowConsumer:
-            await ws.close(WS_SLOW_CONSUMER, "slow consumer: reconnect with your cursor")
+        except SessionEnded as ended:
+            code = WS_DRAINING if ended.reason == "draining" else WS_SLOW_CONSUMER
+            await ws.close(code, f"{ended.reason}: reconnect with your cursor")
         except WebSocketDisconnect:
             pass
 
@@ -156,6 +170,7 @@ def create_app(gw: Gateway) -> FastAPI:
                 "cursor": str(gw.projector.head_cursor()),
                 "head": gw.projector.head,
                 "connections": gw.hub.connections,
+                "draining": gw.draining,
                 "readers": {r.stream: r.state.value for r in gw.readers},
                 "ready": all(r.ready for r in gw.readers),
             }
@@ -174,6 +189,15 @@ def create_app(gw: Gateway) -> FastAPI:
                 "digest": gw.queries.digest(),
                 "counts": gw.queries.counts(),
             }
+        )
+
+    @app.post("/internal/drain", dependencies=[Depends(ops)])
+    async def drain() -> JSONResponse:
+        """Planned outage: refuse new requests with 503 and end live sessions, so clients move to
+        other DCs before this one goes down."""
+        gw.draining = True
+        return JSONResponse(
+            {"dc": gw.dc.name, "draining": True, "ended_sessions": gw.hub.end_all("draining")}
         )
 
     return app

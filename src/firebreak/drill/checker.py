@@ -1,0 +1,292 @@
+"""The verdict of a drill, computed from what the clients recorded and what the DCs hold. Pure.
+
+Truth is taken from two sides and compared (in the spirit of Jepsen): the clients' own records
+(what was acknowledged to them, what their devices received) and each serving DC's read model
+(room histories and a digest of every table).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter, defaultdict
+
+import msgspec
+
+from firebreak.drill.record import HistoryEntry, Mark, Receipt, SendRecord
+
+Key = tuple[str, str]  # (sender user id, client id)
+
+
+class Verdict(msgspec.Struct):
+    acked: int
+    failed: int
+    not_attempted: int
+    #: acknowledged messages missing from at least one serving DC
+    lost: int
+    #: messages present more than once in a DC's history
+    duplicated: int
+    #: a device received a room's messages out of room order
+    out_of_order: int
+    #: messages present or received that no client ever sent
+    never_sent: int
+    #: one sender's acknowledged messages in a room are not in the order they were sent
+    sender_order_broken: int
+    #: rooms whose history differs between serving DCs
+    order_mismatch_rooms: int
+    #: a member's device never received a message of its room
+    missing_deliveries: int
+    #: a device received the same message twice
+    duplicate_deliveries: int
+    #: the acknowledged room_seq differs from the one in the history
+    wrong_position: int
+    read_models_identical: bool
+    dcs_compared: list[str]
+    #: not acknowledged (failed or cancelled) but in the log anyway: allowed, reported for honesty
+    unacked_but_present: int
+    max_outage_s: float
+    max_outage_limit_s: float | None
+    passed: bool
+
+
+class Percentiles(msgspec.Struct):
+    count: int
+    p50: float | None
+    p95: float | None
+    p99: float | None
+    max: float | None
+
+
+class Phase(msgspec.Struct):
+    label: str
+    start: float
+    end: float
+    send_to_ack: Percentiles
+    send_to_all_delivered: Percentiles
+
+
+class RoomOutage(msgspec.Struct):
+    room_id: str
+    longest_wait_s: float
+    failed: int
+
+
+class Second(msgspec.Struct):
+    t: int
+    sends: int
+    acks: int
+    errors: int
+    p99_ack_s: float | None
+    acks_by_dc: dict[str, int]
+
+
+class Findings(msgspec.Struct):
+    verdict: Verdict
+    send_outage: Percentiles
+    delivery_outage: Percentiles
+    rooms: list[RoomOutage]
+    phases: list[Phase]
+    timeline: list[Second]
+    examples: dict[str, list[str]]
+
+
+def percentiles(values: list[float]) -> Percentiles:
+    if not values:
+        return Percentiles(0, None, None, None, None)
+    s = sorted(values)
+
+    def at(q: float) -> float:
+        return round(s[min(len(s) - 1, int(q * len(s)))], 4)
+
+    return Percentiles(len(s), at(0.50), at(0.95), at(0.99), round(s[-1], 4))
+
+
+def _inversions(seqs: list[int]) -> int:
+    """How many neighbours are not strictly increasing."""
+    return sum(1 for a, b in itertools.pairwise(seqs) if b <= a)
+
+
+def check(
+    *,
+    sends: list[SendRecord],
+    receipts: list[Receipt],
+    rooms: dict[str, list[str]],
+    devices: dict[str, list[str]],
+    histories: dict[str, dict[str, list[HistoryEntry]]],
+    digests: dict[str, str],
+    marks: list[Mark],
+    end: float,
+    max_outage_limit_s: float | None = None,
+) -> Findings:
+    by_key = {(s.sender, s.client_id): s for s in sends}
+    acked = {k: s for k, s in by_key.items() if s.acked is not None}
+    examples: dict[str, list[str]] = defaultdict(list)
+
+    def note(kind: str, what: str) -> None:
+        if len(examples[kind]) < 5:
+            examples[kind].append(what)
+
+    # ---- the DCs' histories ----------------------------------------------------------------
+    lost: set[Key] = set()
+    duplicated = never_sent = wrong_position = 0
+    present: set[Key] = set()
+    for dc, per_room in sorted(histories.items()):
+        seen_here: set[Key] = set()
+        for room_id, entries in per_room.items():
+            counts = Counter((e.sender, e.client_id) for e in entries)
+            for key, n in counts.items():
+                if n > 1:
+                    duplicated += n - 1
+                    note("duplicated", f"{dc}: {key} x{n} in {room_id}")
+            for e in entries:
+                key = (e.sender, e.client_id)
+                seen_here.add(key)
+                if key not in by_key:
+                    never_sent += 1
+                    note("never_sent", f"{dc}: {key} in {room_id}")
+                elif key in acked and acked[key].room_seq != e.room_seq:
+                    wrong_position += 1
+                    note("wrong_position", f"{dc}: {key} acked #{acked[key].room_seq}, stored #{e.room_seq}")
+        present |= seen_here
+        for key in acked.keys() - seen_here:
+            lost.add(key)
+            note("lost", f"{dc}: {key} acknowledged at {acked[key].acked:.2f}s, missing")
+    reference = next(iter(sorted(histories.items())), (None, {}))[1]
+    order_mismatch = sum(
+        1
+        for room_id in rooms
+        if any(
+            [(e.sender, e.client_id) for e in h.get(room_id, [])]
+            != [(e.sender, e.client_id) for e in reference.get(room_id, [])]
+            for h in histories.values()
+        )
+    )
+
+    # ---- what devices received ---------------------------------------------------------------
+    out_of_order = duplicate_deliveries = missing = 0
+    got: dict[str, dict[str, list[Receipt]]] = defaultdict(lambda: defaultdict(list))
+    for r in receipts:
+        got[r.device][r.room_id].append(r)
+        if (r.sender, r.client_id) not in by_key:
+            never_sent += 1
+            note("never_sent", f"{r.device} received {(r.sender, r.client_id)}")
+    for room_id, members in rooms.items():
+        truth = [(e.sender, e.client_id) for e in reference.get(room_id, [])]
+        for uid in members:
+            for device in devices.get(uid, []):
+                mine = got[device][room_id]
+                keys = [(r.sender, r.client_id) for r in mine]
+                dup = len(keys) - len(set(keys))
+                duplicate_deliveries += dup
+                seqs = [r.room_seq for r in mine]
+                bad = _inversions(seqs)
+                out_of_order += bad
+                if bad:
+                    note("out_of_order", f"{device} in {room_id}: {seqs[:20]}")
+                missing_here = set(truth) - set(keys)
+                missing += len(missing_here)
+                if missing_here:
+                    note("missing_deliveries", f"{device} never got {sorted(missing_here)[:3]} of {room_id}")
+
+    # ---- per-sender order: a user's acknowledged sends in one room, in the order they started
+    sender_order_broken = 0
+    per_sender: dict[tuple[str, str], list[SendRecord]] = defaultdict(list)
+    for s in acked.values():
+        per_sender[(s.sender, s.room_id)].append(s)
+    for (sender, room_id), records in per_sender.items():
+        records.sort(key=lambda s: s.started or s.scheduled)
+        seqs = [s.room_seq for s in records]
+        bad = _inversions(seqs)
+        sender_order_broken += bad
+        if bad:
+            note("sender_order_broken", f"{sender} in {room_id}: {seqs[:20]}")
+
+    # ---- outages and latency ------------------------------------------------------------------
+    waits_by_user: dict[str, float] = defaultdict(float)
+    room_waits: dict[str, float] = defaultdict(float)
+    room_failed: Counter[str] = Counter()
+    for s in sends:
+        if s.started is None:
+            continue
+        finished = s.acked if s.acked is not None else (s.failed if s.failed is not None else end)
+        wait = finished - s.started
+        waits_by_user[s.sender] = max(waits_by_user[s.sender], wait)
+        room_waits[s.room_id] = max(room_waits[s.room_id], wait)
+        if s.acked is None:
+            room_failed[s.room_id] += 1
+    delivered_at: dict[Key, list[float]] = defaultdict(list)
+    delivery_waits: dict[str, float] = defaultdict(float)
+    for r in receipts:
+        key = (r.sender, r.client_id)
+        delivered_at[key].append(r.at)
+        sent = by_key.get(key)
+        if sent is not None and sent.started is not None:
+            delivery_waits[r.device] = max(delivery_waits[r.device], r.at - sent.started)
+    expected_devices = {
+        room_id: sum(len(devices.get(u, [])) for u in members) for room_id, members in rooms.items()
+    }
+
+    bounds = [0.0] + [m.at for m in marks] + [end]
+    labels = [f"before {marks[0].label}" if marks else "steady"] + [f"after {m.label}" for m in marks]
+    phases = []
+    for i, label in enumerate(labels):
+        lo, hi = bounds[i], bounds[i + 1]
+        in_phase = [s for s in acked.values() if s.started is not None and lo <= s.started < hi]
+        to_ack = [s.acked - s.started for s in in_phase if s.acked is not None and s.started is not None]
+        to_all = []
+        for s in in_phase:
+            times = delivered_at.get((s.sender, s.client_id), [])
+            if s.started is not None and len(times) >= expected_devices.get(s.room_id, 0) and times:
+                to_all.append(max(times) - s.started)
+        phases.append(Phase(label, round(lo, 2), round(hi, 2), percentiles(to_ack), percentiles(to_all)))
+
+    timeline = []
+    for t in range(int(end) + 1):
+        started = [s for s in sends if s.started is not None and t <= s.started < t + 1]
+        acks = [s for s in acked.values() if s.acked is not None and t <= s.acked < t + 1]
+        errors = [s for s in sends if s.failed is not None and t <= s.failed < t + 1]
+        lat = [s.acked - s.started for s in acks if s.acked is not None and s.started is not None]
+        by_dc = Counter(s.dc for s in acks)
+        timeline.append(Second(t, len(started), len(acks), len(errors), percentiles(lat).p99, dict(by_dc)))
+
+    max_outage = max(waits_by_user.values(), default=0.0)
+    dcs = sorted(digests)
+    identical = len(set(digests.values())) <= 1
+    unacked_present = sum(1 for k, s in by_key.items() if s.acked is None and k in present)
+    faults = (
+        len(lost) + duplicated + out_of_order + never_sent + sender_order_broken + order_mismatch
+        + missing + duplicate_deliveries + wrong_position
+    )  # fmt: skip
+    exceeded = max_outage_limit_s is not None and max_outage > max_outage_limit_s
+    verdict = Verdict(
+        acked=len(acked),
+        failed=sum(1 for s in sends if s.failed is not None),
+        not_attempted=sum(1 for s in sends if s.started is None),
+        lost=len(lost),
+        duplicated=duplicated,
+        out_of_order=out_of_order,
+        never_sent=never_sent,
+        sender_order_broken=sender_order_broken,
+        order_mismatch_rooms=order_mismatch,
+        missing_deliveries=missing,
+        duplicate_deliveries=duplicate_deliveries,
+        wrong_position=wrong_position,
+        read_models_identical=identical,
+        dcs_compared=dcs,
+        unacked_but_present=unacked_present,
+        max_outage_s=round(max_outage, 3),
+        max_outage_limit_s=max_outage_limit_s,
+        passed=faults == 0 and identical and not exceeded,
+    )
+    rooms_out = sorted(
+        (RoomOutage(r, round(room_waits.get(r, 0.0), 3), room_failed[r]) for r in rooms),
+        key=lambda o: -o.longest_wait_s,
+    )
+    return Findings(
+        verdict=verdict,
+        send_outage=percentiles(list(waits_by_user.values())),
+        delivery_outage=percentiles(list(delivery_waits.values())),
+        rooms=rooms_out,
+        phases=phases,
+        timeline=timeline,
+        examples=dict(examples),
+    )

@@ -1,0 +1,90 @@
+"""What a drill does and when: options, disasters and the named scenarios. Pure values."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+import msgspec
+
+from firebreak.errors import BadRequest
+
+DisasterKind = Literal["fire", "rebuild", "evacuate", "double_fire"]
+Fault = Literal["", "phantom", "forget"]
+
+
+class Disaster(msgspec.Struct, frozen=True):
+    """``dc`` is a DC name, ``leader`` (the DC leading most room partitions) or ``other`` (a DC that
+    leads the fewest); for ``rebuild`` an empty ``dc`` means every DC burned so far."""
+
+    kind: DisasterKind
+    at_s: float
+    dc: str = "leader"
+
+
+class DrillOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    users: int = 12
+    group_rooms: int = 3
+    room_size: int = 4
+    direct_rooms: int = 6
+    #: Users (the first N) that have a second device connected to another DC.
+    second_devices: int = 3
+    #: Messages per second over all users (open loop), and their size in bytes.
+    rate: float = 20.0
+    message_size: int = 80
+    duration_s: float = 40.0
+    seed: int = 1
+    disasters: tuple[Disaster, ...] = ()
+    #: How long one send is retried (across DCs) before the client gives up and records an error.
+    send_deadline_s: float = 20.0
+    #: Exit non-zero if any client went longer than this without a successful send.
+    max_outage_s: float | None = None
+    #: After the workload: how long to wait for deliveries and for the DCs to converge.
+    settle_s: float = 45.0
+    #: Deliberately break something, to prove the checker catches it.
+    inject_fault: Fault = ""
+    partitions: int = 3
+
+
+_DISASTER = re.compile(r"^(fire|rebuild|evacuate|double_fire|double-fire)(?::([\w-]*))?@(\d+(?:\.\d+)?)$")
+
+
+def parse_disaster(text: str) -> Disaster:
+    """``KIND[:DC]@SECONDS``, e.g. ``fire:leader@12``, ``rebuild@26``, ``evacuate:dc2@10``."""
+    m = _DISASTER.match(text.strip())
+    if not m:
+        raise BadRequest(
+            f"bad disaster {text!r}: use KIND[:DC]@SECONDS, KIND one of fire, rebuild, evacuate, double_fire",
+            code="invalid_disaster",
+        )
+    kind = m.group(1).replace("-", "_")
+    default = "" if kind == "rebuild" else "leader"
+    return Disaster(kind=kind, at_s=float(m.group(3)), dc=m.group(2) if m.group(2) is not None else default)  # type: ignore[arg-type]
+
+
+def scenario(name: str, duration_s: float) -> tuple[Disaster, ...]:
+    """Named scenarios, timed as fractions of the duration so short and long drills look alike."""
+    t1, t2 = round(duration_s * 0.3, 1), round(duration_s * 0.6, 1)
+    table: dict[str, tuple[Disaster, ...]] = {
+        "none": (),
+        "fire": (Disaster("fire", t1, "leader"), Disaster("rebuild", t2, "")),
+        "fire-other": (Disaster("fire", t1, "other"), Disaster("rebuild", t2, "")),
+        "evacuate": (Disaster("evacuate", t1, "leader"), Disaster("rebuild", t2, "")),
+        "double-fire": (Disaster("double_fire", t1, "leader"), Disaster("rebuild", t2, "")),
+        "fire-only": (Disaster("fire", t1, "leader"),),
+    }
+    if name not in table:
+        raise BadRequest(f"unknown scenario {name!r}; known: {', '.join(table)}")
+    return table[name]
+
+
+def check_options(options: DrillOptions) -> None:
+    if options.users < 2 or options.room_size < 2 or options.room_size > options.users:
+        raise BadRequest("need at least 2 users and 2 <= room size <= users")
+    if not 0 < options.rate <= 2000 or not 1 <= options.duration_s <= 3600:
+        raise BadRequest("rate must be in (0, 2000] and duration in [1, 3600] seconds")
+    if not 1 <= options.message_size <= 4000:
+        raise BadRequest("message size must be 1-4000")
+    for d in options.disasters:
+        if not 0 <= d.at_s <= options.duration_s:
+            raise BadRequest(f"{d.kind} at {d.at_s}s is outside the drill's {options.duration_s}s")

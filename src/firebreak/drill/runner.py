@@ -1,0 +1,270 @@
+"""Runs a drill: a fresh local cluster, the workload, the disasters on schedule, then the checks.
+
+Every loop here is bounded: the workload by count and duration, every wait by a deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import time
+from collections import Counter
+from collections.abc import Callable
+
+import httpx
+import msgspec
+
+from firebreak.adapters import leadership, nats_log
+from firebreak.bootstrap import read_model_path
+from firebreak.client import Client
+from firebreak.config import Config
+from firebreak.domain import events as ev
+from firebreak.domain.ids import room_stream, room_subject
+from firebreak.drill.checker import Findings, check
+from firebreak.drill.plan import Disaster, DrillOptions
+from firebreak.drill.record import HistoryEntry, Mark
+from firebreak.drill.workload import Workload
+from firebreak.entrypoints.cluster import LocalCluster
+from firebreak.errors import FirebreakError
+
+Progress = Callable[[str], None]
+#: Per serving DC: room histories, and the digest of its read model.
+ReadBack = tuple[dict[str, dict[str, list[HistoryEntry]]], dict[str, str]]
+
+
+class DrillResult(msgspec.Struct):
+    options: DrillOptions
+    command: str
+    started_at: str
+    dcs: list[str]
+    marks: list[Mark]
+    findings: Findings
+    #: When each burned DC was serving again (seconds since the workload started).
+    back_at: dict[str, float]
+    elapsed_s: float
+
+
+class Drill:
+    def __init__(self, config: Config, options: DrillOptions, command: str, progress: Progress) -> None:
+        self._config = config
+        self._o = options
+        self._command = command
+        self._say = progress
+        self._cluster = LocalCluster(config)
+        self._t0 = 0.0
+        self.marks: list[Mark] = []
+        self.burned: list[str] = []
+        self.back_at: dict[str, float] = {}
+        self.phase = "setup"
+
+    def clock(self) -> float:
+        return time.monotonic() - self._t0 if self._t0 else 0.0
+
+    def _mark(self, label: str, dc: str) -> None:
+        self.marks.append(Mark(round(self.clock(), 3), label, dc))
+        self.phase = f"after {label}"
+        self._say(f"[{self.clock():6.1f}s] {label}")
+
+    async def run(self) -> DrillResult:
+        started_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        wall = time.monotonic()
+        self._say(f"starting a {len(self._config.dcs)}-DC cluster in {self._config.data_dir} ...")
+        await self._cluster.start()
+        workload = Workload(self._config, self._o, self.clock)
+        try:
+            self._say(
+                f"setting up {self._o.users} users, {self._o.group_rooms + self._o.direct_rooms} rooms ..."
+            )
+            await workload.setup()
+            self._t0 = time.monotonic()
+            self.phase = "running"
+            stop = asyncio.Event()
+            side = [
+                asyncio.create_task(self._disaster(d))
+                for d in sorted(self._o.disasters, key=lambda d: d.at_s)
+            ]
+            side.append(asyncio.create_task(self._progress(workload)))
+            await workload.run(stop)
+            end = self.clock()
+            self.phase = "settling"
+            for task in side[:-1]:  # disasters scheduled later than the workload still happen
+                await task
+            if self._o.inject_fault == "phantom":
+                await self._inject_phantom(workload)
+            histories, digests = await self._settle(workload)
+            if self._o.inject_fault == "forget":
+                self._forget_one(workload)
+                histories, digests = await self._read_back(workload)
+            side[-1].cancel()
+            findings = check(
+                sends=workload.sends,
+                receipts=workload.receipts,
+                rooms=workload.rooms,
+                devices={u.user_id: [name for name, _ in u.devices] for u in workload.users},
+                histories=histories,
+                digests=digests,
+                marks=self.marks,
+                end=end,
+                max_outage_limit_s=self._o.max_outage_s,
+            )
+        finally:
+            await workload.close()
+            self._cluster.stop()
+        return DrillResult(
+            options=self._o,
+            command=self._command,
+            started_at=started_at,
+            dcs=[d.name for d in self._config.dcs],
+            marks=self.marks,
+            findings=findings,
+            back_at=self.back_at,
+            elapsed_s=round(time.monotonic() - wall, 1),
+        )
+
+    # ---- disasters ----------------------------------------------------------------------------
+
+    def _alive(self) -> list[str]:
+        return [d.name for d in self._config.dcs if d.name not in self.burned]
+
+    async def _pick(self, which: str, exclude: tuple[str, ...] = ()) -> str:
+        alive = [dc for dc in self._alive() if dc not in exclude]
+        if which in alive:
+            return which
+        if which not in ("leader", "other"):
+            raise FirebreakError(f"cannot pick DC {which!r}: alive are {alive}", code="invalid_disaster")
+        leaders = await leadership.leaders(self._config)
+        led = Counter(leaders.get(room_stream(p)) for p in range(self._config.partitions))
+        ranked = sorted(alive, key=lambda dc: (-led[dc], dc))
+        return ranked[0] if which == "leader" else ranked[-1]
+
+    async def _disaster(self, d: Disaster) -> None:
+        delay = d.at_s - self.clock()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if d.kind == "fire":
+            dc = await self._pick(d.dc)
+            self._burn(dc)
+        elif d.kind == "double_fire":
+            first = await self._pick(d.dc)
+            second = await self._pick("other", exclude=(first,))
+            self._burn(first, second)
+        elif d.kind == "evacuate":
+            dc = await self._pick(d.dc)
+            await self._evacuate(dc)
+        elif d.kind == "rebuild":
+            for dc in [d.dc] if d.dc else list(self.burned):
+                await self._rebuild(dc)
+
+    def _burn(self, *dcs: str) -> None:
+        for dc in dcs:
+            self._cluster.kill(dc, burn=True)
+            self.burned.append(dc)
+        self._mark(f"fire {' + '.join(dcs)}", ",".join(dcs))
+
+    async def _evacuate(self, dc: str) -> None:
+        self._mark(f"evacuate {dc}", dc)
+        others = [x for x in self._alive() if x != dc]
+        leaders = await leadership.leaders(self._config)
+        moves = {
+            s: others[i % len(others)] for i, (s, lead) in enumerate(sorted(leaders.items())) if lead == dc
+        }
+        await leadership.move(self._config, moves)
+        url = self._config.dc(dc).http_url
+        async with httpx.AsyncClient(timeout=5) as http:
+            await http.post(url + "/internal/drain", headers={"x-ops-token": self._config.secrets.ops_token})
+            end = time.monotonic() + 5
+            while time.monotonic() < end:
+                if (await http.get(url + "/healthz")).json()["connections"] == 0:
+                    break
+                await asyncio.sleep(0.05)
+        self._burn(dc)
+
+    async def _rebuild(self, dc: str) -> None:
+        self._mark(f"rebuild {dc}", dc)
+        self._cluster.start_dc(dc)
+        await self._cluster.wait_ready([dc], within_s=120)
+        self.burned.remove(dc)
+        self.back_at[dc] = round(self.clock(), 3)
+        self._say(f"[{self.clock():6.1f}s] {dc} is serving again")
+
+    # ---- progress, settling, read-back ------------------------------------------------------
+
+    async def _progress(self, workload: Workload) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            acked = sum(1 for s in workload.sends if s.acked is not None)
+            failed = sum(1 for s in workload.sends if s.failed is not None)
+            self._say(
+                f"[{self.clock():6.1f}s] {self.phase:28} sent {len(workload.sends):5} acked {acked:5} "
+                f"failed {failed:4} in flight {workload.inflight():4} received {workload.received_count():6}"
+            )
+
+    def _reader(self, dc: str, workload: Workload, room_id: str) -> Client:
+        member = next(u for u in workload.users if u.user_id in workload.rooms[room_id])
+        reader = Client([self._config.dc(dc).http_url], retry_deadline=10)
+        reader.token = member.client.token
+        return reader
+
+    async def _read_back(self, workload: Workload) -> ReadBack:
+        histories: dict[str, dict[str, list[HistoryEntry]]] = {}
+        digests: dict[str, str] = {}
+        async with httpx.AsyncClient(timeout=10) as http:
+            for dc in self._alive():
+                per_room: dict[str, list[HistoryEntry]] = {}
+                for room_id in workload.rooms:
+                    reader = self._reader(dc, workload, room_id)
+                    entries: list[HistoryEntry] = []
+                    after = 0
+                    while True:
+                        page = await reader.history(room_id, after=after, limit=200)
+                        entries.extend(HistoryEntry(m.sender, m.client_id, m.room_seq) for m in page.messages)
+                        if not page.more:
+                            break
+                        after = page.messages[-1].room_seq
+                    await reader.aclose()
+                    per_room[room_id] = entries
+                histories[dc] = per_room
+                resp = await http.get(
+                    self._config.dc(dc).http_url + "/internal/digest",
+                    headers={"x-ops-token": self._config.secrets.ops_token},
+                )
+                body = resp.json()
+                digests[dc] = msgspec.json.encode(body["digest"]).decode()
+        return histories, digests
+
+    async def _settle(self, workload: Workload) -> ReadBack:
+        """Waits (bounded) until serving DCs agree and every device has everything, then reads back."""
+        end = time.monotonic() + self._o.settle_s
+        while True:
+            histories, digests = await self._read_back(workload)
+            agreed = len(set(digests.values())) <= 1
+            expected = sum(
+                len(next(iter(histories.values()), {}).get(room, [])) * len(workload.devices_of(members))
+                for room, members in workload.rooms.items()
+            )
+            if (agreed and workload.received_count() >= expected) or time.monotonic() > end:
+                return histories, digests
+            await asyncio.sleep(0.5)
+
+    async def _inject_phantom(self, workload: Workload) -> None:
+        """Fault: a message nobody sent, written straight into the log."""
+        room_id, members = next(iter(workload.rooms.items()))
+        event = ev.MessageSent(v=1, at=0, room_id=room_id, sender=members[0], client_id="ghost", text="boo")
+        nc = await nats_log.connect(self._config, prefer_dc=self._alive()[0], name="drill-fault")
+        try:
+            log = nats_log.Log(nc, nc.jetstream())
+            await log.append(room_subject(room_id, self._config.partitions), ev.encode(event), "ghost")
+        finally:
+            await nc.close()
+        self._say("injected fault: a message nobody sent")
+
+    def _forget_one(self, workload: Workload) -> None:
+        """Fault: one DC's read model forgets an acknowledged message."""
+        victim = self._alive()[-1]
+        sent = next(s for s in workload.sends if s.acked is not None)
+        path = read_model_path(self._config, self._config.dc(victim))
+        with contextlib.closing(sqlite3.connect(path)) as db:
+            db.execute("DELETE FROM messages WHERE sender=? AND client_id=?", (sent.sender, sent.client_id))
+            db.commit()
+        self._say(f"injected fault: {victim} forgot message {sent.client_id}")
