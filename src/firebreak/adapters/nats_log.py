@@ -167,9 +167,12 @@ async def _retry(fn: Callable[[], Awaitable[T]], end: float, what: str) -> T:
 class Log:
     """Appends to and reads positions of the replicated log."""
 
-    def __init__(self, nc: NATS, js: JetStreamContext, write_deadline_s: float = 12.0) -> None:
+    def __init__(
+        self, nc: NATS, js: JetStreamContext, write_deadline_s: float = 12.0, attempt_s: float = 0.75
+    ) -> None:
         self._nc = nc
         self._js = js
+        self._attempt_s = attempt_s
         #: Long enough to ride out one Raft election (4-9 s measured), short enough to fail clearly.
         self._write_deadline_s = write_deadline_s
 
@@ -193,7 +196,9 @@ class Log:
         last: BaseException | None = None
         while True:
             try:
-                ack = await self._js.publish(subject, data, timeout=2.0, headers=dict(headers))
+                # A leader that steps down drops in-flight proposals without answering, so one attempt
+                # waits briefly; the retry carries the same Nats-Msg-Id and cannot duplicate.
+                ack = await self._js.publish(subject, data, timeout=self._attempt_s, headers=dict(headers))
                 return Appended(stream=ack.stream, seq=ack.seq, duplicate=bool(ack.duplicate))
             except nats.js.errors.APIError as exc:
                 if exc.err_code in _WRONG_LAST_SEQUENCE:

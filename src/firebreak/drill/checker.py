@@ -12,7 +12,7 @@ from collections import Counter, defaultdict
 
 import msgspec
 
-from firebreak.drill.record import HistoryEntry, Mark, Receipt, SendRecord
+from firebreak.drill.record import HistoryEntry, Mark, ReadProbe, Receipt, SendRecord
 
 Key = tuple[str, str]  # (sender user id, client id)
 
@@ -41,6 +41,9 @@ class Verdict(msgspec.Struct):
     wrong_position: int
     read_models_identical: bool
     dcs_compared: list[str]
+    #: history reads against DCs that were serving at the time, and how many failed
+    read_probes: int
+    read_failures: int
     #: not acknowledged (failed or cancelled) but in the log anyway: allowed, reported for honesty
     unacked_but_present: int
     max_outage_s: float
@@ -114,6 +117,7 @@ def check(
     histories: dict[str, dict[str, list[HistoryEntry]]],
     digests: dict[str, str],
     marks: list[Mark],
+    probes: list[ReadProbe],
     end: float,
     max_outage_limit_s: float | None = None,
 ) -> Findings:
@@ -257,6 +261,10 @@ def check(
         + missing + duplicate_deliveries + wrong_position
     )  # fmt: skip
     exceeded = max_outage_limit_s is not None and max_outage > max_outage_limit_s
+    read_failures = sum(1 for p in probes if not p.ok)
+    for p in probes:
+        if not p.ok:
+            note("read_failures", f"{p.dc} at {p.at:.1f}s: {p.error}")
     verdict = Verdict(
         acked=len(acked),
         failed=sum(1 for s in sends if s.failed is not None),
@@ -272,10 +280,12 @@ def check(
         wrong_position=wrong_position,
         read_models_identical=identical,
         dcs_compared=dcs,
+        read_probes=len(probes),
+        read_failures=read_failures,
         unacked_but_present=unacked_present,
         max_outage_s=round(max_outage, 3),
         max_outage_limit_s=max_outage_limit_s,
-        passed=faults == 0 and identical and not exceeded,
+        passed=faults == 0 and read_failures == 0 and identical and not exceeded,
     )
     rooms_out = sorted(
         (RoomOutage(r, round(room_waits.get(r, 0.0), 3), room_failed[r]) for r in rooms),

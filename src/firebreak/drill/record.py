@@ -39,6 +39,16 @@ class Mark(msgspec.Struct, frozen=True):
     dc: str
 
 
+class ReadProbe(msgspec.Struct, frozen=True):
+    """One history read against a DC that was serving at the time."""
+
+    at: float
+    dc: str
+    ok: bool
+    latency: float
+    error: str = ""
+
+
 class HistoryEntry(msgspec.Struct, frozen=True):
     sender: str
     client_id: str

@@ -46,6 +46,13 @@ def summary(result: DrillResult) -> str:
         parts.append(f"{faults - v.lost} other faults")
     if v.failed:
         parts.append(f"{v.failed} sends failed cleanly (never acknowledged)")
+    if v.read_probes:
+        ok = v.read_probes - v.read_failures
+        parts.append(
+            f"reads kept working on serving DCs ({ok}/{v.read_probes})"
+            if not v.read_failures
+            else f"{v.read_failures} READS FAILED on serving DCs"
+        )
     for dc, at in sorted(result.back_at.items(), key=lambda kv: kv[1]):
         parts.append(f"{dc} was back at {at:.1f} s")
     return "; ".join(parts) + ("." if v.passed else ". FAILED.")
@@ -111,17 +118,29 @@ def _chart(title: str, series: dict[str, list[float | None]], result: DrillResul
         x = pad + at * sx
         parts.append(f'<line x1="{x:.1f}" y1="{pad - 4}" x2="{x:.1f}" y2="{height - pad}" class="back"/>')
         parts.append(f'<text x="{x + 3:.1f}" y="{pad + 18}" class="marklabel">{html.escape(dc)} back</text>')
+    legend = []
     for i, (name, values) in enumerate(series.items()):
-        points = " ".join(f"{pad + t * sx:.1f},{y(v):.1f}" for t, v in enumerate(values) if v is not None)
         color = _COLORS[i % len(_COLORS)]
-        parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.8" points="{points}"/>')
-        parts.append(
-            f'<text x="{width - pad - 120}" y="{pad + 14 * i}" fill="{color}" class="axis">{html.escape(name)}</text>'
-        )
+        # A second without data (None) breaks the line instead of bridging the gap.
+        runs: list[list[str]] = [[]]
+        for t, v in enumerate(values):
+            if v is None:
+                runs.append([])
+            else:
+                runs[-1].append(f"{pad + t * sx:.1f},{y(v):.1f}")
+        for run in runs:
+            if len(run) == 1:
+                x0, y0 = run[0].split(",")
+                parts.append(f'<circle cx="{x0}" cy="{y0}" r="2" fill="{color}"/>')
+            elif run:
+                parts.append(
+                    f'<polyline fill="none" stroke="{color}" stroke-width="1.8" points="{" ".join(run)}"/>'
+                )
+        legend.append(f'<span style="color:{color}">&#9632; {html.escape(name)}</span>')
     parts.append(
         f'<text x="{width - pad}" y="{height - 8}" text-anchor="end" class="axis">seconds</text></svg>'
     )
-    return f"<figure><figcaption>{html.escape(title)}</figcaption>{''.join(parts)}</figure>"
+    return f'<figure><figcaption>{html.escape(title)}</figcaption>{"".join(parts)}<div class="legend">{" ".join(legend)}</div></figure>'
 
 
 def _pct(p: Percentiles) -> str:
@@ -171,7 +190,7 @@ table {{ border-collapse: collapse; margin: .5em 0 1.5em; }} td, th {{ border: 1
 tr.bad td {{ background: #fee2e2; }} tr.ok td:last-child {{ color: #15803d; }}
 svg {{ width: 100%; height: auto; }} .axis {{ font-size: 11px; fill: #444; }}
 .mark {{ stroke: #b91c1c; stroke-dasharray: 4 3; }} .back {{ stroke: #15803d; stroke-dasharray: 4 3; }}
-.marklabel {{ font-size: 11px; fill: #b91c1c; }} figure {{ margin: 0 0 1.5em; }} code {{ font-size: 12px; }}
+.marklabel {{ font-size: 11px; fill: #b91c1c; }} .legend {{ font-size: 12px; }} .legend span {{ margin-right: 1.2em; }} figure {{ margin: 0 0 1.5em; }} code {{ font-size: 12px; }}
 </style></head><body>
 <h1>Fire drill <span class="{status.lower()}">{status}</span></h1>
 <p class="summary" id="summary">{e(summary(result))}</p>
@@ -181,7 +200,8 @@ svg {{ width: 100%; height: auto; }} .axis {{ font-size: 11px; fill: #444; }}
 <h2>Verdict</h2>
 <table id="verdict"><tr><th>check</th><th>count</th></tr>{rows}</table>
 <p>{v.acked} sends acknowledged, {v.failed} failed cleanly, {v.not_attempted} never attempted;
-{v.unacked_but_present} unacknowledged sends are in the log anyway (allowed: the client was not told).</p>
+{v.unacked_but_present} unacknowledged send(s) in the log anyway (allowed: the client was told it failed, not that it was lost);
+{v.read_probes - v.read_failures} of {v.read_probes} reads against serving DCs answered.</p>
 <h2>Outage seen by clients</h2>
 <table><tr><th></th><th>clients</th><th>p50</th><th>p95</th><th>p99</th><th>max</th></tr>
 <tr><td>longest wait for one send</td>{_pct(f.send_outage)}</tr>

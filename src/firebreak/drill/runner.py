@@ -23,7 +23,7 @@ from firebreak.domain import events as ev
 from firebreak.domain.ids import room_stream, room_subject
 from firebreak.drill.checker import Findings, check
 from firebreak.drill.plan import Disaster, DrillOptions
-from firebreak.drill.record import HistoryEntry, Mark
+from firebreak.drill.record import HistoryEntry, Mark, ReadProbe
 from firebreak.drill.workload import Workload
 from firebreak.entrypoints.cluster import LocalCluster
 from firebreak.errors import FirebreakError
@@ -57,6 +57,9 @@ class Drill:
         self.burned: list[str] = []
         self.back_at: dict[str, float] = {}
         self.phase = "setup"
+        #: DCs whose gateway should answer right now (burned ones leave, rebuilt ones return when ready).
+        self.serving: set[str] = {d.name for d in config.dcs}
+        self.probes: list[ReadProbe] = []
 
     def clock(self) -> float:
         return time.monotonic() - self._t0 if self._t0 else 0.0
@@ -84,12 +87,14 @@ class Drill:
                 asyncio.create_task(self._disaster(d))
                 for d in sorted(self._o.disasters, key=lambda d: d.at_s)
             ]
+            side.append(asyncio.create_task(self._probe_reads(workload)))
             side.append(asyncio.create_task(self._progress(workload)))
             await workload.run(stop)
             end = self.clock()
             self.phase = "settling"
-            for task in side[:-1]:  # disasters scheduled later than the workload still happen
+            for task in side[:-2]:  # disasters scheduled later than the workload still happen
                 await task
+            side[-2].cancel()
             if self._o.inject_fault == "phantom":
                 await self._inject_phantom(workload)
             histories, digests = await self._settle(workload)
@@ -105,6 +110,7 @@ class Drill:
                 histories=histories,
                 digests=digests,
                 marks=self.marks,
+                probes=self.probes,
                 end=end,
                 max_outage_limit_s=self._o.max_outage_s,
             )
@@ -158,6 +164,7 @@ class Drill:
 
     def _burn(self, *dcs: str) -> None:
         for dc in dcs:
+            self.serving.discard(dc)
             self._cluster.kill(dc, burn=True)
             self.burned.append(dc)
         self._mark(f"fire {' + '.join(dcs)}", ",".join(dcs))
@@ -181,10 +188,17 @@ class Drill:
         self._burn(dc)
 
     async def _rebuild(self, dc: str) -> None:
-        self._mark(f"rebuild {dc}", dc)
+        alive = self._alive()
+        if len(alive) < len(self._config.dcs) // 2 + 1:
+            # No quorum: an empty node cannot rejoin (see LocalCluster.seed_from).
+            self._mark(f"rebuild {dc} from {alive[0]}'s copy", dc)
+            self._cluster.seed_from(dc, alive[0])
+        else:
+            self._mark(f"rebuild {dc}", dc)
         self._cluster.start_dc(dc)
         await self._cluster.wait_ready([dc], within_s=120)
         self.burned.remove(dc)
+        self.serving.add(dc)
         self.back_at[dc] = round(self.clock(), 3)
         self._say(f"[{self.clock():6.1f}s] {dc} is serving again")
 
@@ -199,6 +213,29 @@ class Drill:
                 f"[{self.clock():6.1f}s] {self.phase:28} sent {len(workload.sends):5} acked {acked:5} "
                 f"failed {failed:4} in flight {workload.inflight():4} received {workload.received_count():6}"
             )
+
+    async def _probe_reads(self, workload: Workload) -> None:
+        """Twice a second, reads a room's newest message from every serving DC (no failover)."""
+        room_id = next(iter(workload.rooms))
+        readers = {dc.name: self._reader(dc.name, workload, room_id) for dc in self._config.dcs}
+        for reader in readers.values():
+            reader.retry_deadline = 0
+        try:
+            while True:
+                await asyncio.sleep(0.5)
+                for dc in sorted(self.serving):
+                    started = time.monotonic()
+                    try:
+                        await readers[dc].history(room_id, limit=1)
+                        ok, error = True, ""
+                    except FirebreakError as exc:
+                        ok, error = False, exc.code
+                    if dc in self.serving:  # burned meanwhile: not a serving DC's failure
+                        took = time.monotonic() - started
+                        self.probes.append(ReadProbe(round(self.clock(), 3), dc, ok, took, error))
+        finally:
+            for reader in readers.values():
+                await reader.aclose()
 
     def _reader(self, dc: str, workload: Workload, room_id: str) -> Client:
         member = next(u for u in workload.users if u.user_id in workload.rooms[room_id])

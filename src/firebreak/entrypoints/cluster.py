@@ -200,6 +200,25 @@ class LocalCluster:
         if burn:
             shutil.rmtree(self.dc_dir(name), ignore_errors=True)
 
+    def seed_from(self, name: str, source: str) -> None:
+        """Gives burned DC ``name`` a copy of surviving DC ``source``'s log store.
+
+        Needed when a majority of DCs burned: an empty node started under an old name bootstraps
+        as if the cluster were new and never votes in the survivor's Raft groups, so no leader can
+        be elected. A copy of the survivor's store makes it a full member again, and the two form
+        a quorum. The survivor's nats-server is stopped cleanly for the copy (its gateway keeps
+        serving reads from its read model meanwhile) and started again.
+        """
+        proc = self.nats.pop(source, None)
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=30)
+        target = self.dc_dir(name) / "nats"
+        shutil.rmtree(target, ignore_errors=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(self.dc_dir(source) / "nats", target)
+        self.start_nats(source)
+
     def stop(self) -> None:
         """Stops gateways, then nats-servers, politely (SIGTERM) and then firmly."""
         for procs in (self.gateways, self.nats):
