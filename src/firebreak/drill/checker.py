@@ -90,6 +90,8 @@ class Findings(msgspec.Struct):
     phases: list[Phase]
     timeline: list[Second]
     examples: dict[str, list[str]]
+    #: sends that were not acknowledged, by the error the client finally got
+    errors: dict[str, int]
 
 
 def percentiles(values: list[float]) -> Percentiles:
@@ -299,4 +301,5 @@ def check(
         phases=phases,
         timeline=timeline,
         examples=dict(examples),
+        errors=dict(Counter(s.error for s in sends if s.acked is None)),
     )
