@@ -132,8 +132,11 @@ def check(
             examples[kind].append(what)
 
     # ---- the DCs' histories ----------------------------------------------------------------
+    # Distinct messages, however many DCs or devices show the same fault.
     lost: set[Key] = set()
-    duplicated = never_sent = wrong_position = 0
+    duplicated: set[Key] = set()
+    never_sent: set[Key] = set()
+    wrong_position = 0
     present: set[Key] = set()
     for dc, per_room in sorted(histories.items()):
         seen_here: set[Key] = set()
@@ -141,13 +144,13 @@ def check(
             counts = Counter((e.sender, e.client_id) for e in entries)
             for key, n in counts.items():
                 if n > 1:
-                    duplicated += n - 1
+                    duplicated.add(key)
                     note("duplicated", f"{dc}: {key} x{n} in {room_id}")
             for e in entries:
                 key = (e.sender, e.client_id)
                 seen_here.add(key)
                 if key not in by_key:
-                    never_sent += 1
+                    never_sent.add(key)
                     note("never_sent", f"{dc}: {key} in {room_id}")
                 elif key in acked and acked[key].room_seq != e.room_seq:
                     wrong_position += 1
@@ -173,7 +176,7 @@ def check(
     for r in receipts:
         got[r.device][r.room_id].append(r)
         if (r.sender, r.client_id) not in by_key:
-            never_sent += 1
+            never_sent.add((r.sender, r.client_id))
             note("never_sent", f"{r.device} received {(r.sender, r.client_id)}")
     for room_id, members in rooms.items():
         truth = [(e.sender, e.client_id) for e in reference.get(room_id, [])]
@@ -259,7 +262,7 @@ def check(
     identical = len(set(digests.values())) <= 1
     unacked_present = sum(1 for k, s in by_key.items() if s.acked is None and k in present)
     faults = (
-        len(lost) + duplicated + out_of_order + never_sent + sender_order_broken + order_mismatch
+        len(lost) + len(duplicated) + out_of_order + len(never_sent) + sender_order_broken + order_mismatch
         + missing + duplicate_deliveries + wrong_position
     )  # fmt: skip
     exceeded = max_outage_limit_s is not None and max_outage > max_outage_limit_s
@@ -272,9 +275,9 @@ def check(
         failed=sum(1 for s in sends if s.failed is not None),
         not_attempted=sum(1 for s in sends if s.started is None),
         lost=len(lost),
-        duplicated=duplicated,
+        duplicated=len(duplicated),
         out_of_order=out_of_order,
-        never_sent=never_sent,
+        never_sent=len(never_sent),
         sender_order_broken=sender_order_broken,
         order_mismatch_rooms=order_mismatch,
         missing_deliveries=missing,
