@@ -9,6 +9,15 @@ extra=""
 [ "${1:-}" = "dev" ] && extra="[dev]"
 stamp=".venv/.installed${extra:+-dev}"
 want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+# The browser for UI tests is Debian's chromium, driven by Playwright.
+if [ -n "$extra" ] && ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "installing chromium (Debian) for the browser tests ..." >&2
+    apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >&2
+  else
+    echo "chromium is missing: run 'sudo apt-get install chromium' for the browser tests" >&2
+  fi
+fi
 if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi

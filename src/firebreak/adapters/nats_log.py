@@ -46,7 +46,11 @@ _TRANSIENT: tuple[type[BaseException], ...] = (
     nats.errors.StaleConnectionError,
     asyncio.TimeoutError,
 )
-_TRANSIENT_OR_SERVER: tuple[type[BaseException], ...] = (*_TRANSIENT, nats.js.errors.ServerError)
+class _NotReady(Exception):
+    """The cluster is still forming (fewer JetStream peers than replicas so far)."""
+
+
+_TRANSIENT_OR_SERVER: tuple[type[BaseException], ...] = (*_TRANSIENT, nats.js.errors.ServerError, _NotReady)
 _KV_CREATE_LOST: tuple[type[BaseException], ...] = (
     nats.js.errors.KeyWrongLastSequenceError,
     nats.js.errors.KeyNotFoundError,
@@ -109,22 +113,27 @@ async def ensure_topology(js: JetStreamContext, config: Config, deadline_s: floa
     end = time.monotonic() + deadline_s
     for sc in stream_configs(config):
         await _retry(lambda sc=sc: _add_or_update(js, sc), end, f"create stream {sc.name}")  # type: ignore[misc]
-    await _retry(
-        lambda: js.create_key_value(
-            KeyValueConfig(bucket=SECRETS_BUCKET, history=1, replicas=3, storage=StorageType.FILE)
-        ),
-        end,
-        "create secrets bucket",
-    )
+    await _retry(lambda: _create_bucket(js), end, "create secrets bucket")
 
 
 async def _add_or_update(js: JetStreamContext, sc: StreamConfig) -> None:
     try:
         await js.add_stream(sc)
     except nats.js.errors.BadRequestError as exc:
+        if exc.err_code == 10005:  # "no suitable peers for placement": not all nodes have joined yet
+            raise _NotReady(exc.description or "") from exc
         if exc.err_code != 10058:  # "stream name already in use with a different configuration"
             raise
         await js.update_stream(sc)
+
+
+async def _create_bucket(js: JetStreamContext) -> None:
+    try:
+        await js.create_key_value(KeyValueConfig(bucket=SECRETS_BUCKET, history=1, replicas=3, storage=StorageType.FILE))
+    except nats.js.errors.BadRequestError as exc:
+        if exc.err_code == 10005:
+            raise _NotReady(exc.description or "") from exc
+        raise
 
 
 async def token_key(js: JetStreamContext, deadline_s: float = 30.0) -> bytes:
