@@ -129,7 +129,8 @@ async def _add_or_update(js: JetStreamContext, sc: StreamConfig) -> None:
 
 async def _create_bucket(js: JetStreamContext) -> None:
     try:
-        await js.create_key_value(KeyValueConfig(bucket=SECRETS_BUCKET, history=1, replicas=3, storage=StorageType.FILE))
+        config = KeyValueConfig(bucket=SECRETS_BUCKET, history=1, replicas=3, storage=StorageType.FILE)
+        await js.create_key_value(config)
     except nats.js.errors.BadRequestError as exc:
         if exc.err_code == 10005:
             raise _NotReady(exc.description or "") from exc
