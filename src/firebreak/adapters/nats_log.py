@@ -46,6 +46,8 @@ _TRANSIENT: tuple[type[BaseException], ...] = (
     nats.errors.StaleConnectionError,
     asyncio.TimeoutError,
 )
+
+
 class _NotReady(Exception):
     """The cluster is still forming (fewer JetStream peers than replicas so far)."""
 
