@@ -1,6 +1,6 @@
 """The ``firebreak`` command: ``up`` (the local three-DC cluster), ``gateway`` (one DC's gateway
 process, started by ``up``), ``nats-config`` (one DC's nats-server config, for real sites) and
-``chat`` (a terminal chat client) and ``drill`` (a fire drill)."""
+``chat`` (a terminal chat client), ``drill`` (a fire drill) and ``bench`` (throughput and latency)."""
 
 from __future__ import annotations
 
@@ -70,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     from firebreak.entrypoints import drill_cli
 
     drill_cli.add_parser(sub)
+    from firebreak.entrypoints import bench_cli
+
+    bench_cli.add_parser(sub)
 
     natsconf = sub.add_parser("nats-config", help="print one DC's nats-server config (for real sites)")
     natsconf.add_argument("--dc", required=True)
@@ -97,6 +100,10 @@ def main(argv: list[str] | None = None) -> int:
             from firebreak.entrypoints import drill_cli
 
             return drill_cli.run(args, argv if argv is not None else sys.argv[1:])
+        if args.command == "bench":
+            from firebreak.entrypoints import bench_cli
+
+            return bench_cli.run(args)
         if args.command == "nats-config":
             from firebreak.entrypoints.cluster import nats_conf
 

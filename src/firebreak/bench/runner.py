@@ -1,0 +1,116 @@
+"""``firebreak bench``: one fresh cluster, the raw JetStream limit, then Firebreak end to end."""
+
+from __future__ import annotations
+
+import os
+import platform
+import secrets
+import time
+from collections.abc import Callable
+
+import msgspec
+
+from firebreak.bench.load import BenchOptions, Load, LoadResult
+from firebreak.bench.procstats import ProcSample, sample
+from firebreak.bench.raw import RawResult, raw_publish
+from firebreak.config import Config
+from firebreak.entrypoints.cluster import LocalCluster
+
+
+class ProcessCost(msgspec.Struct, frozen=True):
+    cpu_s: float
+    cpu_ms_per_message: float
+    peak_rss_mb: float
+
+
+class BenchResult(msgspec.Struct, frozen=True):
+    options: BenchOptions
+    started_at: str
+    machine: str
+    raw: list[RawResult]
+    firebreak: LoadResult
+    #: Firebreak's end-to-end sends per second over the raw pipelined JetStream publishes per second
+    ratio_to_raw_pipelined: float
+    processes: dict[str, ProcessCost]
+
+
+def _costs(
+    before: dict[str, ProcSample], after: dict[str, ProcSample], messages: int
+) -> dict[str, ProcessCost]:
+    out = {}
+    for name, end in after.items():
+        cpu = end.cpu_s - before[name].cpu_s
+        out[name] = ProcessCost(
+            round(cpu, 2), round(cpu * 1000 / max(1, messages), 3), round(end.peak_rss_mb, 1)
+        )
+    return out
+
+
+async def run_bench(config: Config, options: BenchOptions, say: Callable[[str], None]) -> BenchResult:
+    cluster = LocalCluster(config)
+    started_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    say(f"starting a 3-DC cluster in {config.data_dir} ...")
+    await cluster.start()
+    load = Load(config, options, say)
+    try:
+        say(f"raw JetStream: {options.raw_messages} pipelined, {options.raw_sequential} one at a time ...")
+        raw = [
+            await raw_publish(
+                config, messages=options.raw_messages, size=options.message_size, pipelined=True
+            ),
+            await raw_publish(
+                config, messages=options.raw_sequential, size=options.message_size, pipelined=False
+            ),
+        ]
+        for r in raw:
+            say(f"  raw {r.mode}: {r.per_s:,.0f} msgs/s")
+        say(f"setting up {options.rooms} rooms of {options.room_size} ...")
+        await load.setup(secrets.token_hex(2))
+
+        def pids() -> dict[str, int | None]:
+            named: dict[str, int | None] = {f"gateway {n}": p.pid for n, p in cluster.gateways.items()}
+            named.update({f"nats-server {n}": p.pid for n, p in cluster.nats.items()})
+            named["load generator"] = None
+            return named
+
+        before = {name: sample(pid) for name, pid in pids().items()}
+        say(f"sending for {options.duration_s:.0f} s ...")
+        result = await load.run()
+        after = {name: sample(pid) for name, pid in pids().items()}
+    finally:
+        await load.close()
+        cluster.stop()
+    ratio = result.per_s / raw[0].per_s if raw[0].per_s else 0.0
+    return BenchResult(
+        options=options,
+        started_at=started_at,
+        machine=f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        raw=raw,
+        firebreak=result,
+        ratio_to_raw_pipelined=round(ratio, 3),
+        processes=_costs(before, after, result.messages),
+    )
+
+
+def table(result: BenchResult) -> str:
+    f = result.firebreak
+    lines = [
+        f"rooms {result.options.rooms} x {result.options.room_size} members, {f.online_clients} online, "
+        f"{result.options.message_size} B messages",
+        f"{'firebreak sends/s':28} {f.per_s:>10,.1f}   ({f.messages} in {f.seconds:.1f} s)",
+        f"{'deliveries/s':28} {f.deliveries_per_s:>10,.1f}",
+    ]
+    for r in result.raw:
+        lines.append(f"{'raw JetStream ' + r.mode:28.28} {r.per_s:>10,.1f}")
+    lines.append(f"{'ratio to raw pipelined':28} {result.ratio_to_raw_pipelined:>10.3f}")
+    for name, lat in (("send -> ack", f.send_to_ack), ("send -> all delivered", f.send_to_all_delivered)):
+        lines.append(
+            f"{name:28} p50 {lat.p50_ms} ms  p95 {lat.p95_ms} ms  p99 {lat.p99_ms} ms  p99.9 {lat.p999_ms} ms"
+        )
+    lines.append(f"undelivered messages: {f.undelivered_messages}")
+    for name, cost in result.processes.items():
+        lines.append(
+            f"  {name:22} cpu {cost.cpu_s:7.2f} s  {cost.cpu_ms_per_message:7.3f} ms/msg  "
+            f"peak {cost.peak_rss_mb:7.1f} MB"
+        )
+    return "\n".join(lines)

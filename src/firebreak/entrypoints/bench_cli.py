@@ -1,0 +1,96 @@
+"""``firebreak bench``: throughput and latency through the real API, next to the raw JetStream limit."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+from pathlib import Path
+
+import msgspec
+
+from firebreak.bench.load import BenchOptions
+from firebreak.bench.runner import BenchResult, run_bench, table
+from firebreak.entrypoints.cluster import ephemeral_config
+from firebreak.errors import BadRequest
+
+SWEEPABLE = ("rooms", "room_size", "message_size", "online")
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "bench",
+        help="measure sends/s and latency end to end, against the raw JetStream limit",
+        description="Starts a fresh local cluster on free ports; measures raw JetStream publishes (R3) "
+        "from this process, then Firebreak through HTTP and WebSocket; prints a table.",
+    )
+    d = BenchOptions()
+    p.add_argument("--rooms", type=int, default=d.rooms, help="rooms, one sender each")
+    p.add_argument("--room-size", type=int, default=d.room_size)
+    p.add_argument("--online", type=float, default=d.online, help="share of members with a live WebSocket")
+    p.add_argument("--message-size", type=int, default=d.message_size, help="bytes")
+    p.add_argument("--duration", type=float, default=d.duration_s, help="seconds of sending")
+    p.add_argument("--max-messages", type=int, default=d.max_messages)
+    p.add_argument("--rate", type=float, default=None, help="open loop: sends/s (default: closed loop)")
+    p.add_argument("--raw-messages", type=int, default=d.raw_messages)
+    p.add_argument("--raw-sequential", type=int, default=d.raw_sequential)
+    p.add_argument("--sweep", help=f"NAME=V1,V2,... with NAME one of {', '.join(SWEEPABLE)}")
+    p.add_argument("--json", type=Path, help="also write the figures as JSON")
+
+
+def _options(args: argparse.Namespace) -> BenchOptions:
+    options = BenchOptions(
+        room_size=args.room_size,
+        rooms=args.rooms,
+        online=args.online,
+        message_size=args.message_size,
+        duration_s=args.duration,
+        max_messages=args.max_messages,
+        rate=args.rate,
+        raw_messages=args.raw_messages,
+        raw_sequential=args.raw_sequential,
+    )
+    if options.rooms < 1 or options.room_size < 2 or not 0 < options.online <= 1:
+        raise BadRequest("need rooms >= 1, room size >= 2 and 0 < online <= 1")
+    if not 1 <= options.duration_s <= 600 or not 1 <= options.message_size <= 4000:
+        raise BadRequest("duration must be 1-600 s and message size 1-4000 bytes")
+    return options
+
+
+def _sweep(text: str, base: BenchOptions) -> list[BenchOptions]:
+    name, _, values = text.partition("=")
+    if name not in SWEEPABLE or not values:
+        raise BadRequest(f"--sweep takes NAME=V1,V2 with NAME one of {', '.join(SWEEPABLE)}")
+    kind = float if name == "online" else int
+    return [msgspec.structs.replace(base, **{name: kind(v)}) for v in values.split(",")]
+
+
+def run(args: argparse.Namespace) -> int:
+    base = _options(args)
+    runs = _sweep(args.sweep, base) if args.sweep else [base]
+
+    def say(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    results: list[BenchResult] = []
+    for options in runs:
+        data = Path(tempfile.mkdtemp(prefix="firebreak-bench-"))
+        result = asyncio.run(run_bench(ephemeral_config(data, partitions=options.partitions), options, say))
+        results.append(result)
+        print(table(result), flush=True)
+    if len(results) > 1:
+        name = (args.sweep or "").partition("=")[0]
+        heads = ("sends/s", "deliv/s", "ack p50", "ack p99", "all p99", "ratio")
+        print(f"\n{name:>12} " + " ".join(f"{h:>9}" for h in heads))
+        for r in results:
+            f = r.firebreak
+            print(
+                f"{getattr(r.options, name)!s:>12} {f.per_s:>9.1f} {f.deliveries_per_s:>9.1f} "
+                f"{f.send_to_ack.p50_ms!s:>9} {f.send_to_ack.p99_ms!s:>9} "
+                f"{f.send_to_all_delivered.p99_ms!s:>9} {r.ratio_to_raw_pipelined:>9.3f}"
+            )
+    if args.json:
+        payload = results[0] if len(results) == 1 else results
+        args.json.write_bytes(msgspec.json.format(msgspec.json.encode(payload), indent=2))
+    return 0
