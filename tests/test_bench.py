@@ -1,0 +1,34 @@
+"""`firebreak bench` runs and produces well-formed figures (no timing assertions: figures are
+recorded in docs/PERFORMANCE.md, not asserted)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_bench_sweep_produces_well_formed_results(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "firebreak.entrypoints.cli", "bench", "--rooms", "1", "--room-size", "3",
+         "--duration", "2", "--raw-messages", "300", "--raw-sequential", "30", "--sweep", "room_size=2,3",
+         "--json", str(out)],
+        capture_output=True, text=True, timeout=240, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "ratio to raw pipelined" in proc.stdout and "room_size" in proc.stdout
+    runs = json.loads(out.read_text())
+    assert [r["options"]["room_size"] for r in runs] == [2, 3]
+    for r in runs:
+        fb = r["firebreak"]
+        assert fb["messages"] > 0 and fb["per_s"] > 0 and fb["undelivered_messages"] == 0
+        assert fb["deliveries"] == fb["messages"] * r["options"]["room_size"], "each online member got each"
+        for key in ("p50_ms", "p95_ms", "p99_ms", "p999_ms", "max_ms"):
+            assert fb["send_to_ack"][key] > 0 and fb["send_to_all_delivered"][key] > 0
+        assert [x["mode"].split()[0] for x in r["raw"]] == ["pipelined", "one"]
+        assert all(x["per_s"] > 0 for x in r["raw"]) and r["ratio_to_raw_pipelined"] > 0
+        names = set(r["processes"])
+        assert {"gateway dc1", "nats-server dc3", "load generator"} <= names and len(names) == 7
+        assert all(p["cpu_s"] >= 0 and p["peak_rss_mb"] > 0 for p in r["processes"].values())
