@@ -25,7 +25,6 @@ from firebreak.domain.events import (
     SessionRevoked,
     UserRegistered,
 )
-from firebreak.domain.ids import ACCOUNTS_STREAM, room_stream
 from firebreak.domain.model import Applied, ClientEvent, Store
 
 #: Hard cap on room size, part of the rules (so every DC agrees). Gateways may enforce a lower limit.
@@ -57,7 +56,7 @@ class Projection:
 
     # ---- accounts ---------------------------------------------------------------------------
 
-    def apply_account(self, seq: int, event: AccountEvent) -> None:
+    def apply_account(self, event: AccountEvent) -> None:
         store = self._store
         match event:
             case UserRegistered():
@@ -75,18 +74,13 @@ class Projection:
                 store.set_display_name(event.user_id, event.display_name)
             case SessionRevoked():
                 store.revoke_session(event.session_id, event.user_id)
-        store.set_position(ACCOUNTS_STREAM, seq)
 
     # ---- rooms ------------------------------------------------------------------------------
 
     def apply_room(self, partition: int, seq: int, event: RoomEvent) -> Applied | None:
         """Applies one room event at stream position ``seq``; returns what to push, or None if the
-        event broke a rule and changed nothing but the position."""
-        applied = self._apply_room(partition, seq, event)
-        self._store.set_position(room_stream(partition), seq)
-        return applied
-
-    def _apply_room(self, partition: int, seq: int, event: RoomEvent) -> Applied | None:
+        event broke a rule and changed nothing. The caller records the stream position (once per
+        batch, in the same transaction)."""
         store = self._store
         room = store.get_room(event.room_id)
         room_seq = 0

@@ -70,7 +70,7 @@ class Projector:
         for stream, seq, data in batch:
             try:
                 if stream == ACCOUNTS_STREAM:
-                    projection.apply_account(seq, decode_account_event(data))
+                    projection.apply_account(decode_account_event(data))
                 else:
                     partition = self._room_streams[stream]
                     applied = projection.apply_room(partition, seq, decode_room_event(data))
@@ -79,7 +79,11 @@ class Projector:
             except (msgspec.ValidationError, msgspec.DecodeError) as exc:
                 # Skipped identically in every DC: the same bytes fail the same way everywhere.
                 log.error("skipping undecodable entry %s#%d: %s", stream, seq, exc)
-                self._store.set_position(stream, seq)
+        last: dict[str, int] = {}
+        for stream, seq, _ in batch:
+            last[stream] = seq
+        for stream, seq in last.items():
+            self._store.set_position(stream, seq)
         return out
 
     def apply_batch(self, batch: list[Entry]) -> list[Applied]:

@@ -1,10 +1,9 @@
 """The HTTP + WebSocket API of one DC (see docs/API.md; the OpenAPI document is at /openapi.json)."""
 
 import hmac
-from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Header, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi import Depends, FastAPI, Header, Query, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse, Response
 
 from firebreak.bootstrap import Gateway
@@ -38,15 +37,7 @@ def create_app(gw: Gateway) -> FastAPI:
         version="1",
         description="A messenger whose every change is an event in a log replicated across three DCs.",
     )
-    b.install(app, gw.config.limits.max_body_bytes)
-
-    @app.middleware("http")
-    async def refuse_while_draining(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        if gw.draining and request.url.path.startswith("/v1/"):
-            return b.error_response(503, "dc_draining", f"{gw.dc.name} is draining; use another DC")
-        return await call_next(request)
+    b.install(app, gw.config.limits.max_body_bytes, draining=lambda: gw.draining, dc_name=gw.dc.name)
 
     accounts, rooms = gw.accounts, gw.rooms
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -97,16 +98,24 @@ class ReadBody(_Body):
 # ---- wiring into FastAPI --------------------------------------------------------------------
 
 
-class BodyLimit:
-    """Rejects request bodies over ``limit`` bytes with 413 before the app reads them whole."""
+class Gatekeeper:
+    """Plain ASGI (Starlette's BaseHTTPMiddleware costs a task per request): answers 503
+    ``dc_draining`` for API calls while the DC drains, and rejects request bodies over ``limit``
+    bytes with 413 before the app reads them whole."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, draining: Callable[[], bool], dc_name: str) -> None:
         self._app = app
         self._limit = limit
+        self._draining = draining
+        self._dc_name = dc_name
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
+            return
+        if self._draining() and scope["path"].startswith("/v1/"):
+            refusal = error_response(503, "dc_draining", f"{self._dc_name} is draining; use another DC")
+            await refusal(scope, receive, send)
             return
         for name, value in scope.get("headers", []):
             if name == b"content-length" and value.isdigit() and int(value) > self._limit:
@@ -129,7 +138,7 @@ class BodyLimit:
         await self._app(scope, limited, send)
 
 
-def install(app: FastAPI, body_limit: int) -> None:
+def install(app: FastAPI, body_limit: int, *, draining: Callable[[], bool], dc_name: str) -> None:
     @app.exception_handler(FirebreakError)
     async def _firebreak(_: Request, exc: FirebreakError) -> JSONResponse:
         return error_response(exc.status, exc.code, exc.message)
@@ -166,4 +175,4 @@ def install(app: FastAPI, body_limit: int) -> None:
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-    app.add_middleware(BodyLimit, limit=body_limit)
+    app.add_middleware(Gatekeeper, limit=body_limit, draining=draining, dc_name=dc_name)

@@ -25,6 +25,9 @@ async def serve(config: Config, dc_name: str) -> None:
             log_level="warning",
             lifespan="off",
             ws_max_size=64 * 1024,
+            # Small JSON frames on fast links: compression costs more CPU than it saves.
+            ws_per_message_deflate=False,
+            http="httptools",
             ws_ping_interval=10,
             ws_ping_timeout=10,
             timeout_graceful_shutdown=2,
