@@ -38,7 +38,7 @@ async def _up(config: Config) -> int:
         for dc in config.dcs:
             print(f"  {dc.name}: http {dc.http_url}  websocket {dc.ws_url}  nats {dc.nats_url}", flush=True)
         print(f"API docs: {config.dcs[0].http_url}/docs   logs: {config.data_dir}/<dc>/*.log", flush=True)
-        print("ready. Chat with: firebreak chat --user NAME   (Ctrl-C stops the cluster)", flush=True)
+        print("ready. Chat with: ./firebreak chat --user NAME   (Ctrl-C stops the cluster)", flush=True)
         while not stop.is_set():
             for name, proc in {**cluster.nats, **cluster.gateways}.items():
                 if proc.poll() is not None:
