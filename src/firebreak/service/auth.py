@@ -24,10 +24,24 @@ from firebreak.errors import Unauthorized
 
 _hasher = PasswordHasher()  # argon2id, library defaults (t=3, m=64 MiB, p=4)
 
+#: Each hash takes 64 MiB for ~50 ms. Without a bound a burst of logins runs one per pool thread and
+#: a gateway's memory jumps by hundreds of MiB; two at a time keeps it near 128 MiB and still uses
+#: both cores. Created lazily: it must belong to the running event loop.
+_HASH_SLOTS = 2
+_slots: asyncio.Semaphore | None = None
+
+
+def _hash_gate() -> asyncio.Semaphore:
+    global _slots
+    if _slots is None:
+        _slots = asyncio.Semaphore(_HASH_SLOTS)
+    return _slots
+
 
 async def hash_password(password: str) -> str:
-    # argon2 is deliberately slow (~50 ms); keep it off the event loop.
-    return await asyncio.to_thread(_hasher.hash, password)
+    # argon2 is deliberately slow; keep it off the event loop and bounded.
+    async with _hash_gate():
+        return await asyncio.to_thread(_hasher.hash, password)
 
 
 async def verify_password(password_hash: str, password: str) -> bool:
@@ -37,7 +51,8 @@ async def verify_password(password_hash: str, password: str) -> bool:
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
 
-    return await asyncio.to_thread(check)
+    async with _hash_gate():
+        return await asyncio.to_thread(check)
 
 
 class TokenClaims(msgspec.Struct, frozen=True):
