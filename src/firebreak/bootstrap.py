@@ -79,8 +79,15 @@ async def start_gateway(config: Config, dc_name: str) -> Gateway:
     hub = Hub()
     projector = Projector(store, config.partitions, hub.publish)
 
+    streams = [(ACCOUNTS_STREAM, "acct.>")] + [
+        (room_stream(p), f"{room_subject_prefix(p)}.>") for p in range(config.partitions)
+    ]
+    head = projector.head
+    readers = [ReplicaReader(nc, name, subj, head[name] + 1, projector.queue) for name, subj in streams]
+    by_stream = {r.stream: r for r in readers}
+
     the_log = Log(nc, js)
-    fresh = Freshness(the_log, projector)
+    fresh = Freshness(the_log, projector, ring=lambda stream: by_stream[stream].ring())
     accounts = Accounts(the_log, queries, fresh, Tokens(key, config.limits.token_ttl_s), config.limits)
     rooms = Rooms(
         config,
@@ -91,12 +98,6 @@ async def start_gateway(config: Config, dc_name: str) -> Gateway:
         RateLimiter(config.limits.send_rate_per_s, config.limits.send_burst),
     )
 
-    streams = [(ACCOUNTS_STREAM, "acct.>")] + [
-        (room_stream(p), f"{room_subject_prefix(p)}.>") for p in range(config.partitions)
-    ]
-    readers = [
-        ReplicaReader(nc, name, subj, projector.head[name] + 1, projector.queue) for name, subj in streams
-    ]
     gw = Gateway(config, dc, nc, projector, queries, hub, accounts, rooms, readers)
     gw.tasks.append(asyncio.create_task(projector.run(), name="projector"))
     gw.tasks.extend(asyncio.create_task(r.run(), name=f"read-{r.stream}") for r in readers)

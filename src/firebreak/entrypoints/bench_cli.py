@@ -12,6 +12,7 @@ import msgspec
 
 from firebreak.bench.load import BenchOptions
 from firebreak.bench.runner import BenchResult, run_bench, table
+from firebreak.config import Limits
 from firebreak.entrypoints.cluster import ephemeral_config
 from firebreak.errors import BadRequest
 
@@ -76,7 +77,10 @@ def run(args: argparse.Namespace) -> int:
     results: list[BenchResult] = []
     for options in runs:
         data = Path(tempfile.mkdtemp(prefix="firebreak-bench-"))
-        result = asyncio.run(run_bench(ephemeral_config(data, partitions=options.partitions), options, say))
+        # The per-user send limit (50/s) protects against abuse; a capacity benchmark lifts it.
+        limits = Limits(send_rate_per_s=1e9, send_burst=1_000_000_000)
+        config = ephemeral_config(data, partitions=options.partitions, limits=limits)
+        result = asyncio.run(run_bench(config, options, say))
         results.append(result)
         print(table(result), flush=True)
     if len(results) > 1:

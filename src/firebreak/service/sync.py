@@ -12,16 +12,21 @@ close that gap where it matters:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from firebreak.adapters.nats_log import Appended, Log
 from firebreak.service.projector import Projector
 
 
 class Freshness:
-    def __init__(self, log: Log, projector: Projector) -> None:
+    def __init__(self, log: Log, projector: Projector, ring: Callable[[str], None]) -> None:
         self._log = log
         self._projector = projector
+        self._ring = ring
 
     async def applied(self, appended: Appended) -> None:
+        # The entry is committed: tell this DC's reader of that stream to read now.
+        self._ring(appended.stream)
         await self._projector.wait_for(appended.stream, appended.seq)
 
     async def barrier(self, stream: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -124,6 +125,21 @@ class Gatekeeper:
                 )(scope, receive, send)
                 return
         seen = 0
+        started = time.perf_counter()
+
+        async def timed_send(message: Message) -> None:
+            # Server-Timing: how long the gateway spent on the request (clients and benches compare
+            # it with what they observe, to tell network and client time from server time).
+            if message["type"] == "http.response.start":
+                took = (time.perf_counter() - started) * 1000
+                message = {
+                    **message,
+                    "headers": [
+                        *message.get("headers", []),
+                        (b"server-timing", f"app;dur={took:.2f}".encode()),
+                    ],
+                }
+            await send(message)
 
         async def limited() -> Message:
             nonlocal seen
@@ -135,7 +151,7 @@ class Gatekeeper:
                 )
             return message
 
-        await self._app(scope, limited, send)
+        await self._app(scope, limited, timed_send)
 
 
 def install(app: FastAPI, body_limit: int, *, draining: Callable[[], bool], dc_name: str) -> None:
