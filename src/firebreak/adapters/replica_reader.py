@@ -14,10 +14,8 @@ State machine::
 
 * **Doorbell.** A plain NATS subscription on the stream's subjects sees every publish (even ones
   JetStream later rejects): it only says "read now", never supplies data.
-* **Chase.** The doorbell beats the local replica's commit by a millisecond or so, so after a ring
-  (or after catching up) an empty read is retried after 0.5, 0.5, 1, 1, 2 ... 32 ms before going
-  idle; any new ring cuts the wait short. The gateway also rings its own reader when one of its
-  appends is acknowledged (the entry is committed by then).
+* **Chase.** The doorbell can beat the local replica's commit by a millisecond or two, so after a
+  ring an empty read is retried at 1, 2, 4 ... 64 ms before going idle.
 * **Poll.** Idle readers also read every ``poll_s`` seconds, so a lost doorbell costs latency, never
   data.
 * **No gaps.** Every entry must carry exactly the next sequence; anything else is refused and
@@ -43,10 +41,6 @@ log = logging.getLogger(__name__)
 
 #: One entry handed to the projector: (stream name, stream sequence, payload).
 Entry = tuple[str, int, bytes]
-
-#: Waits after a ring or after catching up, before reading again (a new ring cuts any wait short).
-#: Measured: the local replica has an entry 0.5-1.3 ms after the publish is acknowledged.
-_CHASE = (0.0005, 0.0005, 0.001, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032)
 
 
 class ReadState(enum.Enum):
@@ -96,6 +90,12 @@ class ReplicaReader:
     async def _on_ring(self, _: Msg) -> None:
         self._ring.set()
 
+    def ring(self) -> None:
+        """Something new is in the stream (e.g. this gateway's append was acknowledged): an idle
+        reader reads now. A chasing reader keeps its schedule: under load that batches reads,
+        which measured cheaper than reading on every ring (docs/PERFORMANCE.md)."""
+        self._ring.set()
+
     async def _on_reply(self, msg: Msg) -> None:
         queue = self._replies.get(msg.subject)
         if queue is not None:
@@ -114,13 +114,9 @@ class ReplicaReader:
                 with contextlib.suppress(Exception):  # the connection may be closing already
                     await sub.unsubscribe()
 
-    def ring(self) -> None:
-        """Something new is (about to be) in the stream: read now. Safe to call any time."""
-        self._ring.set()
-
     async def _loop(self) -> None:
         backoff = 0.05
-        chase = len(_CHASE)  # index into _CHASE; len(_CHASE) means "not chasing"
+        chase: float | None = None  # next chase delay, while chasing a doorbell
         while True:
             self._ring.clear()  # before reading: a ring during the read is not lost
             try:
@@ -134,21 +130,19 @@ class ReplicaReader:
                 continue
             backoff = 0.05
             self.state = ReadState.READING
-            if got == self._batch:
-                continue  # more is waiting
             if got:
-                chase = 0  # caught up just now: the next entry may be a moment behind
-            if chase < len(_CHASE):
-                timeout = _CHASE[chase]
-                chase += 1
-            else:
-                self.state = ReadState.IDLE
-                timeout = self._poll_s
+                chase = 0.001 if got < self._batch else None
+                continue
+            if chase is not None and chase <= 0.064:
+                await asyncio.sleep(chase)
+                chase *= 2
+                continue
+            self.state = ReadState.IDLE
             try:
-                await asyncio.wait_for(self._ring.wait(), timeout)
-                chase = 0  # rung: an entry is on its way; the local replica commits within ~1 ms
+                await asyncio.wait_for(self._ring.wait(), self._poll_s)
+                chase = 0.001
             except TimeoutError:
-                pass
+                chase = None
 
     async def _read_batch(self) -> int:
         """Reads up to ``batch`` entries from ``next_seq`` and queues them; returns how many."""
