@@ -32,3 +32,11 @@ def test_bench_sweep_produces_well_formed_results(tmp_path: Path) -> None:
         names = set(r["processes"])
         assert {"gateway dc1", "nats-server dc3", "load generator"} <= names and len(names) == 7
         assert all(p["cpu_s"] >= 0 and p["peak_rss_mb"] > 0 for p in r["processes"].values())
+
+
+def test_read_model_bench_is_well_formed() -> None:
+    from firebreak.bench.readmodel import run_read_model_bench
+
+    r = run_read_model_bench(messages=2000, rooms=10, room_size=3, queries=50)
+    assert r.events == 2010 and r.events_per_s > 0 and r.db_mb > 0
+    assert r.history_page_50.count == 50 and (r.history_page_50.p99_ms or 0) > 0

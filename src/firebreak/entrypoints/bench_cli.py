@@ -38,6 +38,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--raw-sequential", type=int, default=d.raw_sequential)
     p.add_argument("--sweep", help=f"NAME=V1,V2,... with NAME one of {', '.join(SWEEPABLE)}")
     p.add_argument("--json", type=Path, help="also write the figures as JSON")
+    p.add_argument(
+        "--read-model",
+        type=int,
+        metavar="N",
+        help="instead: apply N messages with the real projector into SQLite, then time history pages",
+    )
 
 
 def _options(args: argparse.Namespace) -> BenchOptions:
@@ -67,7 +73,25 @@ def _sweep(text: str, base: BenchOptions) -> list[BenchOptions]:
     return [msgspec.structs.replace(base, **{name: kind(v)}) for v in values.split(",")]
 
 
+def _read_model(args: argparse.Namespace) -> int:
+    from firebreak.bench.readmodel import run_read_model_bench
+
+    if not 1_000 <= args.read_model <= 10_000_000:
+        raise BadRequest("--read-model takes 1,000 to 10,000,000 messages")
+    print(f"applying {args.read_model:,} messages with the projector ...", file=sys.stderr, flush=True)
+    r = run_read_model_bench(messages=args.read_model, message_size=args.message_size)
+    h = r.history_page_50
+    print(f"events applied     {r.events:,} in {r.apply_seconds:.1f} s = {r.events_per_s:,.0f} events/s")
+    print(f"read model size    {r.db_mb:.0f} MB")
+    print(f"history page of 50 p50 {h.p50_ms} ms  p99 {h.p99_ms} ms  p99.9 {h.p999_ms} ms  ({h.count} pages)")
+    if args.json:
+        args.json.write_bytes(msgspec.json.format(msgspec.json.encode(r), indent=2))
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.read_model is not None:
+        return _read_model(args)
     base = _options(args)
     runs = _sweep(args.sweep, base) if args.sweep else [base]
 
