@@ -8,9 +8,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
+import httpx
+
 from firebreak.config import Config, Limits
 from firebreak.domain.model import ClientEvent
-from firebreak.entrypoints.cluster import ephemeral_config
+from firebreak.entrypoints.cluster import LocalCluster, ephemeral_config
 
 T = TypeVar("T")
 
@@ -61,3 +63,19 @@ async def collect_messages(
         except TimeoutError:
             continue
     return messages_of(events), events
+
+
+async def settled(cluster: LocalCluster, within_s: float = 15.0) -> None:
+    """Waits until every DC has applied the same log positions.
+
+    Reads in another DC trail a write by milliseconds. Every acknowledged write was applied by the
+    DC that accepted it before it answered, so once all DCs report the same positions, every DC has
+    every acknowledged write.
+    """
+
+    async def same() -> bool:
+        async with httpx.AsyncClient(timeout=5) as http:
+            heads = [(await http.get(dc.http_url + "/healthz")).json()["head"] for dc in cluster.config.dcs]
+        return all(h == heads[0] for h in heads)
+
+    await eventually(same, within_s=within_s, what="all DCs to apply the same log positions")

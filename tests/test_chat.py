@@ -9,7 +9,7 @@ from firebreak.client import Client, LiveConnection
 from firebreak.domain.events import MessageSent, ReadUpTo
 from firebreak.entrypoints.cluster import LocalCluster
 from tests.conftest import ClientFactory
-from tests.helpers import collect_messages, eventually
+from tests.helpers import collect_messages, eventually, settled
 
 
 def uname(prefix: str) -> str:
@@ -54,6 +54,7 @@ async def test_two_users_on_different_dcs_chat(cluster: LocalCluster, make_clien
 
     got, _ = await collect_messages(bob_live.events, 2)
     assert [m[2] for m in got] == [1, 2]
+    await settled(cluster)
     for dc in range(3):
         history = await pinned(make_client, alice, dc).history(room.room_id)
         assert [m.text for m in history.messages] == ["hello from dc1", "hello from dc2"]
@@ -152,12 +153,14 @@ async def test_read_receipts_and_unread_numbers(cluster: LocalCluster, make_clie
     first = await a.send(room.room_id, "one")
     second = await a.send(room.room_id, "two")
     assert (first.message.unread, second.message.unread) == (2, 2)
+    await settled(cluster)  # b and c read through other DCs
     b_rooms = await b.rooms()
     assert b_rooms.rooms[0].unread == 2 and b_rooms.rooms[0].last_message is not None
     assert b_rooms.rooms[0].last_message.text == "two"
 
     await b.mark_read(room.room_id, 1)
     await c.mark_read(room.room_id, 2)
+    await settled(cluster)
     for dc in range(3):
         page = await pinned(make_client, a, dc).history(room.room_id)
         assert [m.unread for m in page.messages] == [0, 1]

@@ -11,7 +11,7 @@ from firebreak.client import ApiError, UnreadBook
 from firebreak.domain.events import MemberLeft, MembersInvited, ReadUpTo, RoomRenamed
 from firebreak.entrypoints.cluster import LocalCluster
 from tests.conftest import ClientFactory
-from tests.helpers import collect_messages, eventually
+from tests.helpers import collect_messages, eventually, settled
 from tests.test_chat import live, pinned, user
 
 
@@ -42,6 +42,7 @@ async def test_invite_leave_rename(cluster: LocalCluster, make_client: ClientFac
 
     renamed = await late.rename(room.room_id, "better plans")
     assert renamed.name == "better plans"
+    await settled(cluster)
     for dc in range(3):
         detail = await pinned(make_client, owner, dc).room(room.room_id)
         assert detail.room.name == "better plans"
@@ -113,6 +114,7 @@ async def test_many_concurrent_sends_one_room(cluster: LocalCluster, make_client
     room = await a.open_direct(b.user.username)
     results = await asyncio.gather(*(a.send(room.room_id, f"m{i}", client_id=f"cc{i}") for i in range(40)))
     assert sorted(r.message.room_seq for r in results) == list(range(1, 41))
+    await settled(cluster)
     history = await pinned(make_client, b, 2).history(room.room_id, limit=100)
     assert len(history.messages) == 40 and not history.more
     page = await b.history(room.room_id, before=11, limit=5)
