@@ -93,3 +93,24 @@ def test_config_round_trip(tmp_path: Path) -> None:
     path.write_text("[nonsense]\n")
     with pytest.raises(ConfigError):
         load_config(path)
+
+
+def test_client_id_reuse_across_partitions_is_order_independent() -> None:
+    """Found in review: a dedupe rule across rooms made the outcome depend on the order in which a
+    DC applies different streams. Rooms in different partitions, same sender and client id."""
+    conns = [sqlite_store.connect(":memory:") for _ in range(2)]
+    projectors = [Projector(SqliteStore(c), 2, lambda applied: None) for c in conns]
+    rooms = ["g_a", "g_b"]  # partitions 0 and 1 of 2
+    logs = []
+    for p, room in enumerate(rooms):
+        created = ev.RoomCreated(
+            v=1, at=1, room_id=room, kind="group", name="n", creator="u1", members=("u2",)
+        )
+        sent = ev.MessageSent(v=1, at=2, room_id=room, sender="u1", client_id="same", text=room)
+        logs.append([(room_stream(p), 1, ev.encode(created)), (room_stream(p), 2, ev.encode(sent))])
+    projectors[0].apply_batch(logs[0] + logs[1])
+    projectors[1].apply_batch(logs[1] + logs[0])
+    first, second = (Queries(c) for c in conns)
+    assert first.digest() == second.digest()
+    assert [m.text for m in first.history_before("g_a", None, 10)] == ["g_a"]
+    assert [m.text for m in first.history_before("g_b", None, 10)] == ["g_b"]

@@ -138,10 +138,18 @@ class Queries:
         ).fetchone()
         return None if row is None else MessageRow(*row)
 
-    def message_by_client_id(self, sender: str, client_id: str) -> MessageRow | None:
-        row = self._db.execute(
-            f"SELECT {_MSG_COLS} FROM messages WHERE sender=? AND client_id=?", (sender, client_id)
-        ).fetchone()
+    def message_by_client_id(
+        self, sender: str, client_id: str, room_id: str | None = None
+    ) -> MessageRow | None:
+        """The sender's message with this client id: in ``room_id``, or in any room if None."""
+        args: tuple[str, ...]
+        if room_id is None:
+            sql = f"SELECT {_MSG_COLS} FROM messages WHERE sender=? AND client_id=? LIMIT 1"
+            args = (sender, client_id)
+        else:
+            sql = f"SELECT {_MSG_COLS} FROM messages WHERE room_id=? AND sender=? AND client_id=?"
+            args = (room_id, sender, client_id)
+        row = self._db.execute(sql, args).fetchone()
         return None if row is None else MessageRow(*row)
 
     def history_before(self, room_id: str, before: int | None, limit: int) -> list[MessageRow]:

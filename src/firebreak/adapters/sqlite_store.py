@@ -19,7 +19,7 @@ from pathlib import Path
 from firebreak.domain.events import RoomKind
 from firebreak.domain.model import MemberState, RoomState
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -41,7 +41,8 @@ CREATE TABLE IF NOT EXISTS messages(
     room_id TEXT NOT NULL, room_seq INTEGER NOT NULL, partition INTEGER NOT NULL, seq INTEGER NOT NULL,
     sender TEXT NOT NULL, client_id TEXT NOT NULL, text TEXT NOT NULL, at INTEGER NOT NULL,
     PRIMARY KEY(room_id, room_seq)) WITHOUT ROWID;
-CREATE UNIQUE INDEX IF NOT EXISTS messages_by_client ON messages(sender, client_id);
+CREATE UNIQUE INDEX IF NOT EXISTS messages_by_client ON messages(room_id, sender, client_id);
+CREATE INDEX IF NOT EXISTS messages_by_sender ON messages(sender, client_id);
 CREATE TABLE IF NOT EXISTS events(
     partition INTEGER NOT NULL, seq INTEGER NOT NULL, room_id TEXT NOT NULL, body BLOB NOT NULL,
     PRIMARY KEY(partition, seq)) WITHOUT ROWID;
@@ -147,9 +148,10 @@ class SqliteStore:
         )
 
     # messages and the catch-up log
-    def message_exists(self, sender: str, client_id: str) -> bool:
+    def message_exists(self, room_id: str, sender: str, client_id: str) -> bool:
         row = self._db.execute(
-            "SELECT 1 FROM messages WHERE sender=? AND client_id=?", (sender, client_id)
+            "SELECT 1 FROM messages WHERE room_id=? AND sender=? AND client_id=?",
+            (room_id, sender, client_id),
         ).fetchone()
         return row is not None
 

@@ -66,8 +66,8 @@ def user_subject(user_id: str) -> str:
     return f"acct.user.{user_id}"
 
 
-def message_dedupe_id(sender: str, client_id: str) -> str:
-    return f"msg:{sender}:{client_id}"
+def message_dedupe_id(room_id: str, sender: str, client_id: str) -> str:
+    return f"msg:{room_id}:{sender}:{client_id}"
 
 
 def check_client_id(value: str, what: str = "client_id") -> str:

@@ -123,8 +123,10 @@ class Projection:
             case MessageSent():
                 if room is None or event.sender not in self.members(event.room_id):
                     return None
-                if store.message_exists(event.sender, event.client_id):
+                if store.message_exists(event.room_id, event.sender, event.client_id):
                     # A retry that came after JetStream's dedupe window: the first copy stands.
+                    # Scoped to the room on purpose: a check across rooms would depend on the order
+                    # in which a DC applies different streams, and DCs would disagree.
                     return None
                 room_seq = room.last_room_seq + 1
                 unread = len(self.members(event.room_id)) - 1

@@ -190,6 +190,9 @@ class Rooms:
             raise TooLarge(
                 f"a message has at most {self._limits.max_message_chars} characters", code="message_too_large"
             )
+        # Best effort: a client id already used in another room is refused (409). The log's rules
+        # only dedupe within a room, so a race past this check yields two distinct messages, the
+        # same in every DC.
         earlier = self._q.message_by_client_id(me, client_id)
         if earlier is not None:
             return self._sent(earlier, room_id, duplicate=True)
@@ -197,10 +200,12 @@ class Rooms:
         await self._member_room(room_id, me)
         event = ev.MessageSent(v=1, at=now_ms(), room_id=room_id, sender=me, client_id=client_id, text=text)
         appended = await self._log.append(
-            room_subject(room_id, self._partitions), ev.encode(event), message_dedupe_id(me, client_id)
+            room_subject(room_id, self._partitions),
+            ev.encode(event),
+            message_dedupe_id(room_id, me, client_id),
         )
         await self._fresh.applied(appended)
-        row = self._q.message_by_client_id(me, client_id)
+        row = self._q.message_by_client_id(me, client_id, room_id)
         if row is None:
             # The projection refused it (we left the room between the check and the append).
             raise Forbidden("you are not a member of this room", code="not_a_member")
