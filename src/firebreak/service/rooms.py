@@ -182,7 +182,7 @@ class Rooms:
         return f"{op}:{me}:{check_client_id(request_id, 'request_id')}"
 
     async def send(self, me: str, room_id: str, client_id: str, text: str) -> SendResult:
-        """Sends once per (sender, client_id), whatever the retries and whichever DC they reach."""
+        """Sends once per (room, sender, client_id), whatever the retries and whichever DC they reach."""
         check_client_id(client_id)
         if not text.strip():
             raise BadRequest("a message needs some text", code="empty_message")
