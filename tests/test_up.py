@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from firebreak.config import dump_config
-from firebreak.errors import Unauthorized
+from firebreak.errors import FirebreakError, Unauthorized
 from firebreak.service.auth import Tokens
 from tests.helpers import cluster_config
 
@@ -89,3 +89,22 @@ def test_nats_config_for_one_site(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert 'server_name: "dc2"' in text and "sync_interval: always" in text
     assert text.count("nats-route://") == 2, "routes to the two other DCs"
     assert main(["nats-config", "--dc", "nowhere", "--config", str(path)]) == 2
+
+
+async def test_a_failed_start_leaves_no_process_behind(tmp_path: Path) -> None:
+    from firebreak.entrypoints.cluster import LocalCluster
+
+    config = cluster_config(tmp_path / "data")
+    cluster = LocalCluster(config)
+    # Occupy dc2's HTTP port, so its gateway cannot start and the cluster never becomes ready.
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", config.dcs[1].http_port))
+    blocker.listen()
+    try:
+        with pytest.raises(FirebreakError):
+            await cluster.start(within_s=30)
+    finally:
+        blocker.close()
+    assert not cluster.nats and not cluster.gateways
+    for dc in config.dcs:
+        assert not port_open(dc.nats_port), f"{dc.name}'s nats-server was left running"

@@ -154,12 +154,17 @@ class LocalCluster:
         self.start_gateway(name)
 
     async def start(self, within_s: float = 90.0) -> None:
-        for dc in self.config.dcs:
-            self.start_nats(dc.name)
-        for dc in self.config.dcs:
-            self.start_gateway(dc.name)
-        await self.wait_ready(within_s=within_s)
-        await self.spread_leaders()
+        """Starts every DC and waits until all serve; on any failure stops what it started."""
+        try:
+            for dc in self.config.dcs:
+                self.start_nats(dc.name)
+            for dc in self.config.dcs:
+                self.start_gateway(dc.name)
+            await self.wait_ready(within_s=within_s)
+            await self.spread_leaders()
+        except BaseException:
+            self.stop()
+            raise
 
     async def wait_ready(self, names: list[str] | None = None, within_s: float = 90.0) -> None:
         """Waits until each named DC's gateway answers /healthz with every replica reader running."""
