@@ -124,5 +124,6 @@ def test_live_unread_numbers_equal_the_servers(events: list[ev.RoomEvent]) -> No
     for room_id in ROOMS:
         messages = queries.history_after(room_id, 0, 1000)
         counts = unread_counts(messages, queries.memberships(room_id))
+        assert [queries.unread_count(room_id, m.seq, m.room_seq) for m in messages] == counts
         server = dict(zip((m.room_seq for m in messages), counts, strict=True))
         assert book.rooms.get(room_id, {}) == server, room_id

@@ -119,6 +119,15 @@ class Queries:
             )
         ]
 
+    def unread_count(self, room_id: str, seq: int, room_seq: int) -> int:
+        """KakaoTalk's number for one message (see service.rooms.unread_counts), counted in SQLite
+        rather than by loading every member: a send answers this for rooms of any size."""
+        row = self._db.execute(
+            "SELECT count(*) FROM members WHERE room_id=? AND active=1 AND joined_seq<=? AND read_room_seq<?",
+            (room_id, seq, room_seq),
+        ).fetchone()
+        return int(row[0])
+
     def rooms_of(self, user_id: str) -> list[tuple[RoomRow, int, int]]:
         """The user's rooms, newest activity first, each with (read position, unread count)."""
         rows = self._db.execute(

@@ -48,7 +48,6 @@ class Projector:
         # Waiters per stream: heap of (seq, tiebreak, future).
         self._waiters: dict[str, list[tuple[int, int, asyncio.Future[None]]]] = {s: [] for s in self.head}
         self._tiebreak = itertools.count()
-        self.applied_events = 0
 
     def head_cursor(self) -> Cursor:
         return Cursor([self.head[room_stream(p)] for p in range(self._partitions)])
@@ -64,7 +63,9 @@ class Projector:
         except TimeoutError as exc:
             raise Unavailable(f"this DC's read model has not reached {stream}#{seq} yet; retry") from exc
 
-    def _apply(self, batch: list[Entry]) -> list[Applied]:
+    def _apply(self, batch: list[Entry]) -> tuple[list[Applied], dict[str, int]]:
+        """Applies a batch inside the caller's transaction; returns the accepted events and the
+        last sequence of each stream in the batch (written as the new positions)."""
         out: list[Applied] = []
         projection = self._projection
         for stream, seq, data in batch:
@@ -79,28 +80,23 @@ class Projector:
             except (msgspec.ValidationError, msgspec.DecodeError) as exc:
                 # Skipped identically in every DC: the same bytes fail the same way everywhere.
                 log.error("skipping undecodable entry %s#%d: %s", stream, seq, exc)
-        last: dict[str, int] = {}
-        for stream, seq, _ in batch:
-            last[stream] = seq
+        last = {stream: seq for stream, seq, _ in batch}  # entries of a stream arrive in order
         for stream, seq in last.items():
             self._store.set_position(stream, seq)
-        return out
+        return out, last
 
     def apply_batch(self, batch: list[Entry]) -> list[Applied]:
         """Applies and commits one batch, then advances ``head`` and wakes waiters (no awaits)."""
         try:
             with self._store.transaction():
-                applied = self._apply(batch)
+                applied, last = self._apply(batch)
         except BaseException:
             self._projection.forget_cache()
             raise
-        for stream, seq, _ in batch:
-            if seq > self.head[stream]:
-                self.head[stream] = seq
-        self.applied_events += len(batch)
-        for stream in {s for s, _, _ in batch}:
+        for stream, seq in last.items():
+            self.head[stream] = seq
             waiters = self._waiters[stream]
-            while waiters and waiters[0][0] <= self.head[stream]:
+            while waiters and waiters[0][0] <= seq:
                 _, _, fut = heapq.heappop(waiters)
                 if not fut.done():
                     fut.set_result(None)

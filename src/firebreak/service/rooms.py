@@ -216,7 +216,7 @@ class Rooms:
             raise Conflict(
                 "this client_id was already used for a message in another room", code="client_id_reused"
             )
-        (unread,) = unread_counts([row], self._q.memberships(row.room_id))
+        unread = self._q.unread_count(row.room_id, row.seq, row.room_seq)
         return SendResult(message=message_view(row, unread), duplicate=duplicate)
 
     async def mark_read(self, me: str, room_id: str, up_to: int) -> ReadResult:
