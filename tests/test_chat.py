@@ -33,7 +33,7 @@ def pinned(make: ClientFactory, client: Client, dc: int) -> Client:
 
 def live(cluster: LocalCluster, client: Client, dc: int, cursor: str | None = None) -> LiveConnection:
     urls = [d.ws_url for d in cluster.config.dcs]
-    return LiveConnection(urls, lambda: client.token, preferred=dc, cursor=cursor).start()
+    return LiveConnection(urls, client.current_token, preferred=dc, cursor=cursor).start()
 
 
 async def test_two_users_on_different_dcs_chat(cluster: LocalCluster, make_client: ClientFactory) -> None:

@@ -9,7 +9,7 @@ import asyncio
 import secrets
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -30,13 +30,6 @@ async def burnable(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Lo
         yield local
     finally:
         local.stop()
-
-
-def _token_of(client: Client) -> Callable[[], str | None]:
-    def token() -> str | None:
-        return client.token
-
-    return token
 
 
 async def digests(cluster: LocalCluster, names: list[str]) -> dict[str, dict[str, object]]:
@@ -65,7 +58,7 @@ async def test_burn_a_dc_under_load_then_rebuild_it(burnable: LocalCluster) -> N
     names = [c.user.username for c in people if c.user]
     group = await people[0].create_group("fire drill", names[1:])
     direct = await people[1].open_direct(names[2])
-    lives = [LiveConnection(ws_urls, _token_of(c), preferred=i).start() for i, c in enumerate(people)]
+    lives = [LiveConnection(ws_urls, c.current_token, preferred=i).start() for i, c in enumerate(people)]
     await asyncio.gather(*(asyncio.wait_for(lv.live.wait(), 10) for lv in lives))
 
     # The victim: the DC leading the group room's partition, so the burn forces a Raft election on

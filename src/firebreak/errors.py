@@ -3,7 +3,7 @@
 Every error that can reach a client is a :class:`FirebreakError` carrying a stable machine-readable
 ``code``, an HTTP ``status`` and a human ``message``. Lower layers raise their own subclasses (or
 library errors that the boundary translates with ``raise ... from exc``); the gateway renders any
-FirebreakError as ``{"error": {"code": ..., "message": ...}}``.
+FirebreakError as ``{"error": {"code": ..., "message": ...}}`` (entrypoints/gateway/boundary.py).
 """
 
 from __future__ import annotations
@@ -22,9 +22,6 @@ class FirebreakError(Exception):
             self.code = code
         if status is not None:
             self.status = status
-
-    def to_json(self) -> dict[str, dict[str, str]]:
-        return {"error": {"code": self.code, "message": self.message}}
 
 
 class BadRequest(FirebreakError):

@@ -119,6 +119,13 @@ class Queries:
             )
         ]
 
+    def read_position(self, room_id: str, user_id: str) -> int:
+        """The member's read position (room_seq), 0 if not a member."""
+        row = self._db.execute(
+            "SELECT read_room_seq FROM members WHERE room_id=? AND user_id=?", (room_id, user_id)
+        ).fetchone()
+        return int(row[0]) if row is not None else 0
+
     def unread_count(self, room_id: str, seq: int, room_seq: int) -> int:
         """KakaoTalk's number for one message (see service.rooms.unread_counts), counted in SQLite
         rather than by loading every member: a send answers this for rooms of any size."""

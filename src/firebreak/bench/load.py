@@ -21,6 +21,7 @@ import msgspec
 from firebreak.client import Client, LiveConnection
 from firebreak.config import Config
 from firebreak.domain.events import MessageSent
+from firebreak.stats import quantile
 
 
 class BenchOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -62,11 +63,8 @@ def latency(values: list[float]) -> Latency:
     if not values:
         return Latency(0, None, None, None, None, None)
     s = sorted(values)
-
-    def at(q: float) -> float:
-        return round(s[min(len(s) - 1, int(q * len(s)))] * 1000, 2)
-
-    return Latency(len(s), at(0.5), at(0.95), at(0.99), at(0.999), round(s[-1] * 1000, 2))
+    p50, p95, p99, p999 = (round(quantile(s, q) * 1000, 2) for q in (0.5, 0.95, 0.99, 0.999))
+    return Latency(len(s), p50, p95, p99, p999, round(s[-1] * 1000, 2))
 
 
 class Load:
@@ -106,7 +104,7 @@ class Load:
             view = await members[0].create_group(f"bench {room}", names, f"bench-{tag}-{room}")
             self.senders.append((members[0], view.room_id))
             for k, client in enumerate(members[:online_per_room]):
-                live = LiveConnection(ws, _token(client), preferred=(room + k) % len(ws)).start()
+                live = LiveConnection(ws, client.current_token, preferred=(room + k) % len(ws)).start()
                 self.lives.append(live)
                 self._tasks.append(asyncio.create_task(self._receive(live)))
             self._say(f"  room {room + 1}/{self._o.rooms} ready ({online_per_room} members online)")
@@ -175,10 +173,3 @@ class Load:
                 await live.close()
         for client in self.clients:
             await client.aclose()
-
-
-def _token(client: Client) -> Callable[[], str | None]:
-    def token() -> str | None:
-        return client.token
-
-    return token

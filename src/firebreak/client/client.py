@@ -73,6 +73,11 @@ class Client:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
+    def current_token(self) -> str | None:
+        """The session token, read at call time: pass ``client.current_token`` to a LiveConnection so
+        a reconnect uses the newest token."""
+        return self.token
+
     @property
     def base_url(self) -> str:
         return self.dc_urls[self.current]

@@ -90,10 +90,6 @@ class Cursor:
         self.seqs = seqs
 
     @classmethod
-    def zero(cls, partitions: int) -> Cursor:
-        return cls([0] * partitions)
-
-    @classmethod
     def parse(cls, text: str, partitions: int) -> Cursor:
         parts = text.split("-")
         if parts[0] != "c1" or len(parts) != partitions + 1:

@@ -13,6 +13,7 @@ from collections import Counter, defaultdict
 import msgspec
 
 from firebreak.drill.record import HistoryEntry, Mark, ReadProbe, Receipt, SendRecord
+from firebreak.stats import quantile
 
 Key = tuple[str, str]  # (sender user id, client id)
 
@@ -98,11 +99,8 @@ def percentiles(values: list[float]) -> Percentiles:
     if not values:
         return Percentiles(0, None, None, None, None)
     s = sorted(values)
-
-    def at(q: float) -> float:
-        return round(s[min(len(s) - 1, int(q * len(s)))], 4)
-
-    return Percentiles(len(s), at(0.50), at(0.95), at(0.99), round(s[-1], 4))
+    p50, p95, p99 = (round(quantile(s, q), 4) for q in (0.50, 0.95, 0.99))
+    return Percentiles(len(s), p50, p95, p99, round(s[-1], 4))
 
 
 def _inversions(seqs: list[int]) -> int:

@@ -8,6 +8,8 @@ from pathlib import Path
 import msgspec
 
 from firebreak.drill.checker import Findings, Percentiles, Verdict
+from firebreak.drill.plan import DrillOptions
+from firebreak.drill.record import Mark
 from firebreak.drill.runner import DrillResult
 
 _COLORS = ["#2563eb", "#16a34a", "#d97706", "#9333ea", "#0891b2"]
@@ -66,10 +68,10 @@ class Report(msgspec.Struct):
     started_at: str
     elapsed_s: float
     dcs: list[str]
-    marks: list[object]
+    marks: list[Mark]
     back_at: dict[str, float]
     findings: Findings
-    options: object
+    options: DrillOptions
 
 
 def write(result: DrillResult, directory: Path) -> tuple[Path, Path]:

@@ -47,7 +47,6 @@ class Workload:
         self.rooms: dict[str, list[str]] = {}
         self.sends: list[SendRecord] = []
         self.receipts: list[Receipt] = []
-        self.read_errors = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._dc_of_url = {d.http_url: d.name for d in config.dcs}
 
@@ -86,7 +85,7 @@ class Workload:
         for i, user in enumerate(self.users):
             homes = [user.home] + ([(user.home + 1) % len(dcs)] if i < self._o.second_devices else [])
             for k, home in enumerate(homes):
-                live = LiveConnection(ws, _token(user.client), preferred=home).start()
+                live = LiveConnection(ws, user.client.current_token, preferred=home).start()
                 user.devices.append((f"{user.name}/{k}", live))
                 self._tasks.append(asyncio.create_task(self._receive(user, k, live)))
         await asyncio.gather(
@@ -162,10 +161,10 @@ class Workload:
                     self._tasks.append(asyncio.create_task(self._mark(user, e.room_id, item.room_seq)))
 
     async def _mark(self, user: SimUser, room_id: str, room_seq: int) -> None:
-        try:
+        # Marking read is background noise for the drill: failures during a fire are expected and
+        # judged nowhere (the verdict is about messages).
+        with contextlib.suppress(ApiError, FirebreakError):
             await user.client.mark_read(room_id, room_seq)
-        except (ApiError, FirebreakError):
-            self.read_errors += 1
 
     def devices_of(self, members: list[str]) -> list[str]:
         names = set(members)
@@ -184,10 +183,3 @@ class Workload:
             for _, live in user.devices:
                 await live.close()
             await user.client.aclose()
-
-
-def _token(client: Client) -> Callable[[], str | None]:
-    def token() -> str | None:
-        return client.token
-
-    return token

@@ -143,7 +143,7 @@ async def run_chat(config: Config, username: str, password: str | None, dc: str 
     async with Client([d.http_url for d in config.dcs], preferred=preferred) as client:
         await _sign_in(client, username, password)
         ws_urls = [d.ws_url for d in config.dcs]
-        live = LiveConnection(ws_urls, lambda: client.token, preferred=preferred).start()
+        live = LiveConnection(ws_urls, client.current_token, preferred=preferred).start()
         chat = Chat(client, live, out)
 
         async def printer() -> None:

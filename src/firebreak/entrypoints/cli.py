@@ -40,12 +40,11 @@ async def _up(config: Config) -> int:
         print(f"API docs: {config.dcs[0].http_url}/docs   logs: {config.data_dir}/<dc>/*.log", flush=True)
         print("ready. Chat with: ./firebreak chat --user NAME   (Ctrl-C stops the cluster)", flush=True)
         while not stop.is_set():
-            for name, proc in {**cluster.nats, **cluster.gateways}.items():
-                if proc.poll() is not None:
-                    print(f"warning: a process of {name} exited with {proc.returncode}", file=sys.stderr)
-                    cluster.nats.pop(name, None) if proc in cluster.nats.values() else cluster.gateways.pop(
-                        name, None
-                    )
+            for kind, procs in (("nats-server", cluster.nats), ("gateway", cluster.gateways)):
+                for name, proc in list(procs.items()):
+                    if proc.poll() is not None:
+                        print(f"warning: {kind} {name} exited with {proc.returncode}", file=sys.stderr)
+                        del procs[name]
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
     finally:

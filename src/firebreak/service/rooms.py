@@ -226,17 +226,11 @@ class Rooms:
         await self._member_room(room_id, me)
         # No clamping here: this DC may not have applied the newest messages yet. The projection
         # clamps to the room's last message at the event's position in the log, the same in every DC.
-        current = self._read_position(room_id, me)
+        current = self._q.read_position(room_id, me)
         if up_to > current:
             event = ev.ReadUpTo(v=1, at=now_ms(), room_id=room_id, user_id=me, room_seq=up_to)
             await self._append(event, f"read:{me}:{room_id}:{up_to}")
-        return ReadResult(room_id=room_id, read_room_seq=self._read_position(room_id, me))
-
-    def _read_position(self, room_id: str, me: str) -> int:
-        for m in self._q.memberships(room_id):
-            if m.user_id == me:
-                return m.read_room_seq
-        return 0
+        return ReadResult(room_id=room_id, read_room_seq=self._q.read_position(room_id, me))
 
     # ---- queries ------------------------------------------------------------------------------
 
