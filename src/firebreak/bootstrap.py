@@ -20,9 +20,8 @@ from firebreak.adapters.replica_reader import ReplicaReader
 from firebreak.adapters.sqlite_queries import Queries
 from firebreak.adapters.sqlite_store import SqliteStore
 from firebreak.config import Config, DCConfig
-from firebreak.domain.ids import ACCOUNTS_STREAM, room_stream, room_subject_prefix
 from firebreak.service.accounts import Accounts
-from firebreak.service.auth import Tokens
+from firebreak.service.auth import Passwords, Tokens
 from firebreak.service.hub import Hub
 from firebreak.service.projector import Projector
 from firebreak.service.ratelimit import RateLimiter
@@ -79,16 +78,18 @@ async def start_gateway(config: Config, dc_name: str) -> Gateway:
     hub = Hub()
     projector = Projector(store, config.partitions, hub.publish)
 
-    streams = [(ACCOUNTS_STREAM, "acct.>")] + [
-        (room_stream(p), f"{room_subject_prefix(p)}.>") for p in range(config.partitions)
-    ]
     head = projector.head
-    readers = [ReplicaReader(nc, name, subj, head[name] + 1, projector.queue) for name, subj in streams]
+    readers = [
+        ReplicaReader(nc, name, nats_log.committed_subject(subject), head[name] + 1, projector.queue)
+        for name, subject in nats_log.stream_subjects(config.partitions).items()
+    ]
     by_stream = {r.stream: r for r in readers}
 
     the_log = Log(nc, js)
-    fresh = Freshness(the_log, projector, ring=lambda stream: by_stream[stream].ring())
-    accounts = Accounts(the_log, queries, fresh, Tokens(key, config.limits.token_ttl_s), config.limits)
+    fresh = Freshness(the_log, projector, ring=lambda stream, seq: by_stream[stream].ring(seq))
+    limits = config.limits
+    passwords = Passwords(limits.password_time_cost, limits.password_memory_kib)
+    accounts = Accounts(the_log, queries, fresh, Tokens(key, limits.token_ttl_s), passwords, limits)
     rooms = Rooms(
         config,
         the_log,

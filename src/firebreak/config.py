@@ -57,6 +57,9 @@ class Limits:
     history_page_max: int = 200
     #: Events a WebSocket session may have queued before the server drops it (it resumes by cursor).
     ws_queue_max: int = 10_000
+    #: argon2id cost per password hash (login, registration). Hashes keep their own parameters.
+    password_time_cost: int = 3
+    password_memory_kib: int = 64 * 1024
 
 
 @dataclass(frozen=True)

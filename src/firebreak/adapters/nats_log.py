@@ -21,7 +21,7 @@ import nats.errors
 import nats.js.errors
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
-from nats.js.api import KeyValueConfig, StorageType, StreamConfig
+from nats.js.api import KeyValueConfig, RePublish, StorageType, StreamConfig
 
 from firebreak.config import Config
 from firebreak.domain.ids import ACCOUNTS_STREAM, room_stream, room_subject_prefix
@@ -93,9 +93,23 @@ async def connect(config: Config, prefer_dc: str | None, name: str) -> NATS:
     )
 
 
-def stream_configs(config: Config) -> list[StreamConfig]:
+#: The stream leader republishes every stored entry under this prefix (replica_reader.py).
+COMMITTED_PREFIX = "fbc"
+
+
+def stream_subjects(partitions: int) -> dict[str, str]:
+    """Stream name -> the subjects it captures."""
     subjects = {ACCOUNTS_STREAM: "acct.>"}
-    subjects.update({room_stream(p): f"{room_subject_prefix(p)}.>" for p in range(config.partitions)})
+    subjects.update({room_stream(p): f"{room_subject_prefix(p)}.>" for p in range(partitions)})
+    return subjects
+
+
+def committed_subject(subject: str) -> str:
+    """Where the leader republishes the entries stored under ``subject``."""
+    return f"{COMMITTED_PREFIX}.{subject}"
+
+
+def stream_configs(config: Config) -> list[StreamConfig]:
     return [
         StreamConfig(
             name=name,
@@ -103,10 +117,12 @@ def stream_configs(config: Config) -> list[StreamConfig]:
             num_replicas=3,
             storage=StorageType.FILE,
             duplicate_window=float(config.dedupe_window_s),
-            # Every replica answers direct gets, so each DC reads its own copy (replica_reader.py).
+            # Every replica answers direct gets, so each DC can read its own copy.
             allow_direct=True,
+            # Each stored entry, pushed once with its sequence: the read models' steady-state feed.
+            republish=RePublish(src=subject, dest=committed_subject(subject)),
         )
-        for name, subject in subjects.items()
+        for name, subject in stream_subjects(config.partitions).items()
     ]
 
 

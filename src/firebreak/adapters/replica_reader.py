@@ -1,25 +1,36 @@
-"""Follows one stream by reading this DC's own replica of it: in order, without gaps, and without
-depending on any other DC.
+"""Follows one stream for this DC's read model: in order, without gaps, and without depending on
+any one other DC.
+
+Two sources, one rule:
+
+* **Push.** Every stream republishes each entry it stores to ``fbc.<subject>`` (JetStream
+  ``RePublish``), with its stream sequence in ``Nats-Sequence``. Only the leader republishes, once,
+  when it applies the committed entry (the moment it acknowledges the publish), and rejected
+  duplicates are never republished. This is the steady-state path: one message per entry and no
+  requests. It replaced a doorbell subscription on the stream's own subjects plus a direct-get
+  read per wake-up, which cost the nats-servers and gateways about a third of their CPU under load
+  (docs/PERFORMANCE.md).
+* **Pull.** Batched direct gets from this DC's own replica (streams allow direct gets and NATS
+  hands the request to the local replica first). Used to catch up at start, to fill a gap (push is
+  core NATS, at most once: a lost or late message shows up as a sequence jump), every ``poll_s``
+  when idle (a lost *last* entry has nothing after it to reveal the gap), and when this gateway's
+  own append was acknowledged but push has not delivered it within ``grace_s``.
+
+The rule both paths obey: an entry is handed on only if it carries exactly ``next_seq``; lower
+sequences were already handed on (by the other path) and are skipped; a higher one is a gap and
+makes the pull path read. Both run on one event loop and check-and-advance without awaiting in
+between, so entries reach the projector in sequence order whatever the interleaving.
 
 Why not a JetStream consumer: an ephemeral consumer lives on whichever node JetStream picks, often
 in another DC. When that DC burned, this DC's read model stopped for seconds although its own
-replica kept receiving every entry (measured: a 3.9 s stall on a stream led by a surviving DC).
-Streams are created with ``allow_direct``, so every replica answers batched direct-get requests and
-NATS hands a request to the local replica first; a DC's read model then needs only its own node.
+replica kept receiving every entry (measured: a 3.9 s stall). Push needs whichever node is leader
+now; when the leader's DC burns, the new leader republishes, and anything in between is pulled
+from the local replica.
 
 State machine::
 
-    STARTING --first read--> READING --caught up--> IDLE --doorbell or poll--> READING
+    STARTING --caught up--> IDLE --gap, poll, or own append not pushed--> READING --> IDLE
         any read error --> BACKOFF --> READING
-
-* **Doorbell.** A plain NATS subscription on the stream's subjects sees every publish (even ones
-  JetStream later rejects): it only says "read now", never supplies data.
-* **Chase.** The doorbell can beat the local replica's commit by a millisecond or two, so after a
-  ring an empty read is retried at 1, 2, 4 ... 64 ms before going idle.
-* **Poll.** Idle readers also read every ``poll_s`` seconds, so a lost doorbell costs latency, never
-  data.
-* **No gaps.** Every entry must carry exactly the next sequence; anything else is refused and
-  re-read. These streams never delete entries, so sequences are dense.
 """
 
 from __future__ import annotations
@@ -51,7 +62,7 @@ class ReadState(enum.Enum):
 
 
 class ReadError(Exception):
-    """A batch could not be read (timeout, out-of-order entry, error status)."""
+    """A batch could not be read (timeout, gap inside a batch, error status)."""
 
 
 class ReplicaReader:
@@ -59,25 +70,33 @@ class ReplicaReader:
         self,
         nc: NATS,
         stream: str,
-        subjects: str,
+        committed_subject: str,
         next_seq: int,
         out: asyncio.Queue[Entry],
         *,
         batch: int = 512,
         poll_s: float = 0.5,
+        grace_s: float = 0.02,
         request_timeout_s: float = 2.0,
     ) -> None:
         self._nc = nc
         self.stream = stream
-        self._subjects = subjects
+        self._committed = committed_subject
         self.next_seq = next_seq
         self._out = out
         self._batch = batch
         self._poll_s = poll_s
+        self._grace_s = grace_s
         self._timeout = request_timeout_s
         self.state = ReadState.STARTING
         self.read_errors = 0
-        self._ring = asyncio.Event()
+        #: entries taken from push and from pull (for tests and the bench)
+        self.pushed = 0
+        self.pulled = 0
+        self._wake = asyncio.Event()
+        self._gap = False
+        #: highest sequence this gateway appended and was told is committed
+        self._want = 0
         # Replies to batch requests arrive on <prefix>.<token>; stale tokens are ignored.
         self._prefix = nc.new_inbox()
         self._tokens = itertools.count()
@@ -87,14 +106,34 @@ class ReplicaReader:
     def ready(self) -> bool:
         return self.state in (ReadState.READING, ReadState.IDLE)
 
-    async def _on_ring(self, _: Msg) -> None:
-        self._ring.set()
+    def _accept(self, seq: int, data: bytes) -> bool:
+        """The one place entries are handed on; returns False for a gap (``seq`` too high)."""
+        if seq < self.next_seq:
+            return True  # already handed on by the other path
+        if seq > self.next_seq:
+            return False
+        self._out.put_nowait((self.stream, seq, data))
+        self.next_seq = seq + 1
+        return True
 
-    def ring(self) -> None:
-        """Something new is in the stream (e.g. this gateway's append was acknowledged): an idle
-        reader reads now. A chasing reader keeps its schedule: under load that batches reads,
-        which measured cheaper than reading on every ring (docs/PERFORMANCE.md)."""
-        self._ring.set()
+    async def _on_committed(self, msg: Msg) -> None:
+        # No await in here: check-and-advance must not interleave with the pull path.
+        try:
+            seq = int((msg.headers or {})["Nats-Sequence"])
+        except (KeyError, ValueError):
+            return
+        if self._accept(seq, msg.data):
+            self.pushed += 1
+        else:
+            self._gap = True
+            self._wake.set()
+
+    def ring(self, seq: int) -> None:
+        """This gateway's append of ``seq`` was acknowledged: if push has not delivered it within
+        the grace period, read it from the local replica."""
+        if seq >= self.next_seq:
+            self._want = max(self._want, seq)
+            self._wake.set()
 
     async def _on_reply(self, msg: Msg) -> None:
         queue = self._replies.get(msg.subject)
@@ -103,8 +142,10 @@ class ReplicaReader:
 
     async def run(self) -> None:
         """Runs until cancelled."""
+        # Subscribe before the first read: anything committed from now on is pushed or, if the
+        # read races it, skipped by the sequence rule.
         subs: list[Subscription] = [
-            await self._nc.subscribe(self._subjects, cb=self._on_ring),
+            await self._nc.subscribe(self._committed, cb=self._on_committed),
             await self._nc.subscribe(self._prefix + ".*", cb=self._on_reply),
         ]
         try:
@@ -116,36 +157,45 @@ class ReplicaReader:
 
     async def _loop(self) -> None:
         backoff = 0.05
-        chase: float | None = None  # next chase delay, while chasing a doorbell
+        pull = True  # catch up from the local replica first
         while True:
-            self._ring.clear()  # before reading: a ring during the read is not lost
-            try:
-                got = await self._read_batch()
-            except ReadError as exc:
-                self.read_errors += 1
-                self.state = ReadState.BACKOFF
-                log.info("reader %s: %s; retrying from %d", self.stream, exc, self.next_seq)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 1.0)
-                continue
-            backoff = 0.05
-            self.state = ReadState.READING
-            if got:
-                chase = 0.001 if got < self._batch else None
-                continue
-            if chase is not None and chase <= 0.064:
-                await asyncio.sleep(chase)
-                chase *= 2
-                continue
+            if pull:
+                self._gap = False
+                try:
+                    got = await self._read_batch()
+                except ReadError as exc:
+                    self.read_errors += 1
+                    self.state = ReadState.BACKOFF
+                    log.info("reader %s: %s; retrying from %d", self.stream, exc, self.next_seq)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 1.0)
+                    continue
+                backoff = 0.05
+                self.state = ReadState.READING
+                if got >= self._batch or self._gap:
+                    continue  # more to read
             self.state = ReadState.IDLE
-            try:
-                await asyncio.wait_for(self._ring.wait(), self._poll_s)
-                chase = 0.001
-            except TimeoutError:
-                chase = None
+            pull = await self._idle()
+
+    async def _idle(self) -> bool:
+        """Waits for a reason to pull: a gap, the poll interval, or an own append push missed."""
+        self._wake.clear()
+        if self._gap:
+            return True
+        try:
+            await asyncio.wait_for(self._wake.wait(), self._poll_s)
+        except TimeoutError:
+            return True
+        if self._gap:
+            return True
+        if self._want >= self.next_seq:
+            await asyncio.sleep(self._grace_s)  # push usually delivers within a millisecond
+            return self._want >= self.next_seq
+        return False
 
     async def _read_batch(self) -> int:
-        """Reads up to ``batch`` entries from ``next_seq`` and queues them; returns how many."""
+        """Reads up to ``batch`` entries from ``next_seq`` and hands them on; returns how many
+        came back (including ones push had delivered meanwhile)."""
         subject = f"{self._prefix}.{next(self._tokens)}"
         replies: asyncio.Queue[Msg] = asyncio.Queue()
         self._replies[subject] = replies
@@ -155,23 +205,23 @@ class ReplicaReader:
             count = 0
             end = time.monotonic() + self._timeout
             while True:
-                try:
-                    msg = await asyncio.wait_for(replies.get(), max(0.0, end - time.monotonic()))
-                except TimeoutError as exc:
-                    raise ReadError(f"no answer after {count} entries") from exc
+                if not replies.empty():  # a batch arrives in bursts: skip wait_for's task
+                    msg = replies.get_nowait()
+                else:
+                    try:
+                        msg = await asyncio.wait_for(replies.get(), max(0.0, end - time.monotonic()))
+                    except TimeoutError as exc:
+                        raise ReadError(f"no answer after {count} entries") from exc
                 headers = msg.headers or {}
                 status = headers.get("Status")
-                if status == "204":  # end of batch
-                    return count
-                if status == "404":  # nothing at or after next_seq yet
+                if status in ("204", "404"):  # end of batch / nothing at or after next_seq yet
                     return count
                 if status is not None:
                     raise ReadError(f"status {status} {headers.get('Description', '')}")
                 seq = int(headers.get("Nats-Sequence", "0"))
-                if seq != self.next_seq:
+                if not self._accept(seq, msg.data):
                     raise ReadError(f"expected sequence {self.next_seq}, got {seq}")
-                self._out.put_nowait((self.stream, seq, msg.data))
-                self.next_seq = seq + 1
+                self.pulled += 1
                 count += 1
         except (OSError, nats.errors.Error) as exc:
             raise ReadError(repr(exc)) from exc

@@ -5,22 +5,25 @@ its sender, so there are ``rooms`` concurrent senders. Closed loop by default (e
 again as soon as the previous send is acknowledged); with ``rate`` an open loop spread over the
 senders. ``online`` is the share of members with a live WebSocket. Bounded by ``duration_s`` and
 ``max_messages``.
+
+Members register, log in and connect at the gateway of DC ``(room + k) mod DCs``, so every room
+spans all DCs. The load goes over the lean wire client (bench/wire.py) to leave the CPU to the
+system under test.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import time
+import urllib.parse
 from collections import defaultdict
 from collections.abc import Callable
 
 import msgspec
 
-from firebreak.client import Client, LiveConnection
+from firebreak.bench.wire import HttpConnection, WireError, WireWebSocket, close_websocket, open_websocket
 from firebreak.config import Config
-from firebreak.domain.events import MessageSent
 from firebreak.stats import quantile
 
 
@@ -57,6 +60,8 @@ class LoadResult(msgspec.Struct, frozen=True):
     #: per message: until the last online member of its room had it
     send_to_all_delivered: Latency
     undelivered_messages: int
+    #: sends answered with an error (not retried: the bench reports, it does not hide)
+    failed_sends: int = 0
 
 
 def latency(values: list[float]) -> Latency:
@@ -67,62 +72,136 @@ def latency(values: list[float]) -> Latency:
     return Latency(len(s), p50, p95, p99, p999, round(s[-1] * 1000, 2))
 
 
+class _Event(msgspec.Struct):
+    type: str
+    client_id: str = ""
+
+
+class _Data(msgspec.Struct):
+    event: _Event
+
+
+class _Frame(msgspec.Struct):
+    """Only what the bench reads from a live frame (other fields are skipped by the decoder)."""
+
+    kind: str
+    data: _Data | None = None
+
+
+class _Session(msgspec.Struct):
+    token: str
+
+
+class _Room(msgspec.Struct):
+    room_id: str
+
+
+_frame = msgspec.json.Decoder(_Frame).decode
+_encode = msgspec.json.encode
+PASSWORD = "bench password"
+#: concurrent setup requests and WebSocket handshakes
+SETUP_CONCURRENCY = 32
+
+
 class Load:
     def __init__(self, config: Config, options: BenchOptions, say: Callable[[str], None]) -> None:
         self._config = config
         self._o = options
         self._say = say
         self._counter = itertools.count()
-        self.clients: list[Client] = []
-        self.lives: list[LiveConnection] = []
-        self._tasks: list[asyncio.Task[None]] = []
+        self._sockets: list[WireWebSocket] = []
+        self._conns: list[HttpConnection] = []
         self.sent_at: dict[str, float] = {}
         self.received: dict[str, list[float]] = defaultdict(list)
         #: every message should reach this many live connections (the online members of its room)
         self.online_per_room = 0
-        self.senders: list[tuple[Client, str]] = []
+        #: (connection to the sender's DC, token, room id) per room
+        self.senders: list[tuple[HttpConnection, str, str]] = []
+        self._ready = 0
+        self._all_ready = asyncio.Event()
+        self._want_ready = 0
+        self.closed_early = 0
+
+    def _dc(self, i: int) -> tuple[str, int]:
+        dc = self._config.dcs[i % len(self._config.dcs)]
+        return dc.host, dc.http_port
+
+    async def _connection(self, i: int) -> HttpConnection:
+        conn = await HttpConnection(*self._dc(i)).open()
+        self._conns.append(conn)
+        return conn
 
     async def setup(self, tag: str) -> None:
-        urls = [d.http_url for d in self._config.dcs]
-        ws = [d.ws_url for d in self._config.dcs]
-        gate = asyncio.Semaphore(24)
+        n_dcs = len(self._config.dcs)
+        pools: list[asyncio.Queue[HttpConnection]] = [asyncio.Queue() for _ in range(n_dcs)]
+        for i in range(n_dcs):
+            for _ in range(SETUP_CONCURRENCY // n_dcs + 1):
+                pools[i].put_nowait(await self._connection(i))
 
-        async def member(room: int, k: int) -> Client:
+        async def call(i: int, path: str, body: object, token: str | None = None) -> bytes:
+            conn = await pools[i].get()
+            try:
+                status, data = await conn.post(path, _encode(body), token)
+            finally:
+                pools[i].put_nowait(conn)
+            if status >= 300:
+                raise WireError(f"{path} at dc {i}: {status} {data[:300]!r}")
+            return data
+
+        gate = asyncio.Semaphore(SETUP_CONCURRENCY)
+
+        async def member(room: int, k: int) -> tuple[str, str]:
+            i = (room + k) % n_dcs
+            name = f"b{tag}r{room}m{k}"
             async with gate:
-                client = Client(urls, preferred=(room + k) % len(urls), retry_deadline=60)
-                name = f"b{tag}r{room}m{k}"
-                await client.register(name, "bench password")
-                await client.login(name, "bench password")
-                return client
+                await call(i, "/v1/accounts", {"username": name, "password": PASSWORD, "request_id": name})
+                login = await call(i, "/v1/sessions", {"username": name, "password": PASSWORD})
+            return name, msgspec.json.decode(login, type=_Session).token
+
+        async def connect(dc: int, token: str) -> None:
+            async with gate:
+                host, port = self._dc(dc)
+                path = "/v1/ws?" + urllib.parse.urlencode({"token": token})
+                self._sockets.append(await open_websocket(host, port, path, self._on_text))
 
         online_per_room = max(1, round(self._o.room_size * self._o.online))
         self.online_per_room = online_per_room
+        self._want_ready = online_per_room * self._o.rooms
         for room in range(self._o.rooms):
             members = await asyncio.gather(*(member(room, k) for k in range(self._o.room_size)))
-            self.clients.extend(members)
-            names = [c.user.username for c in members[1:] if c.user]
-            view = await members[0].create_group(f"bench {room}", names, f"bench-{tag}-{room}")
-            self.senders.append((members[0], view.room_id))
-            for k, client in enumerate(members[:online_per_room]):
-                live = LiveConnection(ws, client.current_token, preferred=(room + k) % len(ws)).start()
-                self.lives.append(live)
-                self._tasks.append(asyncio.create_task(self._receive(live)))
+            sender_token = members[0][1]
+            names = [n for n, _ in members[1:]]
+            group = {"name": f"bench {room}", "members": names, "request_id": f"g{room}"}
+            made = await call(room % n_dcs, "/v1/rooms", group, sender_token)
+            room_id = msgspec.json.decode(made, type=_Room).room_id
+            self.senders.append((await self._connection(room), sender_token, room_id))
+            online = members[:online_per_room]
+            await asyncio.gather(*(connect(room + k, token) for k, (_, token) in enumerate(online)))
             self._say(f"  room {room + 1}/{self._o.rooms} ready ({online_per_room} members online)")
-        await asyncio.gather(*(asyncio.wait_for(live.live.wait(), 60) for live in self.lives))
+        await asyncio.wait_for(self._all_ready.wait(), 120)
 
-    async def _receive(self, live: LiveConnection) -> None:
-        while True:
-            item = await live.events.get()
-            if isinstance(item.event, MessageSent):
-                self.received[item.event.client_id].append(time.perf_counter())
+    def _on_text(self, payload: bytes) -> None:
+        # Runs once per delivered frame, on the event loop: keep it minimal.
+        frame = _frame(payload)
+        data = frame.data
+        if data is not None:
+            if data.event.type == "message_sent":
+                self.received[data.event.client_id].append(time.perf_counter())
+        elif frame.kind == "ready":
+            self._ready += 1
+            if self._ready >= self._want_ready:
+                self._all_ready.set()
 
     async def run(self) -> LoadResult:
         acks: list[float] = []
-        pad = "x" * self._o.message_size
+        failed = 0
+        text = "x" * self._o.message_size
         end = time.perf_counter() + self._o.duration_s
         budget = itertools.count()
 
-        async def sender(client: Client, room_id: str, interval: float | None) -> None:
+        async def sender(conn: HttpConnection, token: str, room_id: str, interval: float | None) -> None:
+            nonlocal failed
+            path = f"/v1/rooms/{room_id}/messages"
             next_at = time.perf_counter()
             while time.perf_counter() < end and next(budget) < self._o.max_messages:
                 if interval is not None:
@@ -133,12 +212,16 @@ class Load:
                 cid = f"m{next(self._counter)}"
                 started = time.perf_counter()
                 self.sent_at[cid] = started
-                await client.send(room_id, pad, client_id=cid)
+                status, _ = await conn.post(path, _encode({"client_id": cid, "text": text}), token)
+                if status >= 300:
+                    failed += 1
+                    del self.sent_at[cid]
+                    continue
                 acks.append(time.perf_counter() - started)
 
         interval = None if self._o.rate is None else len(self.senders) / self._o.rate
         started = time.perf_counter()
-        await asyncio.gather(*(sender(c, r, interval) for c, r in self.senders))
+        await asyncio.gather(*(sender(c, t, r, interval) for c, t, r in self.senders))
         took = time.perf_counter() - started
         # Let deliveries finish (bounded): every online member should have every message.
         deadline = time.perf_counter() + 15
@@ -159,17 +242,15 @@ class Load:
             per_s=round(len(acks) / took, 1),
             deliveries=deliveries,
             deliveries_per_s=round(deliveries / took, 1),
-            online_clients=len(self.lives),
+            online_clients=len(self._sockets),
             send_to_ack=latency(acks),
             send_to_all_delivered=latency(to_all),
             undelivered_messages=len(self.sent_at) - len(to_all),
+            failed_sends=failed,
         )
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for live in self.lives:
-            with contextlib.suppress(Exception):
-                await live.close()
-        for client in self.clients:
-            await client.aclose()
+        for sock in self._sockets:
+            close_websocket(sock)
+        for conn in self._conns:
+            conn.close()

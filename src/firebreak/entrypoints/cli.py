@@ -12,6 +12,8 @@ import signal
 import sys
 from pathlib import Path
 
+import uvloop
+
 from firebreak.config import Config, load_config
 from firebreak.errors import FirebreakError
 
@@ -93,7 +95,9 @@ def main(argv: list[str] | None = None) -> int:
             from firebreak.entrypoints.gateway.main import serve
 
             logging.getLogger("firebreak").setLevel(logging.INFO)
-            asyncio.run(serve(config, args.dc))
+            # uvloop: the gateway is socket-bound (HTTP, WebSocket fan-out, NATS); measured in
+            # docs/PERFORMANCE.md.
+            uvloop.run(serve(config, args.dc))
             return 0
         if args.command == "drill":
             from firebreak.entrypoints import drill_cli

@@ -17,7 +17,7 @@ from firebreak.domain.ids import (
     username_subject,
 )
 from firebreak.errors import BadRequest, Conflict, NotFound, Unauthorized
-from firebreak.service.auth import TokenClaims, Tokens, hash_password, verify_password
+from firebreak.service.auth import Passwords, TokenClaims, Tokens
 from firebreak.service.sync import Freshness
 from firebreak.service.views import SessionView, UserView
 
@@ -43,8 +43,17 @@ def check_display_name(name: str, limits: Limits) -> str:
 
 
 class Accounts:
-    def __init__(self, log: Log, queries: Queries, fresh: Freshness, tokens: Tokens, limits: Limits) -> None:
+    def __init__(
+        self,
+        log: Log,
+        queries: Queries,
+        fresh: Freshness,
+        tokens: Tokens,
+        passwords: Passwords,
+        limits: Limits,
+    ) -> None:
         self._log = log
+        self._passwords = passwords
         self._q = queries
         self._fresh = fresh
         self._tokens = tokens
@@ -70,7 +79,7 @@ class Accounts:
             at=now_ms(),
             user_id=user_id_for(username),
             username=username,
-            password_hash=await hash_password(password),
+            password_hash=await self._passwords.hash(password),
             display_name=name,
             request_id=request_id,
         )
@@ -104,7 +113,7 @@ class Accounts:
         if row is None and USERNAME_RE.match(username):
             await self._fresh.barrier(ACCOUNTS_STREAM)  # registered a moment ago in another DC?
             row = self._q.user_by_username(username)
-        if row is None or not await verify_password(row.password_hash, password):
+        if row is None or not await self._passwords.verify(row.password_hash, password):
             raise Unauthorized("wrong username or password", code="bad_credentials")
         token, claims = self._tokens.issue(row.user_id)
         return SessionView(token=token, session_id=claims.s, expires_at=claims.e, user=user_view(row))

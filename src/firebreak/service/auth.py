@@ -22,37 +22,42 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from firebreak.errors import Unauthorized
 
-_hasher = PasswordHasher()  # argon2id, library defaults (t=3, m=64 MiB, p=4)
 
-#: Each hash takes 64 MiB for ~50 ms. Without a bound a burst of logins runs one per pool thread and
-#: a gateway's memory jumps by hundreds of MiB; two at a time keeps it near 128 MiB and still uses
-#: both cores. Created lazily: it must belong to the running event loop.
-_HASH_SLOTS = 2
-_slots: asyncio.Semaphore | None = None
+class Passwords:
+    """argon2id hashing, off the event loop and bounded.
 
+    Each hash takes ``memory_kib`` of memory (default 64 MiB, ~50 ms). Without a bound a burst of
+    logins runs one per pool thread and a gateway's memory jumps by hundreds of MiB; two at a time
+    keeps it near 128 MiB and still uses both cores. The cost parameters are configurable
+    (``[limits]`` in the config); a hash records its own parameters, so changing them never locks
+    anyone out: old hashes still verify.
+    """
 
-def _hash_gate() -> asyncio.Semaphore:
-    global _slots
-    if _slots is None:
-        _slots = asyncio.Semaphore(_HASH_SLOTS)
-    return _slots
+    SLOTS = 2
 
+    def __init__(self, time_cost: int = 3, memory_kib: int = 64 * 1024, parallelism: int = 4) -> None:
+        self._hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism)
+        # Created lazily: a semaphore must belong to the running event loop.
+        self._slots: asyncio.Semaphore | None = None
 
-async def hash_password(password: str) -> str:
-    # argon2 is deliberately slow; keep it off the event loop and bounded.
-    async with _hash_gate():
-        return await asyncio.to_thread(_hasher.hash, password)
+    def _gate(self) -> asyncio.Semaphore:
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.SLOTS)
+        return self._slots
 
+    async def hash(self, password: str) -> str:
+        async with self._gate():
+            return await asyncio.to_thread(self._hasher.hash, password)
 
-async def verify_password(password_hash: str, password: str) -> bool:
-    def check() -> bool:
-        try:
-            return bool(_hasher.verify(password_hash, password))
-        except (VerifyMismatchError, VerificationError, InvalidHashError):
-            return False
+    async def verify(self, password_hash: str, password: str) -> bool:
+        def check() -> bool:
+            try:
+                return bool(self._hasher.verify(password_hash, password))
+            except (VerifyMismatchError, VerificationError, InvalidHashError):
+                return False
 
-    async with _hash_gate():
-        return await asyncio.to_thread(check)
+        async with self._gate():
+            return await asyncio.to_thread(check)
 
 
 class TokenClaims(msgspec.Struct, frozen=True):

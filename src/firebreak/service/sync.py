@@ -19,14 +19,15 @@ from firebreak.service.projector import Projector
 
 
 class Freshness:
-    def __init__(self, log: Log, projector: Projector, ring: Callable[[str], None]) -> None:
+    def __init__(self, log: Log, projector: Projector, ring: Callable[[str, int], None]) -> None:
         self._log = log
         self._projector = projector
         self._ring = ring
 
     async def applied(self, appended: Appended) -> None:
-        # The entry is committed: tell this DC's reader of that stream to read now.
-        self._ring(appended.stream)
+        # The entry is committed: this DC's reader of that stream reads it now if the leader's
+        # push does not deliver it promptly.
+        self._ring(appended.stream, appended.seq)
         await self._projector.wait_for(appended.stream, appended.seq)
 
     async def barrier(self, stream: str) -> None:

@@ -41,7 +41,9 @@ def create_app(gw: Gateway) -> FastAPI:
 
     accounts, rooms = gw.accounts, gw.rooms
 
-    def auth(authorization: Annotated[str | None, Header()] = None) -> TokenClaims:
+    # Dependencies are ``async def``: FastAPI runs plain ``def`` ones in a thread pool, a thread hop
+    # per request that showed up as 6 % of a gateway's CPU under load (docs/PERFORMANCE.md).
+    async def auth(authorization: Annotated[str | None, Header()] = None) -> TokenClaims:
         if not authorization or not authorization.startswith("Bearer "):
             raise Unauthorized("send Authorization: Bearer <token>", code="missing_token")
         return accounts.authenticate(authorization.removeprefix("Bearer ").strip())
@@ -167,7 +169,7 @@ def create_app(gw: Gateway) -> FastAPI:
             }
         )
 
-    def ops(x_ops_token: Annotated[str | None, Header()] = None) -> None:
+    async def ops(x_ops_token: Annotated[str | None, Header()] = None) -> None:
         if not x_ops_token or not hmac.compare_digest(x_ops_token, gw.config.secrets.ops_token):
             raise Forbidden("ops endpoints need X-Ops-Token", code="ops_only")
 

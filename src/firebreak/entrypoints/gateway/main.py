@@ -28,6 +28,8 @@ async def serve(config: Config, dc_name: str) -> None:
             # Small JSON frames on fast links: compression costs more CPU than it saves.
             ws_per_message_deflate=False,
             http="httptools",
+            # Clients connect directly (no proxy in front): skip X-Forwarded-* rewriting.
+            proxy_headers=False,
             ws_ping_interval=10,
             ws_ping_timeout=10,
             timeout_graceful_shutdown=2,
