@@ -24,6 +24,7 @@ def test_bench_sweep_produces_well_formed_results(tmp_path: Path) -> None:
     for r in runs:
         fb = r["firebreak"]
         assert fb["messages"] > 0 and fb["per_s"] > 0 and fb["undelivered_messages"] == 0
+        assert fb["failed_sends"] == 0
         assert fb["deliveries"] == fb["messages"] * r["options"]["room_size"], "each online member got each"
         for key in ("p50_ms", "p95_ms", "p99_ms", "p999_ms", "max_ms"):
             assert fb["send_to_ack"][key] > 0 and fb["send_to_all_delivered"][key] > 0
@@ -40,3 +41,16 @@ def test_read_model_bench_is_well_formed() -> None:
     r = run_read_model_bench(messages=2000, rooms=10, room_size=3, queries=50)
     assert r.events == 2010 and r.events_per_s > 0 and r.db_mb > 0
     assert r.history_page_50.count == 50 and (r.history_page_50.p99_ms or 0) > 0
+
+
+def test_rebuild_bench_rebuilds_a_burned_read_model(tmp_path: Path) -> None:
+    out = tmp_path / "rebuild.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "firebreak.entrypoints.cli", "bench", "--rebuild", "3000", "--json", str(out)],
+        capture_output=True, text=True, timeout=240, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    r = json.loads(out.read_text())
+    # 1,000 room creations + 3,000 messages, all applied again by the restarted gateway
+    assert r["entries"] == 4000 and r["events_per_s"] > 0
+    assert 0 < r["ready_seconds"] <= r["rebuild_seconds"] and r["db_mb"] > 0

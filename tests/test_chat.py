@@ -186,6 +186,8 @@ async def test_resume_from_cursor_on_another_dc(cluster: LocalCluster, make_clie
     assert bob.user
     room = await alice.open_direct(bob.user.username)
     first = live(cluster, bob, 0)
+    # Without a cursor a stream starts when it goes live: wait, or "before" may precede it.
+    await first.live.wait()
     await alice.send(room.room_id, "before")
     await collect_messages(first.events, 1)
     cursor = first.cursor

@@ -84,12 +84,12 @@ def test_the_checker_catches_injected_faults(tmp_path: Path) -> None:
     """Through the real command: a phantom message and a forgotten one must fail the verdict."""
     for fault, expect in (("phantom", "never_sent"), ("forget", "lost")):
         report_dir = tmp_path / fault
-        proc = asyncio.run(_run_cli(
+        proc, err = asyncio.run(_run_cli(
             "drill", "--scenario", "none", "--duration", "5", "--users", "6", "--group-rooms", "1",
             "--direct-rooms", "2", "--rate", "10", "--inject-fault", fault, "--report", str(report_dir),
             "--data-dir", str(tmp_path / f"data-{fault}"),
         ))  # fmt: skip
-        assert proc == 1, f"{fault}: the drill must exit non-zero"
+        assert proc == 1, f"{fault}: the drill must exit 1 (verdict failed), got {proc}:\n{err}"
         doc = json.loads((report_dir / "report.json").read_text())
         verdict = doc["verdict"]
         assert verdict["passed"] is False and verdict[expect] >= 1, verdict
@@ -99,9 +99,11 @@ def test_the_checker_catches_injected_faults(tmp_path: Path) -> None:
         assert "FAILED" in page and doc["summary"].split(";")[0] in page
 
 
-async def _run_cli(*args: str) -> int:
+async def _run_cli(*args: str) -> tuple[int, str]:
+    """Exit code and the end of stderr (to explain an unexpected exit)."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "firebreak.entrypoints.cli", *args,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
-    return await asyncio.wait_for(proc.wait(), 180)
+    _, err = await asyncio.wait_for(proc.communicate(), 180)
+    return proc.returncode or 0, err.decode(errors="replace")[-3000:]

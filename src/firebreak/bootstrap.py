@@ -20,11 +20,13 @@ from firebreak.adapters.replica_reader import ReplicaReader
 from firebreak.adapters.sqlite_queries import Queries
 from firebreak.adapters.sqlite_store import SqliteStore
 from firebreak.config import Config, DCConfig
+from firebreak.errors import FirebreakError, Unavailable
 from firebreak.service.accounts import Accounts
 from firebreak.service.auth import Passwords, Tokens
 from firebreak.service.hub import Hub
 from firebreak.service.projector import Projector
 from firebreak.service.ratelimit import RateLimiter
+from firebreak.service.readiness import Readiness
 from firebreak.service.rooms import Rooms
 from firebreak.service.sync import Freshness
 
@@ -44,9 +46,21 @@ class Gateway:
     accounts: Accounts
     rooms: Rooms
     readers: list[ReplicaReader]
+    readiness: Readiness
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     #: Set by an operator before a planned outage: refuse new work so clients move elsewhere.
     draining: bool = False
+
+    def refusal(self) -> Unavailable | None:
+        """Why this DC must not take API calls or WebSockets now (clients go elsewhere), if so."""
+        if self.draining:
+            return Unavailable(f"{self.dc.name} is draining; use another DC", code="dc_draining")
+        if not self.readiness.caught_up():
+            return Unavailable(
+                f"{self.dc.name} is rebuilding its read model ({self.readiness.progress()}); use another DC",
+                code="dc_catching_up",
+            )
+        return None
 
     async def close(self) -> None:
         for task in self.tasks:
@@ -99,7 +113,16 @@ async def start_gateway(config: Config, dc_name: str) -> Gateway:
         RateLimiter(config.limits.send_rate_per_s, config.limits.send_burst),
     )
 
-    gw = Gateway(config, dc, nc, projector, queries, hub, accounts, rooms, readers)
+    # What the log held at start: the read model must reach it before this DC answers anyone.
+    async def last_seq(stream: str) -> int:
+        try:
+            return await the_log.last_seq(stream, deadline_s=5.0)
+        except FirebreakError:  # no leader now (no quorum): nothing new can be written meanwhile
+            return 0
+
+    seqs = await asyncio.gather(*(last_seq(stream) for stream in by_stream))
+    readiness = Readiness(projector, readers, dict(zip(by_stream, seqs, strict=True)))
+    gw = Gateway(config, dc, nc, projector, queries, hub, accounts, rooms, readers, readiness)
     gw.tasks.append(asyncio.create_task(projector.run(), name="projector"))
     gw.tasks.extend(asyncio.create_task(r.run(), name=f"read-{r.stream}") for r in readers)
     return gw

@@ -53,6 +53,8 @@ class Limits:
     #: Sends a user may make per second at one gateway (token bucket), and the burst.
     send_rate_per_s: float = 50.0
     send_burst: int = 100
+    #: Messages per batch send (one atomic log append).
+    max_batch_messages: int = 100
     token_ttl_s: int = 30 * 24 * 3600
     history_page_max: int = 200
     #: Events a WebSocket session may have queued before the server drops it (it resumes by cursor).

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import secrets
 import time
@@ -35,6 +36,8 @@ SECRETS_BUCKET = "FB_SECRETS"
 #: same subject is still in flight (seen with concurrent registrations from several DCs).
 _WRONG_LAST_SEQUENCE = {10071, 10164}
 TOKEN_KEY_NAME = "token-hmac-v1"
+#: Entries per atomic batch (the server's own limit is 1,000).
+MAX_ATOMIC_BATCH = 1000
 #: nats-py/JetStream errors that mean "no leader right now, try again shortly".
 _TRANSIENT: tuple[type[BaseException], ...] = (
     nats.js.errors.NoStreamResponseError,
@@ -121,6 +124,8 @@ def stream_configs(config: Config) -> list[StreamConfig]:
             allow_direct=True,
             # Each stored entry, pushed once with its sequence: the read models' steady-state feed.
             republish=RePublish(src=subject, dest=committed_subject(subject)),
+            # Atomic batches: a batch send is stored all or nothing, in order, contiguous.
+            allow_atomic=True,
         )
         for name, subject in stream_subjects(config.partitions).items()
     ]
@@ -250,6 +255,46 @@ class Log:
                 raise Unavailable(
                     "the log has no quorum for this write right now; retry with the same id"
                 ) from last
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+    async def append_batch(self, subject: str, payloads: list[bytes]) -> Appended:
+        """Appends ``payloads`` to ``subject`` as one JetStream atomic batch: all or nothing, in
+        order, at consecutive sequences; returns the last one.
+
+        Atomic batches refuse message-id dedupe, so a retry after a lost acknowledgement may store
+        the batch twice: the projection's durable check (room, sender, client id) ignores the
+        second copy in every DC alike. Each attempt uses a new batch id; a batch cut by a leader
+        change is never committed and is simply sent again.
+        """
+        if not 1 <= len(payloads) <= MAX_ATOMIC_BATCH:
+            raise FirebreakError(f"a batch holds 1-{MAX_ATOMIC_BATCH} entries")
+        end = time.monotonic() + self._write_deadline_s
+        delay = 0.05
+        last: BaseException | None = None
+        while True:
+            batch_id = secrets.token_hex(8)
+            try:
+                for i, data in enumerate(payloads[:-1], start=1):
+                    headers = {"Nats-Batch-Id": batch_id, "Nats-Batch-Sequence": str(i)}
+                    await self._nc.publish(subject, data, headers=headers)
+                commit = {
+                    "Nats-Batch-Id": batch_id,
+                    "Nats-Batch-Sequence": str(len(payloads)),
+                    "Nats-Batch-Commit": "1",
+                }
+                reply = await self._nc.request(subject, payloads[-1], timeout=self._attempt_s, headers=commit)
+                ack = json.loads(reply.data)
+                error = ack.get("error")
+                if error is None:
+                    return Appended(stream=str(ack["stream"]), seq=int(ack["seq"]), duplicate=False)
+                if int(error.get("code", 500)) < 500:
+                    raise FirebreakError(f"the log refused the batch: {error.get('description')}")
+                last = FirebreakError(str(error.get("description")))
+            except _TRANSIENT as exc:
+                last = exc
+            if time.monotonic() + delay > end:
+                raise Unavailable("the log has no quorum for this write right now; retry the batch") from last
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.5)
 

@@ -89,8 +89,10 @@ class ReplicaReader:
         self._grace_s = grace_s
         self._timeout = request_timeout_s
         self.state = ReadState.STARTING
+        #: True once a pull has read this DC's replica to its end (see service/readiness.py)
+        self.reached_end = False
         self.read_errors = 0
-        #: entries taken from push and from pull (for tests and the bench)
+        #: entries handed on from push and from pull
         self.pushed = 0
         self.pulled = 0
         self._wake = asyncio.Event()
@@ -122,8 +124,9 @@ class ReplicaReader:
             seq = int((msg.headers or {})["Nats-Sequence"])
         except (KeyError, ValueError):
             return
+        fresh = seq == self.next_seq
         if self._accept(seq, msg.data):
-            self.pushed += 1
+            self.pushed += fresh
         else:
             self._gap = True
             self._wake.set()
@@ -174,6 +177,7 @@ class ReplicaReader:
                 self.state = ReadState.READING
                 if got >= self._batch or self._gap:
                     continue  # more to read
+                self.reached_end = True
             self.state = ReadState.IDLE
             pull = await self._idle()
 
@@ -219,9 +223,10 @@ class ReplicaReader:
                 if status is not None:
                     raise ReadError(f"status {status} {headers.get('Description', '')}")
                 seq = int(headers.get("Nats-Sequence", "0"))
+                fresh = seq == self.next_seq
                 if not self._accept(seq, msg.data):
                     raise ReadError(f"expected sequence {self.next_seq}, got {seq}")
-                self.pulled += 1
+                self.pulled += fresh
                 count += 1
         except (OSError, nats.errors.Error) as exc:
             raise ReadError(repr(exc)) from exc

@@ -163,8 +163,8 @@ class Queries:
             sql = f"SELECT {_MSG_COLS} FROM messages WHERE sender=? AND client_id=? LIMIT 1"
             args = (sender, client_id)
         else:
-            sql = f"SELECT {_MSG_COLS} FROM messages WHERE room_id=? AND sender=? AND client_id=?"
-            args = (room_id, sender, client_id)
+            sql = f"SELECT {_MSG_COLS} FROM messages WHERE sender=? AND client_id=? AND room_id=?"
+            args = (sender, client_id, room_id)
         row = self._db.execute(sql, args).fetchone()
         return None if row is None else MessageRow(*row)
 

@@ -35,6 +35,8 @@ class BenchOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     duration_s: float = 10.0
     max_messages: int = 100_000
     rate: float | None = None
+    #: messages per request: 1 = one POST per message; more = batch sends (one atomic append each)
+    batch: int = 1
     raw_messages: int = 20_000
     raw_sequential: int = 2_000
     partitions: int = 3
@@ -85,7 +87,7 @@ class _Frame(msgspec.Struct):
     """Only what the bench reads from a live frame (other fields are skipped by the decoder)."""
 
     kind: str
-    data: _Data | None = None
+    data: _Data | list[_Data] | None = None
 
 
 class _Session(msgspec.Struct):
@@ -185,8 +187,10 @@ class Load:
         frame = _frame(payload)
         data = frame.data
         if data is not None:
-            if data.event.type == "message_sent":
-                self.received[data.event.client_id].append(time.perf_counter())
+            now = time.perf_counter()
+            for one in data if isinstance(data, list) else (data,):
+                if one.event.type == "message_sent":
+                    self.received[one.event.client_id].append(now)
         elif frame.kind == "ready":
             self._ready += 1
             if self._ready >= self._want_ready:
@@ -199,9 +203,12 @@ class Load:
         end = time.perf_counter() + self._o.duration_s
         budget = itertools.count()
 
+        n = self._o.batch
+        single = n == 1
+
         async def sender(conn: HttpConnection, token: str, room_id: str, interval: float | None) -> None:
             nonlocal failed
-            path = f"/v1/rooms/{room_id}/messages"
+            path = f"/v1/rooms/{room_id}/messages" + ("" if single else "/batch")
             next_at = time.perf_counter()
             while time.perf_counter() < end and next(budget) < self._o.max_messages:
                 if interval is not None:
@@ -209,17 +216,21 @@ class Load:
                     delay = next_at - time.perf_counter()
                     if delay > 0:
                         await asyncio.sleep(delay)
-                cid = f"m{next(self._counter)}"
+                cids = [f"m{next(self._counter)}" for _ in range(n)]
+                body = [{"client_id": cid, "text": text} for cid in cids]
                 started = time.perf_counter()
-                self.sent_at[cid] = started
-                status, _ = await conn.post(path, _encode({"client_id": cid, "text": text}), token)
+                for cid in cids:
+                    self.sent_at[cid] = started
+                status, _ = await conn.post(path, _encode(body[0] if single else {"messages": body}), token)
                 if status >= 300:
-                    failed += 1
-                    del self.sent_at[cid]
+                    failed += n
+                    for cid in cids:
+                        del self.sent_at[cid]
                     continue
-                acks.append(time.perf_counter() - started)
+                acks.extend([time.perf_counter() - started] * n)
 
-        interval = None if self._o.rate is None else len(self.senders) / self._o.rate
+        # ``rate`` counts messages; with batches a request carries ``batch`` of them.
+        interval = None if self._o.rate is None else len(self.senders) * n / self._o.rate
         started = time.perf_counter()
         await asyncio.gather(*(sender(c, t, r, interval) for c, t, r in self.senders))
         took = time.perf_counter() - started

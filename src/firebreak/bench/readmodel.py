@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import msgspec
@@ -37,23 +38,30 @@ class ReadModelResult(msgspec.Struct, frozen=True):
     history_page_50: Latency
 
 
-def _log(rooms: int, room_size: int, messages: int, text: bytes) -> list[Entry]:
-    stream = room_stream(0)
-    out: list[Entry] = []
+def synthetic_log(rooms: int, room_size: int, messages: int, text: bytes) -> Iterator[tuple[str, bytes]]:
+    """(room id, encoded event): ``rooms`` groups of ``room_size``, then ``messages`` messages
+    round-robin over the rooms, each from a member."""
     for r in range(rooms):
         members = tuple(f"u{r}_{k}" for k in range(1, room_size))
         created = ev.RoomCreated(
             v=1, at=0, room_id=f"g_{r}", kind="group", name="n", creator=f"u{r}_0", members=members
         )
-        out.append((stream, len(out) + 1, ev.encode(created)))
+        yield created.room_id, ev.encode(created)
     body = text.decode()
     for m in range(messages):
         r = m % rooms
         sent = ev.MessageSent(
             v=1, at=m, room_id=f"g_{r}", sender=f"u{r}_{m % room_size}", client_id=f"c{m}", text=body
         )
-        out.append((stream, len(out) + 1, ev.encode(sent)))
-    return out
+        yield sent.room_id, ev.encode(sent)
+
+
+def _log(rooms: int, room_size: int, messages: int, text: bytes) -> list[Entry]:
+    stream = room_stream(0)
+    return [
+        (stream, seq, data)
+        for seq, (_, data) in enumerate(synthetic_log(rooms, room_size, messages, text), start=1)
+    ]
 
 
 def run_read_model_bench(

@@ -17,6 +17,7 @@ import msgspec
 
 from firebreak.errors import FirebreakError
 from firebreak.service.views import (
+    BatchResult,
     History,
     ReadResult,
     RoomDetail,
@@ -181,6 +182,11 @@ class Client:
         """Sends with retries across DCs until acknowledged; the id makes every retry the same message."""
         body = {"client_id": client_id or new_id(), "text": text}
         return await self.request("POST", f"/v1/rooms/{room_id}/messages", body, type=SendResult)
+
+    async def send_batch(self, room_id: str, items: list[tuple[str, str]]) -> BatchResult:
+        """Sends (client_id, text) pairs in one request, in order, all or none; retries are safe."""
+        body = {"messages": [{"client_id": cid, "text": text} for cid, text in items]}
+        return await self.request("POST", f"/v1/rooms/{room_id}/messages/batch", body, type=BatchResult)
 
     async def history(
         self, room_id: str, *, before: int | None = None, after: int | None = None, limit: int = 50

@@ -40,7 +40,7 @@ class LiveState(enum.Enum):
 class Frame(msgspec.Struct, frozen=True):
     kind: str
     cursor: str | None = None
-    data: ClientEvent | None = None
+    data: ClientEvent | list[ClientEvent] | None = None
     code: str | None = None
     message: str | None = None
 
@@ -110,9 +110,10 @@ class LiveConnection:
                     self._set(LiveState.CATCHING_UP)
                     async for raw in ws:
                         frame = _decoder.decode(raw)
-                        if frame.kind == "event" and frame.data is not None:
+                        if frame.kind in ("event", "events") and frame.data is not None:
                             self.cursor = frame.cursor
-                            self.events.put_nowait(frame.data)
+                            for event in frame.data if isinstance(frame.data, list) else [frame.data]:
+                                self.events.put_nowait(event)
                         elif frame.kind == "ready":
                             self.cursor = frame.cursor
                             self._set(LiveState.LIVE)

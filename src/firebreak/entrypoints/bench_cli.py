@@ -16,7 +16,7 @@ from firebreak.config import Limits
 from firebreak.entrypoints.cluster import ephemeral_config
 from firebreak.errors import BadRequest
 
-SWEEPABLE = ("rooms", "room_size", "message_size", "online")
+SWEEPABLE = ("rooms", "room_size", "message_size", "online", "batch")
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -34,6 +34,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--duration", type=float, default=d.duration_s, help="seconds of sending")
     p.add_argument("--max-messages", type=int, default=d.max_messages)
     p.add_argument("--rate", type=float, default=None, help="open loop: sends/s (default: closed loop)")
+    p.add_argument(
+        "--batch", type=int, default=d.batch, help="messages per request (>1: batch sends, one atomic append)"
+    )
     p.add_argument("--raw-messages", type=int, default=d.raw_messages)
     p.add_argument("--raw-sequential", type=int, default=d.raw_sequential)
     p.add_argument("--sweep", help=f"NAME=V1,V2,... with NAME one of {', '.join(SWEEPABLE)}")
@@ -43,6 +46,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         type=int,
         metavar="N",
         help="instead: apply N messages with the real projector into SQLite, then time history pages",
+    )
+    p.add_argument(
+        "--rebuild",
+        type=int,
+        metavar="N",
+        help="instead: fill the log with N messages, burn one DC's read model, time its rebuild",
     )
 
 
@@ -55,11 +64,14 @@ def _options(args: argparse.Namespace) -> BenchOptions:
         duration_s=args.duration,
         max_messages=args.max_messages,
         rate=args.rate,
+        batch=args.batch,
         raw_messages=args.raw_messages,
         raw_sequential=args.raw_sequential,
     )
     if options.rooms < 1 or options.room_size < 2 or not 0 < options.online <= 1:
         raise BadRequest("need rooms >= 1, room size >= 2 and 0 < online <= 1")
+    if not 1 <= options.batch <= 100:
+        raise BadRequest("--batch takes 1-100 messages per request")
     if not 1 <= options.duration_s <= 600 or not 1 <= options.message_size <= 4000:
         raise BadRequest("duration must be 1-600 s and message size 1-4000 bytes")
     return options
@@ -89,9 +101,32 @@ def _read_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rebuild(args: argparse.Namespace) -> int:
+    from firebreak.bench.rebuild import run_rebuild_bench
+
+    if not 1_000 <= args.rebuild <= 5_000_000:
+        raise BadRequest("--rebuild takes 1,000 to 5,000,000 messages")
+    data = Path(tempfile.mkdtemp(prefix="firebreak-rebuild-"))
+    config = ephemeral_config(data, partitions=BenchOptions().partitions)
+
+    def say(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    r = uvloop.run(run_rebuild_bench(config, messages=args.rebuild, message_size=args.message_size, say=say))
+    print(f"log filled          {r.entries:,} entries in {r.fill_seconds:.1f} s ({r.fill_per_s:,.0f}/s)")
+    print(f"gateway ready       {r.ready_seconds:.2f} s after its restart (readers running)")
+    print(f"read model rebuilt  {r.rebuild_seconds:.2f} s = {r.events_per_s:,.0f} events/s")
+    print(f"read model size     {r.db_mb:.0f} MB; gateway peak {r.gateway_peak_rss_mb:.0f} MB")
+    if args.json:
+        args.json.write_bytes(msgspec.json.format(msgspec.json.encode(r), indent=2))
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     if args.read_model is not None:
         return _read_model(args)
+    if args.rebuild is not None:
+        return _rebuild(args)
     base = _options(args)
     runs = _sweep(args.sweep, base) if args.sweep else [base]
 

@@ -205,6 +205,13 @@ class LocalCluster:
         if burn:
             shutil.rmtree(self.dc_dir(name), ignore_errors=True)
 
+    def kill_gateway(self, name: str) -> None:
+        """SIGKILLs only the DC's gateway (its nats-server keeps running)."""
+        proc = self.gateways.pop(name, None)
+        if proc is not None and proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
     def seed_from(self, name: str, source: str) -> None:
         """Gives burned DC ``name`` a copy of surviving DC ``source``'s log store.
 

@@ -14,13 +14,14 @@ class RateLimiter:
         self._buckets: dict[str, tuple[float, float]] = {}
         self._max_keys = max_keys
 
-    def check(self, key: str) -> None:
+    def check(self, key: str, n: int = 1) -> None:
+        """Takes ``n`` tokens (a batch of n sends), or none and raises RateLimited."""
         now = time.monotonic()
         tokens, last = self._buckets.get(key, (self._burst, now))
         tokens = min(self._burst, tokens + (now - last) * self._rate)
-        if tokens < 1.0:
+        if tokens < n:
             self._buckets[key] = (tokens, now)
             raise RateLimited(f"too many sends: at most {self._rate:g}/s (burst {self._burst:g}) per user")
         if len(self._buckets) >= self._max_keys:
             self._buckets.clear()  # bounded memory; a full bucket for everyone is the safe reset
-        self._buckets[key] = (tokens - 1.0, now)
+        self._buckets[key] = (tokens - n, now)

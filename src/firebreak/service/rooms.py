@@ -181,8 +181,7 @@ class Rooms:
             return f"{op}:{me}:{secrets.token_hex(8)}"
         return f"{op}:{me}:{check_client_id(request_id, 'request_id')}"
 
-    async def send(self, me: str, room_id: str, client_id: str, text: str) -> SendResult:
-        """Sends once per (room, sender, client_id), whatever the retries and whichever DC they reach."""
+    def _check_message(self, client_id: str, text: str) -> None:
         check_client_id(client_id)
         if not text.strip():
             raise BadRequest("a message needs some text", code="empty_message")
@@ -190,6 +189,10 @@ class Rooms:
             raise TooLarge(
                 f"a message has at most {self._limits.max_message_chars} characters", code="message_too_large"
             )
+
+    async def send(self, me: str, room_id: str, client_id: str, text: str) -> SendResult:
+        """Sends once per (room, sender, client_id), whatever the retries and whichever DC they reach."""
+        self._check_message(client_id, text)
         # Best effort: a client id already used in another room is refused (409). The log's rules
         # only dedupe within a room, so a race past this check yields two distinct messages, the
         # same in every DC.
@@ -210,6 +213,39 @@ class Rooms:
             # The projection refused it (we left the room between the check and the append).
             raise Forbidden("you are not a member of this room", code="not_a_member")
         return self._sent(row, room_id, duplicate=appended.duplicate or row.seq != appended.seq)
+
+    async def send_batch(self, me: str, room_id: str, items: list[tuple[str, str]]) -> list[SendResult]:
+        """Sends ``items`` ((client_id, text), in order) as one atomic log append: the new ones get
+        consecutive numbers in the room, in this order, or none is sent. Ids sent before (in any
+        earlier request or batch) come back as duplicates, as with :meth:`send`."""
+        limit = self._limits.max_batch_messages
+        if not 1 <= len(items) <= limit:
+            raise BadRequest(f"a batch holds 1-{limit} messages", code="invalid_batch")
+        if len({cid for cid, _ in items}) != len(items):
+            raise BadRequest("each message in a batch needs its own client_id", code="invalid_batch")
+        for client_id, text in items:
+            self._check_message(client_id, text)
+        known = {cid: row for cid, _ in items if (row := self._q.message_by_client_id(me, cid)) is not None}
+        new = [(cid, text) for cid, text in items if cid not in known]
+        first = last = 0
+        if new:
+            self._sends.check(me, len(new))
+            await self._member_room(room_id, me)
+            at = now_ms()
+            payloads = [
+                ev.encode(ev.MessageSent(v=1, at=at, room_id=room_id, sender=me, client_id=cid, text=text))
+                for cid, text in new
+            ]
+            appended = await self._log.append_batch(room_subject(room_id, self._partitions), payloads)
+            await self._fresh.applied(appended)
+            first, last = appended.seq - len(new) + 1, appended.seq
+        results = []
+        for client_id, _ in items:
+            row = known.get(client_id) or self._q.message_by_client_id(me, client_id, room_id)
+            if row is None:
+                raise Forbidden("you are not a member of this room", code="not_a_member")
+            results.append(self._sent(row, room_id, duplicate=not first <= row.seq <= last))
+        return results
 
     def _sent(self, row: MessageRow, room_id: str, *, duplicate: bool) -> SendResult:
         if row.room_id != room_id:

@@ -3,7 +3,13 @@
 Frames sent to the client (JSON text)::
 
     {"kind":"event","cursor":"c1-...","data":{"p":0,"seq":17,"room_seq":5,"event":{...}}}
+    {"kind":"events","cursor":"c1-...","data":[{...},{...}]}   # several, in order
     {"kind":"ready","cursor":"c1-..."}       # catch-up done; live from here
+
+The cursor is the position just past the frame's last event. Whatever is already waiting for a
+session (a catch-up page, a burst such as a batch send) goes out in ``events`` frames of up to
+``FRAME_EVENTS``: one socket write instead of one per event, which under a burst was the
+gateway's largest cost (docs/PERFORMANCE.md). A lone event goes out as ``event``.
 
 Why no event is lost or repeated between catch-up and live (the race this module exists for):
 
@@ -29,6 +35,8 @@ from firebreak.service.hub import Hub, Subscriber
 from firebreak.service.projector import Projector
 
 CATCH_UP_PAGE = 500
+#: Most events in one frame (bounds a frame: 100 x a 4,000-character message < 1 MiB).
+FRAME_EVENTS = 100
 
 Send = Callable[[bytes], Awaitable[None]]
 
@@ -42,8 +50,10 @@ class SessionEnded(Exception):
         self.reason = reason
 
 
-def _frame(cursor: Cursor, body: bytes) -> bytes:
-    return b'{"kind":"event","cursor":"' + str(cursor).encode() + b'","data":' + body + b"}"
+def _frame(cursor: Cursor, bodies: list[bytes]) -> bytes:
+    head = b'{"kind":"event' + (b"s" if len(bodies) > 1 else b"") + b'","cursor":"' + str(cursor).encode()
+    data = bodies[0] if len(bodies) == 1 else b"[" + b",".join(bodies) + b"]"
+    return head + b'","data":' + data + b"}"
 
 
 def ready_frame(cursor: Cursor) -> bytes:
@@ -87,9 +97,10 @@ class LiveSession:
             after = delivered.seqs[p]
             while after < upto:
                 rows = self._q.catch_up(self._user_id, p, after, upto, CATCH_UP_PAGE)
-                for seq, body in rows:
-                    delivered.seqs[p] = seq
-                    await send(_frame(delivered, body))
+                for first in range(0, len(rows), FRAME_EVENTS):
+                    chunk = rows[first : first + FRAME_EVENTS]
+                    delivered.seqs[p] = chunk[-1][0]
+                    await send(_frame(delivered, [body for _, body in chunk]))
                 if len(rows) < CATCH_UP_PAGE:
                     break
                 after = rows[-1][0]
@@ -97,11 +108,20 @@ class LiveSession:
             delivered.seqs[p] = max(delivered.seqs[p], upto)
 
     async def _live(self, send: Send, sub: Subscriber, delivered: Cursor) -> None:
+        queue = sub.queue
         while True:
-            applied = await sub.queue.get()
-            if applied is None:
+            # Wait for one event, then take whatever else is already waiting (no extra wait).
+            items = [await queue.get()]
+            while len(items) < FRAME_EVENTS and not queue.empty():
+                items.append(queue.get_nowait())
+            bodies = []
+            for applied in items:
+                if applied is None:
+                    break
+                if applied.seq > delivered.seqs[applied.partition]:
+                    delivered.seqs[applied.partition] = applied.seq
+                    bodies.append(applied.body)
+            if bodies:
+                await send(_frame(delivered, bodies))
+            if None in items:
                 raise SessionEnded(sub.ended or "ended")
-            if applied.seq <= delivered.seqs[applied.partition]:
-                continue
-            delivered.seqs[applied.partition] = applied.seq
-            await send(_frame(delivered, applied.body))

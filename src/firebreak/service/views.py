@@ -40,6 +40,11 @@ class SendResult(msgspec.Struct, frozen=True):
     duplicate: bool
 
 
+class BatchResult(msgspec.Struct, frozen=True):
+    #: one per message, in the request's order
+    results: list[SendResult]
+
+
 class MemberView(msgspec.Struct, frozen=True):
     user_id: str
     username: str
@@ -89,6 +94,7 @@ ALL_VIEWS: tuple[type[msgspec.Struct], ...] = (
     SessionView,
     MessageView,
     SendResult,
+    BatchResult,
     MemberView,
     RoomView,
     RoomDetail,

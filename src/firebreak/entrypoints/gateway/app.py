@@ -9,10 +9,11 @@ from fastapi.responses import JSONResponse, Response
 from firebreak.bootstrap import Gateway
 from firebreak.domain.ids import Cursor
 from firebreak.entrypoints.gateway import boundary as b
-from firebreak.errors import FirebreakError, Forbidden, Unauthorized, Unavailable
+from firebreak.errors import FirebreakError, Forbidden, Unauthorized
 from firebreak.service.auth import TokenClaims
 from firebreak.service.sessions import LiveSession, SessionEnded
 from firebreak.service.views import (
+    BatchResult,
     History,
     Ok,
     ReadResult,
@@ -37,7 +38,7 @@ def create_app(gw: Gateway) -> FastAPI:
         version="1",
         description="A messenger whose every change is an event in a log replicated across three DCs.",
     )
-    b.install(app, gw.config.limits.max_body_bytes, draining=lambda: gw.draining, dc_name=gw.dc.name)
+    b.install(app, gw.config.limits.max_body_bytes, refusal=gw.refusal)
 
     accounts, rooms = gw.accounts, gw.rooms
 
@@ -110,6 +111,11 @@ def create_app(gw: Gateway) -> FastAPI:
         result = await rooms.send(me.u, room_id, body.client_id, body.text)
         return b.reply(result, 200 if result.duplicate else 201)
 
+    @app.post("/v1/rooms/{room_id}/messages/batch", responses=b.doc(BatchResult))
+    async def send_batch(me: Me, room_id: str, body: b.BatchBody) -> Response:
+        items = [(m.client_id, m.text) for m in body.messages]
+        return b.reply(BatchResult(results=await rooms.send_batch(me.u, room_id, items)))
+
     @app.get("/v1/rooms/{room_id}/messages", responses=b.doc(History))
     async def history(
         me: Me,
@@ -130,13 +136,15 @@ def create_app(gw: Gateway) -> FastAPI:
     async def live(ws: WebSocket, token: str = "", cursor: str | None = None) -> None:
         await ws.accept()
         try:
-            if gw.draining:
-                raise Unavailable(f"{gw.dc.name} is draining; use another DC", code="dc_draining")
+            refused = gw.refusal()
+            if refused is not None:
+                raise refused
             claims = accounts.authenticate(token)
             start = Cursor.parse(cursor, gw.config.partitions) if cursor else None
         except FirebreakError as exc:
             await ws.send_json({"kind": "error", "code": exc.code, "message": exc.message})
-            await ws.close(WS_UNAUTHORIZED if exc.status == 401 else WS_BAD_REQUEST, exc.code)
+            code = {401: WS_UNAUTHORIZED, 503: WS_DRAINING}.get(exc.status, WS_BAD_REQUEST)
+            await ws.close(code, exc.code)
             return
         session = LiveSession(
             claims.u, start, gw.projector, gw.queries, gw.hub, gw.config.limits.ws_queue_max
@@ -164,8 +172,10 @@ def create_app(gw: Gateway) -> FastAPI:
                 "head": gw.projector.head,
                 "connections": gw.hub.connections,
                 "draining": gw.draining,
+                "caught_up": gw.readiness.caught_up(),
                 "readers": {r.stream: r.state.value for r in gw.readers},
-                "ready": all(r.ready for r in gw.readers),
+                # Ready = serving: readers running and the read model caught up with the log.
+                "ready": all(r.ready for r in gw.readers) and gw.readiness.caught_up(),
             }
         )
 

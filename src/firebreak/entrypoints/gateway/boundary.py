@@ -92,6 +92,10 @@ class SendBody(_Body):
     text: str
 
 
+class BatchBody(_Body):
+    messages: list[SendBody] = Field(description="1-100 messages, sent in this order or not at all")
+
+
 class ReadBody(_Body):
     up_to: int = Field(description="room_seq of the newest message read")
 
@@ -100,24 +104,25 @@ class ReadBody(_Body):
 
 
 class Gatekeeper:
-    """Plain ASGI (Starlette's BaseHTTPMiddleware costs a task per request): answers 503
-    ``dc_draining`` for API calls while the DC drains, and rejects request bodies over ``limit``
-    bytes with 413 before the app reads them whole."""
+    """Plain ASGI (Starlette's BaseHTTPMiddleware costs a task per request): refuses API calls
+    while ``refusal()`` names a reason (the DC drains, or its read model is still catching up:
+    503, so clients go to another DC), and rejects request bodies over ``limit`` bytes with 413
+    before the app reads them whole."""
 
-    def __init__(self, app: ASGIApp, limit: int, draining: Callable[[], bool], dc_name: str) -> None:
+    def __init__(self, app: ASGIApp, limit: int, refusal: Callable[[], FirebreakError | None]) -> None:
         self._app = app
         self._limit = limit
-        self._draining = draining
-        self._dc_name = dc_name
+        self._refusal = refusal
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
-        if self._draining() and scope["path"].startswith("/v1/"):
-            refusal = error_response(503, "dc_draining", f"{self._dc_name} is draining; use another DC")
-            await refusal(scope, receive, send)
-            return
+        if scope["path"].startswith("/v1/"):
+            refused = self._refusal()
+            if refused is not None:
+                await error_response(refused.status, refused.code, refused.message)(scope, receive, send)
+                return
         for name, value in scope.get("headers", []):
             if name == b"content-length" and value.isdigit() and int(value) > self._limit:
                 await error_response(
@@ -154,7 +159,7 @@ class Gatekeeper:
         await self._app(scope, limited, timed_send)
 
 
-def install(app: FastAPI, body_limit: int, *, draining: Callable[[], bool], dc_name: str) -> None:
+def install(app: FastAPI, body_limit: int, *, refusal: Callable[[], FirebreakError | None]) -> None:
     @app.exception_handler(FirebreakError)
     async def _firebreak(_: Request, exc: FirebreakError) -> JSONResponse:
         return error_response(exc.status, exc.code, exc.message)
@@ -191,4 +196,4 @@ def install(app: FastAPI, body_limit: int, *, draining: Callable[[], bool], dc_n
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-    app.add_middleware(Gatekeeper, limit=body_limit, draining=draining, dc_name=dc_name)
+    app.add_middleware(Gatekeeper, limit=body_limit, refusal=refusal)
