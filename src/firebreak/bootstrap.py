@@ -24,7 +24,7 @@ from firebreak.errors import FirebreakError, Unavailable
 from firebreak.service.accounts import Accounts
 from firebreak.service.auth import Passwords, Tokens
 from firebreak.service.hub import Hub
-from firebreak.service.projector import Projector
+from firebreak.service.projector import CATCH_UP_BATCH, MAX_BATCH, Projector
 from firebreak.service.ratelimit import RateLimiter
 from firebreak.service.readiness import Readiness
 from firebreak.service.rooms import Rooms
@@ -90,7 +90,13 @@ async def start_gateway(config: Config, dc_name: str) -> Gateway:
     store = SqliteStore(conn)
     queries = Queries(conn)
     hub = Hub()
-    projector = Projector(store, config.partitions, hub.publish)
+    readiness: Readiness | None = None  # set below; the projector asks it before each batch
+
+    def batch_limit() -> int:
+        serving = readiness is not None and readiness.caught_up()
+        return MAX_BATCH if serving else CATCH_UP_BATCH
+
+    projector = Projector(store, config.partitions, hub.publish, batch_limit)
 
     head = projector.head
     readers = [

@@ -82,13 +82,17 @@ class SqliteStore:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._db = conn
-        # Write-through caches of the rows the projection reads for nearly every event: the room
-        # (its message counter) and the member (its read position). Every write below keeps them
-        # equal to the rows inside the open transaction; a rollback drops them. They save two of
-        # the seven statements per message (docs/PERFORMANCE.md). Only this store's connection
-        # writes these tables.
+        # Caches of the rows the projection reads and writes for nearly every event: the room (its
+        # message counter) and the member (its read position). Reads hit the cache; the two hot
+        # updates (room counter, read position) are written behind, once per row per
+        # transaction, just before COMMIT (a room with 10 messages in a batch is updated once, not
+        # 10 times). Any other statement on such a row flushes that row first, so SQL never sees
+        # a stale value. A rollback drops everything. Only this store's connection writes these
+        # tables; readers on it run between transactions and see committed, flushed rows.
         self._rooms: dict[str, RoomState] = {}
         self._members: dict[tuple[str, str], MemberState] = {}
+        self._room_last: dict[str, tuple[int, int]] = {}  # room -> (last_room_seq, last_at), unwritten
+        self._reads: dict[tuple[str, str], int] = {}  # (room, user) -> read_room_seq, unwritten
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -97,6 +101,7 @@ class SqliteStore:
         self._db.execute("BEGIN")
         try:
             yield
+            self._flush()
         except BaseException:
             self._forget()
             self._db.execute("ROLLBACK")
@@ -106,6 +111,37 @@ class SqliteStore:
     def _forget(self) -> None:
         self._rooms.clear()
         self._members.clear()
+        self._room_last.clear()
+        self._reads.clear()
+
+    def _flush(self) -> None:
+        if self._room_last:
+            self._db.executemany(
+                "UPDATE rooms SET last_room_seq=?, last_at=? WHERE room_id=?",
+                [(seq, at, room_id) for room_id, (seq, at) in self._room_last.items()],
+            )
+            self._room_last.clear()
+        if self._reads:
+            self._db.executemany(
+                "UPDATE members SET read_room_seq=? WHERE room_id=? AND user_id=?",
+                [(seq, room_id, user_id) for (room_id, user_id), seq in self._reads.items()],
+            )
+            self._reads.clear()
+
+    def _flush_room(self, room_id: str) -> None:
+        pending = self._room_last.pop(room_id, None)
+        if pending is not None:
+            self._db.execute(
+                "UPDATE rooms SET last_room_seq=?, last_at=? WHERE room_id=?", (*pending, room_id)
+            )
+
+    def _flush_member(self, room_id: str, user_id: str) -> None:
+        pending = self._reads.pop((room_id, user_id), None)
+        if pending is not None:
+            self._db.execute(
+                "UPDATE members SET read_room_seq=? WHERE room_id=? AND user_id=?",
+                (pending, room_id, user_id),
+            )
 
     def positions(self) -> dict[str, int]:
         return {s: q for s, q in self._db.execute("SELECT stream, seq FROM positions")}
@@ -133,16 +169,15 @@ class SqliteStore:
         )
 
     def rename_room(self, room_id: str, name: str) -> None:
+        self._flush_room(room_id)
         self._rooms.pop(room_id, None)
         self._db.execute("UPDATE rooms SET name=? WHERE room_id=?", (name, room_id))
 
     def set_room_last(self, room_id: str, room_seq: int, at: int) -> None:
-        cached = self._rooms.get(room_id)
+        cached = self.get_room(room_id)
         if cached is not None:
             self._rooms[room_id] = msgspec.structs.replace(cached, last_room_seq=room_seq)
-        self._db.execute(
-            "UPDATE rooms SET last_room_seq=?, last_at=? WHERE room_id=?", (room_seq, at, room_id)
-        )
+            self._room_last[room_id] = (room_seq, at)
 
     # members
     def get_member(self, room_id: str, user_id: str) -> MemberState | None:
@@ -166,6 +201,8 @@ class SqliteStore:
         ]
 
     def join(self, room_id: str, user_id: str, seq: int) -> None:
+        self._flush_room(room_id)  # the statement below reads the room's counter
+        self._flush_member(room_id, user_id)
         self._members.pop((room_id, user_id), None)
         # A newcomer has nothing unread: their read position starts at the room's newest message.
         self._db.execute(
@@ -177,18 +214,17 @@ class SqliteStore:
         )
 
     def leave(self, room_id: str, user_id: str, seq: int) -> None:
+        self._flush_member(room_id, user_id)
         self._members.pop((room_id, user_id), None)
         self._db.execute(
             "UPDATE members SET active=0, left_seq=? WHERE room_id=? AND user_id=?", (seq, room_id, user_id)
         )
 
     def set_read(self, room_id: str, user_id: str, room_seq: int) -> None:
-        cached = self._members.get((room_id, user_id))
+        cached = self.get_member(room_id, user_id)
         if cached is not None:
             self._members[(room_id, user_id)] = msgspec.structs.replace(cached, read_room_seq=room_seq)
-        self._db.execute(
-            "UPDATE members SET read_room_seq=? WHERE room_id=? AND user_id=?", (room_seq, room_id, user_id)
-        )
+            self._reads[(room_id, user_id)] = room_seq
 
     # messages and the catch-up log
     def message_exists(self, room_id: str, sender: str, client_id: str) -> bool:

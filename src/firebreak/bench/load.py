@@ -206,10 +206,13 @@ class Load:
         n = self._o.batch
         single = n == 1
 
-        async def sender(conn: HttpConnection, token: str, room_id: str, interval: float | None) -> None:
+        async def sender(
+            conn: HttpConnection, token: str, room_id: str, interval: float | None, phase: float
+        ) -> None:
             nonlocal failed
             path = f"/v1/rooms/{room_id}/messages" + ("" if single else "/batch")
-            next_at = time.perf_counter()
+            # Open loop: senders are spread over the interval, not all firing at the same instant.
+            next_at = time.perf_counter() + (interval or 0.0) * phase
             while time.perf_counter() < end and next(budget) < self._o.max_messages:
                 if interval is not None:
                     next_at += interval
@@ -232,7 +235,8 @@ class Load:
         # ``rate`` counts messages; with batches a request carries ``batch`` of them.
         interval = None if self._o.rate is None else len(self.senders) * n / self._o.rate
         started = time.perf_counter()
-        await asyncio.gather(*(sender(c, t, r, interval) for c, t, r in self.senders))
+        k = len(self.senders)
+        await asyncio.gather(*(sender(c, t, r, interval, i / k) for i, (c, t, r) in enumerate(self.senders)))
         took = time.perf_counter() - started
         # Let deliveries finish (bounded): every online member should have every message.
         deadline = time.perf_counter() + 15

@@ -1,7 +1,7 @@
 """The read model alone: how fast the projection applies a log, and how fast a history page is.
 
 Builds a synthetic room log (``rooms`` rooms of ``room_size`` members, then ``messages`` messages
-round-robin), applies it with the real projector in batches of 1,000 (as a rebuilding gateway does)
+round-robin), applies it with the real projector in batches of 10,000 (as a rebuilding gateway does)
 into a real SQLite file, then times history pages of 50 with unread numbers, as the API computes
 them. What it leaves out: reading the entries from the log (direct gets), measured separately by
 the end-to-end figures.
@@ -24,10 +24,10 @@ from firebreak.adapters.sqlite_store import SqliteStore
 from firebreak.bench.load import Latency, latency
 from firebreak.domain import events as ev
 from firebreak.domain.ids import room_stream
-from firebreak.service.projector import Projector
+from firebreak.service.projector import CATCH_UP_BATCH, Projector
 from firebreak.service.rooms import unread_counts
 
-BATCH = 1000
+BATCH = CATCH_UP_BATCH  # as a rebuilding gateway applies
 
 
 class ReadModelResult(msgspec.Struct, frozen=True):

@@ -5,7 +5,7 @@ Fills a fresh cluster's room streams with a synthetic history (``rooms`` groups 
 measured), waits until every gateway has applied it, then SIGKILLs one gateway, deletes its SQLite
 read model and starts it again. Measured: from the restart until ``/healthz`` says ready, and until
 it has applied every entry (reading its own replica in batches of 512 direct gets, applying in
-batches of up to 1,000 per transaction), i.e. the real rebuild path of a DC that lost its disks.
+batches of up to 10,000 per transaction), i.e. the real rebuild path of a DC that lost its disks.
 """
 
 from __future__ import annotations

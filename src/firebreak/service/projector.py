@@ -27,7 +27,13 @@ from firebreak.errors import Unavailable
 
 log = logging.getLogger(__name__)
 
+#: Entries per transaction while serving: bounds how long one apply holds the event loop.
 MAX_BATCH = 1000
+#: ... and while catching up (rebuild; the DC answers nobody yet): each commit writes every page the
+#: batch touched, and consecutive batches touch the same index pages, so bigger batches are much
+#: cheaper per entry (measured over 200k messages: 17.9k events/s at 1,000, 31.4k at 10,000).
+CATCH_UP_BATCH = 10_000
+CATCH_UP_WAIT_S = 0.02
 
 
 class Projector:
@@ -36,8 +42,10 @@ class Projector:
         store: SqliteStore,
         partitions: int,
         publish: Callable[[list[Applied]], None],
+        batch_limit: Callable[[], int] = lambda: MAX_BATCH,
     ) -> None:
         self._store = store
+        self._batch_limit = batch_limit
         self._projection = Projection(store)
         self._partitions = partitions
         self._publish = publish
@@ -107,7 +115,12 @@ class Projector:
     async def run(self) -> None:
         while True:
             batch = [await self.queue.get()]
-            while len(batch) < MAX_BATCH:
+            limit = self._batch_limit()
+            if limit > MAX_BATCH and self.queue.qsize() < limit:
+                # Catching up: let the readers fill the batch for a moment instead of committing
+                # whatever the first wake-up found (latency does not matter: nobody is served yet).
+                await asyncio.sleep(CATCH_UP_WAIT_S)
+            while len(batch) < limit:
                 try:
                     batch.append(self.queue.get_nowait())
                 except asyncio.QueueEmpty:
