@@ -92,9 +92,8 @@ class ReplicaReader:
         #: True once a pull has read this DC's replica to its end (see service/readiness.py)
         self.reached_end = False
         self.read_errors = 0
-        #: entries handed on from push and from pull
+        #: entries handed on from push (the rest came by pulls)
         self.pushed = 0
-        self.pulled = 0
         self._wake = asyncio.Event()
         self._gap = False
         #: highest sequence this gateway appended and was told is committed
@@ -223,10 +222,8 @@ class ReplicaReader:
                 if status is not None:
                     raise ReadError(f"status {status} {headers.get('Description', '')}")
                 seq = int(headers.get("Nats-Sequence", "0"))
-                fresh = seq == self.next_seq
                 if not self._accept(seq, msg.data):
                     raise ReadError(f"expected sequence {self.next_seq}, got {seq}")
-                self.pulled += fresh
                 count += 1
         except (OSError, nats.errors.Error) as exc:
             raise ReadError(repr(exc)) from exc

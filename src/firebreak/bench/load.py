@@ -122,7 +122,6 @@ class Load:
         self._ready = 0
         self._all_ready = asyncio.Event()
         self._want_ready = 0
-        self.closed_early = 0
 
     def _dc(self, i: int) -> tuple[str, int]:
         dc = self._config.dcs[i % len(self._config.dcs)]

@@ -33,7 +33,7 @@ class RebuildResult(msgspec.Struct, frozen=True):
     entries: int
     fill_seconds: float
     fill_per_s: float
-    #: from the gateway's start until /healthz answered ready (readers running)
+    #: from the gateway's start until /healthz answered ready (serving: caught up, see readiness.py)
     ready_seconds: float
     #: from the gateway's start until it had applied every entry
     rebuild_seconds: float

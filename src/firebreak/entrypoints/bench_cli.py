@@ -85,19 +85,28 @@ def _sweep(text: str, base: BenchOptions) -> list[BenchOptions]:
     return [msgspec.structs.replace(base, **{name: kind(v)}) for v in values.split(",")]
 
 
+def _say(line: str) -> None:
+    """Progress goes to stderr; figures go to stdout."""
+    print(line, file=sys.stderr, flush=True)
+
+
+def _write_json(path: Path | None, value: object) -> None:
+    if path is not None:
+        path.write_bytes(msgspec.json.format(msgspec.json.encode(value), indent=2))
+
+
 def _read_model(args: argparse.Namespace) -> int:
     from firebreak.bench.readmodel import run_read_model_bench
 
     if not 1_000 <= args.read_model <= 10_000_000:
         raise BadRequest("--read-model takes 1,000 to 10,000,000 messages")
-    print(f"applying {args.read_model:,} messages with the projector ...", file=sys.stderr, flush=True)
+    _say(f"applying {args.read_model:,} messages with the projector ...")
     r = run_read_model_bench(messages=args.read_model, message_size=args.message_size)
     h = r.history_page_50
     print(f"events applied     {r.events:,} in {r.apply_seconds:.1f} s = {r.events_per_s:,.0f} events/s")
     print(f"read model size    {r.db_mb:.0f} MB")
     print(f"history page of 50 p50 {h.p50_ms} ms  p99 {h.p99_ms} ms  p99.9 {h.p999_ms} ms  ({h.count} pages)")
-    if args.json:
-        args.json.write_bytes(msgspec.json.format(msgspec.json.encode(r), indent=2))
+    _write_json(args.json, r)
     return 0
 
 
@@ -108,17 +117,12 @@ def _rebuild(args: argparse.Namespace) -> int:
         raise BadRequest("--rebuild takes 1,000 to 5,000,000 messages")
     data = Path(tempfile.mkdtemp(prefix="firebreak-rebuild-"))
     config = ephemeral_config(data, partitions=BenchOptions().partitions)
-
-    def say(line: str) -> None:
-        print(line, file=sys.stderr, flush=True)
-
-    r = uvloop.run(run_rebuild_bench(config, messages=args.rebuild, message_size=args.message_size, say=say))
+    r = uvloop.run(run_rebuild_bench(config, messages=args.rebuild, message_size=args.message_size, say=_say))
     print(f"log filled          {r.entries:,} entries in {r.fill_seconds:.1f} s ({r.fill_per_s:,.0f}/s)")
-    print(f"gateway ready       {r.ready_seconds:.2f} s after its restart (readers running)")
+    print(f"gateway ready       {r.ready_seconds:.2f} s after its restart (serving again)")
     print(f"read model rebuilt  {r.rebuild_seconds:.2f} s = {r.events_per_s:,.0f} events/s")
     print(f"read model size     {r.db_mb:.0f} MB; gateway peak {r.gateway_peak_rss_mb:.0f} MB")
-    if args.json:
-        args.json.write_bytes(msgspec.json.format(msgspec.json.encode(r), indent=2))
+    _write_json(args.json, r)
     return 0
 
 
@@ -129,10 +133,6 @@ def run(args: argparse.Namespace) -> int:
         return _rebuild(args)
     base = _options(args)
     runs = _sweep(args.sweep, base) if args.sweep else [base]
-
-    def say(line: str) -> None:
-        print(line, file=sys.stderr, flush=True)
-
     results: list[BenchResult] = []
     for options in runs:
         data = Path(tempfile.mkdtemp(prefix="firebreak-bench-"))
@@ -143,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
             send_rate_per_s=1e9, send_burst=1_000_000_000, password_time_cost=1, password_memory_kib=1024
         )
         config = ephemeral_config(data, partitions=options.partitions, limits=limits)
-        result = uvloop.run(run_bench(config, options, say))
+        result = uvloop.run(run_bench(config, options, _say))
         results.append(result)
         print(table(result), flush=True)
     if len(results) > 1:
@@ -157,7 +157,5 @@ def run(args: argparse.Namespace) -> int:
                 f"{f.send_to_ack.p50_ms!s:>9} {f.send_to_ack.p99_ms!s:>9} "
                 f"{f.send_to_all_delivered.p99_ms!s:>9} {r.ratio_to_raw_pipelined:>9.3f}"
             )
-    if args.json:
-        payload = results[0] if len(results) == 1 else results
-        args.json.write_bytes(msgspec.json.format(msgspec.json.encode(payload), indent=2))
+    _write_json(args.json, results[0] if len(results) == 1 else results)
     return 0
