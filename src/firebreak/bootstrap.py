@@ -100,7 +100,14 @@ async def start_gateway(config: Config, dc_name: str) -> Gateway:
 
     head = projector.head
     readers = [
-        ReplicaReader(nc, name, nats_log.committed_subject(subject), head[name] + 1, projector.queue)
+        ReplicaReader(
+            nc,
+            name,
+            nats_log.committed_subject(subject),
+            head[name] + 1,
+            projector.queue,
+            wait_for_room=projector.wait_for_room,
+        )
         for name, subject in nats_log.stream_subjects(config.partitions).items()
     ]
     by_stream = {r.stream: r for r in readers}

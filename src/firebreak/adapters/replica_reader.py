@@ -41,7 +41,7 @@ import enum
 import itertools
 import json
 import logging
-import time
+from collections.abc import Awaitable, Callable
 
 import nats.errors
 from nats.aio.client import Client as NATS
@@ -75,6 +75,10 @@ class ReplicaReader:
         out: asyncio.Queue[Entry],
         *,
         batch: int = 512,
+        catch_up_batch: int = 10_000,
+        # Backpressure before each pull: the projector applies more slowly than replies are
+        # parsed while catching up, and without a bound the queue would hold the whole log.
+        wait_for_room: Callable[[], Awaitable[None]] | None = None,
         poll_s: float = 0.5,
         grace_s: float = 0.02,
         request_timeout_s: float = 2.0,
@@ -85,6 +89,8 @@ class ReplicaReader:
         self.next_seq = next_seq
         self._out = out
         self._batch = batch
+        self._catch_up_batch = catch_up_batch
+        self._wait_for_room = wait_for_room
         self._poll_s = poll_s
         self._grace_s = grace_s
         self._timeout = request_timeout_s
@@ -163,8 +169,10 @@ class ReplicaReader:
         while True:
             if pull:
                 self._gap = False
+                if self._wait_for_room is not None:
+                    await self._wait_for_room()
                 try:
-                    got = await self._read_batch()
+                    more = await self._read_batch()
                 except ReadError as exc:
                     self.read_errors += 1
                     self.state = ReadState.BACKOFF
@@ -174,8 +182,8 @@ class ReplicaReader:
                     continue
                 backoff = 0.05
                 self.state = ReadState.READING
-                if got >= self._batch or self._gap:
-                    continue  # more to read
+                if more or self._gap:
+                    continue
                 self.reached_end = True
             self.state = ReadState.IDLE
             pull = await self._idle()
@@ -196,29 +204,38 @@ class ReplicaReader:
             return self._want >= self.next_seq
         return False
 
-    async def _read_batch(self) -> int:
-        """Reads up to ``batch`` entries from ``next_seq`` and hands them on; returns how many
-        came back (including ones push had delivered meanwhile)."""
+    async def _read_batch(self) -> bool:
+        """Reads a batch of entries from ``next_seq`` and hands them on; returns whether the
+        replica held more after it.
+
+        Until the replica has been read to its end once, batches are large (``catch_up_batch``):
+        the server streams the whole answer into the socket while the projector holds the event
+        loop, so reading overlaps applying. Afterwards they are small: only gaps are read."""
         subject = f"{self._prefix}.{next(self._tokens)}"
         replies: asyncio.Queue[Msg] = asyncio.Queue()
         self._replies[subject] = replies
-        request = json.dumps({"seq": self.next_seq, "batch": self._batch}).encode()
+        size = self._batch if self.reached_end else self._catch_up_batch
+        request = json.dumps({"seq": self.next_seq, "batch": size}).encode()
         try:
             await self._nc.publish(f"$JS.API.DIRECT.GET.{self.stream}", request, reply=subject)
             count = 0
-            end = time.monotonic() + self._timeout
             while True:
                 if not replies.empty():  # a batch arrives in bursts: skip wait_for's task
                     msg = replies.get_nowait()
                 else:
+                    # The timeout runs per reply, not per batch: a catch-up batch of 10,000 may
+                    # take a while when the projector holds the event loop between replies.
                     try:
-                        msg = await asyncio.wait_for(replies.get(), max(0.0, end - time.monotonic()))
+                        msg = await asyncio.wait_for(replies.get(), self._timeout)
                     except TimeoutError as exc:
                         raise ReadError(f"no answer after {count} entries") from exc
                 headers = msg.headers or {}
                 status = headers.get("Status")
-                if status in ("204", "404"):  # end of batch / nothing at or after next_seq yet
-                    return count
+                if status == "204":  # end of batch; it says how many entries follow it
+                    pending = headers.get("Nats-Num-Pending")
+                    return int(pending) > 0 if pending is not None else count >= size
+                if status == "404":  # nothing at or after next_seq yet
+                    return False
                 if status is not None:
                     raise ReadError(f"status {status} {headers.get('Description', '')}")
                 seq = int(headers.get("Nats-Sequence", "0"))

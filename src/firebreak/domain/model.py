@@ -76,7 +76,6 @@ class Store(Protocol):
     def set_read(self, room_id: str, user_id: str, room_seq: int) -> None: ...
 
     # messages and the catch-up log
-    def message_exists(self, room_id: str, sender: str, client_id: str) -> bool: ...
     def insert_message(
         self,
         room_id: str,
@@ -87,7 +86,11 @@ class Store(Protocol):
         client_id: str,
         text: str,
         at: int,
-    ) -> None: ...
+    ) -> bool:
+        """Inserts a message unless the room already holds one from ``sender`` with
+        ``client_id``; returns whether it inserted."""
+        ...
+
     def append_event(self, partition: int, seq: int, room_id: str, body: bytes) -> None: ...
 
     # accounts

@@ -123,15 +123,8 @@ class Projection:
             case MessageSent():
                 if room is None or event.sender not in self.members(event.room_id):
                     return None
-                if store.message_exists(event.room_id, event.sender, event.client_id):
-                    # A retry that came after JetStream's dedupe window: the first copy stands.
-                    # Scoped to the room on purpose: a check across rooms would depend on the order
-                    # in which a DC applies different streams, and DCs would disagree.
-                    return None
                 room_seq = room.last_room_seq + 1
-                unread = len(self.members(event.room_id)) - 1
-                read_from = self._read_position(event.room_id, event.sender)
-                store.insert_message(
+                if not store.insert_message(
                     event.room_id,
                     room_seq,
                     partition,
@@ -140,7 +133,13 @@ class Projection:
                     event.client_id,
                     event.text,
                     event.at,
-                )
+                ):
+                    # A retry that came after JetStream's dedupe window: the first copy stands.
+                    # Scoped to the room on purpose: a check across rooms would depend on the order
+                    # in which a DC applies different streams, and DCs would disagree.
+                    return None
+                unread = len(self.members(event.room_id)) - 1
+                read_from = self._read_position(event.room_id, event.sender)
                 store.set_room_last(event.room_id, room_seq, event.at)
                 # Sending a message means having read everything up to it.
                 store.set_read(event.room_id, event.sender, room_seq)
