@@ -4,12 +4,16 @@ what was handed on already, and treat a jump as a gap to pull."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any, cast
 
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
+from firebreak.adapters import nats_log
 from firebreak.adapters.replica_reader import Entry, ReplicaReader
+from firebreak.entrypoints.cluster import LocalCluster
+from tests.helpers import eventually
 
 
 class _FakeNats:
@@ -48,3 +52,68 @@ async def test_own_append_asks_for_a_read_only_when_not_yet_delivered() -> None:
     assert not reader._wake.is_set()
     reader.ring(2)
     assert reader._wake.is_set() and reader._want == 2
+
+
+async def test_catch_up_reads_the_replica_to_its_end_in_large_pulls_under_backpressure(
+    cluster: LocalCluster,
+) -> None:
+    """Against a real R3 stream: catch-up pulls go on while the replica reports entries pending
+    after them, stop while the backlog is at its bound, and after the end small pulls pick up
+    what comes later (here by the idle poll: this stream has no push)."""
+    nc = await nats_log.connect(cluster.config, prefer_dc=cluster.config.dcs[0].name, name="test-reader")
+    try:
+        js = nc.jetstream(timeout=10)
+        await js.add_stream(name="READER_TEST", subjects=["readertest.>"], num_replicas=3, allow_direct=True)
+        for _ in range(5):
+            await asyncio.gather(*(js.publish("readertest.x", b"e") for _ in range(500)))
+
+        out: asyncio.Queue[Entry] = asyncio.Queue()
+        drained, blocked = asyncio.Event(), asyncio.Event()
+        bound = 1000
+
+        async def wait_for_room() -> None:
+            while out.qsize() >= bound:
+                blocked.set()
+                drained.clear()
+                await drained.wait()
+
+        reader = ReplicaReader(
+            nc,
+            "READER_TEST",
+            "readertest-nothing-pushed",
+            1,
+            out,
+            batch=100,
+            catch_up_batch=500,
+            wait_for_room=wait_for_room,
+            poll_s=0.05,
+        )
+        task = asyncio.create_task(reader.run())
+        # Nobody applies yet: the reader must stop pulling once the bound is reached.
+        await asyncio.wait_for(blocked.wait(), 10)
+        assert bound <= out.qsize() < bound + 500
+        seqs: list[int] = []
+
+        async def take(n: int) -> None:
+            while len(seqs) < n:
+                seqs.append((await asyncio.wait_for(out.get(), 10))[1])
+                drained.set()
+
+        await take(2500)
+        assert seqs == list(range(1, 2501))
+
+        async def at_end() -> bool:
+            return reader.reached_end
+
+        await eventually(at_end, 10, "the reader to reach the replica's end")
+
+        await asyncio.gather(*(js.publish("readertest.x", b"e") for _ in range(10)))
+        drained.set()
+        await take(2510)
+        assert seqs[2500:] == list(range(2501, 2511))
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await js.delete_stream("READER_TEST")
+    finally:
+        await nc.close()
