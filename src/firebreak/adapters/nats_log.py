@@ -24,6 +24,7 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, RePublish, StorageType, StreamConfig
 
+from firebreak.adapters.nats_client import Client
 from firebreak.config import Config
 from firebreak.domain.ids import ACCOUNTS_STREAM, room_stream, room_subject_prefix
 from firebreak.errors import FirebreakError, Unavailable
@@ -81,19 +82,21 @@ class Appended:
 async def connect(config: Config, prefer_dc: str | None, name: str) -> NATS:
     """Connects to every DC's node, the preferred DC's first; nats-py fails over between them."""
     urls = config.nats_urls(first=prefer_dc)
-    return await nats.connect(
+    nc = Client()
+    await nc.connect(
         servers=urls,
         user=config.secrets.nats_user,
         password=config.secrets.nats_password,
         name=name,
         dont_randomize=True,
         max_reconnect_attempts=-1,
-        reconnect_time_wait=0.25,
+        reconnect_time_wait=0.25,  # type: ignore[arg-type]  # annotated int, used as float seconds
         connect_timeout=2,
         ping_interval=2,
         max_outstanding_pings=2,
         allow_reconnect=True,
     )
+    return nc
 
 
 #: The stream leader republishes every stored entry under this prefix (replica_reader.py).

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+from collections.abc import Sequence
 
 import msgspec
 
@@ -167,6 +168,25 @@ class Queries:
             args = (sender, client_id, room_id)
         row = self._db.execute(sql, args).fetchone()
         return None if row is None else MessageRow(*row)
+
+    def messages_by_client_ids(
+        self, sender: str, client_ids: Sequence[str], room_id: str | None = None
+    ) -> dict[str, MessageRow]:
+        """The sender's messages with these client ids (one statement for a whole batch): in
+        ``room_id``, or in any room if None (then one of them per id, as
+        :meth:`message_by_client_id`)."""
+        if not client_ids:
+            return {}
+        marks = ",".join("?" * len(client_ids))
+        # The room is filtered here, not in SQL: with "AND room_id=?" SQLite picks the primary key
+        # and scans the whole room (measured: 8 % of a gateway under batch sends).
+        sql = f"SELECT {_MSG_COLS} FROM messages WHERE sender=? AND client_id IN ({marks})"
+        found: dict[str, MessageRow] = {}
+        for row in self._db.execute(sql, (sender, *client_ids)):
+            message = MessageRow(*row)
+            if room_id is None or message.room_id == room_id:
+                found.setdefault(message.client_id, message)
+        return found
 
     def history_before(self, room_id: str, before: int | None, limit: int) -> list[MessageRow]:
         """Up to ``limit`` messages older than ``before`` (newest when None), oldest first."""

@@ -225,7 +225,8 @@ class Rooms:
             raise BadRequest("each message in a batch needs its own client_id", code="invalid_batch")
         for client_id, text in items:
             self._check_message(client_id, text)
-        known = {cid: row for cid, _ in items if (row := self._q.message_by_client_id(me, cid)) is not None}
+        client_ids = [cid for cid, _ in items]
+        known = self._q.messages_by_client_ids(me, client_ids)
         new = [(cid, text) for cid, text in items if cid not in known]
         first = last = 0
         if new:
@@ -239,9 +240,10 @@ class Rooms:
             appended = await self._log.append_batch(room_subject(room_id, self._partitions), payloads)
             await self._fresh.applied(appended)
             first, last = appended.seq - len(new) + 1, appended.seq
+        stored = self._q.messages_by_client_ids(me, [cid for cid, _ in new], room_id) if new else {}
         results = []
-        for client_id, _ in items:
-            row = known.get(client_id) or self._q.message_by_client_id(me, client_id, room_id)
+        for client_id in client_ids:
+            row = known.get(client_id) or stored.get(client_id)
             if row is None:
                 raise Forbidden("you are not a member of this room", code="not_a_member")
             results.append(self._sent(row, room_id, duplicate=not first <= row.seq <= last))
