@@ -85,6 +85,7 @@ async def test_catch_up_reads_the_replica_to_its_end_in_large_pulls_under_backpr
             out,
             batch=100,
             catch_up_batch=500,
+            max_bytes=20_000,  # cuts answers short: the reader must go on by Nats-Num-Pending
             wait_for_room=wait_for_room,
             poll_s=0.05,
         )

@@ -76,6 +76,9 @@ class ReplicaReader:
         *,
         batch: int = 512,
         catch_up_batch: int = 10_000,
+        # Bytes per answer: the server queues a whole answer for this connection, and past its
+        # max_pending (64 MiB) it would cut the gateway off as a slow consumer.
+        max_bytes: int = 8 << 20,
         # Backpressure before each pull: the projector applies more slowly than replies are
         # parsed while catching up, and without a bound the queue would hold the whole log.
         wait_for_room: Callable[[], Awaitable[None]] | None = None,
@@ -90,6 +93,7 @@ class ReplicaReader:
         self._out = out
         self._batch = batch
         self._catch_up_batch = catch_up_batch
+        self._max_bytes = max_bytes
         self._wait_for_room = wait_for_room
         self._poll_s = poll_s
         self._grace_s = grace_s
@@ -208,14 +212,15 @@ class ReplicaReader:
         """Reads a batch of entries from ``next_seq`` and hands them on; returns whether the
         replica held more after it.
 
-        Until the replica has been read to its end once, batches are large (``catch_up_batch``):
+        Until the replica has been read to its end once, batches are large (``catch_up_batch``,
+        at most ``max_bytes``; an answer cut short says how many entries are still pending):
         the server streams the whole answer into the socket while the projector holds the event
         loop, so reading overlaps applying. Afterwards they are small: only gaps are read."""
         subject = f"{self._prefix}.{next(self._tokens)}"
         replies: asyncio.Queue[Msg] = asyncio.Queue()
         self._replies[subject] = replies
         size = self._batch if self.reached_end else self._catch_up_batch
-        request = json.dumps({"seq": self.next_seq, "batch": size}).encode()
+        request = json.dumps({"seq": self.next_seq, "batch": size, "max_bytes": self._max_bytes}).encode()
         try:
             await self._nc.publish(f"$JS.API.DIRECT.GET.{self.stream}", request, reply=subject)
             count = 0
