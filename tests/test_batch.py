@@ -35,6 +35,7 @@ async def test_batch_is_ordered_consecutive_and_idempotent(
         ("b0", True),
     ]
     assert again.results[5].message.room_seq == 7
+    assert [r.message.unread for r in again.results] == [1] * 7
 
     messages, _ = await collect_messages(watcher.events, 7)
     assert [cid for _, cid, _ in messages] == [f"b{i}" for i in range(7)], "delivered once each, in order"

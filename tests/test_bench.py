@@ -28,7 +28,8 @@ def test_bench_sweep_produces_well_formed_results(tmp_path: Path) -> None:
         assert fb["deliveries"] == fb["messages"] * r["options"]["room_size"], "each online member got each"
         for key in ("p50_ms", "p95_ms", "p99_ms", "p999_ms", "max_ms"):
             assert fb["send_to_ack"][key] > 0 and fb["send_to_all_delivered"][key] > 0
-        assert [x["mode"].split()[0] for x in r["raw"]] == ["pipelined", "one"]
+        assert [x["mode"].split()[0] for x in r["raw"]] == ["pipelined", "one", "pipelined"]
+        assert r["raw"][0]["mode"].endswith("before") and r["raw"][2]["mode"].endswith("after")
         assert all(x["per_s"] > 0 for x in r["raw"]) and r["ratio_to_raw_pipelined"] > 0
         names = set(r["processes"])
         assert {"gateway dc1", "nats-server dc3", "load generator"} <= names and len(names) == 7

@@ -1,7 +1,8 @@
 """The raw limit: JetStream publishes with 3 replicas from one Python process, no Firebreak code.
 
-Runs against the same cluster, in the same run as the Firebreak measurement, so the ratio between
-them is fair. Uses its own stream (``BENCH``, R3, file storage), deleted afterwards.
+Runs against the same cluster, in the same run as the Firebreak measurement (pipelined before and
+after it; the ratio uses the mean), so the ratio between them is fair. Uses its own stream
+(``BENCH``, R3, file storage), deleted afterwards.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ class RawResult(msgspec.Struct, frozen=True):
 
 
 async def raw_publish(
-    config: Config, *, messages: int, size: int, pipelined: bool, window: int = 1000
+    config: Config, *, messages: int, size: int, pipelined: bool, window: int = 1000, when: str = ""
 ) -> RawResult:
+    """Publishes ``messages`` and times them; ``when`` is added to the result's mode."""
     nc = await nats_log.connect(config, prefer_dc=config.dcs[0].name, name="bench-raw")
     try:
         js = nc.jetstream(timeout=10)
@@ -56,6 +58,7 @@ async def raw_publish(
         took = time.perf_counter() - start
         await js.delete_stream("BENCH")
         mode = f"pipelined (windows of {window})" if pipelined else "one at a time"
+        mode = f"{mode}, {when}" if when else mode
         return RawResult(mode, messages, round(took, 3), round(messages / took, 1))
     finally:
         await nc.close()

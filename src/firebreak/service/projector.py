@@ -5,6 +5,9 @@ transaction together with the new log positions. After the commit, still without
 event loop, it advances the in-memory ``head`` and pushes the accepted events to the live hub. That
 ordering is what the WebSocket catch-up relies on: any event with a sequence above a ``head`` read
 by a session was pushed after that read (see service/sessions.py).
+
+While the DC is still catching up (it serves nobody) batches are larger and the COMMIT runs in a
+worker thread; ``head`` still advances only after it (see :meth:`Projector.apply_batch_catching_up`).
 """
 
 from __future__ import annotations
@@ -152,6 +155,7 @@ class Projector:
             await self._drained.wait()
 
     async def _fill(self, limit: int) -> None:
+        """Waits until ``limit`` entries are queued, the readers stop adding, or CATCH_UP_WAIT_S."""
         waited = 0.0
         size = self.queue.qsize()
         while size < limit and waited < CATCH_UP_WAIT_S:

@@ -241,12 +241,19 @@ class Rooms:
             await self._fresh.applied(appended)
             first, last = appended.seq - len(new) + 1, appended.seq
         stored = self._q.messages_by_client_ids(me, [cid for cid, _ in new], room_id) if new else {}
+        # The new messages' unread numbers in one statement (one per message was 3 % of a gateway).
+        seqs = [row.room_seq for row in stored.values()]
+        unread = self._q.unread_counts(room_id, min(seqs), max(seqs)) if seqs else {}
         results = []
         for client_id in client_ids:
             row = known.get(client_id) or stored.get(client_id)
             if row is None:
                 raise Forbidden("you are not a member of this room", code="not_a_member")
-            results.append(self._sent(row, room_id, duplicate=not first <= row.seq <= last))
+            duplicate = not first <= row.seq <= last
+            if duplicate or row.room_seq not in unread:
+                results.append(self._sent(row, room_id, duplicate=duplicate))
+            else:
+                results.append(SendResult(message=message_view(row, unread[row.room_seq]), duplicate=False))
         return results
 
     def _sent(self, row: MessageRow, room_id: str, *, duplicate: bool) -> SendResult:
