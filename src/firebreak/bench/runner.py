@@ -114,7 +114,7 @@ def table(result: BenchResult) -> str:
         f"{'deliveries/s':28} {f.deliveries_per_s:>10,.1f}",
     ]
     for r in result.raw:
-        lines.append(f"{'raw JetStream ' + r.mode:28.28} {r.per_s:>10,.1f}")
+        lines.append(f"{'raw JetStream':28} {r.per_s:>10,.1f}   ({r.mode})")
     lines.append(f"{'ratio to raw pipelined (mean)':28} {result.ratio_to_raw_pipelined:>10.3f}")
     for name, lat in (("send -> ack", f.send_to_ack), ("send -> all delivered", f.send_to_all_delivered)):
         lines.append(
