@@ -113,10 +113,6 @@ class SqliteStore:
             self._forget()
         self._db.execute("BEGIN")
 
-    def flush(self) -> None:
-        """Writes the rows written behind (room counters, read positions)."""
-        self._flush()
-
     def commit(self) -> None:
         """COMMITs (call flush() first). May run in a worker thread: sqlite3 releases the GIL
         while SQLite writes the pages, and the connection is opened for use from any thread."""
@@ -135,7 +131,8 @@ class SqliteStore:
         self._room_last.clear()
         self._reads.clear()
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
+        """Writes the rows written behind (room counters, read positions)."""
         if self._room_last:
             self._db.executemany(
                 "UPDATE rooms SET last_room_seq=?, last_at=? WHERE room_id=?",
