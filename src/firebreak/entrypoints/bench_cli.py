@@ -37,6 +37,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument(
         "--batch", type=int, default=d.batch, help="messages per request (>1: batch sends, one atomic append)"
     )
+    p.add_argument(
+        "--partitions", type=int, default=d.partitions, help="room streams (log partitions) of the cluster"
+    )
     p.add_argument("--raw-messages", type=int, default=d.raw_messages)
     p.add_argument("--raw-sequential", type=int, default=d.raw_sequential)
     p.add_argument("--sweep", help=f"NAME=V1,V2,... with NAME one of {', '.join(SWEEPABLE)}")
@@ -67,7 +70,10 @@ def _options(args: argparse.Namespace) -> BenchOptions:
         batch=args.batch,
         raw_messages=args.raw_messages,
         raw_sequential=args.raw_sequential,
+        partitions=args.partitions,
     )
+    if not 1 <= options.partitions <= 64:
+        raise BadRequest("--partitions takes 1-64")
     if options.rooms < 1 or options.room_size < 2 or not 0 < options.online <= 1:
         raise BadRequest("need rooms >= 1, room size >= 2 and 0 < online <= 1")
     if not 1 <= options.batch <= 100:
