@@ -250,18 +250,20 @@ class Rooms:
             if row is None:
                 raise Forbidden("you are not a member of this room", code="not_a_member")
             duplicate = not first <= row.seq <= last
-            if duplicate or row.room_seq not in unread:
-                results.append(self._sent(row, room_id, duplicate=duplicate))
-            else:
-                results.append(SendResult(message=message_view(row, unread[row.room_seq]), duplicate=False))
+            counted = None if duplicate else unread.get(row.room_seq)
+            results.append(self._sent(row, room_id, duplicate=duplicate, unread=counted))
         return results
 
-    def _sent(self, row: MessageRow, room_id: str, *, duplicate: bool) -> SendResult:
+    def _sent(
+        self, row: MessageRow, room_id: str, *, duplicate: bool, unread: int | None = None
+    ) -> SendResult:
+        """The answer for ``row``; ``unread`` if the caller counted it already."""
         if row.room_id != room_id:
             raise Conflict(
                 "this client_id was already used for a message in another room", code="client_id_reused"
             )
-        unread = self._q.unread_count(row.room_id, row.seq, row.room_seq)
+        if unread is None:
+            unread = self._q.unread_count(row.room_id, row.seq, row.room_seq)
         return SendResult(message=message_view(row, unread), duplicate=duplicate)
 
     async def mark_read(self, me: str, room_id: str, up_to: int) -> ReadResult:
