@@ -3,15 +3,15 @@
 import hmac
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Header, Query, WebSocket, WebSocketDisconnect
+from fastapi import Depends, FastAPI, Header, Query
 from fastapi.responses import JSONResponse, Response
+from starlette.types import ASGIApp
 
 from firebreak.bootstrap import Gateway
-from firebreak.domain.ids import Cursor
 from firebreak.entrypoints.gateway import boundary as b
-from firebreak.errors import FirebreakError, Forbidden, Unauthorized
+from firebreak.entrypoints.gateway.hot import SEND_OPERATION, HotLane, bearer
+from firebreak.errors import Forbidden
 from firebreak.service.auth import TokenClaims
-from firebreak.service.sessions import LiveSession, SessionEnded
 from firebreak.service.views import (
     BatchResult,
     History,
@@ -20,34 +20,27 @@ from firebreak.service.views import (
     RoomDetail,
     RoomList,
     RoomView,
-    SendResult,
     SessionView,
     UserView,
 )
 
-#: WebSocket close codes (4000-4999 are the application's).
-WS_UNAUTHORIZED = 4401
-WS_BAD_REQUEST = 4400
-WS_SLOW_CONSUMER = 4408
-WS_DRAINING = 4503
 
-
-def create_app(gw: Gateway) -> FastAPI:
+def create_app(gw: Gateway) -> ASGIApp:
+    """The gateway's ASGI app: the Gatekeeper (refusals, body limits), then the hot lane (single
+    sends and the live WebSocket, hot.py), then FastAPI for everything else."""
     app = FastAPI(
         title="Firebreak",
         version="1",
         description="A messenger whose every change is an event in a log replicated across three DCs.",
     )
-    b.install(app, gw.config.limits.max_body_bytes, refusal=gw.refusal)
+    b.install(app, extra_operations=SEND_OPERATION)
 
     accounts, rooms = gw.accounts, gw.rooms
 
     # Dependencies are ``async def``: FastAPI runs plain ``def`` ones in a thread pool, a thread hop
     # per request that showed up as 6 % of a gateway's CPU under load (docs/PERFORMANCE.md).
     async def auth(authorization: Annotated[str | None, Header()] = None) -> TokenClaims:
-        if not authorization or not authorization.startswith("Bearer "):
-            raise Unauthorized("send Authorization: Bearer <token>", code="missing_token")
-        return accounts.authenticate(authorization.removeprefix("Bearer ").strip())
+        return bearer(authorization, accounts)
 
     Me = Annotated[TokenClaims, Depends(auth)]
 
@@ -106,11 +99,6 @@ def create_app(gw: Gateway) -> FastAPI:
         await rooms.leave(me.u, room_id, body.request_id)
         return b.reply(Ok())
 
-    @app.post("/v1/rooms/{room_id}/messages", responses={**b.doc(SendResult, 201), **b.doc(SendResult, 200)})
-    async def send(me: Me, room_id: str, body: b.SendBody) -> Response:
-        result = await rooms.send(me.u, room_id, body.client_id, body.text)
-        return b.reply(result, 200 if result.duplicate else 201)
-
     @app.post("/v1/rooms/{room_id}/messages/batch", responses=b.doc(BatchResult))
     async def send_batch(me: Me, room_id: str, body: b.BatchBody) -> Response:
         items = [(m.client_id, m.text) for m in body.messages]
@@ -129,37 +117,6 @@ def create_app(gw: Gateway) -> FastAPI:
     @app.post("/v1/rooms/{room_id}/read", responses=b.doc(ReadResult))
     async def mark_read(me: Me, room_id: str, body: b.ReadBody) -> Response:
         return b.reply(await rooms.mark_read(me.u, room_id, body.up_to))
-
-    # ---- live -------------------------------------------------------------------------------
-
-    @app.websocket("/v1/ws")
-    async def live(ws: WebSocket, token: str = "", cursor: str | None = None) -> None:
-        await ws.accept()
-        try:
-            refused = gw.refusal()
-            if refused is not None:
-                raise refused
-            claims = accounts.authenticate(token)
-            start = Cursor.parse(cursor, gw.config.partitions) if cursor else None
-        except FirebreakError as exc:
-            await ws.send_json({"kind": "error", "code": exc.code, "message": exc.message})
-            code = {401: WS_UNAUTHORIZED, 503: WS_DRAINING}.get(exc.status, WS_BAD_REQUEST)
-            await ws.close(code, exc.code)
-            return
-        session = LiveSession(
-            claims.u, start, gw.projector, gw.queries, gw.hub, gw.config.limits.ws_queue_max
-        )
-
-        async def send_bytes(frame: bytes) -> None:
-            await ws.send_text(frame.decode())
-
-        try:
-            await session.run(send_bytes)
-        except SessionEnded as ended:
-            code = WS_DRAINING if ended.reason == "draining" else WS_SLOW_CONSUMER
-            await ws.close(code, f"{ended.reason}: reconnect with your cursor")
-        except WebSocketDisconnect:
-            pass
 
     # ---- operations -------------------------------------------------------------------------
 
@@ -203,4 +160,15 @@ def create_app(gw: Gateway) -> FastAPI:
             {"dc": gw.dc.name, "draining": True, "ended_sessions": gw.hub.end_all("draining")}
         )
 
-    return app
+    lane = HotLane(
+        app,
+        accounts=accounts,
+        rooms=rooms,
+        projector=gw.projector,
+        queries=gw.queries,
+        hub=gw.hub,
+        partitions=gw.config.partitions,
+        ws_queue_max=gw.config.limits.ws_queue_max,
+        refusal=gw.refusal,
+    )
+    return b.Gatekeeper(lane, gw.config.limits.max_body_bytes, gw.refusal)

@@ -159,7 +159,11 @@ class Gatekeeper:
         await self._app(scope, limited, timed_send)
 
 
-def install(app: FastAPI, body_limit: int, *, refusal: Callable[[], FirebreakError | None]) -> None:
+def install(app: FastAPI, *, extra_operations: dict[str, dict[str, Any]] | None = None) -> None:
+    """Error rendering and the OpenAPI document for ``app``: its routes, the msgspec views'
+    schemas, and ``extra_operations`` ({path: {method: operation}}) for endpoints answered in
+    front of FastAPI (hot.py)."""
+
     @app.exception_handler(FirebreakError)
     async def _firebreak(_: Request, exc: FirebreakError) -> JSONResponse:
         return error_response(exc.status, exc.code, exc.message)
@@ -192,8 +196,9 @@ def install(app: FastAPI, body_limit: int, *, refusal: Callable[[], FirebreakErr
                 }
             },
         }
+        for path, operations in (extra_operations or {}).items():
+            schema["paths"].setdefault(path, {}).update(operations)
         app.openapi_schema = schema
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-    app.add_middleware(Gatekeeper, limit=body_limit, refusal=refusal)

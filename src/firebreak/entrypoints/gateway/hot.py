@@ -1,0 +1,245 @@
+"""The two requests that carry a messenger's load, answered in plain ASGI: sending one message
+(``POST /v1/rooms/{room_id}/messages``) and the live WebSocket (``/v1/ws``).
+
+Why not FastAPI for these: under load in 20-member rooms, FastAPI's routing, dependency solving
+and pydantic validation around a send cost about twice the send command itself, and every event
+frame went through Starlette's WebSocket wrapper and FastAPI's exception-catching ``send`` before
+reaching uvicorn (docs/PERFORMANCE.md). Here a send is: match the path, check the token, decode the
+body with msgspec, call :meth:`Rooms.send`, write the answer; a frame is one ASGI ``send``.
+
+Everything else stays in FastAPI; :data:`SEND_OPERATION` adds the send to FastAPI's OpenAPI
+document. Errors have the same shape, statuses and codes as FastAPI's (boundary.py). The
+:class:`~.boundary.Gatekeeper` sits in front of this lane, so refusals (draining, catching up),
+body limits and ``Server-Timing`` apply here too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qs
+
+import msgspec
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from firebreak.adapters.sqlite_queries import Queries
+from firebreak.domain.ids import Cursor
+from firebreak.errors import BadRequest, FirebreakError, Unauthorized
+from firebreak.service.accounts import Accounts
+from firebreak.service.auth import TokenClaims
+from firebreak.service.hub import Hub
+from firebreak.service.projector import Projector
+from firebreak.service.rooms import Rooms
+from firebreak.service.sessions import LiveSession, SessionEnded
+
+#: WebSocket close codes (4000-4999 are the application's).
+WS_UNAUTHORIZED = 4401
+WS_BAD_REQUEST = 4400
+WS_SLOW_CONSUMER = 4408
+WS_DRAINING = 4503
+
+_PREFIX = "/v1/rooms/"
+_SUFFIX = "/messages"
+_JSON = [(b"content-type", b"application/json")]
+
+
+class SendBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """The body of a single send: the fields of :class:`~.boundary.SendBody` (the pydantic model
+    that documents it and that batch sends use; tests/test_hot_lane.py keeps the two equal)."""
+
+    client_id: str
+    text: str
+
+
+def _json(schema: str) -> dict[str, Any]:
+    return {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}
+
+
+#: The OpenAPI operation of the single send, for FastAPI's document (it never sees the route).
+SEND_OPERATION: dict[str, dict[str, Any]] = {
+    "/v1/rooms/{room_id}/messages": {
+        "post": {
+            "summary": "Send",
+            "description": "Sends once per (room, sender, client_id): 201 with the new message, or 200 "
+            "with the first copy (duplicate: true) when this client_id was sent before.",
+            "operationId": "send_v1_rooms__room_id__messages_post",
+            "parameters": [
+                {"name": "room_id", "in": "path", "required": True, "schema": {"type": "string"}},
+                {"name": "authorization", "in": "header", "required": True, "schema": {"type": "string"}},
+            ],
+            "requestBody": {"required": True, "content": _json("SendBody")},
+            "responses": {
+                "201": {"description": "sent", "content": _json("SendResult")},
+                "200": {"description": "sent before (duplicate)", "content": _json("SendResult")},
+                "default": {"description": "error", "content": _json("Error")},
+            },
+        }
+    }
+}
+
+
+_send_body = msgspec.json.Decoder(SendBody)
+_encoder = msgspec.json.Encoder()
+
+
+def bearer(authorization: str | None, accounts: Accounts) -> TokenClaims:
+    """The claims of an ``Authorization: Bearer <token>`` header (401 if missing or not valid)."""
+    if not authorization or not authorization.startswith("Bearer "):
+        raise Unauthorized("send Authorization: Bearer <token>", code="missing_token")
+    return accounts.authenticate(authorization.removeprefix("Bearer ").strip())
+
+
+def error_body(exc: FirebreakError) -> bytes:
+    return _encoder.encode({"error": {"code": exc.code, "message": exc.message}})
+
+
+class HotLane:
+    """ASGI middleware: answers single sends and live WebSockets, passes everything else on."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        accounts: Accounts,
+        rooms: Rooms,
+        projector: Projector,
+        queries: Queries,
+        hub: Hub,
+        partitions: int,
+        ws_queue_max: int,
+        refusal: Callable[[], FirebreakError | None],
+    ) -> None:
+        self._app = app
+        self._accounts = accounts
+        self._rooms = rooms
+        self._projector = projector
+        self._queries = queries
+        self._hub = hub
+        self._partitions = partitions
+        self._ws_queue_max = ws_queue_max
+        self._refusal = refusal
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
+        if scope["type"] == "http":
+            if (
+                scope["method"] == "POST"
+                and path.startswith(_PREFIX)
+                and path.endswith(_SUFFIX)
+                and "/" not in path[len(_PREFIX) : -len(_SUFFIX)]
+                and len(path) > len(_PREFIX) + len(_SUFFIX)
+            ):
+                await self._send_message(path[len(_PREFIX) : -len(_SUFFIX)], scope, receive, send)
+                return
+        elif scope["type"] == "websocket" and path == "/v1/ws":
+            await self._live(scope, receive, send)
+            return
+        await self._app(scope, receive, send)
+
+    # ---- POST /v1/rooms/{room_id}/messages ---------------------------------------------------
+
+    async def _send_message(self, room_id: str, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            authorization = None
+            for name, value in scope["headers"]:
+                if name == b"authorization":
+                    authorization = value.decode("latin-1")
+                    break
+            body = await _read_body(receive)
+            claims = bearer(authorization, self._accounts)
+            try:
+                parsed = _send_body.decode(body)
+            except msgspec.ValidationError as exc:
+                raise BadRequest(f"body: {exc}", code="malformed_request") from exc
+            except msgspec.DecodeError as exc:
+                raise BadRequest(f"body: not valid JSON ({exc})", code="malformed_request") from exc
+            result = await self._rooms.send(claims.u, room_id, parsed.client_id, parsed.text)
+        except FirebreakError as exc:
+            await _answer(send, exc.status, error_body(exc))
+            return
+        await _answer(send, 200 if result.duplicate else 201, _encoder.encode(result))
+
+    # ---- /v1/ws -------------------------------------------------------------------------------
+
+    async def _live(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Accepts, authenticates (``?token=``), then streams the session until the client goes
+        away or the server ends it. See service/sessions.py for the frames and their order."""
+        if (await receive())["type"] != "websocket.connect":
+            return
+        await send({"type": "websocket.accept"})
+        try:
+            refused = self._refusal()
+            if refused is not None:
+                raise refused
+            query = parse_qs(scope["query_string"].decode("latin-1"))
+            claims = self._accounts.authenticate(query.get("token", [""])[0])
+            cursor = query.get("cursor", [None])[0]
+            start = Cursor.parse(cursor, self._partitions) if cursor else None
+        except FirebreakError as exc:
+            frame = {"kind": "error", "code": exc.code, "message": exc.message}
+            await send({"type": "websocket.send", "text": _encoder.encode(frame).decode()})
+            code = {401: WS_UNAUTHORIZED, 503: WS_DRAINING}.get(exc.status, WS_BAD_REQUEST)
+            await send({"type": "websocket.close", "code": code, "reason": exc.code})
+            return
+        session = LiveSession(claims.u, start, self._projector, self._queries, self._hub, self._ws_queue_max)
+
+        async def send_frame(frame: bytes) -> None:
+            await send({"type": "websocket.send", "text": frame.decode()})
+
+        # Two things can end a session: the server (SessionEnded, or the socket failing under a
+        # send) and the client going away, which only receive() reports. Without watching it, a
+        # silent session would stay registered with the hub until the next event for its user.
+        streaming = asyncio.ensure_future(session.run(send_frame))
+        try:
+            while True:
+                incoming = asyncio.ensure_future(receive())
+                await asyncio.wait({streaming, incoming}, return_when=asyncio.FIRST_COMPLETED)
+                if streaming.done():
+                    incoming.cancel()
+                    break
+                if incoming.result()["type"] == "websocket.disconnect":
+                    return  # the finally cancels the stream
+                # Anything the client sends is ignored: the API is server to client only.
+        finally:
+            if not streaming.done():
+                streaming.cancel()
+                with contextlib.suppress(asyncio.CancelledError, OSError):
+                    await streaming
+        try:
+            streaming.result()
+        except SessionEnded as ended:
+            code = WS_DRAINING if ended.reason == "draining" else WS_SLOW_CONSUMER
+            with contextlib.suppress(OSError):
+                await send(
+                    {
+                        "type": "websocket.close",
+                        "code": code,
+                        "reason": f"{ended.reason}: reconnect with your cursor",
+                    }
+                )
+        except OSError:
+            pass  # the socket is gone (uvicorn's ClientDisconnected is an OSError)
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise BadRequest("the client went away before sending the whole body", code="malformed_request")
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def _answer(send: Send, status: int, body: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [*_JSON, (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

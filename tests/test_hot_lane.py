@@ -1,0 +1,88 @@
+"""The hot lane (plain ASGI single sends and WebSockets, entrypoints/gateway/hot.py) against a real
+cluster: the same answers and error codes as the rest of the API, and sessions that end when their
+client goes away."""
+
+from __future__ import annotations
+
+import httpx
+from websockets.asyncio.client import connect
+
+from firebreak.entrypoints.cluster import LocalCluster
+from firebreak.entrypoints.gateway import boundary, hot
+from tests.conftest import SHARED_LIMITS, ClientFactory
+from tests.helpers import eventually
+from tests.test_chat import user
+
+
+def test_send_body_matches_the_documented_one() -> None:
+    assert set(hot.SendBody.__struct_fields__) == set(boundary.SendBody.model_fields)
+    assert boundary.SendBody.model_config.get("extra") == "forbid"
+
+
+async def test_send_answers_and_errors(cluster: LocalCluster, make_client: ClientFactory) -> None:
+    alice, bob = await user(make_client, 0), await user(make_client, 0)
+    assert bob.user and alice.token
+    room = await alice.open_direct(bob.user.username)
+    path = f"/v1/rooms/{room.room_id}/messages"
+    auth = {"authorization": f"Bearer {alice.token}"}
+
+    async with httpx.AsyncClient(base_url=cluster.config.dcs[0].http_url) as http:
+
+        async def post(url: str, *, headers: dict[str, str] = auth, **kw: object) -> tuple[int, str]:
+            resp = await http.post(url, headers=headers, **kw)  # type: ignore[arg-type]
+            body = resp.json()
+            if resp.status_code >= 400:
+                assert body["error"]["message"], "every error carries a human message"
+                return resp.status_code, body["error"]["code"]
+            return resp.status_code, body["message"]["text"]
+
+        first = await http.post(path, headers=auth, json={"client_id": "h1", "text": "hello"})
+        assert first.status_code == 201 and first.headers["content-type"] == "application/json"
+        assert "server-timing" in first.headers, "the Gatekeeper wraps the lane too"
+        again = await http.post(path, headers=auth, json={"client_id": "h1", "text": "hello"})
+        assert again.status_code == 200 and again.json()["duplicate"] is True
+        assert again.json()["message"] == first.json()["message"]
+
+        malformed = (400, "malformed_request")
+        assert await post(path, content=b'{"client_id": "h2"') == malformed
+        assert await post(path, json={"client_id": "h2"}) == malformed
+        assert await post(path, json={"client_id": "h2", "text": "x", "more": 1}) == malformed
+        assert await post(path, json={"client_id": "h2", "text": 5}) == malformed
+        assert await post(path, headers={}, json={"client_id": "h2", "text": "x"}) == (401, "missing_token")
+        bad = {"authorization": "Bearer fbt1.abc.def"}
+        assert await post(path, headers=bad, json={"client_id": "h2", "text": "x"}) == (401, "invalid_token")
+        big = b"x" * (SHARED_LIMITS.max_body_bytes + 1)
+        assert await post(path, content=big) == (413, "body_too_large")
+        assert await post("/v1/rooms/d_nope/messages", json={"client_id": "h2", "text": "x"}) == (
+            404,
+            "unknown_room",
+        )
+        # Paths the lane does not own reach FastAPI as before.
+        assert await post("/v1/rooms/a/b/messages", json={}) == (404, "no_such_endpoint")
+        put = await http.put(path, headers=auth, json={})
+        assert (put.status_code, put.json()["error"]["code"]) == (405, "method_not_allowed")
+        history = (await http.get(path, headers=auth)).json()
+        assert [m["text"] for m in history["messages"]] == ["hello"], "refused sends leave nothing"
+
+
+async def test_session_ends_when_its_client_goes_away(
+    cluster: LocalCluster, make_client: ClientFactory
+) -> None:
+    alice = await user(make_client, 2)
+    dc = cluster.config.dcs[2]
+
+    async def connections() -> int:
+        async with httpx.AsyncClient(base_url=dc.http_url) as http:
+            count: int = (await http.get("/healthz")).json()["connections"]
+            return count
+
+    before = await connections()
+    async with connect(f"{dc.ws_url}?token={alice.token}") as ws:
+        assert '"kind":"ready"' in str(await ws.recv())
+        assert await connections() == before + 1
+    # Nothing is ever sent to alice: only the client's close can end the session.
+
+    async def released() -> bool:
+        return await connections() == before
+
+    await eventually(released, within_s=10, what="the hub to drop the closed session")
