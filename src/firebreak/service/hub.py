@@ -1,40 +1,72 @@
 """Live fan-out inside one gateway: accepted events go to the sessions of their recipients.
 
 The projector calls :meth:`Hub.publish` synchronously right after a commit. Each session owns a
-bounded queue; a session that falls too far behind is cut off (it reconnects and resumes from its
+bounded inbox; a session that falls too far behind is cut off (it reconnects and resumes from its
 cursor), so one slow device can never make the gateway's memory grow without bound.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 
 from firebreak.domain.model import Applied
 
 
 class Subscriber:
-    """One live connection's inbox."""
+    """One live connection's inbox: the hub pushes, one session task takes.
+
+    Not an ``asyncio.Queue``: with one reader and a writer that never blocks, a deque and at most
+    one waiting future do the same job for less, and a gateway pushes every event into every
+    recipient's inbox (an in-process fan-out of one event to 7 sessions: 27-31 -> 24 us).
+    """
 
     def __init__(self, user_id: str, max_queue: int) -> None:
         self.user_id = user_id
-        #: ``None`` is the end sentinel: the reader must stop (``ended`` says why) and the client
-        #: resume by cursor, here or at another DC.
-        self.queue: asyncio.Queue[Applied | None] = asyncio.Queue()
+        self._items: deque[Applied] = deque()
         self._max = max_queue
+        self._waiter: asyncio.Future[None] | None = None
+        #: Why the server ended this session (the client resumes by cursor, here or elsewhere).
         self.ended: str | None = None
 
     def push(self, applied: Applied) -> None:
         if self.ended is not None:
             return
-        if self.queue.qsize() >= self._max:
+        if len(self._items) >= self._max:
             self.end("slow_consumer")
             return
-        self.queue.put_nowait(applied)
+        self._items.append(applied)
+        self._wake()
 
     def end(self, reason: str) -> None:
+        """Ends the session: the reader gets nothing more (undelivered events stay behind its
+        cursor, so the client's resume finds them)."""
         if self.ended is None:
             self.ended = reason
-            self.queue.put_nowait(None)
+            self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def take(self, most: int) -> list[Applied]:
+        """Waits for at least one event, then returns up to ``most`` of those waiting, oldest
+        first; returns ``[]`` once the session has ended. For one reader at a time."""
+        if not self._items and self.ended is None:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        items = self._items
+        if self.ended is not None:
+            return []
+        if len(items) <= most:
+            taken = list(items)
+            items.clear()
+            return taken
+        return [items.popleft() for _ in range(most)]
 
 
 class Hub:

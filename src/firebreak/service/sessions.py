@@ -14,11 +14,11 @@ gateway's largest cost (docs/PERFORMANCE.md). A lone event goes out as ``event``
 Why no event is lost or repeated between catch-up and live (the race this module exists for):
 
 1. the subscriber is registered with the hub *first*, so every event the projector publishes from
-   now on lands in its queue;
+   now on lands in its inbox;
 2. then ``head`` (applied positions) is read. The projector advances ``head`` and publishes in one
    synchronous step after each commit, so every event with a sequence above this ``head`` is
-   published after step 1 and is in the queue, and every event at or below it is in SQLite;
-3. catch-up sends the events in (cursor, head] from SQLite, then the queue is drained, skipping
+   published after step 1 and is in the inbox, and every event at or below it is in SQLite;
+3. catch-up sends the events in (cursor, head] from SQLite, then the inbox is drained, skipping
    anything at or below what was already delivered for that partition.
 
 Events within one partition are delivered in log order; rooms never span partitions, so per-room
@@ -108,20 +108,15 @@ class LiveSession:
             delivered.seqs[p] = max(delivered.seqs[p], upto)
 
     async def _live(self, send: Send, sub: Subscriber, delivered: Cursor) -> None:
-        queue = sub.queue
         while True:
-            # Wait for one event, then take whatever else is already waiting (no extra wait).
-            items = [await queue.get()]
-            while len(items) < FRAME_EVENTS and not queue.empty():
-                items.append(queue.get_nowait())
+            # Whatever is waiting, up to a frame's worth, after waiting for at least one event.
+            items = await sub.take(FRAME_EVENTS)
+            if sub.ended is not None:
+                raise SessionEnded(sub.ended)
             bodies = []
             for applied in items:
-                if applied is None:
-                    break
                 if applied.seq > delivered.seqs[applied.partition]:
                     delivered.seqs[applied.partition] = applied.seq
                     bodies.append(applied.body)
             if bodies:
                 await send(_frame(delivered, bodies))
-            if None in items:
-                raise SessionEnded(sub.ended or "ended")
