@@ -4,6 +4,7 @@ recorded in docs/PERFORMANCE.md, not asserted)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,13 +12,16 @@ from pathlib import Path
 
 def test_bench_sweep_produces_well_formed_results(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
+    temp = tmp_path / "tmp"
+    temp.mkdir()
     proc = subprocess.run(
         [sys.executable, "-m", "firebreak.entrypoints.cli", "bench", "--rooms", "1", "--room-size", "3",
          "--duration", "2", "--raw-messages", "300", "--raw-sequential", "30", "--sweep", "room_size=2,3",
          "--json", str(out)],
-        capture_output=True, text=True, timeout=240, check=False,
+        capture_output=True, text=True, timeout=240, check=False, env={**os.environ, "TMPDIR": str(temp)},
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
+    assert list(temp.iterdir()) == [], "each run removes its cluster files"
     assert "ratio to raw pipelined" in proc.stdout and "room_size" in proc.stdout
     runs = json.loads(out.read_text())
     assert [r["options"]["room_size"] for r in runs] == [2, 3]
@@ -46,11 +50,14 @@ def test_read_model_bench_is_well_formed() -> None:
 
 def test_rebuild_bench_rebuilds_a_burned_read_model(tmp_path: Path) -> None:
     out = tmp_path / "rebuild.json"
+    temp = tmp_path / "tmp"
+    temp.mkdir()
     proc = subprocess.run(
         [sys.executable, "-m", "firebreak.entrypoints.cli", "bench", "--rebuild", "3000", "--json", str(out)],
-        capture_output=True, text=True, timeout=240, check=False,
+        capture_output=True, text=True, timeout=240, check=False, env={**os.environ, "TMPDIR": str(temp)},
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
+    assert list(temp.iterdir()) == [], "the rebuild bench removes its cluster files"
     r = json.loads(out.read_text())
     # 1,000 room creations + 3,000 messages, all applied again by the restarted gateway
     assert r["entries"] == 4000 and r["events_per_s"] > 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -82,14 +83,21 @@ async def test_double_fire_fails_writes_cleanly_and_keeps_reads(tmp_path: Path) 
 
 def test_the_checker_catches_injected_faults(tmp_path: Path) -> None:
     """Through the real command: a phantom message and a forgotten one must fail the verdict."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
     for fault, expect in (("phantom", "never_sent"), ("forget", "lost")):
         report_dir = tmp_path / fault
+        # One drill keeps its cluster files where asked; the other uses a temporary directory,
+        # which must be gone afterwards.
+        data = ["--data-dir", str(tmp_path / f"data-{fault}")] if fault == "phantom" else []
         proc, err = asyncio.run(_run_cli(
             "drill", "--scenario", "none", "--duration", "5", "--users", "6", "--group-rooms", "1",
             "--direct-rooms", "2", "--rate", "10", "--inject-fault", fault, "--report", str(report_dir),
-            "--data-dir", str(tmp_path / f"data-{fault}"),
+            *data, env={**os.environ, "TMPDIR": str(temp)},
         ))  # fmt: skip
         assert proc == 1, f"{fault}: the drill must exit 1 (verdict failed), got {proc}:\n{err}"
+        assert list(temp.iterdir()) == [], "a drill removes its temporary cluster files"
+        assert not data or (tmp_path / f"data-{fault}" / "dc1").is_dir(), "--data-dir is kept"
         doc = json.loads((report_dir / "report.json").read_text())
         verdict = doc["verdict"]
         assert verdict["passed"] is False and verdict[expect] >= 1, verdict
@@ -99,11 +107,11 @@ def test_the_checker_catches_injected_faults(tmp_path: Path) -> None:
         assert "FAILED" in page and doc["summary"].split(";")[0] in page
 
 
-async def _run_cli(*args: str) -> tuple[int, str]:
+async def _run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
     """Exit code and the end of stderr (to explain an unexpected exit)."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "firebreak.entrypoints.cli", *args,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, env=env,
     )  # fmt: skip
     _, err = await asyncio.wait_for(proc.communicate(), 180)
     return proc.returncode or 0, err.decode(errors="replace")[-3000:]

@@ -121,9 +121,12 @@ def _rebuild(args: argparse.Namespace) -> int:
 
     if not 1_000 <= args.rebuild <= 5_000_000:
         raise BadRequest("--rebuild takes 1,000 to 5,000,000 messages")
-    data = Path(tempfile.mkdtemp(prefix="firebreak-rebuild-"))
-    config = ephemeral_config(data, partitions=BenchOptions().partitions)
-    r = uvloop.run(run_rebuild_bench(config, messages=args.rebuild, message_size=args.message_size, say=_say))
+    # The cluster's files (GBs for a million messages) go when the run ends, however it ends.
+    with tempfile.TemporaryDirectory(prefix="firebreak-rebuild-") as tmp:
+        config = ephemeral_config(Path(tmp), partitions=BenchOptions().partitions)
+        r = uvloop.run(
+            run_rebuild_bench(config, messages=args.rebuild, message_size=args.message_size, say=_say)
+        )
     print(f"log filled          {r.entries:,} entries in {r.fill_seconds:.1f} s ({r.fill_per_s:,.0f}/s)")
     print(f"gateway ready       {r.ready_seconds:.2f} s after its restart (serving again)")
     print(f"read model rebuilt  {r.rebuild_seconds:.2f} s = {r.events_per_s:,.0f} events/s")
@@ -141,15 +144,16 @@ def run(args: argparse.Namespace) -> int:
     runs = _sweep(args.sweep, base) if args.sweep else [base]
     results: list[BenchResult] = []
     for options in runs:
-        data = Path(tempfile.mkdtemp(prefix="firebreak-bench-"))
         # The per-user send limit (50/s) protects against abuse; a capacity benchmark lifts it. It
         # measures messaging, not password hashing: setting up thousands of accounts with the
         # production argon2 cost (64 MiB, ~50 ms each) would take minutes (docs/LIMITS.md).
         limits = Limits(
             send_rate_per_s=1e9, send_burst=1_000_000_000, password_time_cost=1, password_memory_kib=1024
         )
-        config = ephemeral_config(data, partitions=options.partitions, limits=limits)
-        result = uvloop.run(run_bench(config, options, _say))
+        # Each run's cluster files (hundreds of MB) go when the run ends, however it ends.
+        with tempfile.TemporaryDirectory(prefix="firebreak-bench-") as tmp:
+            config = ephemeral_config(Path(tmp), partitions=options.partitions, limits=limits)
+            result = uvloop.run(run_bench(config, options, _say))
         results.append(result)
         print(table(result), flush=True)
     if len(results) > 1:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import shlex
 import sys
 import tempfile
@@ -53,7 +54,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     p.add_argument("--report", type=Path, help="write DIR/report.json and DIR/report.html")
     p.add_argument(
-        "--data-dir", type=Path, help="where the drill's cluster keeps its data (default: a temp dir)"
+        "--data-dir",
+        type=Path,
+        help="keep the drill's cluster files here (default: a temporary directory, removed at the end)",
     )
 
 
@@ -81,14 +84,19 @@ def options_from(args: argparse.Namespace) -> DrillOptions:
 
 def run(args: argparse.Namespace, argv: list[str]) -> int:
     options = options_from(args)
-    data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="firebreak-drill-"))
-    config: Config = ephemeral_config(data_dir, partitions=options.partitions)
     command = "firebreak " + " ".join(shlex.quote(a) for a in argv)
 
     def say(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
-    result = asyncio.run(Drill(config, options, command, say).run())
+    # A drill's cluster files are kept only where the user asked for them (--data-dir), to look
+    # at after a failed drill; a temporary one goes when the drill ends, however it ends.
+    with contextlib.ExitStack() as stack:
+        data_dir = args.data_dir
+        if data_dir is None:
+            data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="firebreak-drill-")))
+        config: Config = ephemeral_config(data_dir, partitions=options.partitions)
+        result = asyncio.run(Drill(config, options, command, say).run())
     v = result.findings.verdict
     print(report.summary(result))
     width = max(len(k) for k in v.__struct_fields__)
