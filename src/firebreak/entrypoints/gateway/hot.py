@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import msgspec
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from firebreak.adapters.sqlite_queries import Queries
 from firebreak.domain.ids import Cursor
@@ -192,21 +192,20 @@ class HotLane:
         # send) and the client going away, which only receive() reports. Without watching it, a
         # silent session would stay registered with the hub until the next event for its user.
         streaming = asyncio.ensure_future(session.run(send_frame))
+        incoming: asyncio.Future[Message] | None = None
         try:
-            while True:
+            while not streaming.done():
                 incoming = asyncio.ensure_future(receive())
                 await asyncio.wait({streaming, incoming}, return_when=asyncio.FIRST_COMPLETED)
-                if streaming.done():
-                    incoming.cancel()
-                    break
-                if incoming.result()["type"] == "websocket.disconnect":
-                    return  # the finally cancels the stream
-                # Anything the client sends is ignored: the API is server to client only.
+                if incoming.done() and incoming.result()["type"] == "websocket.disconnect":
+                    return
+                # Anything else the client sends is ignored: the API is server to client only.
         finally:
-            if not streaming.done():
-                streaming.cancel()
-                with contextlib.suppress(asyncio.CancelledError, OSError):
-                    await streaming
+            for task in (incoming, streaming):
+                if task is not None and not task.done():
+                    task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, OSError, SessionEnded):
+                await streaming
         try:
             streaming.result()
         except SessionEnded as ended:
