@@ -43,9 +43,10 @@ def test_bench_sweep_produces_well_formed_results(tmp_path: Path) -> None:
 def test_read_model_bench_is_well_formed() -> None:
     from firebreak.bench.readmodel import run_read_model_bench
 
-    r = run_read_model_bench(messages=2000, rooms=10, room_size=3, queries=50)
-    assert r.events == 2010 and r.events_per_s > 0 and r.db_mb > 0
-    assert r.history_page_50.count == 50 and (r.history_page_50.p99_ms or 0) > 0
+    for batch in (4, 10_000):
+        r = run_read_model_bench(messages=2000, rooms=10, room_size=3, queries=50, batch=batch)
+        assert r.events == 2010 and r.batch == batch and r.events_per_s > 0 and r.db_mb > 0
+        assert r.history_page_50.count == 50 and (r.history_page_50.p99_ms or 0) > 0
 
 
 def test_rebuild_bench_rebuilds_a_burned_read_model(tmp_path: Path) -> None:

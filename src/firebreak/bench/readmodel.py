@@ -32,6 +32,8 @@ BATCH = CATCH_UP_BATCH  # as a rebuilding gateway applies
 
 class ReadModelResult(msgspec.Struct, frozen=True):
     events: int
+    #: entries per transaction
+    batch: int
     apply_seconds: float
     events_per_s: float
     db_mb: float
@@ -72,6 +74,7 @@ def run_read_model_bench(
     message_size: int = 100,
     queries: int = 2000,
     seed: int = 1,
+    batch: int = BATCH,
 ) -> ReadModelResult:
     entries = _log(rooms, room_size, messages, b"x" * message_size)
     with tempfile.TemporaryDirectory(prefix="firebreak-readmodel-") as tmp:
@@ -79,8 +82,8 @@ def run_read_model_bench(
         conn = sqlite_store.connect(path)
         projector = Projector(SqliteStore(conn), 1, lambda applied: None)
         started = time.perf_counter()
-        for first in range(0, len(entries), BATCH):
-            projector.apply_batch(entries[first : first + BATCH])
+        for first in range(0, len(entries), batch):
+            projector.apply_batch(entries[first : first + batch])
         took = time.perf_counter() - started
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         size = path.stat().st_size / 1e6
@@ -97,5 +100,5 @@ def run_read_model_bench(
             waits.append(time.perf_counter() - t)
         conn.close()
     return ReadModelResult(
-        len(entries), round(took, 2), round(len(entries) / took, 1), round(size, 1), latency(waits)
+        len(entries), batch, round(took, 2), round(len(entries) / took, 1), round(size, 1), latency(waits)
     )

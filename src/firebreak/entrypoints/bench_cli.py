@@ -15,6 +15,7 @@ from firebreak.bench.runner import BenchResult, run_bench, table
 from firebreak.config import Limits
 from firebreak.entrypoints.cluster import ephemeral_config
 from firebreak.errors import BadRequest
+from firebreak.service.projector import CATCH_UP_BATCH
 
 SWEEPABLE = ("rooms", "room_size", "message_size", "online", "batch")
 
@@ -49,6 +50,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         type=int,
         metavar="N",
         help="instead: apply N messages with the real projector into SQLite, then time history pages",
+    )
+    p.add_argument(
+        "--apply-batch",
+        type=int,
+        default=CATCH_UP_BATCH,
+        metavar="N",
+        help="with --read-model: entries per transaction (10,000 as a rebuilding gateway applies; "
+        "a serving gateway under live load sees a few)",
     )
     p.add_argument(
         "--rebuild",
@@ -107,9 +116,14 @@ def _read_model(args: argparse.Namespace) -> int:
     if not 1_000 <= args.read_model <= 10_000_000:
         raise BadRequest("--read-model takes 1,000 to 10,000,000 messages")
     _say(f"applying {args.read_model:,} messages with the projector ...")
-    r = run_read_model_bench(messages=args.read_model, message_size=args.message_size)
+    if not 1 <= args.apply_batch <= 100_000:
+        raise BadRequest("--apply-batch takes 1 to 100,000 entries")
+    r = run_read_model_bench(messages=args.read_model, message_size=args.message_size, batch=args.apply_batch)
     h = r.history_page_50
-    print(f"events applied     {r.events:,} in {r.apply_seconds:.1f} s = {r.events_per_s:,.0f} events/s")
+    print(
+        f"events applied     {r.events:,} in {r.apply_seconds:.1f} s = {r.events_per_s:,.0f} events/s"
+        f" (batches of {r.batch:,})"
+    )
     print(f"read model size    {r.db_mb:.0f} MB")
     print(f"history page of 50 p50 {h.p50_ms} ms  p99 {h.p99_ms} ms  p99.9 {h.p999_ms} ms  ({h.count} pages)")
     _write_json(args.json, r)
