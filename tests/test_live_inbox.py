@@ -15,6 +15,16 @@ from firebreak.domain.model import Applied
 from firebreak.service.hub import Hub, Subscriber
 from firebreak.service.projector import Projector
 from firebreak.service.sessions import FRAME_EVENTS, LiveSession, SessionEnded
+from tests.helpers import eventually
+
+
+async def parked(sub: Subscriber) -> None:
+    """Returns once a reader waits in ``sub.take`` (polled with a deadline)."""
+
+    async def waiting() -> bool:
+        return sub.waiting
+
+    await eventually(waiting, within_s=5, what="the reader to wait")
 
 
 def applied(seq: int, user: str = "u1", partition: int = 0) -> Applied:
@@ -32,12 +42,12 @@ async def test_take_returns_what_waits_in_order_up_to_most() -> None:
 async def test_take_waits_for_a_push_and_for_the_end() -> None:
     sub = Subscriber("u1", max_queue=100)
     waiting = asyncio.ensure_future(sub.take(10))
-    await asyncio.sleep(0)
+    await parked(sub)
     assert not waiting.done()
     sub.push(applied(1))
     assert [a.seq for a in await waiting] == [1]
     waiting = asyncio.ensure_future(sub.take(10))
-    await asyncio.sleep(0)
+    await parked(sub)
     sub.end("draining")
     assert await waiting == [] and sub.ended == "draining"
     sub.push(applied(2))
@@ -47,10 +57,11 @@ async def test_take_waits_for_a_push_and_for_the_end() -> None:
 async def test_a_cancelled_take_leaves_the_inbox_usable() -> None:
     sub = Subscriber("u1", max_queue=100)
     waiting = asyncio.ensure_future(sub.take(10))
-    await asyncio.sleep(0)
+    await parked(sub)
     waiting.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiting
+    assert not sub.waiting
     sub.push(applied(1))
     assert [a.seq for a in await sub.take(10)] == [1]
 

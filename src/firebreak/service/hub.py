@@ -45,6 +45,11 @@ class Subscriber:
             self.ended = reason
             self._wake()
 
+    @property
+    def waiting(self) -> bool:
+        """A reader is parked in :meth:`take`, waiting for an event."""
+        return self._waiter is not None
+
     def _wake(self) -> None:
         waiter = self._waiter
         if waiter is not None and not waiter.done():

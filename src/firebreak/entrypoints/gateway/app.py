@@ -8,10 +8,12 @@ from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp
 
 from firebreak.bootstrap import Gateway
+from firebreak.domain.ids import Cursor
 from firebreak.entrypoints.gateway import boundary as b
 from firebreak.entrypoints.gateway.hot import SEND_OPERATION, HotLane, bearer
 from firebreak.errors import Forbidden
 from firebreak.service.auth import TokenClaims
+from firebreak.service.sessions import LiveSession
 from firebreak.service.views import (
     BatchResult,
     History,
@@ -160,15 +162,9 @@ def create_app(gw: Gateway) -> ASGIApp:
             {"dc": gw.dc.name, "draining": True, "ended_sessions": gw.hub.end_all("draining")}
         )
 
-    lane = HotLane(
-        app,
-        accounts=accounts,
-        rooms=rooms,
-        projector=gw.projector,
-        queries=gw.queries,
-        hub=gw.hub,
-        partitions=gw.config.partitions,
-        ws_queue_max=gw.config.limits.ws_queue_max,
-        refusal=gw.refusal,
-    )
+    def new_session(user_id: str, cursor: str | None) -> LiveSession:
+        start = Cursor.parse(cursor, gw.config.partitions) if cursor else None
+        return LiveSession(user_id, start, gw.projector, gw.queries, gw.hub, gw.config.limits.ws_queue_max)
+
+    lane = HotLane(app, accounts=accounts, rooms=rooms, new_session=new_session, refusal=gw.refusal)
     return b.Gatekeeper(lane, gw.config.limits.max_body_bytes, gw.refusal)

@@ -24,13 +24,9 @@ from urllib.parse import parse_qs
 import msgspec
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from firebreak.adapters.sqlite_queries import Queries
-from firebreak.domain.ids import Cursor
 from firebreak.errors import BadRequest, FirebreakError, Unauthorized
 from firebreak.service.accounts import Accounts
 from firebreak.service.auth import TokenClaims
-from firebreak.service.hub import Hub
-from firebreak.service.projector import Projector
 from firebreak.service.rooms import Rooms
 from firebreak.service.sessions import LiveSession, SessionEnded
 
@@ -104,21 +100,16 @@ class HotLane:
         *,
         accounts: Accounts,
         rooms: Rooms,
-        projector: Projector,
-        queries: Queries,
-        hub: Hub,
-        partitions: int,
-        ws_queue_max: int,
+        new_session: Callable[[str, str | None], LiveSession],
         refusal: Callable[[], FirebreakError | None],
     ) -> None:
+        """``new_session(user_id, cursor)`` makes a user's live session (cursor as the client sent
+        it, or None; raises BadRequest for a malformed one); ``refusal()`` says why this DC takes
+        no WebSockets now, if so."""
         self._app = app
         self._accounts = accounts
         self._rooms = rooms
-        self._projector = projector
-        self._queries = queries
-        self._hub = hub
-        self._partitions = partitions
-        self._ws_queue_max = ws_queue_max
+        self._new_session = new_session
         self._refusal = refusal
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -175,15 +166,13 @@ class HotLane:
                 raise refused
             query = parse_qs(scope["query_string"].decode("latin-1"))
             claims = self._accounts.authenticate(query.get("token", [""])[0])
-            cursor = query.get("cursor", [None])[0]
-            start = Cursor.parse(cursor, self._partitions) if cursor else None
+            session = self._new_session(claims.u, query.get("cursor", [None])[0])
         except FirebreakError as exc:
             frame = {"kind": "error", "code": exc.code, "message": exc.message}
             await send({"type": "websocket.send", "text": _encoder.encode(frame).decode()})
             code = {401: WS_UNAUTHORIZED, 503: WS_DRAINING}.get(exc.status, WS_BAD_REQUEST)
             await send({"type": "websocket.close", "code": code, "reason": exc.code})
             return
-        session = LiveSession(claims.u, start, self._projector, self._queries, self._hub, self._ws_queue_max)
 
         async def send_frame(frame: bytes) -> None:
             await send({"type": "websocket.send", "text": frame.decode()})
