@@ -10,7 +10,7 @@ from starlette.types import ASGIApp
 from firebreak.bootstrap import Gateway
 from firebreak.domain.ids import Cursor
 from firebreak.entrypoints.gateway import boundary as b
-from firebreak.entrypoints.gateway.hot import SEND_OPERATION, HotLane, bearer
+from firebreak.entrypoints.gateway.hot import SEND_OPERATION, HotLane
 from firebreak.errors import Forbidden
 from firebreak.service.auth import TokenClaims
 from firebreak.service.sessions import LiveSession
@@ -42,7 +42,7 @@ def create_app(gw: Gateway) -> ASGIApp:
     # Dependencies are ``async def``: FastAPI runs plain ``def`` ones in a thread pool, a thread hop
     # per request that showed up as 6 % of a gateway's CPU under load (docs/PERFORMANCE.md).
     async def auth(authorization: Annotated[str | None, Header()] = None) -> TokenClaims:
-        return bearer(authorization, accounts)
+        return b.bearer(authorization, accounts)
 
     Me = Annotated[TokenClaims, Depends(auth)]
 

@@ -15,7 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from firebreak.errors import FirebreakError
+from firebreak.errors import FirebreakError, Unauthorized
+from firebreak.service.accounts import Accounts
+from firebreak.service.auth import TokenClaims
 from firebreak.service.views import ALL_VIEWS
 
 _encoder = msgspec.json.Encoder()
@@ -27,6 +29,13 @@ def reply(view: msgspec.Struct, status: int = 200) -> Response:
 
 def error_response(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+def bearer(authorization: str | None, accounts: Accounts) -> TokenClaims:
+    """The claims of an ``Authorization: Bearer <token>`` header (401 if missing or not valid)."""
+    if not authorization or not authorization.startswith("Bearer "):
+        raise Unauthorized("send Authorization: Bearer <token>", code="missing_token")
+    return accounts.authenticate(authorization.removeprefix("Bearer ").strip())
 
 
 def doc(view: type[msgspec.Struct], status: int = 200) -> dict[int | str, dict[str, Any]]:

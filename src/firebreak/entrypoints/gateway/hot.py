@@ -8,7 +8,7 @@ reaching uvicorn (docs/PERFORMANCE.md). Here a send is: match the path, check th
 body with msgspec, call :meth:`Rooms.send`, write the answer; a frame is one ASGI ``send``.
 
 Everything else stays in FastAPI; :data:`SEND_OPERATION` adds the send to FastAPI's OpenAPI
-document. Errors have the same shape, statuses and codes as FastAPI's (boundary.py). The
+document. Errors are rendered by boundary.py, as for every other endpoint. The
 :class:`~.boundary.Gatekeeper` sits in front of this lane, so refusals (draining, catching up),
 body limits and ``Server-Timing`` apply here too.
 """
@@ -24,9 +24,9 @@ from urllib.parse import parse_qs
 import msgspec
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from firebreak.errors import BadRequest, FirebreakError, Unauthorized
+from firebreak.entrypoints.gateway.boundary import bearer, error_response
+from firebreak.errors import BadRequest, FirebreakError
 from firebreak.service.accounts import Accounts
-from firebreak.service.auth import TokenClaims
 from firebreak.service.rooms import Rooms
 from firebreak.service.sessions import LiveSession, SessionEnded
 
@@ -78,17 +78,6 @@ SEND_OPERATION: dict[str, dict[str, Any]] = {
 
 _send_body = msgspec.json.Decoder(SendBody)
 _encoder = msgspec.json.Encoder()
-
-
-def bearer(authorization: str | None, accounts: Accounts) -> TokenClaims:
-    """The claims of an ``Authorization: Bearer <token>`` header (401 if missing or not valid)."""
-    if not authorization or not authorization.startswith("Bearer "):
-        raise Unauthorized("send Authorization: Bearer <token>", code="missing_token")
-    return accounts.authenticate(authorization.removeprefix("Bearer ").strip())
-
-
-def error_body(exc: FirebreakError) -> bytes:
-    return _encoder.encode({"error": {"code": exc.code, "message": exc.message}})
 
 
 class HotLane:
@@ -148,7 +137,8 @@ class HotLane:
                 raise BadRequest(f"body: not valid JSON ({exc})", code="malformed_request") from exc
             result = await self._rooms.send(claims.u, room_id, parsed.client_id, parsed.text)
         except FirebreakError as exc:
-            await _answer(send, exc.status, error_body(exc))
+            # Errors are rare: the boundary's one renderer, as for every other endpoint.
+            await error_response(exc.status, exc.code, exc.message)(scope, receive, send)
             return
         await _answer(send, 200 if result.duplicate else 201, _encoder.encode(result))
 
