@@ -111,3 +111,115 @@ async def test_live_session_frames_in_order_and_ends_on_drain() -> None:
     with pytest.raises(SessionEnded) as ended:
         await running
     assert ended.value.reason == "draining" and hub.connections == 0
+
+
+# ---- DIRECT: the hub writes to the socket itself (service/hub.py, entrypoints/gateway/websocket.py)
+
+
+class _Socket:
+    """A fake ``send_now``: takes frames until ``room`` runs out, then refuses (a paused socket)."""
+
+    def __init__(self, room: int = 1_000_000) -> None:
+        self.room = room
+        self.frames: list[dict[str, object]] = []
+
+    def send_now(self, frame: bytes) -> bool:
+        if self.room <= 0:
+            return False
+        self.room -= 1
+        self.frames.append(json.loads(frame))
+        return True
+
+
+def _seqs(frames: list[dict[str, object]]) -> list[int]:
+    out = []
+    for frame in frames:
+        data = frame["data"]
+        out += [cast(dict[str, int], d)["seq"] for d in (data if isinstance(data, list) else [data])]
+    return out
+
+
+async def test_direct_needs_an_empty_inbox_and_writes_one_frame_per_batch() -> None:
+    hub, written = Hub(), []
+    sub = Subscriber("u1", max_queue=100)
+    hub.add(sub)
+
+    def write(items: list[Applied]) -> int:
+        written.append([a.seq for a in items])
+        return len(items)
+
+    hub.publish([applied(1)])
+    assert not sub.go_direct(write), "events waiting: the session task drains them first"
+    assert [a.seq for a in await sub.take(10)] == [1]
+    assert sub.go_direct(write) and sub.direct
+    reader = asyncio.ensure_future(sub.take(10))
+    await parked(sub)
+    hub.publish([applied(2), applied(9, user="u2"), applied(3)])
+    hub.publish([applied(4)])
+    assert written == [[2, 3], [4]], "written in the projector's step, one call per batch"
+    assert not reader.done(), "the session task is not woken for events the hub wrote"
+    sub.end("draining")
+    assert await reader == [] and not sub.direct
+
+
+async def test_a_refused_write_falls_back_to_the_session_task_in_order() -> None:
+    hub, socket = Hub(), _Socket(room=0)
+    session = LiveSession("u1", None, cast(Projector, _Head()), cast(Queries, None), hub, max_queue=1000)
+    sent: list[dict[str, object]] = []
+    more = asyncio.Event()
+
+    async def send(frame: bytes) -> None:
+        sent.append(json.loads(frame))
+        more.set()
+
+    async def sent_seqs(expected: list[int]) -> None:
+        while _seqs(sent[1:]) != expected:
+            more.clear()
+            await asyncio.wait_for(more.wait(), 5)
+
+    running = asyncio.ensure_future(session.run(send, socket.send_now))
+    await eventually(lambda: _async(bool(sent)), within_s=5, what="the ready frame")
+    (sub,) = hub._by_user["u1"]
+    is_direct = lambda: _async(sub.direct and sub.waiting)  # noqa: E731
+    await eventually(is_direct, within_s=5, what="DIRECT")
+    # A lone event the socket refuses goes through the awaited send.
+    hub.publish([applied(1)])
+    assert not sub.direct
+    await sent_seqs([1])
+    await eventually(is_direct, within_s=5, what="DIRECT again")
+    # The socket takes one frame (events 2-101), then refuses: 102-106 and what follows go
+    # through the awaited send, in order, each event once.
+    socket.room = 1
+    last = FRAME_EVENTS + 6
+    hub.publish([applied(seq) for seq in range(2, last + 1)])
+    assert _seqs(socket.frames) == list(range(2, FRAME_EVENTS + 2))
+    assert not sub.direct
+    hub.publish([applied(last + 1)])
+    await sent_seqs([1, *range(FRAME_EVENTS + 2, last + 2)])
+    assert sent[-1]["cursor"] == f"c1-{last + 1}-0-0"
+    # With the inbox drained, the session hands the socket back to the hub.
+    await eventually(is_direct, within_s=5, what="DIRECT once more")
+    socket.room = 10
+    hub.publish([applied(last + 1), applied(last + 2)])
+    assert socket.frames[-1] == {"kind": "event", "cursor": f"c1-{last + 2}-0-0", "data": {"seq": last + 2}}
+    hub.end_all("draining")
+    with pytest.raises(SessionEnded):
+        await running
+
+
+async def test_a_failing_writer_never_reaches_the_projector() -> None:
+    hub = Hub()
+    sub = Subscriber("u1", max_queue=100)
+    hub.add(sub)
+
+    def broken(items: list[Applied]) -> int:
+        raise RuntimeError("socket exploded")
+
+    assert sub.go_direct(broken)
+    hub.publish([applied(1)])  # must not raise
+    assert not sub.direct
+    assert [a.seq for a in await sub.take(10)] == [1], "the session task gets the event instead"
+
+
+async def _async(value: bool) -> bool:
+    return value

@@ -2,23 +2,48 @@
 
 The projector calls :meth:`Hub.publish` synchronously right after a commit. Each session owns a
 bounded inbox; a session that falls too far behind is cut off (it reconnects and resumes from its
-cursor), so one slow device can never make the gateway's memory grow without bound.
+cursor), so one slow device can never make the gateway's memory grow without bound. Sessions
+whose socket takes a write at once are written to in that same step (:class:`Subscriber`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
+from collections.abc import Callable
 
 from firebreak.domain.model import Applied
 
+log = logging.getLogger(__name__)
+
+
+#: Writes events to a session's socket at once: returns how many of them it delivered (written,
+#: or skipped as delivered before), from the first; fewer than all means the socket could not take
+#: the rest now.
+WriteNow = Callable[[list[Applied]], int]
+
 
 class Subscriber:
-    """One live connection's inbox: the hub pushes, one session task takes.
+    """One live connection's inbox: the hub pushes, one session task takes or a writer writes.
+
+    Two ways to deliver, a small state machine::
+
+        QUEUED --session: inbox empty, socket writable at once--> DIRECT
+        DIRECT --the writer cannot write now (socket paused or closing)--> QUEUED
+        either --end()--> ENDED
+
+    QUEUED: the session task takes events and awaits the socket (catch-up, bursts, slow clients).
+    DIRECT: the hub calls :meth:`flush` once per published batch and the events go out in the
+    projector's own step, without waking the session task (most of a gateway's frames; see
+    entrypoints/gateway/websocket.py). The session task stays parked in :meth:`take` and wakes
+    only to end the session or to go back to QUEUED. Frames stay in order because DIRECT starts
+    only while nothing waits in the inbox and no send is in progress, and each flush writes
+    synchronously.
 
     Not an ``asyncio.Queue``: with one reader and a writer that never blocks, a deque and at most
-    one waiting future do the same job for less, and a gateway pushes every event into every
-    recipient's inbox (an in-process fan-out of one event to 7 sessions: 27-31 -> 24 us).
+    one waiting future do the same job for less (an in-process fan-out of one event to 7
+    sessions: 27-31 -> 24 us).
     """
 
     def __init__(self, user_id: str, max_queue: int) -> None:
@@ -26,16 +51,56 @@ class Subscriber:
         self._items: deque[Applied] = deque()
         self._max = max_queue
         self._waiter: asyncio.Future[None] | None = None
+        self._write: WriteNow | None = None
         #: Why the server ended this session (the client resumes by cursor, here or elsewhere).
         self.ended: str | None = None
 
-    def push(self, applied: Applied) -> None:
+    def push(self, applied: Applied) -> bool:
+        """Adds ``applied`` to the inbox; returns True if the hub must :meth:`flush` this subscriber
+        after the batch (DIRECT, and the first event of the batch for it)."""
         if self.ended is not None:
-            return
+            return False
         if len(self._items) >= self._max:
             self.end("slow_consumer")
-            return
+            return False
         self._items.append(applied)
+        if self._write is not None:
+            return len(self._items) == 1
+        self._wake()
+        return False
+
+    def go_direct(self, write: WriteNow) -> bool:
+        """Hands delivery to ``write`` if nothing waits in the inbox (else the caller drains it
+        first); returns whether it did. Called by the session task between its sends."""
+        if self._items or self.ended is not None:
+            return False
+        self._write = write
+        return True
+
+    @property
+    def direct(self) -> bool:
+        return self._write is not None
+
+    def flush(self) -> None:
+        """DIRECT: writes what the batch brought. What the writer could not write stays in the
+        inbox, and the session task takes over (QUEUED) and waits for the socket."""
+        write = self._write
+        if write is None or self.ended is not None or not self._items:
+            return
+        items = list(self._items)
+        try:
+            done = write(items)
+        except Exception:
+            # Never into the projector, which called us: the session task's awaited send will
+            # meet the same socket and end the session the ordinary way.
+            log.exception("direct write for %s failed; falling back to the session task", self.user_id)
+            done = 0
+        if done == len(items):
+            self._items.clear()
+            return
+        for _ in range(done):
+            self._items.popleft()
+        self._write = None
         self._wake()
 
     def end(self, reason: str) -> None:
@@ -43,6 +108,7 @@ class Subscriber:
         cursor, so the client's resume finds them)."""
         if self.ended is None:
             self.ended = reason
+            self._write = None
             self._wake()
 
     @property
@@ -57,8 +123,9 @@ class Subscriber:
 
     async def take(self, most: int) -> list[Applied]:
         """Waits for at least one event, then returns up to ``most`` of those waiting, oldest
-        first; returns ``[]`` once the session has ended. For one reader at a time."""
-        if not self._items and self.ended is None:
+        first; returns ``[]`` once the session has ended. For one reader at a time. In DIRECT it
+        returns only when the session ends or falls back to QUEUED."""
+        if (not self._items or self._write is not None) and self.ended is None:
             self._waiter = asyncio.get_running_loop().create_future()
             try:
                 await self._waiter
@@ -100,10 +167,16 @@ class Hub:
         return sum(len(s) for s in self._by_user.values())
 
     def publish(self, batch: list[Applied]) -> None:
+        """Pushes each event to its recipients' inboxes, then writes to the DIRECT ones: one
+        frame per session for the whole batch, not one per event."""
         by_user = self._by_user
+        direct: list[Subscriber] = []
         for applied in batch:
             for user_id in applied.recipients:
                 subs = by_user.get(user_id)
                 if subs:
                     for sub in subs:
-                        sub.push(applied)
+                        if sub.push(applied):
+                            direct.append(sub)
+        for sub in direct:
+            sub.flush()

@@ -19,7 +19,10 @@ Why no event is lost or repeated between catch-up and live (the race this module
    synchronous step after each commit, so every event with a sequence above this ``head`` is
    published after step 1 and is in the inbox, and every event at or below it is in SQLite;
 3. catch-up sends the events in (cursor, head] from SQLite, then the inbox is drained, skipping
-   anything at or below what was already delivered for that partition.
+   anything at or below what was already delivered for that partition;
+4. only then, between two sends and with the inbox empty, may the session let the hub write to
+   its socket directly (``send_now``, see service/hub.py); whenever the socket cannot take a
+   write at once, the session task takes over again, from the first event not written.
 
 Events within one partition are delivered in log order; rooms never span partitions, so per-room
 order is the log's order in every DC.
@@ -31,7 +34,8 @@ from collections.abc import Awaitable, Callable
 
 from firebreak.adapters.sqlite_queries import Queries
 from firebreak.domain.ids import Cursor
-from firebreak.service.hub import Hub, Subscriber
+from firebreak.domain.model import Applied
+from firebreak.service.hub import Hub, Subscriber, WriteNow
 from firebreak.service.projector import Projector
 
 CATCH_UP_PAGE = 500
@@ -39,6 +43,9 @@ CATCH_UP_PAGE = 500
 FRAME_EVENTS = 100
 
 Send = Callable[[bytes], Awaitable[None]]
+#: Writes one frame at once and returns True, or writes nothing and returns False (socket paused
+#: or closing). Provided by the gateway's WebSocket protocol (entrypoints/gateway/websocket.py).
+SendNow = Callable[[bytes], bool]
 
 
 class SessionEnded(Exception):
@@ -78,8 +85,9 @@ class LiveSession:
         self._max_queue = max_queue
         self.delivered: Cursor | None = None
 
-    async def run(self, send: Send) -> None:
-        """Streams until cancelled or ended by the server (raises SessionEnded)."""
+    async def run(self, send: Send, send_now: SendNow | None = None) -> None:
+        """Streams until cancelled or ended by the server (raises SessionEnded). With
+        ``send_now``, live events are written by the hub whenever the socket takes them at once."""
         sub = Subscriber(self._user_id, self._max_queue)
         self._hub.add(sub)
         try:
@@ -88,7 +96,7 @@ class LiveSession:
             self.delivered = delivered
             await self._catch_up(send, delivered, head)
             await send(ready_frame(delivered))
-            await self._live(send, sub, delivered)
+            await self._live(send, sub, delivered, send_now)
         finally:
             self._hub.remove(sub)
 
@@ -107,16 +115,55 @@ class LiveSession:
             # Nothing else in (cursor, head] concerns this user: the cursor may move past it.
             delivered.seqs[p] = max(delivered.seqs[p], upto)
 
-    async def _live(self, send: Send, sub: Subscriber, delivered: Cursor) -> None:
+    async def _live(self, send: Send, sub: Subscriber, delivered: Cursor, send_now: SendNow | None) -> None:
+        write = _writer(send_now, delivered) if send_now is not None else None
         while True:
+            if write is not None:
+                # Here no send is in progress; if the inbox is empty too, the hub writes from now
+                # on and take() returns only when the session ends or falls back.
+                sub.go_direct(write)
             # Whatever is waiting, up to a frame's worth, after waiting for at least one event.
             items = await sub.take(FRAME_EVENTS)
             if sub.ended is not None:
                 raise SessionEnded(sub.ended)
-            bodies = []
-            for applied in items:
-                if applied.seq > delivered.seqs[applied.partition]:
-                    delivered.seqs[applied.partition] = applied.seq
-                    bodies.append(applied.body)
+            bodies = _advance(delivered, items)
             if bodies:
                 await send(_frame(delivered, bodies))
+
+
+def _advance(delivered: Cursor, items: list[Applied]) -> list[bytes]:
+    """The bodies of the events in ``items`` past ``delivered``, which moves past them."""
+    bodies = []
+    seqs = delivered.seqs
+    for applied in items:
+        if applied.seq > seqs[applied.partition]:
+            seqs[applied.partition] = applied.seq
+            bodies.append(applied.body)
+    return bodies
+
+
+def _writer(send_now: SendNow, delivered: Cursor) -> WriteNow:
+    """The hub's writer for one session: frames of up to FRAME_EVENTS; ``delivered`` moves only
+    past frames the socket took."""
+    seqs = delivered.seqs
+
+    def write(items: list[Applied]) -> int:
+        if len(items) == 1:  # by far the most common: one event, one frame (no copies)
+            applied = items[0]
+            p, before = applied.partition, seqs[applied.partition]
+            if applied.seq <= before:
+                return 1
+            seqs[p] = applied.seq
+            if send_now(_frame(delivered, [applied.body])):
+                return 1
+            seqs[p] = before
+            return 0
+        for first in range(0, len(items), FRAME_EVENTS):
+            saved = seqs.copy()
+            bodies = _advance(delivered, items[first : first + FRAME_EVENTS])
+            if bodies and not send_now(_frame(delivered, bodies)):
+                seqs[:] = saved
+                return first
+        return len(items)
+
+    return write

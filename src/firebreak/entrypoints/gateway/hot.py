@@ -18,17 +18,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs
 
 import msgspec
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from firebreak.entrypoints.gateway.boundary import bearer, error_response
+from firebreak.entrypoints.gateway.websocket import SEND_NOW
 from firebreak.errors import BadRequest, FirebreakError
 from firebreak.service.accounts import Accounts
 from firebreak.service.rooms import Rooms
-from firebreak.service.sessions import LiveSession, SessionEnded
+from firebreak.service.sessions import LiveSession, SendNow, SessionEnded
 
 #: WebSocket close codes (4000-4999 are the application's).
 WS_UNAUTHORIZED = 4401
@@ -170,7 +171,7 @@ class HotLane:
         # Two things can end a session: the server (SessionEnded, or the socket failing under a
         # send) and the client going away, which only receive() reports. Without watching it, a
         # silent session would stay registered with the hub until the next event for its user.
-        streaming = asyncio.ensure_future(session.run(send_frame))
+        streaming = asyncio.ensure_future(session.run(send_frame, _send_now(scope)))
         incoming: asyncio.Future[Message] | None = None
         try:
             while not streaming.done():
@@ -199,6 +200,12 @@ class HotLane:
                 )
         except OSError:
             pass  # the socket is gone (uvicorn's ClientDisconnected is an OSError)
+
+
+def _send_now(scope: Scope) -> SendNow | None:
+    """The server's synchronous frame writer, if it offers one (entrypoints/gateway/websocket.py)."""
+    extension = scope.get("extensions", {}).get(SEND_NOW)
+    return cast(SendNow, extension["send"]) if extension else None
 
 
 async def _read_body(receive: Receive) -> bytes:

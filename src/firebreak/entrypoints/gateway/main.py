@@ -9,6 +9,7 @@ import uvicorn
 from firebreak.bootstrap import start_gateway
 from firebreak.config import Config
 from firebreak.entrypoints.gateway.app import create_app
+from firebreak.entrypoints.gateway.websocket import SendNowWebSocketProtocol
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,8 @@ async def serve(config: Config, dc_name: str) -> None:
             # Small JSON frames on fast links: compression costs more CPU than it saves.
             ws_per_message_deflate=False,
             http="httptools",
+            # uvicorn's sans-I/O WebSocket protocol, plus synchronous frame writes for the fan-out.
+            ws=SendNowWebSocketProtocol,
             # Clients connect directly (no proxy in front): skip X-Forwarded-* rewriting.
             proxy_headers=False,
             ws_ping_interval=10,
