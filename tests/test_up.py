@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import socket
 import sys
@@ -13,6 +14,7 @@ import httpx
 import pytest
 
 from firebreak.config import dump_config
+from firebreak.entrypoints.cluster import LocalCluster
 from firebreak.errors import FirebreakError, Unauthorized
 from firebreak.service.auth import Tokens
 from tests.helpers import cluster_config
@@ -108,3 +110,21 @@ async def test_a_failed_start_leaves_no_process_behind(tmp_path: Path) -> None:
     assert not cluster.nats and not cluster.gateways
     for dc in config.dcs:
         assert not port_open(dc.nats_port), f"{dc.name}'s nats-server was left running"
+
+
+async def test_local_processes_share_the_machine_as_documented(cluster: LocalCluster) -> None:
+    """cluster.py: every thread of every local nats-server and gateway runs under SCHED_BATCH,
+    and each nats-server's Go scheduler gets its share of the cores."""
+    _check_sharing(cluster)
+
+
+def _check_sharing(cluster: LocalCluster) -> None:
+    processes = [*cluster.nats.values(), *cluster.gateways.values()]
+    assert len(processes) == 2 * len(cluster.config.dcs)
+    for proc in processes:
+        threads = [int(tid) for tid in os.listdir(f"/proc/{proc.pid}/task")]
+        assert threads and all(os.sched_getscheduler(tid) == os.SCHED_BATCH for tid in threads)
+    share = str(max(1, (os.cpu_count() or 1) // len(cluster.config.dcs)))
+    for proc in cluster.nats.values():
+        environ = Path(f"/proc/{proc.pid}/environ").read_bytes().split(b"\0")
+        assert f"GOMAXPROCS={share}".encode() in environ
