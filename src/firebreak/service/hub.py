@@ -79,6 +79,7 @@ class Subscriber:
 
     @property
     def direct(self) -> bool:
+        """DIRECT: the hub writes this session's events (see the class docstring)."""
         return self._write is not None
 
     def flush(self) -> None:

@@ -204,7 +204,7 @@ class HotLane:
 
 def _send_now(scope: Scope) -> SendNow | None:
     """The server's synchronous frame writer, if it offers one (entrypoints/gateway/websocket.py)."""
-    extension = scope.get("extensions", {}).get(SEND_NOW)
+    extension = (scope.get("extensions") or {}).get(SEND_NOW)
     return cast(SendNow, extension["send"]) if extension else None
 
 
