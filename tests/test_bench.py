@@ -10,21 +10,28 @@ import sys
 from pathlib import Path
 
 
-def test_bench_sweep_produces_well_formed_results(tmp_path: Path) -> None:
+def test_bench_sweep_with_repeats_produces_well_formed_results(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     temp = tmp_path / "tmp"
     temp.mkdir()
     proc = subprocess.run(
         [sys.executable, "-m", "firebreak.entrypoints.cli", "bench", "--rooms", "1", "--room-size", "3",
          "--duration", "2", "--raw-messages", "300", "--raw-sequential", "30", "--sweep", "room_size=2,3",
-         "--json", str(out)],
+         "--repeat", "2", "--json", str(out)],
         capture_output=True, text=True, timeout=240, check=False, env={**os.environ, "TMPDIR": str(temp)},
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert list(temp.iterdir()) == [], "each run removes its cluster files"
     assert "ratio to raw pipelined" in proc.stdout and "room_size" in proc.stdout
-    runs = json.loads(out.read_text())
-    assert [r["options"]["room_size"] for r in runs] == [2, 3]
+    assert proc.stdout.count("median of 2 runs:") == 2
+    written = json.loads(out.read_text())
+    runs, medians = written["runs"], written["medians"]
+    assert [r["options"]["room_size"] for r in runs] == [2, 2, 3, 3]
+    for m, pair in zip(medians, (runs[:2], runs[2:]), strict=True):
+        per_s = sorted(r["firebreak"]["per_s"] for r in pair)
+        assert m["runs"] == 2 and m["per_s_min"] == per_s[0] and m["per_s_max"] == per_s[1]
+        assert m["per_s_median"] == round(sum(per_s) / 2, 1)
+        assert m["ratio_to_raw_median"] > 0 and m["cpu_ms_per_message_median"] > 0
     for r in runs:
         fb = r["firebreak"]
         assert fb["messages"] > 0 and fb["per_s"] > 0 and fb["undelivered_messages"] == 0
@@ -38,6 +45,14 @@ def test_bench_sweep_produces_well_formed_results(tmp_path: Path) -> None:
         names = set(r["processes"])
         assert {"gateway dc1", "nats-server dc3", "load generator"} <= names and len(names) == 7
         assert all(p["cpu_s"] >= 0 and p["peak_rss_mb"] > 0 for p in r["processes"].values())
+
+
+def test_bench_refuses_a_repeat_out_of_range() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "firebreak.entrypoints.cli", "bench", "--repeat", "0"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode != 0 and "--repeat takes 1-50" in proc.stderr
 
 
 def test_read_model_bench_is_well_formed() -> None:

@@ -12,12 +12,15 @@ import uvloop
 
 from firebreak.bench.load import BenchOptions
 from firebreak.bench.runner import BenchResult, run_bench, table
+from firebreak.bench.summary import RunsSummary, summarize, summary_line
 from firebreak.config import Limits
 from firebreak.entrypoints.cluster import ephemeral_config
 from firebreak.errors import BadRequest
 from firebreak.service.projector import CATCH_UP_BATCH
 
 SWEEPABLE = ("rooms", "room_size", "message_size", "online", "batch")
+#: Bounds --repeat: every run starts a fresh cluster (~20-40 s each).
+MAX_REPEAT = 50
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -44,6 +47,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--raw-messages", type=int, default=d.raw_messages)
     p.add_argument("--raw-sequential", type=int, default=d.raw_sequential)
     p.add_argument("--sweep", help=f"NAME=V1,V2,... with NAME one of {', '.join(SWEEPABLE)}")
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        metavar="N",
+        help=f"run each workload N times (1-{MAX_REPEAT}) and print the medians; the JSON then holds "
+        '{"runs": [...], "medians": [...]}',
+    )
     p.add_argument("--json", type=Path, help="also write the figures as JSON")
     p.add_argument(
         "--read-model",
@@ -155,31 +166,53 @@ def run(args: argparse.Namespace) -> int:
     if args.rebuild is not None:
         return _rebuild(args)
     base = _options(args)
-    runs = _sweep(args.sweep, base) if args.sweep else [base]
+    if not 1 <= args.repeat <= MAX_REPEAT:
+        raise BadRequest(f"--repeat takes 1-{MAX_REPEAT}")
+    workloads = _sweep(args.sweep, base) if args.sweep else [base]
     results: list[BenchResult] = []
-    for options in runs:
-        # The per-user send limit (50/s) protects against abuse; a capacity benchmark lifts it. It
-        # measures messaging, not password hashing: setting up thousands of accounts with the
-        # production argon2 cost (64 MiB, ~50 ms each) would take minutes (docs/LIMITS.md).
-        limits = Limits(
-            send_rate_per_s=1e9, send_burst=1_000_000_000, password_time_cost=1, password_memory_kib=1024
-        )
-        # Each run's cluster files (hundreds of MB) go when the run ends, however it ends.
-        with tempfile.TemporaryDirectory(prefix="firebreak-bench-") as tmp:
-            config = ephemeral_config(Path(tmp), partitions=options.partitions, limits=limits)
-            result = uvloop.run(run_bench(config, options, _say))
-        results.append(result)
-        print(table(result), flush=True)
-    if len(results) > 1:
-        name = (args.sweep or "").partition("=")[0]
-        heads = ("sends/s", "deliv/s", "ack p50", "ack p99", "all p99", "ratio")
-        print(f"\n{name:>12} " + " ".join(f"{h:>9}" for h in heads))
-        for r in results:
-            f = r.firebreak
-            print(
-                f"{getattr(r.options, name)!s:>12} {f.per_s:>9.1f} {f.deliveries_per_s:>9.1f} "
-                f"{f.send_to_ack.p50_ms!s:>9} {f.send_to_ack.p99_ms!s:>9} "
-                f"{f.send_to_all_delivered.p99_ms!s:>9} {r.ratio_to_raw_pipelined:>9.3f}"
-            )
-    _write_json(args.json, results[0] if len(results) == 1 else results)
+    rows: list[tuple[BenchOptions, BenchResult | RunsSummary]] = []
+    for options in workloads:
+        runs = [_run_once(options) for _ in range(args.repeat)]
+        results += runs
+        if args.repeat > 1:
+            medians = summarize(runs)
+            print(summary_line(medians), flush=True)
+            rows.append((options, medians))
+        else:
+            rows.append((options, runs[0]))
+    if len(workloads) > 1:
+        _print_sweep((args.sweep or "").partition("=")[0], rows)
+    if args.repeat > 1:
+        _write_json(args.json, {"runs": results, "medians": [m for _, m in rows]})
+    else:
+        _write_json(args.json, results[0] if len(results) == 1 else results)
     return 0
+
+
+def _run_once(options: BenchOptions) -> BenchResult:
+    # The per-user send limit (50/s) protects against abuse; a capacity benchmark lifts it. It
+    # measures messaging, not password hashing: setting up thousands of accounts with the
+    # production argon2 cost (64 MiB, ~50 ms each) would take minutes (docs/LIMITS.md).
+    limits = Limits(
+        send_rate_per_s=1e9, send_burst=1_000_000_000, password_time_cost=1, password_memory_kib=1024
+    )
+    # Each run's cluster files (hundreds of MB) go when the run ends, however it ends.
+    with tempfile.TemporaryDirectory(prefix="firebreak-bench-") as tmp:
+        config = ephemeral_config(Path(tmp), partitions=options.partitions, limits=limits)
+        result = uvloop.run(run_bench(config, options, _say))
+    print(table(result), flush=True)
+    return result
+
+
+def _print_sweep(name: str, rows: list[tuple[BenchOptions, BenchResult | RunsSummary]]) -> None:
+    """One line per workload: the run itself, or the medians of its runs."""
+    heads = ("sends/s", "ratio", "all p99")
+    print(f"\n{name:>12} " + " ".join(f"{h:>9}" for h in heads))
+    for options, row in rows:
+        if isinstance(row, RunsSummary):
+            per_s, ratio = row.per_s_median, row.ratio_to_raw_median
+            p99 = row.send_to_all_delivered_p99_ms_median
+        else:
+            f = row.firebreak
+            per_s, ratio, p99 = f.per_s, row.ratio_to_raw_pipelined, f.send_to_all_delivered.p99_ms
+        print(f"{getattr(options, name)!s:>12} {per_s:>9.1f} {ratio:>9.3f} {p99!s:>9}")
