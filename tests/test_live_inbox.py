@@ -31,6 +31,15 @@ def applied(seq: int, user: str = "u1", partition: int = 0) -> Applied:
     return Applied(partition, seq, "g1", (user,), json.dumps({"seq": seq}).encode())
 
 
+def _seqs(frames: list[dict[str, object]]) -> list[int]:
+    """The ``seq`` of every event in ``frames``, in order."""
+    out = []
+    for frame in frames:
+        data = frame["data"]
+        out += [cast(dict[str, int], d)["seq"] for d in (data if isinstance(data, list) else [data])]
+    return out
+
+
 async def test_take_returns_what_waits_in_order_up_to_most() -> None:
     sub = Subscriber("u1", max_queue=100)
     for seq in range(1, 6):
@@ -91,10 +100,6 @@ async def test_live_session_frames_in_order_and_ends_on_drain() -> None:
         frames.append(json.loads(frame))
         sent.set()
 
-    def seqs(frame: dict[str, object]) -> list[int]:
-        data = frame["data"]
-        return [cast(dict[str, int], d)["seq"] for d in (data if isinstance(data, list) else [data])]
-
     running = asyncio.ensure_future(session.run(send))
     await sent.wait()
     assert frames == [{"kind": "ready", "cursor": "c1-0-0-0"}]
@@ -106,7 +111,7 @@ async def test_live_session_frames_in_order_and_ends_on_drain() -> None:
         sent.clear()
         await asyncio.wait_for(sent.wait(), 5)
     assert len(frames) == 3, "a waiting burst goes out in frames of up to FRAME_EVENTS"
-    assert [s for f in frames[1:] for s in seqs(f)] == list(range(1, last + 1))
+    assert _seqs(frames[1:]) == list(range(1, last + 1))
     hub.end_all("draining")
     with pytest.raises(SessionEnded) as ended:
         await running
@@ -129,14 +134,6 @@ class _Socket:
         self.room -= 1
         self.frames.append(json.loads(frame))
         return True
-
-
-def _seqs(frames: list[dict[str, object]]) -> list[int]:
-    out = []
-    for frame in frames:
-        data = frame["data"]
-        out += [cast(dict[str, int], d)["seq"] for d in (data if isinstance(data, list) else [data])]
-    return out
 
 
 async def test_direct_needs_an_empty_inbox_and_writes_one_frame_per_batch() -> None:

@@ -206,13 +206,18 @@ def _run_once(options: BenchOptions) -> BenchResult:
 
 def _print_sweep(name: str, rows: list[tuple[BenchOptions, BenchResult | RunsSummary]]) -> None:
     """One line per workload: the run itself, or the medians of its runs."""
-    heads = ("sends/s", "ratio", "all p99")
+    heads = ("sends/s", "deliv/s", "ack p50", "ack p99", "all p99", "ratio")
     print(f"\n{name:>12} " + " ".join(f"{h:>9}" for h in heads))
     for options, row in rows:
         if isinstance(row, RunsSummary):
-            per_s, ratio = row.per_s_median, row.ratio_to_raw_median
-            p99 = row.send_to_all_delivered_p99_ms_median
+            per_s, deliveries, ratio = row.per_s_median, row.deliveries_per_s_median, row.ratio_to_raw_median
+            ack50, ack99 = row.send_to_ack_p50_ms_median, row.send_to_ack_p99_ms_median
+            all99 = row.send_to_all_delivered_p99_ms_median
         else:
             f = row.firebreak
-            per_s, ratio, p99 = f.per_s, row.ratio_to_raw_pipelined, f.send_to_all_delivered.p99_ms
-        print(f"{getattr(options, name)!s:>12} {per_s:>9.1f} {ratio:>9.3f} {p99!s:>9}")
+            per_s, deliveries, ratio = f.per_s, f.deliveries_per_s, row.ratio_to_raw_pipelined
+            ack50, ack99, all99 = f.send_to_ack.p50_ms, f.send_to_ack.p99_ms, f.send_to_all_delivered.p99_ms
+        print(
+            f"{getattr(options, name)!s:>12} {per_s:>9.1f} {deliveries:>9.1f} "
+            f"{ack50!s:>9} {ack99!s:>9} {all99!s:>9} {ratio:>9.3f}"
+        )
