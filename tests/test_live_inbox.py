@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from typing import cast
 
 import pytest
@@ -90,26 +91,38 @@ class _Head:
         return Cursor([0, 0, 0])
 
 
+class _Client:
+    """User u1's live session on ``hub``, with the frames its awaited ``send`` delivered."""
+
+    def __init__(self, hub: Hub) -> None:
+        head = cast(Projector, _Head())
+        self.session = LiveSession("u1", None, head, cast(Queries, None), hub, max_queue=1000)
+        self.frames: list[dict[str, object]] = []
+        self._more = asyncio.Event()
+
+    async def send(self, frame: bytes) -> None:
+        self.frames.append(json.loads(frame))
+        self._more.set()
+
+    async def until(self, done: Callable[[list[dict[str, object]]], bool]) -> None:
+        """Returns once ``done(frames)`` holds; fails if no frame comes for 5 s."""
+        while not done(self.frames):
+            self._more.clear()
+            await asyncio.wait_for(self._more.wait(), 5)
+
+
 async def test_live_session_frames_in_order_and_ends_on_drain() -> None:
     hub = Hub()
-    session = LiveSession("u1", None, cast(Projector, _Head()), cast(Queries, None), hub, max_queue=1000)
-    frames: list[dict[str, object]] = []
-    sent = asyncio.Event()
-
-    async def send(frame: bytes) -> None:
-        frames.append(json.loads(frame))
-        sent.set()
-
-    running = asyncio.ensure_future(session.run(send))
-    await sent.wait()
+    client = _Client(hub)
+    frames = client.frames
+    running = asyncio.ensure_future(client.session.run(client.send))
+    await client.until(bool)
     assert frames == [{"kind": "ready", "cursor": "c1-0-0-0"}]
     # A burst bigger than one frame, with another user's event and a repeat, published at once.
     last = FRAME_EVENTS + 5
     burst = [applied(seq) for seq in range(1, last + 1)]
     hub.publish([*burst[:3], applied(50, user="u2"), burst[2], *burst[3:]])
-    while not frames or frames[-1].get("cursor") != f"c1-{last}-0-0":
-        sent.clear()
-        await asyncio.wait_for(sent.wait(), 5)
+    await client.until(lambda frames: frames[-1].get("cursor") == f"c1-{last}-0-0")
     assert len(frames) == 3, "a waiting burst goes out in frames of up to FRAME_EVENTS"
     assert _seqs(frames[1:]) == list(range(1, last + 1))
     hub.end_all("draining")
@@ -161,23 +174,19 @@ async def test_direct_needs_an_empty_inbox_and_writes_one_frame_per_batch() -> N
 
 async def test_a_refused_write_falls_back_to_the_session_task_in_order() -> None:
     hub, socket = Hub(), _Socket(room=0)
-    session = LiveSession("u1", None, cast(Projector, _Head()), cast(Queries, None), hub, max_queue=1000)
-    sent: list[dict[str, object]] = []
-    more = asyncio.Event()
-
-    async def send(frame: bytes) -> None:
-        sent.append(json.loads(frame))
-        more.set()
+    client = _Client(hub)
+    sent = client.frames
 
     async def sent_seqs(expected: list[int]) -> None:
-        while _seqs(sent[1:]) != expected:
-            more.clear()
-            await asyncio.wait_for(more.wait(), 5)
+        await client.until(lambda frames: _seqs(frames[1:]) == expected)
 
-    running = asyncio.ensure_future(session.run(send, socket.send_now))
-    await eventually(lambda: _async(bool(sent)), within_s=5, what="the ready frame")
+    running = asyncio.ensure_future(client.session.run(client.send, socket.send_now))
+    await client.until(bool)
     (sub,) = hub._by_user["u1"]
-    is_direct = lambda: _async(sub.direct and sub.waiting)  # noqa: E731
+
+    async def is_direct() -> bool:
+        return sub.direct and sub.waiting
+
     await eventually(is_direct, within_s=5, what="DIRECT")
     # A lone event the socket refuses goes through the awaited send.
     hub.publish([applied(1)])
@@ -216,7 +225,3 @@ async def test_a_failing_writer_never_reaches_the_projector() -> None:
     hub.publish([applied(1)])  # must not raise
     assert not sub.direct
     assert [a.seq for a in await sub.take(10)] == [1], "the session task gets the event instead"
-
-
-async def _async(value: bool) -> bool:
-    return value
