@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -128,3 +130,36 @@ def _check_sharing(cluster: LocalCluster) -> None:
     for proc in cluster.nats.values():
         environ = Path(f"/proc/{proc.pid}/environ").read_bytes().split(b"\0")
         assert f"GOMAXPROCS={share}".encode() in environ
+
+
+def test_setup_runs_on_the_distributions_python_when_there_is_one() -> None:
+    """scripts/bootstrap.sh builds .venv from the distribution's python3 (3.11 or newer, with venv)
+    when there is one, else from python3 on PATH; $PYTHON overrides both. The suite itself runs in
+    that .venv, so its base interpreter must be the chosen one (docs/DECISIONS.md)."""
+    script = Path(__file__).resolve().parents[1] / "scripts" / "bootstrap.sh"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHON"}
+    chosen = subprocess.run(
+        [str(script), "--print-python"], env=env, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    distribution = Path("/usr/bin/python3")
+    qualifies = (
+        distribution.exists()
+        and subprocess.run(
+            [str(distribution), "-c", "import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))"],
+            capture_output=True,
+        ).returncode
+        == 0
+    )
+    assert chosen == (str(distribution) if qualifies else shutil.which("python3"))
+    if "PYTHON" not in os.environ:
+        base = subprocess.run(
+            [chosen, "-c", "import sys; print(sys.base_prefix)"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        assert sys.base_prefix == base, f"the suite runs on {sys.base_prefix}, set-up chose {chosen}"
+    overridden = subprocess.run(
+        [str(script), "--print-python"],
+        env={**env, "PYTHON": "/opt/other/python3"},
+        capture_output=True,
+        text=True,
+    )
+    assert overridden.stdout.strip() == "/opt/other/python3"
