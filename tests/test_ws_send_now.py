@@ -14,6 +14,7 @@ import pytest
 import uvicorn
 from starlette.types import Receive, Scope, Send
 from websockets.asyncio.client import connect
+from websockets.frames import Frame
 
 from firebreak.entrypoints.gateway.websocket import SEND_NOW, SendNowWebSocketProtocol
 from tests.helpers import eventually
@@ -43,13 +44,17 @@ async def _now(value: bool) -> bool:
     return value
 
 
-@pytest.fixture
-async def served() -> AsyncIterator[tuple[_App, int]]:
+@pytest.fixture(params=[False], ids=["plain"])
+async def served(request: pytest.FixtureRequest) -> AsyncIterator[tuple[_App, int]]:
     app = _App()
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     config = uvicorn.Config(
-        app, log_level="warning", lifespan="off", ws=SendNowWebSocketProtocol, ws_per_message_deflate=False
+        app,
+        log_level="warning",
+        lifespan="off",
+        ws=SendNowWebSocketProtocol,
+        ws_per_message_deflate=request.param,
     )
     server = uvicorn.Server(config)
     task = asyncio.ensure_future(server.serve(sockets=[sock]))
@@ -73,6 +78,11 @@ async def test_send_now_writes_refuses_while_paused_and_after_close(served: tupl
         send_now = await asyncio.wait_for(app.send_now, 10)
         assert send_now(b'{"n":0}')
         assert await ws.recv() == '{"n":0}'
+        # The three length encodings (7-bit, 16-bit, 64-bit), checked by an independent parser.
+        for size in (125, 126, 65_535, 65_536, 200_000):
+            text = b"x" * size
+            assert send_now(text)
+            assert await asyncio.wait_for(ws.recv(), 10) == text.decode()
         written = 1
         while send_now(b"%d " % written + os.urandom(FRAME // 2).hex().encode()):
             written += 1
@@ -88,3 +98,27 @@ async def test_send_now_writes_refuses_while_paused_and_after_close(served: tupl
         assert await asyncio.wait_for(ws.recv(), 10) == '{"n":"last"}'
     await asyncio.wait_for(app.gone.wait(), 10)
     assert not send_now(b'{"n":"after close"}')
+
+
+@pytest.mark.parametrize("served", [True], ids=["deflate"], indirect=True)
+async def test_send_now_compresses_when_the_client_asked_for_it(served: tuple[_App, int]) -> None:
+    """A client that negotiated permessage-deflate (browsers do) gets compressed frames, through
+    the library's framing, and reads what was sent."""
+    app, port = served
+    async with connect(f"ws://127.0.0.1:{port}/", max_size=1 << 20) as ws:
+        (deflate,) = ws.protocol.extensions
+        compressed = 0
+        decode = deflate.decode
+
+        def counting_decode(frame: Frame, *, max_size: int | None = None) -> Frame:
+            nonlocal compressed
+            compressed += frame.rsv1
+            return decode(frame, max_size=max_size)
+
+        deflate.decode = counting_decode  # type: ignore[method-assign]
+        send_now = await asyncio.wait_for(app.send_now, 10)
+        for n in range(3):
+            text = b'{"n":%d,"pad":"%s"}' % (n, b"y" * 70_000)
+            assert send_now(text)
+            assert await asyncio.wait_for(ws.recv(), 10) == text.decode()
+        assert compressed == 3
