@@ -15,6 +15,7 @@ from pathlib import Path
 from nats.aio.client import Client as NATS
 
 from firebreak.adapters import nats_log, sqlite_store
+from firebreak.adapters.leader_routes import LeaderRoutes
 from firebreak.adapters.nats_log import Log
 from firebreak.adapters.replica_reader import ReplicaReader
 from firebreak.adapters.sqlite_queries import Queries
@@ -112,7 +113,9 @@ async def start_gateway(config: Config, dc_name: str) -> Gateway:
     ]
     by_stream = {r.stream: r for r in readers}
 
-    the_log = Log(nc, js)
+    streams = list(nats_log.stream_subjects(config.partitions))
+    routes = LeaderRoutes(config, dc.name, nc, streams) if config.direct_appends else None
+    the_log = Log(nc, js, routes=routes)
     fresh = Freshness(the_log, projector, ring=lambda stream, seq: by_stream[stream].ring(seq))
     limits = config.limits
     passwords = Passwords(limits.password_time_cost, limits.password_memory_kib)
@@ -138,4 +141,6 @@ async def start_gateway(config: Config, dc_name: str) -> Gateway:
     gw = Gateway(config, dc, nc, projector, queries, hub, accounts, rooms, readers, readiness)
     gw.tasks.append(asyncio.create_task(projector.run(), name="projector"))
     gw.tasks.extend(asyncio.create_task(r.run(), name=f"read-{r.stream}") for r in readers)
+    if routes is not None:
+        gw.tasks.append(asyncio.create_task(routes.run(), name="leader-routes"))
     return gw

@@ -11,8 +11,8 @@ CPU per message 0.406 -> 0.341 ms (docs/PERFORMANCE.md).
 
 The extension's value is ``{"send": send_now}``; ``send_now(text) -> bool`` writes one text frame
 and returns True, or writes nothing and returns False. It frames uncompressed text itself; a
-client that negotiated permessage-deflate gets its frames through the websockets library. Other ASGI servers simply lack the
-extension, and the gateway then uses plain ASGI sends.
+client that negotiated permessage-deflate gets its frames through the websockets library. Other
+ASGI servers simply lack the extension, and the gateway then uses plain ASGI sends.
 """
 
 from __future__ import annotations
