@@ -6,6 +6,8 @@ the drill tests: every gateway runs with them.)"""
 from __future__ import annotations
 
 import asyncio
+import secrets
+import socket
 from collections.abc import AsyncIterator
 
 import httpx
@@ -15,9 +17,11 @@ from nats.aio.client import Client as NATS
 from firebreak.adapters import leadership, nats_log
 from firebreak.adapters.leader_routes import LeaderRoutes, stream_of
 from firebreak.adapters.nats_log import Log
+from firebreak.client import Client
 from firebreak.config import Config
-from firebreak.domain.ids import ACCOUNTS_STREAM, room_stream, room_subject
+from firebreak.domain.ids import ACCOUNTS_STREAM, partition_of, room_stream, room_subject
 from firebreak.entrypoints.cluster import LocalCluster
+from tests.conftest import ClientFactory
 from tests.helpers import eventually
 
 
@@ -100,3 +104,45 @@ async def test_appends_go_to_the_leaders_node_and_follow_it(
     assert routes.leader(stream) is None
     assert routes.route(subject)[0] is main
     await eventually(direct_again, within_s=15, what="the leader to be relearned")
+
+
+async def test_sends_are_answered_with_and_follow_the_write_hint(
+    cluster: LocalCluster, make_client: ClientFactory
+) -> None:
+    """A send's answer names the DC leading the room's stream (Firebreak-Write-Url); the client
+    sends the room's next writes there, keeps its own current DC, and falls back to the other DCs
+    when the named one does not answer."""
+    config = cluster.config
+    alice = make_client(0)
+    name = f"hint_{secrets.token_hex(4)}"
+    await alice.register(name, "correct horse")
+    await alice.login(name, "correct horse")
+    room = await alice.create_group("hints", [])
+    stream = room_stream(partition_of(room.room_id, config.partitions))
+    leader = (await leadership.leaders(config))[stream]
+    urls = [dc.http_url for dc in config.dcs]
+
+    async def hinted() -> bool:
+        await alice.send(room.room_id, "hello")
+        return alice.write_dc.get(room.room_id) == urls.index(
+            next(dc.http_url for dc in config.dcs if dc.name == leader)
+        )
+
+    await eventually(hinted, within_s=15, what=f"a send's answer to name {leader}")
+    assert alice.current == 0, "the write hint must not move the client's own DC"
+
+    # The named DC stops answering (here: a URL nobody listens on stands in for it).
+    dead = socket.socket()
+    dead.bind(("127.0.0.1", 0))
+    dead_url = f"http://127.0.0.1:{dead.getsockname()[1]}"
+    dead.close()
+    bob = Client([*urls, dead_url], preferred=0, retry_deadline=30.0)
+    try:
+        bob.token = alice.token
+        bob.write_dc[room.room_id] = len(urls)
+        sent = await bob.send(room.room_id, "still delivered")
+        assert sent.message.text == "still delivered" and not sent.duplicate
+        assert bob.current == 0
+        assert bob.write_dc[room.room_id] == alice.write_dc[room.room_id]
+    finally:
+        await bob.aclose()

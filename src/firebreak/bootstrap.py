@@ -21,6 +21,7 @@ from firebreak.adapters.replica_reader import ReplicaReader
 from firebreak.adapters.sqlite_queries import Queries
 from firebreak.adapters.sqlite_store import SqliteStore
 from firebreak.config import Config, DCConfig
+from firebreak.domain.ids import partition_of, room_stream
 from firebreak.errors import FirebreakError, Unavailable
 from firebreak.service.accounts import Accounts
 from firebreak.service.auth import Passwords, Tokens
@@ -48,6 +49,8 @@ class Gateway:
     rooms: Rooms
     readers: list[ReplicaReader]
     readiness: Readiness
+    #: Which node leads each stream (None when direct_appends is off): appends and write hints.
+    routes: LeaderRoutes | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     #: Set by an operator before a planned outage: refuse new work so clients move elsewhere.
     draining: bool = False
@@ -61,6 +64,17 @@ class Gateway:
                 f"{self.dc.name} is rebuilding its read model ({self.readiness.progress()}); use another DC",
                 code="dc_catching_up",
             )
+        return None
+
+    def write_url(self, room_id: str) -> str | None:
+        """The HTTP URL of the DC whose node leads ``room_id``'s stream, if known: a hint for
+        clients, which send that room's writes there (docs/API.md)."""
+        if self.routes is None:
+            return None
+        name = self.routes.leader(room_stream(partition_of(room_id, self.config.partitions)))
+        for dc in self.config.dcs:
+            if dc.name == name:
+                return dc.http_url
         return None
 
     async def close(self) -> None:
@@ -138,7 +152,7 @@ async def start_gateway(config: Config, dc_name: str) -> Gateway:
 
     seqs = await asyncio.gather(*(last_seq(stream) for stream in by_stream))
     readiness = Readiness(projector, readers, dict(zip(by_stream, seqs, strict=True)))
-    gw = Gateway(config, dc, nc, projector, queries, hub, accounts, rooms, readers, readiness)
+    gw = Gateway(config, dc, nc, projector, queries, hub, accounts, rooms, readers, readiness, routes)
     gw.tasks.append(asyncio.create_task(projector.run(), name="projector"))
     gw.tasks.extend(asyncio.create_task(r.run(), name=f"read-{r.stream}") for r in readers)
     if routes is not None:

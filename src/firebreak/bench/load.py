@@ -40,6 +40,8 @@ class BenchOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     raw_messages: int = 20_000
     raw_sequential: int = 2_000
     partitions: int = 3
+    #: senders move to the DC a send's answer names in Firebreak-Write-Url, as the client does
+    follow_write_hints: bool = True
 
 
 class Latency(msgspec.Struct, frozen=True):
@@ -204,6 +206,8 @@ class Load:
 
         n = self._o.batch
         single = n == 1
+        follow = self._o.follow_write_hints
+        urls = [dc.http_url for dc in self._config.dcs]
 
         async def sender(
             conn: HttpConnection, token: str, room_id: str, interval: float | None, phase: float
@@ -230,6 +234,10 @@ class Load:
                         del self.sent_at[cid]
                     continue
                 acks.extend([time.perf_counter() - started] * n)
+                hint = conn.write_url
+                if follow and hint is not None and hint != conn.url and hint in urls:
+                    # As client/client.py does: the room's next writes go where the answer said.
+                    conn = await self._connection(urls.index(hint))
 
         # ``rate`` counts messages; with batches a request carries ``batch`` of them.
         interval = None if self._o.rate is None else len(self.senders) * n / self._o.rate

@@ -20,6 +20,9 @@ import struct
 from collections.abc import Callable
 from typing import cast
 
+#: The gateway's hint for where a room's writes should go (entrypoints/gateway/boundary.py).
+WRITE_URL_HEADER = "firebreak-write-url"
+
 
 class WireError(Exception):
     """The peer broke the protocol or the connection."""
@@ -31,6 +34,8 @@ class _HttpProtocol(asyncio.Protocol):
         self._buf = bytearray()
         self._want: asyncio.Future[tuple[int, bytes]] | None = None
         self._lost: Exception | None = None
+        #: the last answer's Firebreak-Write-Url header (where this room's writes should go), if any
+        self.write_url: str | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
@@ -50,15 +55,20 @@ class _HttpProtocol(asyncio.Protocol):
             return
         head = bytes(self._buf[:end]).decode("latin-1").split("\r\n")
         length = 0
+        write_url = None
         for line in head[1:]:
             name, _, value = line.partition(":")
-            if name.strip().lower() == "content-length":
+            name = name.strip().lower()
+            if name == "content-length":
                 length = int(value)
+            elif name == WRITE_URL_HEADER:
+                write_url = value.strip()
         if len(self._buf) < end + 4 + length:
             return
         body = bytes(self._buf[end + 4 : end + 4 + length])
         del self._buf[: end + 4 + length]
         status = int(head[0].split(" ", 2)[1])
+        self.write_url = write_url
         want, self._want = self._want, None
         if not want.done():
             want.set_result((status, body))
@@ -83,6 +93,15 @@ class HttpConnection:
         self._host = host
         self._port = port
         self._proto: _HttpProtocol | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self._host}:{self._port}"
+
+    @property
+    def write_url(self) -> str | None:
+        """The last answer's ``Firebreak-Write-Url`` (docs/API.md), if it had one."""
+        return None if self._proto is None else self._proto.write_url
 
     async def open(self) -> HttpConnection:
         self.close()

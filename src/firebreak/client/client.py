@@ -32,6 +32,8 @@ T = TypeVar("T")
 
 #: Statuses after which the same request may go to another DC.
 _RETRY_ELSEWHERE = {502, 503, 504}
+#: The gateway's hint for where to send a room's writes (entrypoints/gateway/boundary.py).
+WRITE_URL_HEADER = "firebreak-write-url"
 
 
 class ApiError(FirebreakError):
@@ -64,6 +66,8 @@ class Client:
         self.retry_deadline = retry_deadline
         self._http = httpx.AsyncClient(timeout=timeout)
         self.failovers = 0
+        #: room id -> index of the DC the server named for that room's writes (Firebreak-Write-Url)
+        self.write_dc: dict[str, int] = {}
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -83,33 +87,53 @@ class Client:
     def base_url(self) -> str:
         return self.dc_urls[self.current]
 
-    def _fail_over(self) -> None:
-        self.current = (self.current + 1) % len(self.dc_urls)
+    def _fail_over(self, index: int, *, follow: bool) -> int:
+        """The DC after ``index``; it becomes the current DC when ``follow``."""
+        index = (index + 1) % len(self.dc_urls)
+        if follow:
+            self.current = index
         self.failovers += 1
+        return index
 
     async def request(
-        self, method: str, path: str, body: Any = None, *, type: type[T], retry: bool = True
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        type: type[T],
+        retry: bool = True,
+        dc: int | None = None,
+        answer_headers: dict[str, str] | None = None,
     ) -> T:
         """Sends the request to the current DC, moving on to the next DC while it is unreachable or
-        answers 5xx, until ``retry_deadline``. 4xx answers raise ApiError at once (429 waits)."""
+        answers 5xx, until ``retry_deadline``. 4xx answers raise ApiError at once (429 waits).
+
+        ``dc`` (an index into ``dc_urls``) is tried first instead of the current DC, and moving on
+        from it leaves the current DC as it is (a room's write hint). ``answer_headers`` receives
+        the headers of a successful answer."""
         end = time.monotonic() + self.retry_deadline
         delay = 0.05
         headers = {"authorization": f"Bearer {self.token}"} if self.token else {}
+        index = self.current if dc is None else dc
         while True:
+            url = self.dc_urls[index]
             try:
-                resp = await self._http.request(method, self.base_url + path, json=body, headers=headers)
+                resp = await self._http.request(method, url + path, json=body, headers=headers)
             except httpx.TransportError as exc:
-                last: FirebreakError = Unreachable(f"{self.base_url}: {exc!r}")
-                self._fail_over()
+                last: FirebreakError = Unreachable(f"{url}: {exc!r}")
+                index = self._fail_over(index, follow=dc is None)
             else:
                 if resp.status_code < 400:
+                    if answer_headers is not None:
+                        answer_headers.update(resp.headers)
                     return msgspec.json.decode(resp.content, type=type)
                 error = self._error(resp)
                 if resp.status_code == 429 and retry:
                     last = error
                 elif resp.status_code in _RETRY_ELSEWHERE and retry:
                     last = error
-                    self._fail_over()
+                    index = self._fail_over(index, follow=dc is None)
                 else:
                     raise error
             if not retry or time.monotonic() + delay > end:
@@ -181,12 +205,30 @@ class Client:
     async def send(self, room_id: str, text: str, client_id: str | None = None) -> SendResult:
         """Sends with retries across DCs until acknowledged; the id makes every retry the same message."""
         body = {"client_id": client_id or new_id(), "text": text}
-        return await self.request("POST", f"/v1/rooms/{room_id}/messages", body, type=SendResult)
+        return await self._room_write(room_id, f"/v1/rooms/{room_id}/messages", body, SendResult)
 
     async def send_batch(self, room_id: str, items: list[tuple[str, str]]) -> BatchResult:
         """Sends (client_id, text) pairs in one request, in order, all or none; retries are safe."""
         body = {"messages": [{"client_id": cid, "text": text} for cid, text in items]}
-        return await self.request("POST", f"/v1/rooms/{room_id}/messages/batch", body, type=BatchResult)
+        return await self._room_write(room_id, f"/v1/rooms/{room_id}/messages/batch", body, BatchResult)
+
+    async def _room_write(self, room_id: str, path: str, body: Any, type: type[T]) -> T:
+        """POSTs a write to a room: to the DC that the last answer for this room named in
+        ``Firebreak-Write-Url`` (the DC leading the room's log stream), else to the current DC.
+        Only a preference: any DC takes the write, and failing over works as for every call. An
+        answer without a usable hint, or a failed call, drops the room's hint."""
+        answer: dict[str, str] = {}
+        try:
+            return await self.request(
+                "POST", path, body, type=type, dc=self.write_dc.get(room_id), answer_headers=answer
+            )
+        finally:
+            hint = answer.get(WRITE_URL_HEADER, "").rstrip("/")
+            known = [url.rstrip("/") for url in self.dc_urls]
+            if hint in known:
+                self.write_dc[room_id] = known.index(hint)
+            else:
+                self.write_dc.pop(room_id, None)
 
     async def history(
         self, room_id: str, *, before: int | None = None, after: int | None = None, limit: int = 50

@@ -44,6 +44,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument(
         "--partitions", type=int, default=d.partitions, help="room streams (log partitions) of the cluster"
     )
+    p.add_argument(
+        "--ignore-write-hints",
+        action="store_true",
+        help="senders stay on their first DC instead of moving to the one each answer names "
+        "(Firebreak-Write-Url), to compare",
+    )
     p.add_argument("--raw-messages", type=int, default=d.raw_messages)
     p.add_argument("--raw-sequential", type=int, default=d.raw_sequential)
     p.add_argument("--sweep", help=f"NAME=V1,V2,... with NAME one of {', '.join(SWEEPABLE)}")
@@ -91,6 +97,7 @@ def _options(args: argparse.Namespace) -> BenchOptions:
         raw_messages=args.raw_messages,
         raw_sequential=args.raw_sequential,
         partitions=args.partitions,
+        follow_write_hints=not args.ignore_write_hints,
     )
     if not 1 <= options.partitions <= 64:
         raise BadRequest("--partitions takes 1-64")

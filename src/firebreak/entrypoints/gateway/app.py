@@ -104,7 +104,11 @@ def create_app(gw: Gateway) -> ASGIApp:
     @app.post("/v1/rooms/{room_id}/messages/batch", responses=b.doc(BatchResult))
     async def send_batch(me: Me, room_id: str, body: b.BatchBody) -> Response:
         items = [(m.client_id, m.text) for m in body.messages]
-        return b.reply(BatchResult(results=await rooms.send_batch(me.u, room_id, items)))
+        response = b.reply(BatchResult(results=await rooms.send_batch(me.u, room_id, items)))
+        hint = gw.write_url(room_id)
+        if hint:
+            response.headers[b.WRITE_URL_HEADER.decode()] = hint
+        return response
 
     @app.get("/v1/rooms/{room_id}/messages", responses=b.doc(History))
     async def history(
@@ -166,5 +170,12 @@ def create_app(gw: Gateway) -> ASGIApp:
         start = Cursor.parse(cursor, gw.config.partitions) if cursor else None
         return LiveSession(user_id, start, gw.projector, gw.queries, gw.hub, gw.config.limits.ws_queue_max)
 
-    lane = HotLane(app, accounts=accounts, rooms=rooms, new_session=new_session, refusal=gw.refusal)
+    lane = HotLane(
+        app,
+        accounts=accounts,
+        rooms=rooms,
+        new_session=new_session,
+        refusal=gw.refusal,
+        write_url=gw.write_url,
+    )
     return b.Gatekeeper(lane, gw.config.limits.max_body_bytes, gw.refusal)

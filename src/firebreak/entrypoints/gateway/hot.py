@@ -24,7 +24,7 @@ from urllib.parse import parse_qs
 import msgspec
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from firebreak.entrypoints.gateway.boundary import bearer, error_response
+from firebreak.entrypoints.gateway.boundary import WRITE_URL_HEADER, bearer, error_response
 from firebreak.entrypoints.gateway.websocket import SEND_NOW
 from firebreak.errors import BadRequest, FirebreakError
 from firebreak.service.accounts import Accounts
@@ -92,15 +92,18 @@ class HotLane:
         rooms: Rooms,
         new_session: Callable[[str, str | None], LiveSession],
         refusal: Callable[[], FirebreakError | None],
+        write_url: Callable[[str], str | None] = lambda room_id: None,
     ) -> None:
         """``new_session(user_id, cursor)`` makes a user's live session (cursor as the client sent
         it, or None; raises BadRequest for a malformed one); ``refusal()`` says why this DC takes
-        no WebSockets now, if so."""
+        no WebSockets now, if so; ``write_url(room_id)`` is the hint for where to send that room's
+        writes (the ``Firebreak-Write-Url`` header), if any."""
         self._app = app
         self._accounts = accounts
         self._rooms = rooms
         self._new_session = new_session
         self._refusal = refusal
+        self._write_url = write_url
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
@@ -141,7 +144,9 @@ class HotLane:
             # Errors are rare: the boundary's one renderer, as for every other endpoint.
             await error_response(exc.status, exc.code, exc.message)(scope, receive, send)
             return
-        await _answer(send, 200 if result.duplicate else 201, _encoder.encode(result))
+        hint = self._write_url(room_id)
+        extra = [(WRITE_URL_HEADER, hint.encode())] if hint else []
+        await _answer(send, 200 if result.duplicate else 201, _encoder.encode(result), extra)
 
     # ---- /v1/ws -------------------------------------------------------------------------------
 
@@ -219,12 +224,12 @@ async def _read_body(receive: Receive) -> bytes:
             return b"".join(chunks)
 
 
-async def _answer(send: Send, status: int, body: bytes) -> None:
+async def _answer(send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]]) -> None:
     await send(
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [*_JSON, (b"content-length", str(len(body)).encode())],
+            "headers": [*_JSON, (b"content-length", str(len(body)).encode()), *extra],
         }
     )
     await send({"type": "http.response.body", "body": body})
