@@ -15,7 +15,7 @@ from pathlib import Path
 from nats.aio.client import Client as NATS
 
 from firebreak.adapters import nats_log, sqlite_store
-from firebreak.adapters.leader_routes import LeaderRoutes
+from firebreak.adapters.leaders import StreamLeaders
 from firebreak.adapters.nats_log import Log
 from firebreak.adapters.replica_reader import ReplicaReader
 from firebreak.adapters.sqlite_queries import Queries
@@ -49,8 +49,8 @@ class Gateway:
     rooms: Rooms
     readers: list[ReplicaReader]
     readiness: Readiness
-    #: Which node leads each stream (None when direct_appends is off): appends and write hints.
-    routes: LeaderRoutes | None = None
+    #: Which DC's node leads each stream: for the write hint (docs/API.md).
+    leaders: StreamLeaders | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     #: Set by an operator before a planned outage: refuse new work so clients move elsewhere.
     draining: bool = False
@@ -69,9 +69,9 @@ class Gateway:
     def write_url(self, room_id: str) -> str | None:
         """The HTTP URL of the DC whose node leads ``room_id``'s stream, if known: a hint for
         clients, which send that room's writes there (docs/API.md)."""
-        if self.routes is None:
+        if self.leaders is None:
             return None
-        name = self.routes.leader(room_stream(partition_of(room_id, self.config.partitions)))
+        name = self.leaders.leader(room_stream(partition_of(room_id, self.config.partitions)))
         for dc in self.config.dcs:
             if dc.name == name:
                 return dc.http_url
@@ -127,9 +127,7 @@ async def start_gateway(config: Config, dc_name: str) -> Gateway:
     ]
     by_stream = {r.stream: r for r in readers}
 
-    streams = list(nats_log.stream_subjects(config.partitions))
-    routes = LeaderRoutes(config, dc.name, nc, streams) if config.direct_appends else None
-    the_log = Log(nc, js, routes=routes)
+    the_log = Log(nc, js)
     fresh = Freshness(the_log, projector, ring=lambda stream, seq: by_stream[stream].ring(seq))
     limits = config.limits
     passwords = Passwords(limits.password_time_cost, limits.password_memory_kib)
@@ -152,9 +150,9 @@ async def start_gateway(config: Config, dc_name: str) -> Gateway:
 
     seqs = await asyncio.gather(*(last_seq(stream) for stream in by_stream))
     readiness = Readiness(projector, readers, dict(zip(by_stream, seqs, strict=True)))
-    gw = Gateway(config, dc, nc, projector, queries, hub, accounts, rooms, readers, readiness, routes)
+    leaders = StreamLeaders(nc, list(by_stream))
+    gw = Gateway(config, dc, nc, projector, queries, hub, accounts, rooms, readers, readiness, leaders)
     gw.tasks.append(asyncio.create_task(projector.run(), name="projector"))
     gw.tasks.extend(asyncio.create_task(r.run(), name=f"read-{r.stream}") for r in readers)
-    if routes is not None:
-        gw.tasks.append(asyncio.create_task(routes.run(), name="leader-routes"))
+    gw.tasks.append(asyncio.create_task(leaders.run(), name="stream-leaders"))
     return gw

@@ -94,9 +94,6 @@ class Config:
     partitions: int = 3
     #: JetStream's dedupe window for Nats-Msg-Id; the durable check in the read model covers later retries.
     dedupe_window_s: int = 600
-    #: Gateways send each append straight to its stream leader's node (adapters/leader_routes.py)
-    #: instead of through their own DC's node; off, every append takes the own node's route.
-    direct_appends: bool = True
     dcs: tuple[DCConfig, ...] = field(default_factory=_default_dcs)
     limits: Limits = field(default_factory=Limits)
     secrets: Secrets = field(default_factory=Secrets)
@@ -153,8 +150,6 @@ def load_config(path: Path | None) -> Config:
         raise ConfigError("DC names must be unique")
     if not 1 <= config.partitions <= 64:
         raise ConfigError("partitions must be between 1 and 64")
-    if not isinstance(config.direct_appends, bool):
-        raise ConfigError("direct_appends must be true or false")
     return config
 
 
@@ -173,7 +168,6 @@ def dump_config(config: Config) -> str:
     lines.append(f"data_dir = {_toml_value(config.data_dir.resolve())}")
     lines.append(f"partitions = {config.partitions}")
     lines.append(f"dedupe_window_s = {config.dedupe_window_s}")
-    lines.append(f"direct_appends = {_toml_value(config.direct_appends)}")
     for section, obj in (("limits", config.limits), ("secrets", config.secrets)):
         lines.append(f"\n[{section}]")
         lines.extend(f"{k} = {_toml_value(v)}" for k, v in vars(obj).items())

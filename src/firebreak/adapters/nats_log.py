@@ -24,7 +24,6 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, RePublish, StorageType, StreamConfig
 
-from firebreak.adapters.leader_routes import LeaderRoutes
 from firebreak.adapters.nats_client import Client
 from firebreak.config import Config
 from firebreak.domain.ids import ACCOUNTS_STREAM, room_stream, room_subject_prefix
@@ -205,17 +204,10 @@ class Log:
     """Appends to and reads positions of the replicated log."""
 
     def __init__(
-        self,
-        nc: NATS,
-        js: JetStreamContext,
-        write_deadline_s: float = 12.0,
-        attempt_s: float = 0.75,
-        routes: LeaderRoutes | None = None,
+        self, nc: NATS, js: JetStreamContext, write_deadline_s: float = 12.0, attempt_s: float = 0.75
     ) -> None:
         self._nc = nc
         self._js = js
-        #: Appends go to their stream leader's node when this knows it (adapters/leader_routes.py).
-        self._routes = routes
         self._attempt_s = attempt_s
         #: Long enough to ride out one Raft election (4-9 s measured), short enough to fail clearly.
         self._write_deadline_s = write_deadline_s
@@ -223,13 +215,6 @@ class Log:
     @property
     def js(self) -> JetStreamContext:
         return self._js
-
-    def _route(self, subject: str) -> tuple[NATS, JetStreamContext]:
-        return (self._nc, self._js) if self._routes is None else self._routes.route(subject)
-
-    def _failed(self, subject: str, nc: NATS) -> None:
-        if self._routes is not None:
-            self._routes.failed(subject, nc)
 
     async def append(
         self, subject: str, data: bytes, msg_id: str, *, expect_empty_subject: bool = False
@@ -246,11 +231,10 @@ class Log:
         delay = 0.05
         last: BaseException | None = None
         while True:
-            nc, js = self._route(subject)
             try:
                 # A leader that steps down drops in-flight proposals without answering, so one attempt
                 # waits briefly; the retry carries the same Nats-Msg-Id and cannot duplicate.
-                ack = await js.publish(subject, data, timeout=self._attempt_s, headers=dict(headers))
+                ack = await self._js.publish(subject, data, timeout=self._attempt_s, headers=dict(headers))
                 return Appended(stream=ack.stream, seq=ack.seq, duplicate=bool(ack.duplicate))
             except nats.js.errors.APIError as exc:
                 if exc.err_code in _WRONG_LAST_SEQUENCE:
@@ -268,10 +252,8 @@ class Log:
                 ):
                     raise FirebreakError(f"the log refused the write: {exc.description}") from exc
                 last = exc
-                self._failed(subject, nc)
             except _TRANSIENT as exc:
                 last = exc
-                self._failed(subject, nc)
             if time.monotonic() + delay > end:
                 raise Unavailable(
                     "the log has no quorum for this write right now; retry with the same id"
@@ -295,18 +277,16 @@ class Log:
         last: BaseException | None = None
         while True:
             batch_id = secrets.token_hex(8)
-            # One connection for the whole attempt: a batch's entries must reach the leader in order.
-            nc, _ = self._route(subject)
             try:
                 for i, data in enumerate(payloads[:-1], start=1):
                     headers = {"Nats-Batch-Id": batch_id, "Nats-Batch-Sequence": str(i)}
-                    await nc.publish(subject, data, headers=headers)
+                    await self._nc.publish(subject, data, headers=headers)
                 commit = {
                     "Nats-Batch-Id": batch_id,
                     "Nats-Batch-Sequence": str(len(payloads)),
                     "Nats-Batch-Commit": "1",
                 }
-                reply = await nc.request(subject, payloads[-1], timeout=self._attempt_s, headers=commit)
+                reply = await self._nc.request(subject, payloads[-1], timeout=self._attempt_s, headers=commit)
                 ack = json.loads(reply.data)
                 error = ack.get("error")
                 if error is None:
@@ -314,10 +294,8 @@ class Log:
                 if int(error.get("code", 500)) < 500:
                     raise FirebreakError(f"the log refused the batch: {error.get('description')}")
                 last = FirebreakError(str(error.get("description")))
-                self._failed(subject, nc)
             except _TRANSIENT as exc:
                 last = exc
-                self._failed(subject, nc)
             if time.monotonic() + delay > end:
                 raise Unavailable("the log has no quorum for this write right now; retry the batch") from last
             await asyncio.sleep(delay)
