@@ -50,7 +50,7 @@ class Gateway:
     readers: list[ReplicaReader]
     readiness: Readiness
     #: Which DC's node leads each stream: for the write hint (docs/API.md).
-    leaders: StreamLeaders | None = None
+    leaders: StreamLeaders
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     #: Set by an operator before a planned outage: refuse new work so clients move elsewhere.
     draining: bool = False
@@ -69,8 +69,6 @@ class Gateway:
     def write_url(self, room_id: str) -> str | None:
         """The HTTP URL of the DC whose node leads ``room_id``'s stream, if known: a hint for
         clients, which send that room's writes there (docs/API.md)."""
-        if self.leaders is None:
-            return None
         name = self.leaders.leader(room_stream(partition_of(room_id, self.config.partitions)))
         for dc in self.config.dcs:
             if dc.name == name:
