@@ -9,7 +9,7 @@ cd "$root"
 # else the first python3 on PATH. Why the distribution's: Debian (like most distributions) builds
 # CPython with profile-guided and link-time optimisation into a static binary, while a python3
 # built from source with default flags (pyenv's, for one) has neither; under the 20 x 20 bench
-# the whole cluster used ~8-15 % less CPU per message on Debian's build (docs/DECISIONS.md).
+# the whole cluster used ~10 % less CPU per message on Debian's build (docs/DECISIONS.md).
 pick_python() {
   if [ -n "${PYTHON:-}" ]; then
     echo "$PYTHON"
