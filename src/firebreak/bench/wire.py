@@ -20,8 +20,7 @@ import struct
 from collections.abc import Callable
 from typing import cast
 
-#: The gateway's hint for where a room's writes should go (entrypoints/gateway/boundary.py).
-WRITE_URL_HEADER = "firebreak-write-url"
+from firebreak.service.views import WRITE_URL_HEADER
 
 
 class WireError(Exception):

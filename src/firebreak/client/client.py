@@ -17,6 +17,7 @@ import msgspec
 
 from firebreak.errors import FirebreakError
 from firebreak.service.views import (
+    WRITE_URL_HEADER,
     BatchResult,
     History,
     ReadResult,
@@ -32,8 +33,6 @@ T = TypeVar("T")
 
 #: Statuses after which the same request may go to another DC.
 _RETRY_ELSEWHERE = {502, 503, 504}
-#: The gateway's hint for where to send a room's writes (entrypoints/gateway/boundary.py).
-WRITE_URL_HEADER = "firebreak-write-url"
 
 
 class ApiError(FirebreakError):

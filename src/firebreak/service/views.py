@@ -6,6 +6,10 @@ import msgspec
 
 from firebreak.domain.events import RoomKind
 
+#: Response header on a room's writes: the HTTP URL of the DC whose node leads the room's log
+#: stream. Clients send the room's next writes there; any DC accepts them all the same (docs/API.md).
+WRITE_URL_HEADER = "firebreak-write-url"
+
 
 class UserView(msgspec.Struct, frozen=True):
     user_id: str

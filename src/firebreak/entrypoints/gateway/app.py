@@ -15,6 +15,7 @@ from firebreak.errors import Forbidden
 from firebreak.service.auth import TokenClaims
 from firebreak.service.sessions import LiveSession
 from firebreak.service.views import (
+    WRITE_URL_HEADER,
     BatchResult,
     History,
     Ok,
@@ -107,7 +108,7 @@ def create_app(gw: Gateway) -> ASGIApp:
         response = b.reply(BatchResult(results=await rooms.send_batch(me.u, room_id, items)))
         hint = gw.write_url(room_id)
         if hint:
-            response.headers[b.WRITE_URL_HEADER.decode()] = hint
+            response.headers[WRITE_URL_HEADER] = hint
         return response
 
     @app.get("/v1/rooms/{room_id}/messages", responses=b.doc(History))

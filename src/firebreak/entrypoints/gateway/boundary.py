@@ -23,11 +23,6 @@ from firebreak.service.views import ALL_VIEWS
 _encoder = msgspec.json.Encoder()
 
 
-#: On answers to a room's writes: the URL of the DC whose node leads the room's stream. Clients
-#: send that room's next writes there (docs/API.md); any DC accepts them all the same.
-WRITE_URL_HEADER = b"firebreak-write-url"
-
-
 def reply(view: msgspec.Struct, status: int = 200) -> Response:
     return Response(content=_encoder.encode(view), media_type="application/json", status_code=status)
 

@@ -24,12 +24,13 @@ from urllib.parse import parse_qs
 import msgspec
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from firebreak.entrypoints.gateway.boundary import WRITE_URL_HEADER, bearer, error_response
+from firebreak.entrypoints.gateway.boundary import bearer, error_response
 from firebreak.entrypoints.gateway.websocket import SEND_NOW
 from firebreak.errors import BadRequest, FirebreakError
 from firebreak.service.accounts import Accounts
 from firebreak.service.rooms import Rooms
 from firebreak.service.sessions import LiveSession, SendNow, SessionEnded
+from firebreak.service.views import WRITE_URL_HEADER
 
 #: WebSocket close codes (4000-4999 are the application's).
 WS_UNAUTHORIZED = 4401
@@ -40,6 +41,7 @@ WS_DRAINING = 4503
 _PREFIX = "/v1/rooms/"
 _SUFFIX = "/messages"
 _JSON = [(b"content-type", b"application/json")]
+_WRITE_URL = WRITE_URL_HEADER.encode()
 
 
 class SendBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -145,7 +147,7 @@ class HotLane:
             await error_response(exc.status, exc.code, exc.message)(scope, receive, send)
             return
         hint = self._write_url(room_id)
-        extra = [(WRITE_URL_HEADER, hint.encode())] if hint else []
+        extra = [(_WRITE_URL, hint.encode())] if hint else []
         await _answer(send, 200 if result.duplicate else 201, _encoder.encode(result), extra)
 
     # ---- /v1/ws -------------------------------------------------------------------------------
