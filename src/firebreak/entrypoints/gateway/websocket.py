@@ -10,9 +10,10 @@ the socket or fails as before (service/hub.py). Measured in 20 x 20, 6 interleav
 CPU per message 0.406 -> 0.341 ms (docs/PERFORMANCE.md).
 
 The extension's value is ``{"send": send_now}``; ``send_now(text) -> bool`` writes one text frame
-and returns True, or writes nothing and returns False. It frames uncompressed text itself; a
-client that negotiated permessage-deflate gets its frames through the websockets library. Other
-ASGI servers simply lack the extension, and the gateway then uses plain ASGI sends.
+and returns True, or writes nothing and returns False. It frames uncompressed text itself (the
+gateway's case: it does not offer compression); a connection that negotiated permessage-deflate
+gets its frames through the websockets library. Other ASGI servers simply lack the extension,
+and the gateway then uses plain ASGI sends.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ class SendNowWebSocketProtocol(WebSocketsSansIOProtocol):
         because the client reads too slowly (the transport's buffer is above its high-water mark).
         """
         # Cheap checks first (this runs for most frames a gateway sends); the connection's own
-        # state is checked by send_text, which refuses unless the WebSocket is open.
+        # state is checked below, and by send_text on the library's path.
         if (
             self.close_sent
             or not self.handshake_complete
@@ -53,8 +54,9 @@ class SendNowWebSocketProtocol(WebSocketsSansIOProtocol):
             return False
         conn = self.conn
         if conn.extensions or conn.writes or conn.expect_continuation_frame:
-            # Compression negotiated (browsers ask for it), or output already queued in the
-            # library: let websockets frame it, in order.
+            # Compression negotiated (the gateway turns it off, gateway/main.py, but a server
+            # that allows it still works), or output already queued in the library: let
+            # websockets frame it, in order.
             try:
                 conn.send_text(text)
             except InvalidState:
