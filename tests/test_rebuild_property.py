@@ -1,10 +1,11 @@
 """Property: applying the log event by event equals rebuilding the read model from the whole log.
 
 Hypothesis generates logs of room events (valid and rule-breaking ones) spread over partitions.
-Four read models consume the same log: (a) one event per transaction, (b) all at once, (c) in
+Five read models consume the same log: (a) one event per transaction, (b) all at once, (c) in
 random batches with the partitions interleaved in a random order (as the readers of another DC might),
-and (d) in random batches through the catching-up path (COMMIT in a worker thread). Their contents
-must be identical.
+(d) in random batches through the catching-up path (COMMIT in a worker thread), and (e) in random
+batches through the serving path, whose transaction stays open across batches and is committed at
+random points. Their contents must be identical.
 """
 
 from __future__ import annotations
@@ -121,8 +122,24 @@ def test_incremental_equals_rebuild(events: list[ev.RoomEvent], cuts: list[int],
 
     asyncio.run(catch_up())
 
-    assert q1.digest() == q2.digest() == q3.digest() == q4.digest()
-    assert one_by_one.head == rebuilt.head == batched.head == catching_up.head
+    serving, q5 = _model()
+
+    async def serve() -> None:
+        i = 0
+        for n, cut in enumerate([*cuts, len(log)]):
+            if i >= len(log):
+                break
+            serving.apply_batch_open(log[i : i + cut])
+            i += cut
+            if commit_after[n % len(commit_after)]:
+                serving.commit()
+        serving.close()
+
+    commit_after = data.draw(st.lists(st.booleans(), min_size=1, max_size=8))
+    asyncio.run(serve())
+
+    assert q1.digest() == q2.digest() == q3.digest() == q4.digest() == q5.digest()
+    assert one_by_one.head == rebuilt.head == batched.head == catching_up.head == serving.head
 
 
 @settings(max_examples=200, deadline=None)

@@ -81,6 +81,10 @@ class Gateway:
         for task in self.tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        try:
+            self.projector.close()
+        except Exception:  # the restarted gateway reads those entries again from the log
+            log.exception("could not commit the read model's last applies at shutdown")
         with contextlib.suppress(Exception):
             await self.nc.close()
 

@@ -6,6 +6,16 @@ event loop, it advances the in-memory ``head`` and pushes the accepted events to
 ordering is what the WebSocket catch-up relies on: any event with a sequence above a ``head`` read
 by a session was pushed after that read (see service/sessions.py).
 
+While serving, batches are small (a few entries each under load), and a COMMIT per batch wrote
+every page the batch touched (19 WAL frames for 4 messages), the same pages again for the next
+batch, and stalled the event loop each time. So the projector keeps one transaction open across
+batches and commits it COMMIT_EVERY_S after it began (:meth:`Projector.apply_batch_open`). Each
+batch is still applied and flushed before ``head`` advances and before anything is pushed, so
+everything that reads through this connection (every API read) sees exactly what ``head`` says;
+nothing waits for the COMMIT. A crash loses only this DC's copy of the last few milliseconds of
+applies, together with the log positions that say so, and the restarted gateway reads them again
+from the log before it serves (the log is the truth).
+
 While the DC is still catching up (it serves nobody) batches are larger and the COMMIT runs in a
 worker thread; ``head`` still advances only after it (see :meth:`Projector.apply_batch_catching_up`).
 """
@@ -42,6 +52,11 @@ CATCH_UP_STEP_S = 0.005
 CATCH_UP_WAIT_S = 0.5
 #: Readers pull no further while this many entries wait to be applied (bounds memory in catch-up).
 MAX_BACKLOG = 2 * CATCH_UP_BATCH
+#: While serving, the open transaction is committed this long after it began (see the module's
+#: docstring; the figures are in docs/PERFORMANCE.md).
+COMMIT_EVERY_S = 0.05
+#: Put into the queue by the commit timer: wakes the projector task, which owns every COMMIT.
+_COMMIT_DUE: Entry = ("", 0, b"")
 
 
 class Projector:
@@ -51,8 +66,12 @@ class Projector:
         partitions: int,
         publish: Callable[[list[Applied]], None],
         batch_limit: Callable[[], int] = lambda: MAX_BATCH,
+        commit_every_s: float = COMMIT_EVERY_S,
     ) -> None:
         self._store = store
+        self._commit_every_s = commit_every_s
+        # Set while a transaction is open across batches: the timer that will ask for its COMMIT.
+        self._commit_timer: asyncio.TimerHandle | None = None
         self._batch_limit = batch_limit
         self._projection = Projection(store)
         self._partitions = partitions
@@ -104,6 +123,7 @@ class Projector:
 
     def apply_batch(self, batch: list[Entry]) -> list[Applied]:
         """Applies and commits one batch, then advances ``head`` and wakes waiters (no awaits)."""
+        self.commit()
         try:
             with self._store.transaction():
                 applied, last = self._apply(batch)
@@ -112,6 +132,54 @@ class Projector:
             raise
         self._advance(applied, last)
         return applied
+
+    def apply_batch_open(self, batch: list[Entry]) -> list[Applied]:
+        """Applies one batch inside the open transaction (beginning one, and timing its COMMIT,
+        if none is open), flushes it, then advances ``head`` and wakes waiters (no awaits).
+
+        The rows are visible through this store's connection at once and reach the file with the
+        COMMIT that :meth:`run` makes within ``commit_every_s``. If applying fails, everything since
+        the last COMMIT is rolled back and ``head`` goes back to the committed positions, so it never
+        claims rows the read model does not hold; the error propagates.
+        """
+        store = self._store
+        if self._commit_timer is None:
+            store.begin()
+            self._commit_timer = asyncio.get_running_loop().call_later(
+                self._commit_every_s, self.queue.put_nowait, _COMMIT_DUE
+            )
+        try:
+            applied, last = self._apply(batch)
+            store.flush()
+        except BaseException:
+            self._abandon()
+            raise
+        self._advance(applied, last)
+        return applied
+
+    def commit(self) -> None:
+        """COMMITs the transaction that :meth:`apply_batch_open` left open, if any."""
+        timer = self._commit_timer
+        if timer is None:
+            return
+        timer.cancel()
+        try:
+            self._store.commit()
+        except BaseException:
+            self._abandon()
+            raise
+        self._commit_timer = None
+
+    def _abandon(self) -> None:
+        """Rolls back the open transaction and puts ``head`` back where the file is."""
+        if self._commit_timer is not None:
+            self._commit_timer.cancel()
+            self._commit_timer = None
+        self._projection.forget_cache()
+        self._store.rollback()
+        committed = self._store.positions()
+        for stream in self.head:
+            self.head[stream] = committed.get(stream, 0)
 
     async def apply_batch_catching_up(self, batch: list[Entry]) -> list[Applied]:
         """As :meth:`apply_batch`, but the COMMIT runs in a worker thread.
@@ -180,7 +248,23 @@ class Projector:
                 except asyncio.QueueEmpty:
                     break
             self._drained.set()
+            due = _COMMIT_DUE in batch  # no real entry has an empty stream name
+            if due:
+                batch = [entry for entry in batch if entry is not _COMMIT_DUE]
             if limit > MAX_BATCH:
-                await self.apply_batch_catching_up(batch)
+                self.commit()
+                if batch:
+                    await self.apply_batch_catching_up(batch)
+            elif self._commit_every_s <= 0:
+                if batch:
+                    self.apply_batch(batch)
             else:
-                self.apply_batch(batch)
+                if batch:
+                    self.apply_batch_open(batch)
+                if due:
+                    self.commit()
+
+    def close(self) -> None:
+        """COMMITs what is open; for a clean shutdown, after the :meth:`run` task has ended (it
+        only stops between batches). Without it, a restart reads those entries again from the log."""
+        self.commit()

@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 
 async def serve(config: Config, dc_name: str) -> None:
-    """Runs until SIGTERM/SIGINT. The read model needs no shutdown step: every batch is atomic."""
+    """Runs until SIGTERM/SIGINT, then commits what the read model has applied (gw.close())."""
     gw = await start_gateway(config, dc_name)
     dc = gw.dc
     server = uvicorn.Server(
