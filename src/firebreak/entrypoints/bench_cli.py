@@ -74,7 +74,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         default=CATCH_UP_BATCH,
         metavar="N",
         help="with --read-model: entries per transaction (10,000 as a rebuilding gateway applies; "
-        "a serving gateway under live load sees a few)",
+        "a serving gateway commits every 50 ms, so under load some tens to hundreds)",
     )
     p.add_argument(
         "--rebuild",
