@@ -83,13 +83,14 @@ def test_projection_rules() -> None:
 
 
 def test_config_round_trip(tmp_path: Path) -> None:
-    config = Config(data_dir=tmp_path / "data", partitions=5)
+    config = Config(data_dir=tmp_path / "data", partitions=5, read_model_commit_s=0.2)
     path = tmp_path / "c.toml"
     path.write_text(dump_config(config))
     assert load_config(path) == config
-    path.write_text("[cluster]\npartitions = 0\n")
-    with pytest.raises(ConfigError):
-        load_config(path)
+    for bad in ("partitions = 0", "read_model_commit_s = -1", "read_model_commit_s = 7200"):
+        path.write_text(f"[cluster]\n{bad}\n")
+        with pytest.raises(ConfigError):
+            load_config(path)
     path.write_text("[nonsense]\n")
     with pytest.raises(ConfigError):
         load_config(path)

@@ -113,7 +113,7 @@ async def start_gateway(config: Config, dc_name: str) -> Gateway:
         serving = readiness is not None and readiness.caught_up()
         return MAX_BATCH if serving else CATCH_UP_BATCH
 
-    projector = Projector(store, config.partitions, hub.publish, batch_limit)
+    projector = Projector(store, config.partitions, hub.publish, batch_limit, config.read_model_commit_s)
 
     head = projector.head
     readers = [

@@ -87,6 +87,10 @@ def _default_dcs() -> tuple[DCConfig, ...]:
     )
 
 
+#: Seconds a serving read model keeps its transaction open before it commits (docs/READ_MODELS.md).
+READ_MODEL_COMMIT_S = 0.05
+
+
 @dataclass(frozen=True)
 class Config:
     cluster_name: str = "firebreak"
@@ -94,6 +98,10 @@ class Config:
     partitions: int = 3
     #: JetStream's dedupe window for Nats-Msg-Id; the durable check in the read model covers later retries.
     dedupe_window_s: int = 600
+    #: How long a serving gateway's read model applies in one open transaction before its COMMIT:
+    #: nothing waits for it, and a crash loses only this DC's copy, read again from the log (0:
+    #: a COMMIT after every batch).
+    read_model_commit_s: float = READ_MODEL_COMMIT_S
     dcs: tuple[DCConfig, ...] = field(default_factory=_default_dcs)
     limits: Limits = field(default_factory=Limits)
     secrets: Secrets = field(default_factory=Secrets)
@@ -150,6 +158,8 @@ def load_config(path: Path | None) -> Config:
         raise ConfigError("DC names must be unique")
     if not 1 <= config.partitions <= 64:
         raise ConfigError("partitions must be between 1 and 64")
+    if not 0 <= config.read_model_commit_s <= 3600:
+        raise ConfigError("read_model_commit_s must be between 0 and 3600 seconds")
     return config
 
 
@@ -168,6 +178,7 @@ def dump_config(config: Config) -> str:
     lines.append(f"data_dir = {_toml_value(config.data_dir.resolve())}")
     lines.append(f"partitions = {config.partitions}")
     lines.append(f"dedupe_window_s = {config.dedupe_window_s}")
+    lines.append(f"read_model_commit_s = {_toml_value(config.read_model_commit_s)}")
     for section, obj in (("limits", config.limits), ("secrets", config.secrets)):
         lines.append(f"\n[{section}]")
         lines.extend(f"{k} = {_toml_value(v)}" for k, v in vars(obj).items())

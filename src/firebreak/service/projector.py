@@ -1,23 +1,25 @@
 """Builds a DC's read model from the log and tells everyone who is waiting.
 
-All replica readers feed one queue; one task drains it in batches and applies each batch in one SQLite
-transaction together with the new log positions. After the commit, still without yielding to the
-event loop, it advances the in-memory ``head`` and pushes the accepted events to the live hub. That
-ordering is what the WebSocket catch-up relies on: any event with a sequence above a ``head`` read
-by a session was pushed after that read (see service/sessions.py).
+All replica readers feed one queue; one task drains it in batches and applies each batch, rows and
+new log positions together, in a SQLite transaction. Once a batch is applied, still without
+yielding to the event loop, it advances the in-memory ``head`` and pushes the accepted events to
+the live hub. That ordering is what the WebSocket catch-up relies on: any event with a sequence
+above a ``head`` read by a session was pushed after that read (see service/sessions.py).
 
 While serving, batches are small (a few entries each under load), and a COMMIT per batch wrote
 every page the batch touched (19 WAL frames for 4 messages), the same pages again for the next
-batch, and stalled the event loop each time. So the projector keeps one transaction open across
-batches and commits it COMMIT_EVERY_S after it began (:meth:`Projector.apply_batch_open`). Each
-batch is still applied and flushed before ``head`` advances and before anything is pushed, so
-everything that reads through this connection (every API read) sees exactly what ``head`` says;
-nothing waits for the COMMIT. A crash loses only this DC's copy of the last few milliseconds of
-applies, together with the log positions that say so, and the restarted gateway reads them again
-from the log before it serves (the log is the truth).
+batch, and stalled the event loop each time. So the transaction stays open across batches and is
+committed ``commit_every_s`` after it began (``read_model_commit_s`` in the config, 50 ms by
+default; :meth:`Projector.apply_batch_open`). Each batch is still applied and flushed before
+``head`` advances and before anything is pushed, and every API read goes through the same
+connection, so what is served is exactly what ``head`` says; nothing waits for the COMMIT. A
+crash loses only this DC's copy of the applies since the last COMMIT, together with the log
+positions that say so, and the restarted gateway reads them again from the log before it serves
+(the log is the truth).
 
-While the DC is still catching up (it serves nobody) batches are larger and the COMMIT runs in a
-worker thread; ``head`` still advances only after it (see :meth:`Projector.apply_batch_catching_up`).
+While the DC is still catching up (it serves nobody) batches are larger, each is committed, and
+the COMMIT runs in a worker thread; ``head`` advances only after it (see
+:meth:`Projector.apply_batch_catching_up`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import msgspec
 
 from firebreak.adapters.replica_reader import Entry
 from firebreak.adapters.sqlite_store import SqliteStore
+from firebreak.config import READ_MODEL_COMMIT_S
 from firebreak.domain.events import decode_account_event, decode_room_event
 from firebreak.domain.ids import ACCOUNTS_STREAM, Cursor, room_stream
 from firebreak.domain.model import Applied
@@ -52,9 +55,6 @@ CATCH_UP_STEP_S = 0.005
 CATCH_UP_WAIT_S = 0.5
 #: Readers pull no further while this many entries wait to be applied (bounds memory in catch-up).
 MAX_BACKLOG = 2 * CATCH_UP_BATCH
-#: While serving, the open transaction is committed this long after it began (see the module's
-#: docstring; the figures are in docs/PERFORMANCE.md).
-COMMIT_EVERY_S = 0.05
 #: Put into the queue by the commit timer: wakes the projector task, which owns every COMMIT.
 _COMMIT_DUE: Entry = ("", 0, b"")
 
@@ -66,7 +66,7 @@ class Projector:
         partitions: int,
         publish: Callable[[list[Applied]], None],
         batch_limit: Callable[[], int] = lambda: MAX_BATCH,
-        commit_every_s: float = COMMIT_EVERY_S,
+        commit_every_s: float = READ_MODEL_COMMIT_S,
     ) -> None:
         self._store = store
         self._commit_every_s = commit_every_s
