@@ -18,6 +18,7 @@ from firebreak.adapters import nats_log, sqlite_store
 from firebreak.adapters.leaders import StreamLeaders
 from firebreak.adapters.nats_log import Log
 from firebreak.adapters.replica_reader import ReplicaReader
+from firebreak.adapters.sqlite_checkpoint import Checkpointer
 from firebreak.adapters.sqlite_queries import Queries
 from firebreak.adapters.sqlite_store import SqliteStore
 from firebreak.config import Config, DCConfig
@@ -155,6 +156,8 @@ async def start_gateway(config: Config, dc_name: str) -> Gateway:
     leaders = StreamLeaders(nc, list(by_stream))
     gw = Gateway(config, dc, nc, projector, queries, hub, accounts, rooms, readers, readiness, leaders)
     gw.tasks.append(asyncio.create_task(projector.run(), name="projector"))
+    checkpointer = Checkpointer(db_path, conn, serving=readiness.caught_up)
+    gw.tasks.append(asyncio.create_task(checkpointer.run(), name="checkpointer"))
     gw.tasks.extend(asyncio.create_task(r.run(), name=f"read-{r.stream}") for r in readers)
     gw.tasks.append(asyncio.create_task(leaders.run(), name="stream-leaders"))
     return gw

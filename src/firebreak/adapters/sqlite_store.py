@@ -60,6 +60,7 @@ def connect(path: Path | str) -> sqlite3.Connection:
     # Checkpoint every 64 MiB of WAL instead of SQLite's 4 MiB: each checkpoint syncs the file, and
     # a rebuild rewrites the same index pages many times between checkpoints (11.2k -> 16.0k
     # events/s applied over 200k messages, docs/PERFORMANCE.md). The WAL is truncated back to 64 MiB.
+    # A serving gateway turns this off and checkpoints from a worker thread (sqlite_checkpoint.py).
     conn.execute("PRAGMA wal_autocheckpoint=16384")
     conn.execute("PRAGMA journal_size_limit=67108864")
     conn.executescript(_SCHEMA)
