@@ -61,9 +61,19 @@ async def test_while_rebuilding_sqlite_checkpoints_as_before(tmp_path: Path) -> 
     conn = sqlite_store.connect(path)
     before = _autocheckpoint(conn)
     serving = False
-    checkpointer = Checkpointer(path, conn, serving=lambda: serving, every_s=0.01)
+    asked = 0
+
+    def is_serving() -> bool:
+        nonlocal asked
+        asked += 1
+        return serving
+
+    checkpointer = Checkpointer(path, conn, serving=is_serving, every_s=0.01)
     task = asyncio.create_task(checkpointer.run())
-    await asyncio.sleep(0.1)  # several rounds: none may checkpoint or switch SQLite's own off
+    deadline = time.monotonic() + 5
+    while asked < 5:  # several rounds: none may checkpoint or switch SQLite's own off
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.005)
     assert checkpointer.runs == 0 and _autocheckpoint(conn) == before
     serving = True
     deadline = time.monotonic() + 5
