@@ -79,3 +79,16 @@ async def settled(cluster: LocalCluster, within_s: float = 15.0) -> None:
         return all(h == heads[0] for h in heads)
 
     await eventually(same, within_s=within_s, what="all DCs to apply the same log positions")
+
+
+async def digests(cluster: LocalCluster, names: list[str]) -> dict[str, dict[str, object]]:
+    """Each named DC's /internal/digest answer: positions (``head``) and a digest per table."""
+    out = {}
+    async with httpx.AsyncClient(timeout=5) as http:
+        for name in names:
+            resp = await http.get(
+                cluster.config.dc(name).http_url + "/internal/digest",
+                headers={"x-ops-token": cluster.config.secrets.ops_token},
+            )
+            out[name] = resp.json()
+    return out

@@ -12,14 +12,13 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from firebreak.adapters import leadership
 from firebreak.client import Client, LiveConnection
 from firebreak.domain.ids import partition_of, room_stream
 from firebreak.entrypoints.cluster import LocalCluster
-from tests.helpers import cluster_config, collect_messages, eventually
+from tests.helpers import cluster_config, collect_messages, digests, eventually
 
 
 @pytest.fixture(scope="module")
@@ -30,18 +29,6 @@ async def burnable(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Lo
         yield local
     finally:
         local.stop()
-
-
-async def digests(cluster: LocalCluster, names: list[str]) -> dict[str, dict[str, object]]:
-    out = {}
-    async with httpx.AsyncClient(timeout=5) as http:
-        for name in names:
-            resp = await http.get(
-                cluster.config.dc(name).http_url + "/internal/digest",
-                headers={"x-ops-token": cluster.config.secrets.ops_token},
-            )
-            out[name] = resp.json()
-    return out
 
 
 async def test_burn_a_dc_under_load_then_rebuild_it(burnable: LocalCluster) -> None:

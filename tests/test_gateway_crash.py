@@ -20,7 +20,7 @@ import pytest
 from firebreak.bootstrap import read_model_path
 from firebreak.client import Client
 from firebreak.entrypoints.cluster import LocalCluster, ephemeral_config
-from tests.helpers import eventually, settled
+from tests.helpers import digests, eventually, settled
 
 
 @pytest.fixture(scope="module")
@@ -46,17 +46,6 @@ async def _health(cluster: LocalCluster, name: str) -> dict[str, object]:
     async with httpx.AsyncClient(timeout=5) as http:
         health: dict[str, object] = (await http.get(cluster.config.dc(name).http_url + "/healthz")).json()
         return health
-
-
-async def _digest(cluster: LocalCluster, name: str) -> tuple[object, object]:
-    """(positions, a digest per table) of DC ``name``'s read model."""
-    async with httpx.AsyncClient(timeout=5) as http:
-        resp = await http.get(
-            cluster.config.dc(name).http_url + "/internal/digest",
-            headers={"x-ops-token": cluster.config.secrets.ops_token},
-        )
-        body = resp.json()
-        return body["head"], body["digest"]
 
 
 async def test_a_killed_gateway_reads_its_uncommitted_applies_again(slow_committing: LocalCluster) -> None:
@@ -100,7 +89,7 @@ async def test_a_killed_gateway_reads_its_uncommitted_applies_again(slow_committ
         assert got == texts
 
         async def identical() -> bool:
-            digests = [await _digest(cluster, d.name) for d in cluster.config.dcs]
-            return all(d == digests[0] for d in digests)
+            states = list((await digests(cluster, [d.name for d in cluster.config.dcs])).values())
+            return all((s["head"], s["digest"]) == (states[0]["head"], states[0]["digest"]) for s in states)
 
         await eventually(identical, within_s=20, what="identical read models in every DC")

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from firebreak.adapters.sqlite_store import SqliteStore
 from firebreak.domain import events as ev
 from firebreak.domain.ids import room_stream
 from firebreak.service.projector import Projector
+from tests.helpers import eventually
 
 STREAM = room_stream(0)
 
@@ -38,13 +38,6 @@ def _on_file(path: Path) -> int:
     """Messages a separate connection sees in the file (committed rows only)."""
     with contextlib.closing(sqlite3.connect(path)) as other:
         return int(other.execute("SELECT count(*) FROM messages").fetchone()[0])
-
-
-async def _until(condition: Callable[[], bool], within_s: float = 5.0) -> None:
-    deadline = time.monotonic() + within_s
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.005)
 
 
 class Model:
@@ -88,13 +81,21 @@ async def test_applied_rows_are_served_at_once_and_committed_on_time(
     await m.applied_up_to(3)
     # What head says is what the gateway's own connection serves, before any COMMIT.
     assert [r.text for r in m.queries.history_before("g", None, 10)] == ["text 2", "text 3"]
-    await _until(lambda: _on_file(m.path) == 2)
+
+    async def two_on_file() -> bool:
+        return _on_file(m.path) == 2
+
+    await eventually(two_on_file, within_s=5, what="the COMMIT")
     assert m.store.positions() == {STREAM: 3}
 
     # The next batches open a new transaction, and it is committed too (nothing else is fed).
     m.feed(_entry(4, _message(4)))
     await m.applied_up_to(4)
-    await _until(lambda: _on_file(m.path) == 3)
+
+    async def three_on_file() -> bool:
+        return _on_file(m.path) == 3
+
+    await eventually(three_on_file, within_s=5, what="the next COMMIT")
 
 
 async def test_rows_wait_for_the_commit_and_close_commits(model_factory: Callable[[float], Model]) -> None:
