@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
 
 from firebreak.adapters import nats_log, sqlite_store
 from firebreak.adapters.leaders import StreamLeaders
@@ -23,7 +25,7 @@ from firebreak.adapters.sqlite_queries import Queries
 from firebreak.adapters.sqlite_store import SqliteStore
 from firebreak.config import Config, DCConfig
 from firebreak.domain.ids import partition_of, room_stream
-from firebreak.errors import FirebreakError, Unavailable
+from firebreak.errors import Unavailable
 from firebreak.service.accounts import Accounts
 from firebreak.service.auth import Passwords, Tokens
 from firebreak.service.hub import Hub
@@ -31,6 +33,7 @@ from firebreak.service.projector import CATCH_UP_BATCH, MAX_BATCH, Projector
 from firebreak.service.ratelimit import RateLimiter
 from firebreak.service.readiness import Readiness
 from firebreak.service.rooms import Rooms
+from firebreak.service.startup import Startup
 from firebreak.service.sync import Freshness
 
 log = logging.getLogger(__name__)
@@ -94,13 +97,34 @@ def read_model_path(config: Config, dc: DCConfig) -> Path:
     return config.data_dir / dc.name / "gateway" / "read-model.sqlite3"
 
 
-async def start_gateway(config: Config, dc_name: str) -> Gateway:
-    """Connects to the log, makes sure the topology exists, and starts building the read model."""
+async def start_gateway(config: Config, dc_name: str, startup: Startup | None = None) -> Gateway:
+    """Connects to the log, makes sure the topology exists, and starts building the read model.
+
+    Never gives up on the cluster: each step waits with backoff for as long as the caller's task
+    runs, reporting to ``startup`` what it waits for (a gateway may start before any node of the
+    log is up, or while the cluster is still electing its leaders).
+    """
     dc = config.dc(dc_name)
-    nc = await nats_log.connect(config, prefer_dc=dc.name, name=f"gateway-{dc.name}")
-    js = nc.jetstream(timeout=5.0)
-    await nats_log.ensure_topology(js, config)
-    key = await nats_log.token_key(js)
+    startup = startup or Startup(dc.name)
+    startup.begin("connecting to the log")
+    nc = await nats_log.connect(
+        config, prefer_dc=dc.name, name=f"gateway-{dc.name}", on_retry=startup.retrying
+    )
+    try:
+        js = nc.jetstream(timeout=5.0)
+        startup.begin("making sure the streams and the secrets bucket exist")
+        await nats_log.ensure_topology(js, config, on_retry=startup.retrying)
+        startup.begin("reading the token signing key")
+        key = await nats_log.token_key(js, on_retry=startup.retrying)
+        startup.begin("building the read model")
+        return _assemble(config, dc, nc, js, key)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await nc.close()
+        raise
+
+
+def _assemble(config: Config, dc: DCConfig, nc: NATS, js: JetStreamContext, key: bytes) -> Gateway:
 
     db_path = read_model_path(config, dc)
     db_path.parent.mkdir(parents=True, exist_ok=True)
@@ -144,17 +168,13 @@ async def start_gateway(config: Config, dc_name: str) -> Gateway:
         RateLimiter(config.limits.send_rate_per_s, config.limits.send_burst),
     )
 
-    # What the log held at start: the read model must reach it before this DC answers anyone.
-    async def last_seq(stream: str) -> int:
-        try:
-            return await the_log.last_seq(stream, deadline_s=5.0)
-        except FirebreakError:  # no leader now (no quorum): nothing new can be written meanwhile
-            return 0
-
-    seqs = await asyncio.gather(*(last_seq(stream) for stream in by_stream))
-    readiness = Readiness(projector, readers, dict(zip(by_stream, seqs, strict=True)))
+    readiness = Readiness(projector, readers)
     leaders = StreamLeaders(nc, list(by_stream))
     gw = Gateway(config, dc, nc, projector, queries, hub, accounts, rooms, readers, readiness, leaders)
+    # What the log held at start, as each stream's leader says: the read model must reach it
+    # before this DC answers anyone (waits for a leader where there is none).
+    last_seq = functools.partial(the_log.last_seq, deadline_s=None)
+    gw.tasks.append(asyncio.create_task(readiness.learn_targets(last_seq), name="readiness-targets"))
     gw.tasks.append(asyncio.create_task(projector.run(), name="projector"))
     checkpointer = Checkpointer(db_path, conn, serving=readiness.caught_up)
     gw.tasks.append(asyncio.create_task(checkpointer.run(), name="checkpointer"))

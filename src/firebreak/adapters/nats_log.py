@@ -8,14 +8,13 @@ errors into Firebreak's at the boundary; nothing above it imports nats.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import json
 import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
 
 import nats
 import nats.errors
@@ -28,9 +27,9 @@ from firebreak.adapters.nats_client import Client
 from firebreak.config import Config
 from firebreak.domain.ids import ACCOUNTS_STREAM, room_stream, room_subject_prefix
 from firebreak.errors import FirebreakError, Unavailable
+from firebreak.retry import Backoff, retry
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 SECRETS_BUCKET = "FB_SECRETS"
 #: "wrong last sequence": 10071 from the stream leader's check; 10164 when a racing proposal for the
@@ -57,6 +56,18 @@ class _NotReady(Exception):
 
 
 _TRANSIENT_OR_SERVER: tuple[type[BaseException], ...] = (*_TRANSIENT, nats.js.errors.ServerError, _NotReady)
+#: What a starting gateway waits out rather than exits on: any error from the client or the
+#: server (the cluster forming, no meta leader, a stream or bucket that another DC is creating or
+#: that this node has not learned of yet), and a node that does not accept connections yet.
+STARTUP_RETRYABLE: tuple[type[BaseException], ...] = (
+    nats.errors.Error,
+    nats.js.errors.Error,
+    OSError,
+    TimeoutError,
+    _NotReady,
+)
+#: Start-up waits on other processes: back off to a few seconds between tries, not a busy loop.
+_PATIENT = Backoff(first_s=0.05, max_s=2.0)
 _KV_CREATE_LOST: tuple[type[BaseException], ...] = (
     nats.js.errors.KeyWrongLastSequenceError,
     nats.js.errors.KeyNotFoundError,
@@ -79,24 +90,41 @@ class Appended:
     duplicate: bool
 
 
-async def connect(config: Config, prefer_dc: str | None, name: str) -> NATS:
-    """Connects to every DC's node, the preferred DC's first; nats-py fails over between them."""
+async def connect(
+    config: Config,
+    prefer_dc: str | None,
+    name: str,
+    *,
+    on_retry: Callable[[BaseException], None] | None = None,
+) -> NATS:
+    """Connects to every DC's node, the preferred DC's first; nats-py fails over between them.
+
+    Without ``on_retry`` a node that does not answer is an error at once. With it, the caller is
+    patient (a gateway starting): it tries again with backoff for as long as its task runs and
+    hears each failure, so a gateway started before any node is up simply waits for one.
+    """
     urls = config.nats_urls(first=prefer_dc)
-    nc = Client()
-    await nc.connect(
-        servers=urls,
-        user=config.secrets.nats_user,
-        password=config.secrets.nats_password,
-        name=name,
-        dont_randomize=True,
-        max_reconnect_attempts=-1,
-        reconnect_time_wait=0.25,  # type: ignore[arg-type]  # annotated int, used as float seconds
-        connect_timeout=2,
-        ping_interval=2,
-        max_outstanding_pings=2,
-        allow_reconnect=True,
-    )
-    return nc
+
+    async def attempt() -> NATS:
+        nc = Client()
+        await nc.connect(
+            servers=urls,
+            user=config.secrets.nats_user,
+            password=config.secrets.nats_password,
+            name=name,
+            dont_randomize=True,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.25,  # type: ignore[arg-type]  # annotated int, used as float seconds
+            connect_timeout=2,
+            ping_interval=2,
+            max_outstanding_pings=2,
+            allow_reconnect=True,
+        )
+        return nc
+
+    if on_retry is None:
+        return await attempt()
+    return await retry(attempt, retry_on=STARTUP_RETRYABLE, on_retry=on_retry, backoff=_PATIENT)
 
 
 #: The stream leader republishes every stored entry under this prefix (replica_reader.py).
@@ -134,12 +162,25 @@ def stream_configs(config: Config) -> list[StreamConfig]:
     ]
 
 
-async def ensure_topology(js: JetStreamContext, config: Config, deadline_s: float = 60.0) -> None:
-    """Creates the streams and the secrets bucket if missing. Idempotent; safe to race from every DC."""
-    end = time.monotonic() + deadline_s
-    for sc in stream_configs(config):
-        await _retry(lambda sc=sc: _add_or_update(js, sc), end, f"create stream {sc.name}")  # type: ignore[misc]
-    await _retry(lambda: _create_bucket(js), end, "create secrets bucket")
+async def ensure_topology(
+    js: JetStreamContext,
+    config: Config,
+    *,
+    deadline: float | None = None,
+    on_retry: Callable[[BaseException], None] | None = None,
+) -> None:
+    """Creates the streams and the secrets bucket if missing. Idempotent; safe to race from every DC.
+
+    Waits for the cluster to form: until ``deadline`` (monotonic), or with none for as long as the
+    caller's task runs, every failure (no meta leader yet, too few peers, a request timing out, a
+    stream another DC is creating at the same moment) is tried again.
+    """
+    steps: list[Callable[[], Awaitable[None]]] = [
+        functools.partial(_add_or_update, js, sc) for sc in stream_configs(config)
+    ]
+    steps.append(functools.partial(_create_bucket, js))
+    for step in steps:
+        await retry(step, retry_on=STARTUP_RETRYABLE, deadline=deadline, on_retry=on_retry, backoff=_PATIENT)
 
 
 async def _add_or_update(js: JetStreamContext, sc: StreamConfig) -> None:
@@ -163,41 +204,38 @@ async def _create_bucket(js: JetStreamContext) -> None:
         raise
 
 
-async def token_key(js: JetStreamContext, deadline_s: float = 30.0) -> bytes:
+async def token_key(
+    js: JetStreamContext,
+    *,
+    deadline: float | None = None,
+    on_retry: Callable[[BaseException], None] | None = None,
+) -> bytes:
     """The token signing key: created once for the whole cluster, kept in the replicated KV bucket.
 
-    Every gateway races to create it; KV ``create`` lets exactly one win and the rest read the winner's.
+    Every gateway races to create it; KV ``create`` lets exactly one win and the rest read the
+    winner's. Waits like :func:`ensure_topology`: the bucket another DC just created may not be
+    known to this node yet (``BucketNotFoundError``), and a lost race is read on the next try.
     """
-    end = time.monotonic() + deadline_s
-    kv = await _retry(lambda: js.key_value(SECRETS_BUCKET), end, "open secrets bucket")
-    while True:
+
+    async def once() -> bytes:
+        kv = await js.key_value(SECRETS_BUCKET)
         try:
             entry = await kv.get(TOKEN_KEY_NAME)
             if entry.value:
                 return bytes.fromhex(entry.value.decode())
         except nats.js.errors.KeyNotFoundError:
             pass
-        except _TRANSIENT:
-            pass
-        # Losing the race (or no leader yet) is fine: the next read returns the winner's key.
-        with contextlib.suppress(*_KV_CREATE_LOST):
-            await kv.create(TOKEN_KEY_NAME, secrets.token_hex(32).encode())
-        if time.monotonic() > end:
-            raise Unavailable("cannot read the token signing key from the log")
-        await asyncio.sleep(0.1)
-
-
-async def _retry(fn: Callable[[], Awaitable[T]], end: float, what: str) -> T:
-    """Calls ``fn`` until it succeeds or ``end`` (monotonic) passes; only transient errors retry."""
-    delay = 0.05
-    while True:
+        mine = secrets.token_hex(32)
         try:
-            return await fn()
-        except _TRANSIENT_OR_SERVER as exc:
-            if time.monotonic() + delay > end:
-                raise Unavailable(f"{what}: the log did not answer in time") from exc
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 0.5)
+            await kv.create(TOKEN_KEY_NAME, mine.encode())
+        except _KV_CREATE_LOST as exc:
+            # Another gateway won (or the acknowledgement was lost): the next try reads the key.
+            raise _NotReady("the token signing key is being created") from exc
+        return bytes.fromhex(mine)
+
+    return await retry(
+        once, retry_on=STARTUP_RETRYABLE, deadline=deadline, on_retry=on_retry, backoff=_PATIENT
+    )
 
 
 class Log:
@@ -301,8 +339,27 @@ class Log:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.5)
 
-    async def last_seq(self, stream: str, deadline_s: float = 5.0) -> int:
-        """The stream's last sequence, asked of its leader."""
-        end = time.monotonic() + deadline_s
-        info = await _retry(lambda: self._js.stream_info(stream), end, f"stream info {stream}")
-        return int(info.state.last_seq)
+    async def last_seq(self, stream: str, deadline_s: float | None = 5.0) -> int:
+        """The stream's last sequence, as its leader reports it (with no deadline: waits for one).
+
+        Only an answer that names a leader counts. A node that believes the stream's group has no
+        leader answers a stream-info request itself, from its own replica (nats-server's
+        ``jsStreamInfoRequest`` lets a "leaderless member" reply); a node that has just rejoined
+        with an empty store does so with ``last_seq`` 0 until it hears from the leader, and being
+        the gateway's own DC's node its answer arrives first. Readiness built on that 0 would let
+        a rebuilt DC serve before it holds what was acknowledged (docs/READ_MODELS.md).
+        """
+
+        async def from_leader() -> int:
+            info = await self._js.stream_info(stream)
+            if info.cluster is None or not info.cluster.leader:
+                raise _NotReady(f"stream {stream} has no leader (or this node has not heard of it yet)")
+            return int(info.state.last_seq)
+
+        deadline = None if deadline_s is None else time.monotonic() + deadline_s
+        try:
+            return await retry(
+                from_leader, retry_on=_TRANSIENT_OR_SERVER, deadline=deadline, backoff=_PATIENT
+            )
+        except _TRANSIENT_OR_SERVER as exc:
+            raise Unavailable(f"stream info {stream}: the log did not answer in time") from exc

@@ -5,37 +5,55 @@ long outage) would otherwise answer from partial state: histories with holes, ro
 lists, "not a member" for rooms created meanwhile. Until it has caught up it refuses API calls and
 WebSockets with 503 ``dc_catching_up``, so clients use another DC.
 
-Caught up means, for every stream: the projector has applied at least the stream's last sequence
-as the stream's leader reported it when the gateway started, and the reader has read its local
-replica to the end once. The second condition alone covers a start without a leader (no quorum:
-nothing new can be written anyway). Once caught up the gateway stays serving: from then on it
-trails the log by milliseconds, like any serving DC.
+Caught up means, for every stream: the stream's leader has said where the stream ended when the
+gateway started (its *target*), the projector has applied at least that far, and the reader has
+read its local replica to the end once. Only a leader's answer sets a target
+(``Log.last_seq``): the local replica of a DC that has just rejoined may not hold everything
+acknowledged yet, and its node answers for a stream it thinks leaderless from that replica. So a
+gateway that starts while a stream has no leader (no quorum) waits for one before it serves.
+Once caught up the gateway stays serving: from then on it trails the log by milliseconds, like any
+serving DC.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 
 from firebreak.adapters.replica_reader import ReplicaReader
 from firebreak.service.projector import Projector
 
 
 class Readiness:
-    def __init__(self, projector: Projector, readers: Sequence[ReplicaReader], targets: Mapping[str, int]):
+    def __init__(self, projector: Projector, readers: Sequence[ReplicaReader]):
         self._projector = projector
         self._readers = readers
-        #: stream -> last sequence at the leader when the gateway started (0 if it could not ask)
-        self.targets = dict(targets)
+        self._streams = [r.stream for r in readers]
+        #: stream -> last sequence at the leader when the gateway started (absent until it answered)
+        self.targets: dict[str, int] = {}
         self._caught_up = False
+
+    async def learn_targets(self, last_seq: Callable[[str], Awaitable[int]]) -> None:
+        """Asks each stream's leader where the stream ends; ``last_seq`` waits for a leader."""
+
+        async def learn(stream: str) -> None:
+            self.targets[stream] = await last_seq(stream)
+
+        await asyncio.gather(*(learn(stream) for stream in self._streams))
 
     def caught_up(self) -> bool:
         if not self._caught_up:
             head = self._projector.head
-            self._caught_up = all(r.reached_end for r in self._readers) and all(
-                head.get(stream, 0) >= seq for stream, seq in self.targets.items()
+            self._caught_up = (
+                len(self.targets) == len(self._streams)
+                and all(r.reached_end for r in self._readers)
+                and all(head.get(stream, 0) >= seq for stream, seq in self.targets.items())
             )
         return self._caught_up
 
     def progress(self) -> str:
+        missing = [s for s in self._streams if s not in self.targets]
+        if missing:
+            return f"waiting for the leaders of {', '.join(missing)} to say where the log ends"
         applied = sum(self._projector.head.get(s, 0) for s in self.targets)
         return f"applied {applied:,} of {sum(self.targets.values()):,} log entries"

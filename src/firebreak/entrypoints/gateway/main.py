@@ -2,25 +2,35 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 
 import uvicorn
 
-from firebreak.bootstrap import start_gateway
+from firebreak.bootstrap import Gateway, start_gateway
 from firebreak.config import Config
 from firebreak.entrypoints.gateway.app import create_app
+from firebreak.entrypoints.gateway.starting import StartingApp
 from firebreak.entrypoints.gateway.websocket import SendNowWebSocketProtocol
+from firebreak.service.startup import Startup
 
 log = logging.getLogger(__name__)
 
 
 async def serve(config: Config, dc_name: str) -> None:
-    """Runs until SIGTERM/SIGINT, then commits what the read model has applied (gw.close())."""
-    gw = await start_gateway(config, dc_name)
-    dc = gw.dc
+    """Runs until SIGTERM/SIGINT, then commits what the read model has applied (gw.close()).
+
+    The HTTP port opens at once and answers "starting" (starting.py) while the gateway waits for
+    the log; the gateway does not exit because the cluster is slow to form, only on SIGTERM/SIGINT
+    or an error that no wait can cure (logged, exit status 1).
+    """
+    dc = config.dc(dc_name)
+    startup = Startup(dc.name)
+    front = StartingApp(dc.name, startup)
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(gw),
+            front,
             host=dc.bind or dc.host,
             port=dc.http_port,
             log_level="warning",
@@ -38,8 +48,27 @@ async def serve(config: Config, dc_name: str) -> None:
             timeout_graceful_shutdown=2,
         )
     )
+
+    async def start() -> Gateway:
+        gw = await start_gateway(config, dc.name, startup)
+        front.serve(create_app(gw))
+        log.info("%s: gateway started; serving once the read model has caught up", dc.name)
+        return gw
+
+    def stop_on_failure(task: asyncio.Task[Gateway]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s: the gateway could not start", dc.name, exc_info=task.exception())
+            server.should_exit = True
+
+    starting = asyncio.create_task(start(), name="start-gateway")
+    starting.add_done_callback(stop_on_failure)
     # uvicorn turns SIGTERM/SIGINT into a graceful shutdown of the server.
     try:
         await server.serve()
     finally:
-        await gw.close()
+        starting.cancel()  # a no-op once started
+        with contextlib.suppress(BaseException):  # cancelled or failed: nothing to close
+            gw = await starting
+            await gw.close()
+    if not starting.cancelled() and starting.exception() is not None:
+        raise SystemExit(1)
