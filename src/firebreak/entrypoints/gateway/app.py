@@ -129,6 +129,7 @@ def create_app(gw: Gateway) -> ASGIApp:
 
     @app.get("/healthz")
     async def health() -> JSONResponse:
+        ready = all(r.ready for r in gw.readers) and gw.readiness.caught_up()
         return JSONResponse(
             {
                 "dc": gw.dc.name,
@@ -139,7 +140,8 @@ def create_app(gw: Gateway) -> ASGIApp:
                 "caught_up": gw.readiness.caught_up(),
                 "readers": {r.stream: r.state.value for r in gw.readers},
                 # Ready = serving: readers running and the read model caught up with the log.
-                "ready": all(r.ready for r in gw.readers) and gw.readiness.caught_up(),
+                "ready": ready,
+                **({} if ready else {"waiting_for": gw.readiness.progress()}),
             }
         )
 
