@@ -50,7 +50,7 @@ async def test_serves_only_after_reaching_the_leaders_targets_and_the_local_end(
 
 async def test_without_a_leader_the_local_end_is_not_enough() -> None:
     """A rejoined DC's own replica may be empty or behind: reading it to its end proves nothing."""
-    projector, readers, readiness = _readiness()
+    _, readers, readiness = _readiness()
     answered = asyncio.Event()
 
     async def last_seq(stream: str) -> int:

@@ -16,9 +16,11 @@ from pathlib import Path
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
-from firebreak.adapters import nats_log, sqlite_store
+from firebreak.adapters import leadership, nats_log, sqlite_store
 from firebreak.adapters.leaders import StreamLeaders
+from firebreak.adapters.leadership import Leadership
 from firebreak.adapters.nats_log import Log
+from firebreak.adapters.ops_board import DCHeartbeat, OpsBoard
 from firebreak.adapters.replica_reader import ReplicaReader
 from firebreak.adapters.sqlite_checkpoint import Checkpointer
 from firebreak.adapters.sqlite_queries import Queries
@@ -28,6 +30,7 @@ from firebreak.domain.ids import partition_of, room_stream
 from firebreak.errors import Unavailable
 from firebreak.service.accounts import Accounts
 from firebreak.service.auth import Passwords, Tokens
+from firebreak.service.balancer import Balancer
 from firebreak.service.hub import Hub
 from firebreak.service.projector import CATCH_UP_BATCH, MAX_BATCH, Projector
 from firebreak.service.ratelimit import RateLimiter
@@ -58,6 +61,25 @@ class Gateway:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     #: Set by an operator before a planned outage: refuse new work so clients move elsewhere.
     draining: bool = False
+    #: Keeps stream leaders spread (set once built: its heartbeat reads this gateway's state).
+    balancer: Balancer | None = None
+
+    def serving(self) -> bool:
+        """Readers running and the read model caught up with the log (what /healthz calls ready)."""
+        return all(r.ready for r in self.readers) and self.readiness.caught_up()
+
+    async def drain(self) -> int:
+        """Planned outage: refuse new requests with 503 and end live sessions, so clients move to
+        other DCs before this one goes down; tell the leader balancer at once, so that it gives
+        this DC no leaders and moves away the ones it has. Returns the sessions ended."""
+        self.draining = True
+        ended = self.hub.end_all("draining")
+        if self.balancer is not None:
+            try:
+                await self.balancer.announce()
+            except Exception:  # the board is unreachable: the balancer's next round says it
+                log.warning("%s: could not announce the drain on the ops board", self.dc.name, exc_info=True)
+        return ended
 
     def refusal(self) -> Unavailable | None:
         """Why this DC must not take API calls or WebSockets now (clients go elsewhere), if so."""
@@ -180,4 +202,13 @@ def _assemble(config: Config, dc: DCConfig, nc: NATS, js: JetStreamContext, key:
     gw.tasks.append(asyncio.create_task(checkpointer.run(), name="checkpointer"))
     gw.tasks.extend(asyncio.create_task(r.run(), name=f"read-{r.stream}") for r in readers)
     gw.tasks.append(asyncio.create_task(leaders.run(), name="stream-leaders"))
+    gw.balancer = balancer = Balancer(
+        OpsBoard(js),
+        Leadership(nc),
+        dc=dc.name,
+        dcs=[d.name for d in config.dcs],
+        streams=leadership.stream_names(config),
+        heartbeat=lambda: DCHeartbeat(ready=gw.serving(), draining=gw.draining),
+    )
+    gw.tasks.append(asyncio.create_task(balancer.run(), name="leader-balancer"))
     return gw

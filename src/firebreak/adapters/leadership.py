@@ -5,29 +5,66 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from dataclasses import dataclass
 
 import nats.errors
 import nats.js.errors
+from nats.aio.client import Client as NATS
 
 from firebreak.adapters.nats_log import SECRETS_BUCKET, connect
+from firebreak.adapters.ops_board import OPS_BUCKET
 from firebreak.config import Config
 from firebreak.domain.ids import ACCOUNTS_STREAM, room_stream
 
+#: What a failed leadership request raises (the caller tries again later).
+LEADERSHIP_ERRORS: tuple[type[BaseException], ...] = (TimeoutError, nats.errors.Error, nats.js.errors.Error)
+
 
 def stream_names(config: Config) -> list[str]:
-    """Every stream whose leader matters: accounts, room partitions, and the secrets KV bucket."""
-    return [ACCOUNTS_STREAM] + [room_stream(p) for p in range(config.partitions)] + [f"KV_{SECRETS_BUCKET}"]
+    """Every stream whose leader matters: accounts, room partitions, and the KV buckets."""
+    rooms = [room_stream(p) for p in range(config.partitions)]
+    return [ACCOUNTS_STREAM, *rooms, f"KV_{SECRETS_BUCKET}", f"KV_{OPS_BUCKET}"]
+
+
+@dataclass(frozen=True)
+class StreamPlacement:
+    #: The DC whose node leads the stream (None: no leader now).
+    leader: str | None
+    #: The DCs whose replica is current: the leader and every follower that keeps up.
+    current: frozenset[str]
+
+
+class Leadership:
+    """Reads where stream leaders are and asks them to move, over an open connection."""
+
+    def __init__(self, nc: NATS) -> None:
+        self._nc = nc
+        self._js = nc.jetstream(timeout=5.0)
+
+    async def placement(self, stream: str) -> StreamPlacement:
+        info = await self._js.stream_info(stream)
+        cluster = info.cluster
+        leader = cluster.leader if cluster and cluster.leader else None
+        current = {leader} if leader else set()
+        for peer in (cluster.replicas or []) if cluster else []:
+            if peer.name and peer.current and not peer.offline:
+                current.add(peer.name)
+        return StreamPlacement(leader, frozenset(current))
+
+    async def step_down(self, stream: str, preferred: str) -> None:
+        """Asks the stream's leader to hand over to ``preferred`` (a planned move: ~23 ms)."""
+        await self._nc.request(
+            f"$JS.API.STREAM.LEADER.STEPDOWN.{stream}",
+            json.dumps({"placement": {"preferred": preferred}}).encode(),
+            timeout=5.0,
+        )
 
 
 async def leaders(config: Config) -> dict[str, str | None]:
     nc = await connect(config, prefer_dc=None, name="leadership")
     try:
-        js = nc.jetstream(timeout=5.0)
-        out: dict[str, str | None] = {}
-        for name in stream_names(config):
-            info = await js.stream_info(name)
-            out[name] = info.cluster.leader if info.cluster else None
-        return out
+        leadership = Leadership(nc)
+        return {name: (await leadership.placement(name)).leader for name in stream_names(config)}
     finally:
         await nc.close()
 
@@ -36,23 +73,18 @@ async def move(config: Config, placement: dict[str, str], deadline_s: float = 20
     """Asks each named stream's leader to step down in favour of the given DC; returns the leaders after."""
     nc = await connect(config, prefer_dc=None, name="leadership")
     try:
-        js = nc.jetstream(timeout=5.0)
+        leadership = Leadership(nc)
         end = time.monotonic() + deadline_s
         result: dict[str, str | None] = {}
         for stream, target in placement.items():
             while True:
                 try:
-                    info = await js.stream_info(stream)
-                    leader = info.cluster.leader if info.cluster else None
+                    leader = (await leadership.placement(stream)).leader
                     if leader == target:
                         result[stream] = leader
                         break
-                    await nc.request(
-                        f"$JS.API.STREAM.LEADER.STEPDOWN.{stream}",
-                        json.dumps({"placement": {"preferred": target}}).encode(),
-                        timeout=5.0,
-                    )
-                except (TimeoutError, nats.errors.Error, nats.js.errors.Error):
+                    await leadership.step_down(stream, target)
+                except LEADERSHIP_ERRORS:
                     pass
                 if time.monotonic() > end:
                     result[stream] = None

@@ -23,6 +23,7 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, RePublish, StorageType, StreamConfig
 
+from firebreak.adapters import ops_board
 from firebreak.adapters.nats_client import Client
 from firebreak.config import Config
 from firebreak.domain.ids import ACCOUNTS_STREAM, room_stream, room_subject_prefix
@@ -169,7 +170,8 @@ async def ensure_topology(
     deadline: float | None = None,
     on_retry: Callable[[BaseException], None] | None = None,
 ) -> None:
-    """Creates the streams and the secrets bucket if missing. Idempotent; safe to race from every DC.
+    """Creates the streams and the KV buckets (secrets, ops board) if missing. Idempotent; safe to
+    race from every DC.
 
     Waits for the cluster to form: until ``deadline`` (monotonic), or with none for as long as the
     caller's task runs, every failure (no meta leader yet, too few peers, a request timing out, a
@@ -178,7 +180,9 @@ async def ensure_topology(
     steps: list[Callable[[], Awaitable[None]]] = [
         functools.partial(_add_or_update, js, sc) for sc in stream_configs(config)
     ]
-    steps.append(functools.partial(_create_bucket, js))
+    secrets_bucket = KeyValueConfig(bucket=SECRETS_BUCKET, history=1, replicas=3, storage=StorageType.FILE)
+    steps.append(functools.partial(_create_bucket, js, secrets_bucket))
+    steps.append(functools.partial(_create_bucket, js, ops_board.bucket_config()))
     for step in steps:
         await retry(step, retry_on=STARTUP_RETRYABLE, deadline=deadline, on_retry=on_retry, backoff=_PATIENT)
 
@@ -194,9 +198,8 @@ async def _add_or_update(js: JetStreamContext, sc: StreamConfig) -> None:
         await js.update_stream(sc)
 
 
-async def _create_bucket(js: JetStreamContext) -> None:
+async def _create_bucket(js: JetStreamContext, config: KeyValueConfig) -> None:
     try:
-        config = KeyValueConfig(bucket=SECRETS_BUCKET, history=1, replicas=3, storage=StorageType.FILE)
         await js.create_key_value(config)
     except nats.js.errors.BadRequestError as exc:
         if exc.err_code == 10005:

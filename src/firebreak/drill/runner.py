@@ -170,20 +170,21 @@ class Drill:
         self._mark(f"fire {' + '.join(dcs)}", ",".join(dcs))
 
     async def _evacuate(self, dc: str) -> None:
+        """Drains ``dc`` first (its gateway tells the leader balancer at once, so no leader is
+        moved back to it), then moves its leaders away and checks that none is left there."""
         self._mark(f"evacuate {dc}", dc)
         others = [x for x in self._alive() if x != dc]
-        leaders = await leadership.leaders(self._config)
-        moves = {
-            s: others[i % len(others)] for i, (s, lead) in enumerate(sorted(leaders.items())) if lead == dc
-        }
-        await leadership.move(self._config, moves)
         url = self._config.dc(dc).http_url
         async with httpx.AsyncClient(timeout=5) as http:
             await http.post(url + "/internal/drain", headers={"x-ops-token": self._config.secrets.ops_token})
-            end = time.monotonic() + 5
+            end = time.monotonic() + 10
             while time.monotonic() < end:
-                if (await http.get(url + "/healthz")).json()["connections"] == 0:
+                leaders = await leadership.leaders(self._config)
+                led = sorted(s for s, lead in leaders.items() if lead == dc)
+                idle = (await http.get(url + "/healthz")).json()["connections"] == 0
+                if not led and idle:
                     break
+                await leadership.move(self._config, {s: others[i % len(others)] for i, s in enumerate(led)})
                 await asyncio.sleep(0.05)
         self._burn(dc)
 

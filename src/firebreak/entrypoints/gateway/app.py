@@ -129,7 +129,7 @@ def create_app(gw: Gateway) -> ASGIApp:
 
     @app.get("/healthz")
     async def health() -> JSONResponse:
-        ready = all(r.ready for r in gw.readers) and gw.readiness.caught_up()
+        ready = gw.serving()
         return JSONResponse(
             {
                 "dc": gw.dc.name,
@@ -164,10 +164,7 @@ def create_app(gw: Gateway) -> ASGIApp:
     async def drain() -> JSONResponse:
         """Planned outage: refuse new requests with 503 and end live sessions, so clients move to
         other DCs before this one goes down."""
-        gw.draining = True
-        return JSONResponse(
-            {"dc": gw.dc.name, "draining": True, "ended_sessions": gw.hub.end_all("draining")}
-        )
+        return JSONResponse({"dc": gw.dc.name, "draining": True, "ended_sessions": await gw.drain()})
 
     def new_session(user_id: str, cursor: str | None) -> LiveSession:
         start = Cursor.parse(cursor, gw.config.partitions) if cursor else None

@@ -1,0 +1,100 @@
+"""The cluster keeps its own stream leaders spread (domain/placement.py says where they belong).
+
+However the cluster was started (``firebreak up``, or three sites each starting their own
+processes) and after a DC comes back from a fire, leaders end up spread over the DCs that serve.
+Every gateway runs a :class:`Balancer`; each round it
+
+1. writes its DC's heartbeat to the ops board (serving? draining?),
+2. takes or renews the board's ``balancer`` lease: only the holder goes on, so one actor moves
+   leaders at a time (a holder that dies loses the lease when it expires),
+3. reads every DC's heartbeat and every stream's placement, and counts a DC as one that may lead
+   only if its gateway serves, is not draining, and its replica of every stream is current, for
+   ``settle_rounds`` rounds in a row (a DC that has just rejoined takes no leader before it has
+   caught up and stayed so),
+4. asks the leaders that should move to step down in favour of their target (~23 ms each).
+
+It acts only while a majority of the DCs may lead: while the cluster is still starting (one
+gateway serving so far) moving every leader to the first DC up would only have to be undone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable, Sequence
+
+from firebreak.adapters.leadership import Leadership, StreamPlacement
+from firebreak.adapters.ops_board import DCHeartbeat, OpsBoard
+from firebreak.domain import placement
+
+log = logging.getLogger(__name__)
+
+LEASE = "balancer"
+
+
+class Balancer:
+    def __init__(
+        self,
+        board: OpsBoard,
+        leadership: Leadership,
+        *,
+        dc: str,
+        dcs: Sequence[str],
+        streams: Sequence[str],
+        heartbeat: Callable[[], DCHeartbeat],
+        every_s: float = 5.0,
+        settle_rounds: int = 2,
+    ) -> None:
+        self._board = board
+        self._leadership = leadership
+        self._dc = dc
+        self._dcs = list(dcs)
+        self._streams = list(streams)
+        self._heartbeat = heartbeat
+        self._every_s = every_s
+        self._settle_rounds = settle_rounds
+        #: DC -> rounds in a row it was found fit to lead
+        self._streak: dict[str, int] = {}
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.round()
+            except Exception:  # the board or a leader did not answer: the next round tries again
+                log.warning("%s: leader balancing round failed", self._dc, exc_info=True)
+            await asyncio.sleep(self._every_s * random.uniform(0.75, 1.25))
+
+    async def announce(self) -> None:
+        """Writes this DC's heartbeat now: after a drain, so that the holder stops giving this DC
+        leaders at once rather than at this DC's next round."""
+        await self._board.beat(self._dc, self._heartbeat())
+
+    async def round(self) -> list[tuple[str, str]]:
+        """One round; returns the moves it asked for (empty when not the holder or balanced)."""
+        await self.announce()
+        if not await self._board.hold(LEASE, self._dc):
+            self._streak.clear()  # another DC balances; start afresh if the lease comes here
+            return []
+        beats = await self._board.heartbeats(self._dcs)
+        placements = {s: await self._leadership.placement(s) for s in self._streams}
+        eligible = self._eligible(beats, placements)
+        if len(eligible) <= len(self._dcs) // 2:
+            return []
+        planned = placement.moves({s: p.leader for s, p in placements.items()}, eligible)
+        for stream, target in planned:
+            log.info("%s: moving the leader of %s to %s", self._dc, stream, target)
+            await self._leadership.step_down(stream, target)
+        return planned
+
+    def _eligible(self, beats: dict[str, DCHeartbeat], placements: dict[str, StreamPlacement]) -> list[str]:
+        for dc in self._dcs:
+            beat = beats.get(dc)
+            fit = (
+                beat is not None
+                and beat.ready
+                and not beat.draining
+                and all(dc in p.current for p in placements.values())
+            )
+            self._streak[dc] = self._streak.get(dc, 0) + 1 if fit else 0
+        return [dc for dc in self._dcs if self._streak[dc] >= self._settle_rounds]
