@@ -173,6 +173,7 @@ class Drill:
         """Drains ``dc`` first (its gateway tells the leader balancer at once, so no leader is
         moved back to it), then moves its leaders away and checks that none is left there."""
         self._mark(f"evacuate {dc}", dc)
+        self.serving.discard(dc)  # a draining DC refuses reads by design: no probe expects them
         others = [x for x in self._alive() if x != dc]
         url = self._config.dc(dc).http_url
         async with httpx.AsyncClient(timeout=5) as http:
