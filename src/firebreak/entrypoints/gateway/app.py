@@ -10,7 +10,9 @@ from starlette.types import ASGIApp
 from firebreak.bootstrap import Gateway
 from firebreak.domain.ids import Cursor
 from firebreak.entrypoints.gateway import boundary as b
+from firebreak.entrypoints.gateway.apidocs import install_docs
 from firebreak.entrypoints.gateway.hot import SEND_OPERATION, HotLane
+from firebreak.entrypoints.gateway.ops import add_ops_routes
 from firebreak.errors import Forbidden
 from firebreak.service.auth import TokenClaims
 from firebreak.service.sessions import LiveSession
@@ -35,8 +37,11 @@ def create_app(gw: Gateway) -> ASGIApp:
         title="Firebreak",
         version="1",
         description="A messenger whose every change is an event in a log replicated across three DCs.",
+        docs_url=None,
+        redoc_url=None,
     )
     b.install(app, gw.config.limits, extra_operations=SEND_OPERATION)
+    install_docs(app)
 
     accounts, rooms = gw.accounts, gw.rooms
 
@@ -170,6 +175,8 @@ def create_app(gw: Gateway) -> ASGIApp:
         return JSONResponse(
             {"dc": gw.dc.name, "draining": True, "ended_sessions": gw.hub.end_all("draining")}
         )
+
+    add_ops_routes(app, gw.config, gw.dc.name, ops)
 
     def new_session(user_id: str, cursor: str | None) -> LiveSession:
         start = Cursor.parse(cursor, gw.config.partitions) if cursor else None
