@@ -120,10 +120,10 @@ async def test_status_shows_each_dc(up: Up) -> None:
     for dc in up.config.dcs:
         await serving(up, dc.name)
     status = await up.status()
-    for dc in status.values():
-        assert dc["processes"]["nats-server"]["state"] == dc["processes"]["gateway"]["state"] == "running"
-        assert dc["data"] is True and dc["clients"] == 0 and not dc["draining"]
-        assert dc["leads"], f"{dc['name']} leads some streams: up spreads them"
+    for each in status.values():
+        assert each["processes"]["nats-server"]["state"] == each["processes"]["gateway"]["state"] == "running"
+        assert each["data"] is True and each["clients"] == 0 and not each["draining"]
+        assert each["leads"], f"{each['name']} leads some streams: up spreads them"
     code, table = await up.dc("status")
     assert code == 0 and "lag" in table and "leads" in table
     assert all(f"\n{name}" in table for name in status), table

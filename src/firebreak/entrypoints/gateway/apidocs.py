@@ -1,6 +1,8 @@
-"""The API's browsable documentation (``/docs``: Swagger UI, ``/redoc``: ReDoc) served entirely by
-the gateway, so it works on a machine without internet: FastAPI's own pages load their scripts and
-styles from a CDN. The files come from the ``fastapi-offline`` package (pinned in pyproject.toml)."""
+"""The API's browsable documentation (``/docs``, Swagger UI) served entirely by the gateway, so it
+works on a machine without internet: FastAPI's own page loads its script and styles from a CDN.
+The files come from the ``fastapi-offline`` package (pinned in pyproject.toml). FastAPI's ReDoc
+page (``/redoc``) is off: it fetches its script from a CDN, and even served locally ReDoc loads its
+logo from one."""
 
 from __future__ import annotations
 
@@ -8,11 +10,11 @@ from importlib.resources import files
 from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-#: Where the Swagger UI and ReDoc files are served.
+#: Where the Swagger UI files are served.
 ASSETS = "/docs-assets"
 
 
@@ -21,8 +23,8 @@ def assets_dir() -> Path:
 
 
 def install_docs(app: FastAPI) -> None:
-    """Adds ``/docs`` and ``/redoc`` to ``app``, which must be made with ``docs_url=None`` and
-    ``redoc_url=None`` (FastAPI's CDN pages)."""
+    """Adds ``/docs`` to ``app``, which must be made with ``docs_url=None`` and ``redoc_url=None``
+    (FastAPI's CDN pages)."""
     app.mount(ASSETS, StaticFiles(directory=assets_dir()), name="docs-assets")
     openapi_url = app.openapi_url or "/openapi.json"
 
@@ -35,14 +37,4 @@ def install_docs(app: FastAPI) -> None:
             swagger_css_url=f"{ASSETS}/swagger-ui.css",
             swagger_favicon_url=f"{ASSETS}/favicon.png",
             swagger_ui_parameters=app.swagger_ui_parameters,
-        )
-
-    @app.get("/redoc", include_in_schema=False)
-    async def redoc() -> HTMLResponse:
-        return get_redoc_html(
-            openapi_url=openapi_url,
-            title=f"{app.title} - ReDoc",
-            redoc_js_url=f"{ASSETS}/redoc.standalone.js",
-            redoc_favicon_url=f"{ASSETS}/favicon.png",
-            with_google_fonts=False,
         )
