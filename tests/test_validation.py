@@ -8,6 +8,7 @@ import secrets
 
 import httpx
 
+from firebreak.domain.validation import NAME_PATTERN
 from firebreak.entrypoints.cluster import LocalCluster
 from tests.conftest import ClientFactory
 from tests.test_chat import uname, user
@@ -219,13 +220,16 @@ async def test_request_id_reused_with_another_body(cluster: LocalCluster, make_c
     assert code_of(reused) == (409, "request_id_reused")
     assert (await alice.room(created.json()["room_id"])).room.name == "r1"
 
-    # A message's client_id is its request id: the same id with another text is not a retry.
-    path = room_path + "/messages"
-    assert (
-        await raw(cluster, "POST", path, token=alice.token, json={"client_id": "m1", "text": "a"})
-    ).status_code == 201
-    resent = await raw(cluster, "POST", path, token=alice.token, json={"client_id": "m1", "text": "b"})
-    assert code_of(resent) == (409, "client_id_reused")
+    # The same request id for another room is another request, not a duplicate of the first.
+    second = await alice.create_group("second", [bob.user.username])
+    renamed = await raw(
+        cluster,
+        "PATCH",
+        f"/v1/rooms/{second.room_id}",
+        token=alice.token,
+        json={"name": "o1", "request_id": "ren"},
+    )
+    assert renamed.status_code == 200 and (await alice.room(second.room_id)).room.name == "o1"
 
 
 async def test_method_not_allowed_names_the_allowed_ones(cluster: LocalCluster) -> None:
@@ -263,3 +267,4 @@ async def test_openapi_documents_every_answer(cluster: LocalCluster) -> None:
     assert history["limit"]["schema"]["maximum"] == 200
     assert history["after"]["schema"]["minimum"] == 0
     assert schemas["Error"]["required"] == ["error"]
+    assert schemas["ProfileBody"]["properties"]["display_name"]["pattern"] == NAME_PATTERN

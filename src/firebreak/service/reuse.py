@@ -1,5 +1,5 @@
-"""Telling a retry from a reused id: the same ``request_id`` (or message ``client_id``) with
-another body is refused with 409 instead of answering with what the first body did.
+"""Telling a retry from a reused id: the same ``request_id`` with another body is refused with
+409 instead of answering with what the first body did.
 
 Each check compares with what the log already holds for the id, as this DC's read model applied
 it (docs/IDEMPOTENCY.md); a check that finds nothing to compare with lets the request through.
@@ -9,21 +9,12 @@ from __future__ import annotations
 
 import msgspec
 
-from firebreak.adapters.sqlite_queries import MessageRow, Queries
+from firebreak.adapters.sqlite_queries import Queries
 from firebreak.domain.events import RoomCreated, RoomEvent
 from firebreak.domain.model import ClientEvent
 from firebreak.errors import Conflict
 
 _client_event = msgspec.json.Decoder(ClientEvent)
-
-
-def check_same_text(row: MessageRow, text: str) -> MessageRow:
-    """``row`` is the message stored under a client_id; ``text`` what this request sends with it."""
-    if row.text != text:
-        raise Conflict(
-            "this client_id was already used for a message with another text", code="client_id_reused"
-        )
-    return row
 
 
 def check_same_group(q: Queries, room_id: str, name: str, members: tuple[str, ...]) -> None:

@@ -21,7 +21,7 @@ from firebreak.domain.validation import check_client_id, check_message_text, che
 from firebreak.errors import BadRequest, Conflict, Forbidden, NotFound, TooLarge
 from firebreak.service.accounts import Accounts, now_ms, user_view
 from firebreak.service.ratelimit import RateLimiter
-from firebreak.service.reuse import check_same_group, check_same_op, check_same_text
+from firebreak.service.reuse import check_same_group, check_same_op
 from firebreak.service.sync import Freshness
 from firebreak.service.views import (
     History,
@@ -202,7 +202,7 @@ class Rooms:
         # same in every DC.
         earlier = self._q.message_by_client_id(me, client_id)
         if earlier is not None:
-            return self._sent(check_same_text(earlier, text), room_id, duplicate=True)
+            return self._sent(earlier, room_id, duplicate=True)
         self._sends.check(me)
         await self._member_room(room_id, me)
         event = ev.MessageSent(v=1, at=now_ms(), room_id=room_id, sender=me, client_id=client_id, text=text)
@@ -216,7 +216,6 @@ class Rooms:
         if row is None:
             # The projection refused it (we left the room between the check and the append).
             raise Forbidden("you are not a member of this room", code="not_a_member")
-        check_same_text(row, text)
         return self._sent(row, room_id, duplicate=appended.duplicate or row.seq != appended.seq)
 
     async def send_batch(self, me: str, room_id: str, items: list[tuple[str, str]]) -> list[SendResult]:
@@ -232,9 +231,6 @@ class Rooms:
             self._check_message(client_id, text)
         client_ids = [cid for cid, _ in items]
         known = self._q.messages_by_client_ids(me, client_ids)
-        for client_id, text in items:  # before appending: a refused batch changes nothing
-            if client_id in known:
-                self._sent(check_same_text(known[client_id], text), room_id, duplicate=True, unread=0)
         new = [(cid, text) for cid, text in items if cid not in known]
         first = last = 0
         if new:
@@ -253,11 +249,10 @@ class Rooms:
         seqs = [row.room_seq for row in stored.values()]
         unread = self._q.unread_counts(room_id, min(seqs), max(seqs)) if seqs else {}
         results = []
-        for client_id, text in items:
+        for client_id in client_ids:
             row = known.get(client_id) or stored.get(client_id)
             if row is None:
                 raise Forbidden("you are not a member of this room", code="not_a_member")
-            check_same_text(row, text)
             duplicate = not first <= row.seq <= last
             counted = None if duplicate else unread.get(row.room_seq)
             results.append(self._sent(row, room_id, duplicate=duplicate, unread=counted))
