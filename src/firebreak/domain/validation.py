@@ -36,15 +36,18 @@ MAX_POSITION = 2**53 - 1
 #: ``"\\ud800"`` decodes to one). SQLite, NATS and msgspec all refuse them.
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
-#: Bidirectional controls: they reorder what is displayed around them ("evil\u202etxt.exe").
-BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+#: What a name (display name, room name) may not hold: control characters (category Cc: NUL,
+#: ESC, newline...), line and paragraph separators (U+2028, U+2029), and bidirectional controls,
+#: which reorder what is displayed around them ("evil\u202etxt.exe"): U+061C, U+200E, U+200F,
+#: U+202A-202E, U+2066-2069. A regex character class, shared with the JSON Schema pattern.
+_NAME_FORBIDDEN = "\\u0000-\\u001f\\u007f-\\u009f\\u061c\\u200e\\u200f\\u2028-\\u202e\\u2066-\\u2069"
+NAME_PATTERN = f"^[^{_NAME_FORBIDDEN}]+$"
+_NAME_FORBIDDEN_CHAR = re.compile(f"[{_NAME_FORBIDDEN}]")
 #: Letters that draw nothing (Hangul fillers, blank Braille): the usual way to a "blank" name.
 _BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 #: Categories that draw nothing on their own: controls, format characters (zero-width space and
 #: joiners, BOM), surrogates, unassigned, separators, and combining marks without a base.
 _INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Cn", "Zs", "Zl", "Zp", "Mn", "Me"})
-#: Never in a one-line name: controls (NUL, ESC, newline) and line/paragraph separators.
-_NAME_FORBIDDEN_CATEGORIES = frozenset({"Cc", "Zl", "Zp"})
 
 
 def is_visible(ch: str) -> bool:
@@ -99,11 +102,12 @@ def check_name(value: str, max_chars: int, code: str, what: str) -> str:
     value = value.strip()
     if not 1 <= len(value) <= max_chars:
         raise BadRequest(f"a {what} is 1-{max_chars} characters", code=code)
-    for ch in value:
-        if ch in BIDI_CONTROLS or unicodedata.category(ch) in _NAME_FORBIDDEN_CATEGORIES:
-            raise BadRequest(
-                f"a {what} may not hold control characters or bidi controls (U+{ord(ch):04X})", code=code
-            )
+    forbidden = _NAME_FORBIDDEN_CHAR.search(value)
+    if forbidden:
+        raise BadRequest(
+            f"a {what} may not hold control characters or bidi controls (U+{ord(forbidden[0]):04X})",
+            code=code,
+        )
     if not has_visible(value):
         raise BadRequest(f"a {what} needs a visible character", code=code)
     return value

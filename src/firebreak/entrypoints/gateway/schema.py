@@ -17,6 +17,7 @@ from firebreak.domain.validation import (
     CLIENT_ID_MAX,
     CLIENT_ID_PATTERN,
     MAX_POSITION,
+    NAME_PATTERN,
     PASSWORD_MAX,
     PASSWORD_MIN,
     USERNAME_MAX,
@@ -66,8 +67,9 @@ def _body_rules(limits: Limits) -> dict[str, dict[str, dict[str, Any]]]:
     username = {"pattern": USERNAME_PATTERN, "minLength": USERNAME_MIN, "maxLength": USERNAME_MAX}
     client_id = {"pattern": CLIENT_ID_PATTERN, "minLength": 1, "maxLength": CLIENT_ID_MAX}
     password = {"minLength": PASSWORD_MIN, "maxLength": PASSWORD_MAX}
-    display_name = {"minLength": 1, "maxLength": limits.max_display_name_chars}
-    room_name = {"minLength": 1, "maxLength": limits.max_room_name_chars}
+    # Names must also show something visible, which no pattern says: 400 when they do not.
+    display_name = {"pattern": NAME_PATTERN, "minLength": 1, "maxLength": limits.max_display_name_chars}
+    room_name = {"pattern": NAME_PATTERN, "minLength": 1, "maxLength": limits.max_room_name_chars}
     members = {"items": username}
     return {
         "RegisterBody": {
