@@ -5,7 +5,8 @@ gateway's OpenAPI document is built from the same constants (entrypoints/gateway
 docs/LIMITS.md lists them.
 
 Patterns are always matched whole with ``re.fullmatch``: ``$`` also matches before a trailing
-newline, which once let ``"name\\n"`` through to a NATS subject and into the log's de-duplication.
+newline, which would let ``"name\\n"`` through to a NATS subject and into the log's
+de-duplication.
 The ``*_PATTERN`` strings are JSON Schema (ECMA-262) patterns, where ``$`` is the end of the text.
 """
 
