@@ -248,5 +248,6 @@ async def test_nats_runs_one_dcs_server_from_the_config(tmp_path: Path) -> None:
         await eventually(listening, within_s=30, what="dc3's nats-server to listen")
         assert 'server_name: "dc3"' in (config.data_dir / "dc3" / "nats.conf").read_text()
     finally:
-        proc.terminate()
+        if proc.returncode is None:
+            proc.terminate()
         await proc.wait()
