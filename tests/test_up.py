@@ -19,7 +19,7 @@ from firebreak.config import dump_config
 from firebreak.entrypoints.cluster import LocalCluster
 from firebreak.errors import FirebreakError, Unauthorized
 from firebreak.service.auth import Tokens
-from tests.helpers import cluster_config
+from tests.helpers import cluster_config, eventually
 
 
 async def read_until(stream: asyncio.StreamReader, text: str, within_s: float, seen: list[str]) -> None:
@@ -163,3 +163,91 @@ def test_setup_runs_on_the_distributions_python_when_there_is_one() -> None:
         text=True,
     )
     assert overridden.stdout.strip() == "/opt/other/python3"
+
+
+async def run_cli(*args: str, within_s: float = 60) -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "firebreak.entrypoints.cli", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), within_s)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    return await proc.wait(), out.decode()
+
+
+async def test_up_refuses_a_taken_port_before_starting_anything(tmp_path: Path) -> None:
+    """The user's case: another cluster holds the ports. `up` says which port, whose it is, that
+    another cluster may run, and exits non-zero without starting a single process."""
+    config = cluster_config(tmp_path / "data")
+    path = tmp_path / "cluster.toml"
+    path.write_text(dump_config(config))
+    taken = config.dcs[1].http_port
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", taken))
+        blocker.listen()
+        code, out = await run_cli("up", "--config", str(path))
+    assert code != 0, out
+    assert (
+        f"port {taken}" in out and "dc2 gateway HTTP" in out and "another firebreak cluster" in out.lower()
+    ), out
+    assert "ready." not in out and "Nothing was started" in out, out
+    assert not (config.data_dir / "dc1").exists(), "no process was started (none has a log)"
+    for dc in config.dcs:
+        assert not port_open(dc.nats_port), f"{dc.name}'s nats-server was started"
+
+
+async def test_dc_says_clearly_when_no_up_runs(tmp_path: Path) -> None:
+    code, out = await run_cli("dc", "status", "--data-dir", str(tmp_path / "nothing"))
+    assert code != 0 and "no 'firebreak up' runs" in out, out
+
+
+STAMP = r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d[.,]\d{3}"
+
+
+def test_each_start_rotates_the_log_and_stamps_what_stops_a_gateway(tmp_path: Path) -> None:
+    """A new start keeps the previous run's log as gateway.log.1 and begins with a timestamped
+    line; an error that stops the gateway is logged with its time (a DC the config does not have
+    stops it at once)."""
+    import re
+
+    cluster = LocalCluster(cluster_config(tmp_path / "data"))
+    log = cluster.dc_dir("nowhere") / "gateway.log"
+    for _ in range(2):
+        cluster.start_gateway("nowhere")
+        assert cluster.gateways["nowhere"].wait(timeout=60) == 1
+    previous, current = log.with_name("gateway.log.1").read_text(), log.read_text()
+    for text in (previous, current):
+        lines = text.splitlines()
+        assert re.match(STAMP + r".* firebreak: starting gateway nowhere$", lines[0]), lines
+        stopped = [i for i, line in enumerate(lines) if "gateway nowhere stopped by an error" in line]
+        assert len(stopped) == 1 and re.match(STAMP, lines[stopped[0]]), lines
+        assert "Traceback" in lines[stopped[0] + 1] and "no DC named 'nowhere'" in text, lines
+        assert text.count("Traceback") == 1, "each log holds one run"
+
+
+async def test_nats_runs_one_dcs_server_from_the_config(tmp_path: Path) -> None:
+    """`firebreak nats --dc NAME` (real sites): writes the DC's nats.conf, also after a burn
+    deleted it, and runs the nats-server installed with Firebreak."""
+    config = cluster_config(tmp_path / "data")
+    path = tmp_path / "cluster.toml"
+    path.write_text(dump_config(config))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "firebreak.entrypoints.cli", "nats", "--dc", "dc3", "--config", str(path),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+
+        async def listening() -> bool:
+            assert proc.returncode is None, "nats-server exited"
+            return port_open(config.dc("dc3").nats_port)
+
+        await eventually(listening, within_s=30, what="dc3's nats-server to listen")
+        assert 'server_name: "dc3"' in (config.data_dir / "dc3" / "nats.conf").read_text()
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+        await proc.wait()

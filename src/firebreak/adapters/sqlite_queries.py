@@ -227,6 +227,23 @@ class Queries:
             (user_id, partition, after, upto, limit),
         ).fetchall()
 
+    def event_body(self, partition: int, seq: int) -> bytes | None:
+        """The applied room event at a log position (as pushed to clients), if it was accepted."""
+        row = self._db.execute(
+            "SELECT body FROM events WHERE partition=? AND seq=?", (partition, seq)
+        ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def creation_body(self, room_id: str) -> bytes | None:
+        """The room's ``room_created`` event, found at its members' earliest join (the creation
+        itself); None if that is not the creation (every first member left and came back)."""
+        row = self._db.execute(
+            "SELECT e.body FROM events e WHERE e.partition=(SELECT partition FROM rooms WHERE room_id=?) "
+            "AND e.seq=(SELECT MIN(joined_seq) FROM members WHERE room_id=?)",
+            (room_id, room_id),
+        ).fetchone()
+        return None if row is None else bytes(row[0])
+
     # operations
     def digest(self) -> dict[str, str]:
         """A sha256 per table of the rows that every DC must agree on."""

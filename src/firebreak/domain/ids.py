@@ -9,12 +9,14 @@ from __future__ import annotations
 import hashlib
 import re
 
+from firebreak.domain.validation import MAX_POSITION
 from firebreak.errors import BadRequest
 
 ACCOUNTS_STREAM = "ACCOUNTS"
-USERNAME_RE = re.compile(r"^[a-z0-9_]{3,32}$")
-#: Client-chosen ids (message ids, request ids): printable, no spaces, bounded.
-CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
+#: Room ids as :func:`direct_room_id` and :func:`group_room_id` make them (JSON Schema pattern).
+ROOM_ID_PATTERN = "^[dg]_[0-9a-f]{24}$"
+_ROOM_ID = re.compile(ROOM_ID_PATTERN[1:-1])
+_CURSOR_SEQ = re.compile("[0-9]{1,16}")
 
 
 def _digest(*parts: str) -> str:
@@ -70,10 +72,10 @@ def message_dedupe_id(room_id: str, sender: str, client_id: str) -> str:
     return f"msg:{room_id}:{sender}:{client_id}"
 
 
-def check_client_id(value: str, what: str = "client_id") -> str:
-    if not CLIENT_ID_RE.match(value):
-        raise BadRequest(f"{what} must be 1-64 characters of A-Z a-z 0-9 _ . : -", code=f"invalid_{what}")
-    return value
+def is_room_id(value: str) -> bool:
+    """Whether ``value`` could name a room; anything else is unknown without a lookup (and never
+    reaches a NATS subject, where dots and wildcards mean something)."""
+    return _ROOM_ID.fullmatch(value) is not None
 
 
 class Cursor:
@@ -94,12 +96,12 @@ class Cursor:
         parts = text.split("-")
         if parts[0] != "c1" or len(parts) != partitions + 1:
             raise BadRequest(f"cursor {text!r} is not a cursor of this cluster", code="invalid_cursor")
-        try:
-            seqs = [int(p) for p in parts[1:]]
-        except ValueError as exc:
-            raise BadRequest(f"cursor {text!r} is malformed", code="invalid_cursor") from exc
-        if any(s < 0 for s in seqs):
+        # ASCII digits only (int() also takes "1_0" and other scripts' digits), within SQLite's range.
+        if not all(_CURSOR_SEQ.fullmatch(p) for p in parts[1:]):
             raise BadRequest(f"cursor {text!r} is malformed", code="invalid_cursor")
+        seqs = [int(p) for p in parts[1:]]
+        if any(s > MAX_POSITION for s in seqs):
+            raise BadRequest(f"cursor {text!r} is out of range", code="invalid_cursor")
         return cls(seqs)
 
     def copy(self) -> Cursor:

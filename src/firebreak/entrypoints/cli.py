@@ -1,15 +1,16 @@
-"""The ``firebreak`` command: ``up`` (the local three-DC cluster), ``gateway`` (one DC's gateway
-process, started by ``up``), ``nats-config`` (one DC's nats-server config, for real sites) and
-``chat`` (a terminal chat client), ``drill`` (a fire drill) and ``bench`` (throughput and latency)."""
+"""The ``firebreak`` command: ``up`` (the local three-DC cluster), ``dc`` (operate it while it
+runs), ``gateway`` (one DC's gateway process, started by ``up``), ``nats`` and ``nats-config`` (one
+DC's nats-server and its config, for real sites), ``chat`` (a terminal chat client), ``drill`` (a
+fire drill) and ``bench`` (throughput and latency)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
-import signal
+import os
 import sys
+import threading
 from pathlib import Path
 
 import uvloop
@@ -26,33 +27,28 @@ def _config(args: argparse.Namespace) -> Config:
     return config
 
 
-async def _up(config: Config) -> int:
-    from firebreak.entrypoints.cluster import LocalCluster
+def _gateway(config: Config, dc: str) -> int:
+    """The gateway process: whatever stops it is logged with a timestamp (its log is read after
+    the fact, next to nats-server's timestamped lines)."""
+    from firebreak.entrypoints.gateway.main import serve
 
-    cluster = LocalCluster(config)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    print(f"starting {len(config.dcs)} DCs, data in {config.data_dir.resolve()} ...", flush=True)
+    log = logging.getLogger("firebreak.gateway")
+    logging.getLogger("firebreak").setLevel(logging.INFO)
+
+    def thread_died(args: threading.ExceptHookArgs) -> None:
+        name = args.thread.name if args.thread else "?"
+        log.error("thread %s died", name, exc_info=args.exc_value or True)
+
+    threading.excepthook = thread_died
     try:
-        await cluster.start()
-        for dc in config.dcs:
-            print(f"  {dc.name}: http {dc.http_url}  websocket {dc.ws_url}  nats {dc.nats_url}", flush=True)
-        print(f"API docs: {config.dcs[0].http_url}/docs   logs: {config.data_dir}/<dc>/*.log", flush=True)
-        print("ready. Chat with: ./firebreak chat --user NAME   (Ctrl-C stops the cluster)", flush=True)
-        while not stop.is_set():
-            for kind, procs in (("nats-server", cluster.nats), ("gateway", cluster.gateways)):
-                for name, proc in list(procs.items()):
-                    if proc.poll() is not None:
-                        print(f"warning: {kind} {name} exited with {proc.returncode}", file=sys.stderr)
-                        del procs[name]
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=1.0)
-    finally:
-        print("stopping ...", flush=True)
-        cluster.stop()
-    print("stopped; data kept.", flush=True)
+        # uvloop: the gateway is socket-bound (HTTP, WebSocket fan-out, NATS); measured in
+        # docs/PERFORMANCE.md.
+        uvloop.run(serve(config, dc))
+    except KeyboardInterrupt:
+        return 130
+    except Exception:
+        log.exception("gateway %s stopped by an error", dc)
+        return 1
     return 0
 
 
@@ -63,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     up = sub.add_parser("up", help="start the local three-DC cluster in the foreground")
     up.add_argument("--config", help="TOML config (default: three DCs on 127.0.0.1)")
     up.add_argument("--data-dir", help="override the config's data folder")
+
+    from firebreak.entrypoints import dc_cli
+
+    dc_cli.add_parser(sub)
 
     gw = sub.add_parser("gateway", help="run one DC's gateway (started by 'up')")
     gw.add_argument("--dc", required=True)
@@ -79,6 +79,12 @@ def main(argv: list[str] | None = None) -> int:
     natsconf.add_argument("--dc", required=True)
     natsconf.add_argument("--config")
 
+    nats = sub.add_parser(
+        "nats", help="run one DC's nats-server: writes <data_dir>/<dc>/nats.conf, then runs it (real sites)"
+    )
+    nats.add_argument("--dc", required=True)
+    nats.add_argument("--config")
+
     chat = sub.add_parser("chat", help="a terminal chat client")
     chat.add_argument("--config")
     chat.add_argument("--user", required=True, help="username (registered on first use)")
@@ -90,15 +96,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = _config(args)
         if args.command == "up":
-            return asyncio.run(_up(config))
-        if args.command == "gateway":
-            from firebreak.entrypoints.gateway.main import serve
+            from firebreak.entrypoints import supervisor
 
-            logging.getLogger("firebreak").setLevel(logging.INFO)
-            # uvloop: the gateway is socket-bound (HTTP, WebSocket fan-out, NATS); measured in
-            # docs/PERFORMANCE.md.
-            uvloop.run(serve(config, args.dc))
-            return 0
+            return asyncio.run(supervisor.up(config))
+        if args.command == "dc":
+            from firebreak.entrypoints import dc_cli
+
+            return asyncio.run(dc_cli.run(config, args))
+        if args.command == "gateway":
+            return _gateway(config, args.dc)
         if args.command == "drill":
             from firebreak.entrypoints import drill_cli
 
@@ -112,6 +118,12 @@ def main(argv: list[str] | None = None) -> int:
 
             print(nats_conf(config, config.dc(args.dc)), end="")
             return 0
+        if args.command == "nats":
+            from firebreak.entrypoints.cluster import nats_server_binary, write_nats_conf
+
+            conf = write_nats_conf(config, config.dc(args.dc))
+            binary = nats_server_binary()
+            os.execv(binary, [binary, "-c", str(conf)])
         from firebreak.entrypoints.chat import run_chat
 
         return asyncio.run(run_chat(config, args.user, args.password, args.dc))

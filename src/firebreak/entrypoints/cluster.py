@@ -18,6 +18,7 @@ import sys
 import sysconfig
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -79,6 +80,26 @@ cluster {{
   routes: [ {routes} ]
 }}
 """
+
+
+def write_nats_conf(config: Config, dc: DCConfig) -> Path:
+    """Writes ``<data_dir>/<dc>/nats.conf`` from the cluster config (again after a burn) and returns it."""
+    conf = config.data_dir / dc.name / "nats.conf"
+    conf.parent.mkdir(parents=True, exist_ok=True)
+    conf.write_text(nats_conf(config, dc))
+    return conf
+
+
+def open_log(path: Path, header: str) -> int:
+    """Opens a process's log for a new start: the previous run's log is kept as ``<name>.log.1`` and
+    the new one begins with a timestamped line, so an old traceback never looks current."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        os.replace(path, path.with_name(path.name + ".1"))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    stamp = datetime.now().astimezone().isoformat(timespec="milliseconds")
+    os.write(fd, f"{stamp} firebreak: {header}\n".encode())
+    return fd
 
 
 def free_ports(n: int) -> list[int]:
@@ -152,19 +173,14 @@ class LocalCluster:
     def dc_dir(self, name: str) -> Path:
         return self.config.data_dir / name
 
-    def _log(self, name: str, what: str) -> int | None:
+    def _log(self, name: str, what: str, header: str) -> int | None:
         if self._quiet:
-            path = self.dc_dir(name) / f"{what}.log"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            return open_log(self.dc_dir(name) / f"{what}.log", header)
         return None
 
     def start_nats(self, name: str) -> None:
-        dc = self.config.dc(name)
-        conf = self.dc_dir(name) / "nats.conf"
-        conf.parent.mkdir(parents=True, exist_ok=True)
-        conf.write_text(nats_conf(self.config, dc))
-        out = self._log(name, "nats")
+        conf = write_nats_conf(self.config, self.config.dc(name))
+        out = self._log(name, "nats", f"starting nats-server {name} ({conf})")
         self.nats[name] = subprocess.Popen(
             [nats_server_binary(), "-c", str(conf)],
             stdout=out,
@@ -177,7 +193,7 @@ class LocalCluster:
             os.close(out)
 
     def start_gateway(self, name: str) -> None:
-        out = self._log(name, "gateway")
+        out = self._log(name, "gateway", f"starting gateway {name}")
         self.gateways[name] = subprocess.Popen(
             [
                 sys.executable,
@@ -198,8 +214,28 @@ class LocalCluster:
             os.close(out)
 
     def start_dc(self, name: str) -> None:
-        self.start_nats(name)
-        self.start_gateway(name)
+        """Starts whichever of the DC's two processes is not running (its data, if any, is reused)."""
+        if not self.running(self.nats, name):
+            self.start_nats(name)
+        if not self.running(self.gateways, name):
+            self.start_gateway(name)
+
+    @staticmethod
+    def running(procs: dict[str, subprocess.Popen[bytes]], name: str) -> bool:
+        proc = procs.get(name)
+        return proc is not None and proc.poll() is None
+
+    def stop_dc(self, name: str) -> None:
+        """Stops the DC's gateway, then its nats-server (SIGTERM, then SIGKILL after 10 s); data kept."""
+        for procs in (self.gateways, self.nats):
+            proc = procs.pop(name, None)
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
 
     async def start(self, within_s: float = 90.0) -> None:
         """Starts every DC and waits until all serve; on any failure stops what it started."""

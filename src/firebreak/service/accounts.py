@@ -8,21 +8,20 @@ from firebreak.adapters.nats_log import Log, SubjectNotEmpty
 from firebreak.adapters.sqlite_queries import Queries, UserRow
 from firebreak.config import Limits
 from firebreak.domain import events as ev
-from firebreak.domain.ids import (
-    ACCOUNTS_STREAM,
-    USERNAME_RE,
+from firebreak.domain.ids import ACCOUNTS_STREAM, user_id_for, user_subject, username_subject
+from firebreak.domain.validation import (
     check_client_id,
-    user_id_for,
-    user_subject,
-    username_subject,
+    check_name,
+    check_password,
+    check_unicode,
+    check_username,
+    is_username,
+    username_lookalike,
 )
-from firebreak.errors import BadRequest, Conflict, NotFound, Unauthorized
+from firebreak.errors import Conflict, NotFound, Unauthorized
 from firebreak.service.auth import Passwords, TokenClaims, Tokens
 from firebreak.service.sync import Freshness
 from firebreak.service.views import SessionView, UserView
-
-MIN_PASSWORD = 8
-MAX_PASSWORD = 256
 
 
 def now_ms() -> int:
@@ -34,12 +33,7 @@ def user_view(row: UserRow) -> UserView:
 
 
 def check_display_name(name: str, limits: Limits) -> str:
-    name = name.strip()
-    if not 1 <= len(name) <= limits.max_display_name_chars:
-        raise BadRequest(
-            f"display name must be 1-{limits.max_display_name_chars} characters", code="invalid_display_name"
-        )
-    return name
+    return check_name(name, limits.max_display_name_chars, "invalid_display_name", "display name")
 
 
 class Accounts:
@@ -63,17 +57,14 @@ class Accounts:
         self, username: str, password: str, display_name: str | None, request_id: str
     ) -> UserView:
         """Creates an account. Retrying with the same ``request_id`` returns the same account."""
-        if not USERNAME_RE.match(username):
-            raise BadRequest("username must be 3-32 characters of a-z, 0-9 and _", code="invalid_username")
-        if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
-            raise BadRequest(
-                f"password must be {MIN_PASSWORD}-{MAX_PASSWORD} characters", code="invalid_password"
-            )
+        check_username(username)
+        check_password(password)
         check_client_id(request_id, "request_id")
         name = check_display_name(display_name if display_name is not None else username, self._limits)
         existing = self._q.user_by_username(username)
         if existing is not None:
-            return self._same_request_or_taken(existing, request_id)
+            return await self._same_request_or_taken(existing, request_id, password)
+        self._not_anothers_username(name, username)
         event = ev.UserRegistered(
             v=1,
             at=now_ms(),
@@ -96,21 +87,43 @@ class Accounts:
             existing = self._q.user_by_username(username)
             if existing is None:  # pragma: no cover - the barrier makes this unreachable
                 raise
-            return self._same_request_or_taken(existing, request_id)
+            return await self._same_request_or_taken(existing, request_id, password)
         await self._fresh.applied(appended)
         row = self._q.user_by_username(username)
         assert row is not None
+        if appended.duplicate:  # JetStream knew the id: maybe another body with the same request_id
+            return await self._same_request_or_taken(row, request_id, password)
         return user_view(row)
 
-    @staticmethod
-    def _same_request_or_taken(existing: UserRow, request_id: str) -> UserView:
-        if existing.request_id == request_id:
-            return user_view(existing)
-        raise Conflict(f"username {existing.username!r} is taken", code="username_taken")
+    async def _same_request_or_taken(self, existing: UserRow, request_id: str, password: str) -> UserView:
+        """The answer when the username is already registered: our own earlier attempt (same
+        request_id and password) or someone else's name. The password is the part of the body
+        that matters and the log holds only its salted hash, so it is checked by verifying."""
+        if existing.request_id != request_id:
+            raise Conflict(f"username {existing.username!r} is taken", code="username_taken")
+        if not await self._passwords.verify(existing.password_hash, password):
+            raise Conflict(
+                "this request_id was used to register with another password", code="request_id_reused"
+            )
+        return user_view(existing)
+
+    def _not_anothers_username(self, display_name: str, own_username: str) -> None:
+        """Refuses a display name that passes for another user's username (docs/DECISIONS.md).
+        Checked against this DC's read model: best effort, like every uniqueness the log does
+        not enforce."""
+        lookalike = username_lookalike(display_name)
+        if lookalike is not None and lookalike != own_username and self._q.user_by_username(lookalike):
+            raise Conflict(
+                f"{display_name!r} is another user's username; choose another display name",
+                code="display_name_taken",
+            )
 
     async def login(self, username: str, password: str) -> SessionView:
+        check_unicode(password, "the password")
+        if not is_username(username):
+            raise Unauthorized("wrong username or password", code="bad_credentials")
         row = self._q.user_by_username(username)
-        if row is None and USERNAME_RE.match(username):
+        if row is None:
             await self._fresh.barrier(ACCOUNTS_STREAM)  # registered a moment ago in another DC?
             row = self._q.user_by_username(username)
         if row is None or not await self._passwords.verify(row.password_hash, password):
@@ -131,6 +144,7 @@ class Accounts:
 
     async def set_display_name(self, user_id: str, display_name: str) -> UserView:
         name = check_display_name(display_name, self._limits)
+        self._not_anothers_username(name, self.me(user_id).username)
         event = ev.DisplayNameChanged(v=1, at=now_ms(), user_id=user_id, display_name=name)
         appended = await self._log.append(
             user_subject(user_id), ev.encode(event), f"dn:{user_id}:{event.at}:{name}"
@@ -149,7 +163,7 @@ class Accounts:
         out: list[str] = []
         synced = False
         for name in usernames:
-            row = self._q.user_by_username(name)
+            row = self._q.user_by_username(check_username(name))
             if row is None and not synced:
                 await self._fresh.barrier(ACCOUNTS_STREAM)
                 synced = True

@@ -4,22 +4,24 @@ from __future__ import annotations
 
 import secrets
 
-from firebreak.adapters.nats_log import Log, SubjectNotEmpty
+from firebreak.adapters.nats_log import Appended, Log, SubjectNotEmpty
 from firebreak.adapters.sqlite_queries import MembershipRow, MessageRow, Queries, RoomRow
 from firebreak.config import Config
 from firebreak.domain import events as ev
 from firebreak.domain.ids import (
-    check_client_id,
     direct_room_id,
     group_room_id,
+    is_room_id,
     message_dedupe_id,
     partition_of,
     room_stream,
     room_subject,
 )
+from firebreak.domain.validation import check_client_id, check_message_text, check_name, check_position
 from firebreak.errors import BadRequest, Conflict, Forbidden, NotFound, TooLarge
 from firebreak.service.accounts import Accounts, now_ms, user_view
 from firebreak.service.ratelimit import RateLimiter
+from firebreak.service.reuse import check_same_group, check_same_op
 from firebreak.service.sync import Freshness
 from firebreak.service.views import (
     History,
@@ -79,7 +81,7 @@ class Rooms:
     def _stream(self, room_id: str) -> str:
         return room_stream(partition_of(room_id, self._partitions))
 
-    async def _append(self, event: ev.RoomEvent, msg_id: str, *, create: bool = False) -> None:
+    async def _append(self, event: ev.RoomEvent, msg_id: str, *, create: bool = False) -> Appended:
         appended = await self._log.append(
             room_subject(event.room_id, self._partitions),
             ev.encode(event),
@@ -87,9 +89,19 @@ class Rooms:
             expect_empty_subject=create,
         )
         await self._fresh.applied(appended)
+        return appended
+
+    async def _append_op(self, event: ev.RoomEvent, op: str, me: str, request_id: str | None) -> None:
+        """Appends an invite, rename or leave; with a request_id, JetStream dedupes retries (for
+        its dedupe window) and a duplicate must be the same operation, not the id reused."""
+        appended = await self._append(event, self._op_id(op, event.room_id, me, request_id))
+        if appended.duplicate:
+            check_same_op(self._q, partition_of(event.room_id, self._partitions), appended.seq, event)
 
     async def _member_room(self, room_id: str, user_id: str) -> RoomRow:
         """The room, if ``user_id`` is an active member; looks again after a barrier before refusing."""
+        if not is_room_id(room_id):
+            raise NotFound(f"no room {room_id!r}", code="unknown_room")
         room = self._q.room(room_id)
         if room is None or not self._q.is_active_member(room_id, user_id):
             await self._fresh.barrier(self._stream(room_id))
@@ -101,12 +113,7 @@ class Rooms:
         return room
 
     def _check_name(self, name: str) -> str:
-        name = name.strip()
-        if not 1 <= len(name) <= self._limits.max_room_name_chars:
-            raise BadRequest(
-                f"room name must be 1-{self._limits.max_room_name_chars} characters", code="invalid_room_name"
-            )
-        return name
+        return check_name(name, self._limits.max_room_name_chars, "invalid_room_name", "room name")
 
     # ---- commands -----------------------------------------------------------------------------
 
@@ -144,6 +151,7 @@ class Rooms:
                 await self._append(event, f"create:{room_id}", create=True)
             except SubjectNotEmpty:
                 await self._fresh.barrier(self._stream(room_id))
+        check_same_group(self._q, room_id, name, members)
         return self.room_view(me, room_id)
 
     async def invite(self, me: str, room_id: str, usernames: list[str], request_id: str | None) -> RoomView:
@@ -157,7 +165,7 @@ class Rooms:
                 f"a group has at most {self._limits.max_group_members} members", code="too_many_members"
             )
         event = ev.MembersInvited(v=1, at=now_ms(), room_id=room_id, by=me, user_ids=tuple(user_ids))
-        await self._append(event, self._op_id("invite", me, request_id))
+        await self._append_op(event, "invite", me, request_id)
         return self.room_view(me, room_id)
 
     async def leave(self, me: str, room_id: str, request_id: str | None) -> None:
@@ -165,30 +173,26 @@ class Rooms:
         if room.kind != "group":
             raise BadRequest("1:1 rooms cannot be left", code="not_a_group")
         event = ev.MemberLeft(v=1, at=now_ms(), room_id=room_id, user_id=me)
-        await self._append(event, self._op_id("leave", me, request_id))
+        await self._append_op(event, "leave", me, request_id)
 
     async def rename(self, me: str, room_id: str, name: str, request_id: str | None) -> RoomView:
         room = await self._member_room(room_id, me)
         if room.kind != "group":
             raise BadRequest("1:1 rooms have no name", code="not_a_group")
         event = ev.RoomRenamed(v=1, at=now_ms(), room_id=room_id, by=me, name=self._check_name(name))
-        await self._append(event, self._op_id("rename", me, request_id))
+        await self._append_op(event, "rename", me, request_id)
         return self.room_view(me, room_id)
 
     @staticmethod
-    def _op_id(op: str, me: str, request_id: str | None) -> str:
+    def _op_id(op: str, room_id: str, me: str, request_id: str | None) -> str:
+        """The log message id of a room operation: a request id names one operation on one room."""
         if request_id is None:
-            return f"{op}:{me}:{secrets.token_hex(8)}"
-        return f"{op}:{me}:{check_client_id(request_id, 'request_id')}"
+            return f"{op}:{room_id}:{me}:{secrets.token_hex(8)}"
+        return f"{op}:{room_id}:{me}:{check_client_id(request_id, 'request_id')}"
 
     def _check_message(self, client_id: str, text: str) -> None:
         check_client_id(client_id)
-        if not text.strip():
-            raise BadRequest("a message needs some text", code="empty_message")
-        if len(text) > self._limits.max_message_chars:
-            raise TooLarge(
-                f"a message has at most {self._limits.max_message_chars} characters", code="message_too_large"
-            )
+        check_message_text(text, self._limits.max_message_chars)
 
     async def send(self, me: str, room_id: str, client_id: str, text: str) -> SendResult:
         """Sends once per (room, sender, client_id), whatever the retries and whichever DC they reach."""
@@ -268,8 +272,7 @@ class Rooms:
 
     async def mark_read(self, me: str, room_id: str, up_to: int) -> ReadResult:
         """Marks messages up to ``up_to`` (a room_seq) read; positions only move forward."""
-        if up_to < 1:
-            raise BadRequest("up_to must be a message's room_seq (1 or more)", code="invalid_position")
+        check_position(up_to, "up_to (a message's room_seq)", minimum=1)
         await self._member_room(room_id, me)
         # No clamping here: this DC may not have applied the newest messages yet. The projection
         # clamps to the room's last message at the event's position in the log, the same in every DC.
@@ -339,6 +342,10 @@ class Rooms:
             raise BadRequest(f"limit must be 1-{self._limits.history_page_max}", code="invalid_limit")
         if before is not None and after is not None:
             raise BadRequest("give before or after, not both", code="invalid_position")
+        if before is not None:
+            check_position(before, "before", minimum=1)
+        if after is not None:
+            check_position(after, "after", minimum=0)
         await self._member_room(room_id, me)
         if after is not None:
             rows = self._q.history_after(room_id, after, limit + 1)

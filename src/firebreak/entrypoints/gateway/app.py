@@ -10,7 +10,9 @@ from starlette.types import ASGIApp
 from firebreak.bootstrap import Gateway
 from firebreak.domain.ids import Cursor
 from firebreak.entrypoints.gateway import boundary as b
+from firebreak.entrypoints.gateway.apidocs import install_docs
 from firebreak.entrypoints.gateway.hot import SEND_OPERATION, HotLane
+from firebreak.entrypoints.gateway.ops import add_ops_routes
 from firebreak.errors import Forbidden
 from firebreak.service.auth import TokenClaims
 from firebreak.service.sessions import LiveSession
@@ -35,8 +37,11 @@ def create_app(gw: Gateway) -> ASGIApp:
         title="Firebreak",
         version="1",
         description="A messenger whose every change is an event in a log replicated across three DCs.",
+        docs_url=None,
+        redoc_url=None,
     )
-    b.install(app, extra_operations=SEND_OPERATION)
+    b.install(app, gw.config.limits, extra_operations=SEND_OPERATION)
+    install_docs(app)
 
     accounts, rooms = gw.accounts, gw.rooms
 
@@ -49,12 +54,12 @@ def create_app(gw: Gateway) -> ASGIApp:
 
     # ---- accounts ---------------------------------------------------------------------------
 
-    @app.post("/v1/accounts", responses=b.doc(UserView, 201), status_code=201)
+    @app.post("/v1/accounts", responses=b.doc(UserView, 201) | b.errors(409), status_code=201)
     async def register(body: b.RegisterBody) -> Response:
         user = await accounts.register(body.username, body.password, body.display_name, body.request_id)
         return b.reply(user, 201)
 
-    @app.post("/v1/sessions", responses=b.doc(SessionView, 201), status_code=201)
+    @app.post("/v1/sessions", responses=b.doc(SessionView, 201) | b.errors(401), status_code=201)
     async def login(body: b.LoginBody) -> Response:
         return b.reply(await accounts.login(body.username, body.password), 201)
 
@@ -63,11 +68,11 @@ def create_app(gw: Gateway) -> ASGIApp:
         await accounts.logout(me)
         return b.reply(Ok())
 
-    @app.get("/v1/me", responses=b.doc(UserView))
+    @app.get("/v1/me", responses=b.doc(UserView) | b.errors(404))
     async def whoami(me: Me) -> Response:
         return b.reply(accounts.me(me.u))
 
-    @app.patch("/v1/me", responses=b.doc(UserView))
+    @app.patch("/v1/me", responses=b.doc(UserView) | b.errors(404, 409))
     async def profile(me: Me, body: b.ProfileBody) -> Response:
         return b.reply(await accounts.set_display_name(me.u, body.display_name))
 
@@ -77,32 +82,34 @@ def create_app(gw: Gateway) -> ASGIApp:
     async def list_rooms(me: Me) -> Response:
         return b.reply(rooms.list_rooms(me.u))
 
-    @app.post("/v1/rooms/direct", responses=b.doc(RoomView))
+    @app.post("/v1/rooms/direct", responses=b.doc(RoomView) | b.errors(404))
     async def open_direct(me: Me, body: b.DirectBody) -> Response:
         return b.reply(await rooms.open_direct(me.u, body.username))
 
-    @app.post("/v1/rooms", responses=b.doc(RoomView, 201), status_code=201)
+    @app.post("/v1/rooms", responses=b.doc(RoomView, 201) | b.errors(404, 409), status_code=201)
     async def create_group(me: Me, body: b.GroupBody) -> Response:
         return b.reply(await rooms.create_group(me.u, body.name, body.members, body.request_id), 201)
 
-    @app.get("/v1/rooms/{room_id}", responses=b.doc(RoomDetail))
+    @app.get("/v1/rooms/{room_id}", responses=b.doc(RoomDetail) | b.errors(403, 404))
     async def room_detail(me: Me, room_id: str) -> Response:
         return b.reply(await rooms.detail(me.u, room_id))
 
-    @app.patch("/v1/rooms/{room_id}", responses=b.doc(RoomView))
+    @app.patch("/v1/rooms/{room_id}", responses=b.doc(RoomView) | b.errors(403, 404, 409))
     async def rename(me: Me, room_id: str, body: b.RenameBody) -> Response:
         return b.reply(await rooms.rename(me.u, room_id, body.name, body.request_id))
 
-    @app.post("/v1/rooms/{room_id}/members", responses=b.doc(RoomView))
+    @app.post("/v1/rooms/{room_id}/members", responses=b.doc(RoomView) | b.errors(403, 404, 409))
     async def invite(me: Me, room_id: str, body: b.InviteBody) -> Response:
         return b.reply(await rooms.invite(me.u, room_id, body.members, body.request_id))
 
-    @app.post("/v1/rooms/{room_id}/leave", responses=b.doc(Ok))
+    @app.post("/v1/rooms/{room_id}/leave", responses=b.doc(Ok) | b.errors(403, 404, 409))
     async def leave(me: Me, room_id: str, body: b.LeaveBody) -> Response:
         await rooms.leave(me.u, room_id, body.request_id)
         return b.reply(Ok())
 
-    @app.post("/v1/rooms/{room_id}/messages/batch", responses=b.doc(BatchResult))
+    @app.post(
+        "/v1/rooms/{room_id}/messages/batch", responses=b.doc(BatchResult) | b.errors(403, 404, 409, 429)
+    )
     async def send_batch(me: Me, room_id: str, body: b.BatchBody) -> Response:
         items = [(m.client_id, m.text) for m in body.messages]
         response = b.reply(BatchResult(results=await rooms.send_batch(me.u, room_id, items)))
@@ -111,7 +118,7 @@ def create_app(gw: Gateway) -> ASGIApp:
             response.headers[WRITE_URL_HEADER] = hint
         return response
 
-    @app.get("/v1/rooms/{room_id}/messages", responses=b.doc(History))
+    @app.get("/v1/rooms/{room_id}/messages", responses=b.doc(History) | b.errors(403, 404))
     async def history(
         me: Me,
         room_id: str,
@@ -121,7 +128,7 @@ def create_app(gw: Gateway) -> ASGIApp:
     ) -> Response:
         return b.reply(await rooms.history(me.u, room_id, before, after, limit))
 
-    @app.post("/v1/rooms/{room_id}/read", responses=b.doc(ReadResult))
+    @app.post("/v1/rooms/{room_id}/read", responses=b.doc(ReadResult) | b.errors(403, 404))
     async def mark_read(me: Me, room_id: str, body: b.ReadBody) -> Response:
         return b.reply(await rooms.mark_read(me.u, room_id, body.up_to))
 
@@ -149,7 +156,7 @@ def create_app(gw: Gateway) -> ASGIApp:
         if not x_ops_token or not hmac.compare_digest(x_ops_token, gw.config.secrets.ops_token):
             raise Forbidden("ops endpoints need X-Ops-Token", code="ops_only")
 
-    @app.get("/internal/digest", dependencies=[Depends(ops)])
+    @app.get("/internal/digest", dependencies=[Depends(ops)], responses=b.errors(403))
     async def digest() -> JSONResponse:
         return JSONResponse(
             {
@@ -160,11 +167,13 @@ def create_app(gw: Gateway) -> ASGIApp:
             }
         )
 
-    @app.post("/internal/drain", dependencies=[Depends(ops)])
+    @app.post("/internal/drain", dependencies=[Depends(ops)], responses=b.errors(403))
     async def drain() -> JSONResponse:
         """Planned outage: refuse new requests with 503 and end live sessions, so clients move to
         other DCs before this one goes down."""
         return JSONResponse({"dc": gw.dc.name, "draining": True, "ended_sessions": await gw.drain()})
+
+    add_ops_routes(app, gw.config, gw.dc.name, ops)
 
     def new_session(user_id: str, cursor: str | None) -> LiveSession:
         start = Cursor.parse(cursor, gw.config.partitions) if cursor else None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -15,20 +17,34 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from firebreak.config import Limits
+from firebreak.entrypoints.gateway import schema as openapi_rules
 from firebreak.errors import FirebreakError, Unauthorized
 from firebreak.service.accounts import Accounts
 from firebreak.service.auth import TokenClaims
 from firebreak.service.views import ALL_VIEWS
 
+log = logging.getLogger(__name__)
+
 _encoder = msgspec.json.Encoder()
+
+#: Error statuses for a route's ``responses=`` (the ones its shape implies are added by schema.py).
+errors = openapi_rules.error_docs
 
 
 def reply(view: msgspec.Struct, status: int = 200) -> Response:
     return Response(content=_encoder.encode(view), media_type="application/json", status_code=status)
 
 
-def error_response(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+
+
+def internal_error() -> JSONResponse:
+    # The exception itself goes to the log, not to the client.
+    return error_response(500, "internal_error", "the gateway failed to handle this request; it is logged")
 
 
 def bearer(authorization: str | None, accounts: Accounts) -> TokenClaims:
@@ -115,8 +131,9 @@ class ReadBody(_Body):
 class Gatekeeper:
     """Plain ASGI (Starlette's BaseHTTPMiddleware costs a task per request): refuses API calls
     while ``refusal()`` names a reason (the DC drains, or its read model is still catching up:
-    503, so clients go to another DC), and rejects request bodies over ``limit`` bytes with 413
-    before the app reads them whole."""
+    503, so clients go to another DC), rejects request bodies over ``limit`` bytes with 413
+    before the app reads them whole, and turns any exception that escapes the app (the hot lane
+    renders only FirebreakErrors) into a JSON 500 instead of a plain-text answer."""
 
     def __init__(self, app: ASGIApp, limit: int, refusal: Callable[[], FirebreakError | None]) -> None:
         self._app = app
@@ -140,11 +157,14 @@ class Gatekeeper:
                 return
         seen = 0
         started = time.perf_counter()
+        answering = False
 
         async def timed_send(message: Message) -> None:
+            nonlocal answering
             # Server-Timing: how long the gateway spent on the request (clients and benches compare
             # it with what they observe, to tell network and client time from server time).
             if message["type"] == "http.response.start":
+                answering = True
                 took = (time.perf_counter() - started) * 1000
                 message = {
                     **message,
@@ -165,13 +185,38 @@ class Gatekeeper:
                 )
             return message
 
-        await self._app(scope, limited, timed_send)
+        try:
+            await self._app(scope, limited, timed_send)
+        except Exception:
+            log.exception("unhandled error in %s %s", scope.get("method"), scope["path"])
+            if not answering:
+                await internal_error()(scope, receive, timed_send)
 
 
-def install(app: FastAPI, *, extra_operations: dict[str, dict[str, Any]] | None = None) -> None:
+def install(
+    app: FastAPI, limits: Limits | None = None, *, extra_operations: dict[str, dict[str, Any]] | None = None
+) -> None:
     """Error rendering and the OpenAPI document for ``app``: its routes, the msgspec views'
     schemas, and ``extra_operations`` ({path: {method: operation}}) for endpoints answered in
-    front of FastAPI (hot.py)."""
+    front of FastAPI (hot.py); ``limits`` are documented in the request schemas (schema.py)."""
+    extra = extra_operations or {}
+    # Path templates of the extra operations, so a 405 from FastAPI names their methods too.
+    extra_routes = [
+        (re.compile(re.sub(r"\{[^/]+\}", "[^/]+", path)), {m.upper() for m in ops})
+        for path, ops in extra.items()
+    ]
+
+    def allowed_methods(path: str) -> str:
+        """Every method some route takes at ``path`` (Starlette's 405 names only the first route's)."""
+        allowed: set[str] = set()
+        for route in app.routes:
+            regex, methods = getattr(route, "path_regex", None), getattr(route, "methods", None)
+            if regex is not None and methods and regex.match(path):
+                allowed |= methods
+        for pattern, methods in extra_routes:
+            if pattern.fullmatch(path):
+                allowed |= methods
+        return ", ".join(sorted(allowed))
 
     @app.exception_handler(FirebreakError)
     async def _firebreak(_: Request, exc: FirebreakError) -> JSONResponse:
@@ -184,9 +229,19 @@ def install(app: FastAPI, *, extra_operations: dict[str, dict[str, Any]] | None 
         return error_response(400, "malformed_request", f"{where}: {first.get('msg', 'invalid request')}")
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "no_such_endpoint", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return error_response(exc.status_code, code, str(exc.detail))
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        codes = {400: "malformed_request", 404: "no_such_endpoint", 405: "method_not_allowed"}
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers = {"Allow": allowed_methods(request.url.path)}
+        return error_response(
+            exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail), headers
+        )
+
+    @app.exception_handler(Exception)
+    async def _bug(_: Request, exc: Exception) -> JSONResponse:
+        # Starlette re-raises after answering; the Gatekeeper logs it.
+        return internal_error()
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
@@ -196,17 +251,9 @@ def install(app: FastAPI, *, extra_operations: dict[str, dict[str, Any]] | None 
         )
         _, components = msgspec.json.schema_components(ALL_VIEWS, ref_template="#/components/schemas/{name}")
         schema.setdefault("components", {}).setdefault("schemas", {}).update(components)
-        schema["components"]["schemas"]["Error"] = {
-            "type": "object",
-            "properties": {
-                "error": {
-                    "type": "object",
-                    "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
-                }
-            },
-        }
-        for path, operations in (extra_operations or {}).items():
+        for path, operations in extra.items():
             schema["paths"].setdefault(path, {}).update(operations)
+        openapi_rules.rewrite(schema, limits or Limits())
         app.openapi_schema = schema
         return schema
 

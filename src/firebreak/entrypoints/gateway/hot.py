@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import Callable
 from typing import Any, cast
 from urllib.parse import parse_qs
@@ -24,7 +25,8 @@ from urllib.parse import parse_qs
 import msgspec
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from firebreak.entrypoints.gateway.boundary import bearer, error_response
+from firebreak.domain.validation import check_unicode
+from firebreak.entrypoints.gateway.boundary import bearer, error_response, errors
 from firebreak.entrypoints.gateway.websocket import SEND_NOW
 from firebreak.errors import BadRequest, FirebreakError
 from firebreak.service.accounts import Accounts
@@ -72,7 +74,7 @@ SEND_OPERATION: dict[str, dict[str, Any]] = {
             "responses": {
                 "201": {"description": "sent", "content": _json("SendResult")},
                 "200": {"description": "sent before (duplicate)", "content": _json("SendResult")},
-                "default": {"description": "error", "content": _json("Error")},
+                **{str(k): v for k, v in errors(400, 401, 403, 404, 409, 413, 429, 500, 503).items()},
             },
         }
     }
@@ -140,7 +142,7 @@ class HotLane:
             except msgspec.ValidationError as exc:
                 raise BadRequest(f"body: {exc}", code="malformed_request") from exc
             except msgspec.DecodeError as exc:
-                raise BadRequest(f"body: not valid JSON ({exc})", code="malformed_request") from exc
+                raise _undecodable(body, exc) from exc
             result = await self._rooms.send(claims.u, room_id, parsed.client_id, parsed.text)
         except FirebreakError as exc:
             # Errors are rare: the boundary's one renderer, as for every other endpoint.
@@ -207,6 +209,19 @@ class HotLane:
                 )
         except OSError:
             pass  # the socket is gone (uvicorn's ClientDisconnected is an OSError)
+
+
+def _undecodable(body: bytes, exc: msgspec.DecodeError) -> BadRequest:
+    """Why msgspec refused a body. It also refuses a lone surrogate escape ("\\ud800"), which is
+    JSON but no Unicode text: 400 invalid_unicode, as FastAPI's routes answer (domain/validation.py).
+    Only failed sends pay for the second parse."""
+    try:
+        check_unicode(json.dumps(json.loads(body), ensure_ascii=False), "the body")
+    except BadRequest as refused:
+        return refused
+    except (ValueError, RecursionError):
+        pass
+    return BadRequest(f"body: not valid JSON ({exc})", code="malformed_request")
 
 
 def _send_now(scope: Scope) -> SendNow | None:

@@ -1,0 +1,173 @@
+"""Operating a running cluster from anywhere that can reach it: each DC's state, and evacuating a
+DC (its stream leaders moved away, its clients sent elsewhere).
+
+Used by the local supervisor (``firebreak dc status|evacuate``) and by every gateway's ops API
+(gateway/ops.py). Both only talk to the cluster: the gateways' HTTP endpoints and the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import msgspec
+import nats.errors
+import nats.js.errors
+
+from firebreak.adapters import leadership
+from firebreak.adapters.nats_log import connect
+from firebreak.config import Config, DCConfig
+from firebreak.errors import FirebreakError, Unavailable
+
+#: How long a status waits for one gateway or for the log before it reports them as not answering.
+HEALTH_TIMEOUT_S = 2.0
+LOG_TIMEOUT_S = 6.0
+
+
+class Process(msgspec.Struct, frozen=True):
+    """One process of a DC as its local supervisor sees it."""
+
+    #: running, exited (died without being asked: see exit_code) or stopped (by request, or burned)
+    state: str
+    pid: int | None = None
+    exit_code: int | None = None
+
+
+class DCStatus(msgspec.Struct, frozen=True):
+    name: str
+    http_url: str
+    #: nats-server and gateway; None when no local supervisor runs the DC (real sites).
+    processes: dict[str, Process] | None
+    #: Whether the DC's data folder exists (None: not known here).
+    data: bool | None
+    #: The gateway answered /healthz.
+    answering: bool
+    ready: bool
+    draining: bool
+    #: Live WebSocket sessions on its gateway.
+    clients: int | None
+    #: Applied log position per stream.
+    applied: dict[str, int]
+    #: Log entries it has still to apply: behind the log's last sequence (or, when the log does not
+    #: answer, behind the DC furthest ahead), summed over streams. None when the gateway is silent.
+    lag: int | None
+    #: Streams whose leader is this DC's node.
+    leads: list[str]
+
+
+class ClusterStatus(msgspec.Struct, frozen=True):
+    dcs: list[DCStatus]
+    #: Last sequence per stream, as the log reports it (empty when it did not answer).
+    log_last: dict[str, int]
+    log_error: str | None
+    #: Run by a local supervisor (``firebreak up``) that can stop and start processes.
+    supervised: bool
+
+
+async def _health(http: httpx.AsyncClient, dc: DCConfig) -> dict[str, Any] | None:
+    try:
+        answer = (await http.get(dc.http_url + "/healthz")).json()
+    except (httpx.HTTPError, ValueError):
+        return None
+    return answer if isinstance(answer, dict) else None
+
+
+async def _log_state(config: Config) -> tuple[dict[str, str | None], dict[str, int]]:
+    nc = await connect(config, prefer_dc=None, name="firebreak-status")
+    try:
+        js = nc.jetstream(timeout=LOG_TIMEOUT_S / 2)
+        names = leadership.stream_names(config)
+        infos = await asyncio.gather(*(js.stream_info(n) for n in names))
+        leaders = {n: (i.cluster.leader if i.cluster else None) for n, i in zip(names, infos, strict=True)}
+        return leaders, {n: int(i.state.last_seq) for n, i in zip(names, infos, strict=True)}
+    finally:
+        await nc.close()
+
+
+async def status(
+    config: Config,
+    processes: dict[str, dict[str, Process]] | None = None,
+    data: dict[str, bool] | None = None,
+) -> ClusterStatus:
+    """Each DC's state: from its gateway's /healthz, the log's stream leaders and last sequences,
+    and (when a local supervisor asks) its processes and data folder."""
+    async with httpx.AsyncClient(timeout=HEALTH_TIMEOUT_S) as http:
+        healths = await asyncio.gather(*(_health(http, dc) for dc in config.dcs))
+    leaders: dict[str, str | None] = {}
+    last: dict[str, int] = {}
+    log_error = None
+    try:
+        async with asyncio.timeout(LOG_TIMEOUT_S):
+            leaders, last = await _log_state(config)
+    except (TimeoutError, OSError, nats.errors.Error, nats.js.errors.Error) as exc:
+        log_error = f"the log did not answer ({type(exc).__name__}: {exc})".replace(": )", ")")
+    applied = [dict(h.get("head") or {}) if h else {} for h in healths]
+    furthest: dict[str, int] = {}
+    for heads in applied:
+        for stream, seq in heads.items():
+            furthest[stream] = max(furthest.get(stream, 0), seq)
+    out = []
+    for dc, health, heads in zip(config.dcs, healths, applied, strict=True):
+        target = {s: last.get(s, furthest.get(s, 0)) for s in heads}
+        out.append(
+            DCStatus(
+                name=dc.name,
+                http_url=dc.http_url,
+                processes=processes.get(dc.name) if processes is not None else None,
+                data=data.get(dc.name) if data is not None else None,
+                answering=health is not None,
+                ready=bool(health and health.get("ready")),
+                draining=bool(health and health.get("draining")),
+                clients=health.get("connections") if health else None,
+                applied=heads,
+                lag=sum(max(0, target[s] - seq) for s, seq in heads.items()) if health else None,
+                leads=sorted(s for s, leader in leaders.items() if leader == dc.name),
+            )
+        )
+    return ClusterStatus(out, last, log_error, processes is not None)
+
+
+def plan_evacuation(config: Config, name: str, leaders: dict[str, str | None]) -> dict[str, str]:
+    """Where each stream led by ``name`` goes: to the other DC leading the fewest so far."""
+    others = [d.name for d in config.dcs if d.name != name]
+    load = {o: sum(1 for leader in leaders.values() if leader == o) for o in others}
+    placement = {}
+    for stream, leader in leaders.items():
+        if leader == name:
+            target = min(others, key=lambda o: load[o])
+            load[target] += 1
+            placement[stream] = target
+    return placement
+
+
+async def evacuate(config: Config, name: str) -> dict[str, Any]:
+    """Planned outage of DC ``name``: moves its stream leaders to the other DCs (~25 ms each, no
+    election), then drains its gateway (new requests get 503 ``dc_draining``, live sessions end),
+    so its clients reconnect elsewhere. Raises when a leader could not be moved or the gateway did
+    not drain, after doing all it could."""
+    dc = config.dc(name)
+    try:
+        placement = plan_evacuation(config, name, await leadership.leaders(config))
+        after = await leadership.move(config, placement) if placement else {}
+    except (TimeoutError, OSError, nats.errors.Error, nats.js.errors.Error) as exc:
+        raise Unavailable(f"the log did not answer, no leader was moved: {exc}") from exc
+    stuck = sorted(s for s, leader in after.items() if leader != placement[s])
+    ended: int | None = None
+    drain_error = None
+    async with httpx.AsyncClient(timeout=5.0) as http:
+        try:
+            resp = await http.post(
+                dc.http_url + "/internal/drain", headers={"x-ops-token": config.secrets.ops_token}
+            )
+            resp.raise_for_status()
+            ended = int(resp.json().get("ended_sessions", 0))
+        except (httpx.HTTPError, ValueError) as exc:
+            drain_error = f"{type(exc).__name__}: {exc}"
+    if stuck or drain_error:
+        problems = [f"leaders of {', '.join(stuck)} did not move"] if stuck else []
+        problems += [f"its gateway did not drain ({drain_error})"] if drain_error else []
+        raise FirebreakError(
+            f"evacuating {name}: " + "; ".join(problems), code="evacuation_incomplete", status=503
+        )
+    return {"dc": name, "moved": placement, "draining": True, "ended_sessions": ended}

@@ -1,0 +1,148 @@
+"""``firebreak up``: runs a local cluster in the foreground and lets it be operated while it runs.
+
+Before starting anything it checks that every port is free (preflight.py). Then it starts the
+DCs, prints their URLs, reports any process that dies without being asked, and serves the control
+socket (control.py) through which ``firebreak dc ...`` and the gateways' ops API stop, start,
+burn, rebuild and evacuate one DC and read the cluster's status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import subprocess
+import sys
+from typing import Any
+
+import msgspec
+
+from firebreak.config import Config
+from firebreak.entrypoints import control, dcops, preflight
+from firebreak.entrypoints.cluster import LocalCluster
+from firebreak.errors import BadRequest
+
+#: How long ``dc start``/``dc rebuild`` wait (when asked to) for the DC to serve again.
+START_WITHIN_S = 180.0
+
+
+class Supervisor:
+    """The actions of ``firebreak dc`` on a :class:`LocalCluster`, one at a time."""
+
+    def __init__(self, cluster: LocalCluster) -> None:
+        self.cluster = cluster
+        self._lock = asyncio.Lock()
+        #: Exits already reported, so each is printed once.
+        self._reported: set[tuple[str, str, int]] = set()
+
+    async def start(self) -> None:
+        """Starts every DC (no action runs meanwhile)."""
+        async with self._lock:
+            await self.cluster.start()
+
+    def _kinds(self) -> tuple[tuple[str, dict[str, subprocess.Popen[bytes]]], ...]:
+        return (("nats-server", self.cluster.nats), ("gateway", self.cluster.gateways))
+
+    def processes(self) -> dict[str, dict[str, dcops.Process]]:
+        out: dict[str, dict[str, dcops.Process]] = {}
+        for dc in self.cluster.config.dcs:
+            out[dc.name] = {}
+            for kind, procs in self._kinds():
+                proc = procs.get(dc.name)
+                if proc is None:
+                    out[dc.name][kind] = dcops.Process("stopped")
+                elif proc.poll() is None:
+                    out[dc.name][kind] = dcops.Process("running", pid=proc.pid)
+                else:
+                    out[dc.name][kind] = dcops.Process("exited", pid=proc.pid, exit_code=proc.returncode)
+        return out
+
+    def unexpected_exits(self) -> list[str]:
+        """A line for each process that died since the last call without being asked to."""
+        lines = []
+        for kind, procs in self._kinds():
+            for name, proc in procs.items():
+                code = proc.poll()
+                if code is not None and (kind, name, proc.pid) not in self._reported:
+                    self._reported.add((kind, name, proc.pid))
+                    lines.append(
+                        f"warning: {kind} {name} exited with {code} (see {self.cluster.dc_dir(name)}/*.log). "
+                        f"'firebreak dc status' shows the cluster; 'firebreak dc start {name}' brings it back"
+                    )
+        return lines
+
+    async def status(self) -> dcops.ClusterStatus:
+        data = {d.name: (self.cluster.dc_dir(d.name) / "nats").is_dir() for d in self.cluster.config.dcs}
+        return await dcops.status(self.cluster.config, self.processes(), data)
+
+    async def handle(self, request: dict[str, Any]) -> dict[str, Any]:
+        """One control request: ``status``, or an action of control.DC_ACTIONS on ``dc``."""
+        action = request.get("action")
+        if action == "status":
+            result: dict[str, Any] = msgspec.to_builtins(await self.status())
+            return result
+        if action not in control.DC_ACTIONS:
+            raise BadRequest(f"unknown action {action!r}", code="unknown_action")
+        name = str(request.get("dc"))
+        self.cluster.config.dc(name)  # a clear error for an unknown DC
+        async with self._lock:
+            return await self._act(str(action), name, wait=bool(request.get("wait", True)))
+
+    async def _act(self, action: str, name: str, *, wait: bool) -> dict[str, Any]:
+        cluster = self.cluster
+        if action == "evacuate":
+            return await dcops.evacuate(cluster.config, name)
+        if action == "stop":
+            # SIGTERM waits up to 10 s per process: off the event loop, which keeps serving.
+            await asyncio.to_thread(cluster.stop_dc, name)
+        if action in ("burn", "rebuild"):
+            await asyncio.to_thread(cluster.kill, name, burn=True)
+        if action in ("start", "rebuild"):
+            cluster.start_dc(name)
+            if wait:
+                await cluster.wait_ready([name], within_s=START_WITHIN_S)
+        return {"dc": name, "action": action, "processes": msgspec.to_builtins(self.processes()[name])}
+
+
+def _print(*lines: str, err: bool = False) -> None:
+    for line in lines:
+        print(line, file=sys.stderr if err else sys.stdout, flush=True)
+
+
+async def up(config: Config) -> int:
+    """Runs the local cluster until SIGINT/SIGTERM; refuses before starting anything when it cannot."""
+    sock = control.socket_path(config)
+    preflight.check(config, sock)
+    cluster = LocalCluster(config)
+    supervisor = Supervisor(cluster)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    _print(f"starting {len(config.dcs)} DCs, data in {config.data_dir.resolve()} ...")
+    server = None
+    try:
+        # Served from the start, so 'firebreak dc status' shows a cluster that is still starting.
+        server = await control.serve(sock, supervisor.handle)
+        await supervisor.start()
+        for dc in config.dcs:
+            _print(f"  {dc.name}: http {dc.http_url}  websocket {dc.ws_url}  nats {dc.nats_url}")
+        _print(f"API docs: {config.dcs[0].http_url}/docs   logs: {config.data_dir}/<dc>/*.log")
+        if server is None:
+            _print(f"warning: 'firebreak dc' is off: the data folder's path is too long for {sock}", err=True)
+        else:
+            _print("operate it with: ./firebreak dc status | stop | start | burn | rebuild | evacuate DC")
+        _print("ready. Chat with: ./firebreak chat --user NAME   (Ctrl-C stops the cluster)")
+        while not stop.is_set():
+            _print(*supervisor.unexpected_exits(), err=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
+    finally:
+        _print("stopping ...")
+        if server is not None:
+            server.close()
+            with contextlib.suppress(FileNotFoundError):
+                sock.unlink()
+        cluster.stop()
+    _print("stopped; data kept.")
+    return 0
