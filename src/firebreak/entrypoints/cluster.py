@@ -237,7 +237,7 @@ class LocalCluster:
                     os.killpg(proc.pid, signal.SIGKILL)
                     proc.wait()
 
-    async def start(self, within_s: float = 90.0) -> None:
+    async def start(self, within_s: float = 300.0) -> None:
         """Starts every DC and waits until all serve; on any failure stops what it started."""
         try:
             for dc in self.config.dcs:
@@ -250,28 +250,44 @@ class LocalCluster:
             self.stop()
             raise
 
-    async def wait_ready(self, names: list[str] | None = None, within_s: float = 90.0) -> None:
+    async def wait_ready(self, names: list[str] | None = None, within_s: float = 300.0) -> None:
         """Waits until each named DC's gateway answers /healthz with every replica reader running."""
         names = names or [d.name for d in self.config.dcs]
         end = time.monotonic() + within_s
         async with httpx.AsyncClient(timeout=2.0) as http:
             for name in names:
                 url = self.config.dc(name).http_url + "/healthz"
+                waiting = "no answer on /healthz"
                 while True:
                     proc = self.gateways.get(name)
                     if proc is not None and proc.poll() is not None:
                         raise Unavailable(
-                            f"gateway {name} exited with {proc.returncode}; see {self.dc_dir(name)}"
+                            f"gateway {name} exited with {proc.returncode}; its log ends:\n"
+                            + self.log_tail(name, "gateway")
                         )
                     try:
                         health = (await http.get(url)).json()
                         if health["ready"]:
                             break
+                        waiting = str(health.get("starting") or health.get("waiting_for") or "not ready")
                     except (httpx.HTTPError, ValueError, KeyError):
                         pass
                     if time.monotonic() > end:
-                        raise Unavailable(f"DC {name} did not become ready in {within_s:.0f} s")
+                        raise Unavailable(
+                            f"DC {name} did not become ready in {within_s:.0f} s ({waiting}); its gateway log"
+                            " ends:\n" + self.log_tail(name, "gateway")
+                        )
                     await asyncio.sleep(0.1)
+
+    def log_tail(self, name: str, what: str, lines: int = 12) -> str:
+        """The last lines of a DC's process log, quoted in errors: a caller may delete the folder
+        (a test's or a bench's temporary one) before anyone reads the file."""
+        path = self.dc_dir(name) / f"{what}.log"
+        try:
+            tail = path.read_text(errors="replace").splitlines()[-lines:]
+        except OSError:
+            return f"  ({path} could not be read)"
+        return "\n".join(f"  {line}" for line in tail) + f"\n  (from {path})"
 
     async def spread_leaders(self) -> None:
         """Moves stream leaders round-robin over the DCs, so no DC leads everything."""

@@ -142,17 +142,12 @@ def plan_evacuation(config: Config, name: str, leaders: dict[str, str | None]) -
 
 
 async def evacuate(config: Config, name: str) -> dict[str, Any]:
-    """Planned outage of DC ``name``: moves its stream leaders to the other DCs (~25 ms each, no
-    election), then drains its gateway (new requests get 503 ``dc_draining``, live sessions end),
-    so its clients reconnect elsewhere. Raises when a leader could not be moved or the gateway did
-    not drain, after doing all it could."""
+    """Planned outage of DC ``name``: drains its gateway (new requests get 503 ``dc_draining``,
+    live sessions end, and the drain is announced on the ops board, so the leader balancer gives
+    the DC no leaders from then on), then moves its stream leaders to the other DCs (~25 ms each,
+    no election), so its clients reconnect elsewhere. Raises when a leader could not be moved or
+    the gateway did not drain, after doing all it could."""
     dc = config.dc(name)
-    try:
-        placement = plan_evacuation(config, name, await leadership.leaders(config))
-        after = await leadership.move(config, placement) if placement else {}
-    except (TimeoutError, OSError, nats.errors.Error, nats.js.errors.Error) as exc:
-        raise Unavailable(f"the log did not answer, no leader was moved: {exc}") from exc
-    stuck = sorted(s for s, leader in after.items() if leader != placement[s])
     ended: int | None = None
     drain_error = None
     async with httpx.AsyncClient(timeout=5.0) as http:
@@ -164,6 +159,12 @@ async def evacuate(config: Config, name: str) -> dict[str, Any]:
             ended = int(resp.json().get("ended_sessions", 0))
         except (httpx.HTTPError, ValueError) as exc:
             drain_error = f"{type(exc).__name__}: {exc}"
+    try:
+        placement = plan_evacuation(config, name, await leadership.leaders(config))
+        after = await leadership.move(config, placement) if placement else {}
+    except (TimeoutError, OSError, nats.errors.Error, nats.js.errors.Error) as exc:
+        raise Unavailable(f"the log did not answer, no leader was moved: {exc}") from exc
+    stuck = sorted(s for s, leader in after.items() if leader != placement[s])
     if stuck or drain_error:
         problems = [f"leaders of {', '.join(stuck)} did not move"] if stuck else []
         problems += [f"its gateway did not drain ({drain_error})"] if drain_error else []
