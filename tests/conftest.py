@@ -4,6 +4,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+from playwright.async_api import Browser, async_playwright
 
 from firebreak.client import Client
 from firebreak.config import Limits
@@ -43,3 +44,28 @@ async def make_client(cluster: LocalCluster) -> AsyncIterator[ClientFactory]:
     yield make
     for client in made:
         await client.aclose()
+
+
+#: Debian's chromium (never a browser Playwright downloads), with the flags this closed network needs.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+HAVE_CHROMIUM = Path(CHROMIUM).exists()
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    """A real headless browser for tests of what a person sees."""
+    assert HAVE_CHROMIUM, "Debian's chromium is needed: ./run-tests installs it (as root)"
+    async with async_playwright() as p:
+        b = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield b
+        await b.close()

@@ -3,14 +3,10 @@ and refuses process actions clearly; and `/docs` renders in a real browser with 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
-import pytest
-from playwright.async_api import Browser, Route, async_playwright
+from playwright.async_api import Browser, Route
 
 from firebreak.entrypoints.cluster import LocalCluster
-from tests.test_report_browser import CHROMIUM, FLAGS, HAVE_CHROMIUM
 
 
 async def test_ops_api_without_a_supervisor(cluster: LocalCluster) -> None:
@@ -28,15 +24,6 @@ async def test_ops_api_without_a_supervisor(cluster: LocalCluster) -> None:
         assert refused.status_code == 501 and refused.json()["error"]["code"] == "not_supervised"
         assert "service manager" in refused.json()["error"]["message"]
         assert (await http.post(dc1 + "/internal/dcs/dc2/stop")).status_code == 403
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    assert HAVE_CHROMIUM, "Debian's chromium is needed: ./run-tests installs it (as root)"
-    async with async_playwright() as p:
-        b = await p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield b
-        await b.close()
 
 
 async def test_api_docs_render_without_internet(cluster: LocalCluster, browser: Browser) -> None:

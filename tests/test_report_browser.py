@@ -2,38 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser
 
 from firebreak.drill.checker import check
 from firebreak.drill.plan import DrillOptions
 from firebreak.drill.record import HistoryEntry, Mark, ReadProbe, Receipt, SendRecord
 from firebreak.drill.report import render_html
 from firebreak.drill.runner import DrillResult
-
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-HAVE_CHROMIUM = Path(CHROMIUM).exists()
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    assert HAVE_CHROMIUM, "Debian's chromium is needed: ./run-tests installs it (as root)"
-    async with async_playwright() as p:
-        b = await p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield b
-        await b.close()
 
 
 def result(*, lose_one: bool) -> DrillResult:
