@@ -13,6 +13,7 @@ import contextlib
 import signal
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -109,6 +110,17 @@ def _print(*lines: str, err: bool = False) -> None:
         print(line, file=sys.stderr if err else sys.stdout, flush=True)
 
 
+def _ready(config: Config, controllable: bool, sock: Path) -> None:
+    for dc in config.dcs:
+        _print(f"  {dc.name}: http {dc.http_url}  websocket {dc.ws_url}  nats {dc.nats_url}")
+    _print(f"API docs: {config.dcs[0].http_url}/docs   logs: {config.data_dir}/<dc>/*.log")
+    if not controllable:
+        _print(f"warning: 'firebreak dc' is off: the data folder's path is too long for {sock}", err=True)
+    else:
+        _print("operate it with: ./firebreak dc status | stop | start | burn | rebuild | evacuate DC")
+    _print("ready. Chat with: ./firebreak chat --user NAME   (Ctrl-C stops the cluster)")
+
+
 async def up(config: Config) -> int:
     """Runs the local cluster until SIGINT/SIGTERM; refuses before starting anything when it cannot."""
     sock = control.socket_path(config)
@@ -124,15 +136,18 @@ async def up(config: Config) -> int:
     try:
         # Served from the start, so 'firebreak dc status' shows a cluster that is still starting.
         server = await control.serve(sock, supervisor.handle)
-        await supervisor.start()
-        for dc in config.dcs:
-            _print(f"  {dc.name}: http {dc.http_url}  websocket {dc.ws_url}  nats {dc.nats_url}")
-        _print(f"API docs: {config.dcs[0].http_url}/docs   logs: {config.data_dir}/<dc>/*.log")
-        if server is None:
-            _print(f"warning: 'firebreak dc' is off: the data folder's path is too long for {sock}", err=True)
+        # Ctrl-C while the cluster starts stops it at once rather than after it is ready.
+        starting = asyncio.create_task(supervisor.start())
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not starting.done():
+            starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await starting
         else:
-            _print("operate it with: ./firebreak dc status | stop | start | burn | rebuild | evacuate DC")
-        _print("ready. Chat with: ./firebreak chat --user NAME   (Ctrl-C stops the cluster)")
+            starting.result()  # a start that failed raises here
+            _ready(config, server is not None, sock)
         while not stop.is_set():
             _print(*supervisor.unexpected_exits(), err=True)
             with contextlib.suppress(TimeoutError):
