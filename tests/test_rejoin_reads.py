@@ -85,15 +85,25 @@ async def test_a_rebuilt_dc_never_serves_a_read_that_misses_an_acknowledged_mess
                 cluster.kill(victim.name, burn=True)
                 cluster.start_dc(victim.name)
                 asked: list[float] = []
+                said: list[str] = []
 
-                async def says_ready(url: str = victim.http_url, asked: list[float] = asked) -> bool:
+                async def says_ready(
+                    url: str = victim.http_url, asked: list[float] = asked, said: list[str] = said
+                ) -> bool:
                     asked.append(time.monotonic())
                     try:
-                        return (await http.get(url + "/healthz")).json()["ready"] is True
-                    except (httpx.HTTPError, ValueError):
+                        health = (await http.get(url + "/healthz")).json()
+                    except (httpx.HTTPError, ValueError) as exc:
+                        said.append(repr(exc))
                         return False
+                    said.append(str(health))
+                    return health["ready"] is True
 
-                await eventually(says_ready, within_s=120, what=f"{victim.name} to serve again")
+                try:
+                    await eventually(says_ready, within_s=120, what=f"{victim.name} to serve again")
+                except AssertionError as exc:
+                    log = cluster.log_tail(victim.name, "gateway", lines=30)
+                    raise AssertionError(f"restart {i}: {victim.name} said {said[-1:]}; log:\n{log}") from exc
                 asked_at = asked[-1]
                 # Everything acknowledged before the question that got "ready" must be there.
                 before = {(room, cid) for at, room, cid in writer.acked if at < asked_at}
