@@ -106,7 +106,7 @@ async def test_status_follows_the_connection_to_another_dc(own_cluster: LocalClu
         await term.see("lost the connection to dc1: reconnecting", within_s=15)
         await term.expect(r"connected again, via dc[23]", within_s=30)
         term.type("/whoami")
-        await term.expect(rf"{name} \({name}\): connected via dc[23]\r\n")
+        await term.expect(rf"-- {name}: connected via dc[23]\r\n")
         await term.quit()
     finally:
         term.close()

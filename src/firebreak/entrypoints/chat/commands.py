@@ -44,6 +44,10 @@ USAGE = {
 NEEDS_ROOM = {"/members", "/history", "/read", "/invite", "/rename", "/leave"}
 
 
+def person(username: str, display_name: str) -> str:
+    return username if display_name in ("", username) else f"{display_name} ({username})"
+
+
 class Chat:
     def __init__(
         self, client: Client, book: RoomBook, outbox: Outbox, screen: Screen, status: ConnectionStatus
@@ -138,7 +142,7 @@ class Chat:
 
     async def _whoami(self, arg: str) -> None:
         user = self.client.user
-        who = f"{user.display_name} ({user.username})" if user else "?"
+        who = person(user.username, user.display_name) if user else "?"
         pending = f"; {self.outbox.waiting} message(s) pending" if self.outbox.waiting else ""
         self.screen.notice(f"{who}: {self.status.describe()}{pending}")
 
@@ -173,7 +177,7 @@ class Chat:
         assert self.room is not None
         for m in sorted(await self.book.members(self.room.room_id), key=lambda m: m.username):
             you = " (you)" if m.user_id == self.me else ""
-            self.screen.line(f"  {m.display_name} ({m.username}){you}  read up to #{m.read_room_seq}")
+            self.screen.line(f"  {person(m.username, m.display_name)}{you}  read up to #{m.read_room_seq}")
 
     async def _history(self, arg: str) -> None:
         assert self.room is not None
