@@ -40,6 +40,7 @@ class ConnectionStatus:
         #: The DC of the live connection: the one connected to, or the one being tried.
         self.dc = live.current
         self._tried: set[int] = set()
+        self._was_connected = False
         live.on_change(self.changed)
 
     def closing(self) -> None:
@@ -49,11 +50,9 @@ class ConnectionStatus:
     def changed(self, state: LiveState, dc: int) -> None:
         name = self._names[dc]
         if state is LiveState.LIVE:
-            if self.link is Link.RECONNECTING:
-                self._say(f"connected again, via {name}")
-            elif self.link is Link.CONNECTING:
-                self._say(f"connected via {name}")
-            self.link, self.dc = Link.CONNECTED, dc
+            if self.link is not Link.CONNECTED:
+                self._say(f"connected again, via {name}" if self._was_connected else f"connected via {name}")
+            self.link, self.dc, self._was_connected = Link.CONNECTED, dc, True
             self._tried = {dc}
             self._client.move_to(dc)
         elif state is LiveState.BACKOFF:
