@@ -41,6 +41,11 @@ class ChatTerminal:
         await asyncio.to_thread(self.child.expect_exact, text, timeout=within_s)
         return str(self.child.before)
 
+    async def printed(self, text: str, within_s: float = 20.0) -> None:
+        """Waits until ``text`` has been printed, before the last wait or after it."""
+        if text not in self._transcript.getvalue():
+            await self.see(text, within_s)
+
     def type(self, line: str) -> None:
         self.child.sendline(line)
 

@@ -9,7 +9,7 @@ outbox only orders the messages and tells the person what is going on:
 * acknowledged within ``quiet_s``: one line, ``10:31 [bob] me: hi ✓``;
 * slower: ``10:31 [bob] me: hi (pending)`` once ``quiet_s`` has passed, then
   ``10:32 [bob] ✓ sent: hi`` when the log has it; and one notice for the whole outage saying why
-  messages wait and that they go by themselves;
+  messages wait and that they go by themselves, with a reminder every ``REMIND_S``;
 * refused by the server (not a member any more, too long): ``✗ not sent ...`` with the reason.
 """
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -25,6 +26,9 @@ from firebreak.client.client import new_id
 from firebreak.errors import FirebreakError
 
 from .screen import PENDING, SENT, Screen, clock, message_line, now_ms
+
+#: Seconds between reminders that messages are still waiting for the log.
+REMIND_S = 15.0
 
 
 @dataclass
@@ -47,6 +51,7 @@ class Outbox:
         self._idle = asyncio.Event()
         self._idle.set()
         self._trouble: str | None = None
+        self._told = 0.0
         #: Client ids of the messages this chat sent, so their copy on the live stream is not shown again.
         self.mine: set[str] = set()
 
@@ -69,12 +74,21 @@ class Outbox:
             self._screen.line(message_line(item.typed_at, item.room_title, "me", item.text, PENDING))
 
     def _retrying(self, error: FirebreakError) -> None:
-        # One notice per outage, not one per attempt: attempts go on every few seconds.
+        # One notice when an outage starts and a reminder every REMIND_S, not one per attempt:
+        # attempts go on every second or so.
+        now = time.monotonic()
         if self._trouble is None:
-            self._trouble = error.code
+            self._trouble, self._told = error.code, now
             self._screen.notice(
                 f"the log is not taking writes right now ({error.code}): {self.waiting} message(s) "
                 "pending, sent by themselves when it can again"
+            )
+        elif now - self._told >= REMIND_S:
+            self._told = now
+            oldest = (now_ms() - self._queue[0].typed_at) // 1000 if self._queue else 0
+            self._screen.notice(
+                f"still waiting for the log ({error.code}): {self.waiting} message(s) pending, "
+                f"the oldest for {oldest} s"
             )
 
     async def run(self) -> None:
