@@ -1,79 +1,164 @@
-"""Two people chat through `firebreak chat` processes (real stdin/stdout) on different DCs."""
+"""`firebreak chat` driven through a real terminal (a pty) against the shared three-DC cluster:
+signing in and registering, messages and replies, rooms by number and name, room events, Ctrl-C."""
 
 from __future__ import annotations
 
-import asyncio
+import re
 import secrets
-import sys
-import time
 
 from firebreak.entrypoints.cluster import LocalCluster
+from tests.chat_terminal import PASSWORD, TIME, line_of, signed_in, spawn_chat
+from tests.conftest import ClientFactory
+from tests.helpers import eventually
 
 
-class Terminal:
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
-        self.proc = proc
-        self.seen: list[str] = []
-
-    async def type(self, line: str) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write((line + "\n").encode())
-        await self.proc.stdin.drain()
-
-    async def expect(self, text: str, within_s: float = 20.0) -> str:
-        assert self.proc.stdout is not None
-        end = time.monotonic() + within_s
-        while True:
-            for line in self.seen:
-                if text in line:
-                    self.seen.remove(line)
-                    return line
-            remaining = end - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(f"never saw {text!r}; saw {self.seen}")
-            try:
-                raw = await asyncio.wait_for(self.proc.stdout.readline(), remaining)
-            except TimeoutError:
-                continue
-            if not raw:
-                raise AssertionError(f"the chat exited before {text!r}; saw {self.seen}")
-            self.seen.append(raw.decode().rstrip())
-
-    async def quit(self) -> None:
-        await self.type("/quit")
-        await asyncio.wait_for(self.proc.wait(), 20)
+def tagged(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(3)}"
 
 
-async def terminal(cluster: LocalCluster, user: str, dc: str) -> Terminal:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "firebreak.entrypoints.cli", "chat", "--config", str(cluster.config_path),
-        "--user", user, "--password", "a long password", "--dc", dc,
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    term = Terminal(proc)
-    await term.expect(f"signed in as {user}")
-    return term
+async def registered(make_client: ClientFactory, *names: str) -> None:
+    for name in names:
+        await make_client().register(name, PASSWORD)
 
 
-async def test_two_terminals_chat(cluster: LocalCluster) -> None:
-    tag = secrets.token_hex(3)
-    alice = await terminal(cluster, f"alice_{tag}", "dc1")
-    bob = await terminal(cluster, f"bob_{tag}", "dc3")
-    await alice.type(f"/dm bob_{tag}")
-    await alice.expect(f"now chatting with bob_{tag}")
-    await alice.type("hello bob, this is dc1")
-    await bob.expect("hello bob, this is dc1")
-    await bob.type(f"/dm alice_{tag}")
-    await bob.expect(f"now chatting with alice_{tag}")
-    await bob.type("/read")
-    await alice.expect("read up to #1")
-    await bob.type("hi alice, dc3 here")
-    await alice.expect("hi alice, dc3 here")
-    await alice.type("/rooms")
-    assert "unread 1" in await alice.expect(f"bob_{tag}"), "bob's reply is unread"
-    await alice.type("/history")
-    assert "(0 unread)" in await alice.expect(f"#1 alice_{tag}: hello bob")
-    await alice.type("/nonsense")
-    await alice.expect("unknown command")
-    await alice.quit()
-    await bob.quit()
+async def test_registration_asks_twice_and_sign_in_tells_a_wrong_password(cluster: LocalCluster) -> None:
+    name = tagged("newbie")
+    term = spawn_chat(cluster, name, "dc2", password=None, register=True)
+    try:
+        await term.see("choose a password")
+        term.type("a long password")
+        await term.see("type it again")
+        term.type("another password")
+        await term.see("differ")
+        await term.see("choose a password")
+        term.type(PASSWORD)
+        await term.see("type it again")
+        term.type(PASSWORD)
+        await term.see(f"registered {name}")
+        await term.see(f"signed in as {name}")
+        await term.quit()
+    finally:
+        term.close()
+
+    term = spawn_chat(cluster, name, "dc1", password=None)
+    try:
+        await term.see(f"password for {name}")
+        term.type("not my password")
+        await term.see(f"wrong password for {name}")
+        await term.see(f"password for {name}")
+        term.type(PASSWORD)
+        await term.see(f"signed in as {name}")
+        await term.quit()
+    finally:
+        term.close()
+
+    taken = spawn_chat(cluster, name, "dc3", register=True)
+    try:
+        await taken.see(f"there is already an account named {name!r}")
+        assert (await taken.exit_status())[0] == 1
+    finally:
+        taken.close()
+    nobody = spawn_chat(cluster, tagged("nobody"), "dc1")
+    try:
+        await nobody.see("--register")
+        assert (await nobody.exit_status())[0] == 1
+    finally:
+        nobody.close()
+
+
+async def test_two_people_chat_and_reply_goes_to_the_last_room(
+    cluster: LocalCluster, make_client: ClientFactory
+) -> None:
+    alice, bob = tagged("alice"), tagged("bob")
+    await registered(make_client, alice, bob)
+    a = await signed_in(cluster, alice, "dc1")
+    b = await signed_in(cluster, bob, "dc3")
+    try:
+        a.type(f"/dm {bob}")
+        await a.see(f"now chatting with 1 {bob}")
+        a.type("hello bob, this is dc1")
+        # shown once: the terminal's echo is erased and replaced by the message line
+        await a.expect(re.escape("hello bob, this is dc1") + r"\r\n\x1b\[1A\r\x1b\[J")
+        await a.expect(line_of(bob, "me", "hello bob, this is dc1") + " ✓")
+        await b.expect(line_of(alice, alice, "hello bob, this is dc1"))
+        await b.see(f"replies now go to room 1 {alice}")
+        b.type("hi alice, dc3 here")  # no /dm: the reply goes to the room of the message received
+        await a.expect(line_of(bob, bob, "hi alice, dc3 here"))
+        a.type("/history")
+        await a.expect(rf"#1 {TIME} me: hello bob, this is dc1  \(0 unread\)")
+        mine = line_of(bob, "me", "hello bob, this is dc1")
+        assert a.count(mine) == 1, "the live stream's copy of one's own message is not shown again"
+        a.type("/nonsense")
+        await a.see("unknown command /nonsense")
+        await a.quit()
+        await b.quit()
+    finally:
+        a.close()
+        b.close()
+
+
+async def test_rooms_by_number_and_name_members_and_room_events(
+    cluster: LocalCluster, make_client: ClientFactory
+) -> None:
+    alice, bob, carol = tagged("alice"), tagged("bob"), tagged("carol")
+    await registered(make_client, bob, carol)
+    bob_client = make_client(1)
+    await bob_client.login(bob, PASSWORD)
+    a = await signed_in(cluster, alice, "dc2", register=True)
+    try:
+        a.type(f"/dm {bob}")
+        await a.see(f"now chatting with 1 {bob}")
+        a.type(f"/group team {bob}")
+        await a.see("now in room 2 team")
+        await a.expect(rf"{TIME} \[team\] \* you created the group 'team' with {bob}")
+        a.type("/rooms")
+        await a.expect(rf"1  {bob}")
+        await a.expect(r"2\* team")
+        a.type("/open 9")
+        await a.see("no room number 9 (your rooms: 1-2")
+        a.type("/open x")
+        await a.see("no room named 'x'")
+        a.type("/open")
+        await a.see("usage: /open NUMBER or /open NAME")
+
+        dm = (await bob_client.open_direct(alice)).room_id
+        await bob_client.send(dm, "are you there?")
+        await a.expect(line_of(bob, bob, "are you there?"))
+        await a.see(f"replies now go to room 1 {bob}")
+        a.type("/open te")
+        await a.see("now in room 2 team")
+        a.type(f"/open {bob.upper()}")
+        await a.see(f"now in room 1 {bob}")
+
+        async def read_by_alice() -> bool:
+            return (await bob_client.history(dm)).messages[-1].unread == 0
+
+        await eventually(read_by_alice, what="opening the room to mark it read")
+
+        a.type("/open 2")
+        await a.see("now in room 2 team")
+        a.type(f"/invite {carol}")
+        await a.expect(rf"\[team\] \* you invited {carol}")
+        a.type("/rename crew")
+        await a.expect(r"\[crew\] \* you renamed the room to 'crew'")
+        a.type("/members")
+        await a.see(f"  {alice} (you)  read up to #0")
+        await a.see(f"  {carol}  read up to #0")
+        group = next(r for r in (await bob_client.rooms()).rooms if r.name == "crew")
+        await bob_client.leave(group.room_id)
+        await a.expect(rf"\[crew\] \* {bob} left")
+        await a.quit()
+    finally:
+        a.close()
+
+
+async def test_ctrl_c_leaves_at_once(cluster: LocalCluster) -> None:
+    name = tagged("quitter")
+    term = await signed_in(cluster, name, "dc1", register=True)
+    try:
+        term.child.sendintr()  # the terminal's interrupt key: SIGINT to the foreground process
+        status, took = await term.exit_status(within_s=10)
+        assert status == 0
+        assert took < 3, f"the chat took {took:.1f} s to leave after Ctrl-C"
+    finally:
+        term.close()

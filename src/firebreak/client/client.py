@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import httpx
@@ -86,6 +87,16 @@ class Client:
     def base_url(self) -> str:
         return self.dc_urls[self.current]
 
+    def move_to(self, index: int) -> None:
+        """Makes DC ``index`` the current one, for a caller that follows another connection (the
+        terminal chat keeps its requests on the DC its live connection reached)."""
+        self.current = index % len(self.dc_urls)
+
+    def resume(self, session: SessionView) -> None:
+        """Uses a session obtained earlier (by another Client, or before a restart)."""
+        self.token = session.token
+        self.user = session.user
+
     def _fail_over(self, index: int, *, follow: bool) -> int:
         """The DC after ``index``; it becomes the current DC when ``follow``."""
         index = (index + 1) % len(self.dc_urls)
@@ -104,14 +115,17 @@ class Client:
         retry: bool = True,
         dc: int | None = None,
         answer_headers: dict[str, str] | None = None,
+        deadline_s: float | None = None,
+        on_retry: Callable[[FirebreakError], None] | None = None,
     ) -> T:
         """Sends the request to the current DC, moving on to the next DC while it is unreachable or
-        answers 5xx, until ``retry_deadline``. 4xx answers raise ApiError at once (429 waits).
+        answers 5xx, until ``retry_deadline`` (or ``deadline_s`` for this call: ``math.inf`` tries
+        until it works or the caller cancels). 4xx answers raise ApiError at once (429 waits).
 
         ``dc`` (an index into ``dc_urls``) is tried first instead of the current DC, and moving on
         from it leaves the current DC as it is (a room's write hint). ``answer_headers`` receives
-        the headers of a successful answer."""
-        end = time.monotonic() + self.retry_deadline
+        the headers of a successful answer; ``on_retry`` hears each error that is tried again."""
+        end = time.monotonic() + (self.retry_deadline if deadline_s is None else deadline_s)
         delay = 0.05
         headers = {"authorization": f"Bearer {self.token}"} if self.token else {}
         index = self.current if dc is None else dc
@@ -137,6 +151,8 @@ class Client:
                     raise error
             if not retry or time.monotonic() + delay > end:
                 raise last
+            if on_retry is not None:
+                on_retry(last)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 1.0)
 
@@ -201,17 +217,35 @@ class Client:
     async def room(self, room_id: str) -> RoomDetail:
         return await self.request("GET", f"/v1/rooms/{room_id}", type=RoomDetail)
 
-    async def send(self, room_id: str, text: str, client_id: str | None = None) -> SendResult:
-        """Sends with retries across DCs until acknowledged; the id makes every retry the same message."""
+    async def send(
+        self,
+        room_id: str,
+        text: str,
+        client_id: str | None = None,
+        *,
+        deadline_s: float | None = None,
+        on_retry: Callable[[FirebreakError], None] | None = None,
+    ) -> SendResult:
+        """Sends with retries across DCs until acknowledged; the id makes every retry the same message.
+        ``deadline_s`` and ``on_retry`` as for :meth:`request` (an outbox passes ``math.inf``)."""
         body = {"client_id": client_id or new_id(), "text": text}
-        return await self._room_write(room_id, f"/v1/rooms/{room_id}/messages", body, SendResult)
+        path = f"/v1/rooms/{room_id}/messages"
+        return await self._room_write(room_id, path, body, SendResult, deadline_s, on_retry)
 
     async def send_batch(self, room_id: str, items: list[tuple[str, str]]) -> BatchResult:
         """Sends (client_id, text) pairs in one request, in order, all or none; retries are safe."""
         body = {"messages": [{"client_id": cid, "text": text} for cid, text in items]}
         return await self._room_write(room_id, f"/v1/rooms/{room_id}/messages/batch", body, BatchResult)
 
-    async def _room_write(self, room_id: str, path: str, body: Any, type: type[T]) -> T:
+    async def _room_write(
+        self,
+        room_id: str,
+        path: str,
+        body: Any,
+        type: type[T],
+        deadline_s: float | None = None,
+        on_retry: Callable[[FirebreakError], None] | None = None,
+    ) -> T:
         """POSTs a write to a room: to the DC that the last answer for this room named in
         ``Firebreak-Write-Url`` (the DC leading the room's log stream), else to the current DC.
         Only a preference: any DC takes the write, and failing over works as for every call. An
@@ -219,7 +253,14 @@ class Client:
         answer: dict[str, str] = {}
         try:
             return await self.request(
-                "POST", path, body, type=type, dc=self.write_dc.get(room_id), answer_headers=answer
+                "POST",
+                path,
+                body,
+                type=type,
+                dc=self.write_dc.get(room_id),
+                answer_headers=answer,
+                deadline_s=deadline_s,
+                on_retry=on_retry,
             )
         finally:
             hint = answer.get(WRITE_URL_HEADER, "").rstrip("/")

@@ -11,6 +11,8 @@ State machine::
 Every event frame carries the cursor just past it; the connection keeps the newest one, so after a
 loss it reconnects (to the next DC in its list) with that cursor and receives exactly what it
 missed. Cursors mean the same in every DC, so which DC it lands on does not matter.
+Listeners added with :meth:`LiveConnection.on_change` hear each state with the index of the DC
+it concerns (BACKOFF names the DC just lost, CONNECTING the one tried next).
 """
 
 from __future__ import annotations
@@ -73,6 +75,11 @@ class LiveConnection:
         self.state_changes: list[tuple[float, LiveState, str]] = []
         self._max_backoff = max_backoff
         self._task: asyncio.Task[None] | None = None
+        self._listeners: list[Callable[[LiveState, int], None]] = []
+
+    def on_change(self, listener: Callable[[LiveState, int], None]) -> None:
+        """Calls ``listener(state, dc_index)`` on every state change, in the connection's task."""
+        self._listeners.append(listener)
 
     def _set(self, state: LiveState) -> None:
         self.state = state
@@ -81,6 +88,8 @@ class LiveConnection:
             self.live.set()
         else:
             self.live.clear()
+        for listener in self._listeners:
+            listener(state, self.current)
 
     def start(self) -> LiveConnection:
         self._task = asyncio.create_task(self.run(), name="live-connection")

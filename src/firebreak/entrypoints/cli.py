@@ -87,9 +87,12 @@ def main(argv: list[str] | None = None) -> int:
 
     chat = sub.add_parser("chat", help="a terminal chat client")
     chat.add_argument("--config")
-    chat.add_argument("--user", required=True, help="username (registered on first use)")
-    chat.add_argument("--password", help="default: asked for")
+    chat.add_argument("--user", required=True, help="username to sign in as")
+    chat.add_argument(
+        "--register", action="store_true", help="create the account first (the password is asked twice)"
+    )
     chat.add_argument("--dc", help="preferred DC (default: the first)")
+    chat.epilog = "The password is read from FIREBREAK_PASSWORD, else asked for without echo."
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -126,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
             os.execv(binary, [binary, "-c", str(conf)])
         from firebreak.entrypoints.chat import run_chat
 
-        return asyncio.run(run_chat(config, args.user, args.password, args.dc))
+        return run_chat(config, args.user, args.dc, register=args.register)
     except FirebreakError as exc:
         print(f"firebreak: {exc.code}: {exc.message}", file=sys.stderr)
         return 2
