@@ -118,7 +118,7 @@ def _ready(config: Config, controllable: bool, sock: Path) -> None:
         _print(f"warning: 'firebreak dc' is off: the data folder's path is too long for {sock}", err=True)
     else:
         _print("operate it with: ./firebreak dc status | stop | start | burn | rebuild | evacuate DC")
-    _print("ready. Chat with: ./firebreak chat --user NAME   (Ctrl-C stops the cluster)")
+    _print("ready. Chat with: ./firebreak chat --user NAME [--register]   (Ctrl-C stops the cluster)")
 
 
 async def up(config: Config) -> int:
