@@ -6,6 +6,8 @@ import asyncio
 from types import SimpleNamespace
 from typing import Any, cast
 
+import nats.js.errors
+
 from firebreak.adapters.nats_log import Log
 from firebreak.adapters.replica_reader import ReplicaReader
 from firebreak.service.projector import Projector
@@ -72,18 +74,23 @@ async def test_without_a_leader_the_local_end_is_not_enough() -> None:
 class _StreamInfo:
     """Stream-info answers in the order nodes give them."""
 
-    def __init__(self, *answers: tuple[str | None, int]) -> None:
+    def __init__(self, *answers: tuple[str | None, int] | BaseException) -> None:
         self.answers = list(answers)
 
     async def stream_info(self, stream: str) -> SimpleNamespace:
-        leader, last = self.answers.pop(0)
+        answer = self.answers.pop(0)
+        if isinstance(answer, BaseException):
+            raise answer
+        leader, last = answer
         return SimpleNamespace(cluster=SimpleNamespace(leader=leader), state=SimpleNamespace(last_seq=last))
 
 
 async def test_last_seq_ignores_a_leaderless_nodes_answer() -> None:
     """A node that has just rejoined with an empty store answers for a stream it thinks leaderless
-    with last_seq 0 from its own replica; only the leader's answer counts."""
-    js = _StreamInfo((None, 0), ("", 0), ("dc2", 42))
+    from its own replica: "stream not found" before it has made its copy, then last_seq 0. Only
+    the leader's answer counts."""
+    not_yet = nats.js.errors.NotFoundError(code=404, err_code=10059, description="stream not found")
+    js = _StreamInfo(not_yet, (None, 0), ("", 0), ("dc2", 42))
     log = Log(cast(Any, None), cast(Any, js))
     assert await log.last_seq("ROOMS_0") == 42
     assert js.answers == []

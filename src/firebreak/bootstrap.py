@@ -211,4 +211,13 @@ def _assemble(config: Config, dc: DCConfig, nc: NATS, js: JetStreamContext, key:
         heartbeat=lambda: DCHeartbeat(ready=gw.serving(), draining=gw.draining),
     )
     gw.tasks.append(asyncio.create_task(balancer.run(), name="leader-balancer"))
+    for task in gw.tasks:
+        task.add_done_callback(_log_if_failed)
     return gw
+
+
+def _log_if_failed(task: asyncio.Task[None]) -> None:
+    """A background part that stops by an error would otherwise stop silently (its error is only
+    seen at shutdown): log it at once, with its traceback."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("background task %s failed", task.get_name(), exc_info=task.exception())

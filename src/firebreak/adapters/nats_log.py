@@ -350,7 +350,9 @@ class Log:
         ``jsStreamInfoRequest`` lets a "leaderless member" reply); a node that has just rejoined
         with an empty store does so with ``last_seq`` 0 until it hears from the leader, and being
         the gateway's own DC's node its answer arrives first. Readiness built on that 0 would let
-        a rebuilt DC serve before it holds what was acknowledged (docs/READ_MODELS.md).
+        a rebuilt DC serve before it holds what was acknowledged (docs/READ_MODELS.md). Any error
+        is asked again until the deadline: the same node, before it has made its copy of the
+        stream, answers "stream not found".
         """
 
         async def from_leader() -> int:
@@ -362,7 +364,7 @@ class Log:
         deadline = None if deadline_s is None else time.monotonic() + deadline_s
         try:
             return await retry(
-                from_leader, retry_on=_TRANSIENT_OR_SERVER, deadline=deadline, backoff=_PATIENT
+                from_leader, retry_on=STARTUP_RETRYABLE, deadline=deadline, backoff=_PATIENT
             )
-        except _TRANSIENT_OR_SERVER as exc:
+        except STARTUP_RETRYABLE as exc:
             raise Unavailable(f"stream info {stream}: the log did not answer in time") from exc

@@ -18,10 +18,13 @@ serving DC.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 from firebreak.adapters.replica_reader import ReplicaReader
 from firebreak.service.projector import Projector
+
+log = logging.getLogger(__name__)
 
 
 class Readiness:
@@ -38,6 +41,7 @@ class Readiness:
 
         async def learn(stream: str) -> None:
             self.targets[stream] = await last_seq(stream)
+            log.info("%s ended at %d when this gateway started", stream, self.targets[stream])
 
         await asyncio.gather(*(learn(stream) for stream in self._streams))
 
