@@ -31,7 +31,7 @@ from firebreak.errors import Unavailable
 from firebreak.service.accounts import Accounts
 from firebreak.service.auth import Passwords, Tokens
 from firebreak.service.balancer import Balancer
-from firebreak.service.hub import Hub
+from firebreak.service.hub import DRAINING, Hub
 from firebreak.service.projector import CATCH_UP_BATCH, MAX_BATCH, Projector
 from firebreak.service.ratelimit import RateLimiter
 from firebreak.service.readiness import Readiness
@@ -73,7 +73,7 @@ class Gateway:
         other DCs before this one goes down; tell the leader balancer at once, so that it gives
         this DC no leaders and moves away the ones it has. Returns the sessions ended."""
         self.draining = True
-        ended = self.hub.end_all("draining")
+        ended = self.hub.end_all(DRAINING)
         if self.balancer is not None:
             try:
                 await self.balancer.announce()
@@ -160,7 +160,14 @@ def _assemble(config: Config, dc: DCConfig, nc: NATS, js: JetStreamContext, key:
         serving = readiness is not None and readiness.caught_up()
         return MAX_BATCH if serving else CATCH_UP_BATCH
 
-    projector = Projector(store, config.partitions, hub.publish, batch_limit, config.read_model_commit_s)
+    projector = Projector(
+        store,
+        config.partitions,
+        hub.publish,
+        batch_limit,
+        config.read_model_commit_s,
+        revoked=hub.end_session,
+    )
 
     head = projector.head
     readers = [

@@ -7,6 +7,8 @@ the secrets are part of the log's contract.
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -66,12 +68,30 @@ class Limits:
 
 @dataclass(frozen=True)
 class Secrets:
+    """The cluster's shared secrets. The passwords and the ops token have no built-in value: a
+    loopback-only cluster gets generated ones (entrypoints/local_secrets.py), any other must set
+    them (docs/SECURITY.md)."""
+
     nats_user: str = "firebreak"
-    nats_password: str = "firebreak-dev-password"
+    nats_password: str = ""
     route_user: str = "route"
-    route_password: str = "firebreak-dev-route-password"
-    #: Guards the internal endpoints (digest, lag); never given to end users.
-    ops_token: str = "firebreak-dev-ops-token"
+    route_password: str = ""
+    #: Guards the internal endpoints (digest, drain, evacuate, DC actions); never given to end users.
+    ops_token: str = ""
+
+
+#: The secrets a cluster cannot run without (the user names are not secret).
+SECRET_FIELDS = ("nats_password", "route_password", "ops_token")
+#: Values once built in and published with the source: as good as no secret at all.
+PUBLISHED_SECRETS = frozenset(
+    {"firebreak-dev-password", "firebreak-dev-route-password", "firebreak-dev-ops-token"}
+)
+#: Shortest secret accepted off loopback (a generated one has 43 characters).
+MIN_SECRET_CHARS = 16
+#: Secrets and user names go verbatim into nats.conf and into route URLs
+#: (``nats-route://user:password@host``): only URL-unreserved characters, so none can end a
+#: quoted string or a URL part there.
+_SECRET_CHARS = re.compile(r"[A-Za-z0-9._~-]*")
 
 
 def _default_dcs() -> tuple[DCConfig, ...]:
@@ -120,6 +140,49 @@ class Config:
     def with_data_dir(self, path: Path) -> Config:
         return replace(self, data_dir=path)
 
+    @property
+    def loopback_only(self) -> bool:
+        """Every DC's host and bind address is on this machine's loopback (a laptop cluster)."""
+        return all(_is_loopback(a) for dc in self.dcs for a in (dc.host, dc.bind) if a is not None)
+
+
+def _is_loopback(address: str) -> bool:
+    if address == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
+def check_secrets(config: Config) -> None:
+    """Refuses a config a cluster must not run with: a secret missing, or, unless every address
+    is loopback, a published or short secret. Called before anything is started or printed."""
+    s = config.secrets
+    missing = [name for name in SECRET_FIELDS if not getattr(s, name)]
+    if missing:
+        where = "" if config.loopback_only else " (generated ones are only for loopback-only clusters)"
+        raise ConfigError(f"[secrets] {', '.join(missing)} must be set{where}")
+    if config.loopback_only:
+        return
+    weak = [name for name in SECRET_FIELDS if getattr(s, name) in PUBLISHED_SECRETS]
+    if weak:
+        raise ConfigError(
+            f"[secrets] {', '.join(weak)}: a published development value; a cluster reachable beyond "
+            "this machine needs its own (e.g. python3 -c 'import secrets; print(secrets.token_urlsafe())')"
+        )
+    short = [name for name in SECRET_FIELDS if len(getattr(s, name)) < MIN_SECRET_CHARS]
+    if short:
+        raise ConfigError(f"[secrets] {', '.join(short)}: at least {MIN_SECRET_CHARS} characters")
+
+
+def _check_secret_chars(secrets: Secrets) -> None:
+    for name, value in vars(secrets).items():
+        if not isinstance(value, str) or not _SECRET_CHARS.fullmatch(value):
+            raise ConfigError(f"[secrets] {name}: only letters, digits and . _ ~ - are allowed")
+    if not secrets.nats_user or not secrets.route_user:
+        raise ConfigError("[secrets] nats_user and route_user must not be empty")
+
 
 T = TypeVar("T")
 
@@ -142,6 +205,7 @@ def load_config(path: Path | None) -> Config:
     cluster = dict(raw.pop("cluster", {}))
     limits = _build(Limits, dict(raw.pop("limits", {})), "limits")
     secrets = _build(Secrets, dict(raw.pop("secrets", {})), "secrets")
+    _check_secret_chars(secrets)
     dcs_raw = raw.pop("dc", None)
     if raw:
         raise ConfigError(f"unknown config sections: {', '.join(sorted(raw))}")

@@ -16,6 +16,8 @@ from pathlib import Path
 import uvloop
 
 from firebreak.config import Config, load_config
+from firebreak.entrypoints.local_secrets import with_local_secrets
+from firebreak.entrypoints.private import PRIVATE_UMASK
 from firebreak.errors import FirebreakError
 
 
@@ -25,6 +27,13 @@ def _config(args: argparse.Namespace) -> Config:
     if getattr(args, "data_dir", None):
         config = config.with_data_dir(Path(args.data_dir))
     return config
+
+
+def _runnable(config: Config) -> Config:
+    """For the commands that run or describe a DC's processes: the secrets filled in (generated
+    and kept for a loopback-only cluster) and checked, and files made private from here on."""
+    os.umask(PRIVATE_UMASK)
+    return with_local_secrets(config)
 
 
 def _gateway(config: Config, dc: str) -> int:
@@ -98,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         config = _config(args)
+        if args.command in ("up", "gateway", "nats", "nats-config"):
+            config = _runnable(config)
         if args.command == "up":
             from firebreak.entrypoints import supervisor
 

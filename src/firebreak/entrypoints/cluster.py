@@ -23,7 +23,9 @@ from pathlib import Path
 
 import httpx
 
-from firebreak.config import Config, DCConfig, Limits, dump_config
+from firebreak.config import Config, DCConfig, Limits, Secrets, check_secrets, dump_config
+from firebreak.entrypoints.local_secrets import generated
+from firebreak.entrypoints.private import PRIVATE_FILE, PRIVATE_UMASK, make_private_dir, write_private
 from firebreak.errors import ConfigError, Unavailable
 
 
@@ -53,6 +55,9 @@ def nats_environment(dcs_on_this_host: int) -> dict[str, str]:
 
 
 def nats_conf(config: Config, dc: DCConfig) -> str:
+    """One DC's nats-server config. Its monitoring port (``http``) listens on 127.0.0.1 only,
+    whatever the DC's address: it answers without credentials (server, route and stream details)
+    and is for operators on that machine (docs/SECURITY.md)."""
     s = config.secrets
     routes = ", ".join(
         f'"nats-route://{s.route_user}:{s.route_password}@{d.host}:{d.cluster_port}"'
@@ -63,7 +68,7 @@ def nats_conf(config: Config, dc: DCConfig) -> str:
     return f"""# written by firebreak: {dc.name}
 server_name: "{dc.name}"
 listen: "{dc.bind or dc.host}:{dc.nats_port}"
-http: "{dc.bind or dc.host}:{dc.monitor_port}"
+http: "127.0.0.1:{dc.monitor_port}"
 max_payload: 1048576
 jetstream {{
   store_dir: "{store}"
@@ -83,20 +88,23 @@ cluster {{
 
 
 def write_nats_conf(config: Config, dc: DCConfig) -> Path:
-    """Writes ``<data_dir>/<dc>/nats.conf`` from the cluster config (again after a burn) and returns it."""
+    """Writes ``<data_dir>/<dc>/nats.conf`` from the cluster config (again after a burn) and returns
+    it; it holds the NATS and route passwords, so the folders are 0700 and the file 0600."""
+    make_private_dir(config.data_dir)
     conf = config.data_dir / dc.name / "nats.conf"
-    conf.parent.mkdir(parents=True, exist_ok=True)
-    conf.write_text(nats_conf(config, dc))
+    make_private_dir(conf.parent)
+    write_private(conf, nats_conf(config, dc))
     return conf
 
 
 def open_log(path: Path, header: str) -> int:
     """Opens a process's log for a new start: the previous run's log is kept as ``<name>.log.1`` and
     the new one begins with a timestamped line, so an old traceback never looks current."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(path.parent)
     if path.exists():
         os.replace(path, path.with_name(path.name + ".1"))
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    # Private like the rest of the folder: a log may quote requests, users and errors.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE_FILE)
     stamp = datetime.now().astimezone().isoformat(timespec="milliseconds")
     os.write(fd, f"{stamp} firebreak: {header}\n".encode())
     return fd
@@ -117,7 +125,8 @@ def free_ports(n: int) -> list[int]:
 
 
 def ephemeral_config(data_dir: Path, *, partitions: int = 3, limits: Limits | None = None) -> Config:
-    """A three-DC layout on free loopback ports (for tests and drills that must not collide)."""
+    """A three-DC layout on free loopback ports (for tests and drills that must not collide), with
+    secrets of its own: a test's or a drill's cluster is no easier to reach than a real one."""
     ports = free_ports(12)
     dcs = tuple(
         DCConfig(
@@ -129,7 +138,13 @@ def ephemeral_config(data_dir: Path, *, partitions: int = 3, limits: Limits | No
         )
         for i in range(3)
     )
-    return Config(data_dir=data_dir, dcs=dcs, partitions=partitions, limits=limits or Limits())
+    return Config(
+        data_dir=data_dir,
+        dcs=dcs,
+        partitions=partitions,
+        limits=limits or Limits(),
+        secrets=Secrets(**generated()),
+    )
 
 
 #: Every process of a local cluster runs under SCHED_BATCH (set FIREBREAK_SCHED_BATCH=0 to keep
@@ -162,13 +177,15 @@ class LocalCluster:
     """Starts, stops, burns and rebuilds DCs as local processes."""
 
     def __init__(self, config: Config, *, quiet: bool = True) -> None:
+        check_secrets(config)
         self.config = config
         self._quiet = quiet
         self.nats: dict[str, subprocess.Popen[bytes]] = {}
         self.gateways: dict[str, subprocess.Popen[bytes]] = {}
-        config.data_dir.mkdir(parents=True, exist_ok=True)
+        make_private_dir(config.data_dir)
+        # The gateways read their secrets from here: 0600.
         self.config_path = config.data_dir / "cluster.toml"
-        self.config_path.write_text(dump_config(config))
+        write_private(self.config_path, dump_config(config))
 
     def dc_dir(self, name: str) -> Path:
         return self.config.data_dir / name
@@ -188,6 +205,7 @@ class LocalCluster:
             start_new_session=True,
             env=nats_environment(len(self.config.dcs)),
             preexec_fn=local_scheduling(),
+            umask=PRIVATE_UMASK,  # its log store (every event) is private
         )
         if out is not None:
             os.close(out)
@@ -209,6 +227,7 @@ class LocalCluster:
             stderr=out,
             start_new_session=True,
             preexec_fn=local_scheduling(),
+            umask=PRIVATE_UMASK,  # its read model (password hashes, messages) is private
         )
         if out is not None:
             os.close(out)
@@ -327,7 +346,7 @@ class LocalCluster:
             proc.wait(timeout=30)
         target = self.dc_dir(name) / "nats"
         shutil.rmtree(target, ignore_errors=True)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(target.parent)
         shutil.copytree(self.dc_dir(source) / "nats", target)
         self.start_nats(source)
 

@@ -4,6 +4,9 @@ The projector calls :meth:`Hub.publish` synchronously right after a commit. Each
 bounded inbox; a session that falls too far behind is cut off (it reconnects and resumes from its
 cursor), so one slow device can never make the gateway's memory grow without bound. Sessions
 whose socket takes a write at once are written to in that same step (:class:`Subscriber`).
+
+The projector also tells the hub of each logout it applies (:meth:`Hub.end_session`), in every DC,
+so a socket opened with a token stops receiving once that token is revoked, wherever it is open.
 """
 
 from __future__ import annotations
@@ -16,6 +19,12 @@ from collections.abc import Callable
 from firebreak.domain.model import Applied
 
 log = logging.getLogger(__name__)
+
+#: Why the server ends a session (:attr:`Subscriber.ended`).
+SLOW_CONSUMER = "slow_consumer"
+DRAINING = "draining"
+#: Its token was revoked (a logout): unlike the others, the client must not reconnect with it.
+LOGGED_OUT = "logged_out"
 
 
 #: Writes events to a session's socket at once: returns how many of them it delivered (written,
@@ -46,8 +55,10 @@ class Subscriber:
     sessions: 27-31 -> 24 us).
     """
 
-    def __init__(self, user_id: str, max_queue: int) -> None:
+    def __init__(self, user_id: str, max_queue: int, session_id: str = "") -> None:
         self.user_id = user_id
+        #: The login session (token) the connection was opened with.
+        self.session_id = session_id
         self._items: deque[Applied] = deque()
         self._max = max_queue
         self._waiter: asyncio.Future[None] | None = None
@@ -61,7 +72,7 @@ class Subscriber:
         if self.ended is not None:
             return False
         if len(self._items) >= self._max:
-            self.end("slow_consumer")
+            self.end(SLOW_CONSUMER)
             return False
         self._items.append(applied)
         if self._write is not None:
@@ -161,6 +172,15 @@ class Hub:
         subs = [sub for subs in self._by_user.values() for sub in subs]
         for sub in subs:
             sub.end(reason)
+        return len(subs)
+
+    def end_session(self, user_id: str, session_id: str) -> int:
+        """Ends the live sessions opened with a revoked token (logout); returns how many. Called
+        by the projector before it publishes the batch that held the revocation, so nothing in
+        or after that batch reaches them."""
+        subs = [sub for sub in self._by_user.get(user_id, ()) if sub.session_id == session_id]
+        for sub in subs:
+            sub.end(LOGGED_OUT)
         return len(subs)
 
     @property

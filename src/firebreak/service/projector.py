@@ -35,7 +35,7 @@ import msgspec
 from firebreak.adapters.replica_reader import Entry
 from firebreak.adapters.sqlite_store import SqliteStore
 from firebreak.config import READ_MODEL_COMMIT_S
-from firebreak.domain.events import decode_account_event, decode_room_event
+from firebreak.domain.events import SessionRevoked, decode_account_event, decode_room_event
 from firebreak.domain.ids import ACCOUNTS_STREAM, Cursor, room_stream
 from firebreak.domain.model import Applied
 from firebreak.domain.projection import Projection
@@ -67,8 +67,12 @@ class Projector:
         publish: Callable[[list[Applied]], None],
         batch_limit: Callable[[], int] = lambda: MAX_BATCH,
         commit_every_s: float = READ_MODEL_COMMIT_S,
+        revoked: Callable[[str, str], object] = lambda user_id, session_id: None,
     ) -> None:
         self._store = store
+        #: Told of each logout applied (user id, session id), before the batch's events are pushed.
+        self._revoked = revoked
+        self._revocations: list[SessionRevoked] = []
         self._commit_every_s = commit_every_s
         # Set while a transaction is open across batches: the timer that will ask for its COMMIT.
         self._commit_timer: asyncio.TimerHandle | None = None
@@ -107,7 +111,10 @@ class Projector:
         for stream, seq, data in batch:
             try:
                 if stream == ACCOUNTS_STREAM:
-                    projection.apply_account(decode_account_event(data))
+                    account_event = decode_account_event(data)
+                    projection.apply_account(account_event)
+                    if isinstance(account_event, SessionRevoked):
+                        self._revocations.append(account_event)
                 else:
                     partition = self._room_streams[stream]
                     applied = projection.apply_room(partition, seq, decode_room_event(data))
@@ -129,6 +136,7 @@ class Projector:
                 applied, last = self._apply(batch)
         except BaseException:
             self._projection.forget_cache()
+            self._revocations.clear()
             raise
         self._advance(applied, last)
         return applied
@@ -172,6 +180,7 @@ class Projector:
 
     def _abandon(self) -> None:
         """Rolls back the open transaction and puts ``head`` back where the file is."""
+        self._revocations.clear()
         if self._commit_timer is not None:
             self._commit_timer.cancel()
             self._commit_timer = None
@@ -200,6 +209,7 @@ class Projector:
             await asyncio.to_thread(store.commit)
         except BaseException:
             self._projection.forget_cache()
+            self._revocations.clear()
             store.rollback()
             raise
         self._advance(applied, last)
@@ -213,6 +223,11 @@ class Projector:
                 _, _, fut = heapq.heappop(waiters)
                 if not fut.done():
                     fut.set_result(None)
+        if self._revocations:
+            # First: a logged-out session gets nothing of this batch, whatever its order.
+            for revoked in self._revocations:
+                self._revoked(revoked.user_id, revoked.session_id)
+            self._revocations.clear()
         if applied:
             self._publish(applied)
 

@@ -35,7 +35,7 @@ from collections.abc import Awaitable, Callable
 from firebreak.adapters.sqlite_queries import Queries
 from firebreak.domain.ids import Cursor
 from firebreak.domain.model import Applied
-from firebreak.service.hub import Hub, Subscriber, WriteNow
+from firebreak.service.hub import LOGGED_OUT, Hub, Subscriber, WriteNow
 from firebreak.service.projector import Projector
 
 CATCH_UP_PAGE = 500
@@ -49,8 +49,8 @@ SendNow = Callable[[bytes], bool]
 
 
 class SessionEnded(Exception):
-    """The server ended the session (``reason``: slow_consumer or draining); the client should
-    reconnect with its cursor."""
+    """The server ended the session (``reason``: one of service/hub.py's: slow_consumer or
+    draining, and the client should reconnect with its cursor; logged_out, and it must not)."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -76,8 +76,10 @@ class LiveSession:
         queries: Queries,
         hub: Hub,
         max_queue: int,
+        session_id: str = "",
     ) -> None:
         self._user_id = user_id
+        self._session_id = session_id
         self._start = cursor
         self._projector = projector
         self._q = queries
@@ -88,9 +90,13 @@ class LiveSession:
     async def run(self, send: Send, send_now: SendNow | None = None) -> None:
         """Streams until cancelled or ended by the server (raises SessionEnded). With
         ``send_now``, live events are written by the hub whenever the socket takes them at once."""
-        sub = Subscriber(self._user_id, self._max_queue)
+        sub = Subscriber(self._user_id, self._max_queue, self._session_id)
         self._hub.add(sub)
         try:
+            # A logout applied between the token check and the line above ended nothing here:
+            # from now on the hub would end this session, so one look at the read model suffices.
+            if self._session_id and self._q.is_revoked(self._session_id):
+                raise SessionEnded(LOGGED_OUT)
             head = self._projector.head_cursor()  # step 2: after registering
             delivered = self._start.copy() if self._start is not None else head.copy()
             self.delivered = delivered

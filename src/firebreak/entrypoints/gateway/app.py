@@ -175,9 +175,11 @@ def create_app(gw: Gateway) -> ASGIApp:
 
     add_ops_routes(app, gw.config, gw.dc.name, ops)
 
-    def new_session(user_id: str, cursor: str | None) -> LiveSession:
+    def new_session(user_id: str, session_id: str, cursor: str | None) -> LiveSession:
         start = Cursor.parse(cursor, gw.config.partitions) if cursor else None
-        return LiveSession(user_id, start, gw.projector, gw.queries, gw.hub, gw.config.limits.ws_queue_max)
+        return LiveSession(
+            user_id, start, gw.projector, gw.queries, gw.hub, gw.config.limits.ws_queue_max, session_id
+        )
 
     lane = HotLane(
         app,

@@ -30,11 +30,13 @@ from firebreak.entrypoints.gateway.boundary import bearer, error_response, error
 from firebreak.entrypoints.gateway.websocket import SEND_NOW
 from firebreak.errors import BadRequest, FirebreakError
 from firebreak.service.accounts import Accounts
+from firebreak.service.hub import DRAINING, LOGGED_OUT
 from firebreak.service.rooms import Rooms
 from firebreak.service.sessions import LiveSession, SendNow, SessionEnded
 from firebreak.service.views import WRITE_URL_HEADER
 
-#: WebSocket close codes (4000-4999 are the application's).
+#: WebSocket close codes (4000-4999 are the application's). 4401 also ends a live session whose
+#: token is logged out (reason "logged out", after an error frame ``session_revoked``).
 WS_UNAUTHORIZED = 4401
 WS_BAD_REQUEST = 4400
 WS_SLOW_CONSUMER = 4408
@@ -94,12 +96,12 @@ class HotLane:
         *,
         accounts: Accounts,
         rooms: Rooms,
-        new_session: Callable[[str, str | None], LiveSession],
+        new_session: Callable[[str, str, str | None], LiveSession],
         refusal: Callable[[], FirebreakError | None],
         write_url: Callable[[str], str | None] = lambda room_id: None,
     ) -> None:
-        """``new_session(user_id, cursor)`` makes a user's live session (cursor as the client sent
-        it, or None; raises BadRequest for a malformed one); ``refusal()`` says why this DC takes
+        """``new_session(user_id, session_id, cursor)`` makes a user's live session (cursor as the
+        client sent it, or None; raises BadRequest for a malformed one); ``refusal()`` says why this DC takes
         no WebSockets now, if so; ``write_url(room_id)`` is the hint for where to send that room's
         writes (the ``Firebreak-Write-Url`` header), if any."""
         self._app = app
@@ -166,7 +168,7 @@ class HotLane:
                 raise refused
             query = parse_qs(scope["query_string"].decode("latin-1"))
             claims = self._accounts.authenticate(query.get("token", [""])[0])
-            session = self._new_session(claims.u, query.get("cursor", [None])[0])
+            session = self._new_session(claims.u, claims.s, query.get("cursor", [None])[0])
         except FirebreakError as exc:
             frame = {"kind": "error", "code": exc.code, "message": exc.message}
             await send({"type": "websocket.send", "text": _encoder.encode(frame).decode()})
@@ -198,8 +200,19 @@ class HotLane:
         try:
             streaming.result()
         except SessionEnded as ended:
-            code = WS_DRAINING if ended.reason == "draining" else WS_SLOW_CONSUMER
             with contextlib.suppress(OSError):
+                if ended.reason == LOGGED_OUT:
+                    # The error frame first, as for a revoked token at connect: clients stop on it
+                    # instead of reconnecting elsewhere with the same token.
+                    frame = {
+                        "kind": "error",
+                        "code": "session_revoked",
+                        "message": "this session has been logged out",
+                    }
+                    await send({"type": "websocket.send", "text": _encoder.encode(frame).decode()})
+                    await send({"type": "websocket.close", "code": WS_UNAUTHORIZED, "reason": "logged out"})
+                    return
+                code = WS_DRAINING if ended.reason == DRAINING else WS_SLOW_CONSUMER
                 await send(
                     {
                         "type": "websocket.close",
