@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import signal
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -92,3 +94,23 @@ async def digests(cluster: LocalCluster, names: list[str]) -> dict[str, dict[str
             )
             out[name] = resp.json()
     return out
+
+
+async def spawn_up(config_path: Path) -> asyncio.subprocess.Process:
+    """``firebreak up`` started as a user starts it, its output (stdout and stderr) on a pipe."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "firebreak.entrypoints.cli", "up", "--config", str(config_path),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+
+
+async def stop_up(proc: asyncio.subprocess.Process) -> None:
+    """Stops ``up`` the way a user does (Ctrl-C), so it stops its DCs' processes too; a SIGKILL
+    would leave them running."""
+    if proc.returncode is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            await asyncio.wait_for(proc.wait(), 60)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()

@@ -20,7 +20,7 @@ import pytest
 from firebreak.adapters import leadership
 from firebreak.client import Client
 from firebreak.config import Config, dump_config
-from tests.helpers import cluster_config, eventually
+from tests.helpers import cluster_config, eventually, spawn_up, stop_up
 from tests.test_up import read_until
 
 CLI = [sys.executable, "-m", "firebreak.entrypoints.cli"]
@@ -59,9 +59,7 @@ async def up(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Up]:
     config = cluster_config(tmp / "data")
     path = tmp / "cluster.toml"
     path.write_text(dump_config(config))
-    proc = await asyncio.create_subprocess_exec(
-        *CLI, "up", "--config", str(path), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
-    )
+    proc = await spawn_up(path)
     assert proc.stdout is not None
     running = Up(config, path, proc)
     await read_until(proc.stdout, "ready.", 120, running.seen)
@@ -74,13 +72,7 @@ async def up(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Up]:
     try:
         yield running
     finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                await asyncio.wait_for(proc.wait(), 60)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
+        await stop_up(proc)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(reader, 5)
     assert "stopped; data kept." in running.seen, running.seen[-10:]

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import stat
-import sys
 from pathlib import Path
 
 import httpx
@@ -19,6 +18,7 @@ from firebreak.entrypoints.cli import main
 from firebreak.entrypoints.cluster import LocalCluster, ephemeral_config, free_ports, nats_conf
 from firebreak.entrypoints.local_secrets import with_local_secrets
 from firebreak.errors import ConfigError
+from tests.helpers import spawn_up, stop_up
 from tests.test_up import read_until, run_cli
 
 SITES = """
@@ -158,10 +158,7 @@ async def test_up_without_secrets_generates_them_and_a_restart_keeps_working(tmp
     config = load_config(path)
     token = None
     for start in range(2):
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "firebreak.entrypoints.cli", "up", "--config", str(path),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        )  # fmt: skip
+        proc = await spawn_up(path)
         assert proc.stdout is not None
         seen: list[str] = []
         try:
@@ -191,16 +188,4 @@ async def test_up_without_secrets_generates_them_and_a_restart_keeps_working(tmp
             await read_until(proc.stdout, "stopped; data kept.", 60, seen)
             assert await asyncio.wait_for(proc.wait(), 60) == 0
         finally:
-            await stop(proc)
-
-
-async def stop(proc: asyncio.subprocess.Process) -> None:
-    """Stops ``up`` the way a user does (Ctrl-C), so it stops its DCs' processes too; a SIGKILL
-    would leave them running."""
-    if proc.returncode is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            await asyncio.wait_for(proc.wait(), 60)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
+            await stop_up(proc)

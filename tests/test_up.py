@@ -19,7 +19,7 @@ from firebreak.config import dump_config
 from firebreak.entrypoints.cluster import LocalCluster
 from firebreak.errors import FirebreakError, Unauthorized
 from firebreak.service.auth import Tokens
-from tests.helpers import cluster_config, eventually
+from tests.helpers import cluster_config, eventually, spawn_up
 
 
 async def read_until(stream: asyncio.StreamReader, text: str, within_s: float, seen: list[str]) -> None:
@@ -43,10 +43,7 @@ async def test_up_serves_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     config = cluster_config(tmp_path / "data")
     path = tmp_path / "cluster.toml"
     path.write_text(dump_config(config))
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "firebreak.entrypoints.cli", "up", "--config", str(path),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
+    proc = await spawn_up(path)
     assert proc.stdout is not None
     seen: list[str] = []
     try:

@@ -363,8 +363,6 @@ class Log:
 
         deadline = None if deadline_s is None else time.monotonic() + deadline_s
         try:
-            return await retry(
-                from_leader, retry_on=STARTUP_RETRYABLE, deadline=deadline, backoff=_PATIENT
-            )
+            return await retry(from_leader, retry_on=STARTUP_RETRYABLE, deadline=deadline, backoff=_PATIENT)
         except STARTUP_RETRYABLE as exc:
             raise Unavailable(f"stream info {stream}: the log did not answer in time") from exc
