@@ -87,7 +87,9 @@ class OpsBoard:
             return True
         except nats.js.errors.APIError as exc:
             # Held by another DC, or ours expired and was taken: try to create it next round.
-            if isinstance(exc, nats.js.errors.KeyNotFoundError) or exc.err_code in _WRONG_LAST:
+            # nats-py's KV errors carry no err_code of their own: the class says it.
+            lost = (nats.js.errors.KeyNotFoundError, nats.js.errors.KeyWrongLastSequenceError)
+            if isinstance(exc, lost) or getattr(exc, "err_code", None) in _WRONG_LAST:
                 self._held.pop(lease, None)
                 return False
             raise
