@@ -53,17 +53,18 @@ async def test_serves_only_after_reaching_the_leaders_targets_and_the_local_end(
 async def test_without_a_leader_the_local_end_is_not_enough() -> None:
     """A rejoined DC's own replica may be empty or behind: reading it to its end proves nothing."""
     _, readers, readiness = _readiness()
-    answered = asyncio.Event()
+    asked, answered = asyncio.Event(), asyncio.Event()
 
     async def last_seq(stream: str) -> int:
         if stream == "ROOMS_0":
+            asked.set()
             await answered.wait()  # no leader for this stream yet
         return 0
 
     learning = asyncio.create_task(readiness.learn_targets(last_seq))
     for reader in readers:
         reader.reached_end = True
-    await asyncio.sleep(0)
+    await asked.wait()
     assert not readiness.caught_up()
     assert "ROOMS_0" in readiness.progress()
     answered.set()
