@@ -1,7 +1,9 @@
 """Readiness is never stale: a burned DC rebuilt under write load serves no read that misses a
-message acknowledged before it said it was ready. Repeated, because the hole it guards against (a
-just-rejoined node answering for a stream it thinks leaderless, from its own empty replica) opened
-in about one restart in four."""
+message acknowledged before it said it was ready, and does come back to serve. Repeated over all
+three DCs (leaders included), because what can go wrong depends on timing: a just-rejoined node
+answers for a stream it thinks leaderless from its own replica ("stream not found", then
+last_seq 0). The "stream not found" answer once ended the gateway's readiness task, and that DC
+never served again; this test found it."""
 
 from __future__ import annotations
 
