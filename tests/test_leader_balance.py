@@ -92,9 +92,17 @@ async def _all_ready(sites: list[Site]) -> bool:
     return True
 
 
+async def _led(config: Config) -> Counter[str | None]:
+    """Streams led per DC (None: no leader); empty while the log does not answer (an election)."""
+    try:
+        return Counter((await leadership.leaders(config)).values())
+    except leadership.LEADERSHIP_ERRORS:
+        return Counter()
+
+
 async def _spread(config: Config) -> Counter[str | None]:
     """The leaders per DC once every stream has one and no DC leads more than its share."""
-    led = Counter((await leadership.leaders(config)).values())
+    led = await _led(config)
     streams, dcs = len(leadership.stream_names(config)), len(config.dcs)
     share = -(-streams // dcs)
     if None in led or len(led) < dcs or max(led.values()) > share:
@@ -125,7 +133,7 @@ async def test_three_sites_spread_their_leaders_and_respread_after_a_fire(sites:
     await eventually(lambda: _spread(config), within_s=60, what="leaders spread over the three DCs")
 
     # Burn the DC holding the most leaders (processes and disks), rebuild it: spread again.
-    led = Counter((await leadership.leaders(config)).values())
+    led = await eventually(lambda: _led(config), what="the leaders")
     victim = next(s for s in sites if s.name == max(sorted(led, key=str), key=lambda dc: led[dc]))
     victim.kill()
     shutil.rmtree(victim.dir)
