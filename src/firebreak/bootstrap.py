@@ -134,7 +134,7 @@ async def start_gateway(config: Config, dc_name: str, startup: Startup | None = 
     )
     try:
         js = nc.jetstream(timeout=5.0)
-        startup.begin("making sure the streams and the secrets bucket exist")
+        startup.begin("making sure the streams and the KV buckets exist")
         await nats_log.ensure_topology(js, config, on_retry=startup.retrying)
         startup.begin("reading the token signing key")
         key = await nats_log.token_key(js, on_retry=startup.retrying)
@@ -147,7 +147,6 @@ async def start_gateway(config: Config, dc_name: str, startup: Startup | None = 
 
 
 def _assemble(config: Config, dc: DCConfig, nc: NATS, js: JetStreamContext, key: bytes) -> Gateway:
-
     db_path = read_model_path(config, dc)
     db_path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite_store.connect(db_path)
