@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 from firebreak.errors import RateLimited
@@ -21,7 +22,11 @@ class RateLimiter:
         tokens = min(self._burst, tokens + (now - last) * self._rate)
         if tokens < n:
             self._buckets[key] = (tokens, now)
-            raise RateLimited(f"too many sends: at most {self._rate:g}/s (burst {self._burst:g}) per user")
+            wait_s = math.ceil((n - tokens) / self._rate) if self._rate > 0 else 60
+            raise RateLimited(
+                f"too many sends: at most {self._rate:g}/s (burst {self._burst:g}) per user",
+                retry_after_s=wait_s,
+            )
         if len(self._buckets) >= self._max_keys:
             self._buckets.clear()  # bounded memory; a full bucket for everyone is the safe reset
         self._buckets[key] = (tokens - n, now)

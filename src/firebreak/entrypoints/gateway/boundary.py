@@ -147,7 +147,9 @@ class Gatekeeper:
         if scope["path"].startswith("/v1/"):
             refused = self._refusal()
             if refused is not None:
-                await error_response(refused.status, refused.code, refused.message)(scope, receive, send)
+                await error_response(refused.status, refused.code, refused.message, refused.headers())(
+                    scope, receive, send
+                )
                 return
         for name, value in scope.get("headers", []):
             if name == b"content-length" and value.isdigit() and int(value) > self._limit:
@@ -220,7 +222,7 @@ def install(
 
     @app.exception_handler(FirebreakError)
     async def _firebreak(_: Request, exc: FirebreakError) -> JSONResponse:
-        return error_response(exc.status, exc.code, exc.message)
+        return error_response(exc.status, exc.code, exc.message, exc.headers())
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -148,7 +148,7 @@ class HotLane:
             result = await self._rooms.send(claims.u, room_id, parsed.client_id, parsed.text)
         except FirebreakError as exc:
             # Errors are rare: the boundary's one renderer, as for every other endpoint.
-            await error_response(exc.status, exc.code, exc.message)(scope, receive, send)
+            await error_response(exc.status, exc.code, exc.message, exc.headers())(scope, receive, send)
             return
         hint = self._write_url(room_id)
         extra = [(_WRITE_URL, hint.encode())] if hint else []
