@@ -13,9 +13,10 @@ import httpx
 import nats
 import pytest
 
+from firebreak.adapters.nats_server_conf import nats_conf
 from firebreak.config import PUBLISHED_SECRETS, Config, load_config
 from firebreak.entrypoints.cli import main
-from firebreak.entrypoints.cluster import LocalCluster, ephemeral_config, free_ports, nats_conf
+from firebreak.entrypoints.cluster import LocalCluster, ephemeral_config, free_ports
 from firebreak.entrypoints.local_secrets import with_local_secrets
 from firebreak.errors import ConfigError
 from tests.helpers import spawn_up, stop_up
@@ -39,11 +40,13 @@ host = "10.3.0.10"
 """
 GOOD = """[secrets]
 nats_password = "n-0123456789abcdef"
+ops_nats_password = "p-0123456789abcdef"
 route_password = "r-0123456789abcdef"
 ops_token = "o-0123456789abcdef"
 """
 PUBLISHED = """[secrets]
 nats_password = "firebreak-dev-password"
+ops_nats_password = "p-0123456789abcdef"
 route_password = "firebreak-dev-route-password"
 ops_token = "firebreak-dev-ops-token"
 """
@@ -68,14 +71,36 @@ def test_nats_config_refuses_to_print_a_site_config_without_its_own_secrets(
     assert out == "" and "config_error" in err and says in err, err
 
 
+TLS = """[tls]
+ca_file = "certs/ca.pem"
+cert_file = "certs/{dc}.pem"
+key_file = "certs/{dc}-key.pem"
+"""
+
+
 def test_a_site_config_with_its_own_secrets_is_printed_with_monitoring_on_loopback(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = write(tmp_path, SITES.format(secrets=GOOD))
+    path = write(tmp_path, SITES.format(secrets=GOOD + TLS))
     assert main(["nats-config", "--dc", "seoul", "--config", str(path)]) == 0
     text = capsys.readouterr().out
     assert 'listen: "10.1.0.10:4222"' in text, "clients and routes listen on the DC's address"
     assert 'http: "127.0.0.1:8222"' in text, "the unauthenticated monitoring port stays on loopback"
+    assert f'cert_file: "{tmp_path}/certs/seoul.pem"' in text, "TLS paths are the DC's, absolute"
+    assert "verify: true" in text, "routes use mutual TLS"
+
+
+def test_a_site_config_without_tls_is_refused_unless_plaintext_is_meant(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, SITES.format(secrets=GOOD))
+    assert main(["nats-config", "--dc", "seoul", "--config", str(path)]) == 2
+    assert "[tls]" in capsys.readouterr().err
+    meant = SITES.format(secrets=GOOD).replace(
+        'data_dir = "data"', 'data_dir = "data"\nallow_plaintext_log = true'
+    )
+    assert main(["nats-config", "--dc", "seoul", "--config", str(write(tmp_path, meant))]) == 0
+    assert "tls {" not in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("command", ["gateway", "nats"])
@@ -97,7 +122,8 @@ def test_a_loopback_cluster_gets_generated_secrets_kept_with_its_data(tmp_path: 
     other = with_local_secrets(Config(data_dir=tmp_path / "b"))
     assert first.secrets == again.secrets, "a restart keeps the secrets"
     assert first.secrets.ops_token != other.secrets.ops_token, "each cluster has its own"
-    for value in (first.secrets.nats_password, first.secrets.route_password, first.secrets.ops_token):
+    s = first.secrets
+    for value in (s.nats_password, s.ops_nats_password, s.route_password, s.ops_token):
         assert value not in PUBLISHED_SECRETS and len(value) >= 40
     kept = tmp_path / "a" / "secrets.toml"
     assert stat.S_IMODE(kept.stat().st_mode) == 0o600
@@ -189,3 +215,15 @@ async def test_up_without_secrets_generates_them_and_a_restart_keeps_working(tmp
             assert await asyncio.wait_for(proc.wait(), 60) == 0
         finally:
             await stop_up(proc)
+
+
+def test_a_secrets_file_from_before_the_ops_user_still_works_and_stays_the_same(tmp_path: Path) -> None:
+    kept = tmp_path / "a" / "secrets.toml"
+    kept.parent.mkdir(mode=0o700)
+    kept.write_text('nats_password = "n-1"\nroute_password = "r-1"\nops_token = "o-1"\n')
+    kept.chmod(0o600)
+    one = with_local_secrets(Config(data_dir=tmp_path / "a"))
+    two = with_local_secrets(Config(data_dir=tmp_path / "a"))
+    assert one.secrets.nats_password == "n-1"
+    assert one.secrets.ops_nats_password == two.secrets.ops_nats_password, "every process derives the same"
+    assert one.secrets.ops_nats_password not in ("", "r-1")

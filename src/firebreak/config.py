@@ -72,8 +72,12 @@ class Secrets:
     loopback-only cluster gets generated ones (entrypoints/local_secrets.py), any other must set
     them (docs/SECURITY.md)."""
 
+    #: The gateways' NATS user: writes events, reads the token signing key (docs/SECURITY.md).
     nats_user: str = "firebreak"
     nats_password: str = ""
+    #: The operators' NATS user (status, leader moves): reads stream state, no data, no writes.
+    ops_nats_user: str = "ops"
+    ops_nats_password: str = ""
     route_user: str = "route"
     route_password: str = ""
     #: Guards the internal endpoints (digest, drain, evacuate, DC actions); never given to end users.
@@ -81,7 +85,7 @@ class Secrets:
 
 
 #: The secrets a cluster cannot run without (the user names are not secret).
-SECRET_FIELDS = ("nats_password", "route_password", "ops_token")
+SECRET_FIELDS = ("nats_password", "ops_nats_password", "route_password", "ops_token")
 #: Values once built in and published with the source: as good as no secret at all.
 PUBLISHED_SECRETS = frozenset(
     {"firebreak-dev-password", "firebreak-dev-route-password", "firebreak-dev-ops-token"}
@@ -107,6 +111,20 @@ def _default_dcs() -> tuple[DCConfig, ...]:
     )
 
 
+@dataclass(frozen=True)
+class Tls:
+    """TLS for the log's connections (``[tls]``; docs/SECURITY.md): clients (gateways, tools) check
+    each node's certificate against ``ca_file``; routes between nodes use mutual TLS. ``{dc}`` in
+    a path is replaced by the DC's name, so one file serves every site."""
+
+    ca_file: str = ""
+    cert_file: str = ""
+    key_file: str = ""
+
+    def for_dc(self, dc: str) -> tuple[Path, Path]:
+        return Path(self.cert_file.replace("{dc}", dc)), Path(self.key_file.replace("{dc}", dc))
+
+
 #: Seconds a serving read model keeps its transaction open before it commits (docs/READ_MODELS.md).
 READ_MODEL_COMMIT_S = 0.05
 
@@ -125,6 +143,11 @@ class Config:
     dcs: tuple[DCConfig, ...] = field(default_factory=_default_dcs)
     limits: Limits = field(default_factory=Limits)
     secrets: Secrets = field(default_factory=Secrets)
+    #: None: the log's connections are plain TCP (fine on loopback; not between sites).
+    tls: Tls | None = None
+    #: A cluster beyond loopback without ``[tls]`` is refused unless this says plaintext is meant
+    #: (a private link that is encrypted below, e.g. a VPN).
+    allow_plaintext_log: bool = False
 
     def dc(self, name: str) -> DCConfig:
         for dc in self.dcs:
@@ -157,7 +180,8 @@ def _is_loopback(address: str) -> bool:
 
 def check_secrets(config: Config) -> None:
     """Refuses a config a cluster must not run with: a secret missing, or, unless every address
-    is loopback, a published or short secret. Called before anything is started or printed."""
+    is loopback, a published or short secret or clear-text log traffic (:func:`check_transport`).
+    Called before anything is started or printed."""
     s = config.secrets
     missing = [name for name in SECRET_FIELDS if not getattr(s, name)]
     if missing:
@@ -174,14 +198,27 @@ def check_secrets(config: Config) -> None:
     short = [name for name in SECRET_FIELDS if len(getattr(s, name)) < MIN_SECRET_CHARS]
     if short:
         raise ConfigError(f"[secrets] {', '.join(short)}: at least {MIN_SECRET_CHARS} characters")
+    check_transport(config)
+
+
+def check_transport(config: Config) -> None:
+    """Refuses NATS traffic in clear text beyond this machine unless the config says it is meant."""
+    if config.tls is None and not config.loopback_only and not config.allow_plaintext_log:
+        raise ConfigError(
+            "this cluster reaches beyond loopback: set [tls] (docs/SECURITY.md) or, if the links "
+            "are encrypted below NATS, allow_plaintext_log = true in [cluster]"
+        )
 
 
 def _check_secret_chars(secrets: Secrets) -> None:
     for name, value in vars(secrets).items():
         if not isinstance(value, str) or not _SECRET_CHARS.fullmatch(value):
             raise ConfigError(f"[secrets] {name}: only letters, digits and . _ ~ - are allowed")
-    if not secrets.nats_user or not secrets.route_user:
-        raise ConfigError("[secrets] nats_user and route_user must not be empty")
+    users = (secrets.nats_user, secrets.ops_nats_user, secrets.route_user)
+    if not all(users):
+        raise ConfigError("[secrets] nats_user, ops_nats_user and route_user must not be empty")
+    if len(set(users)) != len(users):
+        raise ConfigError("[secrets] nats_user, ops_nats_user and route_user must differ")
 
 
 T = TypeVar("T")
@@ -206,6 +243,7 @@ def load_config(path: Path | None) -> Config:
     limits = _build(Limits, dict(raw.pop("limits", {})), "limits")
     secrets = _build(Secrets, dict(raw.pop("secrets", {})), "secrets")
     _check_secret_chars(secrets)
+    tls = _tls(raw.pop("tls", None), path.parent)
     dcs_raw = raw.pop("dc", None)
     if raw:
         raise ConfigError(f"unknown config sections: {', '.join(sorted(raw))}")
@@ -215,7 +253,9 @@ def load_config(path: Path | None) -> Config:
         if not data_dir.is_absolute():
             data_dir = path.parent / data_dir
         cluster["data_dir"] = data_dir
-    config = _build(Config, {**cluster, "dcs": dcs, "limits": limits, "secrets": secrets}, "cluster")
+    config = _build(
+        Config, {**cluster, "dcs": dcs, "limits": limits, "secrets": secrets, "tls": tls}, "cluster"
+    )
     if len(config.dcs) < 3:
         raise ConfigError("a cluster needs at least three DCs (one replica of the log in each)")
     if len({d.name for d in config.dcs}) != len(config.dcs):
@@ -225,6 +265,19 @@ def load_config(path: Path | None) -> Config:
     if not 0 <= config.read_model_commit_s <= 3600:
         raise ConfigError("read_model_commit_s must be between 0 and 3600 seconds")
     return config
+
+
+def _tls(raw: dict[str, Any] | None, base: Path) -> Tls | None:
+    if raw is None:
+        return None
+    tls = _build(Tls, dict(raw), "tls")
+    if not (tls.ca_file and tls.cert_file and tls.key_file):
+        raise ConfigError("[tls] needs ca_file, cert_file and key_file")
+
+    def absolute(p: str) -> str:
+        return p if Path(p).is_absolute() else str(base / p)
+
+    return Tls(absolute(tls.ca_file), absolute(tls.cert_file), absolute(tls.key_file))
 
 
 def _toml_value(value: object) -> str:
@@ -243,7 +296,11 @@ def dump_config(config: Config) -> str:
     lines.append(f"partitions = {config.partitions}")
     lines.append(f"dedupe_window_s = {config.dedupe_window_s}")
     lines.append(f"read_model_commit_s = {_toml_value(config.read_model_commit_s)}")
-    for section, obj in (("limits", config.limits), ("secrets", config.secrets)):
+    lines.append(f"allow_plaintext_log = {_toml_value(config.allow_plaintext_log)}")
+    sections: list[tuple[str, object]] = [("limits", config.limits), ("secrets", config.secrets)]
+    if config.tls is not None:
+        sections.append(("tls", config.tls))
+    for section, obj in sections:
         lines.append(f"\n[{section}]")
         lines.extend(f"{k} = {_toml_value(v)}" for k, v in vars(obj).items())
     for dc in config.dcs:

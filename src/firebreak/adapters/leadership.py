@@ -61,7 +61,7 @@ class Leadership:
 
 
 async def leaders(config: Config) -> dict[str, str | None]:
-    nc = await connect(config, prefer_dc=None, name="leadership")
+    nc = await connect(config, prefer_dc=None, name="leadership", role="ops")
     try:
         leadership = Leadership(nc)
         return {name: (await leadership.placement(name)).leader for name in stream_names(config)}
@@ -71,7 +71,7 @@ async def leaders(config: Config) -> dict[str, str | None]:
 
 async def move(config: Config, placement: dict[str, str], deadline_s: float = 20.0) -> dict[str, str | None]:
     """Asks each named stream's leader to step down in favour of the given DC; returns the leaders after."""
-    nc = await connect(config, prefer_dc=None, name="leadership")
+    nc = await connect(config, prefer_dc=None, name="leadership", role="ops")
     try:
         leadership = Leadership(nc)
         end = time.monotonic() + deadline_s

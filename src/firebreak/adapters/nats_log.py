@@ -12,9 +12,11 @@ import functools
 import json
 import logging
 import secrets
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import nats
 import nats.errors
@@ -91,27 +93,46 @@ class Appended:
     duplicate: bool
 
 
+#: Which NATS user a connection uses (adapters/nats_server_conf.py says what each may do).
+Role = Literal["gateway", "ops"]
+
+
+def tls_context(config: Config) -> ssl.SSLContext | None:
+    """Checks every node's certificate against the cluster's CA (None: no ``[tls]``)."""
+    if config.tls is None:
+        return None
+    return ssl.create_default_context(cafile=config.tls.ca_file)
+
+
 async def connect(
     config: Config,
     prefer_dc: str | None,
     name: str,
     *,
+    role: Role = "gateway",
     on_retry: Callable[[BaseException], None] | None = None,
 ) -> NATS:
     """Connects to every DC's node, the preferred DC's first; nats-py fails over between them.
+    Operators' tools connect as ``role="ops"``: stream state and leader moves, no data.
 
     Without ``on_retry`` a node that does not answer is an error at once. With it, the caller is
     patient (a gateway starting): it tries again with backoff for as long as its task runs and
     hears each failure, so a gateway started before any node is up simply waits for one.
     """
     urls = config.nats_urls(first=prefer_dc)
+    s = config.secrets
+    user, password = (
+        (s.nats_user, s.nats_password) if role == "gateway" else (s.ops_nats_user, s.ops_nats_password)
+    )
+    tls = tls_context(config)
 
     async def attempt() -> NATS:
         nc = Client()
         await nc.connect(
             servers=urls,
-            user=config.secrets.nats_user,
-            password=config.secrets.nats_password,
+            user=user,
+            password=password,
+            tls=tls,
             name=name,
             dont_randomize=True,
             max_reconnect_attempts=-1,

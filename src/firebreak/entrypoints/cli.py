@@ -1,6 +1,7 @@
 """The ``firebreak`` command: ``up`` (the local three-DC cluster), ``dc`` (operate it while it
 runs), ``gateway`` (one DC's gateway process, started by ``up``), ``nats`` and ``nats-config`` (one
-DC's nats-server and its config, for real sites), ``chat`` (a terminal chat client), ``drill`` (a
+DC's nats-server and its config, for real sites), ``tls-certs`` (certificates for the log's TLS),
+``chat`` (a terminal chat client), ``drill`` (a
 fire drill) and ``bench`` (throughput and latency)."""
 
 from __future__ import annotations
@@ -94,6 +95,12 @@ def main(argv: list[str] | None = None) -> int:
     nats.add_argument("--dc", required=True)
     nats.add_argument("--config")
 
+    certs = sub.add_parser(
+        "tls-certs", help="make a private CA and a certificate per DC for the log's TLS; prints [tls]"
+    )
+    certs.add_argument("--config")
+    certs.add_argument("--out", required=True, help="folder for the PEM files (keys are 0600)")
+
     chat = sub.add_parser("chat", help="a terminal chat client")
     chat.add_argument("--config")
     chat.add_argument("--user", required=True, help="username to sign in as")
@@ -128,9 +135,14 @@ def main(argv: list[str] | None = None) -> int:
 
             return bench_cli.run(args)
         if args.command == "nats-config":
-            from firebreak.entrypoints.cluster import nats_conf
+            from firebreak.adapters.nats_server_conf import nats_conf
 
             print(nats_conf(config, config.dc(args.dc)), end="")
+            return 0
+        if args.command == "tls-certs":
+            from firebreak.entrypoints.certs import make_certs, tls_section
+
+            print(tls_section(make_certs(config, Path(args.out))), end="")
             return 0
         if args.command == "nats":
             from firebreak.entrypoints.cluster import nats_server_binary, write_nats_conf

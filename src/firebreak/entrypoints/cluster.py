@@ -23,6 +23,7 @@ from pathlib import Path
 
 import httpx
 
+from firebreak.adapters.nats_server_conf import nats_conf
 from firebreak.config import Config, DCConfig, Limits, Secrets, check_secrets, dump_config
 from firebreak.entrypoints.local_secrets import generated
 from firebreak.entrypoints.private import PRIVATE_FILE, PRIVATE_UMASK, make_private_dir, write_private
@@ -52,39 +53,6 @@ def nats_environment(dcs_on_this_host: int) -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("GOMAXPROCS", str(max(1, (os.cpu_count() or 1) // max(1, dcs_on_this_host))))
     return env
-
-
-def nats_conf(config: Config, dc: DCConfig) -> str:
-    """One DC's nats-server config. Its monitoring port (``http``) listens on 127.0.0.1 only,
-    whatever the DC's address: it answers without credentials (server, route and stream details)
-    and is for operators on that machine (docs/SECURITY.md)."""
-    s = config.secrets
-    routes = ", ".join(
-        f'"nats-route://{s.route_user}:{s.route_password}@{d.host}:{d.cluster_port}"'
-        for d in config.dcs
-        if d != dc
-    )
-    store = (config.data_dir / dc.name / "nats").resolve()
-    return f"""# written by firebreak: {dc.name}
-server_name: "{dc.name}"
-listen: "{dc.bind or dc.host}:{dc.nats_port}"
-http: "127.0.0.1:{dc.monitor_port}"
-max_payload: 1048576
-jetstream {{
-  store_dir: "{store}"
-  # Acknowledged means on disk in a quorum of DCs (the default flushes every 2 minutes).
-  sync_interval: always
-}}
-authorization {{
-  users: [ {{ user: "{s.nats_user}", password: "{s.nats_password}" }} ]
-}}
-cluster {{
-  name: "{config.cluster_name}"
-  listen: "{dc.bind or dc.host}:{dc.cluster_port}"
-  authorization {{ user: "{s.route_user}", password: "{s.route_password}" }}
-  routes: [ {routes} ]
-}}
-"""
 
 
 def write_nats_conf(config: Config, dc: DCConfig) -> Path:

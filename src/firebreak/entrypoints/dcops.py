@@ -74,7 +74,7 @@ async def _health(http: httpx.AsyncClient, dc: DCConfig) -> dict[str, Any] | Non
 
 
 async def _log_state(config: Config) -> tuple[dict[str, str | None], dict[str, int]]:
-    nc = await connect(config, prefer_dc=None, name="firebreak-status")
+    nc = await connect(config, prefer_dc=None, name="firebreak-status", role="ops")
     try:
         js = nc.jetstream(timeout=LOG_TIMEOUT_S / 2)
         names = leadership.stream_names(config)

@@ -10,6 +10,8 @@ so processes of one DC started at the same moment all end up with the first one'
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import os
 import secrets
 import tomllib
@@ -19,6 +21,9 @@ from pathlib import Path
 from firebreak.config import SECRET_FIELDS, Config, check_secrets
 from firebreak.entrypoints.private import make_private_dir, write_private
 from firebreak.errors import ConfigError
+
+#: Secrets that files made by older versions lack (derived when read, see :func:`_read`).
+ADDED_LATER = ("ops_nats_password",)
 
 
 def secrets_path(config: Config) -> Path:
@@ -35,6 +40,13 @@ def _read(path: Path) -> dict[str, str]:
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read the cluster's secrets {path}: {exc}") from exc
     missing = [name for name in SECRET_FIELDS if not isinstance(raw.get(name), str) or not raw[name]]
+    if missing and set(missing) <= set(ADDED_LATER) and isinstance(raw.get("route_password"), str):
+        # A file written before these secrets existed: derive them from one it has, so every
+        # process of the cluster agrees without rewriting a file that others may be reading.
+        seed = raw["route_password"].encode()
+        for name in missing:
+            raw[name] = hmac.new(seed, name.encode(), hashlib.sha256).hexdigest()
+        missing = []
     if missing:
         raise ConfigError(f"{path} lacks {', '.join(missing)}: restore it, or set them in [secrets]")
     return {name: raw[name] for name in SECRET_FIELDS}
