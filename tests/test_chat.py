@@ -128,18 +128,27 @@ async def test_second_device_receives_everything(cluster: LocalCluster, make_cli
     bob_laptop = live(cluster, bob_laptop_client, 2)
     await asyncio.gather(bob_phone.live.wait(), bob_laptop.live.wait())
 
-    room = await alice.open_direct(bob.user.username)
-    for k in range(5):
-        await alice.send(room.room_id, f"m{k}")
-    await bob.send(room.room_id, "from the phone")
-    await bob_laptop_client.mark_read(room.room_id, 6)
-    phone, _phone_events = await collect_messages(bob_phone.events, 6)
+    room, bob_id = await alice.open_direct(bob.user.username), bob.user.user_id
+    sent = [(await alice.send(room.room_id, f"m{k}")).message.client_id for k in range(5)]
+    # The laptop reads; the phone hears of it (bob's read position is per user, not per device).
+    await bob_laptop_client.mark_read(room.room_id, 5)
+    sent.append((await bob.send(room.room_id, "from the phone")).message.client_id)
+    phone, phone_events = await collect_messages(bob_phone.events, 6)
     laptop, _ = await collect_messages(bob_laptop.events, 6)
     assert phone == laptop
-    assert phone[-1][1] != "" and [seq for *_, seq in phone] == [1, 2, 3, 4, 5, 6]
-    # bob's own send counts as reading; the laptop's explicit read reaches the phone too (or was a no-op)
+    assert [(cid, seq) for _, cid, seq in phone] == [(cid, seq) for seq, cid in enumerate(sent, 1)]
+
+    async def phone_saw_the_read() -> bool:
+        while not bob_phone.events.empty():
+            phone_events.append(bob_phone.events.get_nowait())
+        return any(
+            isinstance(e.event, ReadUpTo) and e.event.user_id == bob_id and e.event.room_seq == 5
+            for e in phone_events
+        )
+
+    await eventually(phone_saw_the_read, what="the laptop's read at the phone")
     rooms = await bob_laptop_client.rooms()
-    assert rooms.rooms[0].unread == 0
+    assert rooms.rooms[0].unread == 0, "bob's own send counts as reading"
     await bob_phone.close()
     await bob_laptop.close()
 
@@ -197,7 +206,7 @@ async def test_resume_from_cursor_on_another_dc(cluster: LocalCluster, make_clie
     resumed = live(cluster, bob, 2, cursor=cursor)  # a different DC
     await resumed.live.wait()
     got, events = await collect_messages(resumed.events, 3)
-    assert [m[1] for m in got] and [seq for *_, seq in got] == [2, 3, 4]
+    assert [seq for *_, seq in got] == [2, 3, 4]
     assert all(isinstance(e.event, MessageSent) for e in events), "nothing before the cursor is repeated"
     await alice.send(room.room_id, "live again")
     got, _ = await collect_messages(resumed.events, 1)

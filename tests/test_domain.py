@@ -29,8 +29,9 @@ def test_cursor_round_trip_and_rejects() -> None:
 def test_ids_are_stable() -> None:
     assert direct_room_id("u_a", "u_b") == direct_room_id("u_b", "u_a")
     # fixed values: a change here would re-shard every existing room
-    assert partition_of("g_example", 3) == partition_of("g_example", 3)
-    assert [partition_of(f"r{i}", 4) for i in range(6)] == [partition_of(f"r{i}", 4) for i in range(6)]
+    assert partition_of("g_example", 3) == 1
+    assert [partition_of(f"r{i}", 4) for i in range(6)] == [0, 2, 0, 2, 1, 0]
+    assert [partition_of(f"g_{i:024x}", 12) for i in range(8)] == [9, 1, 0, 9, 0, 2, 1, 7]
     assert direct_room_id("u_a", "u_b") == "d_" + direct_room_id("u_a", "u_b")[2:]
 
 

@@ -3,10 +3,14 @@ arbitrary bytes (whitespace, colons, non-ASCII, empty names)."""
 
 from __future__ import annotations
 
+import inspect
+
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from nats.aio.client import Client as NATS
 
+from firebreak.adapters import nats_client
 from firebreak.adapters.nats_client import Client, parse_header_lines
 
 NATS_HEADERS = (
@@ -33,5 +37,16 @@ def test_any_block_parses_the_same(raw: bytes) -> None:
     assert parse_header_lines(raw) == NATS._parse_header_lines(raw)
 
 
-def test_the_client_uses_it() -> None:
-    assert Client._parse_header_lines(NATS_HEADERS) == parse_header_lines(NATS_HEADERS)
+def test_the_client_uses_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fails if the override is removed or nats-py stops parsing headers through that method."""
+    seen: list[bytes] = []
+
+    def spy(raw: bytes) -> dict[str, str]:
+        seen.append(raw)
+        return parse_header_lines(raw)
+
+    monkeypatch.setattr(nats_client, "parse_header_lines", spy)
+    assert Client()._parse_header_lines(NATS_HEADERS)["Nats-Sequence"] == "17"
+    assert seen == [NATS_HEADERS], "the subclass's parser was not used"
+    # nats-py (pinned) still routes every message's headers through this method.
+    assert "_parse_header_lines" in inspect.getsource(NATS._process_headers)
