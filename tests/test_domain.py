@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 from pathlib import Path
 
 import msgspec
@@ -12,7 +14,15 @@ from firebreak.adapters.sqlite_queries import Queries
 from firebreak.adapters.sqlite_store import SqliteStore
 from firebreak.config import Config, dump_config, load_config
 from firebreak.domain import events as ev
-from firebreak.domain.ids import Cursor, direct_room_id, partition_of, room_stream
+from firebreak.domain.ids import (
+    ROOM_ID_PATTERN,
+    Cursor,
+    direct_room_id,
+    group_room_id,
+    partition_of,
+    room_stream,
+    user_id_for,
+)
 from firebreak.errors import BadRequest, ConfigError
 from firebreak.service.projector import Projector
 
@@ -26,13 +36,42 @@ def test_cursor_round_trip_and_rejects() -> None:
             Cursor.parse(bad, 3)
 
 
+KEY = bytes(range(32))
+
+
 def test_ids_are_stable() -> None:
-    assert direct_room_id("u_a", "u_b") == direct_room_id("u_b", "u_a")
+    assert direct_room_id(KEY, "u_a", "u_b") == direct_room_id(KEY, "u_b", "u_a")
     # fixed values: a change here would re-shard every existing room
     assert partition_of("g_example", 3) == 1
     assert [partition_of(f"r{i}", 4) for i in range(6)] == [0, 2, 0, 2, 1, 0]
     assert [partition_of(f"g_{i:024x}", 12) for i in range(8)] == [9, 1, 0, 9, 0, 2, 1, 7]
-    assert direct_room_id("u_a", "u_b") == "d_" + direct_room_id("u_a", "u_b")[2:]
+    assert direct_room_id(KEY, "u_a", "u_b").startswith("d_")
+    assert group_room_id(KEY, "u_a", "req-1") == group_room_id(KEY, "u_a", "req-1")
+
+
+def _unkeyed(*parts: str) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part.encode() + b"\x00")
+    return h.hexdigest()[:24]
+
+
+def test_room_ids_need_the_cluster_key() -> None:
+    """Room ids are deterministic for the key holder only: from usernames (and request ids) alone,
+    neither the old plain digest nor a guessable key gives them."""
+    a, b = user_id_for("alice"), user_id_for("bob")
+    other_key = bytes(31) + b"\x01"
+    direct = direct_room_id(KEY, a, b)
+    group = group_room_id(KEY, a, "req-1")
+    assert re.fullmatch(ROOM_ID_PATTERN, direct) and re.fullmatch(ROOM_ID_PATTERN, group)
+    assert direct != direct_room_id(other_key, a, b) != direct_room_id(b"", a, b)
+    assert group != group_room_id(other_key, a, "req-1")
+    low, high = sorted((a, b))
+    assert direct[2:] != _unkeyed("direct", low, high), "the id once computable by anyone"
+    assert group[2:] != _unkeyed("group", a, "req-1")
+    # distinct pairs and distinct request ids still get distinct rooms under one key
+    assert direct_room_id(KEY, a, user_id_for("carol")) != direct
+    assert group_room_id(KEY, a, "req-2") != group != group_room_id(KEY, b, "req-1")
 
 
 def test_events_are_strict() -> None:

@@ -136,17 +136,20 @@ async def start_gateway(config: Config, dc_name: str, startup: Startup | None = 
         js = nc.jetstream(timeout=5.0)
         startup.begin("making sure the streams and the KV buckets exist")
         await nats_log.ensure_topology(js, config, on_retry=startup.retrying)
-        startup.begin("reading the token signing key")
-        key = await nats_log.token_key(js, on_retry=startup.retrying)
+        startup.begin("reading the cluster secrets")
+        key = await nats_log.cluster_secret(js, nats_log.TOKEN_KEY_NAME, on_retry=startup.retrying)
+        room_key = await nats_log.cluster_secret(js, nats_log.ROOM_ID_KEY_NAME, on_retry=startup.retrying)
         startup.begin("building the read model")
-        return _assemble(config, dc, nc, js, key)
+        return _assemble(config, dc, nc, js, key, room_key)
     except BaseException:
         with contextlib.suppress(Exception):
             await nc.close()
         raise
 
 
-def _assemble(config: Config, dc: DCConfig, nc: NATS, js: JetStreamContext, key: bytes) -> Gateway:
+def _assemble(
+    config: Config, dc: DCConfig, nc: NATS, js: JetStreamContext, key: bytes, room_key: bytes
+) -> Gateway:
     db_path = read_model_path(config, dc)
     db_path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite_store.connect(db_path)
@@ -194,6 +197,7 @@ def _assemble(config: Config, dc: DCConfig, nc: NATS, js: JetStreamContext, key:
         fresh,
         accounts,
         RateLimiter(config.limits.send_rate_per_s, config.limits.send_burst),
+        room_key=room_key,
     )
 
     readiness = Readiness(projector, readers)

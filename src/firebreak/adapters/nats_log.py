@@ -38,7 +38,10 @@ SECRETS_BUCKET = "FB_SECRETS"
 #: "wrong last sequence": 10071 from the stream leader's check; 10164 when a racing proposal for the
 #: same subject is still in flight (seen with concurrent registrations from several DCs).
 _WRONG_LAST_SEQUENCE = {10071, 10164}
+#: Cluster secrets in ``SECRETS_BUCKET`` (see :func:`cluster_secret`): the token signing key and
+#: the key of room ids (domain/ids.py), separate so that one can be replaced without the other.
 TOKEN_KEY_NAME = "token-hmac-v1"
+ROOM_ID_KEY_NAME = "room-id-hmac-v1"
 #: Entries per atomic batch (the server's own limit is 1,000).
 MAX_ATOMIC_BATCH = 1000
 #: nats-py/JetStream errors that mean "no leader right now, try again shortly".
@@ -228,13 +231,14 @@ async def _create_bucket(js: JetStreamContext, config: KeyValueConfig) -> None:
         raise
 
 
-async def token_key(
+async def cluster_secret(
     js: JetStreamContext,
+    name: str,
     *,
     deadline: float | None = None,
     on_retry: Callable[[BaseException], None] | None = None,
 ) -> bytes:
-    """The token signing key: created once for the whole cluster, kept in the replicated KV bucket.
+    """A random 32-byte secret created once for the whole cluster, kept in the replicated KV bucket.
 
     Every gateway races to create it; KV ``create`` lets exactly one win and the rest read the
     winner's. Waits like :func:`ensure_topology`: the bucket another DC just created may not be
@@ -244,17 +248,17 @@ async def token_key(
     async def once() -> bytes:
         kv = await js.key_value(SECRETS_BUCKET)
         try:
-            entry = await kv.get(TOKEN_KEY_NAME)
+            entry = await kv.get(name)
             if entry.value:
                 return bytes.fromhex(entry.value.decode())
         except nats.js.errors.KeyNotFoundError:
             pass
         mine = secrets.token_hex(32)
         try:
-            await kv.create(TOKEN_KEY_NAME, mine.encode())
+            await kv.create(name, mine.encode())
         except _KV_CREATE_LOST as exc:
             # Another gateway won (or the acknowledgement was lost): the next try reads the key.
-            raise _NotReady("the token signing key is being created") from exc
+            raise _NotReady(f"the cluster secret {name!r} is being created") from exc
         return bytes.fromhex(mine)
 
     return await retry(

@@ -110,6 +110,17 @@ class Queries:
         ).fetchone()
         return row is not None and bool(row[0])
 
+    def direct_room(self, user_a: str, user_b: str) -> str | None:
+        """The 1:1 room of two users, whatever its id was made with (ids made before they were
+        keyed included); the oldest if ever there were two."""
+        row = self._db.execute(
+            "SELECT r.room_id FROM members a JOIN members b ON b.room_id=a.room_id AND b.user_id=? "
+            "JOIN rooms r ON r.room_id=a.room_id "
+            "WHERE a.user_id=? AND r.kind='direct' ORDER BY r.created_at, r.room_id LIMIT 1",
+            (user_b, user_a),
+        ).fetchone()
+        return None if row is None else str(row[0])
+
     def memberships(self, room_id: str) -> list[MembershipRow]:
         return [
             MembershipRow(*r)

@@ -7,6 +7,7 @@ an event lives in the log and what a client's cursor means.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 
 from firebreak.domain.validation import MAX_POSITION
@@ -44,15 +45,22 @@ def room_subject(room_id: str, partitions: int) -> str:
     return f"{room_subject_prefix(partition_of(room_id, partitions))}.{room_id}"
 
 
-def direct_room_id(user_a: str, user_b: str) -> str:
-    """The one 1:1 room of two users: opening a chat with the same person twice gives the same room."""
+def _keyed(key: bytes, *parts: str) -> str:
+    return hmac.new(key, b"".join(p.encode() + b"\x00" for p in parts), hashlib.sha256).hexdigest()
+
+
+def direct_room_id(key: bytes, user_a: str, user_b: str) -> str:
+    """The 1:1 room of two users: the same in every DC for the same pair (two DCs opening it at once
+    create one room), but keyed with the cluster's room-id key, so nobody without the key can tell
+    from the id whose room it is, nor compute the id of someone else's conversation."""
     low, high = sorted((user_a, user_b))
-    return "d_" + _digest("direct", low, high)[:24]
+    return "d_" + _keyed(key, "direct", low, high)[:24]
 
 
-def group_room_id(creator: str, request_id: str) -> str:
-    """A group room's id derives from its creator's request id, so a retried create is the same room."""
-    return "g_" + _digest("group", creator, request_id)[:24]
+def group_room_id(key: bytes, creator: str, request_id: str) -> str:
+    """A group room's id derives from its creator's request id, so a retried create is the same room;
+    keyed like :func:`direct_room_id`, since a client's request ids may be predictable."""
+    return "g_" + _keyed(key, "group", creator, request_id)[:24]
 
 
 def user_id_for(username: str) -> str:

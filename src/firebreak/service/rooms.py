@@ -18,7 +18,7 @@ from firebreak.domain.ids import (
     room_subject,
 )
 from firebreak.domain.validation import check_client_id, check_message_text, check_name, check_position
-from firebreak.errors import BadRequest, Conflict, Forbidden, NotFound, TooLarge
+from firebreak.errors import BadRequest, Conflict, NotFound, TooLarge
 from firebreak.service.accounts import Accounts, now_ms, user_view
 from firebreak.service.ratelimit import RateLimiter
 from firebreak.service.reuse import check_same_group, check_same_op
@@ -34,6 +34,13 @@ from firebreak.service.views import (
     SendResult,
     UserView,
 )
+
+
+def unknown_room() -> NotFound:
+    """The one answer for a room that does not exist and for one the caller is not (or no longer) a
+    member of: the same status, code and message, no room id echoed, so nobody learns from a refusal
+    whether a room exists (docs/SECURITY.md)."""
+    return NotFound("no such room among yours", code="unknown_room")
 
 
 def unread_counts(messages: list[MessageRow], members: list[MembershipRow]) -> list[int]:
@@ -67,7 +74,9 @@ class Rooms:
         fresh: Freshness,
         accounts: Accounts,
         sends: RateLimiter,
+        room_key: bytes,
     ) -> None:
+        """``room_key`` is the cluster secret that room ids are made with (domain/ids.py)."""
         self._partitions = config.partitions
         self._limits = config.limits
         self._log = log
@@ -75,6 +84,7 @@ class Rooms:
         self._fresh = fresh
         self._accounts = accounts
         self._sends = sends
+        self._room_key = room_key
 
     # ---- helpers ------------------------------------------------------------------------------
 
@@ -99,17 +109,19 @@ class Rooms:
             check_same_op(self._q, partition_of(event.room_id, self._partitions), appended.seq, event)
 
     async def _member_room(self, room_id: str, user_id: str) -> RoomRow:
-        """The room, if ``user_id`` is an active member; looks again after a barrier before refusing."""
+        """The room, if ``user_id`` is an active member; looks again after a barrier before refusing.
+
+        A room that exists but is not the caller's gets :func:`unknown_room` like one that does not
+        exist, by the same steps (a membership lookup, a barrier, the lookup again)."""
         if not is_room_id(room_id):
-            raise NotFound(f"no room {room_id!r}", code="unknown_room")
-        room = self._q.room(room_id)
-        if room is None or not self._q.is_active_member(room_id, user_id):
-            await self._fresh.barrier(self._stream(room_id))
-            room = self._q.room(room_id)
-        if room is None:
-            raise NotFound(f"no room {room_id!r}", code="unknown_room")
+            raise unknown_room()
         if not self._q.is_active_member(room_id, user_id):
-            raise Forbidden("you are not a member of this room", code="not_a_member")
+            await self._fresh.barrier(self._stream(room_id))
+            if not self._q.is_active_member(room_id, user_id):
+                raise unknown_room()
+        room = self._q.room(room_id)
+        if room is None:  # a membership comes with its room: never seen, but not worth a 500
+            raise unknown_room()
         return room
 
     def _check_name(self, name: str) -> str:
@@ -122,7 +134,10 @@ class Rooms:
         (other,) = await self._accounts.resolve([other_username])
         if other == me:
             raise BadRequest("a 1:1 room needs another person", code="cannot_chat_with_self")
-        room_id = direct_room_id(me, other)
+        # The pair's room as the read model knows it, whatever its id was made with; a room opened
+        # moments ago in another DC and not applied here yet has the keyed id this DC computes too,
+        # so the create below finds it taken.
+        room_id = self._q.direct_room(me, other) or direct_room_id(self._room_key, me, other)
         if self._q.room(room_id) is None:
             event = ev.RoomCreated(
                 v=1, at=now_ms(), room_id=room_id, kind="direct", name="", creator=me, members=(other,)
@@ -142,7 +157,7 @@ class Rooms:
                 f"a group has at most {self._limits.max_group_members} members", code="too_many_members"
             )
         members = tuple(u for u in await self._accounts.resolve(usernames) if u != me)
-        room_id = group_room_id(me, request_id)
+        room_id = group_room_id(self._room_key, me, request_id)
         if self._q.room(room_id) is None:
             event = ev.RoomCreated(
                 v=1, at=now_ms(), room_id=room_id, kind="group", name=name, creator=me, members=members
@@ -215,7 +230,7 @@ class Rooms:
         row = self._q.message_by_client_id(me, client_id, room_id)
         if row is None:
             # The projection refused it (we left the room between the check and the append).
-            raise Forbidden("you are not a member of this room", code="not_a_member")
+            raise unknown_room()
         return self._sent(row, room_id, duplicate=appended.duplicate or row.seq != appended.seq)
 
     async def send_batch(self, me: str, room_id: str, items: list[tuple[str, str]]) -> list[SendResult]:
@@ -252,7 +267,7 @@ class Rooms:
         for client_id in client_ids:
             row = known.get(client_id) or stored.get(client_id)
             if row is None:
-                raise Forbidden("you are not a member of this room", code="not_a_member")
+                raise unknown_room()
             duplicate = not first <= row.seq <= last
             counted = None if duplicate else unread.get(row.room_seq)
             results.append(self._sent(row, room_id, duplicate=duplicate, unread=counted))
@@ -288,7 +303,7 @@ class Rooms:
         for room, read, unread in self._q.rooms_of(me):
             if room.room_id == room_id:
                 return self._room_view(me, room, read, unread)
-        raise NotFound(f"no room {room_id!r} for you", code="unknown_room")
+        raise unknown_room()
 
     def _room_view(self, me: str, room: RoomRow, read: int, unread: int) -> RoomView:
         members = self._q.memberships(room.room_id)

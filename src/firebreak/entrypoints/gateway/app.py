@@ -90,26 +90,24 @@ def create_app(gw: Gateway) -> ASGIApp:
     async def create_group(me: Me, body: b.GroupBody) -> Response:
         return b.reply(await rooms.create_group(me.u, body.name, body.members, body.request_id), 201)
 
-    @app.get("/v1/rooms/{room_id}", responses=b.doc(RoomDetail) | b.errors(403, 404))
+    @app.get("/v1/rooms/{room_id}", responses=b.doc(RoomDetail) | b.errors(404))
     async def room_detail(me: Me, room_id: str) -> Response:
         return b.reply(await rooms.detail(me.u, room_id))
 
-    @app.patch("/v1/rooms/{room_id}", responses=b.doc(RoomView) | b.errors(403, 404, 409))
+    @app.patch("/v1/rooms/{room_id}", responses=b.doc(RoomView) | b.errors(404, 409))
     async def rename(me: Me, room_id: str, body: b.RenameBody) -> Response:
         return b.reply(await rooms.rename(me.u, room_id, body.name, body.request_id))
 
-    @app.post("/v1/rooms/{room_id}/members", responses=b.doc(RoomView) | b.errors(403, 404, 409))
+    @app.post("/v1/rooms/{room_id}/members", responses=b.doc(RoomView) | b.errors(404, 409))
     async def invite(me: Me, room_id: str, body: b.InviteBody) -> Response:
         return b.reply(await rooms.invite(me.u, room_id, body.members, body.request_id))
 
-    @app.post("/v1/rooms/{room_id}/leave", responses=b.doc(Ok) | b.errors(403, 404, 409))
+    @app.post("/v1/rooms/{room_id}/leave", responses=b.doc(Ok) | b.errors(404, 409))
     async def leave(me: Me, room_id: str, body: b.LeaveBody) -> Response:
         await rooms.leave(me.u, room_id, body.request_id)
         return b.reply(Ok())
 
-    @app.post(
-        "/v1/rooms/{room_id}/messages/batch", responses=b.doc(BatchResult) | b.errors(403, 404, 409, 429)
-    )
+    @app.post("/v1/rooms/{room_id}/messages/batch", responses=b.doc(BatchResult) | b.errors(404, 409, 429))
     async def send_batch(me: Me, room_id: str, body: b.BatchBody) -> Response:
         items = [(m.client_id, m.text) for m in body.messages]
         response = b.reply(BatchResult(results=await rooms.send_batch(me.u, room_id, items)))
@@ -118,7 +116,7 @@ def create_app(gw: Gateway) -> ASGIApp:
             response.headers[WRITE_URL_HEADER] = hint
         return response
 
-    @app.get("/v1/rooms/{room_id}/messages", responses=b.doc(History) | b.errors(403, 404))
+    @app.get("/v1/rooms/{room_id}/messages", responses=b.doc(History) | b.errors(404))
     async def history(
         me: Me,
         room_id: str,
@@ -128,7 +126,7 @@ def create_app(gw: Gateway) -> ASGIApp:
     ) -> Response:
         return b.reply(await rooms.history(me.u, room_id, before, after, limit))
 
-    @app.post("/v1/rooms/{room_id}/read", responses=b.doc(ReadResult) | b.errors(403, 404))
+    @app.post("/v1/rooms/{room_id}/read", responses=b.doc(ReadResult) | b.errors(404))
     async def mark_read(me: Me, room_id: str, body: b.ReadBody) -> Response:
         return b.reply(await rooms.mark_read(me.u, room_id, body.up_to))
 

@@ -76,7 +76,7 @@ SEND_OPERATION: dict[str, dict[str, Any]] = {
             "responses": {
                 "201": {"description": "sent", "content": _json("SendResult")},
                 "200": {"description": "sent before (duplicate)", "content": _json("SendResult")},
-                **{str(k): v for k, v in errors(400, 401, 403, 404, 409, 413, 429, 500, 503).items()},
+                **{str(k): v for k, v in errors(400, 401, 404, 409, 413, 429, 500, 503).items()},
             },
         }
     }

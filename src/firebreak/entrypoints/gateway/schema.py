@@ -43,8 +43,9 @@ ERROR_SCHEMA: dict[str, Any] = {
 STATUS_TEXT = {
     400: "Bad input: malformed body or parameter, or a rule of docs/LIMITS.md broken",
     401: "No valid token (or wrong credentials)",
-    403: "Not a member of the room, or not allowed",
-    404: "No such room or user",
+    403: "Not allowed (an ops endpoint without the ops token)",
+    404: "No such user, or no such room among yours (one answer for both: a room that is not yours "
+    "looks like none)",
     409: "Conflict: taken, or an id reused with another body",
     413: "Body, message or group too large",
     429: "Rate limited",
