@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
+from firebreak.errors import FirebreakError
+
 T = TypeVar("T")
 
 
@@ -46,13 +48,17 @@ async def retry(
     """Awaits ``fn()`` until it returns; an error in ``retry_on`` is tried again after the next
     delay, any other error propagates. With ``deadline`` (``time.monotonic()`` seconds) the last
     error propagates once the next try would start after it; without one it tries for as long as
-    the caller's task runs (cancel it to stop). ``on_retry`` hears each error that is retried."""
+    the caller's task runs (cancel it to stop). ``on_retry`` hears each error that is retried.
+    An error that says when to ask again (a FirebreakError's ``retry_after_s``, from a server's
+    ``Retry-After``) is not asked again sooner."""
     delays = backoff.delays()
     while True:
         try:
             return await fn()
         except retry_on as exc:
             delay = next(delays)
+            if isinstance(exc, FirebreakError) and exc.retry_after_s is not None:
+                delay = max(delay, float(exc.retry_after_s))
             if deadline is not None and time.monotonic() + delay > deadline:
                 raise
             if on_retry is not None:

@@ -1,5 +1,6 @@
 """HTTP side of the client: every call goes to the current DC and fails over to the next on
-connection loss or on 503 (the log has no quorum there right now).
+connection loss or on 502/503/504 (that DC cannot serve right now); a 429 is asked again at the
+same DC, no sooner than its ``Retry-After`` says.
 
 Writes carry a client-chosen id, so :meth:`Client.send` simply retries, on any DC, with the same id
 until one DC acknowledges: the server turns every retry into the same single message.
@@ -7,7 +8,6 @@ until one DC acknowledges: the server turns every retry into the same single mes
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import time
 from collections.abc import Callable
@@ -17,6 +17,8 @@ import httpx
 import msgspec
 
 from firebreak.errors import FirebreakError
+from firebreak.retry import Backoff
+from firebreak.retry import retry as retry_helper
 from firebreak.service.views import (
     WRITE_URL_HEADER,
     BatchResult,
@@ -38,6 +40,14 @@ _RETRY_ELSEWHERE = {502, 503, 504}
 
 class ApiError(FirebreakError):
     """An error answer from a gateway (its ``code`` and ``status`` are the server's)."""
+
+
+class TryAgain(ApiError):
+    """An answer that a later try may turn into success (429, 502, 503, 504)."""
+
+
+#: Between tries: from 50 ms doubling to 1 s (or the server's Retry-After, if longer).
+_BACKOFF = Backoff(first_s=0.05, max_s=1.0)
 
 
 class Unreachable(FirebreakError):
@@ -119,50 +129,57 @@ class Client:
         on_retry: Callable[[FirebreakError], None] | None = None,
     ) -> T:
         """Sends the request to the current DC, moving on to the next DC while it is unreachable or
-        answers 5xx, until ``retry_deadline`` (or ``deadline_s`` for this call: ``math.inf`` tries
+        answers 502/503/504, until ``retry_deadline`` (or ``deadline_s`` for this call: ``math.inf`` tries
         until it works or the caller cancels). 4xx answers raise ApiError at once (429 waits).
 
         ``dc`` (an index into ``dc_urls``) is tried first instead of the current DC, and moving on
         from it leaves the current DC as it is (a room's write hint). ``answer_headers`` receives
         the headers of a successful answer; ``on_retry`` hears each error that is tried again."""
         end = time.monotonic() + (self.retry_deadline if deadline_s is None else deadline_s)
-        delay = 0.05
         headers = {"authorization": f"Bearer {self.token}"} if self.token else {}
         index = self.current if dc is None else dc
-        while True:
+
+        async def attempt() -> T:
+            nonlocal index
             url = self.dc_urls[index]
             try:
                 resp = await self._http.request(method, url + path, json=body, headers=headers)
             except httpx.TransportError as exc:
-                last: FirebreakError = Unreachable(f"{url}: {exc!r}")
                 index = self._fail_over(index, follow=dc is None)
-            else:
-                if resp.status_code < 400:
-                    if answer_headers is not None:
-                        answer_headers.update(resp.headers)
-                    return msgspec.json.decode(resp.content, type=type)
-                error = self._error(resp)
-                if resp.status_code == 429 and retry:
-                    last = error
-                elif resp.status_code in _RETRY_ELSEWHERE and retry:
-                    last = error
-                    index = self._fail_over(index, follow=dc is None)
-                else:
-                    raise error
-            if not retry or time.monotonic() + delay > end:
-                raise last
-            if on_retry is not None:
-                on_retry(last)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 1.0)
+                raise Unreachable(f"{url}: {exc!r}") from exc
+            if resp.status_code < 400:
+                if answer_headers is not None:
+                    answer_headers.update(resp.headers)
+                return msgspec.json.decode(resp.content, type=type)
+            if resp.status_code in _RETRY_ELSEWHERE:
+                index = self._fail_over(index, follow=dc is None)
+            raise self._error(resp)
+
+        def heard(exc: BaseException) -> None:
+            if on_retry is not None and isinstance(exc, FirebreakError):
+                on_retry(exc)
+
+        return await retry_helper(
+            attempt,
+            retry_on=(Unreachable, TryAgain) if retry else (),
+            deadline=end,
+            backoff=_BACKOFF,
+            on_retry=heard,
+        )
 
     @staticmethod
     def _error(resp: httpx.Response) -> ApiError:
+        """The answer as an error; a TryAgain when the same request may succeed later (429: at
+        this DC after ``Retry-After``; 502/503/504: at another DC)."""
+        kind = TryAgain if resp.status_code == 429 or resp.status_code in _RETRY_ELSEWHERE else ApiError
+        wait = resp.headers.get("retry-after", "")
+        retry_after_s = int(wait) if wait.isascii() and wait.isdigit() else None
         try:
             err = msgspec.json.decode(resp.content, type=_ErrorBody).error
-            return ApiError(err.get("message", ""), code=err.get("code", "unknown"), status=resp.status_code)
+            message, code = err.get("message", ""), err.get("code", "unknown")
         except msgspec.DecodeError:
-            return ApiError(resp.text[:200], code="http_error", status=resp.status_code)
+            message, code = resp.text[:200], "http_error"
+        return kind(message, code=code, status=resp.status_code, retry_after_s=retry_after_s)
 
     # ---- accounts -----------------------------------------------------------------------------
 
