@@ -136,6 +136,29 @@ def test_config_round_trip(tmp_path: Path) -> None:
         load_config(path)
 
 
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ('[cluster]\npartitions = "3"\n', "[cluster] partitions: expected `int`, got '3'"),
+        ('[[dc]]\nname = "a"\nhttp_port = "8001"\n', "[dc] http_port: expected `int`, got '8001'"),
+        ("[limits]\nsend_burst = true\n", "[limits] send_burst: expected `int`, got True"),
+        ("[cluster]\ndata_dir = 5\n", "[cluster] data_dir: expected `str`, got 5"),
+        ("[cluster]\nparitions = 3\n", "[cluster] has no key paritions"),
+        ("[cluster]\ndcs = 3\n", "[cluster] has no key dcs"),
+    ],
+)
+def test_config_values_are_checked_by_type(tmp_path: Path, text: str, says: str) -> None:
+    """Each wrong type is a ConfigError naming the key, never a TypeError or a silently wrong value
+    (``http_port = "8001"`` was once accepted as a string)."""
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.message.startswith(says), caught.value.message
+    path.write_text("[limits]\nsend_rate_per_s = 20\n")
+    assert load_config(path).limits.send_rate_per_s == 20.0, "an integer is a fine float"
+
+
 def test_client_id_reuse_across_partitions_is_order_independent() -> None:
     """Found in review: a dedupe rule across rooms made the outcome depend on the order in which a
     DC applies different streams. Rooms in different partitions, same sender and client id."""

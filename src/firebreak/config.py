@@ -7,12 +7,16 @@ the secrets are part of the log's contract.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import re
 import tomllib
+import typing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
+
+import msgspec
 
 from firebreak.errors import ConfigError
 
@@ -224,11 +228,26 @@ def _check_secret_chars(secrets: Secrets) -> None:
 T = TypeVar("T")
 
 
-def _build(cls: type[T], raw: dict[str, Any], where: str) -> T:
-    try:
-        return cls(**raw)
-    except TypeError as exc:
-        raise ConfigError(f"bad [{where}] section: {exc}") from exc
+def _build(cls: type[T], raw: dict[str, Any], where: str, built: dict[str, Any] | None = None) -> T:
+    """``cls`` from a TOML table, every value checked against the field's type (``built``: fields
+    already made from other tables). Any unknown key or wrong type is a ConfigError naming it."""
+    hints = typing.get_type_hints(cls)
+    fields = {f.name for f in dataclasses.fields(cls)} - set(built or {})  # type: ignore[arg-type]
+    unknown = sorted(set(raw) - fields)
+    if unknown:
+        raise ConfigError(f"[{where}] has no key {', '.join(unknown)} (known: {', '.join(sorted(fields))})")
+    typed: dict[str, Any] = {}
+    for key, value in raw.items():
+        hint = hints[key]
+        try:
+            if hint is Path:
+                typed[key] = Path(msgspec.convert(value, str))
+            else:
+                typed[key] = msgspec.convert(value, hint)
+        except msgspec.ValidationError as exc:
+            expected = str(exc).split(",")[0].lower()  # msgspec: "Expected `int`, got `str`"
+            raise ConfigError(f"[{where}] {key}: {expected}, got {value!r}") from exc
+    return cls(**typed, **(built or {}))
 
 
 def load_config(path: Path | None) -> Config:
@@ -248,14 +267,11 @@ def load_config(path: Path | None) -> Config:
     if raw:
         raise ConfigError(f"unknown config sections: {', '.join(sorted(raw))}")
     dcs = tuple(_build(DCConfig, dict(d), "dc") for d in dcs_raw) if dcs_raw else _default_dcs()
-    if "data_dir" in cluster:
-        data_dir = Path(cluster.pop("data_dir"))
-        if not data_dir.is_absolute():
-            data_dir = path.parent / data_dir
-        cluster["data_dir"] = data_dir
     config = _build(
-        Config, {**cluster, "dcs": dcs, "limits": limits, "secrets": secrets, "tls": tls}, "cluster"
+        Config, cluster, "cluster", {"dcs": dcs, "limits": limits, "secrets": secrets, "tls": tls}
     )
+    if "data_dir" in cluster and not config.data_dir.is_absolute():
+        config = config.with_data_dir(path.parent / config.data_dir)
     if len(config.dcs) < 3:
         raise ConfigError("a cluster needs at least three DCs (one replica of the log in each)")
     if len({d.name for d in config.dcs}) != len(config.dcs):
