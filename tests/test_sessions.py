@@ -51,7 +51,7 @@ async def test_sessions_are_listed_at_every_dc(cluster: LocalCluster, make_clien
             f"{cluster.config.dcs[1].http_url}/v1/sessions", json={"username": name, "password": PASSWORD}
         )
         assert r.status_code == 201
-        laptop_id = r.json()["session_id"]
+        laptop_id, laptop_token = r.json()["session_id"], r.json()["token"]
     assert phone.token is not None
     for i, dc in enumerate(cluster.config.dcs):
         phone.move_to(i)
@@ -73,6 +73,19 @@ async def test_sessions_are_listed_at_every_dc(cluster: LocalCluster, make_clien
         )
         raw = r.text
     assert phone.token not in raw and all("token" not in s for s in json.loads(raw)["sessions"])
+
+    stranger = await signed_in(
+        make_client, 2, (await make_client(2).register(uname("other"), PASSWORD)).username
+    )
+    for unknown in (laptop_id.replace(laptop_id[0], "z"), "0" * 24, laptop_id):
+        with pytest.raises(ApiError) as missing:
+            await stranger.end_session(unknown)  # nobody ends another user's session
+        assert (missing.value.status, missing.value.code) == (404, "unknown_session")
+    phone.move_to(2)
+    await phone.end_session(laptop_id)  # another device's session, ended from dc3
+    await phone.end_session(laptop_id)  # again: a retry is fine
+    await refused_everywhere(cluster, laptop_token, "session_revoked")
+    assert [s.current for s in (await phone.list_sessions()).sessions] == [True]
 
 
 async def test_log_out_everywhere_ends_the_other_sessions_and_their_sockets_in_every_dc(
