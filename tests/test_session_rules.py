@@ -3,14 +3,28 @@ by the order of the accounts stream (docs/SECURITY.md, "Sessions")."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import time
+from typing import cast
+
+import msgspec
+import pytest
+
 from firebreak.adapters import sqlite_store
+from firebreak.adapters.nats_log import Log as EventLog
 from firebreak.adapters.sqlite_queries import Queries
 from firebreak.adapters.sqlite_store import SqliteStore
+from firebreak.config import Limits
 from firebreak.domain import events as ev
 from firebreak.domain.ids import ACCOUNTS_STREAM
-from firebreak.service.account_sessions import client_description
-from firebreak.service.auth import Tokens
+from firebreak.errors import Unauthorized
+from firebreak.service.account_sessions import AccountSessions, client_description
+from firebreak.service.accounts import Accounts
+from firebreak.service.auth import Passwords, Tokens
 from firebreak.service.projector import Projector
+from firebreak.service.sync import Freshness
 
 U = "u_alice"
 
@@ -99,3 +113,30 @@ def test_tokens_carry_their_issue_time_and_client_descriptions_are_cut() -> None
     _, claims = tokens.issue("u_1")
     assert claims.i > 0
     assert client_description("Mozilla/5.0\n\x1b[31m" + "x" * 500, 20) == "Mozilla/5.0[31mxxxxx"
+
+
+def test_a_token_without_an_issue_time_is_refused() -> None:
+    """Tokens made before logins were logged (fields u, s, e only) are not in the session list, so
+    log out everywhere could not end them: they are refused; a new token is accepted."""
+    key = b"k" * 32
+    tokens = Tokens(key, ttl_s=60)
+    log = Log()
+    accounts = Accounts(
+        cast(EventLog, None),
+        log.q,
+        cast(Freshness, None),
+        tokens,
+        Passwords(),
+        Limits(),
+        cast(AccountSessions, None),
+    )
+    payload = base64.urlsafe_b64encode(
+        msgspec.json.encode({"u": U, "s": "0" * 24, "e": int(time.time()) + 60})
+    ).rstrip(b"=")
+    mac = base64.urlsafe_b64encode(hmac.new(key, payload, hashlib.sha256).digest()).rstrip(b"=")
+    old = f"fbt1.{payload.decode()}.{mac.decode()}"
+    assert tokens.verify(old).u == U, "the signature is good"
+    with pytest.raises(Unauthorized) as refused:
+        accounts.authenticate(old)
+    assert refused.value.code == "token_expired"
+    assert accounts.authenticate(tokens.issue(U)[0]).u == U
