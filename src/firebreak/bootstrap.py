@@ -28,6 +28,7 @@ from firebreak.adapters.sqlite_store import SqliteStore
 from firebreak.config import Config, DCConfig
 from firebreak.domain.ids import partition_of, room_stream
 from firebreak.errors import Unavailable
+from firebreak.service.account_sessions import AccountSessions
 from firebreak.service.accounts import Accounts
 from firebreak.service.auth import Passwords, Tokens
 from firebreak.service.balancer import Balancer
@@ -189,7 +190,9 @@ def _assemble(
     fresh = Freshness(the_log, projector, ring=lambda stream, seq: by_stream[stream].ring(seq))
     limits = config.limits
     passwords = Passwords(limits.password_time_cost, limits.password_memory_kib)
-    accounts = Accounts(the_log, queries, fresh, Tokens(key, limits.token_ttl_s), passwords, limits)
+    tokens = Tokens(key, limits.token_ttl_s)
+    account_sessions = AccountSessions(the_log, queries, fresh, tokens, passwords, limits, dc.name)
+    accounts = Accounts(the_log, queries, fresh, tokens, passwords, limits, account_sessions)
     rooms = Rooms(
         config,
         the_log,

@@ -68,6 +68,10 @@ class Limits:
     #: argon2id cost per password hash (login, registration). Hashes keep their own parameters.
     password_time_cost: int = 3
     password_memory_kib: int = 64 * 1024
+    #: Characters of a client's description (its User-Agent) kept in the session list.
+    max_client_chars: int = 200
+    #: Sessions ``GET /v1/sessions`` lists at most (the newest).
+    sessions_list_max: int = 100
 
 
 @dataclass(frozen=True)

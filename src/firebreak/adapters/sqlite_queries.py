@@ -21,6 +21,17 @@ class UserRow(msgspec.Struct, frozen=True):
     password_hash: str
     display_name: str
     request_id: str
+    #: Password changes so far, and the request id of the last one.
+    password_gen: int = 0
+    password_request_id: str = ""
+
+
+class SessionRow(msgspec.Struct, frozen=True):
+    session_id: str
+    started_at: int
+    expires_at: int
+    dc: str
+    client: str
 
 
 class MessageRow(msgspec.Struct, frozen=True):
@@ -57,6 +68,7 @@ _ROOM_COLS = "room_id, kind, name, creator, partition, last_room_seq, last_at"
 DIGEST_TABLES = {
     "users": "user_id",
     "revoked": "session_id",
+    "sessions": "session_id",
     "rooms": "room_id",
     "members": "room_id, user_id",
     "messages": "room_id, room_seq",
@@ -77,7 +89,8 @@ class Queries:
 
     def _user(self, column: str, value: str) -> UserRow | None:
         row = self._db.execute(
-            f"SELECT user_id, username, password_hash, display_name, request_id FROM users WHERE {column}=?",
+            "SELECT user_id, username, password_hash, display_name, request_id, password_gen, "
+            f"password_request_id FROM users WHERE {column}=?",
             (value,),
         ).fetchone()
         return None if row is None else UserRow(*row)
@@ -98,6 +111,24 @@ class Queries:
         return (
             self._db.execute("SELECT 1 FROM revoked WHERE session_id=?", (session_id,)).fetchone() is not None
         )
+
+    def sessions_of(self, user_id: str, now_s: int, limit: int) -> list[SessionRow]:
+        """The user's live sessions that have not expired, newest first, at most ``limit``."""
+        rows = self._db.execute(
+            "SELECT session_id, started_at, expires_at, dc, client FROM sessions "
+            "WHERE user_id=? AND expires_at>=? ORDER BY started_at DESC, session_id LIMIT ?",
+            (user_id, now_s, limit),
+        ).fetchall()
+        return [SessionRow(*r) for r in rows]
+
+    def session_owner(self, session_id: str) -> str | None:
+        """The user a session belongs to, live or ended; None if this DC does not know it."""
+        row = self._db.execute(
+            "SELECT user_id FROM sessions WHERE session_id=? UNION ALL "
+            "SELECT user_id FROM revoked WHERE session_id=? LIMIT 1",
+            (session_id, session_id),
+        ).fetchone()
+        return None if row is None else str(row[0])
 
     # rooms
     def room(self, room_id: str) -> RoomRow | None:

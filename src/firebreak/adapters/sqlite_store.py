@@ -21,15 +21,20 @@ import msgspec
 from firebreak.domain.events import RoomKind
 from firebreak.domain.model import MemberState, RoomState
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS positions(stream TEXT PRIMARY KEY, seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS users(
     user_id TEXT PRIMARY KEY, username TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL,
-    display_name TEXT NOT NULL, request_id TEXT NOT NULL, created_at INTEGER NOT NULL);
+    display_name TEXT NOT NULL, request_id TEXT NOT NULL, created_at INTEGER NOT NULL,
+    password_gen INTEGER NOT NULL DEFAULT 0, password_request_id TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS revoked(session_id TEXT PRIMARY KEY, user_id TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions(
+    session_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, started_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL, dc TEXT NOT NULL, client TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions(user_id, started_at);
 CREATE TABLE IF NOT EXISTS rooms(
     room_id TEXT PRIMARY KEY, kind TEXT NOT NULL, name TEXT NOT NULL, creator TEXT NOT NULL,
     partition INTEGER NOT NULL, created_at INTEGER NOT NULL,
@@ -274,7 +279,8 @@ class SqliteStore:
         self, user_id: str, username: str, password_hash: str, display_name: str, request_id: str, at: int
     ) -> bool:
         cur = self._db.execute(
-            "INSERT OR IGNORE INTO users VALUES(?,?,?,?,?,?)",
+            "INSERT OR IGNORE INTO users(user_id, username, password_hash, display_name, request_id, "
+            "created_at) VALUES(?,?,?,?,?,?)",
             (user_id, username, password_hash, display_name, request_id, at),
         )
         return cur.rowcount == 1
@@ -284,6 +290,45 @@ class SqliteStore:
 
     def revoke_session(self, session_id: str, user_id: str) -> None:
         self._db.execute("INSERT OR IGNORE INTO revoked VALUES(?,?)", (session_id, user_id))
+        self._db.execute("DELETE FROM sessions WHERE session_id=?", (session_id,))
+
+    def password_gen(self, user_id: str) -> int | None:
+        row = self._db.execute("SELECT password_gen FROM users WHERE user_id=?", (user_id,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def set_password(self, user_id: str, password_hash: str, request_id: str) -> None:
+        self._db.execute(
+            "UPDATE users SET password_hash=?, password_gen=password_gen+1, password_request_id=? "
+            "WHERE user_id=?",
+            (password_hash, request_id, user_id),
+        )
+
+    def start_session(
+        self, session_id: str, user_id: str, started_at: int, expires_at: int, dc: str, client: str
+    ) -> None:
+        self._db.execute(
+            "INSERT OR IGNORE INTO sessions SELECT ?,?,?,?,?,? "
+            "WHERE NOT EXISTS (SELECT 1 FROM revoked WHERE session_id=?)",
+            (session_id, user_id, started_at, expires_at, dc, client, session_id),
+        )
+
+    def has_session(self, user_id: str, session_id: str) -> bool:
+        row = self._db.execute(
+            "SELECT 1 FROM sessions WHERE session_id=? AND user_id=?", (session_id, user_id)
+        ).fetchone()
+        return row is not None
+
+    def end_sessions(self, user_id: str, keep: str) -> list[str]:
+        ended = [
+            r[0]
+            for r in self._db.execute(
+                "SELECT session_id FROM sessions WHERE user_id=? AND session_id!=? ORDER BY session_id",
+                (user_id, keep),
+            )
+        ]
+        self._db.executemany("INSERT OR IGNORE INTO revoked VALUES(?,?)", [(s, user_id) for s in ended])
+        self._db.execute("DELETE FROM sessions WHERE user_id=? AND session_id!=?", (user_id, keep))
+        return ended
 
     # positions
     def set_position(self, stream: str, seq: int) -> None:

@@ -28,6 +28,7 @@ from firebreak.service.views import (
     RoomList,
     RoomView,
     SendResult,
+    SessionList,
     SessionView,
     UserView,
 )
@@ -203,6 +204,25 @@ class Client:
     async def logout(self) -> None:
         await self.request("DELETE", "/v1/sessions/current", type=dict)
         self.token = None
+
+    async def list_sessions(self) -> SessionList:
+        """The user's live sessions, newest first; ``current`` marks this client's."""
+        return await self.request("GET", "/v1/sessions", type=SessionList)
+
+    async def logout_everywhere(self, request_id: str | None = None) -> SessionList:
+        """Ends every other session of the user, in every DC (this one stays: :meth:`logout` ends
+        it); returns the sessions left. Retries are safe: they carry the same request id."""
+        rid = request_id or new_id()
+        return await self.request("DELETE", f"/v1/sessions?request_id={rid}", type=SessionList)
+
+    async def end_session(self, session_id: str) -> None:
+        """Ends one session of the user (another device's), in every DC."""
+        await self.request("DELETE", f"/v1/sessions/{session_id}", type=dict)
+
+    async def change_password(self, current: str, new: str, request_id: str | None = None) -> None:
+        """Changes the password and ends every other session of the user; this one stays."""
+        body = {"current_password": current, "new_password": new, "request_id": request_id or new_id()}
+        await self.request("PUT", "/v1/me/password", body, type=dict)
 
     async def me(self) -> UserView:
         return await self.request("GET", "/v1/me", type=UserView)

@@ -49,7 +49,41 @@ class SessionRevoked(_Event, frozen=True, tag="session_revoked"):
     session_id: str
 
 
-AccountEvent = UserRegistered | DisplayNameChanged | SessionRevoked
+class SessionStarted(_Event, frozen=True, tag="session_started"):
+    """A login. Appended before the token is handed out, so every session a token names is in the
+    log before the token can be used anywhere."""
+
+    user_id: str
+    session_id: str
+    expires_at: int  # seconds since the epoch, as in the token
+    dc: str  # the DC that accepted the login
+    client: str  # the client's description (its User-Agent, shortened)
+    #: How many password changes the login's DC had applied when it checked the password: a login
+    #: with a password changed meanwhile is ended as the projection applies it.
+    password_gen: int
+
+
+class SessionsEnded(_Event, frozen=True, tag="sessions_ended"):
+    """Log out everywhere: ends every session of the user started earlier in the log but ``keep``."""
+
+    user_id: str
+    keep: str  # the session that asked (it stays); a session already ended asks nothing
+    request_id: str
+
+
+class PasswordChanged(_Event, frozen=True, tag="password_changed"):
+    """The new password's hash; ends every session of the user started earlier in the log but
+    ``keep`` (the one that changed it)."""
+
+    user_id: str
+    password_hash: str
+    keep: str
+    request_id: str
+
+
+AccountEvent = (
+    UserRegistered | DisplayNameChanged | SessionRevoked | SessionStarted | SessionsEnded | PasswordChanged
+)
 
 
 # ---- room partition streams ----------------------------------------------------------------

@@ -17,6 +17,8 @@ ACCOUNTS_STREAM = "ACCOUNTS"
 #: Room ids as :func:`direct_room_id` and :func:`group_room_id` make them (JSON Schema pattern).
 ROOM_ID_PATTERN = "^[dg]_[0-9a-f]{24}$"
 _ROOM_ID = re.compile(ROOM_ID_PATTERN[1:-1])
+#: Session ids as service/auth.py makes them (12 random bytes, hex).
+SESSION_ID_PATTERN = "^[0-9a-f]{24}$"
 _CURSOR_SEQ = re.compile("[0-9]{1,16}")
 
 

@@ -18,11 +18,14 @@ from firebreak.domain.events import (
     MemberLeft,
     MembersInvited,
     MessageSent,
+    PasswordChanged,
     ReadUpTo,
     RoomCreated,
     RoomEvent,
     RoomRenamed,
     SessionRevoked,
+    SessionsEnded,
+    SessionStarted,
     UserRegistered,
 )
 from firebreak.domain.model import Applied, ClientEvent, Store
@@ -56,7 +59,11 @@ class Projection:
 
     # ---- accounts ---------------------------------------------------------------------------
 
-    def apply_account(self, event: AccountEvent) -> None:
+    def apply_account(self, event: AccountEvent) -> list[str]:
+        """Applies an account event; returns the ids of the sessions of ``event.user_id`` it ended.
+
+        Sessions and their ends are all in the accounts stream, so "every session started before
+        this event" means the same sessions in every DC, whatever the clocks say."""
         store = self._store
         match event:
             case UserRegistered():
@@ -74,6 +81,25 @@ class Projection:
                 store.set_display_name(event.user_id, event.display_name)
             case SessionRevoked():
                 store.revoke_session(event.session_id, event.user_id)
+                return [event.session_id]
+            case SessionStarted():
+                if store.password_gen(event.user_id) not in (None, event.password_gen):
+                    # Checked against a password that was changed before this login reached the log.
+                    store.revoke_session(event.session_id, event.user_id)
+                    return [event.session_id]
+                store.start_session(
+                    event.session_id, event.user_id, event.at, event.expires_at, event.dc, event.client
+                )
+            case SessionsEnded():
+                if store.has_session(event.user_id, event.keep):
+                    return store.end_sessions(event.user_id, event.keep)
+            case PasswordChanged():
+                # Only a live session may change the password: of two changes made at once from two
+                # sessions, the first in the log ends the other session, and the second is skipped.
+                if store.has_session(event.user_id, event.keep):
+                    store.set_password(event.user_id, event.password_hash, event.request_id)
+                    return store.end_sessions(event.user_id, event.keep)
+        return []
 
     # ---- rooms ------------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from firebreak.domain.validation import (
     username_lookalike,
 )
 from firebreak.errors import Conflict, NotFound, Unauthorized
+from firebreak.service.account_sessions import AccountSessions
 from firebreak.service.auth import Passwords, TokenClaims, Tokens
 from firebreak.service.sync import Freshness
 from firebreak.service.views import SessionView, UserView
@@ -45,7 +46,10 @@ class Accounts:
         tokens: Tokens,
         passwords: Passwords,
         limits: Limits,
+        sessions: AccountSessions,
     ) -> None:
+        #: Listing and ending sessions, changing the password (service/account_sessions.py).
+        self.sessions = sessions
         self._log = log
         self._passwords = passwords
         self._q = queries
@@ -118,7 +122,7 @@ class Accounts:
                 code="display_name_taken",
             )
 
-    async def login(self, username: str, password: str) -> SessionView:
+    async def login(self, username: str, password: str, client: str = "") -> SessionView:
         check_unicode(password, "the password")
         if not is_username(username):
             raise Unauthorized("wrong username or password", code="bad_credentials")
@@ -128,11 +132,13 @@ class Accounts:
             row = self._q.user_by_username(username)
         if row is None or not await self._passwords.verify(row.password_hash, password):
             raise Unauthorized("wrong username or password", code="bad_credentials")
-        token, claims = self._tokens.issue(row.user_id)
-        return SessionView(token=token, session_id=claims.s, expires_at=claims.e, user=user_view(row))
+        return await self.sessions.start(row, user_view(row), client)
 
     def authenticate(self, token: str) -> TokenClaims:
         claims = self._tokens.verify(token)
+        if not claims.i:
+            # Made before logins were recorded in the log: log out everywhere could not end it.
+            raise Unauthorized("this token is from an older version; log in again", code="token_expired")
         if self._q.is_revoked(claims.s):
             raise Unauthorized("this session has been logged out", code="session_revoked")
         return claims

@@ -3,8 +3,9 @@
 Passwords are hashed with argon2id. A token is ``fbt1.<payload>.<mac>``: the payload names the
 user, the session and the expiry, and the MAC is HMAC-SHA256 with the cluster's signing key. The key
 lives in the replicated KV bucket (never in one DC's files), so a token issued in one DC is valid in
-every DC. Logout appends ``SessionRevoked`` to the log; every DC's read model learns it, and
-:meth:`Tokens.verify` consults it.
+every DC. Each login appends ``SessionStarted`` and each logout, log out everywhere or password
+change ends sessions in the log; every DC's read model learns it, and authentication
+(service/accounts.py) consults it after :meth:`Tokens.verify`.
 """
 
 from __future__ import annotations
@@ -64,6 +65,9 @@ class TokenClaims(msgspec.Struct, frozen=True):
     u: str  # user id
     s: str  # session id
     e: int  # expiry, seconds since the epoch
+    #: Issued at, milliseconds since the epoch (the session's start). 0 in tokens made before
+    #: sessions were recorded in the log: those are refused (service/accounts.py).
+    i: int = 0
 
 
 def _b64(data: bytes) -> str:
@@ -80,7 +84,10 @@ class Tokens:
         self._ttl_s = ttl_s
 
     def issue(self, user_id: str) -> tuple[str, TokenClaims]:
-        claims = TokenClaims(u=user_id, s=secrets.token_hex(12), e=int(time.time()) + self._ttl_s)
+        now = time.time()
+        claims = TokenClaims(
+            u=user_id, s=secrets.token_hex(12), e=int(now) + self._ttl_s, i=max(1, int(now * 1000))
+        )
         payload = _b64(msgspec.json.encode(claims))
         mac = _b64(hmac.new(self._key, payload.encode(), hashlib.sha256).digest())
         return f"fbt1.{payload}.{mac}", claims

@@ -5,8 +5,9 @@ bounded inbox; a session that falls too far behind is cut off (it reconnects and
 cursor), so one slow device can never make the gateway's memory grow without bound. Sessions
 whose socket takes a write at once are written to in that same step (:class:`Subscriber`).
 
-The projector also tells the hub of each logout it applies (:meth:`Hub.end_session`), in every DC,
-so a socket opened with a token stops receiving once that token is revoked, wherever it is open.
+The projector also tells the hub of each session it ends (:meth:`Hub.end_session`: a logout, log
+out everywhere, a password change), in every DC, so a socket opened with a token stops receiving
+once that token is revoked, wherever it is open.
 """
 
 from __future__ import annotations

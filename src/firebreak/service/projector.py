@@ -35,7 +35,7 @@ import msgspec
 from firebreak.adapters.replica_reader import Entry
 from firebreak.adapters.sqlite_store import SqliteStore
 from firebreak.config import READ_MODEL_COMMIT_S
-from firebreak.domain.events import SessionRevoked, decode_account_event, decode_room_event
+from firebreak.domain.events import decode_account_event, decode_room_event
 from firebreak.domain.ids import ACCOUNTS_STREAM, Cursor, room_stream
 from firebreak.domain.model import Applied
 from firebreak.domain.projection import Projection
@@ -70,9 +70,10 @@ class Projector:
         revoked: Callable[[str, str], object] = lambda user_id, session_id: None,
     ) -> None:
         self._store = store
-        #: Told of each logout applied (user id, session id), before the batch's events are pushed.
+        #: Told of each session ended (user id, session id): a logout, a log out everywhere, a
+        #: password change; before the batch's events are pushed.
         self._revoked = revoked
-        self._revocations: list[SessionRevoked] = []
+        self._revocations: list[tuple[str, str]] = []
         self._commit_every_s = commit_every_s
         # Set while a transaction is open across batches: the timer that will ask for its COMMIT.
         self._commit_timer: asyncio.TimerHandle | None = None
@@ -112,9 +113,8 @@ class Projector:
             try:
                 if stream == ACCOUNTS_STREAM:
                     account_event = decode_account_event(data)
-                    projection.apply_account(account_event)
-                    if isinstance(account_event, SessionRevoked):
-                        self._revocations.append(account_event)
+                    for session_id in projection.apply_account(account_event):
+                        self._revocations.append((account_event.user_id, session_id))
                 else:
                     partition = self._room_streams[stream]
                     applied = projection.apply_room(partition, seq, decode_room_event(data))
@@ -225,8 +225,8 @@ class Projector:
                     fut.set_result(None)
         if self._revocations:
             # First: a logged-out session gets nothing of this batch, whatever its order.
-            for revoked in self._revocations:
-                self._revoked(revoked.user_id, revoked.session_id)
+            for user_id, session_id in self._revocations:
+                self._revoked(user_id, session_id)
             self._revocations.clear()
         if applied:
             self._publish(applied)

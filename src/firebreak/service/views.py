@@ -24,6 +24,27 @@ class SessionView(msgspec.Struct, frozen=True):
     user: UserView
 
 
+class SessionInfo(msgspec.Struct, frozen=True):
+    """One live session of the user (never its token)."""
+
+    session_id: str
+    #: When it started (the login), milliseconds since the epoch.
+    started_at: int
+    #: When its token expires, seconds since the epoch.
+    expires_at: int
+    #: The DC that accepted the login.
+    dc: str
+    #: The client's description: its User-Agent, cut to ``max_client_chars`` (docs/LIMITS.md).
+    client: str
+    #: True for the session that asked.
+    current: bool
+
+
+class SessionList(msgspec.Struct, frozen=True):
+    #: Newest first.
+    sessions: list[SessionInfo]
+
+
 class MessageView(msgspec.Struct, frozen=True):
     room_id: str
     room_seq: int
@@ -96,6 +117,8 @@ class Ok(msgspec.Struct, frozen=True):
 ALL_VIEWS: tuple[type[msgspec.Struct], ...] = (
     UserView,
     SessionView,
+    SessionInfo,
+    SessionList,
     MessageView,
     SendResult,
     BatchResult,

@@ -3,7 +3,7 @@
 import hmac
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Header, Query
+from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp
 
@@ -13,6 +13,7 @@ from firebreak.entrypoints.gateway import boundary as b
 from firebreak.entrypoints.gateway.apidocs import install_docs
 from firebreak.entrypoints.gateway.hot import SEND_OPERATION, HotLane
 from firebreak.entrypoints.gateway.ops import add_ops_routes
+from firebreak.entrypoints.gateway.session_routes import add_session_routes
 from firebreak.errors import Forbidden
 from firebreak.service.auth import TokenClaims
 from firebreak.service.sessions import LiveSession
@@ -60,13 +61,16 @@ def create_app(gw: Gateway) -> ASGIApp:
         return b.reply(user, 201)
 
     @app.post("/v1/sessions", responses=b.doc(SessionView, 201) | b.errors(401), status_code=201)
-    async def login(body: b.LoginBody) -> Response:
-        return b.reply(await accounts.login(body.username, body.password), 201)
+    async def login(body: b.LoginBody, request: Request) -> Response:
+        client = request.headers.get("user-agent", "")  # shown in the session list
+        return b.reply(await accounts.login(body.username, body.password, client), 201)
 
     @app.delete("/v1/sessions/current", responses=b.doc(Ok))
     async def logout(me: Me) -> Response:
         await accounts.logout(me)
         return b.reply(Ok())
+
+    add_session_routes(app, accounts, auth)
 
     @app.get("/v1/me", responses=b.doc(UserView) | b.errors(404))
     async def whoami(me: Me) -> Response:

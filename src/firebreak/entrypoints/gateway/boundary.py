@@ -84,6 +84,12 @@ class LoginBody(_Body):
     password: str
 
 
+class PasswordBody(_Body):
+    current_password: str
+    new_password: str
+    request_id: str = Field(description="client-chosen id; a retry with the same id is the same change")
+
+
 class ProfileBody(_Body):
     display_name: str
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from firebreak.config import Limits
-from firebreak.domain.ids import ROOM_ID_PATTERN
+from firebreak.domain.ids import ROOM_ID_PATTERN, SESSION_ID_PATTERN
 from firebreak.domain.validation import (
     CLIENT_ID_MAX,
     CLIENT_ID_PATTERN,
@@ -81,6 +81,7 @@ def _body_rules(limits: Limits) -> dict[str, dict[str, dict[str, Any]]]:
         },
         "LoginBody": {"username": username, "password": password},
         "ProfileBody": {"display_name": display_name},
+        "PasswordBody": {"current_password": password, "new_password": password, "request_id": client_id},
         "DirectBody": {"username": username},
         "GroupBody": {"name": room_name, "members": members, "request_id": client_id},
         "InviteBody": {"members": members, "request_id": client_id},
@@ -96,6 +97,8 @@ def _param_rules(limits: Limits) -> dict[str, dict[str, Any]]:
     """JSON Schema keywords for parameters, by name (the same name means the same thing)."""
     return {
         "room_id": {"pattern": ROOM_ID_PATTERN},
+        "session_id": {"pattern": SESSION_ID_PATTERN},
+        "request_id": {"pattern": CLIENT_ID_PATTERN, "minLength": 1, "maxLength": CLIENT_ID_MAX},
         "before": {"minimum": 1, "maximum": MAX_POSITION},
         "after": {"minimum": 0, "maximum": MAX_POSITION},
         "limit": {"minimum": 1, "maximum": limits.history_page_max},
