@@ -72,7 +72,9 @@ class RateLimited(FirebreakError):
 
 
 class Unavailable(FirebreakError):
-    """The log cannot take writes right now (no quorum, leader election, not connected)."""
+    """This DC cannot answer right now; another DC may (clients move on after a 503): the log has
+    no quorum or is electing a leader, the read model has not caught up, or the DC is starting or
+    draining (``code`` says which)."""
 
     code = "log_unavailable"
     status = 503

@@ -3,8 +3,8 @@
 Every entry a gateway reads from the log carries six or seven headers (``Nats-Stream``,
 ``Nats-Subject``, ``Nats-Sequence``, ``Nats-Time-Stamp``, ``Nats-Last-Sequence``, and the
 writer's ``Nats-Msg-Id`` or batch headers), and nats-py 2.16 parses them in pure Python, decoding
-each name and value separately and checking names with a generator: 16 % of a gateway's CPU under
-batch ingest (docs/PERFORMANCE.md). The parser below is about 2.5 times faster on the headers NATS
+each name and value separately and checking names with a generator: a large share of a gateway's
+CPU under batch ingest (docs/PERFORMANCE.md). The parser below is faster on the headers NATS
 sends and gives the same result for every input (tests/test_nats_client.py compares the two on
 generated header blocks); a block that is not pure ASCII goes to nats-py's own parser. It replaces
 nats-py's private ``_parse_header_lines`` in a subclass; nats-py is pinned in pyproject.toml, and

@@ -74,6 +74,14 @@ STARTUP_RETRYABLE: tuple[type[BaseException], ...] = (
 )
 #: Start-up waits on other processes: back off to a few seconds between tries, not a busy loop.
 _PATIENT = Backoff(first_s=0.05, max_s=2.0)
+#: Between write attempts through an election: short, as a client waits on the answer.
+_WRITE_BACKOFF = Backoff(first_s=0.05, max_s=0.5)
+
+
+class _WriteAgain(Exception):
+    """An append attempt that a later attempt may complete (its cause says why)."""
+
+
 _KV_CREATE_LOST: tuple[type[BaseException], ...] = (
     nats.js.errors.KeyWrongLastSequenceError,
     nats.js.errors.KeyNotFoundError,
@@ -293,39 +301,42 @@ class Log:
         headers = {"Nats-Msg-Id": msg_id}
         if expect_empty_subject:
             headers["Nats-Expected-Last-Subject-Sequence"] = "0"
-        end = time.monotonic() + self._write_deadline_s
-        delay = 0.05
-        last: BaseException | None = None
-        while True:
+
+        async def once() -> Appended:
             try:
-                # A leader that steps down drops in-flight proposals without answering, so one attempt
-                # waits briefly; the retry carries the same Nats-Msg-Id and cannot duplicate.
+                # A leader that steps down drops in-flight proposals without answering, so one
+                # attempt waits briefly; the retry carries the same Nats-Msg-Id and cannot duplicate.
                 ack = await self._js.publish(subject, data, timeout=self._attempt_s, headers=dict(headers))
                 return Appended(stream=ack.stream, seq=ack.seq, duplicate=bool(ack.duplicate))
             except nats.js.errors.APIError as exc:
                 if exc.err_code in _WRONG_LAST_SEQUENCE:
                     raise SubjectNotEmpty(f"{subject} already has entries") from exc
-                if "duplicate message id is in process" in (exc.description or ""):
-                    # A concurrent copy of this very append is being committed: ask again shortly and
-                    # the answer will be that copy's acknowledgement (duplicate=True).
-                    last = exc
-                    await asyncio.sleep(0.01)
-                    continue
+                # "duplicate message id is in process": a concurrent copy of this very append is
+                # being committed; asked again, the answer is that copy's acknowledgement.
                 if (
                     exc.code is not None
                     and exc.code < 500
                     and not isinstance(exc, nats.js.errors.ServiceUnavailableError)
+                    and "duplicate message id is in process" not in (exc.description or "")
                 ):
                     raise FirebreakError(f"the log refused the write: {exc.description}") from exc
-                last = exc
+                raise _WriteAgain from exc
             except _TRANSIENT as exc:
-                last = exc
-            if time.monotonic() + delay > end:
-                raise Unavailable(
-                    "the log has no quorum for this write right now; retry with the same id"
-                ) from last
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.5)
+                raise _WriteAgain from exc
+
+        return await self._within_write_deadline(once, "retry with the same id")
+
+    async def _within_write_deadline(self, once: Callable[[], Awaitable[Appended]], advice: str) -> Appended:
+        """Tries ``once`` through leader elections until the write deadline, then Unavailable."""
+        try:
+            return await retry(
+                once,
+                retry_on=(_WriteAgain,),
+                deadline=time.monotonic() + self._write_deadline_s,
+                backoff=_WRITE_BACKOFF,
+            )
+        except _WriteAgain as exc:
+            raise Unavailable(f"the log has no quorum for this write right now; {advice}") from exc.__cause__
 
     async def append_batch(self, subject: str, payloads: list[bytes]) -> Appended:
         """Appends ``payloads`` to ``subject`` as one JetStream atomic batch: all or nothing, in
@@ -338,10 +349,8 @@ class Log:
         """
         if not 1 <= len(payloads) <= MAX_ATOMIC_BATCH:
             raise FirebreakError(f"a batch holds 1-{MAX_ATOMIC_BATCH} entries")
-        end = time.monotonic() + self._write_deadline_s
-        delay = 0.05
-        last: BaseException | None = None
-        while True:
+
+        async def once() -> Appended:
             batch_id = secrets.token_hex(8)
             try:
                 for i, data in enumerate(payloads[:-1], start=1):
@@ -353,19 +362,17 @@ class Log:
                     "Nats-Batch-Commit": "1",
                 }
                 reply = await self._nc.request(subject, payloads[-1], timeout=self._attempt_s, headers=commit)
-                ack = json.loads(reply.data)
-                error = ack.get("error")
-                if error is None:
-                    return Appended(stream=str(ack["stream"]), seq=int(ack["seq"]), duplicate=False)
-                if int(error.get("code", 500)) < 500:
-                    raise FirebreakError(f"the log refused the batch: {error.get('description')}")
-                last = FirebreakError(str(error.get("description")))
             except _TRANSIENT as exc:
-                last = exc
-            if time.monotonic() + delay > end:
-                raise Unavailable("the log has no quorum for this write right now; retry the batch") from last
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.5)
+                raise _WriteAgain from exc
+            ack = json.loads(reply.data)
+            error = ack.get("error")
+            if error is None:
+                return Appended(stream=str(ack["stream"]), seq=int(ack["seq"]), duplicate=False)
+            if int(error.get("code", 500)) < 500:
+                raise FirebreakError(f"the log refused the batch: {error.get('description')}")
+            raise _WriteAgain from FirebreakError(str(error.get("description")))
+
+        return await self._within_write_deadline(once, "retry the batch")
 
     async def last_seq(self, stream: str, deadline_s: float | None = 5.0) -> int:
         """The stream's last sequence, as its leader reports it (with no deadline: waits for one).

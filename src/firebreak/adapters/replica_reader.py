@@ -8,7 +8,7 @@ Two sources, one rule:
   when it applies the committed entry (the moment it acknowledges the publish), and rejected
   duplicates are never republished. This is the steady-state path: one message per entry and no
   requests. It replaced a doorbell subscription on the stream's own subjects plus a direct-get
-  read per wake-up, which cost the nats-servers and gateways about a third of their CPU under load
+  read per wake-up, which cost the nats-servers and gateways much of their CPU under load
   (docs/PERFORMANCE.md).
 * **Pull.** Batched direct gets from this DC's own replica (streams allow direct gets and NATS
   hands the request to the local replica first). Used to catch up at start, to fill a gap (push is
@@ -48,7 +48,12 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
+from firebreak.retry import Backoff
+
 log = logging.getLogger(__name__)
+
+#: After a failed read of the local replica: from 50 ms doubling to 1 s, reset by a good read.
+_BACKOFF = Backoff(first_s=0.05, max_s=1.0)
 
 #: One entry handed to the projector: (stream name, stream sequence, payload).
 Entry = tuple[str, int, bytes]
@@ -168,7 +173,7 @@ class ReplicaReader:
                     await sub.unsubscribe()
 
     async def _loop(self) -> None:
-        backoff = 0.05
+        delays = _BACKOFF.delays()
         pull = True  # catch up from the local replica first
         while True:
             if pull:
@@ -181,10 +186,9 @@ class ReplicaReader:
                     self.read_errors += 1
                     self.state = ReadState.BACKOFF
                     log.info("reader %s: %s; retrying from %d", self.stream, exc, self.next_seq)
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 1.0)
+                    await asyncio.sleep(next(delays))
                     continue
-                backoff = 0.05
+                delays = _BACKOFF.delays()
                 self.state = ReadState.READING
                 if more or self._gap:
                     continue

@@ -27,8 +27,8 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-#: Seconds between background checkpoints (±25 %). Every 1 s cost ~8 % more CPU (each checkpoint
-#: copies the hot pages again); every 5 s measured no cost (docs/PERFORMANCE.md).
+#: Seconds between background checkpoints (±25 %). Checkpointing every second costs CPU (each
+#: checkpoint copies the hot pages again); every 5 s costs nothing measurable (docs/PERFORMANCE.md).
 CHECKPOINT_EVERY_S = 5.0
 
 

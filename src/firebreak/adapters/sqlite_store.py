@@ -63,8 +63,8 @@ def connect(path: Path | str) -> sqlite3.Connection:
     conn.execute("PRAGMA cache_size=-65536")
     conn.execute("PRAGMA temp_store=MEMORY")
     # Checkpoint every 64 MiB of WAL instead of SQLite's 4 MiB: each checkpoint syncs the file, and
-    # a rebuild rewrites the same index pages many times between checkpoints (11.2k -> 16.0k
-    # events/s applied over 200k messages, docs/PERFORMANCE.md). The WAL is truncated back to 64 MiB.
+    # a rebuild rewrites the same index pages many times between checkpoints (docs/PERFORMANCE.md
+    # has the rebuild rates). The WAL is truncated back to 64 MiB.
     # A serving gateway turns this off and checkpoints from a worker thread (sqlite_checkpoint.py).
     conn.execute("PRAGMA wal_autocheckpoint=16384")
     conn.execute("PRAGMA journal_size_limit=67108864")
@@ -262,7 +262,7 @@ class SqliteStore:
         text: str,
         at: int,
     ) -> bool:
-        # One statement for check and insert (a separate SELECT cost ~5 % of an apply). The
+        # One statement for check and insert (a separate SELECT showed in the apply profile). The
         # conflict target is the client-id index only: a clash on (room_id, room_seq) would be a
         # bug and still raises.
         cur = self._db.execute(

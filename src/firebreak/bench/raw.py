@@ -12,10 +12,13 @@ import contextlib
 import time
 
 import msgspec
+import nats.errors
+import nats.js.errors
 from nats.js.api import StorageType, StreamConfig
 
 from firebreak.adapters import nats_log
 from firebreak.config import Config
+from firebreak.retry import retry
 
 
 class RawResult(msgspec.Struct, frozen=True):
@@ -39,12 +42,11 @@ async def raw_publish(
         )
         payload = b"x" * size
         # A fresh R3 stream may answer "no responders" until it has a leader.
-        for _ in range(100):
-            try:
-                await js.publish("bench.warm", payload, timeout=1)
-                break
-            except Exception:
-                await asyncio.sleep(0.1)
+        await retry(
+            lambda: js.publish("bench.warm", payload, timeout=1),
+            retry_on=(nats.errors.Error, nats.js.errors.Error, TimeoutError),
+            deadline=time.monotonic() + 10,
+        )
         start = time.perf_counter()
         if pipelined:
             for first in range(0, messages, window):

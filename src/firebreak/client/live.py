@@ -29,6 +29,7 @@ import websockets
 from websockets.asyncio.client import connect
 
 from firebreak.domain.model import ClientEvent
+from firebreak.retry import Backoff
 
 
 class LiveState(enum.Enum):
@@ -73,7 +74,8 @@ class LiveConnection:
         self.reconnects = 0
         self.last_error: str | None = None
         self.state_changes: list[tuple[float, LiveState, str]] = []
-        self._max_backoff = max_backoff
+        # Reconnect delays grow to max_backoff and start over once a connection is live again.
+        self._backoff = Backoff(first_s=0.05, max_s=max_backoff)
         self._task: asyncio.Task[None] | None = None
         self._listeners: list[Callable[[LiveState, int], None]] = []
 
@@ -109,7 +111,7 @@ class LiveConnection:
         return f"{self.ws_urls[self.current]}?{urllib.parse.urlencode(query)}"
 
     async def run(self) -> None:
-        delay = 0.05
+        delays = self._backoff.delays()
         while True:
             self._set(LiveState.CONNECTING)
             try:
@@ -126,7 +128,7 @@ class LiveConnection:
                         elif frame.kind == "ready":
                             self.cursor = frame.cursor
                             self._set(LiveState.LIVE)
-                            delay = 0.05
+                            delays = self._backoff.delays()
                         elif frame.kind == "error":
                             self.last_error = f"{frame.code}: {frame.message}"
                             if frame.code in _FATAL_CODES:
@@ -145,5 +147,4 @@ class LiveConnection:
             self._set(LiveState.BACKOFF)
             self.reconnects += 1
             self.current = (self.current + 1) % len(self.ws_urls)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, self._max_backoff)
+            await asyncio.sleep(next(delays))

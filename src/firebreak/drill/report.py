@@ -14,7 +14,7 @@ from firebreak.drill.runner import DrillResult
 
 _COLORS = ["#2563eb", "#16a34a", "#d97706", "#9333ea", "#0891b2"]
 
-#: (field, what it means, must be zero) for the verdict table.
+#: (field, what it means) for the verdict table; every one must be zero.
 _CHECKS: list[tuple[str, str]] = [
     ("lost", "acknowledged messages missing from a serving DC"),
     ("duplicated", "messages stored more than once"),

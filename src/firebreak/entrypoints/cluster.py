@@ -46,9 +46,9 @@ def nats_environment(dcs_on_this_host: int) -> dict[str, str]:
 
     Go's runtime sizes its scheduler to every core and spins looking for work before it sleeps.
     With three nodes on one machine that spinning (futex and nanosleep calls) competed with the
-    gateways for the same cores: giving each node its share (cores / nodes, at least one) cut
-    nats-server CPU per message by about a quarter under load and left the raw publish rate as it
-    was (docs/PERFORMANCE.md). A ``GOMAXPROCS`` set by the caller wins.
+    gateways for the same cores: giving each node its share (cores / nodes, at least one) cuts
+    nats-server CPU per message and leaves the raw publish rate as it was (docs/PERFORMANCE.md).
+    A ``GOMAXPROCS`` set by the caller wins.
     """
     env = dict(os.environ)
     env.setdefault("GOMAXPROCS", str(max(1, (os.cpu_count() or 1) // max(1, dcs_on_this_host))))

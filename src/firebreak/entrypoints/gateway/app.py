@@ -47,7 +47,7 @@ def create_app(gw: Gateway) -> ASGIApp:
     accounts, rooms = gw.accounts, gw.rooms
 
     # Dependencies are ``async def``: FastAPI runs plain ``def`` ones in a thread pool, a thread hop
-    # per request that showed up as 6 % of a gateway's CPU under load (docs/PERFORMANCE.md).
+    # per request that showed up in a gateway's profile under load (docs/PERFORMANCE.md).
     async def auth(authorization: Annotated[str | None, Header()] = None) -> TokenClaims:
         return b.bearer(authorization, accounts)
 

@@ -6,8 +6,7 @@ its DC. Through ASGI each frame costs a task wake-up for the session and an awai
 (building the event dict, waiting on the writable event, framing). The extension lets the hub
 write a frame synchronously, right after the commit that produced it, when the socket can take it
 now; a session whose socket is paused or closing goes back to the awaited path, which waits for
-the socket or fails as before (service/hub.py). Measured in 20 x 20, 6 interleaved pairs: gateway
-CPU per message 0.406 -> 0.341 ms (docs/PERFORMANCE.md).
+the socket or fails as before (service/hub.py). What it saves is measured in docs/PERFORMANCE.md.
 
 The extension's value is ``{"send": send_now}``; ``send_now(text) -> bool`` writes one text frame
 and returns True, or writes nothing and returns False. It frames uncompressed text itself (the
