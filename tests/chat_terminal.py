@@ -14,7 +14,7 @@ import time
 
 import pexpect  # type: ignore[import-untyped]
 
-from firebreak.entrypoints.cluster import LocalCluster
+from firebreak.localcluster import LocalCluster
 
 PASSWORD = "a long password"
 #: A message line's time, as the chat prints it.

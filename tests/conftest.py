@@ -8,7 +8,7 @@ from playwright.async_api import Browser, async_playwright
 
 from firebreak.client import Client
 from firebreak.config import Limits
-from firebreak.entrypoints.cluster import LocalCluster
+from firebreak.localcluster import LocalCluster
 from tests.helpers import cluster_config
 
 #: The shared cluster uses a small send limit so the rate-limit test can reach it quickly.

@@ -14,7 +14,7 @@ import httpx
 
 from firebreak.config import Config, Limits
 from firebreak.domain.model import ClientEvent
-from firebreak.entrypoints.cluster import LocalCluster, ephemeral_config
+from firebreak.localcluster import LocalCluster, ephemeral_config
 
 T = TypeVar("T")
 

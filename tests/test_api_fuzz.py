@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from firebreak.entrypoints.cluster import LocalCluster
+from firebreak.localcluster import LocalCluster
 from tests.test_chat import uname
 
 #: Examples per operation, and the time budget of the whole run (seconds).

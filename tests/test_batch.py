@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from firebreak.client import ApiError
-from firebreak.entrypoints.cluster import LocalCluster
+from firebreak.localcluster import LocalCluster
 from tests.conftest import ClientFactory
 from tests.helpers import collect_messages, settled
 from tests.test_chat import live, pinned, user

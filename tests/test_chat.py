@@ -7,7 +7,7 @@ import secrets
 
 from firebreak.client import Client, LiveConnection
 from firebreak.domain.events import MessageSent, ReadUpTo
-from firebreak.entrypoints.cluster import LocalCluster
+from firebreak.localcluster import LocalCluster
 from tests.conftest import ClientFactory
 from tests.helpers import collect_messages, eventually, settled
 

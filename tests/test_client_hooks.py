@@ -10,8 +10,8 @@ import math
 import pytest
 
 from firebreak.client import Client, LiveConnection, LiveState
-from firebreak.entrypoints.cluster import free_ports
 from firebreak.errors import FirebreakError
+from firebreak.localcluster import free_ports
 from tests.helpers import eventually
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from firebreak.entrypoints.cluster import LocalCluster
+from firebreak.localcluster import LocalCluster
 from tests.helpers import cluster_config
 
 pytestmark = pytest.mark.slow

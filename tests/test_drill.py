@@ -12,7 +12,7 @@ import msgspec
 
 from firebreak.drill.plan import Disaster, DrillOptions
 from firebreak.drill.runner import Drill, DrillResult
-from firebreak.entrypoints.cluster import ephemeral_config
+from firebreak.localcluster import ephemeral_config
 
 SMALL = DrillOptions(
     users=9, group_rooms=2, room_size=4, direct_rooms=4, second_devices=2, rate=15.0, duration_s=14.0, seed=7

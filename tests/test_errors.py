@@ -10,7 +10,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from firebreak.client import ApiError
-from firebreak.entrypoints.cluster import LocalCluster
+from firebreak.localcluster import LocalCluster
 from tests.conftest import SHARED_LIMITS, ClientFactory
 from tests.helpers import eventually, settled
 from tests.test_chat import pinned, uname, user

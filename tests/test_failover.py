@@ -17,7 +17,7 @@ import pytest
 from firebreak.adapters import leadership
 from firebreak.client import Client, LiveConnection
 from firebreak.domain.ids import partition_of, room_stream
-from firebreak.entrypoints.cluster import LocalCluster
+from firebreak.localcluster import LocalCluster
 from tests.helpers import cluster_config, collect_messages, digests, eventually
 
 

@@ -19,7 +19,7 @@ import pytest
 
 from firebreak.bootstrap import read_model_path
 from firebreak.client import Client
-from firebreak.entrypoints.cluster import LocalCluster, ephemeral_config
+from firebreak.localcluster import LocalCluster, ephemeral_config
 from tests.helpers import digests, eventually, settled
 
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import httpx
 from websockets.asyncio.client import connect
 
-from firebreak.entrypoints.cluster import LocalCluster
 from firebreak.entrypoints.gateway import boundary, hot
+from firebreak.localcluster import LocalCluster
 from tests.conftest import SHARED_LIMITS, ClientFactory
 from tests.helpers import eventually
 from tests.test_chat import user

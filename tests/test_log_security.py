@@ -25,7 +25,7 @@ from firebreak.config import Config
 from firebreak.domain import events as ev
 from firebreak.domain.ids import ACCOUNTS_STREAM, room_subject
 from firebreak.entrypoints.certs import make_certs
-from firebreak.entrypoints.cluster import LocalCluster
+from firebreak.localcluster import LocalCluster
 from tests.helpers import cluster_config, eventually
 
 VIOLATION = "permissions violation"

@@ -11,8 +11,8 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from firebreak.entrypoints.cluster import LocalCluster
 from firebreak.entrypoints.gateway.hot import WS_UNAUTHORIZED
+from firebreak.localcluster import LocalCluster
 from tests.conftest import ClientFactory
 
 PASSWORD = "a long password"

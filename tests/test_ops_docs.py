@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 from playwright.async_api import Browser, Route
 
-from firebreak.entrypoints.cluster import LocalCluster
+from firebreak.localcluster import LocalCluster
 
 
 async def test_ops_api_without_a_supervisor(cluster: LocalCluster) -> None:

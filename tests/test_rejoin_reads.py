@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from firebreak.client import Client
-from firebreak.entrypoints.cluster import LocalCluster
+from firebreak.localcluster import LocalCluster
 from tests.helpers import cluster_config, eventually
 
 pytestmark = pytest.mark.slow

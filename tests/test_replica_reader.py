@@ -12,7 +12,7 @@ from nats.aio.msg import Msg
 
 from firebreak.adapters import nats_log
 from firebreak.adapters.replica_reader import Entry, ReplicaReader
-from firebreak.entrypoints.cluster import LocalCluster
+from firebreak.localcluster import LocalCluster
 from tests.helpers import eventually
 
 

@@ -14,7 +14,7 @@ from firebreak.adapters.nats_log import Log
 from firebreak.client import Client
 from firebreak.domain import events as ev
 from firebreak.domain.ids import room_subject
-from firebreak.entrypoints.cluster import LocalCluster
+from firebreak.localcluster import LocalCluster
 from tests.conftest import ClientFactory
 from tests.helpers import eventually, settled
 from tests.test_chat import pinned, user

@@ -9,7 +9,7 @@ import pytest
 
 from firebreak.client import ApiError, UnreadBook
 from firebreak.domain.events import MemberLeft, MembersInvited, ReadUpTo, RoomRenamed
-from firebreak.entrypoints.cluster import LocalCluster
+from firebreak.localcluster import LocalCluster
 from tests.conftest import ClientFactory
 from tests.helpers import collect_messages, eventually, settled
 from tests.test_chat import live, pinned, user

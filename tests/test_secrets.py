@@ -16,9 +16,9 @@ import pytest
 from firebreak.adapters.nats_server_conf import nats_conf
 from firebreak.config import PUBLISHED_SECRETS, Config, load_config
 from firebreak.entrypoints.cli import main
-from firebreak.entrypoints.cluster import LocalCluster, ephemeral_config, free_ports
-from firebreak.entrypoints.local_secrets import with_local_secrets
 from firebreak.errors import ConfigError
+from firebreak.localcluster import LocalCluster, ephemeral_config, free_ports
+from firebreak.localcluster.secrets import with_local_secrets
 from tests.helpers import spawn_up, stop_up
 from tests.test_up import read_until, run_cli
 

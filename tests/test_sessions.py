@@ -11,8 +11,8 @@ import pytest
 
 from firebreak.client import Client
 from firebreak.client.client import ApiError
-from firebreak.entrypoints.cluster import LocalCluster
 from firebreak.entrypoints.gateway.hot import WS_UNAUTHORIZED
+from firebreak.localcluster import LocalCluster
 from firebreak.service.views import SessionList
 from tests.conftest import SHARED_LIMITS, ClientFactory
 from tests.helpers import eventually

@@ -18,8 +18,8 @@ from websockets.exceptions import ConnectionClosed
 
 from firebreak.client.client import Client
 from firebreak.config import Limits
-from firebreak.entrypoints.cluster import LocalCluster
 from firebreak.entrypoints.gateway.hot import WS_SLOW_CONSUMER
+from firebreak.localcluster import LocalCluster
 from tests.helpers import cluster_config
 
 BACKLOG = 40

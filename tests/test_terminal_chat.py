@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import secrets
 
-from firebreak.entrypoints.cluster import LocalCluster
+from firebreak.localcluster import LocalCluster
 from tests.chat_terminal import PASSWORD, TIME, line_of, signed_in, spawn_chat
 from tests.conftest import ClientFactory
 from tests.helpers import eventually

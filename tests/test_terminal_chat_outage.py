@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from firebreak.client import Client
-from firebreak.entrypoints.cluster import LocalCluster
+from firebreak.localcluster import LocalCluster
 from tests.chat_terminal import PASSWORD, ChatTerminal, line_of, signed_in
 from tests.helpers import cluster_config, settled
 

@@ -16,8 +16,8 @@ import httpx
 import pytest
 
 from firebreak.config import dump_config
-from firebreak.entrypoints.cluster import LocalCluster
 from firebreak.errors import FirebreakError, Unauthorized
+from firebreak.localcluster import LocalCluster
 from firebreak.service.auth import Tokens
 from tests.helpers import cluster_config, eventually, spawn_up
 
@@ -93,7 +93,7 @@ def test_nats_config_for_one_site(tmp_path: Path, capsys: pytest.CaptureFixture[
 
 
 async def test_a_failed_start_leaves_no_process_behind(tmp_path: Path) -> None:
-    from firebreak.entrypoints.cluster import LocalCluster
+    from firebreak.localcluster import LocalCluster
 
     config = cluster_config(tmp_path / "data")
     cluster = LocalCluster(config)

@@ -9,7 +9,7 @@ import secrets
 import httpx
 
 from firebreak.domain.validation import NAME_PATTERN
-from firebreak.entrypoints.cluster import LocalCluster
+from firebreak.localcluster import LocalCluster
 from tests.conftest import ClientFactory
 from tests.test_chat import uname, user
 from tests.test_errors import code_of, raw

@@ -16,7 +16,7 @@ from firebreak.adapters import leadership, nats_log
 from firebreak.adapters.leaders import StreamLeaders
 from firebreak.client import Client
 from firebreak.domain.ids import partition_of, room_stream
-from firebreak.entrypoints.cluster import LocalCluster
+from firebreak.localcluster import LocalCluster
 from tests.conftest import ClientFactory
 from tests.helpers import eventually
 

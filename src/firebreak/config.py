@@ -77,7 +77,7 @@ class Limits:
 @dataclass(frozen=True)
 class Secrets:
     """The cluster's shared secrets. The passwords and the ops token have no built-in value: a
-    loopback-only cluster gets generated ones (entrypoints/local_secrets.py), any other must set
+    loopback-only cluster gets generated ones (localcluster/secrets.py), any other must set
     them (docs/SECURITY.md)."""
 
     #: The gateways' NATS user: writes events, reads the token signing key (docs/SECURITY.md).

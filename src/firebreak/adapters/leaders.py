@@ -11,7 +11,7 @@ Learned from:
   subjects are core NATS: at most once, and one may be missed while the connection is down);
 * a stream-info request per stream every ``refresh_s``, which also fills the map at start.
 
-Nodes are named after their DC (``server_name`` in entrypoints/cluster.py), so a leader's name is
+Nodes are named after their DC (``server_name`` in localcluster/cluster.py), so a leader's name is
 a DC's name.
 """
 

@@ -23,8 +23,8 @@ from firebreak.bench.readmodel import synthetic_log
 from firebreak.bootstrap import read_model_path
 from firebreak.config import Config
 from firebreak.domain.ids import room_stream, room_subject
-from firebreak.entrypoints.cluster import LocalCluster
 from firebreak.errors import Unavailable
+from firebreak.localcluster import LocalCluster
 
 WINDOW = 1000
 

@@ -14,7 +14,7 @@ from firebreak.bench.load import BenchOptions, Load, LoadResult
 from firebreak.bench.procstats import ProcSample, sample
 from firebreak.bench.raw import RawResult, raw_publish
 from firebreak.config import Config
-from firebreak.entrypoints.cluster import LocalCluster
+from firebreak.localcluster import LocalCluster
 
 
 class ProcessCost(msgspec.Struct, frozen=True):

@@ -25,8 +25,8 @@ from firebreak.drill.checker import Findings, check
 from firebreak.drill.plan import Disaster, DrillOptions
 from firebreak.drill.record import HistoryEntry, Mark, ReadProbe
 from firebreak.drill.workload import Workload
-from firebreak.entrypoints.cluster import LocalCluster
 from firebreak.errors import FirebreakError
+from firebreak.localcluster import LocalCluster
 
 Progress = Callable[[str], None]
 #: Per serving DC: room histories, and the digest of its read model.

@@ -14,8 +14,8 @@ from firebreak.bench.load import BenchOptions
 from firebreak.bench.runner import BenchResult, run_bench, table
 from firebreak.bench.summary import RunsSummary, summarize, summary_line
 from firebreak.config import Limits
-from firebreak.entrypoints.cluster import ephemeral_config
 from firebreak.errors import BadRequest
+from firebreak.localcluster import ephemeral_config
 from firebreak.service.projector import CATCH_UP_BATCH
 
 SWEEPABLE = ("rooms", "room_size", "message_size", "online", "batch")

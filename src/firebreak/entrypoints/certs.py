@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from firebreak.config import Config, DCConfig, Tls
-from firebreak.entrypoints.private import make_private_dir, write_private
+from firebreak.private_files import make_private_dir, write_private
 
 #: Days a generated certificate is valid (the CA's too).
 VALID_DAYS = 825

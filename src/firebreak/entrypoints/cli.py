@@ -17,9 +17,9 @@ from pathlib import Path
 import uvloop
 
 from firebreak.config import Config, load_config
-from firebreak.entrypoints.local_secrets import with_local_secrets
-from firebreak.entrypoints.private import PRIVATE_UMASK
 from firebreak.errors import FirebreakError
+from firebreak.localcluster.secrets import with_local_secrets
+from firebreak.private_files import PRIVATE_UMASK
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
             print(tls_section(make_certs(config, Path(args.out))), end="")
             return 0
         if args.command == "nats":
-            from firebreak.entrypoints.cluster import nats_server_binary, write_nats_conf
+            from firebreak.localcluster.processes import nats_server_binary, write_nats_conf
 
             conf = write_nats_conf(config, config.dc(args.dc))
             binary = nats_server_binary()

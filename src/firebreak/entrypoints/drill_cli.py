@@ -14,7 +14,7 @@ from firebreak.config import Config
 from firebreak.drill import report
 from firebreak.drill.plan import DrillOptions, check_options, parse_disaster, scenario
 from firebreak.drill.runner import Drill
-from firebreak.entrypoints.cluster import ephemeral_config
+from firebreak.localcluster import ephemeral_config
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -20,8 +20,8 @@ import msgspec
 
 from firebreak.config import Config
 from firebreak.entrypoints import control, dcops, preflight
-from firebreak.entrypoints.cluster import LocalCluster
 from firebreak.errors import BadRequest
+from firebreak.localcluster import LocalCluster
 
 #: How long ``dc start``/``dc rebuild`` wait (when asked to) for the DC to serve again.
 START_WITHIN_S = 180.0

@@ -19,8 +19,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from firebreak.config import SECRET_FIELDS, Config, check_secrets
-from firebreak.entrypoints.private import make_private_dir, write_private
 from firebreak.errors import ConfigError
+from firebreak.private_files import make_private_dir, write_private
 
 #: Secrets that files made by older versions lack (derived when read, see :func:`_read`).
 ADDED_LATER = ("ops_nats_password",)

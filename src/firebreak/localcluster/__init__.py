@@ -1,0 +1,9 @@
+"""Local cluster management: several DCs on one machine (``firebreak up``, tests, drills, benches).
+
+Not an entrypoint: the CLI, the drill and the bench all use it.
+"""
+
+from firebreak.localcluster.cluster import LocalCluster, ephemeral_config
+from firebreak.localcluster.processes import free_ports
+
+__all__ = ["LocalCluster", "ephemeral_config", "free_ports"]
