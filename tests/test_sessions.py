@@ -13,7 +13,7 @@ from firebreak.client import Client
 from firebreak.client.client import ApiError
 from firebreak.entrypoints.gateway.hot import WS_UNAUTHORIZED
 from firebreak.localcluster import LocalCluster
-from firebreak.service.views import SessionList
+from firebreak.wire.views import SessionList
 from tests.conftest import SHARED_LIMITS, ClientFactory
 from tests.helpers import eventually
 from tests.test_chat import uname

@@ -20,7 +20,7 @@ import struct
 from collections.abc import Callable
 from typing import cast
 
-from firebreak.service.views import WRITE_URL_HEADER
+from firebreak.wire.views import WRITE_URL_HEADER
 
 
 class WireError(Exception):

@@ -19,7 +19,7 @@ import msgspec
 from firebreak.errors import FirebreakError
 from firebreak.retry import Backoff
 from firebreak.retry import retry as retry_helper
-from firebreak.service.views import (
+from firebreak.wire.views import (
     WRITE_URL_HEADER,
     BatchResult,
     History,

@@ -30,6 +30,7 @@ from websockets.asyncio.client import connect
 
 from firebreak.domain.model import ClientEvent
 from firebreak.retry import Backoff
+from firebreak.wire.frames import ClientFrame
 
 
 class LiveState(enum.Enum):
@@ -40,15 +41,7 @@ class LiveState(enum.Enum):
     CLOSED = "closed"
 
 
-class Frame(msgspec.Struct, frozen=True):
-    kind: str
-    cursor: str | None = None
-    data: ClientEvent | list[ClientEvent] | None = None
-    code: str | None = None
-    message: str | None = None
-
-
-_decoder = msgspec.json.Decoder(Frame)
+_decoder = msgspec.json.Decoder(ClientFrame)
 _FATAL_CODES = {"invalid_token", "token_expired", "session_revoked", "missing_token", "invalid_cursor"}
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from firebreak.domain.events import MemberLeft, MessageSent, ReadUpTo
 from firebreak.domain.model import ClientEvent
-from firebreak.service.views import MessageView
+from firebreak.wire.views import MessageView
 
 
 class UnreadBook:

@@ -22,7 +22,7 @@ from firebreak.domain.validation import check_client_id, check_password, check_u
 from firebreak.errors import Conflict, Forbidden, NotFound, Unauthorized
 from firebreak.service.auth import Passwords, TokenClaims, Tokens
 from firebreak.service.sync import Freshness
-from firebreak.service.views import SessionInfo, SessionList, SessionView, UserView
+from firebreak.wire.views import SessionInfo, SessionList, SessionView, UserView
 
 
 def now_ms() -> int:

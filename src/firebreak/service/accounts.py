@@ -22,7 +22,7 @@ from firebreak.errors import Conflict, NotFound, Unauthorized
 from firebreak.service.account_sessions import AccountSessions
 from firebreak.service.auth import Passwords, TokenClaims, Tokens
 from firebreak.service.sync import Freshness
-from firebreak.service.views import SessionView, UserView
+from firebreak.wire.views import SessionView, UserView
 
 
 def now_ms() -> int:

@@ -23,7 +23,7 @@ from firebreak.service.accounts import Accounts, now_ms, user_view
 from firebreak.service.ratelimit import RateLimiter
 from firebreak.service.reuse import check_same_group, check_same_op
 from firebreak.service.sync import Freshness
-from firebreak.service.views import (
+from firebreak.wire.views import (
     History,
     MemberView,
     MessageView,

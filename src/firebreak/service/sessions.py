@@ -1,13 +1,8 @@
 """One live connection: catch up from the client's cursor, then stream live events, gap-free.
 
-Frames sent to the client (JSON text)::
-
-    {"kind":"event","cursor":"c1-...","data":{"p":0,"seq":17,"room_seq":5,"event":{...}}}
-    {"kind":"events","cursor":"c1-...","data":[{...},{...}]}   # several, in order
-    {"kind":"ready","cursor":"c1-..."}       # catch-up done; live from here
-
-The cursor is the position just past the frame's last event. Whatever is already waiting for a
-session (a catch-up page, a burst such as a batch send) goes out in ``events`` frames of up to
+The frames sent to the client are wire/frames.py's; a frame's cursor is the position just past
+its last event. Whatever is already waiting for a session (a catch-up page, a burst such as a
+batch send) goes out in ``events`` frames of up to
 ``FRAME_EVENTS``: one socket write instead of one per event, which under a burst was the
 gateway's largest cost (docs/PERFORMANCE.md). A lone event goes out as ``event``.
 
@@ -37,6 +32,7 @@ from firebreak.domain.ids import Cursor
 from firebreak.domain.model import Applied
 from firebreak.service.hub import LOGGED_OUT, Hub, Subscriber, WriteNow
 from firebreak.service.projector import Projector
+from firebreak.wire.frames import events_frame, ready_frame
 
 CATCH_UP_PAGE = 500
 #: Most events in one frame (bounds a frame: 100 x a 4,000-character message < 1 MiB).
@@ -58,13 +54,7 @@ class SessionEnded(Exception):
 
 
 def _frame(cursor: Cursor, bodies: list[bytes]) -> bytes:
-    head = b'{"kind":"event' + (b"s" if len(bodies) > 1 else b"") + b'","cursor":"' + str(cursor).encode()
-    data = bodies[0] if len(bodies) == 1 else b"[" + b",".join(bodies) + b"]"
-    return head + b'","data":' + data + b"}"
-
-
-def ready_frame(cursor: Cursor) -> bytes:
-    return b'{"kind":"ready","cursor":"' + str(cursor).encode() + b'"}'
+    return events_frame(str(cursor), bodies)
 
 
 class LiveSession:
@@ -101,7 +91,7 @@ class LiveSession:
             delivered = self._start.copy() if self._start is not None else head.copy()
             self.delivered = delivered
             await self._catch_up(send, delivered, head)
-            await send(ready_frame(delivered))
+            await send(ready_frame(str(delivered)))
             await self._live(send, sub, delivered, send_now)
         finally:
             self._hub.remove(sub)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from firebreak.client import Client
-from firebreak.service.views import MemberView, RoomView
+from firebreak.wire.views import MemberView, RoomView
 
 
 @dataclass

@@ -18,7 +18,7 @@ import sys
 from firebreak.client import Client, LiveConnection
 from firebreak.config import Config
 from firebreak.errors import FirebreakError
-from firebreak.service.views import SessionView
+from firebreak.wire.views import SessionView
 
 from .commands import Chat
 from .incoming import show

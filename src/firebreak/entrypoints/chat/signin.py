@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 
 from firebreak.client import ApiError, Client, Unreachable
-from firebreak.service.views import SessionView
+from firebreak.wire.views import SessionView
 
 PASSWORD_ENV = "FIREBREAK_PASSWORD"
 ATTEMPTS = 3

@@ -17,7 +17,7 @@ from firebreak.entrypoints.gateway.session_routes import add_session_routes
 from firebreak.errors import Forbidden
 from firebreak.service.auth import TokenClaims
 from firebreak.service.sessions import LiveSession
-from firebreak.service.views import (
+from firebreak.wire.views import (
     WRITE_URL_HEADER,
     BatchResult,
     History,

@@ -22,7 +22,7 @@ from firebreak.entrypoints.gateway import schema as openapi_rules
 from firebreak.errors import FirebreakError, Unauthorized
 from firebreak.service.accounts import Accounts
 from firebreak.service.auth import TokenClaims
-from firebreak.service.views import ALL_VIEWS
+from firebreak.wire.views import ALL_VIEWS
 
 log = logging.getLogger(__name__)
 

@@ -33,7 +33,8 @@ from firebreak.service.accounts import Accounts
 from firebreak.service.hub import DRAINING, LOGGED_OUT
 from firebreak.service.rooms import Rooms
 from firebreak.service.sessions import LiveSession, SendNow, SessionEnded
-from firebreak.service.views import WRITE_URL_HEADER
+from firebreak.wire.frames import error_frame
+from firebreak.wire.views import WRITE_URL_HEADER
 
 #: WebSocket close codes (4000-4999 are the application's). 4401 also ends a live session whose
 #: token is logged out (reason "logged out", after an error frame ``session_revoked``).
@@ -170,8 +171,7 @@ class HotLane:
             claims = self._accounts.authenticate(query.get("token", [""])[0])
             session = self._new_session(claims.u, claims.s, query.get("cursor", [None])[0])
         except FirebreakError as exc:
-            frame = {"kind": "error", "code": exc.code, "message": exc.message}
-            await send({"type": "websocket.send", "text": _encoder.encode(frame).decode()})
+            await send({"type": "websocket.send", "text": error_frame(exc.code, exc.message).decode()})
             code = {401: WS_UNAUTHORIZED, 503: WS_DRAINING}.get(exc.status, WS_BAD_REQUEST)
             await send({"type": "websocket.close", "code": code, "reason": exc.code})
             return
@@ -204,12 +204,8 @@ class HotLane:
                 if ended.reason == LOGGED_OUT:
                     # The error frame first, as for a revoked token at connect: clients stop on it
                     # instead of reconnecting elsewhere with the same token.
-                    frame = {
-                        "kind": "error",
-                        "code": "session_revoked",
-                        "message": "this session has been logged out",
-                    }
-                    await send({"type": "websocket.send", "text": _encoder.encode(frame).decode()})
+                    frame = error_frame("session_revoked", "this session has been logged out")
+                    await send({"type": "websocket.send", "text": frame.decode()})
                     await send({"type": "websocket.close", "code": WS_UNAUTHORIZED, "reason": "logged out"})
                     return
                 code = WS_DRAINING if ended.reason == DRAINING else WS_SLOW_CONSUMER

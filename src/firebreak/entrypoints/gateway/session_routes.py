@@ -14,7 +14,7 @@ from firebreak.entrypoints.gateway import boundary as b
 from firebreak.errors import NotFound
 from firebreak.service.accounts import Accounts
 from firebreak.service.auth import TokenClaims
-from firebreak.service.views import Ok, SessionList
+from firebreak.wire.views import Ok, SessionList
 
 _SESSION_ID = re.compile(SESSION_ID_PATTERN[1:-1])
 

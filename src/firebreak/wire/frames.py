@@ -1,0 +1,53 @@
+"""The WebSocket frames, server to client: one type for both ends (service/sessions.py says when
+each is sent, docs/API.md what a client does with it).
+
+    {"kind":"event","cursor":"c1-...","data":{"p":0,"seq":17,"room_seq":5,"event":{...}}}
+    {"kind":"events","cursor":"c1-...","data":[{...},{...}]}   # several, in order
+    {"kind":"ready","cursor":"c1-..."}                          # catch-up done; live from here
+    {"kind":"error","code":"session_revoked","message":"..."}   # then the socket closes
+
+The server writes each event's JSON once, when it is applied, and puts those bytes into every
+frame that carries it (``msgspec.Raw``); clients decode the same frame type with typed events.
+"""
+
+from __future__ import annotations
+
+from typing import Generic, TypeVar
+
+import msgspec
+
+from firebreak.domain.model import ClientEvent
+
+T = TypeVar("T")
+
+
+class Frame(msgspec.Struct, Generic[T], frozen=True, omit_defaults=True):
+    kind: str
+    #: The position just past the frame's last event (``event``, ``events``, ``ready``).
+    cursor: str | None = None
+    data: T | None = None
+    code: str | None = None
+    message: str | None = None
+
+
+#: What a client decodes.
+ClientFrame = Frame[ClientEvent | list[ClientEvent]]
+
+_encoder = msgspec.json.Encoder()
+
+
+def events_frame(cursor: str, bodies: list[bytes]) -> bytes:
+    """One ``event`` frame, or an ``events`` frame for several, from the events' encoded JSON."""
+    if len(bodies) == 1:
+        return _encoder.encode(Frame(kind="event", cursor=cursor, data=msgspec.Raw(bodies[0])))
+    return _encoder.encode(
+        Frame(kind="events", cursor=cursor, data=msgspec.Raw(b"[" + b",".join(bodies) + b"]"))
+    )
+
+
+def ready_frame(cursor: str) -> bytes:
+    return _encoder.encode(Frame[None](kind="ready", cursor=cursor))
+
+
+def error_frame(code: str, message: str) -> bytes:
+    return _encoder.encode(Frame[None](kind="error", code=code, message=message))
