@@ -8,7 +8,7 @@ import asyncio
 import os
 import socket
 from collections.abc import AsyncIterator, Callable
-from typing import cast
+from typing import Any, cast
 
 import pytest
 import uvicorn
@@ -16,6 +16,7 @@ from starlette.types import Receive, Scope, Send
 from websockets.asyncio.client import connect
 from websockets.frames import Frame
 
+from firebreak.entrypoints.gateway import websocket
 from firebreak.entrypoints.gateway.websocket import SEND_NOW, SendNowWebSocketProtocol
 from tests.helpers import eventually
 
@@ -26,7 +27,9 @@ class _App:
     """Accepts one WebSocket and hands its ``send_now`` to the test."""
 
     def __init__(self) -> None:
-        self.send_now: asyncio.Future[Callable[[bytes], bool]] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        self.send_now: asyncio.Future[Callable[[bytes], bool]] = loop.create_future()
+        self.extensions: asyncio.Future[set[str]] = loop.create_future()
         self.gone = asyncio.Event()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -34,7 +37,10 @@ class _App:
             return
         await receive()
         await send({"type": "websocket.accept"})
-        self.send_now.set_result(cast(Callable[[bytes], bool], scope["extensions"][SEND_NOW]["send"]))
+        extensions = scope.get("extensions") or {}
+        self.extensions.set_result(set(extensions))
+        if SEND_NOW in extensions:
+            self.send_now.set_result(cast(Callable[[bytes], bool], extensions[SEND_NOW]["send"]))
         while (await receive())["type"] != "websocket.disconnect":
             pass
         self.gone.set()
@@ -44,18 +50,14 @@ async def _now(value: bool) -> bool:
     return value
 
 
-@pytest.fixture(params=[False], ids=["plain"])
+@pytest.fixture(params=[{}], ids=["plain"])
 async def served(request: pytest.FixtureRequest) -> AsyncIterator[tuple[_App, int]]:
+    """uvicorn with the gateway's protocol; ``request.param``: more uvicorn settings."""
     app = _App()
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(
-        app,
-        log_level="warning",
-        lifespan="off",
-        ws=SendNowWebSocketProtocol,
-        ws_per_message_deflate=request.param,
-    )
+    settings: dict[str, Any] = {"ws_per_message_deflate": False, **request.param}
+    config = uvicorn.Config(app, log_level="warning", lifespan="off", ws=SendNowWebSocketProtocol, **settings)
     server = uvicorn.Server(config)
     task = asyncio.ensure_future(server.serve(sockets=[sock]))
     try:
@@ -100,7 +102,7 @@ async def test_send_now_writes_refuses_while_paused_and_after_close(served: tupl
     assert not send_now(b'{"n":"after close"}')
 
 
-@pytest.mark.parametrize("served", [True], ids=["deflate"], indirect=True)
+@pytest.mark.parametrize("served", [{"ws_per_message_deflate": True}], ids=["deflate"], indirect=True)
 async def test_send_now_compresses_when_the_client_asked_for_it(served: tuple[_App, int]) -> None:
     """A client that negotiated permessage-deflate (browsers do) gets compressed frames, through
     the library's framing, and reads what was sent."""
@@ -122,3 +124,45 @@ async def test_send_now_compresses_when_the_client_asked_for_it(served: tuple[_A
             assert send_now(text)
             assert await asyncio.wait_for(ws.recv(), 10) == text.decode()
         assert compressed == 3
+
+
+@pytest.fixture
+def internals_changed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As if a new websockets release had renamed something send_now uses."""
+    monkeypatch.setattr(websocket, "CONNECTION_ATTRS", (*websocket.CONNECTION_ATTRS, "renamed_in_a_release"))
+
+
+async def test_without_the_internals_it_needs_the_extension_is_withheld(
+    internals_changed: None, served: tuple[_App, int]
+) -> None:
+    app, port = served
+    async with connect(f"ws://127.0.0.1:{port}/"):
+        assert SEND_NOW not in await asyncio.wait_for(app.extensions, 10)
+
+
+async def test_after_a_failed_direct_write_the_connection_stays_off_them(served: tuple[_App, int]) -> None:
+    app, port = served
+    async with connect(f"ws://127.0.0.1:{port}/") as ws:
+        send_now = await asyncio.wait_for(app.send_now, 10)
+        assert send_now(b'{"n":0}') and await ws.recv() == '{"n":0}'
+        assert not send_now(cast(bytes, "not bytes: the write fails inside"))
+        assert not send_now(b'{"n":1}'), "once failed, the session's task writes (the ASGI path)"
+
+
+@pytest.mark.parametrize(
+    "served", [{"ws_ping_interval": 0.2, "ws_ping_timeout": 5}], ids=["ping"], indirect=True
+)
+async def test_the_configured_pings_go_out(served: tuple[_App, int]) -> None:
+    """The gateway sets ``ws_ping_interval`` (gateway/main.py) so dead peers are noticed; the
+    pinned uvicorn's protocol, under our subclass, must send them."""
+    _, port = served
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(
+        b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    assert head.startswith(b"HTTP/1.1 101")
+    first = await asyncio.wait_for(reader.readexactly(2), 10)
+    assert first[0] == 0x89, f"expected a ping frame, got {first!r}"
+    writer.close()
