@@ -1,5 +1,5 @@
 """The write hint (docs/API.md) on a real cluster: each gateway knows which DC leads each stream
-and follows a leader that moves (adapters/leaders.py); a send's answer names that DC in
+and follows a leader that moves (adapters/leader_watch.py); a send's answer names that DC in
 ``Firebreak-Write-Url``; the client sends the room's next writes there and falls back to other
 DCs when it does not answer. (Losing the leader's DC with hints in use is covered by
 test_failover and the drill tests, whose clients follow the hints.)"""
@@ -13,7 +13,7 @@ import socket
 import pytest
 
 from firebreak.adapters import leadership, nats_log
-from firebreak.adapters.leaders import StreamLeaders
+from firebreak.adapters.leader_watch import StreamLeaders
 from firebreak.client import Client
 from firebreak.domain.ids import partition_of, room_stream
 from firebreak.localcluster import LocalCluster

@@ -17,7 +17,7 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
 from firebreak.adapters import leadership, nats_log, sqlite_store
-from firebreak.adapters.leaders import StreamLeaders
+from firebreak.adapters.leader_watch import StreamLeaders
 from firebreak.adapters.leadership import Leadership
 from firebreak.adapters.nats_log import Log
 from firebreak.adapters.ops_board import DCHeartbeat, OpsBoard
