@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -9,7 +9,7 @@ from playwright.async_api import Browser, async_playwright
 from firebreak.client import Client
 from firebreak.config import Limits
 from firebreak.localcluster import LocalCluster
-from tests.helpers import cluster_config
+from tests.helpers import ClientFactory, cluster_config
 
 #: The shared cluster uses a small send limit so the rate-limit test can reach it quickly.
 SHARED_LIMITS = Limits(send_rate_per_s=20.0, send_burst=60)
@@ -25,9 +25,6 @@ async def cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Loc
         yield local
     finally:
         local.stop()
-
-
-ClientFactory = Callable[..., Client]
 
 
 @pytest.fixture

@@ -1,22 +1,30 @@
-"""Test helpers: free ports, cluster configs, and waiting on conditions with a deadline."""
+"""Test helpers: cluster configs, waiting on conditions with a deadline, users and clients of a
+test cluster, raw requests and sockets, and running the CLI."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import secrets
 import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
+from firebreak.client import Client, LiveConnection
 from firebreak.config import Config, Limits
 from firebreak.domain.model import ClientEvent
 from firebreak.localcluster import LocalCluster, ephemeral_config
 
 T = TypeVar("T")
+#: Makes a client of the test cluster that prefers DC ``dc`` (the ``make_client`` fixture).
+ClientFactory = Callable[..., Client]
 
 
 def cluster_config(data_dir: Path, limits: Limits | None = None, partitions: int = 3) -> Config:
@@ -114,3 +122,93 @@ async def stop_up(proc: asyncio.subprocess.Process) -> None:
         except TimeoutError:
             proc.kill()
             await proc.wait()
+
+
+# ---- users, clients and raw requests (shared by the API tests) ----
+
+
+def uname(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(4)}"
+
+
+async def user(make: ClientFactory, dc: int, prefix: str = "u") -> Client:
+    client = make(dc)
+    name = uname(prefix)
+    await client.register(name, "correct horse")
+    await client.login(name, "correct horse")
+    return client
+
+
+def pinned(make: ClientFactory, client: Client, dc: int) -> Client:
+    """The same user's session, talking to DC ``dc`` (to read what that DC's read model says)."""
+    other = make(dc)
+    other.token, other.user = client.token, client.user
+    return other
+
+
+def live(cluster: LocalCluster, client: Client, dc: int, cursor: str | None = None) -> LiveConnection:
+    urls = [d.ws_url for d in cluster.config.dcs]
+    return LiveConnection(urls, client.current_token, preferred=dc, cursor=cursor).start()
+
+
+async def raw(
+    cluster: LocalCluster, method: str, path: str, *, token: str | None = None, **kw: object
+) -> httpx.Response:
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    async with httpx.AsyncClient(base_url=cluster.config.dcs[0].http_url) as http:
+        return await http.request(method, path, headers=headers, **kw)  # type: ignore[arg-type]
+
+
+def code_of(resp: httpx.Response) -> tuple[int, str]:
+    body = resp.json()
+    assert body["error"]["message"], "every error carries a human message"
+    return resp.status_code, body["error"]["code"]
+
+
+async def live_socket(url: str, token: str) -> ClientConnection:
+    """A WebSocket that has caught up and streams live."""
+    ws = await connect(f"{url}?token={token}")
+    frame = json.loads(await asyncio.wait_for(ws.recv(), 20))
+    assert frame["kind"] == "ready", frame
+    return ws
+
+
+async def next_frame(ws: ClientConnection, end: float) -> str:
+    return str(await asyncio.wait_for(ws.recv(), max(0.0, end - time.monotonic())))
+
+
+async def until_closed(ws: ClientConnection, within_s: float) -> list[dict[str, Any]]:
+    """Every frame the server sends until it closes the socket, which must be within ``within_s``."""
+    frames = []
+    end = time.monotonic() + within_s
+    try:
+        while True:
+            frames.append(json.loads(await next_frame(ws, end)))
+    except ConnectionClosed:
+        return frames
+
+
+async def read_until(stream: asyncio.StreamReader, text: str, within_s: float, seen: list[str]) -> None:
+    end = time.monotonic() + within_s
+    while not any(text in line for line in seen):
+        remaining = end - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError(f"never printed {text!r}: {seen}")
+        line = await asyncio.wait_for(stream.readline(), remaining)
+        if not line:
+            raise AssertionError(f"exited before printing {text!r}: {seen}")
+        seen.append(line.decode().rstrip())
+
+
+async def run_cli(*args: str, within_s: float = 60) -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "firebreak.entrypoints.cli", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), within_s)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    return await proc.wait(), out.decode()

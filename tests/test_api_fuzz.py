@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 
 from firebreak.localcluster import LocalCluster
-from tests.test_chat import uname
+from tests.helpers import uname
 
 #: Examples per operation, and the time budget of the whole run (seconds).
 EXAMPLES = 15

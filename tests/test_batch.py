@@ -6,9 +6,7 @@ import pytest
 
 from firebreak.client import ApiError
 from firebreak.localcluster import LocalCluster
-from tests.conftest import ClientFactory
-from tests.helpers import collect_messages, settled
-from tests.test_chat import live, pinned, user
+from tests.helpers import ClientFactory, collect_messages, live, pinned, settled, user
 
 
 async def test_batch_is_ordered_consecutive_and_idempotent(

@@ -3,37 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import secrets
 
-from firebreak.client import Client, LiveConnection
 from firebreak.domain.events import MessageSent, ReadUpTo
 from firebreak.localcluster import LocalCluster
-from tests.conftest import ClientFactory
-from tests.helpers import collect_messages, eventually, settled
-
-
-def uname(prefix: str) -> str:
-    return f"{prefix}_{secrets.token_hex(4)}"
-
-
-async def user(make: ClientFactory, dc: int, prefix: str = "u") -> Client:
-    client = make(dc)
-    name = uname(prefix)
-    await client.register(name, "correct horse")
-    await client.login(name, "correct horse")
-    return client
-
-
-def pinned(make: ClientFactory, client: Client, dc: int) -> Client:
-    """The same user's session, talking to DC ``dc`` (to read what that DC's read model says)."""
-    other = make(dc)
-    other.token, other.user = client.token, client.user
-    return other
-
-
-def live(cluster: LocalCluster, client: Client, dc: int, cursor: str | None = None) -> LiveConnection:
-    urls = [d.ws_url for d in cluster.config.dcs]
-    return LiveConnection(urls, client.current_token, preferred=dc, cursor=cursor).start()
+from tests.helpers import ClientFactory, collect_messages, eventually, live, pinned, settled, user
 
 
 async def test_two_users_on_different_dcs_chat(cluster: LocalCluster, make_client: ClientFactory) -> None:

@@ -20,8 +20,7 @@ import pytest
 from firebreak.adapters import leadership
 from firebreak.client import Client
 from firebreak.config import Config, dump_config
-from tests.helpers import cluster_config, eventually, spawn_up, stop_up
-from tests.test_up import read_until
+from tests.helpers import cluster_config, eventually, read_until, spawn_up, stop_up
 
 CLI = [sys.executable, "-m", "firebreak.entrypoints.cli"]
 

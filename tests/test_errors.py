@@ -11,23 +11,8 @@ from websockets.asyncio.client import connect
 
 from firebreak.client import ApiError
 from firebreak.localcluster import LocalCluster
-from tests.conftest import SHARED_LIMITS, ClientFactory
-from tests.helpers import eventually, settled
-from tests.test_chat import pinned, uname, user
-
-
-async def raw(
-    cluster: LocalCluster, method: str, path: str, *, token: str | None = None, **kw: object
-) -> httpx.Response:
-    headers = {"authorization": f"Bearer {token}"} if token else {}
-    async with httpx.AsyncClient(base_url=cluster.config.dcs[0].http_url) as http:
-        return await http.request(method, path, headers=headers, **kw)  # type: ignore[arg-type]
-
-
-def code_of(resp: httpx.Response) -> tuple[int, str]:
-    body = resp.json()
-    assert body["error"]["message"], "every error carries a human message"
-    return resp.status_code, body["error"]["code"]
+from tests.conftest import SHARED_LIMITS
+from tests.helpers import ClientFactory, code_of, eventually, pinned, raw, settled, uname, user
 
 
 async def test_malformed_bodies(cluster: LocalCluster) -> None:

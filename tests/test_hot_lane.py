@@ -9,9 +9,8 @@ from websockets.asyncio.client import connect
 
 from firebreak.entrypoints.gateway import boundary, hot
 from firebreak.localcluster import LocalCluster
-from tests.conftest import SHARED_LIMITS, ClientFactory
-from tests.helpers import eventually
-from tests.test_chat import user
+from tests.conftest import SHARED_LIMITS
+from tests.helpers import ClientFactory, eventually, user
 
 
 def test_send_body_matches_the_documented_one() -> None:

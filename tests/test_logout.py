@@ -6,28 +6,14 @@ import asyncio
 import json
 import secrets
 import time
-from typing import Any
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.asyncio.client import ClientConnection
 
 from firebreak.entrypoints.gateway.hot import WS_UNAUTHORIZED
 from firebreak.localcluster import LocalCluster
-from tests.conftest import ClientFactory
+from tests.helpers import ClientFactory, live_socket, next_frame, until_closed
 
 PASSWORD = "a long password"
-
-
-async def live(url: str, token: str) -> ClientConnection:
-    """A WebSocket that has caught up and streams live."""
-    ws = await connect(f"{url}?token={token}")
-    frame = json.loads(await asyncio.wait_for(ws.recv(), 20))
-    assert frame["kind"] == "ready", frame
-    return ws
-
-
-async def next_frame(ws: ClientConnection, end: float) -> str:
-    return str(await asyncio.wait_for(ws.recv(), max(0.0, end - time.monotonic())))
 
 
 async def texts_until(ws: ClientConnection, text: str, within_s: float) -> None:
@@ -35,17 +21,6 @@ async def texts_until(ws: ClientConnection, text: str, within_s: float) -> None:
     end = time.monotonic() + within_s
     while text not in await next_frame(ws, end):
         continue
-
-
-async def until_closed(ws: ClientConnection, within_s: float) -> list[dict[str, Any]]:
-    """Every frame the server sends until it closes the socket, which must be within ``within_s``."""
-    frames = []
-    end = time.monotonic() + within_s
-    try:
-        while True:
-            frames.append(json.loads(await next_frame(ws, end)))
-    except ConnectionClosed:
-        return frames
 
 
 async def test_logout_closes_the_tokens_sockets_in_every_dc(
@@ -62,8 +37,8 @@ async def test_logout_closes_the_tokens_sockets_in_every_dc(
     kept = (await make_client(0).login(f"alice_{tag}", PASSWORD)).token
     token = (await alice.login(f"alice_{tag}", PASSWORD)).token
     room = await bob.open_direct(f"alice_{tag}")
-    ws1, ws2 = [await live(cluster.config.dcs[i].ws_url, token) for i in (0, 1)]
-    other = await live(cluster.config.dcs[0].ws_url, kept)
+    ws1, ws2 = [await live_socket(cluster.config.dcs[i].ws_url, token) for i in (0, 1)]
+    other = await live_socket(cluster.config.dcs[0].ws_url, kept)
     try:
         await bob.send(room.room_id, "before")
         for ws in (ws1, ws2, other):

@@ -15,9 +15,7 @@ from firebreak.client import Client
 from firebreak.domain import events as ev
 from firebreak.domain.ids import room_subject
 from firebreak.localcluster import LocalCluster
-from tests.conftest import ClientFactory
-from tests.helpers import eventually, settled
-from tests.test_chat import pinned, user
+from tests.helpers import ClientFactory, eventually, pinned, settled, user
 
 #: Every route that names a room: (method, path after the room id, body).
 ROOM_ROUTES: list[tuple[str, str, object]] = [

@@ -10,9 +10,7 @@ import pytest
 from firebreak.client import ApiError, UnreadBook
 from firebreak.domain.events import MemberLeft, MembersInvited, ReadUpTo, RoomRenamed
 from firebreak.localcluster import LocalCluster
-from tests.conftest import ClientFactory
-from tests.helpers import collect_messages, eventually, settled
-from tests.test_chat import live, pinned, user
+from tests.helpers import ClientFactory, collect_messages, eventually, live, pinned, settled, user
 
 
 async def test_invite_leave_rename(cluster: LocalCluster, make_client: ClientFactory) -> None:

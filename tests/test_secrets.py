@@ -19,8 +19,7 @@ from firebreak.entrypoints.cli import main
 from firebreak.errors import ConfigError
 from firebreak.localcluster import LocalCluster, ephemeral_config, free_ports
 from firebreak.localcluster.secrets import with_local_secrets
-from tests.helpers import spawn_up, stop_up
-from tests.test_up import read_until, run_cli
+from tests.helpers import read_until, run_cli, spawn_up, stop_up
 
 SITES = """
 [cluster]

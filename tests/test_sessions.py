@@ -14,10 +14,8 @@ from firebreak.client.client import ApiError
 from firebreak.entrypoints.gateway.hot import WS_UNAUTHORIZED
 from firebreak.localcluster import LocalCluster
 from firebreak.wire.views import SessionList
-from tests.conftest import SHARED_LIMITS, ClientFactory
-from tests.helpers import eventually
-from tests.test_chat import uname
-from tests.test_logout import live, until_closed
+from tests.conftest import SHARED_LIMITS
+from tests.helpers import ClientFactory, eventually, live_socket, uname, until_closed
 
 PASSWORD = "a long password"
 NEW_PASSWORD = "another long password"
@@ -99,8 +97,10 @@ async def test_log_out_everywhere_ends_the_other_sessions_and_their_sockets_in_e
     me, second, third = [await signed_in(make_client, i, name) for i in (0, 1, 2)]
     assert me.token and second.token and third.token
     urls = [dc.ws_url for dc in cluster.config.dcs]
-    doomed = [await live(urls[i], t) for i, t in ((0, second.token), (1, second.token), (2, third.token))]
-    kept = await live(urls[1], me.token)
+    doomed = [
+        await live_socket(urls[i], t) for i, t in ((0, second.token), (1, second.token), (2, third.token))
+    ]
+    kept = await live_socket(urls[1], me.token)
     try:
         left = await me.logout_everywhere()
         assert [s.current for s in left.sessions] == [True], "the caller's session is all that is left"
@@ -137,7 +137,7 @@ async def test_password_change_at_one_dc_holds_at_another(
     assert (await other.me()).username == name, "a wrong current password ends nothing"
     assert (await signed_in(make_client, 2, name)).token, "the old password still works"
 
-    ws = await live(cluster.config.dcs[1].ws_url, other.token)
+    ws = await live_socket(cluster.config.dcs[1].ws_url, other.token)
     try:
         await me.change_password(PASSWORD, NEW_PASSWORD, request_id="pw-1")
         await until_closed(ws, within_s=1.0)

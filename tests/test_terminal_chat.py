@@ -8,8 +8,7 @@ import secrets
 
 from firebreak.localcluster import LocalCluster
 from tests.chat_terminal import PASSWORD, TIME, line_of, signed_in, spawn_chat
-from tests.conftest import ClientFactory
-from tests.helpers import eventually
+from tests.helpers import ClientFactory, eventually
 
 
 def tagged(prefix: str) -> str:

@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -19,19 +18,7 @@ from firebreak.config import dump_config
 from firebreak.errors import FirebreakError, Unauthorized
 from firebreak.localcluster import LocalCluster
 from firebreak.service.auth import Tokens
-from tests.helpers import cluster_config, eventually, spawn_up
-
-
-async def read_until(stream: asyncio.StreamReader, text: str, within_s: float, seen: list[str]) -> None:
-    end = time.monotonic() + within_s
-    while not any(text in line for line in seen):
-        remaining = end - time.monotonic()
-        if remaining <= 0:
-            raise AssertionError(f"never printed {text!r}: {seen}")
-        line = await asyncio.wait_for(stream.readline(), remaining)
-        if not line:
-            raise AssertionError(f"exited before printing {text!r}: {seen}")
-        seen.append(line.decode().rstrip())
+from tests.helpers import cluster_config, eventually, read_until, run_cli, spawn_up
 
 
 def port_open(port: int) -> bool:
@@ -160,20 +147,6 @@ def test_setup_runs_on_the_distributions_python_when_there_is_one() -> None:
         text=True,
     )
     assert overridden.stdout.strip() == "/opt/other/python3"
-
-
-async def run_cli(*args: str, within_s: float = 60) -> tuple[int, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "firebreak.entrypoints.cli", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    try:
-        out, _ = await asyncio.wait_for(proc.communicate(), within_s)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    return await proc.wait(), out.decode()
 
 
 async def test_up_refuses_a_taken_port_before_starting_anything(tmp_path: Path) -> None:

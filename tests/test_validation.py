@@ -10,9 +10,7 @@ import httpx
 
 from firebreak.domain.validation import NAME_PATTERN
 from firebreak.localcluster import LocalCluster
-from tests.conftest import ClientFactory
-from tests.test_chat import uname, user
-from tests.test_errors import code_of, raw
+from tests.helpers import ClientFactory, code_of, raw, uname, user
 
 #: A JSON string holding a lone surrogate: valid JSON syntax, but no UTF-8 text.
 LONE = "\\ud800"

@@ -17,8 +17,7 @@ from firebreak.adapters.leader_watch import StreamLeaders
 from firebreak.client import Client
 from firebreak.domain.ids import partition_of, room_stream
 from firebreak.localcluster import LocalCluster
-from tests.conftest import ClientFactory
-from tests.helpers import eventually
+from tests.helpers import ClientFactory, eventually
 
 
 async def test_leaders_are_learned_and_followed(cluster: LocalCluster) -> None:
