@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -94,6 +95,32 @@ async def test_tokens(cluster: LocalCluster, make_client: ClientFactory) -> None
                 return resp.status_code == 401 and resp.json()["error"]["code"] == "session_revoked"
 
             await eventually(revoked, within_s=10, what=f"revocation in {dc.name}")
+
+
+async def test_a_body_too_large_is_413_with_or_without_its_length(
+    cluster: LocalCluster, make_client: ClientFactory
+) -> None:
+    """Whether the client says the length (Content-Length) or streams the body (chunked), every
+    route answers 413 ``body_too_large`` in JSON with Server-Timing, FastAPI's routes and the hot
+    lane alike (a chunked body to a FastAPI route once got 400 ``http_error``)."""
+    alice = await user(make_client, 0)
+    room = await alice.create_group("big", [])
+    big = b'{"client_id": "c", "text": "' + b"x" * (SHARED_LIMITS.max_body_bytes + 10) + b'"}'
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for i in range(0, len(big), 4096):
+            yield big[i : i + 4096]
+
+    routes = [
+        ("POST", "/v1/accounts"),
+        ("POST", f"/v1/rooms/{room.room_id}/messages"),  # the hot lane
+        ("PATCH", f"/v1/rooms/{room.room_id}"),
+    ]
+    for method, path in routes:
+        for body in (big, chunks()):
+            resp = await raw(cluster, method, path, token=alice.token, content=body)
+            assert code_of(resp) == (413, "body_too_large"), (path, type(body).__name__, resp.text)
+            assert resp.headers.get("server-timing", "").startswith("app;dur="), "timed like every answer"
 
 
 async def test_room_errors_change_nothing(cluster: LocalCluster, make_client: ClientFactory) -> None:

@@ -150,25 +150,15 @@ class Gatekeeper:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
-        if scope["path"].startswith("/v1/"):
-            refused = self._refusal()
-            if refused is not None:
-                await error_response(refused.status, refused.code, refused.message, refused.headers())(
-                    scope, receive, send
-                )
-                return
-        for name, value in scope.get("headers", []):
-            if name == b"content-length" and value.isdigit() and int(value) > self._limit:
-                await error_response(
-                    413, "body_too_large", f"request bodies are at most {self._limit} bytes"
-                )(scope, receive, send)
-                return
-        seen = 0
         started = time.perf_counter()
         answering = False
+        #: Set once the body passed the limit: the 413 is the answer, whatever the app does next.
+        cut_off = False
 
         async def timed_send(message: Message) -> None:
             nonlocal answering
+            if cut_off:
+                return
             # Server-Timing: how long the gateway spent on the request (clients and benches compare
             # it with what they observe, to tell network and client time from server time).
             if message["type"] == "http.response.start":
@@ -183,19 +173,39 @@ class Gatekeeper:
                 }
             await send(message)
 
+        too_large = f"request bodies are at most {self._limit} bytes"
+        if scope["path"].startswith("/v1/"):
+            refused = self._refusal()
+            if refused is not None:
+                answer = error_response(refused.status, refused.code, refused.message, refused.headers())
+                await answer(scope, receive, timed_send)
+                return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length" and value.isdigit() and int(value) > self._limit:
+                await error_response(413, "body_too_large", too_large)(scope, receive, timed_send)
+                return
+        seen = 0
+
         async def limited() -> Message:
-            nonlocal seen
+            # A body without Content-Length (chunked) is counted as it arrives; past the limit the
+            # gateway answers 413 itself and the app sees the client gone.
+            nonlocal seen, cut_off
+            if cut_off:
+                return {"type": "http.disconnect"}
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self._limit:
-                raise FirebreakError(
-                    f"request bodies are at most {self._limit} bytes", code="body_too_large", status=413
-                )
+                if not answering:
+                    await error_response(413, "body_too_large", too_large)(scope, receive, timed_send)
+                cut_off = True
+                return {"type": "http.disconnect"}
             return message
 
         try:
             await self._app(scope, limited, timed_send)
         except Exception:
+            if cut_off:
+                return  # the app stopped reading a body it was refused: answered already
             log.exception("unhandled error in %s %s", scope.get("method"), scope["path"])
             if not answering:
                 await internal_error()(scope, receive, timed_send)
