@@ -33,7 +33,7 @@ from firebreak.service.auth import Passwords, Tokens
 from firebreak.service.balancer import Balancer
 from firebreak.service.hub import DRAINING, Hub
 from firebreak.service.projector import CATCH_UP_BATCH, MAX_BATCH, Projector
-from firebreak.service.ratelimit import RateLimiter
+from firebreak.service.ratelimit import WriteLimiter
 from firebreak.service.readiness import Readiness
 from firebreak.service.rooms import Rooms
 from firebreak.service.startup import Startup
@@ -152,7 +152,8 @@ def _assemble(config: Config, dc: DCConfig, nc: NATS, js: JetStreamContext, key:
     conn = sqlite_store.connect(db_path)
     store = SqliteStore(conn)
     queries = Queries(conn)
-    hub = Hub()
+    hub = Hub(config.limits.max_ws_per_user)
+    limiter = WriteLimiter.from_limits(config.limits)
     readiness: Readiness | None = None  # set below; the projector asks it before each batch
 
     def batch_limit() -> int:
@@ -166,6 +167,7 @@ def _assemble(config: Config, dc: DCConfig, nc: NATS, js: JetStreamContext, key:
         batch_limit,
         config.read_model_commit_s,
         revoked=hub.end_session,
+        observe=limiter.observe,
     )
 
     head = projector.head
@@ -186,15 +188,8 @@ def _assemble(config: Config, dc: DCConfig, nc: NATS, js: JetStreamContext, key:
     fresh = Freshness(the_log, projector, ring=lambda stream, seq: by_stream[stream].ring(seq))
     limits = config.limits
     passwords = Passwords(limits.password_time_cost, limits.password_memory_kib)
-    accounts = Accounts(the_log, queries, fresh, Tokens(key, limits.token_ttl_s), passwords, limits)
-    rooms = Rooms(
-        config,
-        the_log,
-        queries,
-        fresh,
-        accounts,
-        RateLimiter(config.limits.send_rate_per_s, config.limits.send_burst),
-    )
+    accounts = Accounts(the_log, queries, fresh, Tokens(key, limits.token_ttl_s), passwords, limits, limiter)
+    rooms = Rooms(config, the_log, queries, fresh, accounts, limiter)
 
     readiness = Readiness(projector, readers)
     leaders = StreamLeaders(nc, list(by_stream))
