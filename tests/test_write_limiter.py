@@ -4,12 +4,13 @@ charged by this gateway's admissions and by every DC's applied writes, never twi
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import pytest
 
-from firebreak.config import Limits
+from firebreak.config import Limits, load_config
 from firebreak.domain import events as ev
-from firebreak.errors import RateLimited
+from firebreak.errors import ConfigError, RateLimited
 from firebreak.service.ratelimit import Allowance, Kind, WriteLimiter, allowances, write_of
 
 #: Wall-clock seconds at the fake clock's zero (events carry wall-clock milliseconds).
@@ -214,3 +215,11 @@ def test_the_configured_allowances() -> None:
     rules = allowances(Limits())
     assert rules["send"][:2] == (50.0, 100) and rules["read"][:2] == (5.0, 30)
     assert rules["room"][:2] == (10 / 60, 20) and rules["profile"][:2] == (10 / 60, 20)
+
+
+@pytest.mark.parametrize("line", ["send_rate_per_s = 0", "room_change_burst = 0", "max_ws_per_user = 0"])
+def test_a_limit_that_lets_nothing_through_is_refused(tmp_path: Path, line: str) -> None:
+    path = tmp_path / "cluster.toml"
+    path.write_text(f"[limits]\n{line}\n")
+    with pytest.raises(ConfigError, match=line.split()[0]):
+        load_config(path)
