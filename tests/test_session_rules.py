@@ -24,6 +24,7 @@ from firebreak.service.account_sessions import AccountSessions, client_descripti
 from firebreak.service.accounts import Accounts
 from firebreak.service.auth import Passwords, Tokens
 from firebreak.service.projector import Projector
+from firebreak.service.ratelimit import WriteLimiter
 from firebreak.service.sync import Freshness
 
 U = "u_alice"
@@ -129,6 +130,7 @@ def test_a_token_without_an_issue_time_is_refused() -> None:
         Passwords(),
         Limits(),
         cast(AccountSessions, None),
+        WriteLimiter.from_limits(Limits()),
     )
     payload = base64.urlsafe_b64encode(
         msgspec.json.encode({"u": U, "s": "0" * 24, "e": int(time.time()) + 60})

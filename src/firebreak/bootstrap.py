@@ -34,7 +34,7 @@ from firebreak.service.auth import Passwords, Tokens
 from firebreak.service.balancer import Balancer
 from firebreak.service.hub import DRAINING, Hub
 from firebreak.service.projector import CATCH_UP_BATCH, MAX_BATCH, Projector
-from firebreak.service.ratelimit import RateLimiter
+from firebreak.service.ratelimit import WriteLimiter
 from firebreak.service.readiness import Readiness
 from firebreak.service.rooms import Rooms
 from firebreak.service.startup import Startup
@@ -156,7 +156,8 @@ def _assemble(
     conn = sqlite_store.connect(db_path)
     store = SqliteStore(conn)
     queries = Queries(conn)
-    hub = Hub()
+    hub = Hub(config.limits.max_ws_per_user)
+    limiter = WriteLimiter.from_limits(config.limits)
     readiness: Readiness | None = None  # set below; the projector asks it before each batch
 
     def batch_limit() -> int:
@@ -170,6 +171,7 @@ def _assemble(
         batch_limit,
         config.read_model_commit_s,
         revoked=hub.end_session,
+        observe=limiter.observe,
     )
 
     head = projector.head
@@ -192,16 +194,8 @@ def _assemble(
     passwords = Passwords(limits.password_time_cost, limits.password_memory_kib)
     tokens = Tokens(key, limits.token_ttl_s)
     account_sessions = AccountSessions(the_log, queries, fresh, tokens, passwords, limits, dc.name)
-    accounts = Accounts(the_log, queries, fresh, tokens, passwords, limits, account_sessions)
-    rooms = Rooms(
-        config,
-        the_log,
-        queries,
-        fresh,
-        accounts,
-        RateLimiter(config.limits.send_rate_per_s, config.limits.send_burst),
-        room_key=room_key,
-    )
+    accounts = Accounts(the_log, queries, fresh, tokens, passwords, limits, account_sessions, limiter)
+    rooms = Rooms(config, the_log, queries, fresh, accounts, limiter, room_key=room_key)
 
     readiness = Readiness(projector, readers)
     leaders = StreamLeaders(nc, list(by_stream))

@@ -56,9 +56,24 @@ class Limits:
     max_room_name_chars: int = 100
     max_display_name_chars: int = 64
     max_group_members: int = 1000
-    #: Sends a user may make per second at one gateway (token bucket), and the burst.
+    #: Writes per user, cluster-wide (service/ratelimit.py): a token bucket per kind of write, its
+    #: sustained rate and its burst. Sends (a batch takes one token per new message):
     send_rate_per_s: float = 50.0
     send_burst: int = 100
+    #: Mark-reads: clients send one as a room is shown, a burst of them when an app opens.
+    read_rate_per_s: float = 5.0
+    read_burst: int = 30
+    #: Room changes: opening a 1:1 room, creating a group, inviting, leaving, renaming.
+    room_changes_per_min: float = 10.0
+    room_change_burst: int = 20
+    #: Display-name changes.
+    profile_changes_per_min: float = 10.0
+    profile_change_burst: int = 20
+    #: Writes of one kind a user may have in flight at one gateway (admitted, not yet applied
+    #: there); bounds what other DCs cannot see yet (a lone request, e.g. a batch, always may).
+    writes_in_flight: int = 10
+    #: Live WebSocket connections per user at one gateway; the next one is refused (close 4429).
+    max_ws_per_user: int = 20
     #: Messages per batch send (one atomic log append).
     max_batch_messages: int = 100
     token_ttl_s: int = 30 * 24 * 3600
@@ -284,6 +299,7 @@ def load_config(path: Path | None) -> Config:
         raise ConfigError("partitions must be between 1 and 64")
     if not 0 <= config.read_model_commit_s <= 3600:
         raise ConfigError("read_model_commit_s must be between 0 and 3600 seconds")
+    _check_write_limits(config.limits)
     return config
 
 
@@ -298,6 +314,17 @@ def _tls(raw: dict[str, Any] | None, base: Path) -> Tls | None:
         return p if Path(p).is_absolute() else str(base / p)
 
     return Tls(absolute(tls.ca_file), absolute(tls.cert_file), absolute(tls.key_file))
+
+
+def _check_write_limits(limits: Limits) -> None:
+    for rate in ("send_rate_per_s", "read_rate_per_s", "room_changes_per_min", "profile_changes_per_min"):
+        if not getattr(limits, rate) > 0:
+            raise ConfigError(f"[limits] {rate} must be above 0")
+    for count in ("send_burst", "read_burst", "room_change_burst", "profile_change_burst"):
+        if getattr(limits, count) < 1:
+            raise ConfigError(f"[limits] {count} must be at least 1")
+    if limits.writes_in_flight < 1 or limits.max_ws_per_user < 1:
+        raise ConfigError("[limits] writes_in_flight and max_ws_per_user must be at least 1")
 
 
 def _toml_value(value: object) -> str:

@@ -21,6 +21,7 @@ from firebreak.domain.validation import (
 from firebreak.errors import Conflict, NotFound, Unauthorized
 from firebreak.service.account_sessions import AccountSessions
 from firebreak.service.auth import Passwords, TokenClaims, Tokens
+from firebreak.service.ratelimit import WriteLimiter
 from firebreak.service.sync import Freshness
 from firebreak.wire.views import SessionView, UserView
 
@@ -47,9 +48,11 @@ class Accounts:
         passwords: Passwords,
         limits: Limits,
         sessions: AccountSessions,
+        limiter: WriteLimiter,
     ) -> None:
         #: Listing and ending sessions, changing the password (service/account_sessions.py).
         self.sessions = sessions
+        self._limiter = limiter
         self._log = log
         self._passwords = passwords
         self._q = queries
@@ -152,10 +155,11 @@ class Accounts:
         name = check_display_name(display_name, self._limits)
         self._not_anothers_username(name, self.me(user_id).username)
         event = ev.DisplayNameChanged(v=1, at=now_ms(), user_id=user_id, display_name=name)
-        appended = await self._log.append(
-            user_subject(user_id), ev.encode(event), f"dn:{user_id}:{event.at}:{name}"
-        )
-        await self._fresh.applied(appended)
+        with self._limiter.admit(event):
+            appended = await self._log.append(
+                user_subject(user_id), ev.encode(event), f"dn:{user_id}:{event.at}:{name}"
+            )
+            await self._fresh.applied(appended)
         return self.me(user_id)
 
     def me(self, user_id: str) -> UserView:

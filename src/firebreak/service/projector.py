@@ -35,7 +35,7 @@ import msgspec
 from firebreak.adapters.replica_reader import Entry
 from firebreak.adapters.sqlite_store import SqliteStore
 from firebreak.config import READ_MODEL_COMMIT_S
-from firebreak.domain.events import decode_account_event, decode_room_event
+from firebreak.domain.events import Event, decode_account_event, decode_room_event
 from firebreak.domain.ids import ACCOUNTS_STREAM, Cursor, room_stream
 from firebreak.domain.model import Applied
 from firebreak.domain.projection import Projection
@@ -68,8 +68,13 @@ class Projector:
         batch_limit: Callable[[], int] = lambda: MAX_BATCH,
         commit_every_s: float = READ_MODEL_COMMIT_S,
         revoked: Callable[[str, str], object] = lambda user_id, session_id: None,
+        observe: Callable[[list[Event]], object] | None = None,
     ) -> None:
         self._store = store
+        #: Told of every event of each applied batch (decoded, accepted by the rules or not), before
+        #: anyone waiting for the batch is woken: the write limits count them (service/ratelimit.py).
+        self._observe = observe
+        self._observed: list[Event] = []
         #: Told of each session ended (user id, session id): a logout, a log out everywhere, a
         #: password change; before the batch's events are pushed.
         self._revoked = revoked
@@ -109,17 +114,23 @@ class Projector:
         last sequence of each stream in the batch (written as the new positions)."""
         out: list[Applied] = []
         projection = self._projection
+        observing, observed = self._observe is not None, self._observed
         for stream, seq, data in batch:
             try:
                 if stream == ACCOUNTS_STREAM:
                     account_event = decode_account_event(data)
                     for session_id in projection.apply_account(account_event):
                         self._revocations.append((account_event.user_id, session_id))
+                    if observing:
+                        observed.append(account_event)
                 else:
                     partition = self._room_streams[stream]
-                    applied = projection.apply_room(partition, seq, decode_room_event(data))
+                    room_event = decode_room_event(data)
+                    applied = projection.apply_room(partition, seq, room_event)
                     if applied is not None:
                         out.append(applied)
+                    if observing:
+                        observed.append(room_event)
             except (msgspec.ValidationError, msgspec.DecodeError) as exc:
                 # Skipped identically in every DC: the same bytes fail the same way everywhere.
                 log.error("skipping undecodable entry %s#%d: %s", stream, seq, exc)
@@ -137,6 +148,7 @@ class Projector:
         except BaseException:
             self._projection.forget_cache()
             self._revocations.clear()
+            self._observed.clear()
             raise
         self._advance(applied, last)
         return applied
@@ -181,6 +193,7 @@ class Projector:
     def _abandon(self) -> None:
         """Rolls back the open transaction and puts ``head`` back where the file is."""
         self._revocations.clear()
+        self._observed.clear()
         if self._commit_timer is not None:
             self._commit_timer.cancel()
             self._commit_timer = None
@@ -210,12 +223,16 @@ class Projector:
         except BaseException:
             self._projection.forget_cache()
             self._revocations.clear()
+            self._observed.clear()
             store.rollback()
             raise
         self._advance(applied, last)
         return applied
 
     def _advance(self, applied: list[Applied], last: dict[str, int]) -> None:
+        if self._observed and self._observe is not None:
+            self._observe(self._observed)
+            self._observed = []
         for stream, seq in last.items():
             self.head[stream] = seq
             waiters = self._waiters[stream]

@@ -20,7 +20,7 @@ from firebreak.domain.ids import (
 from firebreak.domain.validation import check_client_id, check_message_text, check_name, check_position
 from firebreak.errors import BadRequest, Conflict, NotFound, TooLarge
 from firebreak.service.accounts import Accounts, now_ms, user_view
-from firebreak.service.ratelimit import RateLimiter
+from firebreak.service.ratelimit import WriteLimiter
 from firebreak.service.reuse import check_same_group, check_same_op
 from firebreak.service.sync import Freshness
 from firebreak.wire.views import (
@@ -73,7 +73,7 @@ class Rooms:
         queries: Queries,
         fresh: Freshness,
         accounts: Accounts,
-        sends: RateLimiter,
+        limiter: WriteLimiter,
         room_key: bytes,
     ) -> None:
         """``room_key`` is the cluster secret that room ids are made with (domain/ids.py)."""
@@ -83,7 +83,7 @@ class Rooms:
         self._q = queries
         self._fresh = fresh
         self._accounts = accounts
-        self._sends = sends
+        self._limiter = limiter
         self._room_key = room_key
 
     # ---- helpers ------------------------------------------------------------------------------
@@ -92,13 +92,14 @@ class Rooms:
         return room_stream(partition_of(room_id, self._partitions))
 
     async def _append(self, event: ev.RoomEvent, msg_id: str, *, create: bool = False) -> Appended:
-        appended = await self._log.append(
-            room_subject(event.room_id, self._partitions),
-            ev.encode(event),
-            msg_id,
-            expect_empty_subject=create,
-        )
-        await self._fresh.applied(appended)
+        with self._limiter.admit(event):
+            appended = await self._log.append(
+                room_subject(event.room_id, self._partitions),
+                ev.encode(event),
+                msg_id,
+                expect_empty_subject=create,
+            )
+            await self._fresh.applied(appended)
         return appended
 
     async def _append_op(self, event: ev.RoomEvent, op: str, me: str, request_id: str | None) -> None:
@@ -218,15 +219,16 @@ class Rooms:
         earlier = self._q.message_by_client_id(me, client_id)
         if earlier is not None:
             return self._sent(earlier, room_id, duplicate=True)
-        self._sends.check(me)
-        await self._member_room(room_id, me)
         event = ev.MessageSent(v=1, at=now_ms(), room_id=room_id, sender=me, client_id=client_id, text=text)
-        appended = await self._log.append(
-            room_subject(room_id, self._partitions),
-            ev.encode(event),
-            message_dedupe_id(room_id, me, client_id),
-        )
-        await self._fresh.applied(appended)
+        # Admitted before the membership check: a flood is refused before it costs barriers.
+        with self._limiter.admit(event):
+            await self._member_room(room_id, me)
+            appended = await self._log.append(
+                room_subject(room_id, self._partitions),
+                ev.encode(event),
+                message_dedupe_id(room_id, me, client_id),
+            )
+            await self._fresh.applied(appended)
         row = self._q.message_by_client_id(me, client_id, room_id)
         if row is None:
             # The projection refused it (we left the room between the check and the append).
@@ -249,15 +251,16 @@ class Rooms:
         new = [(cid, text) for cid, text in items if cid not in known]
         first = last = 0
         if new:
-            self._sends.check(me, len(new))
-            await self._member_room(room_id, me)
             at = now_ms()
-            payloads = [
-                ev.encode(ev.MessageSent(v=1, at=at, room_id=room_id, sender=me, client_id=cid, text=text))
+            events = [
+                ev.MessageSent(v=1, at=at, room_id=room_id, sender=me, client_id=cid, text=text)
                 for cid, text in new
             ]
-            appended = await self._log.append_batch(room_subject(room_id, self._partitions), payloads)
-            await self._fresh.applied(appended)
+            with self._limiter.admit(*events):
+                await self._member_room(room_id, me)
+                payloads = [ev.encode(event) for event in events]
+                appended = await self._log.append_batch(room_subject(room_id, self._partitions), payloads)
+                await self._fresh.applied(appended)
             first, last = appended.seq - len(new) + 1, appended.seq
         stored = self._q.messages_by_client_ids(me, [cid for cid, _ in new], room_id) if new else {}
         # The new messages' unread numbers in one statement, not one per message.

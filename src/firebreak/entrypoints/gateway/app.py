@@ -76,7 +76,7 @@ def create_app(gw: Gateway) -> ASGIApp:
     async def whoami(me: Me) -> Response:
         return b.reply(accounts.me(me.u))
 
-    @app.patch("/v1/me", responses=b.doc(UserView) | b.errors(404, 409))
+    @app.patch("/v1/me", responses=b.doc(UserView) | b.errors(404, 409, 429))
     async def profile(me: Me, body: b.ProfileBody) -> Response:
         return b.reply(await accounts.set_display_name(me.u, body.display_name))
 
@@ -86,11 +86,11 @@ def create_app(gw: Gateway) -> ASGIApp:
     async def list_rooms(me: Me) -> Response:
         return b.reply(rooms.list_rooms(me.u))
 
-    @app.post("/v1/rooms/direct", responses=b.doc(RoomView) | b.errors(404))
+    @app.post("/v1/rooms/direct", responses=b.doc(RoomView) | b.errors(404, 429))
     async def open_direct(me: Me, body: b.DirectBody) -> Response:
         return b.reply(await rooms.open_direct(me.u, body.username))
 
-    @app.post("/v1/rooms", responses=b.doc(RoomView, 201) | b.errors(404, 409), status_code=201)
+    @app.post("/v1/rooms", responses=b.doc(RoomView, 201) | b.errors(404, 409, 429), status_code=201)
     async def create_group(me: Me, body: b.GroupBody) -> Response:
         return b.reply(await rooms.create_group(me.u, body.name, body.members, body.request_id), 201)
 
@@ -98,15 +98,15 @@ def create_app(gw: Gateway) -> ASGIApp:
     async def room_detail(me: Me, room_id: str) -> Response:
         return b.reply(await rooms.detail(me.u, room_id))
 
-    @app.patch("/v1/rooms/{room_id}", responses=b.doc(RoomView) | b.errors(404, 409))
+    @app.patch("/v1/rooms/{room_id}", responses=b.doc(RoomView) | b.errors(404, 409, 429))
     async def rename(me: Me, room_id: str, body: b.RenameBody) -> Response:
         return b.reply(await rooms.rename(me.u, room_id, body.name, body.request_id))
 
-    @app.post("/v1/rooms/{room_id}/members", responses=b.doc(RoomView) | b.errors(404, 409))
+    @app.post("/v1/rooms/{room_id}/members", responses=b.doc(RoomView) | b.errors(404, 409, 429))
     async def invite(me: Me, room_id: str, body: b.InviteBody) -> Response:
         return b.reply(await rooms.invite(me.u, room_id, body.members, body.request_id))
 
-    @app.post("/v1/rooms/{room_id}/leave", responses=b.doc(Ok) | b.errors(404, 409))
+    @app.post("/v1/rooms/{room_id}/leave", responses=b.doc(Ok) | b.errors(404, 409, 429))
     async def leave(me: Me, room_id: str, body: b.LeaveBody) -> Response:
         await rooms.leave(me.u, room_id, body.request_id)
         return b.reply(Ok())
@@ -130,7 +130,7 @@ def create_app(gw: Gateway) -> ASGIApp:
     ) -> Response:
         return b.reply(await rooms.history(me.u, room_id, before, after, limit))
 
-    @app.post("/v1/rooms/{room_id}/read", responses=b.doc(ReadResult) | b.errors(404))
+    @app.post("/v1/rooms/{room_id}/read", responses=b.doc(ReadResult) | b.errors(404, 429))
     async def mark_read(me: Me, room_id: str, body: b.ReadBody) -> Response:
         return b.reply(await rooms.mark_read(me.u, room_id, body.up_to))
 

@@ -41,7 +41,11 @@ from firebreak.wire.views import WRITE_URL_HEADER
 WS_UNAUTHORIZED = 4401
 WS_BAD_REQUEST = 4400
 WS_SLOW_CONSUMER = 4408
+#: The user has ``max_ws_per_user`` live connections at this DC already (config.Limits).
+WS_TOO_MANY = 4429
 WS_DRAINING = 4503
+#: An error's close code, by its HTTP status.
+_WS_CLOSE = {401: WS_UNAUTHORIZED, 429: WS_TOO_MANY, 503: WS_DRAINING}
 
 _PREFIX = "/v1/rooms/"
 _SUFFIX = "/messages"
@@ -171,9 +175,7 @@ class HotLane:
             claims = self._accounts.authenticate(query.get("token", [""])[0])
             session = self._new_session(claims.u, claims.s, query.get("cursor", [None])[0])
         except FirebreakError as exc:
-            await send({"type": "websocket.send", "text": error_frame(exc.code, exc.message).decode()})
-            code = {401: WS_UNAUTHORIZED, 503: WS_DRAINING}.get(exc.status, WS_BAD_REQUEST)
-            await send({"type": "websocket.close", "code": code, "reason": exc.code})
+            await _refuse(send, exc)
             return
 
         async def send_frame(frame: bytes) -> None:
@@ -195,7 +197,7 @@ class HotLane:
             for task in (incoming, streaming):
                 if task is not None and not task.done():
                     task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, OSError, SessionEnded):
+            with contextlib.suppress(asyncio.CancelledError, OSError, SessionEnded, FirebreakError):
                 await streaming
         try:
             streaming.result()
@@ -216,8 +218,18 @@ class HotLane:
                         "reason": f"{ended.reason}: reconnect with your cursor",
                     }
                 )
+        except FirebreakError as exc:  # refused as it registered (too many connections)
+            with contextlib.suppress(OSError):
+                await _refuse(send, exc)
         except OSError:
             pass  # the socket is gone (uvicorn's ClientDisconnected is an OSError)
+
+
+async def _refuse(send: Send, exc: FirebreakError) -> None:
+    """Ends a WebSocket that cannot be served: an ``error`` frame, then the close code."""
+    await send({"type": "websocket.send", "text": error_frame(exc.code, exc.message).decode()})
+    code = _WS_CLOSE.get(exc.status, WS_BAD_REQUEST)
+    await send({"type": "websocket.close", "code": code, "reason": exc.code})
 
 
 def _undecodable(body: bytes, exc: msgspec.DecodeError) -> BadRequest:
