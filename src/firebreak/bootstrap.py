@@ -17,6 +17,7 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
 from firebreak.adapters import leadership, nats_log, sqlite_store
+from firebreak.adapters.kv_counters import KvCounters
 from firebreak.adapters.leaders import StreamLeaders
 from firebreak.adapters.leadership import Leadership
 from firebreak.adapters.nats_log import Log
@@ -38,6 +39,7 @@ from firebreak.service.readiness import Readiness
 from firebreak.service.rooms import Rooms
 from firebreak.service.startup import Startup
 from firebreak.service.sync import Freshness
+from firebreak.service.throttle import Throttle
 
 log = logging.getLogger(__name__)
 
@@ -185,8 +187,11 @@ def _assemble(config: Config, dc: DCConfig, nc: NATS, js: JetStreamContext, key:
     the_log = Log(nc, js)
     fresh = Freshness(the_log, projector, ring=lambda stream, seq: by_stream[stream].ring(seq))
     limits = config.limits
-    passwords = Passwords(limits.password_time_cost, limits.password_memory_kib)
-    accounts = Accounts(the_log, queries, fresh, Tokens(key, limits.token_ttl_s), passwords, limits)
+    passwords = Passwords(
+        limits.password_time_cost, limits.password_memory_kib, queue_max=limits.password_queue_max
+    )
+    throttle = Throttle(KvCounters(js), limits)
+    accounts = Accounts(the_log, queries, fresh, Tokens(key, limits.token_ttl_s), passwords, limits, throttle)
     rooms = Rooms(
         config,
         the_log,

@@ -21,6 +21,7 @@ from firebreak.domain.validation import (
 from firebreak.errors import Conflict, NotFound, Unauthorized
 from firebreak.service.auth import Passwords, TokenClaims, Tokens
 from firebreak.service.sync import Freshness
+from firebreak.service.throttle import Throttle
 from firebreak.service.views import SessionView, UserView
 
 
@@ -45,7 +46,9 @@ class Accounts:
         tokens: Tokens,
         passwords: Passwords,
         limits: Limits,
+        throttle: Throttle,
     ) -> None:
+        self._throttle = throttle
         self._log = log
         self._passwords = passwords
         self._q = queries
@@ -54,13 +57,15 @@ class Accounts:
         self._limits = limits
 
     async def register(
-        self, username: str, password: str, display_name: str | None, request_id: str
+        self, username: str, password: str, display_name: str | None, request_id: str, source: str = ""
     ) -> UserView:
-        """Creates an account. Retrying with the same ``request_id`` returns the same account."""
+        """Creates an account. Retrying with the same ``request_id`` returns the same account.
+        ``source`` is the client's address: registrations are throttled per address."""
         check_username(username)
         check_password(password)
         check_client_id(request_id, "request_id")
         name = check_display_name(display_name if display_name is not None else username, self._limits)
+        await self._throttle.registration(source)  # before any hashing
         existing = self._q.user_by_username(username)
         if existing is not None:
             return await self._same_request_or_taken(existing, request_id, password)
@@ -118,16 +123,21 @@ class Accounts:
                 code="display_name_taken",
             )
 
-    async def login(self, username: str, password: str) -> SessionView:
+    async def login(self, username: str, password: str, source: str = "") -> SessionView:
+        """``source`` is the client's address: guesses are throttled per address and per account
+        (service/throttle.py), before any hashing."""
         check_unicode(password, "the password")
         if not is_username(username):
             raise Unauthorized("wrong username or password", code="bad_credentials")
+        attempt = await self._throttle.login_attempt(username, source)
         row = self._q.user_by_username(username)
         if row is None:
             await self._fresh.barrier(ACCOUNTS_STREAM)  # registered a moment ago in another DC?
             row = self._q.user_by_username(username)
-        if row is None or not await self._passwords.verify(row.password_hash, password):
+        # An unknown user is checked against a dummy hash: it takes as long as a wrong password.
+        if not await self._passwords.verify(row.password_hash if row else None, password) or row is None:
             raise Unauthorized("wrong username or password", code="bad_credentials")
+        await self._throttle.login_succeeded(attempt)
         token, claims = self._tokens.issue(row.user_id)
         return SessionView(token=token, session_id=claims.s, expires_at=claims.e, user=user_view(row))
 

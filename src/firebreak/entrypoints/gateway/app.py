@@ -3,7 +3,7 @@
 import hmac
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Header, Query
+from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp
 
@@ -54,14 +54,16 @@ def create_app(gw: Gateway) -> ASGIApp:
 
     # ---- accounts ---------------------------------------------------------------------------
 
-    @app.post("/v1/accounts", responses=b.doc(UserView, 201) | b.errors(409), status_code=201)
-    async def register(body: b.RegisterBody) -> Response:
-        user = await accounts.register(body.username, body.password, body.display_name, body.request_id)
+    @app.post("/v1/accounts", responses=b.doc(UserView, 201) | b.errors(409, 429), status_code=201)
+    async def register(body: b.RegisterBody, request: Request) -> Response:
+        user = await accounts.register(
+            body.username, body.password, body.display_name, body.request_id, b.source(request)
+        )
         return b.reply(user, 201)
 
-    @app.post("/v1/sessions", responses=b.doc(SessionView, 201) | b.errors(401), status_code=201)
-    async def login(body: b.LoginBody) -> Response:
-        return b.reply(await accounts.login(body.username, body.password), 201)
+    @app.post("/v1/sessions", responses=b.doc(SessionView, 201) | b.errors(401, 429), status_code=201)
+    async def login(body: b.LoginBody, request: Request) -> Response:
+        return b.reply(await accounts.login(body.username, body.password, b.source(request)), 201)
 
     @app.delete("/v1/sessions/current", responses=b.doc(Ok))
     async def logout(me: Me) -> Response:
