@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Callable
 import httpx
 import pytest
 
+from firebreak.client.client import ApiError, Client
 from firebreak.config import Limits
 from firebreak.entrypoints.cluster import LocalCluster
 from tests.helpers import cluster_config
@@ -121,6 +122,24 @@ async def test_guesses_over_three_dcs_share_one_allowance(make_from: MakeFrom) -
     assert_throttled(await attacker.login(1, "neighbour", PASSWORD), "too_many_attempts")
     # The neighbour's own account is not locked: from another address it logs in.
     assert (await elsewhere.login(2, "neighbour", PASSWORD)).status_code == 201
+
+
+async def test_the_client_library_reports_a_lock_at_once(make_from: MakeFrom) -> None:
+    """A locked account's 429 says to come back in minutes: the client raises it instead of
+    retrying until its deadline (each retry would be one more failed attempt)."""
+    setup = make_from("127.0.0.8")
+    assert (await setup.register(0, "locked")).status_code == 201
+    for i in range(PER_ACCOUNT):
+        assert (await setup.login(i, "locked", "wrong")).status_code == 401
+    client = Client(setup.urls, retry_deadline=30.0)
+    started = time.monotonic()
+    try:
+        with pytest.raises(ApiError) as refused:
+            await client.login("locked", PASSWORD)
+    finally:
+        await client.aclose()
+    assert refused.value.code == "too_many_attempts"
+    assert time.monotonic() - started < 10
 
 
 async def test_registrations_per_address_cluster_wide(make_from: MakeFrom) -> None:
