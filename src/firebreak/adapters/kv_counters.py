@@ -49,9 +49,10 @@ def bucket_config() -> KeyValueConfig:
 
 class KvCounters:
     """Atomic additions to named counters. With no quorum for ``deadline_s`` an operation raises
-    :class:`Unavailable` (503, ``log_unavailable``): callers fail closed (docs/DECISIONS.md)."""
+    :class:`Unavailable` (503, ``log_unavailable``): callers fail closed (docs/DECISIONS.md). The
+    deadline is the log's write deadline: long enough to ride out one Raft election."""
 
-    def __init__(self, js: JetStreamContext, deadline_s: float = 5.0, attempt_s: float = 0.75) -> None:
+    def __init__(self, js: JetStreamContext, deadline_s: float = 12.0, attempt_s: float = 0.75) -> None:
         self._js = js
         self._deadline_s = deadline_s
         self._attempt_s = attempt_s
