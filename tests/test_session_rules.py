@@ -26,6 +26,7 @@ from firebreak.service.auth import Passwords, Tokens
 from firebreak.service.projector import Projector
 from firebreak.service.ratelimit import WriteLimiter
 from firebreak.service.sync import Freshness
+from firebreak.service.throttle import Throttle
 
 U = "u_alice"
 
@@ -131,6 +132,7 @@ def test_a_token_without_an_issue_time_is_refused() -> None:
         Limits(),
         cast(AccountSessions, None),
         WriteLimiter.from_limits(Limits()),
+        cast(Throttle, None),  # authenticate never throttles
     )
     payload = base64.urlsafe_b64encode(
         msgspec.json.encode({"u": U, "s": "0" * 24, "e": int(time.time()) + 60})

@@ -17,6 +17,7 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
 from firebreak.adapters import leadership, nats_log, sqlite_store
+from firebreak.adapters.kv_counters import KvCounters
 from firebreak.adapters.leader_watch import StreamLeaders
 from firebreak.adapters.leadership import Leadership
 from firebreak.adapters.nats_log import Log
@@ -39,6 +40,7 @@ from firebreak.service.readiness import Readiness
 from firebreak.service.rooms import Rooms
 from firebreak.service.startup import Startup
 from firebreak.service.sync import Freshness
+from firebreak.service.throttle import Throttle
 
 log = logging.getLogger(__name__)
 
@@ -191,10 +193,15 @@ def _assemble(
     the_log = Log(nc, js)
     fresh = Freshness(the_log, projector, ring=lambda stream, seq: by_stream[stream].ring(seq))
     limits = config.limits
-    passwords = Passwords(limits.password_time_cost, limits.password_memory_kib)
+    passwords = Passwords(
+        limits.password_time_cost, limits.password_memory_kib, queue_max=limits.password_queue_max
+    )
     tokens = Tokens(key, limits.token_ttl_s)
+    throttle = Throttle(KvCounters(js), limits)
     account_sessions = AccountSessions(the_log, queries, fresh, tokens, passwords, limits, dc.name)
-    accounts = Accounts(the_log, queries, fresh, tokens, passwords, limits, account_sessions, limiter)
+    accounts = Accounts(
+        the_log, queries, fresh, tokens, passwords, limits, account_sessions, limiter, throttle
+    )
     rooms = Rooms(config, the_log, queries, fresh, accounts, limiter, room_key=room_key)
 
     readiness = Readiness(projector, readers)

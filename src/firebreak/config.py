@@ -87,6 +87,15 @@ class Limits:
     max_client_chars: int = 200
     #: Sessions ``GET /v1/sessions`` lists at most (the newest).
     sessions_list_max: int = 100
+    #: Hashes that may wait for one of a gateway's two hashing slots; one more is refused (503 busy).
+    password_queue_max: int = 16
+    #: Failed logins per account and per source address in a window, counted cluster-wide
+    #: (429 too_many_attempts); registrations per source address in their window.
+    login_window_s: int = 15 * 60
+    login_failures_per_account: int = 10
+    login_failures_per_address: int = 100
+    register_window_s: int = 3600
+    registrations_per_address: int = 20
 
 
 @dataclass(frozen=True)
@@ -300,6 +309,10 @@ def load_config(path: Path | None) -> Config:
     if not 0 <= config.read_model_commit_s <= 3600:
         raise ConfigError("read_model_commit_s must be between 0 and 3600 seconds")
     _check_write_limits(config.limits)
+    for window in ("login_window_s", "register_window_s"):
+        # Counters live at most a day in their bucket (adapters/kv_counters.py).
+        if not 1 <= getattr(config.limits, window) <= 24 * 3600:
+            raise ConfigError(f"[limits] {window} must be between 1 and 86400 seconds")
     return config
 
 

@@ -11,6 +11,7 @@ import nats.errors
 import nats.js.errors
 from nats.aio.client import Client as NATS
 
+from firebreak.adapters.kv_counters import LIMITS_BUCKET
 from firebreak.adapters.nats_log import SECRETS_BUCKET, connect
 from firebreak.adapters.ops_board import OPS_BUCKET
 from firebreak.config import Config
@@ -23,7 +24,7 @@ LEADERSHIP_ERRORS: tuple[type[BaseException], ...] = (TimeoutError, nats.errors.
 def stream_names(config: Config) -> list[str]:
     """Every stream whose leader matters: accounts, room partitions, and the KV buckets."""
     rooms = [room_stream(p) for p in range(config.partitions)]
-    return [ACCOUNTS_STREAM, *rooms, f"KV_{SECRETS_BUCKET}", f"KV_{OPS_BUCKET}"]
+    return [ACCOUNTS_STREAM, *rooms, f"KV_{SECRETS_BUCKET}", f"KV_{OPS_BUCKET}", f"KV_{LIMITS_BUCKET}"]
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, RePublish, StorageType, StreamConfig
 
-from firebreak.adapters import ops_board
+from firebreak.adapters import kv_counters, ops_board
 from firebreak.adapters.nats_client import Client
 from firebreak.config import Config
 from firebreak.domain.ids import ACCOUNTS_STREAM, room_stream, room_subject_prefix
@@ -202,7 +202,7 @@ async def ensure_topology(
     deadline: float | None = None,
     on_retry: Callable[[BaseException], None] | None = None,
 ) -> None:
-    """Creates the streams and the KV buckets (secrets, ops board) if missing. Idempotent; safe to
+    """Creates the streams and the KV buckets (secrets, ops board, limits) if missing. Idempotent; safe to
     race from every DC.
 
     Waits for the cluster to form: until ``deadline`` (monotonic), or with none for as long as the
@@ -215,6 +215,7 @@ async def ensure_topology(
     secrets_bucket = KeyValueConfig(bucket=SECRETS_BUCKET, history=1, replicas=3, storage=StorageType.FILE)
     steps.append(functools.partial(_create_bucket, js, secrets_bucket))
     steps.append(functools.partial(_create_bucket, js, ops_board.bucket_config()))
+    steps.append(functools.partial(_create_bucket, js, kv_counters.bucket_config()))
     for step in steps:
         await retry(step, retry_on=STARTUP_RETRYABLE, deadline=deadline, on_retry=on_retry, backoff=_PATIENT)
 

@@ -60,6 +60,12 @@ class _ErrorBody(msgspec.Struct):
     error: dict[str, str]
 
 
+def _wait_s(resp: httpx.Response) -> float:
+    """The answer's Retry-After in seconds (0 when absent or not a number of seconds)."""
+    value = resp.headers.get("retry-after", "")
+    return float(value) if value.isdigit() else 0.0
+
+
 def new_id() -> str:
     return secrets.token_hex(12)
 
@@ -131,7 +137,9 @@ class Client:
     ) -> T:
         """Sends the request to the current DC, moving on to the next DC while it is unreachable or
         answers 502/503/504, until ``retry_deadline`` (or ``deadline_s`` for this call: ``math.inf`` tries
-        until it works or the caller cancels). 4xx answers raise ApiError at once (429 waits).
+        until it works or the caller cancels). 4xx answers raise ApiError at once (429 waits,
+        unless its Retry-After is past the deadline: a locked login says when to come back, and
+        asking meanwhile only counts more failed attempts).
 
         ``dc`` (an index into ``dc_urls``) is tried first instead of the current DC, and moving on
         from it leaves the current DC as it is (a room's write hint). ``answer_headers`` receives

@@ -23,6 +23,7 @@ from firebreak.service.account_sessions import AccountSessions
 from firebreak.service.auth import Passwords, TokenClaims, Tokens
 from firebreak.service.ratelimit import WriteLimiter
 from firebreak.service.sync import Freshness
+from firebreak.service.throttle import Throttle
 from firebreak.wire.views import SessionView, UserView
 
 
@@ -49,10 +50,12 @@ class Accounts:
         limits: Limits,
         sessions: AccountSessions,
         limiter: WriteLimiter,
+        throttle: Throttle,
     ) -> None:
         #: Listing and ending sessions, changing the password (service/account_sessions.py).
         self.sessions = sessions
         self._limiter = limiter
+        self._throttle = throttle
         self._log = log
         self._passwords = passwords
         self._q = queries
@@ -61,13 +64,15 @@ class Accounts:
         self._limits = limits
 
     async def register(
-        self, username: str, password: str, display_name: str | None, request_id: str
+        self, username: str, password: str, display_name: str | None, request_id: str, source: str = ""
     ) -> UserView:
-        """Creates an account. Retrying with the same ``request_id`` returns the same account."""
+        """Creates an account. Retrying with the same ``request_id`` returns the same account.
+        ``source`` is the client's address: registrations are throttled per address."""
         check_username(username)
         check_password(password)
         check_client_id(request_id, "request_id")
         name = check_display_name(display_name if display_name is not None else username, self._limits)
+        await self._throttle.registration(source)  # before any hashing
         existing = self._q.user_by_username(username)
         if existing is not None:
             return await self._same_request_or_taken(existing, request_id, password)
@@ -125,16 +130,21 @@ class Accounts:
                 code="display_name_taken",
             )
 
-    async def login(self, username: str, password: str, client: str = "") -> SessionView:
+    async def login(self, username: str, password: str, source: str = "", client: str = "") -> SessionView:
+        """``source`` is the client's address: guesses are throttled per address and per account
+        (service/throttle.py), before any hashing. ``client`` describes it in the session list."""
         check_unicode(password, "the password")
         if not is_username(username):
             raise Unauthorized("wrong username or password", code="bad_credentials")
+        attempt = await self._throttle.login_attempt(username, source)
         row = self._q.user_by_username(username)
         if row is None:
             await self._fresh.barrier(ACCOUNTS_STREAM)  # registered a moment ago in another DC?
             row = self._q.user_by_username(username)
-        if row is None or not await self._passwords.verify(row.password_hash, password):
+        # An unknown user is checked against a dummy hash: it takes as long as a wrong password.
+        if not await self._passwords.verify(row.password_hash if row else None, password) or row is None:
             raise Unauthorized("wrong username or password", code="bad_credentials")
+        await self._throttle.login_succeeded(attempt)
         return await self.sessions.start(row, user_view(row), client)
 
     def authenticate(self, token: str) -> TokenClaims:

@@ -55,15 +55,17 @@ def create_app(gw: Gateway) -> ASGIApp:
 
     # ---- accounts ---------------------------------------------------------------------------
 
-    @app.post("/v1/accounts", responses=b.doc(UserView, 201) | b.errors(409), status_code=201)
-    async def register(body: b.RegisterBody) -> Response:
-        user = await accounts.register(body.username, body.password, body.display_name, body.request_id)
+    @app.post("/v1/accounts", responses=b.doc(UserView, 201) | b.errors(409, 429), status_code=201)
+    async def register(body: b.RegisterBody, request: Request) -> Response:
+        user = await accounts.register(
+            body.username, body.password, body.display_name, body.request_id, b.source(request)
+        )
         return b.reply(user, 201)
 
-    @app.post("/v1/sessions", responses=b.doc(SessionView, 201) | b.errors(401), status_code=201)
+    @app.post("/v1/sessions", responses=b.doc(SessionView, 201) | b.errors(401, 429), status_code=201)
     async def login(body: b.LoginBody, request: Request) -> Response:
         client = request.headers.get("user-agent", "")  # shown in the session list
-        return b.reply(await accounts.login(body.username, body.password, client), 201)
+        return b.reply(await accounts.login(body.username, body.password, b.source(request), client), 201)
 
     @app.delete("/v1/sessions/current", responses=b.doc(Ok))
     async def logout(me: Me) -> Response:

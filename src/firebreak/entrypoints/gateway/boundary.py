@@ -54,6 +54,12 @@ def bearer(authorization: str | None, accounts: Accounts) -> TokenClaims:
     return accounts.authenticate(authorization.removeprefix("Bearer ").strip())
 
 
+def source(request: Request) -> str:
+    """The client's address as the connection shows it (what throttling counts by). Behind a
+    proxy this is the proxy's address: X-Forwarded-For is not trusted (docs/SECURITY.md)."""
+    return request.client.host if request.client is not None else ""
+
+
 def doc(view: type[msgspec.Struct], status: int = 200) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` entry for a msgspec view (its schema is added by :func:`install`)."""
     ref = {"$ref": f"#/components/schemas/{view.__name__}"}
