@@ -10,7 +10,7 @@ from typing import Any, cast
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
-from firebreak.adapters import nats_log
+from firebreak.adapters import nats_connect
 from firebreak.adapters.replica_reader import Entry, ReplicaReader
 from firebreak.localcluster import LocalCluster
 from tests.helpers import eventually
@@ -60,7 +60,7 @@ async def test_catch_up_reads_the_replica_to_its_end_in_large_pulls_under_backpr
     """Against a real R3 stream: catch-up pulls go on while the replica reports entries pending
     after them, stop while the backlog is at its bound, and after the end small pulls pick up
     what comes later (here by the idle poll: this stream has no push)."""
-    nc = await nats_log.connect(cluster.config, prefer_dc=cluster.config.dcs[0].name, name="test-reader")
+    nc = await nats_connect.connect(cluster.config, prefer_dc=cluster.config.dcs[0].name, name="test-reader")
     try:
         js = nc.jetstream(timeout=10)
         await js.add_stream(name="READER_TEST", subjects=["readertest.>"], num_replicas=3, allow_direct=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
-from firebreak.adapters import leadership, nats_log, sqlite_store
+from firebreak.adapters import leadership, log_setup, nats_connect, sqlite_store
 from firebreak.adapters.kv_counters import KvCounters
 from firebreak.adapters.leader_watch import StreamLeaders
 from firebreak.adapters.leadership import Leadership
@@ -132,16 +132,16 @@ async def start_gateway(config: Config, dc_name: str, startup: Startup | None = 
     dc = config.dc(dc_name)
     startup = startup or Startup(dc.name)
     startup.begin("connecting to the log")
-    nc = await nats_log.connect(
+    nc = await nats_connect.connect(
         config, prefer_dc=dc.name, name=f"gateway-{dc.name}", on_retry=startup.retrying
     )
     try:
         js = nc.jetstream(timeout=5.0)
         startup.begin("making sure the streams and the KV buckets exist")
-        await nats_log.ensure_topology(js, config, on_retry=startup.retrying)
+        await log_setup.ensure_topology(js, config, on_retry=startup.retrying)
         startup.begin("reading the cluster secrets")
-        key = await nats_log.cluster_secret(js, nats_log.TOKEN_KEY_NAME, on_retry=startup.retrying)
-        room_key = await nats_log.cluster_secret(js, nats_log.ROOM_ID_KEY_NAME, on_retry=startup.retrying)
+        key = await log_setup.cluster_secret(js, log_setup.TOKEN_KEY_NAME, on_retry=startup.retrying)
+        room_key = await log_setup.cluster_secret(js, log_setup.ROOM_ID_KEY_NAME, on_retry=startup.retrying)
         startup.begin("building the read model")
         return _assemble(config, dc, nc, js, key, room_key)
     except BaseException:
@@ -181,12 +181,12 @@ def _assemble(
         ReplicaReader(
             nc,
             name,
-            nats_log.committed_subject(subject),
+            log_setup.committed_subject(subject),
             head[name] + 1,
             projector.queue,
             wait_for_room=projector.wait_for_room,
         )
-        for name, subject in nats_log.stream_subjects(config.partitions).items()
+        for name, subject in log_setup.stream_subjects(config.partitions).items()
     ]
     by_stream = {r.stream: r for r in readers}
 

@@ -12,7 +12,8 @@ import nats.js.errors
 from nats.aio.client import Client as NATS
 
 from firebreak.adapters.kv_counters import LIMITS_BUCKET
-from firebreak.adapters.nats_log import SECRETS_BUCKET, connect
+from firebreak.adapters.log_setup import SECRETS_BUCKET
+from firebreak.adapters.nats_connect import connect
 from firebreak.adapters.ops_board import OPS_BUCKET
 from firebreak.config import Config
 from firebreak.domain.ids import ACCOUNTS_STREAM, room_stream
