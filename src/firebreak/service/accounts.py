@@ -149,16 +149,18 @@ class Accounts:
 
     def authenticate(self, token: str) -> TokenClaims:
         claims = self._tokens.verify(token)
-        if not claims.i:
+        if not claims.issued_at:
             # Made before logins were recorded in the log: log out everywhere could not end it.
             raise Unauthorized("this token is from an older version; log in again", code="token_expired")
-        if self._q.is_revoked(claims.s):
+        if self._q.is_revoked(claims.session_id):
             raise Unauthorized("this session has been logged out", code="session_revoked")
         return claims
 
     async def logout(self, claims: TokenClaims) -> None:
-        event = ev.SessionRevoked(v=1, at=now_ms(), user_id=claims.u, session_id=claims.s)
-        appended = await self._log.append(user_subject(claims.u), ev.encode(event), f"revoke:{claims.s}")
+        event = ev.SessionRevoked(v=1, at=now_ms(), user_id=claims.user_id, session_id=claims.session_id)
+        appended = await self._log.append(
+            user_subject(claims.user_id), ev.encode(event), f"revoke:{claims.session_id}"
+        )
         await self._fresh.applied(appended)
 
     async def set_display_name(self, user_id: str, display_name: str) -> UserView:

@@ -102,12 +102,15 @@ class Passwords:
 
 
 class TokenClaims(msgspec.Struct, frozen=True):
-    u: str  # user id
-    s: str  # session id
-    e: int  # expiry, seconds since the epoch
+    """What a token says. One-letter names on the wire keep tokens short."""
+
+    user_id: str = msgspec.field(name="u")
+    session_id: str = msgspec.field(name="s")
+    #: Expiry, seconds since the epoch.
+    expires_at: int = msgspec.field(name="e")
     #: Issued at, milliseconds since the epoch (the session's start). 0 in tokens made before
     #: sessions were recorded in the log: those are refused (service/accounts.py).
-    i: int = 0
+    issued_at: int = msgspec.field(default=0, name="i")
 
 
 def _b64(data: bytes) -> str:
@@ -126,7 +129,10 @@ class Tokens:
     def issue(self, user_id: str) -> tuple[str, TokenClaims]:
         now = time.time()
         claims = TokenClaims(
-            u=user_id, s=secrets.token_hex(12), e=int(now) + self._ttl_s, i=max(1, int(now * 1000))
+            user_id=user_id,
+            session_id=secrets.token_hex(12),
+            expires_at=int(now) + self._ttl_s,
+            issued_at=max(1, int(now * 1000)),
         )
         payload = _b64(msgspec.json.encode(claims))
         mac = _b64(hmac.new(self._key, payload.encode(), hashlib.sha256).digest())
@@ -144,6 +150,6 @@ class Tokens:
             claims = msgspec.json.decode(_unb64(parts[1]), type=TokenClaims)
         except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
             raise Unauthorized("malformed token", code="invalid_token") from exc
-        if claims.e < time.time():
+        if claims.expires_at < time.time():
             raise Unauthorized("token expired; log in again", code="token_expired")
         return claims

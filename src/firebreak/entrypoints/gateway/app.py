@@ -76,47 +76,47 @@ def create_app(gw: Gateway) -> ASGIApp:
 
     @app.get("/v1/me", responses=b.doc(UserView) | b.errors(404))
     async def whoami(me: Me) -> Response:
-        return b.reply(accounts.me(me.u))
+        return b.reply(accounts.me(me.user_id))
 
     @app.patch("/v1/me", responses=b.doc(UserView) | b.errors(404, 409, 429))
     async def profile(me: Me, body: b.ProfileBody) -> Response:
-        return b.reply(await accounts.set_display_name(me.u, body.display_name))
+        return b.reply(await accounts.set_display_name(me.user_id, body.display_name))
 
     # ---- rooms ------------------------------------------------------------------------------
 
     @app.get("/v1/rooms", responses=b.doc(RoomList))
     async def list_rooms(me: Me) -> Response:
-        return b.reply(rooms.list_rooms(me.u))
+        return b.reply(rooms.list_rooms(me.user_id))
 
     @app.post("/v1/rooms/direct", responses=b.doc(RoomView) | b.errors(404, 429))
     async def open_direct(me: Me, body: b.DirectBody) -> Response:
-        return b.reply(await rooms.open_direct(me.u, body.username))
+        return b.reply(await rooms.open_direct(me.user_id, body.username))
 
     @app.post("/v1/rooms", responses=b.doc(RoomView, 201) | b.errors(404, 409, 429), status_code=201)
     async def create_group(me: Me, body: b.GroupBody) -> Response:
-        return b.reply(await rooms.create_group(me.u, body.name, body.members, body.request_id), 201)
+        return b.reply(await rooms.create_group(me.user_id, body.name, body.members, body.request_id), 201)
 
     @app.get("/v1/rooms/{room_id}", responses=b.doc(RoomDetail) | b.errors(404))
     async def room_detail(me: Me, room_id: str) -> Response:
-        return b.reply(await rooms.detail(me.u, room_id))
+        return b.reply(await rooms.detail(me.user_id, room_id))
 
     @app.patch("/v1/rooms/{room_id}", responses=b.doc(RoomView) | b.errors(404, 409, 429))
     async def rename(me: Me, room_id: str, body: b.RenameBody) -> Response:
-        return b.reply(await rooms.rename(me.u, room_id, body.name, body.request_id))
+        return b.reply(await rooms.rename(me.user_id, room_id, body.name, body.request_id))
 
     @app.post("/v1/rooms/{room_id}/members", responses=b.doc(RoomView) | b.errors(404, 409, 429))
     async def invite(me: Me, room_id: str, body: b.InviteBody) -> Response:
-        return b.reply(await rooms.invite(me.u, room_id, body.members, body.request_id))
+        return b.reply(await rooms.invite(me.user_id, room_id, body.members, body.request_id))
 
     @app.post("/v1/rooms/{room_id}/leave", responses=b.doc(Ok) | b.errors(404, 409, 429))
     async def leave(me: Me, room_id: str, body: b.LeaveBody) -> Response:
-        await rooms.leave(me.u, room_id, body.request_id)
+        await rooms.leave(me.user_id, room_id, body.request_id)
         return b.reply(Ok())
 
     @app.post("/v1/rooms/{room_id}/messages/batch", responses=b.doc(BatchResult) | b.errors(404, 409, 429))
     async def send_batch(me: Me, room_id: str, body: b.BatchBody) -> Response:
         items = [(m.client_id, m.text) for m in body.messages]
-        response = b.reply(BatchResult(results=await rooms.send_batch(me.u, room_id, items)))
+        response = b.reply(BatchResult(results=await rooms.send_batch(me.user_id, room_id, items)))
         hint = gw.write_url(room_id)
         if hint:
             response.headers[WRITE_URL_HEADER] = hint
@@ -130,11 +130,11 @@ def create_app(gw: Gateway) -> ASGIApp:
         after: Annotated[int | None, Query(description="page forwards from this room_seq")] = None,
         limit: int = 50,
     ) -> Response:
-        return b.reply(await rooms.history(me.u, room_id, before, after, limit))
+        return b.reply(await rooms.history(me.user_id, room_id, before, after, limit))
 
     @app.post("/v1/rooms/{room_id}/read", responses=b.doc(ReadResult) | b.errors(404, 429))
     async def mark_read(me: Me, room_id: str, body: b.ReadBody) -> Response:
-        return b.reply(await rooms.mark_read(me.u, room_id, body.up_to))
+        return b.reply(await rooms.mark_read(me.user_id, room_id, body.up_to))
 
     # ---- operations -------------------------------------------------------------------------
 

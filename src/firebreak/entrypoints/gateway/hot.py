@@ -150,7 +150,7 @@ class HotLane:
                 raise BadRequest(f"body: {exc}", code="malformed_request") from exc
             except msgspec.DecodeError as exc:
                 raise _undecodable(body, exc) from exc
-            result = await self._rooms.send(claims.u, room_id, parsed.client_id, parsed.text)
+            result = await self._rooms.send(claims.user_id, room_id, parsed.client_id, parsed.text)
         except FirebreakError as exc:
             # Errors are rare: the boundary's one renderer, as for every other endpoint.
             await error_response(exc.status, exc.code, exc.message, exc.headers())(scope, receive, send)
@@ -173,7 +173,7 @@ class HotLane:
                 raise refused
             query = parse_qs(scope["query_string"].decode("latin-1"))
             claims = self._accounts.authenticate(query.get("token", [""])[0])
-            session = self._new_session(claims.u, claims.s, query.get("cursor", [None])[0])
+            session = self._new_session(claims.user_id, claims.session_id, query.get("cursor", [None])[0])
         except FirebreakError as exc:
             await _refuse(send, exc)
             return
