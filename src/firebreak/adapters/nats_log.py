@@ -48,7 +48,7 @@ class SubjectNotEmpty(FirebreakError):
 
 
 @dataclass(frozen=True)
-class Appended:
+class AppendAck:
     stream: str
     seq: int
     #: True when JetStream recognised the Nats-Msg-Id: this is a retry of an earlier append.
@@ -69,7 +69,7 @@ class Log:
 
     async def append(
         self, subject: str, data: bytes, msg_id: str, *, expect_empty_subject: bool = False
-    ) -> Appended:
+    ) -> AppendAck:
         """Appends once, whatever the retries: ``msg_id`` is JetStream's dedupe key.
 
         Retries through leader elections until the write deadline, then raises Unavailable: the
@@ -79,12 +79,12 @@ class Log:
         if expect_empty_subject:
             headers["Nats-Expected-Last-Subject-Sequence"] = "0"
 
-        async def once() -> Appended:
+        async def once() -> AppendAck:
             try:
                 # A leader that steps down drops in-flight proposals without answering, so one
                 # attempt waits briefly; the retry carries the same Nats-Msg-Id and cannot duplicate.
                 ack = await self._js.publish(subject, data, timeout=self._attempt_s, headers=dict(headers))
-                return Appended(stream=ack.stream, seq=ack.seq, duplicate=bool(ack.duplicate))
+                return AppendAck(stream=ack.stream, seq=ack.seq, duplicate=bool(ack.duplicate))
             except nats.js.errors.APIError as exc:
                 if exc.err_code in _WRONG_LAST_SEQUENCE:
                     raise SubjectNotEmpty(f"{subject} already has entries") from exc
@@ -103,7 +103,9 @@ class Log:
 
         return await self._within_write_deadline(once, "retry with the same id")
 
-    async def _within_write_deadline(self, once: Callable[[], Awaitable[Appended]], advice: str) -> Appended:
+    async def _within_write_deadline(
+        self, once: Callable[[], Awaitable[AppendAck]], advice: str
+    ) -> AppendAck:
         """Tries ``once`` through leader elections until the write deadline, then Unavailable."""
         try:
             return await retry(
@@ -115,7 +117,7 @@ class Log:
         except _WriteAgain as exc:
             raise Unavailable(f"the log has no quorum for this write right now; {advice}") from exc.__cause__
 
-    async def append_batch(self, subject: str, payloads: list[bytes]) -> Appended:
+    async def append_batch(self, subject: str, payloads: list[bytes]) -> AppendAck:
         """Appends ``payloads`` to ``subject`` as one JetStream atomic batch: all or nothing, in
         order, at consecutive sequences; returns the last one.
 
@@ -127,7 +129,7 @@ class Log:
         if not 1 <= len(payloads) <= MAX_ATOMIC_BATCH:
             raise FirebreakError(f"a batch holds 1-{MAX_ATOMIC_BATCH} entries")
 
-        async def once() -> Appended:
+        async def once() -> AppendAck:
             batch_id = secrets.token_hex(8)
             try:
                 for i, data in enumerate(payloads[:-1], start=1):
@@ -144,7 +146,7 @@ class Log:
             ack = json.loads(reply.data)
             error = ack.get("error")
             if error is None:
-                return Appended(stream=str(ack["stream"]), seq=int(ack["seq"]), duplicate=False)
+                return AppendAck(stream=str(ack["stream"]), seq=int(ack["seq"]), duplicate=False)
             if int(error.get("code", 500)) < 500:
                 raise FirebreakError(f"the log refused the batch: {error.get('description')}")
             raise _WriteAgain from FirebreakError(str(error.get("description")))

@@ -83,7 +83,7 @@ class AccountSessions:
         appended = await self._log.append(
             user_subject(user.user_id), ev.encode(event), f"login:{claims.session_id}"
         )
-        await self._fresh.applied(appended)
+        await self._fresh.until_applied(appended)
         if self._q.is_revoked(claims.session_id):
             # The password was changed elsewhere before this login reached the log: the projection
             # ended the session at once, in every DC.
@@ -108,7 +108,7 @@ class AccountSessions:
         appended = await self._log.append(
             user_subject(claims.user_id), ev.encode(event), f"endall:{claims.session_id}:{rid}"
         )
-        await self._fresh.applied(appended)
+        await self._fresh.until_applied(appended)
         self._still_live(claims)
         return self.list(claims)
 
@@ -124,7 +124,7 @@ class AccountSessions:
         appended = await self._log.append(
             user_subject(claims.user_id), ev.encode(event), f"revoke:{session_id}"
         )
-        await self._fresh.applied(appended)
+        await self._fresh.until_applied(appended)
 
     async def change_password(self, claims: TokenClaims, current: str, new: str, request_id: str) -> None:
         """Replaces the password (``current`` must be right: 403 otherwise, nothing changes) and
@@ -151,7 +151,7 @@ class AccountSessions:
         appended = await self._log.append(
             user_subject(claims.user_id), ev.encode(event), f"pw:{claims.user_id}:{request_id}"
         )
-        await self._fresh.applied(appended)
+        await self._fresh.until_applied(appended)
         self._still_live(claims)
         if appended.duplicate:  # JetStream knew the id: maybe from another body
             await self._same_change(self._user(claims.user_id), new)

@@ -100,7 +100,7 @@ class Accounts:
             if existing is None:  # pragma: no cover - the barrier makes this unreachable
                 raise
             return await self._same_request_or_taken(existing, request_id, password)
-        await self._fresh.applied(appended)
+        await self._fresh.until_applied(appended)
         row = self._q.user_by_username(username)
         assert row is not None
         if appended.duplicate:  # JetStream knew the id: maybe another body with the same request_id
@@ -161,7 +161,7 @@ class Accounts:
         appended = await self._log.append(
             user_subject(claims.user_id), ev.encode(event), f"revoke:{claims.session_id}"
         )
-        await self._fresh.applied(appended)
+        await self._fresh.until_applied(appended)
 
     async def set_display_name(self, user_id: str, display_name: str) -> UserView:
         name = check_display_name(display_name, self._limits)
@@ -171,7 +171,7 @@ class Accounts:
             appended = await self._log.append(
                 user_subject(user_id), ev.encode(event), f"dn:{user_id}:{event.at}:{name}"
             )
-            await self._fresh.applied(appended)
+            await self._fresh.until_applied(appended)
         return self.me(user_id)
 
     def me(self, user_id: str) -> UserView:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 
-from firebreak.adapters.nats_log import Appended, Log, SubjectNotEmpty
+from firebreak.adapters.nats_log import AppendAck, Log, SubjectNotEmpty
 from firebreak.adapters.sqlite_queries import MembershipRow, MessageRow, Queries, RoomRow
 from firebreak.config import Config
 from firebreak.domain import events as ev
@@ -91,7 +91,7 @@ class Rooms:
     def _stream(self, room_id: str) -> str:
         return room_stream(partition_of(room_id, self._partitions))
 
-    async def _append(self, event: ev.RoomEvent, msg_id: str, *, create: bool = False) -> Appended:
+    async def _append(self, event: ev.RoomEvent, msg_id: str, *, create: bool = False) -> AppendAck:
         with self._limiter.admit(event):
             appended = await self._log.append(
                 room_subject(event.room_id, self._partitions),
@@ -99,7 +99,7 @@ class Rooms:
                 msg_id,
                 expect_empty_subject=create,
             )
-            await self._fresh.applied(appended)
+            await self._fresh.until_applied(appended)
         return appended
 
     async def _append_op(self, event: ev.RoomEvent, op: str, me: str, request_id: str | None) -> None:
@@ -228,7 +228,7 @@ class Rooms:
                 ev.encode(event),
                 message_dedupe_id(room_id, me, client_id),
             )
-            await self._fresh.applied(appended)
+            await self._fresh.until_applied(appended)
         row = self._q.message_by_client_id(me, client_id, room_id)
         if row is None:
             # The projection refused it (we left the room between the check and the append).
@@ -260,7 +260,7 @@ class Rooms:
                 await self._member_room(room_id, me)
                 payloads = [ev.encode(event) for event in events]
                 appended = await self._log.append_batch(room_subject(room_id, self._partitions), payloads)
-                await self._fresh.applied(appended)
+                await self._fresh.until_applied(appended)
             first, last = appended.seq - len(new) + 1, appended.seq
         stored = self._q.messages_by_client_ids(me, [cid for cid, _ in new], room_id) if new else {}
         # The new messages' unread numbers in one statement, not one per message.
