@@ -27,7 +27,7 @@ from firebreak.adapters.sqlite_checkpoint import Checkpointer
 from firebreak.adapters.sqlite_queries import Queries
 from firebreak.adapters.sqlite_store import SqliteStore
 from firebreak.config import Config, DCConfig
-from firebreak.domain.ids import partition_of, room_stream
+from firebreak.domain.ids import Cursor, partition_of, room_stream
 from firebreak.errors import Unavailable
 from firebreak.service.account_sessions import AccountSessions
 from firebreak.service.accounts import Accounts
@@ -38,9 +38,11 @@ from firebreak.service.projector import CATCH_UP_BATCH, MAX_BATCH, Projector
 from firebreak.service.ratelimit import WriteLimiter
 from firebreak.service.readiness import Readiness
 from firebreak.service.rooms import Rooms
+from firebreak.service.sessions import LiveSession
 from firebreak.service.startup import Startup
 from firebreak.service.sync import Freshness
 from firebreak.service.throttle import Throttle
+from firebreak.wire.views import Digest, Health
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +96,34 @@ class Gateway:
                 code="dc_catching_up",
             )
         return None
+
+    def health(self) -> Health:
+        ready = self.serving()
+        return Health(
+            dc=self.dc.name,
+            cursor=str(self.projector.head_cursor()),
+            head=dict(self.projector.head),
+            connections=self.hub.connections,
+            draining=self.draining,
+            caught_up=self.readiness.caught_up(),
+            readers={r.stream: r.state.value for r in self.readers},
+            ready=ready,
+            waiting_for=None if ready else self.readiness.progress(),
+        )
+
+    def digest(self) -> Digest:
+        return Digest(
+            dc=self.dc.name,
+            head=dict(self.projector.head),
+            digest=self.queries.digest(),
+            counts=self.queries.counts(),
+        )
+
+    def new_session(self, user_id: str, session_id: str, cursor: str | None) -> LiveSession:
+        """A live WebSocket session from the client's cursor (None: from now)."""
+        start = Cursor.parse(cursor, self.config.partitions) if cursor else None
+        limit = self.config.limits.ws_queue_max
+        return LiveSession(user_id, start, self.projector, self.queries, self.hub, limit, session_id)
 
     def write_url(self, room_id: str) -> str | None:
         """The HTTP URL of the DC whose node leads ``room_id``'s stream, if known: a hint for

@@ -1,25 +1,28 @@
 """The HTTP + WebSocket API of one DC (see docs/API.md; the OpenAPI document is at /openapi.json)."""
 
 import hmac
-from typing import Annotated
+from typing import Annotated, Protocol
 
 from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp
 
-from firebreak.bootstrap import Gateway
-from firebreak.domain.ids import Cursor
+from firebreak.config import Config, DCConfig
 from firebreak.entrypoints.gateway import boundary
 from firebreak.entrypoints.gateway.apidocs import install_docs
 from firebreak.entrypoints.gateway.hot import SEND_OPERATION, HotLane
 from firebreak.entrypoints.gateway.ops import add_ops_routes
 from firebreak.entrypoints.gateway.session_routes import add_session_routes
-from firebreak.errors import Forbidden
+from firebreak.errors import Forbidden, Unavailable
+from firebreak.service.accounts import Accounts
 from firebreak.service.auth import TokenClaims
+from firebreak.service.rooms import Rooms
 from firebreak.service.sessions import LiveSession
 from firebreak.wire.views import (
     WRITE_URL_HEADER,
     BatchResult,
+    Digest,
+    Health,
     History,
     Ok,
     ReadResult,
@@ -31,7 +34,24 @@ from firebreak.wire.views import (
 )
 
 
-def create_app(gw: Gateway) -> ASGIApp:
+class GatewayParts(Protocol):
+    """What the web layer uses of a running gateway (bootstrap.Gateway, built in bootstrap.py):
+    the use cases, the session factory, and health, digest, drain and refusals for operations."""
+
+    config: Config
+    dc: DCConfig
+    accounts: Accounts
+    rooms: Rooms
+
+    def health(self) -> Health: ...
+    def digest(self) -> Digest: ...
+    def new_session(self, user_id: str, session_id: str, cursor: str | None) -> LiveSession: ...
+    def refusal(self) -> Unavailable | None: ...
+    def write_url(self, room_id: str) -> str | None: ...
+    async def drain(self) -> int: ...
+
+
+def create_app(gw: GatewayParts) -> ASGIApp:
     """The gateway's ASGI app: the Gatekeeper (refusals, body limits), then the hot lane (single
     sends and the live WebSocket, hot.py), then FastAPI for everything else."""
     app = FastAPI(
@@ -153,38 +173,19 @@ def create_app(gw: Gateway) -> ASGIApp:
 
     # ---- operations -------------------------------------------------------------------------
 
-    @app.get("/healthz")
-    async def health() -> JSONResponse:
-        ready = gw.serving()
-        return JSONResponse(
-            {
-                "dc": gw.dc.name,
-                "cursor": str(gw.projector.head_cursor()),
-                "head": gw.projector.head,
-                "connections": gw.hub.connections,
-                "draining": gw.draining,
-                "caught_up": gw.readiness.caught_up(),
-                "readers": {r.stream: r.state.value for r in gw.readers},
-                # Ready = serving: readers running and the read model caught up with the log.
-                "ready": ready,
-                **({} if ready else {"waiting_for": gw.readiness.progress()}),
-            }
-        )
+    @app.get("/healthz", responses=boundary.doc(Health))
+    async def health() -> Response:
+        return boundary.reply(gw.health())
 
     async def ops(x_ops_token: Annotated[str | None, Header()] = None) -> None:
         if not x_ops_token or not hmac.compare_digest(x_ops_token, gw.config.secrets.ops_token):
             raise Forbidden("ops endpoints need X-Ops-Token", code="ops_only")
 
-    @app.get("/internal/digest", dependencies=[Depends(ops)], responses=boundary.errors(403))
-    async def digest() -> JSONResponse:
-        return JSONResponse(
-            {
-                "dc": gw.dc.name,
-                "head": gw.projector.head,
-                "digest": gw.queries.digest(),
-                "counts": gw.queries.counts(),
-            }
-        )
+    @app.get(
+        "/internal/digest", dependencies=[Depends(ops)], responses=boundary.doc(Digest) | boundary.errors(403)
+    )
+    async def digest() -> Response:
+        return boundary.reply(gw.digest())
 
     @app.post("/internal/drain", dependencies=[Depends(ops)], responses=boundary.errors(403))
     async def drain() -> JSONResponse:
@@ -194,17 +195,11 @@ def create_app(gw: Gateway) -> ASGIApp:
 
     add_ops_routes(app, gw.config, gw.dc.name, ops)
 
-    def new_session(user_id: str, session_id: str, cursor: str | None) -> LiveSession:
-        start = Cursor.parse(cursor, gw.config.partitions) if cursor else None
-        return LiveSession(
-            user_id, start, gw.projector, gw.queries, gw.hub, gw.config.limits.ws_queue_max, session_id
-        )
-
     lane = HotLane(
         app,
         accounts=accounts,
         rooms=rooms,
-        new_session=new_session,
+        new_session=gw.new_session,
         refusal=gw.refusal,
         write_url=gw.write_url,
     )
