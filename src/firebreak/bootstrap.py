@@ -37,6 +37,7 @@ from firebreak.service.hub import DRAINING, Hub
 from firebreak.service.projector import CATCH_UP_BATCH, MAX_BATCH, Projector
 from firebreak.service.ratelimit import WriteLimiter
 from firebreak.service.readiness import Readiness
+from firebreak.service.room_queries import RoomQueries
 from firebreak.service.rooms import Rooms
 from firebreak.service.sessions import LiveSession
 from firebreak.service.startup import Startup
@@ -59,6 +60,7 @@ class Gateway:
     hub: Hub
     accounts: Accounts
     rooms: Rooms
+    room_queries: RoomQueries
     readers: list[ReplicaReader]
     readiness: Readiness
     #: Which DC's node leads each stream: for the write hint (docs/API.md).
@@ -232,11 +234,14 @@ def _assemble(
     accounts = Accounts(
         the_log, queries, fresh, tokens, passwords, limits, account_sessions, limiter, throttle
     )
-    rooms = Rooms(config, the_log, queries, fresh, accounts, limiter, room_key=room_key)
+    room_queries = RoomQueries(config, queries, fresh)
+    rooms = Rooms(config, the_log, queries, fresh, accounts, limiter, room_queries, room_key=room_key)
 
     readiness = Readiness(projector, readers)
     leaders = StreamLeaders(nc, list(by_stream))
-    gw = Gateway(config, dc, nc, projector, queries, hub, accounts, rooms, readers, readiness, leaders)
+    gw = Gateway(
+        config, dc, nc, projector, queries, hub, accounts, rooms, room_queries, readers, readiness, leaders
+    )
     # What the log held at start, as each stream's leader says: the read model must reach it
     # before this DC answers anyone (waits for a leader where there is none).
     last_seq = functools.partial(the_log.last_seq, deadline_s=None)

@@ -16,6 +16,7 @@ from firebreak.entrypoints.gateway.session_routes import add_session_routes
 from firebreak.errors import Forbidden, Unavailable
 from firebreak.service.accounts import Accounts
 from firebreak.service.auth import TokenClaims
+from firebreak.service.room_queries import RoomQueries
 from firebreak.service.rooms import Rooms
 from firebreak.service.sessions import LiveSession
 from firebreak.wire.views import (
@@ -42,6 +43,7 @@ class GatewayParts(Protocol):
     dc: DCConfig
     accounts: Accounts
     rooms: Rooms
+    room_queries: RoomQueries
 
     def health(self) -> Health: ...
     def digest(self) -> Digest: ...
@@ -64,7 +66,7 @@ def create_app(gw: GatewayParts) -> ASGIApp:
     boundary.install(app, gw.config.limits, extra_operations=SEND_OPERATION)
     install_docs(app)
 
-    accounts, rooms = gw.accounts, gw.rooms
+    accounts, rooms, room_queries = gw.accounts, gw.rooms, gw.room_queries
 
     # Dependencies are ``async def``: FastAPI runs plain ``def`` ones in a thread pool, a thread hop
     # per request that showed up in a gateway's profile under load (docs/PERFORMANCE.md).
@@ -112,7 +114,7 @@ def create_app(gw: GatewayParts) -> ASGIApp:
 
     @app.get("/v1/rooms", responses=boundary.doc(RoomList))
     async def list_rooms(me: Me) -> Response:
-        return boundary.reply(rooms.list_rooms(me.user_id))
+        return boundary.reply(room_queries.list_rooms(me.user_id))
 
     @app.post("/v1/rooms/direct", responses=boundary.doc(RoomView) | boundary.errors(404, 429))
     async def open_direct(me: Me, body: boundary.DirectBody) -> Response:
@@ -128,7 +130,7 @@ def create_app(gw: GatewayParts) -> ASGIApp:
 
     @app.get("/v1/rooms/{room_id}", responses=boundary.doc(RoomDetail) | boundary.errors(404))
     async def room_detail(me: Me, room_id: str) -> Response:
-        return boundary.reply(await rooms.detail(me.user_id, room_id))
+        return boundary.reply(await room_queries.detail(me.user_id, room_id))
 
     @app.patch("/v1/rooms/{room_id}", responses=boundary.doc(RoomView) | boundary.errors(404, 409, 429))
     async def rename(me: Me, room_id: str, body: boundary.RenameBody) -> Response:
@@ -165,7 +167,7 @@ def create_app(gw: GatewayParts) -> ASGIApp:
         after: Annotated[int | None, Query(description="page forwards from this room_seq")] = None,
         limit: int = 50,
     ) -> Response:
-        return boundary.reply(await rooms.history(me.user_id, room_id, before, after, limit))
+        return boundary.reply(await room_queries.history(me.user_id, room_id, before, after, limit))
 
     @app.post("/v1/rooms/{room_id}/read", responses=boundary.doc(ReadResult) | boundary.errors(404, 429))
     async def mark_read(me: Me, room_id: str, body: boundary.ReadBody) -> Response:
