@@ -34,7 +34,7 @@ from firebreak.service.accounts import Accounts
 from firebreak.service.auth import Passwords, Tokens
 from firebreak.service.balancer import Balancer
 from firebreak.service.hub import DRAINING, Hub
-from firebreak.service.projector import CATCH_UP_BATCH, MAX_BATCH, Projector
+from firebreak.service.projector import Projector
 from firebreak.service.ratelimit import WriteLimiter
 from firebreak.service.readiness import Readiness
 from firebreak.service.room_queries import RoomQueries
@@ -192,20 +192,14 @@ def _assemble(
     queries = Queries(conn)
     hub = Hub(config.limits.max_ws_per_user)
     limiter = WriteLimiter.from_limits(config.limits)
-    readiness: Readiness | None = None  # set below; the projector asks it before each batch
-
-    def batch_limit() -> int:
-        serving = readiness is not None and readiness.caught_up()
-        return MAX_BATCH if serving else CATCH_UP_BATCH
-
     projector = Projector(
         store,
         config.partitions,
         hub.publish,
-        batch_limit,
         config.read_model_commit_s,
         revoked=hub.end_session,
         observe=limiter.observe,
+        catching_up=True,
     )
 
     head = projector.head
@@ -247,6 +241,7 @@ def _assemble(
     last_seq = functools.partial(the_log.last_seq, deadline_s=None)
     gw.tasks.append(asyncio.create_task(readiness.learn_targets(last_seq), name="readiness-targets"))
     gw.tasks.append(asyncio.create_task(projector.run(), name="projector"))
+    gw.tasks.append(asyncio.create_task(readiness.serve_when_caught_up(), name="readiness-serve"))
     checkpointer = Checkpointer(db_path, conn, serving=readiness.caught_up)
     gw.tasks.append(asyncio.create_task(checkpointer.run(), name="checkpointer"))
     gw.tasks.extend(asyncio.create_task(r.run(), name=f"read-{r.stream}") for r in readers)

@@ -25,6 +25,7 @@ the COMMIT runs in a worker thread; ``head`` advances only after it (see
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import logging
@@ -65,12 +66,17 @@ class Projector:
         store: SqliteStore,
         partitions: int,
         publish: Callable[[list[Applied]], None],
-        batch_limit: Callable[[], int] = lambda: MAX_BATCH,
         commit_every_s: float = READ_MODEL_COMMIT_S,
         revoked: Callable[[str, str], object] = lambda user_id, session_id: None,
         observe: Callable[[list[Event]], object] | None = None,
+        *,
+        catching_up: bool = False,
     ) -> None:
+        """``catching_up``: start in the catching-up mode (a gateway that serves nobody yet); the
+        gateway's readiness ends it with :meth:`start_serving`."""
         self._store = store
+        #: The mode: large committed batches while catching up, small ones once serving.
+        self.catching_up = catching_up
         #: Told of every event of each applied batch (decoded, accepted by the rules or not), before
         #: anyone waiting for the batch is woken: the write limits count them (service/ratelimit.py).
         self._observe = observe
@@ -82,7 +88,6 @@ class Projector:
         self._commit_every_s = commit_every_s
         # Set while a transaction is open across batches: the timer that will ask for its COMMIT.
         self._commit_timer: asyncio.TimerHandle | None = None
-        self._batch_limit = batch_limit
         self._projection = Projection(store)
         self._partitions = partitions
         self._publish = publish
@@ -94,6 +99,7 @@ class Projector:
         self._waiters: dict[str, list[tuple[int, int, asyncio.Future[None]]]] = {s: [] for s in self.head}
         self._tiebreak = itertools.count()
         self._drained = asyncio.Event()
+        self._advanced = asyncio.Event()
 
     def head_cursor(self) -> Cursor:
         return Cursor([self.head[room_stream(p)] for p in range(self._partitions)])
@@ -233,6 +239,7 @@ class Projector:
         if self._observed and self._observe is not None:
             self._observe(self._observed)
             self._observed = []
+        self._advanced.set()
         for stream, seq in last.items():
             self.head[stream] = seq
             waiters = self._waiters[stream]
@@ -265,11 +272,22 @@ class Projector:
                 return
             size = self.queue.qsize()
 
+    async def next_batch(self, within_s: float) -> None:
+        """Returns once another batch has been applied, or after ``within_s`` seconds."""
+        self._advanced.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._advanced.wait(), within_s)
+
+    def start_serving(self) -> None:
+        """Ends the catching-up mode: from the next batch on, small batches for low latency."""
+        self.catching_up = False
+
     async def run(self) -> None:
         while True:
             batch = [await self.queue.get()]
-            limit = self._batch_limit()
-            if limit > MAX_BATCH:
+            catching_up = self.catching_up
+            limit = CATCH_UP_BATCH if catching_up else MAX_BATCH
+            if catching_up:
                 # Catching up: let the readers fill the batch instead of committing whatever the
                 # first wake-up found; each commit costs about the same whatever its size
                 # (latency does not matter: nobody is served yet).
@@ -283,7 +301,7 @@ class Projector:
             due = _COMMIT_DUE in batch  # no real entry has an empty stream name
             if due:
                 batch = [entry for entry in batch if entry is not _COMMIT_DUE]
-            if limit > MAX_BATCH:
+            if catching_up:
                 self.commit()
                 if batch:
                     await self.apply_batch_catching_up(batch)

@@ -45,6 +45,14 @@ class Readiness:
 
         await asyncio.gather(*(learn(stream) for stream in self._streams))
 
+    async def serve_when_caught_up(self, check_every_s: float = 0.05) -> None:
+        """Switches the projector from catching up to serving once caught up (then returns). Asked
+        after each batch, and every ``check_every_s`` while none comes (a target or a reader's
+        end can arrive without one)."""
+        while not self.caught_up():
+            await self._projector.next_batch(check_every_s)
+        self._projector.start_serving()
+
     def caught_up(self) -> bool:
         if not self._caught_up:
             head = self._projector.head
