@@ -19,6 +19,7 @@ import msgspec
 from firebreak.errors import FirebreakError
 from firebreak.retry import Backoff
 from firebreak.retry import retry as retry_helper
+from firebreak.wire.requests import BatchBody, SendBody
 from firebreak.wire.views import (
     WRITE_URL_HEADER,
     BatchResult,
@@ -273,13 +274,13 @@ class Client:
     ) -> SendResult:
         """Sends with retries across DCs until acknowledged; the id makes every retry the same message.
         ``deadline_s`` and ``on_retry`` as for :meth:`request` (an outbox passes ``math.inf``)."""
-        body = {"client_id": client_id or new_id(), "text": text}
+        body = msgspec.to_builtins(SendBody(client_id=client_id or new_id(), text=text))
         path = f"/v1/rooms/{room_id}/messages"
         return await self._room_write(room_id, path, body, SendResult, deadline_s, on_retry)
 
     async def send_batch(self, room_id: str, items: list[tuple[str, str]]) -> BatchResult:
         """Sends (client_id, text) pairs in one request, in order, all or none; retries are safe."""
-        body = {"messages": [{"client_id": cid, "text": text} for cid, text in items]}
+        body = msgspec.to_builtins(BatchBody([SendBody(client_id=cid, text=text) for cid, text in items]))
         return await self._room_write(room_id, f"/v1/rooms/{room_id}/messages/batch", body, BatchResult)
 
     async def _room_write(

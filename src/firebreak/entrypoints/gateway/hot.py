@@ -34,6 +34,7 @@ from firebreak.service.hub import DRAINING, LOGGED_OUT
 from firebreak.service.rooms import Rooms
 from firebreak.service.sessions import LiveSession, SendNow, SessionEnded
 from firebreak.wire.frames import error_frame
+from firebreak.wire.requests import SendBody
 from firebreak.wire.views import WRITE_URL_HEADER
 
 #: WebSocket close codes (4000-4999 are the application's). 4401 also ends a live session whose
@@ -51,14 +52,6 @@ _PREFIX = "/v1/rooms/"
 _SUFFIX = "/messages"
 _JSON = [(b"content-type", b"application/json")]
 _WRITE_URL = WRITE_URL_HEADER.encode()
-
-
-class SendBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    """The body of a single send: the fields of :class:`~.boundary.SendBody` (the pydantic model
-    that documents it and that batch sends use; tests/test_hot_lane.py keeps the two equal)."""
-
-    client_id: str
-    text: str
 
 
 def _json(schema: str) -> dict[str, Any]:
