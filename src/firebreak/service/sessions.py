@@ -16,7 +16,7 @@ Why no event is lost or repeated between catch-up and live (the race this module
 3. catch-up sends the events in (cursor, head] from SQLite, then the inbox is drained, skipping
    anything at or below what was already delivered for that partition;
 4. only then, between two sends and with the inbox empty, may the session let the hub write to
-   its socket directly (``send_now``, see service/hub.py); whenever the socket cannot take a
+   its socket directly (``write_frame_now``, see service/hub.py); whenever the socket cannot take a
    write at once, the session task takes over again, from the first event not written.
 
 Events within one partition are delivered in log order; rooms never span partitions, so per-room
@@ -38,10 +38,10 @@ CATCH_UP_PAGE = 500
 #: Most events in one frame (bounds a frame: 100 x a 4,000-character message < 1 MiB).
 FRAME_EVENTS = 100
 
-Send = Callable[[bytes], Awaitable[None]]
+WriteFrame = Callable[[bytes], Awaitable[None]]
 #: Writes one frame at once and returns True, or writes nothing and returns False (socket paused
 #: or closing). Provided by the gateway's WebSocket protocol (entrypoints/gateway/websocket.py).
-SendNow = Callable[[bytes], bool]
+WriteFrameNow = Callable[[bytes], bool]
 
 
 class SessionEnded(Exception):
@@ -77,9 +77,9 @@ class LiveSession:
         self._max_queue = max_queue
         self.delivered: Cursor | None = None
 
-    async def run(self, send: Send, send_now: SendNow | None = None) -> None:
+    async def run(self, write_frame: WriteFrame, write_frame_now: WriteFrameNow | None = None) -> None:
         """Streams until cancelled or ended by the server (raises SessionEnded). With
-        ``send_now``, live events are written by the hub whenever the socket takes them at once."""
+        ``write_frame_now``, live events are written by the hub whenever the socket takes them at once."""
         sub = Subscriber(self._user_id, self._max_queue, self._session_id)
         self._hub.add(sub)
         try:
@@ -90,13 +90,13 @@ class LiveSession:
             head = self._projector.head_cursor()  # step 2: after registering
             delivered = self._start.copy() if self._start is not None else head.copy()
             self.delivered = delivered
-            await self._catch_up(send, delivered, head)
-            await send(ready_frame(str(delivered)))
-            await self._live(send, sub, delivered, send_now)
+            await self._catch_up(write_frame, delivered, head)
+            await write_frame(ready_frame(str(delivered)))
+            await self._live(write_frame, sub, delivered, write_frame_now)
         finally:
             self._hub.remove(sub)
 
-    async def _catch_up(self, send: Send, delivered: Cursor, head: Cursor) -> None:
+    async def _catch_up(self, write_frame: WriteFrame, delivered: Cursor, head: Cursor) -> None:
         for p, upto in enumerate(head.seqs):
             after = delivered.seqs[p]
             while after < upto:
@@ -104,15 +104,21 @@ class LiveSession:
                 for first in range(0, len(rows), FRAME_EVENTS):
                     chunk = rows[first : first + FRAME_EVENTS]
                     delivered.seqs[p] = chunk[-1][0]
-                    await send(_frame(delivered, [body for _, body in chunk]))
+                    await write_frame(_frame(delivered, [body for _, body in chunk]))
                 if len(rows) < CATCH_UP_PAGE:
                     break
                 after = rows[-1][0]
             # Nothing else in (cursor, head] concerns this user: the cursor may move past it.
             delivered.seqs[p] = max(delivered.seqs[p], upto)
 
-    async def _live(self, send: Send, sub: Subscriber, delivered: Cursor, send_now: SendNow | None) -> None:
-        write = _writer(send_now, delivered) if send_now is not None else None
+    async def _live(
+        self,
+        write_frame: WriteFrame,
+        sub: Subscriber,
+        delivered: Cursor,
+        write_frame_now: WriteFrameNow | None,
+    ) -> None:
+        write = _writer(write_frame_now, delivered) if write_frame_now is not None else None
         while True:
             if write is not None:
                 # Here no send is in progress; if the inbox is empty too, the hub writes from now
@@ -124,7 +130,7 @@ class LiveSession:
                 raise SessionEnded(sub.ended)
             bodies = _advance(delivered, items)
             if bodies:
-                await send(_frame(delivered, bodies))
+                await write_frame(_frame(delivered, bodies))
 
 
 def _advance(delivered: Cursor, items: list[Applied]) -> list[bytes]:
@@ -138,7 +144,7 @@ def _advance(delivered: Cursor, items: list[Applied]) -> list[bytes]:
     return bodies
 
 
-def _writer(send_now: SendNow, delivered: Cursor) -> WriteNow:
+def _writer(write_frame_now: WriteFrameNow, delivered: Cursor) -> WriteNow:
     """The hub's writer for one session: frames of up to FRAME_EVENTS; ``delivered`` moves only
     past frames the socket took."""
     seqs = delivered.seqs
@@ -150,14 +156,14 @@ def _writer(send_now: SendNow, delivered: Cursor) -> WriteNow:
             if applied.seq <= before:
                 return 1
             seqs[p] = applied.seq
-            if send_now(_frame(delivered, [applied.body])):
+            if write_frame_now(_frame(delivered, [applied.body])):
                 return 1
             seqs[p] = before
             return 0
         for first in range(0, len(items), FRAME_EVENTS):
             saved = seqs.copy()
             bodies = _advance(delivered, items[first : first + FRAME_EVENTS])
-            if bodies and not send_now(_frame(delivered, bodies)):
+            if bodies and not write_frame_now(_frame(delivered, bodies)):
                 seqs[:] = saved
                 return first
         return len(items)

@@ -32,7 +32,7 @@ from firebreak.errors import BadRequest, FirebreakError
 from firebreak.service.accounts import Accounts
 from firebreak.service.hub import DRAINING, LOGGED_OUT
 from firebreak.service.rooms import Rooms
-from firebreak.service.sessions import LiveSession, SendNow, SessionEnded
+from firebreak.service.sessions import LiveSession, SessionEnded, WriteFrameNow
 from firebreak.wire.frames import error_frame
 from firebreak.wire.requests import SendBody
 from firebreak.wire.views import WRITE_URL_HEADER
@@ -171,13 +171,13 @@ class HotLane:
             await _refuse(send, exc)
             return
 
-        async def send_frame(frame: bytes) -> None:
+        async def write_frame(frame: bytes) -> None:
             await send({"type": "websocket.send", "text": frame.decode()})
 
         # Two things can end a session: the server (SessionEnded, or the socket failing under a
         # send) and the client going away, which only receive() reports. Without watching it, a
         # silent session would stay registered with the hub until the next event for its user.
-        streaming = asyncio.ensure_future(session.run(send_frame, _send_now(scope)))
+        streaming = asyncio.ensure_future(session.run(write_frame, _write_frame_now(scope)))
         incoming: asyncio.Future[Message] | None = None
         try:
             while not streaming.done():
@@ -238,10 +238,10 @@ def _undecodable(body: bytes, exc: msgspec.DecodeError) -> BadRequest:
     return BadRequest(f"body: not valid JSON ({exc})", code="malformed_request")
 
 
-def _send_now(scope: Scope) -> SendNow | None:
+def _write_frame_now(scope: Scope) -> WriteFrameNow | None:
     """The server's synchronous frame writer, if it offers one (entrypoints/gateway/websocket.py)."""
     extension = (scope.get("extensions") or {}).get(SEND_NOW)
-    return cast(SendNow, extension["send"]) if extension else None
+    return cast(WriteFrameNow, extension["send"]) if extension else None
 
 
 async def _read_body(receive: Receive) -> bytes:
