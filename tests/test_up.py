@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from firebreak.config import dump_config
+from firebreak.config_file import dump_config
 from firebreak.errors import FirebreakError, Unauthorized
 from firebreak.localcluster import LocalCluster
 from firebreak.service.auth import Tokens

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from firebreak.config import Limits, load_config
+from firebreak.config import Limits
+from firebreak.config_file import load_config
 from firebreak.domain import events as ev
 from firebreak.errors import ConfigError, RateLimited
 from firebreak.service.ratelimit import Allowance, Kind, WriteLimiter, allowances, write_of
