@@ -202,6 +202,11 @@ class Hub:
     def connections(self) -> int:
         return sum(len(s) for s in self._by_user.values())
 
+    def live_sessions(self, user_id: str) -> tuple[Subscriber, ...]:
+        """The live sessions of ``user_id`` now, to look at (whether the hub writes to them,
+        whether they ended); the hub's own set of them is not handed out."""
+        return tuple(self._by_user.get(user_id, ()))
+
     def publish(self, batch: list[Applied]) -> None:
         """Pushes each event to its recipients' inboxes, then writes to the DIRECT ones: one
         frame per session for the whole batch, not one per event."""

@@ -20,15 +20,27 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
 
-from firebreak.adapters.replica_reader import ReplicaReader
 from firebreak.service.projector import Projector
 
 log = logging.getLogger(__name__)
 
 
+class ReaderProgress(Protocol):
+    """What readiness needs of a stream's reader (adapters/replica_reader.py's ReplicaReader)."""
+
+    @property
+    def stream(self) -> str: ...
+
+    @property
+    def reached_end(self) -> bool:
+        """The reader has read this DC's replica of the stream to its end once."""
+        ...
+
+
 class Readiness:
-    def __init__(self, projector: Projector, readers: Sequence[ReplicaReader]):
+    def __init__(self, projector: Projector, readers: Sequence[ReaderProgress]):
         self._projector = projector
         self._readers = readers
         self._streams = [r.stream for r in readers]
