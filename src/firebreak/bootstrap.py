@@ -137,17 +137,33 @@ class Gateway:
         return None
 
     async def close(self) -> None:
+        # Cancelled again until each task ends: Python 3.11's asyncio.wait_for can lose a
+        # cancellation that arrives as the awaited event is set, and a reader's loop would then run on.
+        pending = set(self.tasks)
+        for _ in range(CLOSE_ROUNDS):
+            if not pending:
+                break
+            for task in pending:
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=CLOSE_ROUND_S)
         for task in self.tasks:
-            task.cancel()
-        for task in self.tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                log.debug("task %s ended with %r at shutdown", task.get_name(), task.exception())
+        if pending:
+            log.warning(
+                "%d tasks did not stop at shutdown: %s", len(pending), [t.get_name() for t in pending]
+            )
         try:
             self.projector.close()
         except Exception:  # the restarted gateway reads those entries again from the log
             log.exception("could not commit the read model's last applies at shutdown")
         with contextlib.suppress(Exception):
             await self.nc.close()
+
+
+#: Shutdown: cancel the gateway's tasks up to this many times, waiting this long after each.
+CLOSE_ROUNDS = 5
+CLOSE_ROUND_S = 1.0
 
 
 def read_model_path(config: Config, dc: DCConfig) -> Path:
