@@ -14,6 +14,7 @@ from firebreak.entrypoints.gateway.apidocs import install_docs
 from firebreak.entrypoints.gateway.hot import SEND_OPERATION, HotLane
 from firebreak.entrypoints.gateway.ops import add_ops_routes
 from firebreak.entrypoints.gateway.session_routes import add_session_routes
+from firebreak.entrypoints.web.routes import WebApp
 from firebreak.errors import Forbidden
 from firebreak.service.auth import TokenClaims
 from firebreak.service.sessions import LiveSession
@@ -191,4 +192,4 @@ def create_app(gw: Gateway) -> ASGIApp:
         refusal=gw.refusal,
         write_url=gw.write_url,
     )
-    return b.Gatekeeper(lane, gw.config.limits.max_body_bytes, gw.refusal)
+    return WebApp(b.Gatekeeper(lane, gw.config.limits.max_body_bytes, gw.refusal), gw.config, gw.dc.name)

@@ -1,0 +1,166 @@
+"""The chat web app in a real browser (Debian's chromium) against a real three-DC cluster:
+two people chatting through different DCs, input methods, a phone-size screen, accessibility,
+and a burned DC under a typing user. The tests share one cluster and run in order; the burn is last.
+Screenshots go to test-artifacts/web/ (docs/WEB.md)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, Page
+
+from firebreak.client import Client
+from firebreak.localcluster import LocalCluster
+from tests.helpers import cluster_config, eventually, uname
+from tests.web_pages import (
+    PASSWORD,
+    axe_violations,
+    bubbles,
+    dialog,
+    open_app,
+    open_room,
+    register,
+    sent_bubbles,
+    shot,
+    type_message,
+)
+
+
+class People:
+    def __init__(self, cluster: LocalCluster, alice: Page, bob: Page, names: tuple[str, str]) -> None:
+        self.cluster = cluster
+        self.alice, self.bob = alice, bob
+        self.alice_name, self.bob_name = names
+
+
+@pytest.fixture(scope="module")
+async def web_cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalCluster]:
+    local = LocalCluster(cluster_config(Path(tmp_path_factory.mktemp("web"))))
+    try:
+        await local.start()
+        yield local
+    finally:
+        local.stop()
+
+
+@pytest.fixture(scope="module")
+async def people(web_cluster: LocalCluster, browser: Browser) -> People:
+    """alice's tab is served by dc1, bob's by dc3; both registered through the app."""
+    dcs = web_cluster.config.dcs
+    alice = await open_app(browser, dcs[0].http_url)
+    bob = await open_app(browser, dcs[2].http_url)
+    names = (uname("alice"), uname("bob"))
+    await register(alice, names[0])
+    await register(bob, names[1])
+    return People(web_cluster, alice, bob, names)
+
+
+async def test_sign_in_and_register_say_what_is_wrong(people: People, browser: Browser) -> None:
+    page = await open_app(browser, people.cluster.config.dcs[1].http_url)
+    form = page.locator("#register-form")
+    await form.locator("[name=username]").fill(people.alice_name)
+    await form.locator("[name=password]").fill(PASSWORD)
+    await form.locator("button").click()
+    await eventually(
+        lambda: _has(page, "#register-error", "taken"), what="the register form says the name is taken"
+    )
+    signin = page.locator("#signin-form")
+    await signin.locator("[name=username]").fill(people.alice_name)
+    await signin.locator("[name=password]").fill("wrong password")
+    await signin.locator("button").click()
+    await eventually(lambda: _has(page, "#signin-error", "Wrong username or password"), what="bad password")
+    assert await page.locator("#register-error").inner_text() != ""  # separate forms, separate errors
+    await shot(page, "01-sign-in-errors")
+    assert await axe_violations(page) == [], "sign-in view"
+    await signin.locator("[name=password]").fill(PASSWORD)
+    await signin.locator("button").click()
+    await page.wait_for_selector("#chats:not([hidden])")
+    await page.click("#signout")
+    await page.wait_for_selector("#signin:not([hidden])")
+    await page.context.close()
+
+
+async def _has(page: Page, selector: str, text: str) -> bool:
+    return text in await page.locator(selector).inner_text()
+
+
+async def _unread_of_mine(page: Page, text: str) -> str:
+    bubble = page.locator("#msg-list li.msg.mine[data-state=sent]", has_text=text)
+    return "".join(await bubble.locator(".unread").all_inner_texts())
+
+
+async def test_two_people_chat_through_different_dcs(people: People) -> None:
+    alice, bob = people.alice, people.bob
+    await dialog(alice, "#new-dm", people.bob_name)
+    await type_message(alice, "hello bob")
+    await eventually(lambda: _sent(alice, ["hello bob"]), what="alice's message acknowledged")
+    assert await _unread_of_mine(alice, "hello bob") == "1", "bob has not read it yet"
+    # bob's list: the room, its preview, an unread badge, live.
+    row = bob.locator("#rooms .room button", has_text="Alice")
+    await eventually(lambda: _has(bob, "#rooms", "hello bob"), what="bob's list shows the message")
+    assert (await row.locator(".badge").inner_text()).split()[0] == "1"
+    await shot(bob, "02-bob-chat-list")
+    assert await axe_violations(bob) == [], "chat list view"
+    await open_room(bob, "Alice")
+    await eventually(lambda: _sent(bob, ["hello bob"]), what="bob sees the message")
+    # bob read it: the number on alice's bubble goes away, live.
+    await eventually(lambda: _no_unread(alice, "hello bob"), what="alice sees bob read it")
+    await type_message(bob, "hi alice\nsecond line")
+    await eventually(lambda: _sent(alice, ["hello bob", "hi alice\nsecond line"]), what="bob's reply")
+    assert await bob.locator("#rooms .badge").count() == 0
+    await shot(alice, "03-alice-dm")
+    assert await axe_violations(alice) == [], "room view"
+
+    # A group, both ways.
+    await dialog(alice, "#new-group", "Weekend", people.bob_name)
+    await type_message(alice, "group hello")
+    await eventually(lambda: _has(bob, "#rooms", "Weekend"), what="bob's list shows the group")
+    await open_room(bob, "Weekend")
+    await eventually(lambda: _sent(bob, ["group hello"]), what="bob sees the group message")
+    await type_message(bob, "group reply")
+    await eventually(lambda: _sent(alice, ["group hello", "group reply"]), what="alice sees the reply")
+    assert await alice.locator("#msg-list li.theirs .who").first.inner_text() == "Bob"
+    # The list: newest activity first.
+    assert (await alice.locator("#rooms .room-name").all_inner_texts())[0] == "Weekend"
+    await dialog(alice, "#rename", "Long weekend")
+    await eventually(lambda: _has(bob, "#room-title", "Long weekend"), what="bob sees the new name")
+
+
+async def _sent(page: Page, texts: list[str]) -> bool:
+    return await sent_bubbles(page) == texts
+
+
+async def _no_unread(page: Page, text: str) -> bool:
+    return await _unread_of_mine(page, text) == ""
+
+
+async def test_history_scrolls_back_page_by_page(people: People) -> None:
+    urls = [dc.http_url for dc in people.cluster.config.dcs]
+    async with Client(urls, preferred=1) as client:
+        await client.login(people.alice_name, PASSWORD)
+        room = await client.open_direct(people.bob_name)
+        for start in (0, 100):
+            await client.send_batch(
+                room.room_id, [(f"old{i}", f"old {i}") for i in range(start, start + 100)]
+            )
+    bob = people.bob
+    await open_room(bob, "Alice")
+    await eventually(lambda: _last_is(bob, "old 199"), what="bob's room shows the newest")
+    shown = len(await bubbles(bob))
+    assert shown < 150, "one page at first"
+    for _ in range(10):
+        await bob.locator("#messages").evaluate("box => { box.scrollTop = 0; }")
+        if "hello bob" in await bubbles(bob):
+            break
+        await bob.wait_for_timeout(300)
+    texts = await bubbles(bob)
+    olds = [t for t in texts if t.startswith("old ")]
+    assert olds == [f"old {i}" for i in range(200)], "every older page, in order, once"
+    assert texts[0] == "hello bob"
+
+
+async def _last_is(page: Page, text: str) -> bool:
+    texts = await bubbles(page)
+    return bool(texts) and texts[-1] == text
