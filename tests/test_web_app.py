@@ -164,3 +164,71 @@ async def test_history_scrolls_back_page_by_page(people: People) -> None:
 async def _last_is(page: Page, text: str) -> bool:
     texts = await bubbles(page)
     return bool(texts) and texts[-1] == text
+
+
+async def _ime_enter(page: Page, commit: str, *, then_plain_enter: bool) -> None:
+    """Enter pressed while the IME composes: Chromium's real sequence (through CDP): a keydown
+    with keyCode 229 and isComposing, the IME commits ``commit`` (compositionend), the key's up; a
+    Korean IME then hands the same Enter over as a plain key (keyCode 13), a Japanese one does not."""
+    cdp = await page.context.new_cdp_session(page)
+    enter = {"key": "Enter", "code": "Enter"}
+    await cdp.send("Input.dispatchKeyEvent", {"type": "rawKeyDown", **enter, "windowsVirtualKeyCode": 229})
+    await cdp.send("Input.insertText", {"text": commit})
+    await cdp.send("Input.dispatchKeyEvent", {"type": "keyUp", **enter, "windowsVirtualKeyCode": 229})
+    if then_plain_enter:
+        await cdp.send("Input.dispatchKeyEvent", {"type": "rawKeyDown", **enter, "windowsVirtualKeyCode": 13})
+        await cdp.send("Input.dispatchKeyEvent", {"type": "keyUp", **enter, "windowsVirtualKeyCode": 13})
+    await cdp.detach()
+
+
+async def _compose(page: Page, committed: str, *steps: str) -> None:
+    """Types ``committed`` as committed text, then composes ``steps`` (each replaces the last)."""
+    cdp = await page.context.new_cdp_session(page)
+    if committed:
+        await cdp.send("Input.insertText", {"text": committed})
+    for text in steps:
+        await cdp.send(
+            "Input.imeSetComposition", {"text": text, "selectionStart": len(text), "selectionEnd": len(text)}
+        )
+    await cdp.detach()
+
+
+async def test_enter_during_ime_composition(people: People) -> None:
+    alice = people.alice
+    await dialog(alice, "#new-dm", people.bob_name)
+    before = await bubbles(alice)
+    box = alice.locator("#text")
+    await box.focus()
+
+    # Korean: one Enter after the last syllable (still composing) sends the whole text, once.
+    await _compose(alice, "안녕하세", "ㅇ", "요")
+    await _ime_enter(alice, "요", then_plain_enter=True)
+    await eventually(lambda: _new_bubbles(alice, before, ["안녕하세요"]), what="the Korean text, sent once")
+    assert await box.input_value() == "", "no syllable left behind or doubled"
+
+    # Japanese: the Enter that confirms the conversion does not send; the next one does.
+    await _compose(alice, "", "に", "にほんご", "日本語")
+    await _ime_enter(alice, "日本語", then_plain_enter=False)
+    await alice.wait_for_timeout(300)  # nothing may arrive: give a wrong send the time to show
+    assert await box.input_value() == "日本語" and await _new_bubbles(alice, before, ["안녕하세요"])
+    await _compose(alice, "", "を")
+    await _ime_enter(alice, "を", then_plain_enter=False)
+    await box.press("Enter")
+    await eventually(
+        lambda: _new_bubbles(alice, before, ["안녕하세요", "日本語を"]), what="the Japanese text"
+    )
+
+    # Shift+Enter: a new line, not a send.
+    await box.type("two")
+    await box.press("Shift+Enter")
+    await box.type("lines")
+    assert await box.input_value() == "two\nlines"
+    await box.press("Enter")
+    await eventually(
+        lambda: _new_bubbles(alice, before, ["안녕하세요", "日本語を", "two\nlines"]), what="two lines"
+    )
+
+
+async def _new_bubbles(page: Page, before: list[str], expected: list[str]) -> bool:
+    texts = await bubbles(page)
+    return texts[: len(before)] == before and texts[len(before) :] == expected
