@@ -232,3 +232,93 @@ async def test_enter_during_ime_composition(people: People) -> None:
 async def _new_bubbles(page: Page, before: list[str], expected: list[str]) -> bool:
     texts = await bubbles(page)
     return texts[: len(before)] == before and texts[len(before) :] == expected
+
+
+async def test_phone_size_screen(people: People, browser: Browser) -> None:
+    phone = await open_app(
+        browser, people.cluster.config.dcs[1].http_url, viewport={"width": 390, "height": 800}, has_touch=True
+    )
+    signin = phone.locator("#signin-form")
+    await signin.locator("[name=username]").fill(people.bob_name)
+    await signin.locator("[name=password]").fill(PASSWORD)
+    await signin.locator("button").click()
+    await eventually(lambda: _has(phone, "#rooms", "Alice"), what="the chat list on a phone")
+    assert await _fits(phone), "nothing wider than the screen"
+    await open_room(phone, "Alice")
+    assert not await phone.locator("#list-pane").is_visible(), "the room takes the whole screen"
+    composer = await phone.locator("#text").bounding_box()
+    assert composer is not None and composer["y"] + composer["height"] <= 800 and composer["width"] > 250
+    assert await _fits(phone)
+    await shot(phone, "04-phone-room")
+    await phone.click("#back")
+    assert await phone.locator("#list-pane").is_visible()
+    await phone.context.close()
+
+
+async def _fits(page: Page) -> bool:
+    return bool(await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
+
+
+async def _pending(page: Page) -> list[str]:
+    return await page.locator("#msg-list li.msg[data-state=pending] .bubble").all_inner_texts()
+
+
+async def _conn(page: Page) -> tuple[str, str, str]:
+    status = page.locator("#conn")
+    dc, state = await status.get_attribute("data-dc"), await status.get_attribute("data-state")
+    return dc or "", state or "", await status.inner_text()
+
+
+async def test_burning_the_tabs_dc(people: People) -> None:
+    """Last: dc1 burns while alice (served by dc1) has messages pending and keeps typing."""
+    alice, bob, cluster = people.alice, people.bob, people.cluster
+    await alice.wait_for_selector("body[data-offline-ready='1']")  # the app's files are cached
+    await dialog(alice, "#new-group", "Fire", people.bob_name)
+    sent = [f"m{i}" for i in range(1, 4)]
+    for text in sent:
+        await type_message(alice, text)
+    await eventually(lambda: _sent(alice, sent), what="alice's first messages")
+    # Pending: the network is gone for her tab while she types two more.
+    await alice.context.set_offline(True)
+    for text in ("m4", "m5"):
+        await type_message(alice, text)
+    assert await _pending(alice) == ["m4", "m5"]
+    cluster.kill("dc1", burn=True)
+    await alice.context.set_offline(False)
+    for text in ("m6", "m7", "m8"):  # she keeps typing while her DC is gone and the log elects
+        await type_message(alice, text)
+    expected = [f"m{i}" for i in range(1, 9)]
+    await eventually(lambda: _sent(alice, expected), within_s=60, what="every message acknowledged")
+    dc, state, text = await _conn(alice)
+    assert dc != "dc1" and state == "live" and "failed over from dc1" in text, text
+    await shot(alice, "05-alice-after-the-fire")
+    await open_room(bob, "Fire")
+    await eventually(lambda: _sent(bob, expected), within_s=30, what="bob gets each message once, in order")
+
+    # Reload alice's tab, dc1 still gone, with one more message waiting in the outbox.
+    await alice.context.set_offline(True)
+    await type_message(alice, "m9")
+    await alice.reload()
+    await alice.wait_for_selector("#chats:not([hidden])")
+    assert "Fire" in await alice.locator("#rooms").inner_text(), "her rooms came back"
+    await eventually(lambda: _pending_is(alice, ["m9"]), what="her outbox came back")
+    await shot(alice, "06-alice-reloaded-offline")
+    await alice.context.set_offline(False)
+    expected.append("m9")
+    await eventually(lambda: _sent(alice, expected), within_s=60, what="m9 sent after the reload")
+    await eventually(lambda: _sent(bob, expected), within_s=30, what="bob gets m9 once")
+    dc, state, text = await _conn(alice)
+    assert dc != "dc1" and "failed over from dc1" in text, text
+
+    # What the log holds, read through another DC: each message once, in the order typed.
+    urls = [d.http_url for d in cluster.config.dcs]
+    async with Client(urls, preferred=2) as client:
+        await client.login(people.bob_name, PASSWORD)
+        room = next(r for r in (await client.rooms()).rooms if r.name == "Fire")
+        history = await client.history(room.room_id)
+        assert [m.text for m in history.messages] == expected
+        assert len({m.client_id for m in history.messages}) == len(expected)
+
+
+async def _pending_is(page: Page, texts: list[str]) -> bool:
+    return await _pending(page) == texts
