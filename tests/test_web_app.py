@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.async_api import Browser, Page
 
@@ -80,6 +81,23 @@ async def test_sign_in_and_register_say_what_is_wrong(people: People, browser: B
     await page.click("#signout")
     await page.wait_for_selector("#signin:not([hidden])")
     await page.context.close()
+
+
+async def test_other_dcs_pages_may_call_the_api_and_no_one_else(web_cluster: LocalCluster) -> None:
+    dc1, dc2 = web_cluster.config.dcs[0], web_cluster.config.dcs[1]
+    ask = {"access-control-request-method": "POST", "access-control-request-headers": "authorization"}
+    async with httpx.AsyncClient(base_url=dc1.http_url) as http:
+        ok = await http.options("/v1/rooms", headers={"origin": dc2.http_url, **ask})
+        assert ok.status_code == 200 and ok.headers["access-control-allow-origin"] == dc2.http_url
+        foreign = await http.options("/v1/rooms", headers={"origin": "http://example.com", **ask})
+        assert "access-control-allow-origin" not in foreign.headers
+        refused = await http.get("/v1/rooms", headers={"origin": dc2.http_url})
+        assert refused.status_code == 401, "errors are readable by the other DCs' pages too"
+        assert refused.headers["access-control-allow-origin"] == dc2.http_url
+        config = (await http.get("/app/config.json")).json()
+        assert config["dc"] == "dc1" and [d["http_url"] for d in config["dcs"]] == [
+            d.http_url for d in web_cluster.config.dcs
+        ]
 
 
 async def _has(page: Page, selector: str, text: str) -> bool:
