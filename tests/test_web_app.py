@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page
+from playwright.async_api import Browser, Locator, Page
 
 from firebreak.client import Client
 from firebreak.localcluster import LocalCluster
@@ -214,6 +214,7 @@ async def _compose(page: Page, committed: str, *steps: str) -> None:
 async def test_enter_during_ime_composition(people: People) -> None:
     alice = people.alice
     await dialog(alice, "#new-dm", people.bob_name)
+    await alice.wait_for_selector("#room-pane[data-loaded='1']")
     before = await bubbles(alice)
     box = alice.locator("#text")
     await box.focus()
@@ -248,8 +249,11 @@ async def test_enter_during_ime_composition(people: People) -> None:
 
 
 async def _new_bubbles(page: Page, before: list[str], expected: list[str]) -> bool:
+    """The room shows ``expected`` after what it showed ``before``, each once (older pages may
+    have been loaded above meanwhile)."""
     texts = await bubbles(page)
-    return texts[: len(before)] == before and texts[len(before) :] == expected
+    tail = texts[len(texts) - len(expected) - 1 :]
+    return tail == [before[-1], *expected] and all(texts.count(t) == 1 for t in expected)
 
 
 async def test_phone_size_screen(people: People, browser: Browser) -> None:
@@ -271,6 +275,32 @@ async def test_phone_size_screen(people: People, browser: Browser) -> None:
     await phone.click("#back")
     assert await phone.locator("#list-pane").is_visible()
     await phone.context.close()
+
+
+async def test_a_refused_message_is_marked_failed_and_can_be_edited_or_dropped(people: People) -> None:
+    alice = people.alice
+    await dialog(alice, "#new-dm", people.bob_name)
+    await alice.wait_for_selector("#room-pane[data-loaded='1']")
+    before = await sent_bubbles(alice)
+    too_long = "x" * 4001
+    await type_message(alice, too_long)
+    failed = alice.locator("#msg-list li.msg[data-state=failed]")
+    await eventually(lambda: _count_is(failed, 1), what="the message marked failed")
+    assert "4000" in await failed.locator(".sending").inner_text(), "the reason is shown"
+    await failed.get_by_role("button", name="Edit").click()
+    await alice.locator("#dialog-fields input").fill("shorter now")
+    await alice.click("#dialog-ok")
+    await eventually(lambda: _sent(alice, [*before, "shorter now"]), what="the edited message sent")
+    assert await failed.count() == 0
+    await type_message(alice, too_long)
+    await eventually(lambda: _count_is(failed, 1), what="failed again")
+    await failed.get_by_role("button", name="Drop").click()
+    await eventually(lambda: _count_is(failed, 0), what="dropped")
+    assert await sent_bubbles(alice) == [*before, "shorter now"]
+
+
+async def _count_is(locator: Locator, n: int) -> bool:
+    return await locator.count() == n
 
 
 async def _fits(page: Page) -> bool:

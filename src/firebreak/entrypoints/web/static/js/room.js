@@ -50,15 +50,20 @@ export class RoomView {
     this.app.list.setOpen(roomId);
     $("#chats").dataset.open = "1";
     $("#room-pane").hidden = false;
+    $("#room-pane").dataset.loaded = "";
     $("#room-title").textContent = known ? roomName(known) : "…";
     this.renderMessages();
     $("#text").focus();
+    const room = this.room;
     try {
       await Promise.all([this.loadDetail(), this.loadPage()]);
     } catch (error) {
-      if (error.status === 404) return this.close();
+      if (error.status === 404 && this.room === room) this.close();
+      return;
     }
+    if (this.room !== room) return; // another room was opened meanwhile
     this.renderMessages(true);
+    $("#room-pane").dataset.loaded = "1";
     this.markRead();
   }
 
@@ -110,11 +115,14 @@ export class RoomView {
     if (!room) return;
     try {
       await this.loadDetail();
+      if (!room.msgs.size) await this.loadPage(); // never loaded: the newest page, not the whole room
       for (let more = true; more && this.room === room; ) more = (await this.loadPage(`&after=${this.newest()}`)).more;
     } catch {
       return;
     }
+    if (this.room !== room) return;
     this.renderMessages();
+    $("#room-pane").dataset.loaded = "1";
     this.markRead();
   }
 
