@@ -128,6 +128,7 @@ async def test_two_people_chat_through_different_dcs(people: People) -> None:
     await type_message(bob, "hi alice\nsecond line")
     await eventually(lambda: _sent(alice, ["hello bob", "hi alice\nsecond line"]), what="bob's reply")
     assert await bob.locator("#rooms .badge").count() == 0
+    assert "Bob: hi alice" in await alice.locator("#announce").inner_text(), "announced to screen readers"
     await shot(alice, "03-alice-dm")
     assert await axe_violations(alice) == [], "room view"
 
@@ -144,6 +145,25 @@ async def test_two_people_chat_through_different_dcs(people: People) -> None:
     assert (await alice.locator("#rooms .room-name").all_inner_texts())[0] == "Weekend"
     await dialog(alice, "#rename", "Long weekend")
     await eventually(lambda: _has(bob, "#room-title", "Long weekend"), what="bob sees the new name")
+
+    # Invite carol, see the members and how far each has read; bob leaves.
+    carol = uname("carol")
+    urls = [dc.http_url for dc in people.cluster.config.dcs]
+    async with Client(urls, preferred=1) as client:
+        await client.register(carol, PASSWORD, "Carol")
+    await dialog(alice, "#invite", carol)
+    await alice.click("#members")
+    await eventually(lambda: _has(alice, "#dialog-fields", "Carol"), what="carol in the member list")
+    members = await alice.locator("#dialog-fields li").all_inner_texts()
+    assert len(members) == 3 and any("Bob" in m and "read all" in m for m in members), members
+    assert any("Carol" in m for m in members), members
+    await alice.click("#dialog-cancel")
+    await dialog(bob, "#leave")
+    await eventually(lambda: _not_has(bob, "#rooms", "Long weekend"), what="the group left bob's list")
+
+
+async def _not_has(page: Page, selector: str, text: str) -> bool:
+    return text not in await page.locator(selector).inner_text()
 
 
 async def _sent(page: Page, texts: list[str]) -> bool:
