@@ -256,6 +256,7 @@ export class RoomView {
     const mineIds = new Set();
     const sorted = [...room.msgs.values()].sort((a, b) => a.room_seq - b.room_seq);
     let marked = false;
+    let prev = null;
     for (const m of sorted) {
       if (m.sender === this.me.user_id) mineIds.add(m.client_id);
       const today = day(m.at);
@@ -265,7 +266,10 @@ export class RoomView {
         nodes.push(el("li", { class: "new-marker" }, "New messages"));
         marked = true;
       }
-      nodes.push(this.bubble(m));
+      // As KakaoTalk: the name once for a run of one person's messages.
+      const sameRun = prev && prev.sender === m.sender && today === day(prev.at) && !nodes.at(-1).classList.contains("new-marker");
+      nodes.push(this.bubble(m, !sameRun));
+      prev = m;
     }
     for (const item of this.app.outbox.items) {
       if (item.room_id === room.id && !mineIds.has(item.client_id)) nodes.push(this.pending(item));
@@ -276,9 +280,9 @@ export class RoomView {
     else if (keepFromBottom) box.scrollTop = box.scrollHeight - fromBottom;
   }
 
-  bubble(m) {
+  bubble(m, withName = true) {
     const mine = m.sender === this.me.user_id;
-    const who = mine ? null : (this.room.members.get(m.sender)?.display_name ?? "(left)");
+    const who = mine || !withName ? null : (this.room.members.get(m.sender)?.display_name ?? "(left)");
     return el(
       "li",
       { class: mine ? "msg mine" : "msg theirs", dataset: { seq: m.room_seq, state: "sent", client: m.client_id } },
