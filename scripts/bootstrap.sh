@@ -38,6 +38,21 @@ if [ -n "$extra" ] && ! command -v chromium >/dev/null 2>&1; then
     echo "chromium is missing: run 'sudo apt-get install chromium' for the browser tests" >&2
   fi
 fi
+# axe-core for the web app's accessibility test (tests/test_web_app.py), pinned, from the npm
+# registry into .web-test/ (not committed).
+axe_version="4.14.1"
+if [ -n "$extra" ] && [ ! -f ".web-test/node_modules/axe-core/package.json" ] \
+    || { [ -n "$extra" ] && ! grep -q "\"version\": \"$axe_version\"" .web-test/node_modules/axe-core/package.json; }; then
+  if ! command -v npm >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >&2
+  fi
+  if command -v npm >/dev/null 2>&1; then
+    echo "installing axe-core $axe_version for the accessibility test ..." >&2
+    npm install --silent --no-audit --no-fund --prefix .web-test "axe-core@$axe_version" >&2
+  else
+    echo "npm is missing: 'apt-get install npm' for the accessibility test (axe-core)" >&2
+  fi
+fi
 # A .venv made from another interpreter is made anew (its packages were built for that one).
 base="$("$python" -c 'import sys; print(sys.base_prefix)')"
 if [ -x .venv/bin/python ] && [ "$(.venv/bin/python -c 'import sys; print(sys.base_prefix)')" != "$base" ]; then

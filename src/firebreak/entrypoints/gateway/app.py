@@ -13,6 +13,7 @@ from firebreak.entrypoints.gateway.apidocs import install_docs
 from firebreak.entrypoints.gateway.hot import SEND_OPERATION, HotLane
 from firebreak.entrypoints.gateway.ops import add_ops_routes
 from firebreak.entrypoints.gateway.session_routes import add_session_routes
+from firebreak.entrypoints.web.routes import WebApp
 from firebreak.errors import Forbidden, Unavailable
 from firebreak.service.accounts import Accounts
 from firebreak.service.auth import TokenClaims
@@ -205,4 +206,5 @@ def create_app(gw: GatewayParts) -> ASGIApp:
         refusal=gw.refusal,
         write_url=gw.write_url,
     )
-    return boundary.Gatekeeper(lane, gw.config.limits.max_body_bytes, gw.refusal)
+    gatekeeper = boundary.Gatekeeper(lane, gw.config.limits.max_body_bytes, gw.refusal)
+    return WebApp(gatekeeper, gw.config, gw.dc.name)

@@ -1,0 +1,1 @@
+"""The chat web app: static files served by every gateway, and CORS for the other DCs' pages."""

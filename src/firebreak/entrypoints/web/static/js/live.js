@@ -1,0 +1,122 @@
+// The live stream, as client/live.py: one WebSocket, resumed from its cursor at any DC.
+//
+//   CONNECTING --open--> CATCHING_UP --"ready"--> LIVE
+//       ^                    |                     |
+//       |                    +------ lost ---------+--> BACKOFF --(next DC)--> CONNECTING
+//       +-----------------------------------------------------+
+//   any state --stop() or session refused--> CLOSED
+//
+// Every event frame carries the cursor just past it; the newest one is kept (also in storage, so
+// a reload resumes from it), and a reconnect to any DC passes it: that DC first sends everything
+// after it, then "ready". Cursors mean the same in every DC.
+import { save } from "./store.js";
+
+export const State = {
+  CONNECTING: "connecting",
+  CATCHING_UP: "catching up",
+  LIVE: "connected",
+  BACKOFF: "reconnecting",
+  CLOSED: "closed",
+};
+
+const FATAL = new Set(["invalid_token", "token_expired", "session_revoked", "missing_token"]);
+const OPEN_TIMEOUT_MS = 4000;
+
+export class Live {
+  // api: the shared Api (its current DC is where this connects); cursorKey: where the cursor is kept.
+  constructor(api, cursor, cursorKey, { onEvents, onState, onFatal }) {
+    this.api = api;
+    this.cursor = cursor;
+    this.cursorKey = cursorKey;
+    this.handlers = { onEvents, onState, onFatal };
+    this.state = State.CLOSED;
+    this.ws = null;
+    this.delay = 50;
+    this.stopped = false;
+  }
+
+  set(state) {
+    this.state = state;
+    this.handlers.onState(state, this.api.current);
+  }
+
+  start() {
+    this.stopped = false;
+    this.connect();
+  }
+
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    if (this.ws) this.ws.close(1000);
+    this.ws = null;
+    this.set(State.CLOSED);
+  }
+
+  connect() {
+    if (this.stopped) return;
+    const index = this.api.current;
+    const dc = this.api.dcs[index];
+    this.set(State.CONNECTING);
+    const query = new URLSearchParams({ token: this.api.token ?? "" });
+    if (this.cursor) query.set("cursor", this.cursor);
+    let ws;
+    try {
+      ws = new WebSocket(`${dc.ws_url}?${query}`);
+    } catch {
+      this.lost(index, null);
+      return;
+    }
+    this.ws = ws;
+    let fatal = false;
+    const opening = setTimeout(() => ws.close(), OPEN_TIMEOUT_MS);
+    ws.onopen = () => {
+      clearTimeout(opening);
+      this.set(State.CATCHING_UP);
+    };
+    ws.onmessage = (message) => {
+      if (this.ws !== ws) return;
+      const frame = JSON.parse(message.data);
+      if (frame.kind === "event" || frame.kind === "events") {
+        this.keep(frame.cursor);
+        this.handlers.onEvents(frame.kind === "event" ? [frame.data] : frame.data);
+      } else if (frame.kind === "ready") {
+        this.keep(frame.cursor);
+        this.delay = 50;
+        this.set(State.LIVE);
+      } else if (frame.kind === "error" && FATAL.has(frame.code)) {
+        fatal = true;
+        this.stopped = true;
+        this.set(State.CLOSED);
+        this.handlers.onFatal(frame.code, frame.message);
+      } else if (frame.kind === "error" && frame.code === "invalid_cursor") {
+        this.keep(null); // start afresh: the app reloads what it shows when live again
+      }
+    };
+    ws.onclose = (event) => {
+      clearTimeout(opening);
+      if (this.ws !== ws || this.stopped || fatal) return;
+      if (event.code === 4401) {
+        this.stopped = true;
+        this.set(State.CLOSED);
+        this.handlers.onFatal("session_revoked", event.reason);
+        return;
+      }
+      this.lost(index, event.code);
+    };
+  }
+
+  keep(cursor) {
+    this.cursor = cursor;
+    save(this.cursorKey, cursor);
+  }
+
+  // Lost (or never reached) DC `index`: the next one, with the same cursor.
+  lost(index, code) {
+    this.ws = null;
+    this.set(State.BACKOFF);
+    this.api.moveFrom(index, `live connection lost${code ? ` (${code})` : ""}`);
+    this.timer = setTimeout(() => this.connect(), this.delay);
+    this.delay = Math.min(this.delay * 2, 1000);
+  }
+}
