@@ -15,10 +15,12 @@ from pathlib import Path
 
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
+from prometheus_client import CollectorRegistry
 
 from firebreak.adapters import leadership, nats_log, sqlite_store
 from firebreak.adapters.leader_watch import StreamLeaders
 from firebreak.adapters.leadership import Leadership
+from firebreak.adapters.metrics import GatewayMetrics, GatewayState
 from firebreak.adapters.nats_log import Log
 from firebreak.adapters.ops_board import DCHeartbeat, OpsBoard
 from firebreak.adapters.replica_reader import ReplicaReader
@@ -33,6 +35,7 @@ from firebreak.service.accounts import Accounts
 from firebreak.service.auth import Passwords, Tokens
 from firebreak.service.balancer import Balancer
 from firebreak.service.hub import DRAINING, Hub
+from firebreak.service.log_positions import LogPositions
 from firebreak.service.projector import CATCH_UP_BATCH, MAX_BATCH, Projector
 from firebreak.service.ratelimit import RateLimiter
 from firebreak.service.readiness import Readiness
@@ -59,6 +62,8 @@ class Gateway:
     readiness: Readiness
     #: Which DC's node leads each stream: for the write hint (docs/API.md).
     leaders: StreamLeaders
+    #: Prometheus metrics, on this gateway's own registry (GET /metrics).
+    metrics: GatewayMetrics
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     #: Set by an operator before a planned outage: refuse new work so clients move elsewhere.
     draining: bool = False
@@ -157,6 +162,7 @@ def _assemble(
     store = SqliteStore(conn)
     queries = Queries(conn)
     hub = Hub()
+    metrics = GatewayMetrics(CollectorRegistry())
     readiness: Readiness | None = None  # set below; the projector asks it before each batch
 
     def batch_limit() -> int:
@@ -199,13 +205,15 @@ def _assemble(
         queries,
         fresh,
         accounts,
-        RateLimiter(config.limits.send_rate_per_s, config.limits.send_burst),
+        RateLimiter(config.limits.send_rate_per_s, config.limits.send_burst, refused=metrics.refused),
         room_key=room_key,
     )
 
     readiness = Readiness(projector, readers)
     leaders = StreamLeaders(nc, list(by_stream))
-    gw = Gateway(config, dc, nc, projector, queries, hub, accounts, rooms, readers, readiness, leaders)
+    gw = Gateway(
+        config, dc, nc, projector, queries, hub, accounts, rooms, readers, readiness, leaders, metrics
+    )
     # What the log held at start, as each stream's leader says: the read model must reach it
     # before this DC answers anyone (waits for a leader where there is none).
     last_seq = functools.partial(the_log.last_seq, deadline_s=None)
@@ -215,6 +223,7 @@ def _assemble(
     gw.tasks.append(asyncio.create_task(checkpointer.run(), name="checkpointer"))
     gw.tasks.extend(asyncio.create_task(r.run(), name=f"read-{r.stream}") for r in readers)
     gw.tasks.append(asyncio.create_task(leaders.run(), name="stream-leaders"))
+    _watch(gw, LogPositions(functools.partial(the_log.last_seq, deadline_s=2.0), list(by_stream)))
     gw.balancer = balancer = Balancer(
         OpsBoard(js),
         Leadership(nc),
@@ -227,6 +236,26 @@ def _assemble(
     for task in gw.tasks:
         task.add_done_callback(_log_if_failed)
     return gw
+
+
+def _watch(gw: Gateway, positions: LogPositions) -> None:
+    """What /metrics reports of the gateway's state, read at each scrape."""
+    gw.tasks.append(asyncio.create_task(positions.run(), name="log-positions"))
+
+    def state() -> GatewayState:
+        received = {r.stream: r.next_seq - 1 for r in gw.readers}
+        return GatewayState(
+            dc=gw.dc.name,
+            ready=gw.serving(),
+            draining=gw.draining,
+            caught_up=gw.readiness.caught_up(),
+            connections=gw.hub.connections,
+            applied=dict(gw.projector.head),
+            known_last=positions.known(gw.readiness.targets, received),
+            targets=dict(gw.readiness.targets),
+        )
+
+    gw.metrics.watch(state)
 
 
 def _log_if_failed(task: asyncio.Task[None]) -> None:

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 
 from firebreak.errors import RateLimited
 
 
 class RateLimiter:
-    def __init__(self, rate_per_s: float, burst: int, max_keys: int = 100_000) -> None:
+    def __init__(
+        self,
+        rate_per_s: float,
+        burst: int,
+        max_keys: int = 100_000,
+        refused: Callable[[str], None] = lambda code: None,
+    ) -> None:
+        #: Told the error code of each refusal (the rate-limit metric).
+        self._refused = refused
         self._rate = rate_per_s
         self._burst = float(burst)
         self._buckets: dict[str, tuple[float, float]] = {}
@@ -23,10 +32,12 @@ class RateLimiter:
         if tokens < n:
             self._buckets[key] = (tokens, now)
             wait_s = math.ceil((n - tokens) / self._rate) if self._rate > 0 else 60
-            raise RateLimited(
+            refusal = RateLimited(
                 f"too many sends: at most {self._rate:g}/s (burst {self._burst:g}) per user",
                 retry_after_s=wait_s,
             )
+            self._refused(refusal.code)
+            raise refusal
         if len(self._buckets) >= self._max_keys:
             self._buckets.clear()  # bounded memory; a full bucket for everyone is the safe reset
         self._buckets[key] = (tokens - n, now)

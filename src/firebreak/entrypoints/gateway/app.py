@@ -14,6 +14,7 @@ from firebreak.entrypoints.gateway.apidocs import install_docs
 from firebreak.entrypoints.gateway.hot import SEND_OPERATION, HotLane
 from firebreak.entrypoints.gateway.ops import add_ops_routes
 from firebreak.entrypoints.gateway.session_routes import add_session_routes
+from firebreak.entrypoints.ops_console.routes import add_console
 from firebreak.errors import Forbidden
 from firebreak.service.auth import TokenClaims
 from firebreak.service.sessions import LiveSession
@@ -114,7 +115,10 @@ def create_app(gw: Gateway) -> ASGIApp:
     @app.post("/v1/rooms/{room_id}/messages/batch", responses=b.doc(BatchResult) | b.errors(404, 409, 429))
     async def send_batch(me: Me, room_id: str, body: b.BatchBody) -> Response:
         items = [(m.client_id, m.text) for m in body.messages]
-        response = b.reply(BatchResult(results=await rooms.send_batch(me.u, room_id, items)))
+        results = await rooms.send_batch(me.u, room_id, items)
+        duplicates = sum(r.duplicate for r in results)
+        gw.metrics.sent_batch(len(results) - duplicates, duplicates)
+        response = b.reply(BatchResult(results=results))
         hint = gw.write_url(room_id)
         if hint:
             response.headers[WRITE_URL_HEADER] = hint
@@ -176,11 +180,19 @@ def create_app(gw: Gateway) -> ASGIApp:
         return JSONResponse({"dc": gw.dc.name, "draining": True, "ended_sessions": await gw.drain()})
 
     add_ops_routes(app, gw.config, gw.dc.name, ops)
+    add_console(app, gw, ops)  # /ops, /status, /metrics
 
     def new_session(user_id: str, session_id: str, cursor: str | None) -> LiveSession:
         start = Cursor.parse(cursor, gw.config.partitions) if cursor else None
         return LiveSession(
-            user_id, start, gw.projector, gw.queries, gw.hub, gw.config.limits.ws_queue_max, session_id
+            user_id,
+            start,
+            gw.projector,
+            gw.queries,
+            gw.hub,
+            gw.config.limits.ws_queue_max,
+            session_id,
+            deliveries=gw.metrics,
         )
 
     lane = HotLane(
@@ -190,5 +202,6 @@ def create_app(gw: Gateway) -> ASGIApp:
         new_session=new_session,
         refusal=gw.refusal,
         write_url=gw.write_url,
+        metrics=gw.metrics,
     )
     return b.Gatekeeper(lane, gw.config.limits.max_body_bytes, gw.refusal)
