@@ -130,7 +130,8 @@ function el(tag, attrs = {}, ...children) {
 
 function rate(name, now, value) {
   const p = previous[name];
-  if (!p || value === undefined || now <= p.t) return "–";
+  // A counter that went down belongs to a restarted gateway: no rate until the next poll.
+  if (!p || value === undefined || now <= p.t || value < p.value) return "–";
   return ((value - p.value) / ((now - p.t) / 1000)).toFixed(1);
 }
 
@@ -169,7 +170,10 @@ function card(dc, metrics, state, now) {
 
 function note(text, kind = "", dc = "", state = "") {
   const time = new Date().toISOString().slice(11, 19);
-  const li = el("li", { class: kind, "data-dc": dc, "data-state": state }, `${time} ${text}`);
+  const attrs = { class: kind };
+  if (dc) attrs["data-dc"] = dc;
+  if (state) attrs["data-state"] = state; // only observed states: what the tests read
+  const li = el("li", attrs, `${time} ${text}`);
   $("#timeline").prepend(li);
 }
 
@@ -236,7 +240,10 @@ async function act(dc, action) {
   const path = dc ? `/internal/dcs/${encodeURIComponent(dc)}/${action}` : "/internal/leaders/rebalance";
   try {
     const body = await (await opsCall(path, { method: "POST" })).json();
-    note(`${what}: done ${JSON.stringify(body)}`, "good", dc);
+    const said = body.leaders
+      ? "leaders " + Object.entries(body.leaders).map(([s, l]) => `${s}→${l || "none"}`).join(", ")
+      : Object.entries(body).filter(([k]) => k !== "dc").map(([k, v]) => `${k}: ${JSON.stringify(v)}`).join(", ");
+    note(`${what}: done (${said})`, "good", dc);
   } catch (e) {
     note(`${what}: refused: ${e.code || ""} ${e.message}`, "bad", dc);
   }
