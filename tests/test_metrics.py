@@ -15,6 +15,7 @@ from websockets.asyncio.client import connect
 
 from firebreak.adapters.metrics import DELIVERY_SAMPLE, GatewayMetrics, GatewayState
 from firebreak.localcluster import LocalCluster
+from firebreak.service.log_positions import LogPositions
 from tests.helpers import ClientFactory, eventually, live_socket, settled, user
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -82,6 +83,27 @@ def test_failovers_and_sampled_delivery_latency() -> None:
     assert value(s, "firebreak_ws_connections_total", kind="fresh") == 1
     assert value(s, "firebreak_deliveries_total", result="live") == 6 * DELIVERY_SAMPLE
     assert value(s, "firebreak_delivery_seconds_count") == 2
+
+
+async def test_known_positions_take_the_highest_of_every_source() -> None:
+    asked: list[str] = []
+
+    async def last_seq(stream: str) -> int:
+        asked.append(stream)
+        if stream == "B":
+            raise TimeoutError("no leader")  # an election: B keeps what the others say
+        return 7
+
+    positions = LogPositions(last_seq, ["A", "B"], every_s=60)
+    task = asyncio.create_task(positions.run())
+    await eventually(lambda: _true(asked == ["A", "B"]), what="one round of asking")
+    task.cancel()
+    known = positions.known({"A": 5, "B": 3}, {"B": 4})
+    assert known == {"A": 7, "B": 4}
+
+
+async def _true(value: bool) -> bool:
+    return value
 
 
 # ---- a real cluster --------------------------------------------------------------------------------
