@@ -11,8 +11,17 @@ from firebreak.config import Limits
 from firebreak.localcluster import LocalCluster
 from tests.helpers import ClientFactory, cluster_config
 
-#: The shared cluster uses a small send limit so the rate-limit test can reach it quickly.
-SHARED_LIMITS = Limits(send_rate_per_s=20.0, send_burst=60)
+#: The shared cluster uses a small send limit so the rate-limit test can reach it quickly. Every
+#: test registers from 127.0.0.1: the per-address registration throttle would stop the suite.
+#: Every test reaches the shared cluster from 127.0.0.1: the per-address throttles (registrations,
+#: failed logins: the API fuzzer makes hundreds) would make one test's attempts another's 429.
+#: tests/test_throttle.py checks them on clusters of its own.
+SHARED_LIMITS = Limits(
+    send_rate_per_s=20.0,
+    send_burst=60,
+    registrations_per_address=1_000_000,
+    login_failures_per_address=1_000_000,
+)
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,8 @@ import pytest
 
 from firebreak.adapters import leadership
 from firebreak.client import Client
-from firebreak.config import Config, dump_config
+from firebreak.config import Config
+from firebreak.config_file import dump_config
 from tests.helpers import cluster_config, eventually, read_until, spawn_up, stop_up
 
 CLI = [sys.executable, "-m", "firebreak.entrypoints.cli"]

@@ -12,7 +12,8 @@ import pytest
 from firebreak.adapters import sqlite_store
 from firebreak.adapters.sqlite_queries import Queries
 from firebreak.adapters.sqlite_store import SqliteStore
-from firebreak.config import Config, dump_config, load_config
+from firebreak.config import Config
+from firebreak.config_file import dump_config, load_config
 from firebreak.domain import events as ev
 from firebreak.domain.ids import (
     ROOM_ID_PATTERN,

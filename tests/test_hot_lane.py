@@ -7,15 +7,9 @@ from __future__ import annotations
 import httpx
 from websockets.asyncio.client import connect
 
-from firebreak.entrypoints.gateway import boundary, hot
 from firebreak.localcluster import LocalCluster
 from tests.conftest import SHARED_LIMITS
 from tests.helpers import ClientFactory, eventually, user
-
-
-def test_send_body_matches_the_documented_one() -> None:
-    assert set(hot.SendBody.__struct_fields__) == set(boundary.SendBody.model_fields)
-    assert boundary.SendBody.model_config.get("extra") == "forbid"
 
 
 async def test_send_answers_and_errors(cluster: LocalCluster, make_client: ClientFactory) -> None:

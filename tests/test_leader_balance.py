@@ -18,7 +18,8 @@ import httpx
 import pytest
 
 from firebreak.adapters import leadership
-from firebreak.config import Config, dump_config
+from firebreak.config import Config
+from firebreak.config_file import dump_config
 from tests.helpers import cluster_config, eventually
 
 NATS_SERVER = str(Path(sys.executable).parent / "nats-server")

@@ -1,5 +1,6 @@
-"""A live session's inbox (service/hub.py) and its live phase (service/sessions.py), without I/O:
-order, batching into frames, the backlog limit, and ending."""
+"""A live session's inbox (service/hub.py) and its catch-up and live phases (service/sessions.py),
+without network I/O (the read model is SQLite in memory): order, batching into frames, the backlog
+limit, and ending."""
 
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ from typing import cast
 
 import pytest
 
+from firebreak.adapters import sqlite_store
 from firebreak.adapters.sqlite_queries import Queries
-from firebreak.domain.ids import Cursor
+from firebreak.adapters.sqlite_store import SqliteStore
+from firebreak.domain import events as ev
+from firebreak.domain.ids import Cursor, room_stream
 from firebreak.domain.model import Applied
 from firebreak.service.hub import Hub, Subscriber
 from firebreak.service.projector import Projector
@@ -84,19 +88,21 @@ async def test_overflow_ends_the_session_as_a_slow_consumer() -> None:
     assert await sub.take(10) == []
 
 
-class _Head:
-    """The one thing a session asks of the projector."""
+class _ReadModel:
+    """A DC's read model in memory, three partitions: the projector publishes to ``hub``."""
 
-    def head_cursor(self) -> Cursor:
-        return Cursor([0, 0, 0])
+    def __init__(self, hub: Hub) -> None:
+        conn = sqlite_store.connect(":memory:")
+        self.projector = Projector(SqliteStore(conn), 3, hub.publish)
+        self.queries = Queries(conn)
 
 
 class _Client:
     """User u1's live session on ``hub``, with the frames its awaited ``send`` delivered."""
 
-    def __init__(self, hub: Hub) -> None:
-        head = cast(Projector, _Head())
-        self.session = LiveSession("u1", None, head, cast(Queries, None), hub, max_queue=1000)
+    def __init__(self, hub: Hub, model: _ReadModel | None = None, cursor: Cursor | None = None) -> None:
+        model = model or _ReadModel(hub)
+        self.session = LiveSession("u1", cursor, model.projector, model.queries, hub, max_queue=1000)
         self.frames: list[dict[str, object]] = []
         self._more = asyncio.Event()
 
@@ -129,6 +135,39 @@ async def test_live_session_frames_in_order_and_ends_on_drain() -> None:
     with pytest.raises(SessionEnded) as ended:
         await running
     assert ended.value.reason == "draining" and hub.connections == 0
+
+
+def _room_entries(first: int, *events: ev.RoomEvent) -> list[tuple[str, int, bytes]]:
+    return [(room_stream(0), seq, ev.encode(event)) for seq, event in enumerate(events, first)]
+
+
+async def test_live_session_catches_up_from_the_read_model_then_goes_live() -> None:
+    """From the client's cursor up to ``head`` the session reads the read model (only the rooms
+    u1 is in); after that, what the projector applies reaches it through the hub."""
+    hub = Hub()
+    model = _ReadModel(hub)
+    model.projector.apply_batch(
+        _room_entries(
+            1,
+            ev.RoomCreated(v=1, at=1, room_id="g", kind="group", name="n", creator="u2", members=("u1",)),
+            ev.RoomCreated(v=1, at=2, room_id="h", kind="group", name="n", creator="u2", members=()),
+            ev.MessageSent(v=1, at=3, room_id="g", sender="u2", client_id="m3", text="to u1"),
+            ev.MessageSent(v=1, at=4, room_id="h", sender="u2", client_id="m4", text="not to u1"),
+        )
+    )
+    client = _Client(hub, model, cursor=Cursor([0, 0, 0]))
+    frames = client.frames
+    running = asyncio.ensure_future(client.session.run(client.send))
+    await client.until(lambda frames: bool(frames) and frames[-1]["kind"] == "ready")
+    assert [f["kind"] for f in frames] == ["events", "ready"]
+    assert _seqs(frames[:1]) == [1, 3] and frames[1]["cursor"] == "c1-4-0-0"
+    message = ev.MessageSent(v=1, at=5, room_id="g", sender="u2", client_id="m5", text="live")
+    model.projector.apply_batch(_room_entries(5, message))
+    await client.until(lambda frames: frames[-1].get("cursor") == "c1-5-0-0")
+    assert _seqs(frames[2:]) == [5]
+    hub.end_all("draining")
+    with pytest.raises(SessionEnded):
+        await running
 
 
 # ---- DIRECT: the hub writes to the socket itself (service/hub.py, entrypoints/gateway/websocket.py)
@@ -182,7 +221,7 @@ async def test_a_refused_write_falls_back_to_the_session_task_in_order() -> None
 
     running = asyncio.ensure_future(client.session.run(client.send, socket.send_now))
     await client.until(bool)
-    (sub,) = hub._by_user["u1"]
+    (sub,) = hub.live_sessions("u1")
 
     async def is_direct() -> bool:
         return sub.direct and sub.waiting

@@ -18,8 +18,8 @@ import nats.js.errors
 import pytest
 from nats.aio.client import Client as NATS
 
-from firebreak.adapters import nats_log
-from firebreak.adapters.nats_log import SECRETS_BUCKET, TOKEN_KEY_NAME
+from firebreak.adapters import nats_connect
+from firebreak.adapters.log_setup import SECRETS_BUCKET, TOKEN_KEY_NAME
 from firebreak.client import Client
 from firebreak.config import Config
 from firebreak.domain import events as ev
@@ -39,7 +39,7 @@ async def _connect(config: Config, user: str, password: str, errors: list[str]) 
         config.dcs[0].nats_url,
         user=user,
         password=password,
-        tls=nats_log.tls_context(config),
+        tls=nats_connect.tls_context(config),
         allow_reconnect=False,
         connect_timeout=5,
         error_cb=on_error,
@@ -143,7 +143,7 @@ async def test_a_cluster_with_tls_serves_and_refuses_clients_without_it(tmp_path
         await reader.aclose()
 
         s = config.secrets
-        nc = await nats_log.connect(config, prefer_dc="dc2", name="tls-test")
+        nc = await nats_connect.connect(config, prefer_dc="dc2", name="tls-test")
         assert nc.is_connected
         await nc.close()
         with pytest.raises(Exception):  # noqa: B017 - nats-py raises several types for a refusal

@@ -3,50 +3,100 @@
 from __future__ import annotations
 
 import asyncio
-from types import SimpleNamespace
-from typing import Any, cast
+from dataclasses import dataclass
 
 import nats.js.errors
+import pytest
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+from nats.js.api import ClusterInfo, StreamConfig, StreamInfo, StreamState
 
+from firebreak.adapters import sqlite_store
 from firebreak.adapters.nats_log import Log
-from firebreak.adapters.replica_reader import ReplicaReader
+from firebreak.adapters.replica_reader import Entry
+from firebreak.adapters.sqlite_store import SqliteStore
+from firebreak.domain import events as ev
+from firebreak.domain.ids import ACCOUNTS_STREAM, room_stream
 from firebreak.service.projector import Projector
 from firebreak.service.readiness import Readiness
 
+ROOMS = room_stream(0)
+#: Where each stream ended at its leader when the gateway started.
+TARGETS = {ACCOUNTS_STREAM: 2, ROOMS: 3}
 
-class _Projector:
-    def __init__(self) -> None:
-        self.head = {"ACCOUNTS": 0, "ROOMS_0": 0}
 
-
+@dataclass
 class _Reader:
-    def __init__(self, stream: str) -> None:
-        self.stream = stream
-        self.reached_end = False
+    """A stream's reader as readiness sees it (service/readiness.py's ReaderProgress)."""
+
+    stream: str
+    reached_end: bool = False
 
 
-def _readiness() -> tuple[_Projector, list[_Reader], Readiness]:
-    projector, readers = _Projector(), [_Reader("ACCOUNTS"), _Reader("ROOMS_0")]
-    return projector, readers, Readiness(cast(Projector, projector), cast(list[ReplicaReader], readers))
+def _entries(stream: str, first: int, last: int) -> list[Entry]:
+    """Log entries ``first``..``last`` of ``stream``: registrations, or a room and its messages."""
+    out: list[Entry] = []
+    for seq in range(first, last + 1):
+        event: ev.Event
+        if stream == ACCOUNTS_STREAM:
+            event = ev.UserRegistered(
+                v=1,
+                at=seq,
+                user_id=f"u{seq}",
+                username=f"user{seq}",
+                password_hash="h",
+                display_name="n",
+                request_id=f"r{seq}",
+            )
+        elif seq == 1:
+            event = ev.RoomCreated(v=1, at=seq, room_id="g", kind="group", name="n", creator="u1", members=())
+        else:
+            event = ev.MessageSent(v=1, at=seq, room_id="g", sender="u1", client_id=f"m{seq}", text="hi")
+        out.append((stream, seq, ev.encode(event)))
+    return out
 
 
-async def test_serves_only_after_reaching_the_leaders_targets_and_the_local_end() -> None:
+def _readiness() -> tuple[Projector, list[_Reader], Readiness]:
+    projector = Projector(SqliteStore(sqlite_store.connect(":memory:")), 1, lambda applied: None)
+    readers = [_Reader(ACCOUNTS_STREAM), _Reader(ROOMS)]
+    return projector, readers, Readiness(projector, readers)
+
+
+async def _leaders_said(stream: str) -> int:
+    return TARGETS[stream]
+
+
+@pytest.mark.parametrize("last", [ACCOUNTS_STREAM, ROOMS])
+async def test_serves_only_once_every_stream_is_applied_up_to_its_leaders_target(last: str) -> None:
     projector, readers, readiness = _readiness()
-    targets = {"ACCOUNTS": 5, "ROOMS_0": 100}
-
-    async def last_seq(stream: str) -> int:
-        return targets[stream]
-
-    await readiness.learn_targets(last_seq)
-    assert not readiness.caught_up()
-    projector.head.update(ACCOUNTS=5, ROOMS_0=100)
-    assert not readiness.caught_up(), "the local replica has not been read to its end yet"
     for reader in readers:
         reader.reached_end = True
+    assert not readiness.caught_up(), "no leader has said where its stream ends yet"
+    await readiness.learn_targets(_leaders_said)
+    assert not readiness.caught_up()
+    first = ROOMS if last == ACCOUNTS_STREAM else ACCOUNTS_STREAM
+    projector.apply_batch(_entries(first, 1, TARGETS[first]))
+    projector.apply_batch(_entries(last, 1, TARGETS[last] - 1))
+    assert not readiness.caught_up(), f"{last} is one entry short of its target"
+    assert "applied 4 of 5 log entries" in readiness.progress()
+    projector.apply_batch(_entries(last, TARGETS[last], TARGETS[last]))
     assert readiness.caught_up()
-    assert "105 of 105" in readiness.progress()
+    assert "applied 5 of 5 log entries" in readiness.progress()
+
+
+@pytest.mark.parametrize("last", [0, 1])
+async def test_serves_only_once_every_reader_has_read_its_local_replica_to_the_end(last: int) -> None:
+    projector, readers, readiness = _readiness()
+    await readiness.learn_targets(_leaders_said)
+    for stream, seq in TARGETS.items():
+        projector.apply_batch(_entries(stream, 1, seq))
+    assert not readiness.caught_up(), "the local replica has not been read to its end yet"
+    readers[1 - last].reached_end = True
+    assert not readiness.caught_up(), f"the reader of {readers[last].stream} has not reached the end"
+    readers[last].reached_end = True
+    assert readiness.caught_up()
     # Once serving, it stays serving (it then trails the log by milliseconds like any DC).
-    cast(Any, readers[0]).reached_end = False
+    readers[last].reached_end = False
     assert readiness.caught_up()
 
 
@@ -56,7 +106,7 @@ async def test_without_a_leader_the_local_end_is_not_enough() -> None:
     asked, answered = asyncio.Event(), asyncio.Event()
 
     async def last_seq(stream: str) -> int:
-        if stream == "ROOMS_0":
+        if stream == ROOMS:
             asked.set()
             await answered.wait()  # no leader for this stream yet
         return 0
@@ -66,24 +116,26 @@ async def test_without_a_leader_the_local_end_is_not_enough() -> None:
         reader.reached_end = True
     await asked.wait()
     assert not readiness.caught_up()
-    assert "ROOMS_0" in readiness.progress()
+    assert ROOMS in readiness.progress()
     answered.set()
     await learning
     assert readiness.caught_up()
 
 
-class _StreamInfo:
-    """Stream-info answers in the order nodes give them."""
+class _StreamInfo(JetStreamContext):
+    """Stream-info answers in the order nodes give them (nothing else is asked of it)."""
 
     def __init__(self, *answers: tuple[str | None, int] | BaseException) -> None:
+        super().__init__(NATS())
         self.answers = list(answers)
 
-    async def stream_info(self, stream: str) -> SimpleNamespace:
+    async def stream_info(self, name: str, subjects_filter: str | None = None) -> StreamInfo:
         answer = self.answers.pop(0)
         if isinstance(answer, BaseException):
             raise answer
         leader, last = answer
-        return SimpleNamespace(cluster=SimpleNamespace(leader=leader), state=SimpleNamespace(last_seq=last))
+        state = StreamState(messages=last, bytes=0, first_seq=1, last_seq=last, consumer_count=0)
+        return StreamInfo(config=StreamConfig(name=name), state=state, cluster=ClusterInfo(leader=leader))
 
 
 async def test_last_seq_ignores_a_leaderless_nodes_answer() -> None:
@@ -92,6 +144,6 @@ async def test_last_seq_ignores_a_leaderless_nodes_answer() -> None:
     the leader's answer counts."""
     not_yet = nats.js.errors.NotFoundError(code=404, err_code=10059, description="stream not found")
     js = _StreamInfo(not_yet, (None, 0), ("", 0), ("dc2", 42))
-    log = Log(cast(Any, None), cast(Any, js))
-    assert await log.last_seq("ROOMS_0") == 42
+    log = Log(NATS(), js)
+    assert await log.last_seq(ROOMS) == 42
     assert js.answers == []

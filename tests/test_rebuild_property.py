@@ -24,7 +24,7 @@ from firebreak.domain import events as ev
 from firebreak.domain.ids import partition_of, room_stream
 from firebreak.domain.model import ClientEvent
 from firebreak.service.projector import Projector
-from firebreak.service.rooms import unread_counts
+from firebreak.service.room_queries import unread_counts
 
 PARTITIONS = 2
 USERS = ["u1", "u2", "u3", "u4"]

@@ -9,7 +9,7 @@ import secrets
 
 import httpx
 
-from firebreak.adapters import nats_log
+from firebreak.adapters import nats_connect
 from firebreak.adapters.nats_log import Log
 from firebreak.client import Client
 from firebreak.domain import events as ev
@@ -120,7 +120,7 @@ async def test_a_dm_with_an_unkeyed_id_is_found_again(
         creator=alice.user.user_id,
         members=(bob.user.user_id,),
     )
-    nc = await nats_log.connect(cluster.config, prefer_dc=cluster.config.dcs[0].name, name="test-old-dm")
+    nc = await nats_connect.connect(cluster.config, prefer_dc=cluster.config.dcs[0].name, name="test-old-dm")
     try:
         log = Log(nc, nc.jetstream(timeout=10))
         subject = room_subject(old_id, cluster.config.partitions)

@@ -14,7 +14,8 @@ import nats
 import pytest
 
 from firebreak.adapters.nats_server_conf import nats_conf
-from firebreak.config import PUBLISHED_SECRETS, Config, load_config
+from firebreak.config import PUBLISHED_SECRETS, Config
+from firebreak.config_file import load_config
 from firebreak.entrypoints.cli import main
 from firebreak.errors import ConfigError
 from firebreak.localcluster import LocalCluster, ephemeral_config, free_ports

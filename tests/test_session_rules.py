@@ -24,7 +24,9 @@ from firebreak.service.account_sessions import AccountSessions, client_descripti
 from firebreak.service.accounts import Accounts
 from firebreak.service.auth import Passwords, Tokens
 from firebreak.service.projector import Projector
+from firebreak.service.ratelimit import WriteLimiter
 from firebreak.service.sync import Freshness
+from firebreak.service.throttle import Throttle
 
 U = "u_alice"
 
@@ -111,7 +113,7 @@ def test_revoking_one_session_and_the_list_hides_expired_ones() -> None:
 def test_tokens_carry_their_issue_time_and_client_descriptions_are_cut() -> None:
     tokens = Tokens(b"k" * 32, ttl_s=60)
     _, claims = tokens.issue("u_1")
-    assert claims.i > 0
+    assert claims.issued_at > 0
     assert client_description("Mozilla/5.0\n\x1b[31m" + "x" * 500, 20) == "Mozilla/5.0[31mxxxxx"
 
 
@@ -129,14 +131,16 @@ def test_a_token_without_an_issue_time_is_refused() -> None:
         Passwords(),
         Limits(),
         cast(AccountSessions, None),
+        WriteLimiter.from_limits(Limits()),
+        cast(Throttle, None),  # authenticate never throttles
     )
     payload = base64.urlsafe_b64encode(
         msgspec.json.encode({"u": U, "s": "0" * 24, "e": int(time.time()) + 60})
     ).rstrip(b"=")
     mac = base64.urlsafe_b64encode(hmac.new(key, payload, hashlib.sha256).digest()).rstrip(b"=")
     old = f"fbt1.{payload.decode()}.{mac.decode()}"
-    assert tokens.verify(old).u == U, "the signature is good"
+    assert tokens.verify(old).user_id == U, "the signature is good"
     with pytest.raises(Unauthorized) as refused:
         accounts.authenticate(old)
     assert refused.value.code == "token_expired"
-    assert accounts.authenticate(tokens.issue(U)[0]).u == U
+    assert accounts.authenticate(tokens.issue(U)[0]).user_id == U

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from firebreak.config import dump_config
+from firebreak.config_file import dump_config
 from firebreak.errors import FirebreakError, Unauthorized
 from firebreak.localcluster import LocalCluster
 from firebreak.service.auth import Tokens
@@ -63,7 +63,7 @@ def test_tokens_expire_and_resist_tampering() -> None:
         other_key.verify(Tokens(b"k" * 32, ttl_s=60).issue("u_1")[0])
     assert forged.value.code == "invalid_token"
     good = Tokens(b"k" * 32, ttl_s=60)
-    assert good.verify(good.issue("u_2")[0]).u == "u_2"
+    assert good.verify(good.issue("u_2")[0]).user_id == "u_2"
 
 
 def test_nats_config_for_one_site(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

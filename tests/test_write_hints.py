@@ -12,7 +12,7 @@ import socket
 
 import pytest
 
-from firebreak.adapters import leadership, nats_log
+from firebreak.adapters import leadership, log_setup, nats_connect
 from firebreak.adapters.leader_watch import StreamLeaders
 from firebreak.client import Client
 from firebreak.domain.ids import partition_of, room_stream
@@ -22,8 +22,8 @@ from tests.helpers import ClientFactory, eventually
 
 async def test_leaders_are_learned_and_followed(cluster: LocalCluster) -> None:
     config = cluster.config
-    nc = await nats_log.connect(config, prefer_dc="dc1", name="test-leaders")
-    streams = list(nats_log.stream_subjects(config.partitions))
+    nc = await nats_connect.connect(config, prefer_dc="dc1", name="test-leaders")
+    streams = list(log_setup.stream_subjects(config.partitions))
     # A poll slower than the test: following the move below needs the advisory.
     leaders = StreamLeaders(nc, streams, refresh_s=600)
     task = asyncio.create_task(leaders.run())

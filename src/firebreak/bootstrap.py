@@ -17,7 +17,8 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from prometheus_client import CollectorRegistry
 
-from firebreak.adapters import leadership, nats_log, sqlite_store
+from firebreak.adapters import leadership, log_setup, nats_connect, sqlite_store
+from firebreak.adapters.kv_counters import KvCounters
 from firebreak.adapters.leader_watch import StreamLeaders
 from firebreak.adapters.leadership import Leadership
 from firebreak.adapters.metrics import GatewayMetrics, GatewayState
@@ -28,7 +29,7 @@ from firebreak.adapters.sqlite_checkpoint import Checkpointer
 from firebreak.adapters.sqlite_queries import Queries
 from firebreak.adapters.sqlite_store import SqliteStore
 from firebreak.config import Config, DCConfig
-from firebreak.domain.ids import partition_of, room_stream
+from firebreak.domain.ids import Cursor, partition_of, room_stream
 from firebreak.errors import Unavailable
 from firebreak.service.account_sessions import AccountSessions
 from firebreak.service.accounts import Accounts
@@ -36,12 +37,16 @@ from firebreak.service.auth import Passwords, Tokens
 from firebreak.service.balancer import Balancer
 from firebreak.service.hub import DRAINING, Hub
 from firebreak.service.log_positions import LogPositions
-from firebreak.service.projector import CATCH_UP_BATCH, MAX_BATCH, Projector
-from firebreak.service.ratelimit import RateLimiter
+from firebreak.service.projector import Projector
+from firebreak.service.ratelimit import WriteLimiter
 from firebreak.service.readiness import Readiness
+from firebreak.service.room_queries import RoomQueries
 from firebreak.service.rooms import Rooms
+from firebreak.service.sessions import LiveSession
 from firebreak.service.startup import Startup
 from firebreak.service.sync import Freshness
+from firebreak.service.throttle import Throttle
+from firebreak.wire.views import Digest, Health
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +63,7 @@ class Gateway:
     hub: Hub
     accounts: Accounts
     rooms: Rooms
+    room_queries: RoomQueries
     readers: list[ReplicaReader]
     readiness: Readiness
     #: Which DC's node leads each stream: for the write hint (docs/API.md).
@@ -98,6 +104,36 @@ class Gateway:
             )
         return None
 
+    def health(self) -> Health:
+        ready = self.serving()
+        return Health(
+            dc=self.dc.name,
+            cursor=str(self.projector.head_cursor()),
+            head=dict(self.projector.head),
+            connections=self.hub.connections,
+            draining=self.draining,
+            caught_up=self.readiness.caught_up(),
+            readers={r.stream: r.state.value for r in self.readers},
+            ready=ready,
+            waiting_for=None if ready else self.readiness.progress(),
+        )
+
+    def digest(self) -> Digest:
+        return Digest(
+            dc=self.dc.name,
+            head=dict(self.projector.head),
+            digest=self.queries.digest(),
+            counts=self.queries.counts(),
+        )
+
+    def new_session(self, user_id: str, session_id: str, cursor: str | None) -> LiveSession:
+        """A live WebSocket session from the client's cursor (None: from now)."""
+        start = Cursor.parse(cursor, self.config.partitions) if cursor else None
+        limit = self.config.limits.ws_queue_max
+        return LiveSession(
+            user_id, start, self.projector, self.queries, self.hub, limit, session_id, deliveries=self.metrics
+        )
+
     def write_url(self, room_id: str) -> str | None:
         """The HTTP URL of the DC whose node leads ``room_id``'s stream, if known: a hint for
         clients, which send that room's writes there (docs/API.md)."""
@@ -108,17 +144,33 @@ class Gateway:
         return None
 
     async def close(self) -> None:
+        # Cancelled again until each task ends: Python 3.11's asyncio.wait_for can lose a
+        # cancellation that arrives as the awaited event is set, and a reader's loop would then run on.
+        pending = set(self.tasks)
+        for _ in range(CLOSE_ROUNDS):
+            if not pending:
+                break
+            for task in pending:
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=CLOSE_ROUND_S)
         for task in self.tasks:
-            task.cancel()
-        for task in self.tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                log.debug("task %s ended with %r at shutdown", task.get_name(), task.exception())
+        if pending:
+            log.warning(
+                "%d tasks did not stop at shutdown: %s", len(pending), [t.get_name() for t in pending]
+            )
         try:
             self.projector.close()
         except Exception:  # the restarted gateway reads those entries again from the log
             log.exception("could not commit the read model's last applies at shutdown")
         with contextlib.suppress(Exception):
             await self.nc.close()
+
+
+#: Shutdown: cancel the gateway's tasks up to this many times, waiting this long after each.
+CLOSE_ROUNDS = 5
+CLOSE_ROUND_S = 1.0
 
 
 def read_model_path(config: Config, dc: DCConfig) -> Path:
@@ -135,16 +187,16 @@ async def start_gateway(config: Config, dc_name: str, startup: Startup | None = 
     dc = config.dc(dc_name)
     startup = startup or Startup(dc.name)
     startup.begin("connecting to the log")
-    nc = await nats_log.connect(
+    nc = await nats_connect.connect(
         config, prefer_dc=dc.name, name=f"gateway-{dc.name}", on_retry=startup.retrying
     )
     try:
         js = nc.jetstream(timeout=5.0)
         startup.begin("making sure the streams and the KV buckets exist")
-        await nats_log.ensure_topology(js, config, on_retry=startup.retrying)
+        await log_setup.ensure_topology(js, config, on_retry=startup.retrying)
         startup.begin("reading the cluster secrets")
-        key = await nats_log.cluster_secret(js, nats_log.TOKEN_KEY_NAME, on_retry=startup.retrying)
-        room_key = await nats_log.cluster_secret(js, nats_log.ROOM_ID_KEY_NAME, on_retry=startup.retrying)
+        key = await log_setup.cluster_secret(js, log_setup.TOKEN_KEY_NAME, on_retry=startup.retrying)
+        room_key = await log_setup.cluster_secret(js, log_setup.ROOM_ID_KEY_NAME, on_retry=startup.retrying)
         startup.begin("building the read model")
         return _assemble(config, dc, nc, js, key, room_key)
     except BaseException:
@@ -161,21 +213,17 @@ def _assemble(
     conn = sqlite_store.connect(db_path)
     store = SqliteStore(conn)
     queries = Queries(conn)
-    hub = Hub()
+    hub = Hub(config.limits.max_ws_per_user)
     metrics = GatewayMetrics(CollectorRegistry())
-    readiness: Readiness | None = None  # set below; the projector asks it before each batch
-
-    def batch_limit() -> int:
-        serving = readiness is not None and readiness.caught_up()
-        return MAX_BATCH if serving else CATCH_UP_BATCH
-
+    limiter = WriteLimiter.from_limits(config.limits)
     projector = Projector(
         store,
         config.partitions,
         hub.publish,
-        batch_limit,
         config.read_model_commit_s,
         revoked=hub.end_session,
+        observe=limiter.observe,
+        catching_up=True,
     )
 
     head = projector.head
@@ -183,42 +231,53 @@ def _assemble(
         ReplicaReader(
             nc,
             name,
-            nats_log.committed_subject(subject),
+            log_setup.committed_subject(subject),
             head[name] + 1,
             projector.queue,
             wait_for_room=projector.wait_for_room,
         )
-        for name, subject in nats_log.stream_subjects(config.partitions).items()
+        for name, subject in log_setup.stream_subjects(config.partitions).items()
     ]
     by_stream = {r.stream: r for r in readers}
 
     the_log = Log(nc, js)
     fresh = Freshness(the_log, projector, ring=lambda stream, seq: by_stream[stream].ring(seq))
     limits = config.limits
-    passwords = Passwords(limits.password_time_cost, limits.password_memory_kib)
-    tokens = Tokens(key, limits.token_ttl_s)
-    account_sessions = AccountSessions(the_log, queries, fresh, tokens, passwords, limits, dc.name)
-    accounts = Accounts(the_log, queries, fresh, tokens, passwords, limits, account_sessions)
-    rooms = Rooms(
-        config,
-        the_log,
-        queries,
-        fresh,
-        accounts,
-        RateLimiter(config.limits.send_rate_per_s, config.limits.send_burst, refused=metrics.refused),
-        room_key=room_key,
+    passwords = Passwords(
+        limits.password_time_cost, limits.password_memory_kib, queue_max=limits.password_queue_max
     )
+    tokens = Tokens(key, limits.token_ttl_s)
+    throttle = Throttle(KvCounters(js), limits)
+    account_sessions = AccountSessions(the_log, queries, fresh, tokens, passwords, limits, dc.name)
+    accounts = Accounts(
+        the_log, queries, fresh, tokens, passwords, limits, account_sessions, limiter, throttle
+    )
+    room_queries = RoomQueries(config, queries, fresh)
+    rooms = Rooms(config, the_log, queries, fresh, accounts, limiter, room_queries, room_key=room_key)
 
     readiness = Readiness(projector, readers)
     leaders = StreamLeaders(nc, list(by_stream))
     gw = Gateway(
-        config, dc, nc, projector, queries, hub, accounts, rooms, readers, readiness, leaders, metrics
+        config,
+        dc,
+        nc,
+        projector,
+        queries,
+        hub,
+        accounts,
+        rooms,
+        room_queries,
+        readers,
+        readiness,
+        leaders,
+        metrics,
     )
     # What the log held at start, as each stream's leader says: the read model must reach it
     # before this DC answers anyone (waits for a leader where there is none).
     last_seq = functools.partial(the_log.last_seq, deadline_s=None)
     gw.tasks.append(asyncio.create_task(readiness.learn_targets(last_seq), name="readiness-targets"))
     gw.tasks.append(asyncio.create_task(projector.run(), name="projector"))
+    gw.tasks.append(asyncio.create_task(readiness.serve_when_caught_up(), name="readiness-serve"))
     checkpointer = Checkpointer(db_path, conn, serving=readiness.caught_up)
     gw.tasks.append(asyncio.create_task(checkpointer.run(), name="checkpointer"))
     gw.tasks.extend(asyncio.create_task(r.run(), name=f"read-{r.stream}") for r in readers)

@@ -7,16 +7,10 @@ the secrets are part of the log's contract.
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 import re
-import tomllib
-import typing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, TypeVar
-
-import msgspec
 
 from firebreak.errors import ConfigError
 
@@ -56,9 +50,24 @@ class Limits:
     max_room_name_chars: int = 100
     max_display_name_chars: int = 64
     max_group_members: int = 1000
-    #: Sends a user may make per second at one gateway (token bucket), and the burst.
+    #: Writes per user, cluster-wide (service/ratelimit.py): a token bucket per kind of write, its
+    #: sustained rate and its burst. Sends (a batch takes one token per new message):
     send_rate_per_s: float = 50.0
     send_burst: int = 100
+    #: Mark-reads: clients send one as a room is shown, a burst of them when an app opens.
+    read_rate_per_s: float = 5.0
+    read_burst: int = 30
+    #: Room changes: opening a 1:1 room, creating a group, inviting, leaving, renaming.
+    room_changes_per_min: float = 10.0
+    room_change_burst: int = 20
+    #: Display-name changes.
+    profile_changes_per_min: float = 10.0
+    profile_change_burst: int = 20
+    #: Writes of one kind a user may have in flight at one gateway (admitted, not yet applied
+    #: there); bounds what other DCs cannot see yet (a lone request, e.g. a batch, always may).
+    writes_in_flight: int = 10
+    #: Live WebSocket connections per user at one gateway; the next one is refused (close 4429).
+    max_ws_per_user: int = 20
     #: Messages per batch send (one atomic log append).
     max_batch_messages: int = 100
     token_ttl_s: int = 30 * 24 * 3600
@@ -72,6 +81,15 @@ class Limits:
     max_client_chars: int = 200
     #: Sessions ``GET /v1/sessions`` lists at most (the newest).
     sessions_list_max: int = 100
+    #: Hashes that may wait for one of a gateway's two hashing slots; one more is refused (503 busy).
+    password_queue_max: int = 16
+    #: Failed logins per account and per source address in a window, counted cluster-wide
+    #: (429 too_many_attempts); registrations per source address in their window.
+    login_window_s: int = 15 * 60
+    login_failures_per_account: int = 10
+    login_failures_per_address: int = 100
+    register_window_s: int = 3600
+    registrations_per_address: int = 20
 
 
 @dataclass(frozen=True)
@@ -103,10 +121,10 @@ MIN_SECRET_CHARS = 16
 #: Secrets and user names go verbatim into nats.conf and into route URLs
 #: (``nats-route://user:password@host``): only URL-unreserved characters, so none can end a
 #: quoted string or a URL part there.
-_SECRET_CHARS = re.compile(r"[A-Za-z0-9._~-]*")
+SECRET_CHARS = re.compile(r"[A-Za-z0-9._~-]*")
 
 
-def _default_dcs() -> tuple[DCConfig, ...]:
+def default_dcs() -> tuple[DCConfig, ...]:
     return tuple(
         DCConfig(
             name=f"dc{i}",
@@ -148,7 +166,7 @@ class Config:
     #: nothing waits for it, and a crash loses only this DC's copy, read again from the log (0:
     #: a COMMIT after every batch).
     read_model_commit_s: float = READ_MODEL_COMMIT_S
-    dcs: tuple[DCConfig, ...] = field(default_factory=_default_dcs)
+    dcs: tuple[DCConfig, ...] = field(default_factory=default_dcs)
     limits: Limits = field(default_factory=Limits)
     secrets: Secrets = field(default_factory=Secrets)
     #: None: the log's connections are plain TCP (fine on loopback; not between sites).
@@ -216,114 +234,3 @@ def check_transport(config: Config) -> None:
             "this cluster reaches beyond loopback: set [tls] (docs/SECURITY.md) or, if the links "
             "are encrypted below NATS, allow_plaintext_log = true in [cluster]"
         )
-
-
-def _check_secret_chars(secrets: Secrets) -> None:
-    for name, value in vars(secrets).items():
-        if not isinstance(value, str) or not _SECRET_CHARS.fullmatch(value):
-            raise ConfigError(f"[secrets] {name}: only letters, digits and . _ ~ - are allowed")
-    users = (secrets.nats_user, secrets.ops_nats_user, secrets.route_user)
-    if not all(users):
-        raise ConfigError("[secrets] nats_user, ops_nats_user and route_user must not be empty")
-    if len(set(users)) != len(users):
-        raise ConfigError("[secrets] nats_user, ops_nats_user and route_user must differ")
-
-
-T = TypeVar("T")
-
-
-def _build(cls: type[T], raw: dict[str, Any], where: str, built: dict[str, Any] | None = None) -> T:
-    """``cls`` from a TOML table, every value checked against the field's type (``built``: fields
-    already made from other tables). Any unknown key or wrong type is a ConfigError naming it."""
-    hints = typing.get_type_hints(cls)
-    fields = {f.name for f in dataclasses.fields(cls)} - set(built or {})  # type: ignore[arg-type]
-    unknown = sorted(set(raw) - fields)
-    if unknown:
-        raise ConfigError(f"[{where}] has no key {', '.join(unknown)} (known: {', '.join(sorted(fields))})")
-    typed: dict[str, Any] = {}
-    for key, value in raw.items():
-        hint = hints[key]
-        try:
-            if hint is Path:
-                typed[key] = Path(msgspec.convert(value, str))
-            else:
-                typed[key] = msgspec.convert(value, hint)
-        except msgspec.ValidationError as exc:
-            expected = str(exc).split(",")[0].lower()  # msgspec: "Expected `int`, got `str`"
-            raise ConfigError(f"[{where}] {key}: {expected}, got {value!r}") from exc
-    return cls(**typed, **(built or {}))
-
-
-def load_config(path: Path | None) -> Config:
-    """Reads a TOML config; a missing ``path`` (None) gives the local three-DC defaults."""
-    if path is None:
-        return Config()
-    try:
-        raw = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot read config {path}: {exc}") from exc
-    cluster = dict(raw.pop("cluster", {}))
-    limits = _build(Limits, dict(raw.pop("limits", {})), "limits")
-    secrets = _build(Secrets, dict(raw.pop("secrets", {})), "secrets")
-    _check_secret_chars(secrets)
-    tls = _tls(raw.pop("tls", None), path.parent)
-    dcs_raw = raw.pop("dc", None)
-    if raw:
-        raise ConfigError(f"unknown config sections: {', '.join(sorted(raw))}")
-    dcs = tuple(_build(DCConfig, dict(d), "dc") for d in dcs_raw) if dcs_raw else _default_dcs()
-    config = _build(
-        Config, cluster, "cluster", {"dcs": dcs, "limits": limits, "secrets": secrets, "tls": tls}
-    )
-    if "data_dir" in cluster and not config.data_dir.is_absolute():
-        config = config.with_data_dir(path.parent / config.data_dir)
-    if len(config.dcs) < 3:
-        raise ConfigError("a cluster needs at least three DCs (one replica of the log in each)")
-    if len({d.name for d in config.dcs}) != len(config.dcs):
-        raise ConfigError("DC names must be unique")
-    if not 1 <= config.partitions <= 64:
-        raise ConfigError("partitions must be between 1 and 64")
-    if not 0 <= config.read_model_commit_s <= 3600:
-        raise ConfigError("read_model_commit_s must be between 0 and 3600 seconds")
-    return config
-
-
-def _tls(raw: dict[str, Any] | None, base: Path) -> Tls | None:
-    if raw is None:
-        return None
-    tls = _build(Tls, dict(raw), "tls")
-    if not (tls.ca_file and tls.cert_file and tls.key_file):
-        raise ConfigError("[tls] needs ca_file, cert_file and key_file")
-
-    def absolute(p: str) -> str:
-        return p if Path(p).is_absolute() else str(base / p)
-
-    return Tls(absolute(tls.ca_file), absolute(tls.cert_file), absolute(tls.key_file))
-
-
-def _toml_value(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def dump_config(config: Config) -> str:
-    """The TOML text that :func:`load_config` reads back as an equal Config (absolute data_dir)."""
-    lines = ["[cluster]"]
-    lines.append(f"cluster_name = {_toml_value(config.cluster_name)}")
-    lines.append(f"data_dir = {_toml_value(config.data_dir.resolve())}")
-    lines.append(f"partitions = {config.partitions}")
-    lines.append(f"dedupe_window_s = {config.dedupe_window_s}")
-    lines.append(f"read_model_commit_s = {_toml_value(config.read_model_commit_s)}")
-    lines.append(f"allow_plaintext_log = {_toml_value(config.allow_plaintext_log)}")
-    sections: list[tuple[str, object]] = [("limits", config.limits), ("secrets", config.secrets)]
-    if config.tls is not None:
-        sections.append(("tls", config.tls))
-    for section, obj in sections:
-        lines.append(f"\n[{section}]")
-        lines.extend(f"{k} = {_toml_value(v)}" for k, v in vars(obj).items())
-    for dc in config.dcs:
-        lines.append("\n[[dc]]")
-        lines.extend(f"{k} = {_toml_value(v)}" for k, v in vars(dc).items() if v is not None)
-    return "\n".join(lines) + "\n"

@@ -16,7 +16,7 @@ import nats.errors
 import nats.js.errors
 from nats.js.api import StorageType, StreamConfig
 
-from firebreak.adapters import nats_log
+from firebreak.adapters import nats_connect
 from firebreak.config import Config
 from firebreak.retry import retry
 
@@ -32,7 +32,7 @@ async def raw_publish(
     config: Config, *, messages: int, size: int, pipelined: bool, window: int = 1000, when: str = ""
 ) -> RawResult:
     """Publishes ``messages`` and times them; ``when`` is added to the result's mode."""
-    nc = await nats_log.connect(config, prefer_dc=config.dcs[0].name, name="bench-raw")
+    nc = await nats_connect.connect(config, prefer_dc=config.dcs[0].name, name="bench-raw")
     try:
         js = nc.jetstream(timeout=10)
         with contextlib.suppress(Exception):

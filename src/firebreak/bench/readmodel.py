@@ -25,7 +25,7 @@ from firebreak.bench.load import Latency, latency
 from firebreak.domain import events as ev
 from firebreak.domain.ids import room_stream
 from firebreak.service.projector import CATCH_UP_BATCH, Projector
-from firebreak.service.rooms import unread_counts
+from firebreak.service.room_queries import unread_counts
 
 BATCH = CATCH_UP_BATCH  # as a rebuilding gateway applies
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 import httpx
 import msgspec
 
-from firebreak.adapters import nats_log
+from firebreak.adapters import nats_connect
 from firebreak.bench.procstats import sample
 from firebreak.bench.readmodel import synthetic_log
 from firebreak.bootstrap import read_model_path
@@ -80,7 +80,7 @@ async def run_rebuild_bench(
     say(f"starting a 3-DC cluster in {config.data_dir} ...")
     await cluster.start()
     try:
-        nc = await nats_log.connect(config, prefer_dc=config.dcs[0].name, name="bench-fill")
+        nc = await nats_connect.connect(config, prefer_dc=config.dcs[0].name, name="bench-fill")
         try:
             js = nc.jetstream(timeout=30)
             say(f"filling the log with {messages:,} messages in {rooms} rooms ...")

@@ -19,6 +19,19 @@ import msgspec
 from firebreak.errors import FirebreakError
 from firebreak.retry import Backoff
 from firebreak.retry import retry as retry_helper
+from firebreak.wire.requests import (
+    BatchBody,
+    DirectBody,
+    GroupBody,
+    InviteBody,
+    LeaveBody,
+    LoginBody,
+    PasswordBody,
+    ReadBody,
+    RegisterBody,
+    RenameBody,
+    SendBody,
+)
 from firebreak.wire.views import (
     WRITE_URL_HEADER,
     BatchResult,
@@ -58,6 +71,12 @@ class Unreachable(FirebreakError):
 
 class _ErrorBody(msgspec.Struct):
     error: dict[str, str]
+
+
+def _wait_s(resp: httpx.Response) -> float:
+    """The answer's Retry-After in seconds (0 when absent or not a number of seconds)."""
+    value = resp.headers.get("retry-after", "")
+    return float(value) if value.isdigit() else 0.0
 
 
 def new_id() -> str:
@@ -131,20 +150,23 @@ class Client:
     ) -> T:
         """Sends the request to the current DC, moving on to the next DC while it is unreachable or
         answers 502/503/504, until ``retry_deadline`` (or ``deadline_s`` for this call: ``math.inf`` tries
-        until it works or the caller cancels). 4xx answers raise ApiError at once (429 waits).
+        until it works or the caller cancels). 4xx answers raise ApiError at once (429 waits,
+        unless its Retry-After is past the deadline: a locked login says when to come back, and
+        asking meanwhile only counts more failed attempts).
 
         ``dc`` (an index into ``dc_urls``) is tried first instead of the current DC, and moving on
         from it leaves the current DC as it is (a room's write hint). ``answer_headers`` receives
         the headers of a successful answer; ``on_retry`` hears each error that is tried again."""
         end = time.monotonic() + (self.retry_deadline if deadline_s is None else deadline_s)
         headers = {"authorization": f"Bearer {self.token}"} if self.token else {}
+        payload = msgspec.to_builtins(body) if isinstance(body, msgspec.Struct) else body
         index = self.current if dc is None else dc
 
         async def attempt() -> T:
             nonlocal index
             url = self.dc_urls[index]
             try:
-                resp = await self._http.request(method, url + path, json=body, headers=headers)
+                resp = await self._http.request(method, url + path, json=payload, headers=headers)
             except httpx.TransportError as exc:
                 index = self._fail_over(index, follow=dc is None)
                 raise Unreachable(f"{url}: {exc!r}") from exc
@@ -185,18 +207,11 @@ class Client:
     # ---- accounts -----------------------------------------------------------------------------
 
     async def register(self, username: str, password: str, display_name: str | None = None) -> UserView:
-        body = {
-            "username": username,
-            "password": password,
-            "display_name": display_name,
-            "request_id": new_id(),
-        }
+        body = RegisterBody(username, password, request_id=new_id(), display_name=display_name)
         return await self.request("POST", "/v1/accounts", body, type=UserView)
 
     async def login(self, username: str, password: str) -> SessionView:
-        session = await self.request(
-            "POST", "/v1/sessions", {"username": username, "password": password}, type=SessionView
-        )
+        session = await self.request("POST", "/v1/sessions", LoginBody(username, password), type=SessionView)
         self.token = session.token
         self.user = session.user
         return session
@@ -221,7 +236,7 @@ class Client:
 
     async def change_password(self, current: str, new: str, request_id: str | None = None) -> None:
         """Changes the password and ends every other session of the user; this one stays."""
-        body = {"current_password": current, "new_password": new, "request_id": request_id or new_id()}
+        body = PasswordBody(current, new, request_id or new_id())
         await self.request("PUT", "/v1/me/password", body, type=dict)
 
     async def me(self) -> UserView:
@@ -230,23 +245,21 @@ class Client:
     # ---- rooms --------------------------------------------------------------------------------
 
     async def open_direct(self, username: str) -> RoomView:
-        return await self.request("POST", "/v1/rooms/direct", {"username": username}, type=RoomView)
+        return await self.request("POST", "/v1/rooms/direct", DirectBody(username), type=RoomView)
 
     async def create_group(self, name: str, members: list[str], request_id: str | None = None) -> RoomView:
-        body = {"name": name, "members": members, "request_id": request_id or new_id()}
+        body = GroupBody(name, members, request_id or new_id())
         return await self.request("POST", "/v1/rooms", body, type=RoomView)
 
     async def invite(self, room_id: str, members: list[str]) -> RoomView:
-        body = {"members": members, "request_id": new_id()}
+        body = InviteBody(members, new_id())
         return await self.request("POST", f"/v1/rooms/{room_id}/members", body, type=RoomView)
 
     async def leave(self, room_id: str) -> None:
-        await self.request("POST", f"/v1/rooms/{room_id}/leave", {"request_id": new_id()}, type=dict)
+        await self.request("POST", f"/v1/rooms/{room_id}/leave", LeaveBody(new_id()), type=dict)
 
     async def rename(self, room_id: str, name: str) -> RoomView:
-        return await self.request(
-            "PATCH", f"/v1/rooms/{room_id}", {"name": name, "request_id": new_id()}, type=RoomView
-        )
+        return await self.request("PATCH", f"/v1/rooms/{room_id}", RenameBody(name, new_id()), type=RoomView)
 
     async def rooms(self) -> RoomList:
         return await self.request("GET", "/v1/rooms", type=RoomList)
@@ -265,13 +278,13 @@ class Client:
     ) -> SendResult:
         """Sends with retries across DCs until acknowledged; the id makes every retry the same message.
         ``deadline_s`` and ``on_retry`` as for :meth:`request` (an outbox passes ``math.inf``)."""
-        body = {"client_id": client_id or new_id(), "text": text}
+        body = SendBody(client_id=client_id or new_id(), text=text)
         path = f"/v1/rooms/{room_id}/messages"
         return await self._room_write(room_id, path, body, SendResult, deadline_s, on_retry)
 
     async def send_batch(self, room_id: str, items: list[tuple[str, str]]) -> BatchResult:
         """Sends (client_id, text) pairs in one request, in order, all or none; retries are safe."""
-        body = {"messages": [{"client_id": cid, "text": text} for cid, text in items]}
+        body = BatchBody([SendBody(client_id=cid, text=text) for cid, text in items])
         return await self._room_write(room_id, f"/v1/rooms/{room_id}/messages/batch", body, BatchResult)
 
     async def _room_write(
@@ -318,4 +331,4 @@ class Client:
         return await self.request("GET", f"/v1/rooms/{room_id}/messages?{'&'.join(params)}", type=History)
 
     async def mark_read(self, room_id: str, up_to: int) -> ReadResult:
-        return await self.request("POST", f"/v1/rooms/{room_id}/read", {"up_to": up_to}, type=ReadResult)
+        return await self.request("POST", f"/v1/rooms/{room_id}/read", ReadBody(up_to), type=ReadResult)

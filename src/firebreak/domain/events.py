@@ -50,7 +50,7 @@ class SessionRevoked(_Event, frozen=True, tag="session_revoked"):
 
 
 class SessionStarted(_Event, frozen=True, tag="session_started"):
-    """A login. Appended before the token is handed out, so every session a token names is in the
+    """A login. AppendAck before the token is handed out, so every session a token names is in the
     log before the token can be used anywhere."""
 
     user_id: str

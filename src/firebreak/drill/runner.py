@@ -15,7 +15,7 @@ from collections.abc import Callable
 import httpx
 import msgspec
 
-from firebreak.adapters import leadership, nats_log
+from firebreak.adapters import leadership, nats_connect, nats_log
 from firebreak.bootstrap import read_model_path
 from firebreak.client import Client
 from firebreak.config import Config
@@ -290,7 +290,7 @@ class Drill:
         """Fault: a message nobody sent, written straight into the log."""
         room_id, members = next(iter(workload.rooms.items()))
         event = ev.MessageSent(v=1, at=0, room_id=room_id, sender=members[0], client_id="ghost", text="boo")
-        nc = await nats_log.connect(self._config, prefer_dc=self._alive()[0], name="drill-fault")
+        nc = await nats_connect.connect(self._config, prefer_dc=self._alive()[0], name="drill-fault")
         try:
             log = nats_log.Log(nc, nc.jetstream())
             await log.append(room_subject(room_id, self._config.partitions), ev.encode(event), "ghost")

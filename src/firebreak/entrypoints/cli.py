@@ -16,7 +16,8 @@ from pathlib import Path
 
 import uvloop
 
-from firebreak.config import Config, load_config
+from firebreak.config import Config
+from firebreak.config_file import load_config
 from firebreak.errors import FirebreakError
 from firebreak.localcluster.secrets import with_local_secrets
 from firebreak.private_files import PRIVATE_UMASK

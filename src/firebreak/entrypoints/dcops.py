@@ -16,7 +16,7 @@ import nats.errors
 import nats.js.errors
 
 from firebreak.adapters import leadership
-from firebreak.adapters.nats_log import connect
+from firebreak.adapters.nats_connect import connect
 from firebreak.config import Config, DCConfig
 from firebreak.errors import FirebreakError, Unavailable
 

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import httpx
 
-from firebreak.config import Config, DCConfig, Limits, Secrets, check_secrets, dump_config
+from firebreak.config import Config, DCConfig, Limits, Secrets, check_secrets
+from firebreak.config_file import dump_config
 from firebreak.errors import Unavailable
 from firebreak.localcluster.processes import (
     free_ports,

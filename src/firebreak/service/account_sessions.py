@@ -72,25 +72,29 @@ class AccountSessions:
         token, claims = self._tokens.issue(user.user_id)
         event = ev.SessionStarted(
             v=1,
-            at=claims.i,
+            at=claims.issued_at,
             user_id=user.user_id,
-            session_id=claims.s,
-            expires_at=claims.e,
+            session_id=claims.session_id,
+            expires_at=claims.expires_at,
             dc=self._dc,
             client=client_description(client, self._limits.max_client_chars),
             password_gen=user.password_gen,
         )
-        appended = await self._log.append(user_subject(user.user_id), ev.encode(event), f"login:{claims.s}")
-        await self._fresh.applied(appended)
-        if self._q.is_revoked(claims.s):
+        appended = await self._log.append(
+            user_subject(user.user_id), ev.encode(event), f"login:{claims.session_id}"
+        )
+        await self._fresh.until_applied(appended)
+        if self._q.is_revoked(claims.session_id):
             # The password was changed elsewhere before this login reached the log: the projection
             # ended the session at once, in every DC.
             raise Unauthorized("wrong username or password", code="bad_credentials")
-        return SessionView(token=token, session_id=claims.s, expires_at=claims.e, user=user_view)
+        return SessionView(
+            token=token, session_id=claims.session_id, expires_at=claims.expires_at, user=user_view
+        )
 
     def list(self, claims: TokenClaims) -> SessionList:
-        rows = self._q.sessions_of(claims.u, int(time.time()), self._limits.sessions_list_max)
-        return SessionList(sessions=[session_info(r, claims.s) for r in rows])
+        rows = self._q.sessions_of(claims.user_id, int(time.time()), self._limits.sessions_list_max)
+        return SessionList(sessions=[session_info(r, claims.session_id) for r in rows])
 
     async def end_others(self, claims: TokenClaims, request_id: str | None) -> SessionList:
         """Log out everywhere else: ends every session of the user started before this request
@@ -98,11 +102,13 @@ class AccountSessions:
         if request_id is not None:
             check_client_id(request_id, "request_id")
         rid = request_id or secrets.token_hex(12)
-        event = ev.SessionsEnded(v=1, at=now_ms(), user_id=claims.u, keep=claims.s, request_id=rid)
-        appended = await self._log.append(
-            user_subject(claims.u), ev.encode(event), f"endall:{claims.s}:{rid}"
+        event = ev.SessionsEnded(
+            v=1, at=now_ms(), user_id=claims.user_id, keep=claims.session_id, request_id=rid
         )
-        await self._fresh.applied(appended)
+        appended = await self._log.append(
+            user_subject(claims.user_id), ev.encode(event), f"endall:{claims.session_id}:{rid}"
+        )
+        await self._fresh.until_applied(appended)
         self._still_live(claims)
         return self.list(claims)
 
@@ -112,11 +118,13 @@ class AccountSessions:
         if owner is None:
             await self._fresh.barrier(ACCOUNTS_STREAM)  # started a moment ago in another DC?
             owner = self._q.session_owner(session_id)
-        if owner != claims.u:
+        if owner != claims.user_id:
             raise NotFound("you have no session with this id", code="unknown_session")
-        event = ev.SessionRevoked(v=1, at=now_ms(), user_id=claims.u, session_id=session_id)
-        appended = await self._log.append(user_subject(claims.u), ev.encode(event), f"revoke:{session_id}")
-        await self._fresh.applied(appended)
+        event = ev.SessionRevoked(v=1, at=now_ms(), user_id=claims.user_id, session_id=session_id)
+        appended = await self._log.append(
+            user_subject(claims.user_id), ev.encode(event), f"revoke:{session_id}"
+        )
+        await self._fresh.until_applied(appended)
 
     async def change_password(self, claims: TokenClaims, current: str, new: str, request_id: str) -> None:
         """Replaces the password (``current`` must be right: 403 otherwise, nothing changes) and
@@ -127,7 +135,7 @@ class AccountSessions:
         check_client_id(request_id, "request_id")
         # The newest password, even if it was changed a moment ago in another DC.
         await self._fresh.barrier(ACCOUNTS_STREAM)
-        user = self._user(claims.u)
+        user = self._user(claims.user_id)
         if user.password_request_id == request_id:
             return await self._same_change(user, new)
         if not await self._passwords.verify(user.password_hash, current):
@@ -135,18 +143,18 @@ class AccountSessions:
         event = ev.PasswordChanged(
             v=1,
             at=now_ms(),
-            user_id=claims.u,
+            user_id=claims.user_id,
             password_hash=await self._passwords.hash(new),
-            keep=claims.s,
+            keep=claims.session_id,
             request_id=request_id,
         )
         appended = await self._log.append(
-            user_subject(claims.u), ev.encode(event), f"pw:{claims.u}:{request_id}"
+            user_subject(claims.user_id), ev.encode(event), f"pw:{claims.user_id}:{request_id}"
         )
-        await self._fresh.applied(appended)
+        await self._fresh.until_applied(appended)
         self._still_live(claims)
         if appended.duplicate:  # JetStream knew the id: maybe from another body
-            await self._same_change(self._user(claims.u), new)
+            await self._same_change(self._user(claims.user_id), new)
 
     async def _same_change(self, user: UserRow, new: str) -> None:
         """``user``'s last change carried this request id: the same change (nothing to do), or
@@ -163,5 +171,5 @@ class AccountSessions:
     def _still_live(self, claims: TokenClaims) -> None:
         """After applying our own event: if the caller's session was ended before it in the log
         (by a change made at the same time elsewhere), the event was skipped in every DC."""
-        if self._q.is_revoked(claims.s):
+        if self._q.is_revoked(claims.session_id):
             raise Unauthorized("this session has been logged out", code="session_revoked")

@@ -21,7 +21,9 @@ from firebreak.domain.validation import (
 from firebreak.errors import Conflict, NotFound, Unauthorized
 from firebreak.service.account_sessions import AccountSessions
 from firebreak.service.auth import Passwords, TokenClaims, Tokens
+from firebreak.service.ratelimit import WriteLimiter
 from firebreak.service.sync import Freshness
+from firebreak.service.throttle import Throttle
 from firebreak.wire.views import SessionView, UserView
 
 
@@ -47,9 +49,13 @@ class Accounts:
         passwords: Passwords,
         limits: Limits,
         sessions: AccountSessions,
+        limiter: WriteLimiter,
+        throttle: Throttle,
     ) -> None:
         #: Listing and ending sessions, changing the password (service/account_sessions.py).
         self.sessions = sessions
+        self._limiter = limiter
+        self._throttle = throttle
         self._log = log
         self._passwords = passwords
         self._q = queries
@@ -58,13 +64,15 @@ class Accounts:
         self._limits = limits
 
     async def register(
-        self, username: str, password: str, display_name: str | None, request_id: str
+        self, username: str, password: str, display_name: str | None, request_id: str, source: str = ""
     ) -> UserView:
-        """Creates an account. Retrying with the same ``request_id`` returns the same account."""
+        """Creates an account. Retrying with the same ``request_id`` returns the same account.
+        ``source`` is the client's address: registrations are throttled per address."""
         check_username(username)
         check_password(password)
         check_client_id(request_id, "request_id")
         name = check_display_name(display_name if display_name is not None else username, self._limits)
+        await self._throttle.registration(source)  # before any hashing
         existing = self._q.user_by_username(username)
         if existing is not None:
             return await self._same_request_or_taken(existing, request_id, password)
@@ -92,7 +100,7 @@ class Accounts:
             if existing is None:  # pragma: no cover - the barrier makes this unreachable
                 raise
             return await self._same_request_or_taken(existing, request_id, password)
-        await self._fresh.applied(appended)
+        await self._fresh.until_applied(appended)
         row = self._q.user_by_username(username)
         assert row is not None
         if appended.duplicate:  # JetStream knew the id: maybe another body with the same request_id
@@ -122,40 +130,48 @@ class Accounts:
                 code="display_name_taken",
             )
 
-    async def login(self, username: str, password: str, client: str = "") -> SessionView:
+    async def login(self, username: str, password: str, source: str = "", client: str = "") -> SessionView:
+        """``source`` is the client's address: guesses are throttled per address and per account
+        (service/throttle.py), before any hashing. ``client`` describes it in the session list."""
         check_unicode(password, "the password")
         if not is_username(username):
             raise Unauthorized("wrong username or password", code="bad_credentials")
+        attempt = await self._throttle.login_attempt(username, source)
         row = self._q.user_by_username(username)
         if row is None:
             await self._fresh.barrier(ACCOUNTS_STREAM)  # registered a moment ago in another DC?
             row = self._q.user_by_username(username)
-        if row is None or not await self._passwords.verify(row.password_hash, password):
+        # An unknown user is checked against a dummy hash: it takes as long as a wrong password.
+        if not await self._passwords.verify(row.password_hash if row else None, password) or row is None:
             raise Unauthorized("wrong username or password", code="bad_credentials")
+        await self._throttle.login_succeeded(attempt)
         return await self.sessions.start(row, user_view(row), client)
 
     def authenticate(self, token: str) -> TokenClaims:
         claims = self._tokens.verify(token)
-        if not claims.i:
+        if not claims.issued_at:
             # Made before logins were recorded in the log: log out everywhere could not end it.
             raise Unauthorized("this token is from an older version; log in again", code="token_expired")
-        if self._q.is_revoked(claims.s):
+        if self._q.is_revoked(claims.session_id):
             raise Unauthorized("this session has been logged out", code="session_revoked")
         return claims
 
     async def logout(self, claims: TokenClaims) -> None:
-        event = ev.SessionRevoked(v=1, at=now_ms(), user_id=claims.u, session_id=claims.s)
-        appended = await self._log.append(user_subject(claims.u), ev.encode(event), f"revoke:{claims.s}")
-        await self._fresh.applied(appended)
+        event = ev.SessionRevoked(v=1, at=now_ms(), user_id=claims.user_id, session_id=claims.session_id)
+        appended = await self._log.append(
+            user_subject(claims.user_id), ev.encode(event), f"revoke:{claims.session_id}"
+        )
+        await self._fresh.until_applied(appended)
 
     async def set_display_name(self, user_id: str, display_name: str) -> UserView:
         name = check_display_name(display_name, self._limits)
         self._not_anothers_username(name, self.me(user_id).username)
         event = ev.DisplayNameChanged(v=1, at=now_ms(), user_id=user_id, display_name=name)
-        appended = await self._log.append(
-            user_subject(user_id), ev.encode(event), f"dn:{user_id}:{event.at}:{name}"
-        )
-        await self._fresh.applied(appended)
+        with self._limiter.admit(event):
+            appended = await self._log.append(
+                user_subject(user_id), ev.encode(event), f"dn:{user_id}:{event.at}:{name}"
+            )
+            await self._fresh.until_applied(appended)
         return self.me(user_id)
 
     def me(self, user_id: str) -> UserView:

@@ -12,16 +12,21 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 import hmac
 import secrets
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 import msgspec
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from firebreak.errors import Unauthorized
+from firebreak.errors import Unauthorized, Unavailable
+
+T = TypeVar("T")
 
 
 class Passwords:
@@ -32,42 +37,80 @@ class Passwords:
     keeps it near 128 MiB and still uses both cores. The cost parameters are configurable
     (``[limits]`` in the config); a hash records its own parameters, so changing them never locks
     anyone out: old hashes still verify.
+
+    At most ``queue_max`` hashes wait for a slot; one more is refused at once with 503 ``busy``
+    (a flood of logins would otherwise make every login, the real ones too, wait behind it).
     """
 
     SLOTS = 2
 
-    def __init__(self, time_cost: int = 3, memory_kib: int = 64 * 1024, parallelism: int = 4) -> None:
+    def __init__(
+        self, time_cost: int = 3, memory_kib: int = 64 * 1024, parallelism: int = 4, queue_max: int = 16
+    ) -> None:
         self._hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism)
-        # Created lazily: a semaphore must belong to the running event loop.
+        self._queue_max = queue_max
+        self._waiting = 0
+        # Created lazily: a semaphore and a lock must belong to the running event loop.
         self._slots: asyncio.Semaphore | None = None
+        self._dummy_made: asyncio.Lock | None = None
+        self._dummy: str | None = None
 
-    def _gate(self) -> asyncio.Semaphore:
+    async def _run(self, fn: Callable[[], T]) -> T:
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.SLOTS)
-        return self._slots
+        if self._slots.locked() and self._waiting >= self._queue_max:
+            raise Unavailable(
+                "this gateway is busy checking passwords; retry shortly or use another DC",
+                code="busy",
+                retry_after_s=1,
+            )
+        self._waiting += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self._waiting -= 1
+        try:
+            return await asyncio.to_thread(fn)
+        finally:
+            self._slots.release()
 
     async def hash(self, password: str) -> str:
-        async with self._gate():
-            return await asyncio.to_thread(self._hasher.hash, password)
+        return await self._run(functools.partial(self._hasher.hash, password))
 
-    async def verify(self, password_hash: str, password: str) -> bool:
+    async def verify(self, password_hash: str | None, password: str) -> bool:
+        """Whether ``password`` matches ``password_hash``. With None (no such user) it verifies
+        against a dummy hash of the same cost and answers False: an unknown username takes as
+        long as a wrong password, so timing does not tell which usernames exist."""
+        if password_hash is None:
+            password_hash = await self._dummy_hash()
+
         def check() -> bool:
             try:
                 return bool(self._hasher.verify(password_hash, password))
             except (VerifyMismatchError, VerificationError, InvalidHashError):
                 return False
 
-        async with self._gate():
-            return await asyncio.to_thread(check)
+        return await self._run(check) and password_hash != self._dummy
+
+    async def _dummy_hash(self) -> str:
+        if self._dummy_made is None:
+            self._dummy_made = asyncio.Lock()
+        async with self._dummy_made:
+            if self._dummy is None:
+                self._dummy = await self.hash(secrets.token_urlsafe(24))
+        return self._dummy
 
 
 class TokenClaims(msgspec.Struct, frozen=True):
-    u: str  # user id
-    s: str  # session id
-    e: int  # expiry, seconds since the epoch
+    """What a token says. One-letter names on the wire keep tokens short."""
+
+    user_id: str = msgspec.field(name="u")
+    session_id: str = msgspec.field(name="s")
+    #: Expiry, seconds since the epoch.
+    expires_at: int = msgspec.field(name="e")
     #: Issued at, milliseconds since the epoch (the session's start). 0 in tokens made before
     #: sessions were recorded in the log: those are refused (service/accounts.py).
-    i: int = 0
+    issued_at: int = msgspec.field(default=0, name="i")
 
 
 def _b64(data: bytes) -> str:
@@ -86,7 +129,10 @@ class Tokens:
     def issue(self, user_id: str) -> tuple[str, TokenClaims]:
         now = time.time()
         claims = TokenClaims(
-            u=user_id, s=secrets.token_hex(12), e=int(now) + self._ttl_s, i=max(1, int(now * 1000))
+            user_id=user_id,
+            session_id=secrets.token_hex(12),
+            expires_at=int(now) + self._ttl_s,
+            issued_at=max(1, int(now * 1000)),
         )
         payload = _b64(msgspec.json.encode(claims))
         mac = _b64(hmac.new(self._key, payload.encode(), hashlib.sha256).digest())
@@ -104,6 +150,6 @@ class Tokens:
             claims = msgspec.json.decode(_unb64(parts[1]), type=TokenClaims)
         except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
             raise Unauthorized("malformed token", code="invalid_token") from exc
-        if claims.e < time.time():
+        if claims.expires_at < time.time():
             raise Unauthorized("token expired; log in again", code="token_expired")
         return claims

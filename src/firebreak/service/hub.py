@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Callable
 
 from firebreak.domain.model import Applied
+from firebreak.errors import RateLimited
 
 log = logging.getLogger(__name__)
 
@@ -155,11 +156,24 @@ class Subscriber:
 
 
 class Hub:
-    def __init__(self) -> None:
+    def __init__(self, max_per_user: int | None = None) -> None:
         self._by_user: dict[str, set[Subscriber]] = {}
+        #: Live sessions a user may have here; None: no cap.
+        self._max_per_user = max_per_user
 
     def add(self, sub: Subscriber) -> None:
-        self._by_user.setdefault(sub.user_id, set()).add(sub)
+        """Registers a session; raises RateLimited (``too_many_connections``) if its user has
+        ``max_per_user`` here already. The newcomer is refused rather than the oldest ended: a
+        stolen token must not be able to push the owner's devices off."""
+        subs = self._by_user.get(sub.user_id)
+        if subs is None:
+            subs = self._by_user[sub.user_id] = set()
+        elif self._max_per_user is not None and len(subs) >= self._max_per_user:
+            raise RateLimited(
+                f"at most {self._max_per_user} live connections per user at one DC",
+                code="too_many_connections",
+            )
+        subs.add(sub)
 
     def remove(self, sub: Subscriber) -> None:
         subs = self._by_user.get(sub.user_id)
@@ -187,6 +201,11 @@ class Hub:
     @property
     def connections(self) -> int:
         return sum(len(s) for s in self._by_user.values())
+
+    def live_sessions(self, user_id: str) -> tuple[Subscriber, ...]:
+        """The live sessions of ``user_id`` now, to look at (whether the hub writes to them,
+        whether they ended); the hub's own set of them is not handed out."""
+        return tuple(self._by_user.get(user_id, ()))
 
     def publish(self, batch: list[Applied]) -> None:
         """Pushes each event to its recipients' inboxes, then writes to the DIRECT ones: one

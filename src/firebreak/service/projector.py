@@ -25,6 +25,7 @@ the COMMIT runs in a worker thread; ``head`` advances only after it (see
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import logging
@@ -35,7 +36,7 @@ import msgspec
 from firebreak.adapters.replica_reader import Entry
 from firebreak.adapters.sqlite_store import SqliteStore
 from firebreak.config import READ_MODEL_COMMIT_S
-from firebreak.domain.events import decode_account_event, decode_room_event
+from firebreak.domain.events import Event, decode_account_event, decode_room_event
 from firebreak.domain.ids import ACCOUNTS_STREAM, Cursor, room_stream
 from firebreak.domain.model import Applied
 from firebreak.domain.projection import Projection
@@ -65,11 +66,21 @@ class Projector:
         store: SqliteStore,
         partitions: int,
         publish: Callable[[list[Applied]], None],
-        batch_limit: Callable[[], int] = lambda: MAX_BATCH,
         commit_every_s: float = READ_MODEL_COMMIT_S,
         revoked: Callable[[str, str], object] = lambda user_id, session_id: None,
+        observe: Callable[[list[Event]], object] | None = None,
+        *,
+        catching_up: bool = False,
     ) -> None:
+        """``catching_up``: start in the catching-up mode (a gateway that serves nobody yet); the
+        gateway's readiness ends it with :meth:`start_serving`."""
         self._store = store
+        #: The mode: large committed batches while catching up, small ones once serving.
+        self.catching_up = catching_up
+        #: Told of every event of each applied batch (decoded, accepted by the rules or not), before
+        #: anyone waiting for the batch is woken: the write limits count them (service/ratelimit.py).
+        self._observe = observe
+        self._observed: list[Event] = []
         #: Told of each session ended (user id, session id): a logout, a log out everywhere, a
         #: password change; before the batch's events are pushed.
         self._revoked = revoked
@@ -77,7 +88,6 @@ class Projector:
         self._commit_every_s = commit_every_s
         # Set while a transaction is open across batches: the timer that will ask for its COMMIT.
         self._commit_timer: asyncio.TimerHandle | None = None
-        self._batch_limit = batch_limit
         self._projection = Projection(store)
         self._partitions = partitions
         self._publish = publish
@@ -89,6 +99,7 @@ class Projector:
         self._waiters: dict[str, list[tuple[int, int, asyncio.Future[None]]]] = {s: [] for s in self.head}
         self._tiebreak = itertools.count()
         self._drained = asyncio.Event()
+        self._advanced = asyncio.Event()
 
     def head_cursor(self) -> Cursor:
         return Cursor([self.head[room_stream(p)] for p in range(self._partitions)])
@@ -109,17 +120,23 @@ class Projector:
         last sequence of each stream in the batch (written as the new positions)."""
         out: list[Applied] = []
         projection = self._projection
+        observing, observed = self._observe is not None, self._observed
         for stream, seq, data in batch:
             try:
                 if stream == ACCOUNTS_STREAM:
                     account_event = decode_account_event(data)
                     for session_id in projection.apply_account(account_event):
                         self._revocations.append((account_event.user_id, session_id))
+                    if observing:
+                        observed.append(account_event)
                 else:
                     partition = self._room_streams[stream]
-                    applied = projection.apply_room(partition, seq, decode_room_event(data))
+                    room_event = decode_room_event(data)
+                    applied = projection.apply_room(partition, seq, room_event)
                     if applied is not None:
                         out.append(applied)
+                    if observing:
+                        observed.append(room_event)
             except (msgspec.ValidationError, msgspec.DecodeError) as exc:
                 # Skipped identically in every DC: the same bytes fail the same way everywhere.
                 log.error("skipping undecodable entry %s#%d: %s", stream, seq, exc)
@@ -137,6 +154,7 @@ class Projector:
         except BaseException:
             self._projection.forget_cache()
             self._revocations.clear()
+            self._observed.clear()
             raise
         self._advance(applied, last)
         return applied
@@ -181,6 +199,7 @@ class Projector:
     def _abandon(self) -> None:
         """Rolls back the open transaction and puts ``head`` back where the file is."""
         self._revocations.clear()
+        self._observed.clear()
         if self._commit_timer is not None:
             self._commit_timer.cancel()
             self._commit_timer = None
@@ -210,12 +229,17 @@ class Projector:
         except BaseException:
             self._projection.forget_cache()
             self._revocations.clear()
+            self._observed.clear()
             store.rollback()
             raise
         self._advance(applied, last)
         return applied
 
     def _advance(self, applied: list[Applied], last: dict[str, int]) -> None:
+        if self._observed and self._observe is not None:
+            self._observe(self._observed)
+            self._observed = []
+        self._advanced.set()
         for stream, seq in last.items():
             self.head[stream] = seq
             waiters = self._waiters[stream]
@@ -248,11 +272,22 @@ class Projector:
                 return
             size = self.queue.qsize()
 
+    async def next_batch(self, within_s: float) -> None:
+        """Returns once another batch has been applied, or after ``within_s`` seconds."""
+        self._advanced.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._advanced.wait(), within_s)
+
+    def start_serving(self) -> None:
+        """Ends the catching-up mode: from the next batch on, small batches for low latency."""
+        self.catching_up = False
+
     async def run(self) -> None:
         while True:
             batch = [await self.queue.get()]
-            limit = self._batch_limit()
-            if limit > MAX_BATCH:
+            catching_up = self.catching_up
+            limit = CATCH_UP_BATCH if catching_up else MAX_BATCH
+            if catching_up:
                 # Catching up: let the readers fill the batch instead of committing whatever the
                 # first wake-up found; each commit costs about the same whatever its size
                 # (latency does not matter: nobody is served yet).
@@ -266,7 +301,7 @@ class Projector:
             due = _COMMIT_DUE in batch  # no real entry has an empty stream name
             if due:
                 batch = [entry for entry in batch if entry is not _COMMIT_DUE]
-            if limit > MAX_BATCH:
+            if catching_up:
                 self.commit()
                 if batch:
                     await self.apply_batch_catching_up(batch)

@@ -20,15 +20,27 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
 
-from firebreak.adapters.replica_reader import ReplicaReader
 from firebreak.service.projector import Projector
 
 log = logging.getLogger(__name__)
 
 
+class ReaderProgress(Protocol):
+    """What readiness needs of a stream's reader (adapters/replica_reader.py's ReplicaReader)."""
+
+    @property
+    def stream(self) -> str: ...
+
+    @property
+    def reached_end(self) -> bool:
+        """The reader has read this DC's replica of the stream to its end once."""
+        ...
+
+
 class Readiness:
-    def __init__(self, projector: Projector, readers: Sequence[ReplicaReader]):
+    def __init__(self, projector: Projector, readers: Sequence[ReaderProgress]):
         self._projector = projector
         self._readers = readers
         self._streams = [r.stream for r in readers]
@@ -44,6 +56,14 @@ class Readiness:
             log.info("%s ended at %d when this gateway started", stream, self.targets[stream])
 
         await asyncio.gather(*(learn(stream) for stream in self._streams))
+
+    async def serve_when_caught_up(self, check_every_s: float = 0.05) -> None:
+        """Switches the projector from catching up to serving once caught up (then returns). Asked
+        after each batch, and every ``check_every_s`` while none comes (a target or a reader's
+        end can arrive without one)."""
+        while not self.caught_up():
+            await self._projector.next_batch(check_every_s)
+        self._projector.start_serving()
 
     def caught_up(self) -> bool:
         if not self._caught_up:

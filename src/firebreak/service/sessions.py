@@ -16,7 +16,7 @@ Why no event is lost or repeated between catch-up and live (the race this module
 3. catch-up sends the events in (cursor, head] from SQLite, then the inbox is drained, skipping
    anything at or below what was already delivered for that partition;
 4. only then, between two sends and with the inbox empty, may the session let the hub write to
-   its socket directly (``send_now``, see service/hub.py); whenever the socket cannot take a
+   its socket directly (``write_frame_now``, see service/hub.py); whenever the socket cannot take a
    write at once, the session task takes over again, from the first event not written.
 
 Events within one partition are delivered in log order; rooms never span partitions, so per-room
@@ -39,10 +39,10 @@ CATCH_UP_PAGE = 500
 #: Most events in one frame (bounds a frame: 100 x a 4,000-character message < 1 MiB).
 FRAME_EVENTS = 100
 
-Send = Callable[[bytes], Awaitable[None]]
+WriteFrame = Callable[[bytes], Awaitable[None]]
 #: Writes one frame at once and returns True, or writes nothing and returns False (socket paused
 #: or closing). Provided by the gateway's WebSocket protocol (entrypoints/gateway/websocket.py).
-SendNow = Callable[[bytes], bool]
+WriteFrameNow = Callable[[bytes], bool]
 
 
 class Deliveries(Protocol):
@@ -95,9 +95,9 @@ class LiveSession:
         self._max_queue = max_queue
         self.delivered: Cursor | None = None
 
-    async def run(self, send: Send, send_now: SendNow | None = None) -> None:
+    async def run(self, write_frame: WriteFrame, write_frame_now: WriteFrameNow | None = None) -> None:
         """Streams until cancelled or ended by the server (raises SessionEnded). With
-        ``send_now``, live events are written by the hub whenever the socket takes them at once."""
+        ``write_frame_now``, live events are written by the hub whenever the socket takes them at once."""
         sub = Subscriber(self._user_id, self._max_queue, self._session_id)
         self._hub.add(sub)
         try:
@@ -108,13 +108,13 @@ class LiveSession:
             head = self._projector.head_cursor()  # step 2: after registering
             delivered = self._start.copy() if self._start is not None else head.copy()
             self.delivered = delivered
-            await self._catch_up(send, delivered, head)
-            await send(ready_frame(str(delivered)))
-            await self._live(send, sub, delivered, send_now)
+            await self._catch_up(write_frame, delivered, head)
+            await write_frame(ready_frame(str(delivered)))
+            await self._live(write_frame, sub, delivered, write_frame_now)
         finally:
             self._hub.remove(sub)
 
-    async def _catch_up(self, send: Send, delivered: Cursor, head: Cursor) -> None:
+    async def _catch_up(self, write_frame: WriteFrame, delivered: Cursor, head: Cursor) -> None:
         for p, upto in enumerate(head.seqs):
             after = delivered.seqs[p]
             while after < upto:
@@ -122,7 +122,7 @@ class LiveSession:
                 for first in range(0, len(rows), FRAME_EVENTS):
                     chunk = rows[first : first + FRAME_EVENTS]
                     delivered.seqs[p] = chunk[-1][0]
-                    await send(_frame(delivered, [body for _, body in chunk]))
+                    await write_frame(_frame(delivered, [body for _, body in chunk]))
                     self._count.caught_up(len(chunk))
                 if len(rows) < CATCH_UP_PAGE:
                     break
@@ -130,8 +130,14 @@ class LiveSession:
             # Nothing else in (cursor, head] concerns this user: the cursor may move past it.
             delivered.seqs[p] = max(delivered.seqs[p], upto)
 
-    async def _live(self, send: Send, sub: Subscriber, delivered: Cursor, send_now: SendNow | None) -> None:
-        write = _writer(send_now, delivered, self._count) if send_now is not None else None
+    async def _live(
+        self,
+        write_frame: WriteFrame,
+        sub: Subscriber,
+        delivered: Cursor,
+        write_frame_now: WriteFrameNow | None,
+    ) -> None:
+        write = _writer(write_frame_now, delivered, self._count) if write_frame_now is not None else None
         while True:
             if write is not None:
                 # Here no send is in progress; if the inbox is empty too, the hub writes from now
@@ -143,7 +149,7 @@ class LiveSession:
                 raise SessionEnded(sub.ended)
             bodies = _advance(delivered, items)
             if bodies:
-                await send(_frame(delivered, bodies))
+                await write_frame(_frame(delivered, bodies))
                 self._count.delivered(len(bodies), items[-1].at)
 
 
@@ -158,7 +164,7 @@ def _advance(delivered: Cursor, items: list[Applied]) -> list[bytes]:
     return bodies
 
 
-def _writer(send_now: SendNow, delivered: Cursor, count: Deliveries) -> WriteNow:
+def _writer(write_frame_now: WriteFrameNow, delivered: Cursor, count: Deliveries) -> WriteNow:
     """The hub's writer for one session: frames of up to FRAME_EVENTS; ``delivered`` moves only
     past frames the socket took."""
     seqs = delivered.seqs
@@ -170,7 +176,7 @@ def _writer(send_now: SendNow, delivered: Cursor, count: Deliveries) -> WriteNow
             if applied.seq <= before:
                 return 1
             seqs[p] = applied.seq
-            if send_now(_frame(delivered, [applied.body])):
+            if write_frame_now(_frame(delivered, [applied.body])):
                 count.delivered(1, applied.at)
                 return 1
             seqs[p] = before
@@ -180,7 +186,7 @@ def _writer(send_now: SendNow, delivered: Cursor, count: Deliveries) -> WriteNow
             chunk = items[first : first + FRAME_EVENTS]
             bodies = _advance(delivered, chunk)
             if bodies:
-                if not send_now(_frame(delivered, bodies)):
+                if not write_frame_now(_frame(delivered, bodies)):
                     seqs[:] = saved
                     return first
                 count.delivered(len(bodies), chunk[-1].at)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from firebreak.adapters.nats_log import Appended, Log
+from firebreak.adapters.nats_log import AppendAck, Log
 from firebreak.service.projector import Projector
 
 
@@ -24,11 +24,11 @@ class Freshness:
         self._projector = projector
         self._ring = ring
 
-    async def applied(self, appended: Appended) -> None:
+    async def until_applied(self, ack: AppendAck) -> None:
         # The entry is committed: this DC's reader of that stream reads it now if the leader's
         # push does not deliver it promptly.
-        self._ring(appended.stream, appended.seq)
-        await self._projector.wait_for(appended.stream, appended.seq)
+        self._ring(ack.stream, ack.seq)
+        await self._projector.wait_for(ack.stream, ack.seq)
 
     async def barrier(self, stream: str) -> None:
         last = await self._log.last_seq(stream)

@@ -114,6 +114,36 @@ class Ok(msgspec.Struct, frozen=True):
     ok: bool = True
 
 
+class Health(msgspec.Struct, frozen=True, omit_defaults=True):
+    """``GET /healthz`` of a serving gateway (a starting one answers ``ready: false`` and what it
+    is waiting for, entrypoints/gateway/starting.py)."""
+
+    dc: str
+    #: Where this DC's read model stands, as a cursor and per stream.
+    cursor: str
+    head: dict[str, int]
+    #: Live WebSocket sessions at this DC.
+    connections: int
+    draining: bool
+    caught_up: bool
+    #: Each stream's replica reader: its state.
+    readers: dict[str, str]
+    #: Serving: readers running and the read model caught up with the log.
+    ready: bool
+    #: While not ready: what it waits for.
+    waiting_for: str | None = None
+
+
+class Digest(msgspec.Struct, frozen=True):
+    """``GET /internal/digest``: what every DC's read model must agree on once settled."""
+
+    dc: str
+    head: dict[str, int]
+    #: A sha256 per table of the rows every DC must agree on, and the tables' row counts.
+    digest: dict[str, str]
+    counts: dict[str, int]
+
+
 ALL_VIEWS: tuple[type[msgspec.Struct], ...] = (
     UserView,
     SessionView,
@@ -129,4 +159,6 @@ ALL_VIEWS: tuple[type[msgspec.Struct], ...] = (
     History,
     ReadResult,
     Ok,
+    Health,
+    Digest,
 )

@@ -54,6 +54,12 @@ def bearer(authorization: str | None, accounts: Accounts) -> TokenClaims:
     return accounts.authenticate(authorization.removeprefix("Bearer ").strip())
 
 
+def source(request: Request) -> str:
+    """The client's address as the connection shows it (what throttling counts by). Behind a
+    proxy this is the proxy's address: X-Forwarded-For is not trusted (docs/SECURITY.md)."""
+    return request.client.host if request.client is not None else ""
+
+
 def doc(view: type[msgspec.Struct], status: int = 200) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` entry for a msgspec view (its schema is added by :func:`install`)."""
     ref = {"$ref": f"#/components/schemas/{view.__name__}"}
@@ -212,11 +218,16 @@ class Gatekeeper:
 
 
 def install(
-    app: FastAPI, limits: Limits | None = None, *, extra_operations: dict[str, dict[str, Any]] | None = None
+    app: FastAPI,
+    limits: Limits | None = None,
+    *,
+    extra_operations: dict[str, dict[str, Any]] | None = None,
+    refused: Callable[[str], None] = lambda code: None,
 ) -> None:
     """Error rendering and the OpenAPI document for ``app``: its routes, the msgspec views'
     schemas, and ``extra_operations`` ({path: {method: operation}}) for endpoints answered in
-    front of FastAPI (hot.py); ``limits`` are documented in the request schemas (schema.py)."""
+    front of FastAPI (hot.py); ``limits`` are documented in the request schemas (schema.py).
+    ``refused`` hears the code of each 429 (the rate-limit metric, docs/OPERATIONS.md)."""
     extra = extra_operations or {}
     # Path templates of the extra operations, so a 405 from FastAPI names their methods too.
     extra_routes = [
@@ -238,6 +249,8 @@ def install(
 
     @app.exception_handler(FirebreakError)
     async def _firebreak(_: Request, exc: FirebreakError) -> JSONResponse:
+        if exc.status == 429:
+            refused(exc.code)
         return error_response(exc.status, exc.code, exc.message, exc.headers())
 
     @app.exception_handler(RequestValidationError)

@@ -33,8 +33,9 @@ from firebreak.errors import BadRequest, FirebreakError
 from firebreak.service.accounts import Accounts
 from firebreak.service.hub import DRAINING, LOGGED_OUT
 from firebreak.service.rooms import Rooms
-from firebreak.service.sessions import LiveSession, SendNow, SessionEnded
+from firebreak.service.sessions import LiveSession, SessionEnded, WriteFrameNow
 from firebreak.wire.frames import error_frame
+from firebreak.wire.requests import SendBody
 from firebreak.wire.views import WRITE_URL_HEADER
 
 #: WebSocket close codes (4000-4999 are the application's). 4401 also ends a live session whose
@@ -42,20 +43,16 @@ from firebreak.wire.views import WRITE_URL_HEADER
 WS_UNAUTHORIZED = 4401
 WS_BAD_REQUEST = 4400
 WS_SLOW_CONSUMER = 4408
+#: The user has ``max_ws_per_user`` live connections at this DC already (config.Limits).
+WS_TOO_MANY = 4429
 WS_DRAINING = 4503
+#: An error's close code, by its HTTP status.
+_WS_CLOSE = {401: WS_UNAUTHORIZED, 429: WS_TOO_MANY, 503: WS_DRAINING}
 
 _PREFIX = "/v1/rooms/"
 _SUFFIX = "/messages"
 _JSON = [(b"content-type", b"application/json")]
 _WRITE_URL = WRITE_URL_HEADER.encode()
-
-
-class SendBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    """The body of a single send: the fields of :class:`~.boundary.SendBody` (the pydantic model
-    that documents it and that batch sends use; tests/test_hot_lane.py keeps the two equal)."""
-
-    client_id: str
-    text: str
 
 
 def _json(schema: str) -> dict[str, Any]:
@@ -92,6 +89,7 @@ class LaneMetrics(Protocol):
     def send_failed(self, code: str) -> None: ...
     def ws_opened(self, session_id: str, resumed: bool) -> None: ...
     def session_ended(self, reason: str) -> None: ...
+    def refused(self, code: str) -> None: ...
 
 
 class _Uncounted:
@@ -105,6 +103,9 @@ class _Uncounted:
         pass
 
     def session_ended(self, reason: str) -> None:
+        pass
+
+    def refused(self, code: str) -> None:
         pass
 
 
@@ -173,9 +174,11 @@ class HotLane:
                 raise BadRequest(f"body: {exc}", code="malformed_request") from exc
             except msgspec.DecodeError as exc:
                 raise _undecodable(body, exc) from exc
-            result = await self._rooms.send(claims.u, room_id, parsed.client_id, parsed.text)
+            result = await self._rooms.send(claims.user_id, room_id, parsed.client_id, parsed.text)
         except FirebreakError as exc:
             self._metrics.send_failed(exc.code)
+            if exc.status == 429:
+                self._metrics.refused(exc.code)
             # Errors are rare: the boundary's one renderer, as for every other endpoint.
             await error_response(exc.status, exc.code, exc.message, exc.headers())(scope, receive, send)
             return
@@ -199,21 +202,19 @@ class HotLane:
             query = parse_qs(scope["query_string"].decode("latin-1"))
             claims = self._accounts.authenticate(query.get("token", [""])[0])
             cursor = query.get("cursor", [None])[0]
-            session = self._new_session(claims.u, claims.s, cursor)
-            self._metrics.ws_opened(claims.s, cursor is not None)
+            session = self._new_session(claims.user_id, claims.session_id, cursor)
+            self._metrics.ws_opened(claims.session_id, cursor is not None)
         except FirebreakError as exc:
-            await send({"type": "websocket.send", "text": error_frame(exc.code, exc.message).decode()})
-            code = {401: WS_UNAUTHORIZED, 503: WS_DRAINING}.get(exc.status, WS_BAD_REQUEST)
-            await send({"type": "websocket.close", "code": code, "reason": exc.code})
+            await _refuse(send, exc)
             return
 
-        async def send_frame(frame: bytes) -> None:
+        async def write_frame(frame: bytes) -> None:
             await send({"type": "websocket.send", "text": frame.decode()})
 
         # Two things can end a session: the server (SessionEnded, or the socket failing under a
         # send) and the client going away, which only receive() reports. Without watching it, a
         # silent session would stay registered with the hub until the next event for its user.
-        streaming = asyncio.ensure_future(session.run(send_frame, _send_now(scope)))
+        streaming = asyncio.ensure_future(session.run(write_frame, _write_frame_now(scope)))
         incoming: asyncio.Future[Message] | None = None
         try:
             while not streaming.done():
@@ -226,7 +227,7 @@ class HotLane:
             for task in (incoming, streaming):
                 if task is not None and not task.done():
                     task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, OSError, SessionEnded):
+            with contextlib.suppress(asyncio.CancelledError, OSError, SessionEnded, FirebreakError):
                 await streaming
         try:
             streaming.result()
@@ -248,8 +249,20 @@ class HotLane:
                         "reason": f"{ended.reason}: reconnect with your cursor",
                     }
                 )
+        except FirebreakError as exc:  # refused as it registered (too many connections)
+            if exc.status == 429:
+                self._metrics.refused(exc.code)
+            with contextlib.suppress(OSError):
+                await _refuse(send, exc)
         except OSError:
             pass  # the socket is gone (uvicorn's ClientDisconnected is an OSError)
+
+
+async def _refuse(send: Send, exc: FirebreakError) -> None:
+    """Ends a WebSocket that cannot be served: an ``error`` frame, then the close code."""
+    await send({"type": "websocket.send", "text": error_frame(exc.code, exc.message).decode()})
+    code = _WS_CLOSE.get(exc.status, WS_BAD_REQUEST)
+    await send({"type": "websocket.close", "code": code, "reason": exc.code})
 
 
 def _undecodable(body: bytes, exc: msgspec.DecodeError) -> BadRequest:
@@ -265,10 +278,10 @@ def _undecodable(body: bytes, exc: msgspec.DecodeError) -> BadRequest:
     return BadRequest(f"body: not valid JSON ({exc})", code="malformed_request")
 
 
-def _send_now(scope: Scope) -> SendNow | None:
+def _write_frame_now(scope: Scope) -> WriteFrameNow | None:
     """The server's synchronous frame writer, if it offers one (entrypoints/gateway/websocket.py)."""
     extension = (scope.get("extensions") or {}).get(SEND_NOW)
-    return cast(SendNow, extension["send"]) if extension else None
+    return cast(WriteFrameNow, extension["send"]) if extension else None
 
 
 async def _read_body(receive: Receive) -> bytes:

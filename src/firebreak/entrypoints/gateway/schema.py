@@ -48,7 +48,7 @@ STATUS_TEXT = {
     "looks like none)",
     409: "Conflict: taken, or an id reused with another body",
     413: "Body, message or group too large",
-    429: "Rate limited",
+    429: "Rate limited (docs/LIMITS.md): retry after the seconds in the Retry-After header",
     500: "A bug (code internal_error); nothing was changed by the request itself",
     503: "This DC cannot serve now (draining, catching up) or the log has no quorum: retry, "
     "or use another DC",

@@ -10,7 +10,7 @@ from fastapi import Depends, FastAPI, Query
 from fastapi.responses import Response
 
 from firebreak.domain.ids import SESSION_ID_PATTERN
-from firebreak.entrypoints.gateway import boundary as b
+from firebreak.entrypoints.gateway import boundary
 from firebreak.errors import NotFound
 from firebreak.service.accounts import Accounts
 from firebreak.service.auth import TokenClaims
@@ -24,27 +24,27 @@ def add_session_routes(app: FastAPI, accounts: Accounts, auth: Callable[..., Awa
     sessions = accounts.sessions
     Me = Annotated[TokenClaims, Depends(auth)]
 
-    @app.get("/v1/sessions", responses=b.doc(SessionList))
+    @app.get("/v1/sessions", responses=boundary.doc(SessionList))
     async def list_sessions(me: Me) -> Response:
-        return b.reply(sessions.list(me))
+        return boundary.reply(sessions.list(me))
 
-    @app.delete("/v1/sessions", responses=b.doc(SessionList))
+    @app.delete("/v1/sessions", responses=boundary.doc(SessionList))
     async def end_other_sessions(
         me: Me,
         request_id: Annotated[
             str | None, Query(description="client-chosen id; a retry with the same id is the same request")
         ] = None,
     ) -> Response:
-        return b.reply(await sessions.end_others(me, request_id))
+        return boundary.reply(await sessions.end_others(me, request_id))
 
-    @app.delete("/v1/sessions/{session_id}", responses=b.doc(Ok) | b.errors(404))
+    @app.delete("/v1/sessions/{session_id}", responses=boundary.doc(Ok) | boundary.errors(404))
     async def end_session(me: Me, session_id: str) -> Response:
         if not _SESSION_ID.fullmatch(session_id):
             raise NotFound("you have no session with this id", code="unknown_session")
         await sessions.end_one(me, session_id)
-        return b.reply(Ok())
+        return boundary.reply(Ok())
 
-    @app.put("/v1/me/password", responses=b.doc(Ok) | b.errors(403, 409))
-    async def change_password(me: Me, body: b.PasswordBody) -> Response:
+    @app.put("/v1/me/password", responses=boundary.doc(Ok) | boundary.errors(403, 409))
+    async def change_password(me: Me, body: boundary.PasswordBody) -> Response:
         await sessions.change_password(me, body.current_password, body.new_password, body.request_id)
-        return b.reply(Ok())
+        return boundary.reply(Ok())

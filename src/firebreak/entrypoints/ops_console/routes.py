@@ -15,7 +15,7 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import msgspec
 from fastapi import Depends, FastAPI, Header
@@ -25,9 +25,10 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from firebreak.bootstrap import Gateway
+from firebreak.config import Config, DCConfig
 from firebreak.entrypoints.ops_console import status
 from firebreak.errors import Forbidden, NotFound
+from firebreak.wire.views import Health
 
 STATIC = Path(__file__).parent / "static"
 #: Paths other DCs' consoles may call (with the ops token).
@@ -35,6 +36,21 @@ CROSS_ORIGIN_PATHS = ("/internal/", "/metrics", "/ops/api/")
 #: Drill reports the console lists: ``<data_dir>/drills/<name>/report.json`` (docs/DRILLS.md).
 DRILLS_DIR = "drills"
 _NAME = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
+
+
+class Exposition(Protocol):
+    def exposition(self) -> bytes: ...
+
+
+class ConsoleParts(Protocol):
+    """What the console's routes use of a running gateway (bootstrap.Gateway)."""
+
+    config: Config
+    dc: DCConfig
+
+    @property
+    def metrics(self) -> Exposition: ...
+    def health(self) -> Health: ...
 
 
 class OpsCors:
@@ -57,7 +73,7 @@ class OpsCors:
             await self._app(scope, receive, send)
 
 
-def add_console(app: FastAPI, gw: Gateway, guard: Callable[..., Awaitable[None]]) -> None:
+def add_console(app: FastAPI, gw: ConsoleParts, guard: Callable[..., Awaitable[None]]) -> None:
     config = gw.config
     token = config.secrets.ops_token
     app.add_middleware(OpsCors, origins=[dc.http_url for dc in config.dcs])
@@ -78,7 +94,8 @@ def add_console(app: FastAPI, gw: Gateway, guard: Callable[..., Awaitable[None]]
     # ---- the public status page -------------------------------------------------------------
 
     def own_health() -> dict[str, Any]:
-        return {"ready": gw.serving(), "draining": gw.draining}
+        health = gw.health()
+        return {"ready": health.ready, "draining": health.draining}
 
     @app.get("/status", include_in_schema=False)
     async def status_page() -> HTMLResponse:

@@ -1,0 +1,107 @@
+"""Connections to the log's nodes: which user, TLS, failover between DCs, and the errors a
+starting process waits out."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import Callable
+from typing import Literal
+
+import nats
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client as NATS
+
+from firebreak.adapters.nats_client import Client
+from firebreak.config import Config
+from firebreak.retry import Backoff, retry
+
+log = logging.getLogger(__name__)
+
+#: nats-py/JetStream errors that mean "no leader right now, try again shortly".
+TRANSIENT: tuple[type[BaseException], ...] = (
+    nats.js.errors.NoStreamResponseError,
+    nats.js.errors.ServiceUnavailableError,
+    nats.errors.TimeoutError,
+    nats.errors.NoRespondersError,
+    nats.errors.ConnectionClosedError,
+    nats.errors.ConnectionReconnectingError,
+    nats.errors.StaleConnectionError,
+    asyncio.TimeoutError,
+)
+
+
+class NotReady(Exception):
+    """The cluster is still forming (fewer JetStream peers than replicas so far)."""
+
+
+#: What a starting gateway waits out rather than exits on: any error from the client or the
+#: server (the cluster forming, no meta leader, a stream or bucket that another DC is creating or
+#: that this node has not learned of yet), and a node that does not accept connections yet.
+STARTUP_RETRYABLE: tuple[type[BaseException], ...] = (
+    nats.errors.Error,
+    nats.js.errors.Error,
+    OSError,
+    TimeoutError,
+    NotReady,
+)
+#: Start-up waits on other processes: back off to a few seconds between tries, not a busy loop.
+PATIENT = Backoff(first_s=0.05, max_s=2.0)
+
+
+#: Which NATS user a connection uses (adapters/nats_server_conf.py says what each may do).
+Role = Literal["gateway", "ops"]
+
+
+def tls_context(config: Config) -> ssl.SSLContext | None:
+    """Checks every node's certificate against the cluster's CA (None: no ``[tls]``)."""
+    if config.tls is None:
+        return None
+    return ssl.create_default_context(cafile=config.tls.ca_file)
+
+
+async def connect(
+    config: Config,
+    prefer_dc: str | None,
+    name: str,
+    *,
+    role: Role = "gateway",
+    on_retry: Callable[[BaseException], None] | None = None,
+) -> NATS:
+    """Connects to every DC's node, the preferred DC's first; nats-py fails over between them.
+    Operators' tools connect as ``role="ops"``: stream state and leader moves, no data.
+
+    Without ``on_retry`` a node that does not answer is an error at once. With it, the caller is
+    patient (a gateway starting): it tries again with backoff for as long as its task runs and
+    hears each failure, so a gateway started before any node is up simply waits for one.
+    """
+    urls = config.nats_urls(first=prefer_dc)
+    s = config.secrets
+    user, password = (
+        (s.nats_user, s.nats_password) if role == "gateway" else (s.ops_nats_user, s.ops_nats_password)
+    )
+    tls = tls_context(config)
+
+    async def attempt() -> NATS:
+        nc = Client()
+        await nc.connect(
+            servers=urls,
+            user=user,
+            password=password,
+            tls=tls,
+            name=name,
+            dont_randomize=True,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.25,  # type: ignore[arg-type]  # annotated int, used as float seconds
+            connect_timeout=2,
+            ping_interval=2,
+            max_outstanding_pings=2,
+            allow_reconnect=True,
+        )
+        return nc
+
+    if on_retry is None:
+        return await attempt()
+    return await retry(attempt, retry_on=STARTUP_RETRYABLE, on_retry=on_retry, backoff=PATIENT)

@@ -1,0 +1,87 @@
+"""The API's request bodies: built by the client, decoded by the gateway's hot lane (single and
+batch sends). FastAPI's routes validate their bodies with pydantic models of the same names and
+fields (entrypoints/gateway/boundary.py), which also carry the OpenAPI descriptions;
+tests/test_wire.py keeps every pair equal, field for field."""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class RegisterBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    username: str
+    password: str
+    request_id: str
+    display_name: str | None = None
+
+
+class LoginBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    username: str
+    password: str
+
+
+class PasswordBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    current_password: str
+    new_password: str
+    request_id: str
+
+
+class ProfileBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    display_name: str
+
+
+class DirectBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    username: str
+
+
+class GroupBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    name: str
+    members: list[str]
+    request_id: str
+
+
+class InviteBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    members: list[str]
+    request_id: str | None = None
+
+
+class RenameBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    name: str
+    request_id: str | None = None
+
+
+class LeaveBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    request_id: str | None = None
+
+
+class SendBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """One message: a client-chosen id (sending it again never creates a second message) and text."""
+
+    client_id: str
+    text: str
+
+
+class BatchBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """1-100 messages, sent in this order or not at all."""
+
+    messages: list[SendBody]
+
+
+class ReadBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    up_to: int
+
+
+ALL_BODIES: tuple[type[msgspec.Struct], ...] = (
+    RegisterBody,
+    LoginBody,
+    PasswordBody,
+    ProfileBody,
+    DirectBody,
+    GroupBody,
+    InviteBody,
+    RenameBody,
+    LeaveBody,
+    SendBody,
+    BatchBody,
+    ReadBody,
+)
