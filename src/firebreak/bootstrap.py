@@ -15,11 +15,13 @@ from pathlib import Path
 
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
+from prometheus_client import CollectorRegistry
 
 from firebreak.adapters import leadership, log_setup, nats_connect, sqlite_store
 from firebreak.adapters.kv_counters import KvCounters
 from firebreak.adapters.leader_watch import StreamLeaders
 from firebreak.adapters.leadership import Leadership
+from firebreak.adapters.metrics import GatewayMetrics, GatewayState
 from firebreak.adapters.nats_log import Log
 from firebreak.adapters.ops_board import DCHeartbeat, OpsBoard
 from firebreak.adapters.replica_reader import ReplicaReader
@@ -34,6 +36,7 @@ from firebreak.service.accounts import Accounts
 from firebreak.service.auth import Passwords, Tokens
 from firebreak.service.balancer import Balancer
 from firebreak.service.hub import DRAINING, Hub
+from firebreak.service.log_positions import LogPositions
 from firebreak.service.projector import Projector
 from firebreak.service.ratelimit import WriteLimiter
 from firebreak.service.readiness import Readiness
@@ -65,6 +68,8 @@ class Gateway:
     readiness: Readiness
     #: Which DC's node leads each stream: for the write hint (docs/API.md).
     leaders: StreamLeaders
+    #: Prometheus metrics, on this gateway's own registry (GET /metrics).
+    metrics: GatewayMetrics
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     #: Set by an operator before a planned outage: refuse new work so clients move elsewhere.
     draining: bool = False
@@ -125,7 +130,9 @@ class Gateway:
         """A live WebSocket session from the client's cursor (None: from now)."""
         start = Cursor.parse(cursor, self.config.partitions) if cursor else None
         limit = self.config.limits.ws_queue_max
-        return LiveSession(user_id, start, self.projector, self.queries, self.hub, limit, session_id)
+        return LiveSession(
+            user_id, start, self.projector, self.queries, self.hub, limit, session_id, deliveries=self.metrics
+        )
 
     def write_url(self, room_id: str) -> str | None:
         """The HTTP URL of the DC whose node leads ``room_id``'s stream, if known: a hint for
@@ -207,6 +214,7 @@ def _assemble(
     store = SqliteStore(conn)
     queries = Queries(conn)
     hub = Hub(config.limits.max_ws_per_user)
+    metrics = GatewayMetrics(CollectorRegistry())
     limiter = WriteLimiter.from_limits(config.limits)
     projector = Projector(
         store,
@@ -250,7 +258,19 @@ def _assemble(
     readiness = Readiness(projector, readers)
     leaders = StreamLeaders(nc, list(by_stream))
     gw = Gateway(
-        config, dc, nc, projector, queries, hub, accounts, rooms, room_queries, readers, readiness, leaders
+        config,
+        dc,
+        nc,
+        projector,
+        queries,
+        hub,
+        accounts,
+        rooms,
+        room_queries,
+        readers,
+        readiness,
+        leaders,
+        metrics,
     )
     # What the log held at start, as each stream's leader says: the read model must reach it
     # before this DC answers anyone (waits for a leader where there is none).
@@ -262,6 +282,7 @@ def _assemble(
     gw.tasks.append(asyncio.create_task(checkpointer.run(), name="checkpointer"))
     gw.tasks.extend(asyncio.create_task(r.run(), name=f"read-{r.stream}") for r in readers)
     gw.tasks.append(asyncio.create_task(leaders.run(), name="stream-leaders"))
+    _watch(gw, LogPositions(functools.partial(the_log.last_seq, deadline_s=2.0), list(by_stream)))
     gw.balancer = balancer = Balancer(
         OpsBoard(js),
         Leadership(nc),
@@ -274,6 +295,26 @@ def _assemble(
     for task in gw.tasks:
         task.add_done_callback(_log_if_failed)
     return gw
+
+
+def _watch(gw: Gateway, positions: LogPositions) -> None:
+    """What /metrics reports of the gateway's state, read at each scrape."""
+    gw.tasks.append(asyncio.create_task(positions.run(), name="log-positions"))
+
+    def state() -> GatewayState:
+        received = {r.stream: r.next_seq - 1 for r in gw.readers}
+        return GatewayState(
+            dc=gw.dc.name,
+            ready=gw.serving(),
+            draining=gw.draining,
+            caught_up=gw.readiness.caught_up(),
+            connections=gw.hub.connections,
+            applied=dict(gw.projector.head),
+            known_last=positions.known(gw.readiness.targets, received),
+            targets=dict(gw.readiness.targets),
+        )
+
+    gw.metrics.watch(state)
 
 
 def _log_if_failed(task: asyncio.Task[None]) -> None:

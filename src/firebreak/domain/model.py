@@ -54,6 +54,8 @@ class Applied(msgspec.Struct, frozen=True):
     room_id: str
     recipients: tuple[str, ...]
     body: bytes
+    #: The event's ``at`` (milliseconds since the epoch): for the send-to-delivery latency metric.
+    at: int = 0
 
 
 class Store(Protocol):

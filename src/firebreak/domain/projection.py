@@ -189,7 +189,12 @@ class Projection:
         if extra_recipient is not None:
             recipients.add(extra_recipient)
         return Applied(
-            partition=partition, seq=seq, room_id=event.room_id, recipients=tuple(recipients), body=body
+            partition=partition,
+            seq=seq,
+            room_id=event.room_id,
+            recipients=tuple(recipients),
+            body=body,
+            at=event.at,
         )
 
     def _read_position(self, room_id: str, user_id: str) -> int:

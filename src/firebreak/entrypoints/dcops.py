@@ -172,3 +172,16 @@ async def evacuate(config: Config, name: str) -> dict[str, Any]:
             f"evacuating {name}: " + "; ".join(problems), code="evacuation_incomplete", status=503
         )
     return {"dc": name, "moved": placement, "draining": True, "ended_sessions": ended}
+
+
+async def rebalance(config: Config) -> dict[str, str | None]:
+    """Spreads the stream leaders round-robin over the DCs that serve; returns where they are after.
+    Raises Unavailable when fewer than two DCs serve (moving every leader to one DC is no spread)."""
+    serving = [d.name for d in (await status(config)).dcs if d.ready and not d.draining]
+    if len(serving) < 2:
+        raise Unavailable(f"only {len(serving)} DC serves: nothing to spread the leaders over")
+    names = leadership.stream_names(config)
+    try:
+        return await leadership.move(config, {s: serving[i % len(serving)] for i, s in enumerate(names)})
+    except (TimeoutError, OSError, nats.errors.Error, nats.js.errors.Error) as exc:
+        raise Unavailable(f"the log did not answer, no leader was moved: {exc}") from exc

@@ -26,6 +26,7 @@ order is the log's order in every DC.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from firebreak.adapters.sqlite_queries import Queries
 from firebreak.domain.ids import Cursor
@@ -42,6 +43,21 @@ WriteFrame = Callable[[bytes], Awaitable[None]]
 #: Writes one frame at once and returns True, or writes nothing and returns False (socket paused
 #: or closing). Provided by the gateway's WebSocket protocol (entrypoints/gateway/websocket.py).
 WriteFrameNow = Callable[[bytes], bool]
+
+
+class Deliveries(Protocol):
+    """Counts what sessions deliver (adapters/metrics.py): one call per frame."""
+
+    def delivered(self, events: int, stamped_ms: int) -> None: ...
+    def caught_up(self, events: int) -> None: ...
+
+
+class _Uncounted:
+    def delivered(self, events: int, stamped_ms: int) -> None:
+        pass
+
+    def caught_up(self, events: int) -> None:
+        pass
 
 
 class SessionEnded(Exception):
@@ -67,8 +83,10 @@ class LiveSession:
         hub: Hub,
         max_queue: int,
         session_id: str = "",
+        deliveries: Deliveries | None = None,
     ) -> None:
         self._user_id = user_id
+        self._count = deliveries or _Uncounted()
         self._session_id = session_id
         self._start = cursor
         self._projector = projector
@@ -105,6 +123,7 @@ class LiveSession:
                     chunk = rows[first : first + FRAME_EVENTS]
                     delivered.seqs[p] = chunk[-1][0]
                     await write_frame(_frame(delivered, [body for _, body in chunk]))
+                    self._count.caught_up(len(chunk))
                 if len(rows) < CATCH_UP_PAGE:
                     break
                 after = rows[-1][0]
@@ -118,7 +137,7 @@ class LiveSession:
         delivered: Cursor,
         write_frame_now: WriteFrameNow | None,
     ) -> None:
-        write = _writer(write_frame_now, delivered) if write_frame_now is not None else None
+        write = _writer(write_frame_now, delivered, self._count) if write_frame_now is not None else None
         while True:
             if write is not None:
                 # Here no send is in progress; if the inbox is empty too, the hub writes from now
@@ -131,6 +150,7 @@ class LiveSession:
             bodies = _advance(delivered, items)
             if bodies:
                 await write_frame(_frame(delivered, bodies))
+                self._count.delivered(len(bodies), items[-1].at)
 
 
 def _advance(delivered: Cursor, items: list[Applied]) -> list[bytes]:
@@ -144,7 +164,7 @@ def _advance(delivered: Cursor, items: list[Applied]) -> list[bytes]:
     return bodies
 
 
-def _writer(write_frame_now: WriteFrameNow, delivered: Cursor) -> WriteNow:
+def _writer(write_frame_now: WriteFrameNow, delivered: Cursor, count: Deliveries) -> WriteNow:
     """The hub's writer for one session: frames of up to FRAME_EVENTS; ``delivered`` moves only
     past frames the socket took."""
     seqs = delivered.seqs
@@ -157,15 +177,19 @@ def _writer(write_frame_now: WriteFrameNow, delivered: Cursor) -> WriteNow:
                 return 1
             seqs[p] = applied.seq
             if write_frame_now(_frame(delivered, [applied.body])):
+                count.delivered(1, applied.at)
                 return 1
             seqs[p] = before
             return 0
         for first in range(0, len(items), FRAME_EVENTS):
             saved = seqs.copy()
-            bodies = _advance(delivered, items[first : first + FRAME_EVENTS])
-            if bodies and not write_frame_now(_frame(delivered, bodies)):
-                seqs[:] = saved
-                return first
+            chunk = items[first : first + FRAME_EVENTS]
+            bodies = _advance(delivered, chunk)
+            if bodies:
+                if not write_frame_now(_frame(delivered, bodies)):
+                    seqs[:] = saved
+                    return first
+                count.delivered(len(bodies), chunk[-1].at)
         return len(items)
 
     return write

@@ -10,9 +10,10 @@ from starlette.types import ASGIApp
 from firebreak.config import Config, DCConfig
 from firebreak.entrypoints.gateway import boundary
 from firebreak.entrypoints.gateway.apidocs import install_docs
-from firebreak.entrypoints.gateway.hot import SEND_OPERATION, HotLane
+from firebreak.entrypoints.gateway.hot import SEND_OPERATION, HotLane, LaneMetrics
 from firebreak.entrypoints.gateway.ops import add_ops_routes
 from firebreak.entrypoints.gateway.session_routes import add_session_routes
+from firebreak.entrypoints.ops_console.routes import add_console
 from firebreak.entrypoints.web.routes import WebApp
 from firebreak.errors import Forbidden, Unavailable
 from firebreak.service.accounts import Accounts
@@ -36,6 +37,13 @@ from firebreak.wire.views import (
 )
 
 
+class AppMetrics(LaneMetrics, Protocol):
+    """What the web layer counts and serves of adapters/metrics.py's GatewayMetrics."""
+
+    def sent_batch(self, new: int, duplicates: int) -> None: ...
+    def exposition(self) -> bytes: ...
+
+
 class GatewayParts(Protocol):
     """What the web layer uses of a running gateway (bootstrap.Gateway, built in bootstrap.py):
     the use cases, the session factory, and health, digest, drain and refusals for operations."""
@@ -45,6 +53,9 @@ class GatewayParts(Protocol):
     accounts: Accounts
     rooms: Rooms
     room_queries: RoomQueries
+
+    @property
+    def metrics(self) -> AppMetrics: ...
 
     def health(self) -> Health: ...
     def digest(self) -> Digest: ...
@@ -64,7 +75,7 @@ def create_app(gw: GatewayParts) -> ASGIApp:
         docs_url=None,
         redoc_url=None,
     )
-    boundary.install(app, gw.config.limits, extra_operations=SEND_OPERATION)
+    boundary.install(app, gw.config.limits, extra_operations=SEND_OPERATION, refused=gw.metrics.refused)
     install_docs(app)
 
     accounts, rooms, room_queries = gw.accounts, gw.rooms, gw.room_queries
@@ -154,7 +165,10 @@ def create_app(gw: GatewayParts) -> ASGIApp:
     )
     async def send_batch(me: Me, room_id: str, body: boundary.BatchBody) -> Response:
         items = [(m.client_id, m.text) for m in body.messages]
-        response = boundary.reply(BatchResult(results=await rooms.send_batch(me.user_id, room_id, items)))
+        results = await rooms.send_batch(me.user_id, room_id, items)
+        duplicates = sum(r.duplicate for r in results)
+        gw.metrics.sent_batch(len(results) - duplicates, duplicates)
+        response = boundary.reply(BatchResult(results=results))
         hint = gw.write_url(room_id)
         if hint:
             response.headers[WRITE_URL_HEADER] = hint
@@ -197,6 +211,7 @@ def create_app(gw: GatewayParts) -> ASGIApp:
         return JSONResponse({"dc": gw.dc.name, "draining": True, "ended_sessions": await gw.drain()})
 
     add_ops_routes(app, gw.config, gw.dc.name, ops)
+    add_console(app, gw, ops)  # /ops, /status, /metrics
 
     lane = HotLane(
         app,
@@ -205,6 +220,7 @@ def create_app(gw: GatewayParts) -> ASGIApp:
         new_session=gw.new_session,
         refusal=gw.refusal,
         write_url=gw.write_url,
+        metrics=gw.metrics,
     )
     gatekeeper = boundary.Gatekeeper(lane, gw.config.limits.max_body_bytes, gw.refusal)
     return WebApp(gatekeeper, gw.config, gw.dc.name)

@@ -218,11 +218,16 @@ class Gatekeeper:
 
 
 def install(
-    app: FastAPI, limits: Limits | None = None, *, extra_operations: dict[str, dict[str, Any]] | None = None
+    app: FastAPI,
+    limits: Limits | None = None,
+    *,
+    extra_operations: dict[str, dict[str, Any]] | None = None,
+    refused: Callable[[str], None] = lambda code: None,
 ) -> None:
     """Error rendering and the OpenAPI document for ``app``: its routes, the msgspec views'
     schemas, and ``extra_operations`` ({path: {method: operation}}) for endpoints answered in
-    front of FastAPI (hot.py); ``limits`` are documented in the request schemas (schema.py)."""
+    front of FastAPI (hot.py); ``limits`` are documented in the request schemas (schema.py).
+    ``refused`` hears the code of each 429 (the rate-limit metric, docs/OPERATIONS.md)."""
     extra = extra_operations or {}
     # Path templates of the extra operations, so a 405 from FastAPI names their methods too.
     extra_routes = [
@@ -244,6 +249,8 @@ def install(
 
     @app.exception_handler(FirebreakError)
     async def _firebreak(_: Request, exc: FirebreakError) -> JSONResponse:
+        if exc.status == 429:
+            refused(exc.code)
         return error_response(exc.status, exc.code, exc.message, exc.headers())
 
     @app.exception_handler(RequestValidationError)

@@ -18,8 +18,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any, Protocol, cast
 from urllib.parse import parse_qs
 
 import msgspec
@@ -81,6 +82,33 @@ SEND_OPERATION: dict[str, dict[str, Any]] = {
 }
 
 
+class LaneMetrics(Protocol):
+    """What the lane counts (adapters/metrics.py's GatewayMetrics): one call per request."""
+
+    def sent(self, duplicate: bool, started: float) -> None: ...
+    def send_failed(self, code: str) -> None: ...
+    def ws_opened(self, session_id: str, resumed: bool) -> None: ...
+    def session_ended(self, reason: str) -> None: ...
+    def refused(self, code: str) -> None: ...
+
+
+class _Uncounted:
+    def sent(self, duplicate: bool, started: float) -> None:
+        pass
+
+    def send_failed(self, code: str) -> None:
+        pass
+
+    def ws_opened(self, session_id: str, resumed: bool) -> None:
+        pass
+
+    def session_ended(self, reason: str) -> None:
+        pass
+
+    def refused(self, code: str) -> None:
+        pass
+
+
 _send_body = msgspec.json.Decoder(SendBody)
 _encoder = msgspec.json.Encoder()
 
@@ -97,6 +125,7 @@ class HotLane:
         new_session: Callable[[str, str, str | None], LiveSession],
         refusal: Callable[[], FirebreakError | None],
         write_url: Callable[[str], str | None] = lambda room_id: None,
+        metrics: LaneMetrics | None = None,
     ) -> None:
         """``new_session(user_id, session_id, cursor)`` makes a user's live session (cursor as the
         client sent it, or None; raises BadRequest for a malformed one); ``refusal()`` says why this DC takes
@@ -108,6 +137,7 @@ class HotLane:
         self._new_session = new_session
         self._refusal = refusal
         self._write_url = write_url
+        self._metrics = metrics or _Uncounted()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
@@ -129,6 +159,7 @@ class HotLane:
     # ---- POST /v1/rooms/{room_id}/messages ---------------------------------------------------
 
     async def _send_message(self, room_id: str, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
         try:
             authorization = None
             for name, value in scope["headers"]:
@@ -145,9 +176,13 @@ class HotLane:
                 raise _undecodable(body, exc) from exc
             result = await self._rooms.send(claims.user_id, room_id, parsed.client_id, parsed.text)
         except FirebreakError as exc:
+            self._metrics.send_failed(exc.code)
+            if exc.status == 429:
+                self._metrics.refused(exc.code)
             # Errors are rare: the boundary's one renderer, as for every other endpoint.
             await error_response(exc.status, exc.code, exc.message, exc.headers())(scope, receive, send)
             return
+        self._metrics.sent(result.duplicate, started)
         hint = self._write_url(room_id)
         extra = [(_WRITE_URL, hint.encode())] if hint else []
         await _answer(send, 200 if result.duplicate else 201, _encoder.encode(result), extra)
@@ -166,7 +201,9 @@ class HotLane:
                 raise refused
             query = parse_qs(scope["query_string"].decode("latin-1"))
             claims = self._accounts.authenticate(query.get("token", [""])[0])
-            session = self._new_session(claims.user_id, claims.session_id, query.get("cursor", [None])[0])
+            cursor = query.get("cursor", [None])[0]
+            session = self._new_session(claims.user_id, claims.session_id, cursor)
+            self._metrics.ws_opened(claims.session_id, cursor is not None)
         except FirebreakError as exc:
             await _refuse(send, exc)
             return
@@ -195,6 +232,7 @@ class HotLane:
         try:
             streaming.result()
         except SessionEnded as ended:
+            self._metrics.session_ended(ended.reason)
             with contextlib.suppress(OSError):
                 if ended.reason == LOGGED_OUT:
                     # The error frame first, as for a revoked token at connect: clients stop on it
@@ -212,6 +250,8 @@ class HotLane:
                     }
                 )
         except FirebreakError as exc:  # refused as it registered (too many connections)
+            if exc.status == 429:
+                self._metrics.refused(exc.code)
             with contextlib.suppress(OSError):
                 await _refuse(send, exc)
         except OSError:

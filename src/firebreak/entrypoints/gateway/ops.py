@@ -34,7 +34,8 @@ NOT_SUPERVISED = (
 
 
 def add_ops_routes(app: FastAPI, config: Config, own_dc: str, guard: Callable[..., Awaitable[None]]) -> None:
-    """Adds ``GET /internal/dcs`` and ``POST /internal/dcs/{name}/{action}`` behind ``guard``."""
+    """Adds ``GET /internal/dcs``, ``POST /internal/dcs/{name}/{action}`` and
+    ``POST /internal/leaders/rebalance`` behind ``guard``."""
     pending: set[asyncio.Task[Any]] = set()  # actions on this gateway's own DC, answered at once
 
     @app.get("/internal/dcs", dependencies=[Depends(guard)])
@@ -67,6 +68,12 @@ def add_ops_routes(app: FastAPI, config: Config, own_dc: str, guard: Callable[..
             task.add_done_callback(_finished(pending))
             return JSONResponse({"dc": name, "action": action, "accepted": True}, status_code=202)
         return JSONResponse(await _forward(config, request))
+
+    @app.post("/internal/leaders/rebalance", dependencies=[Depends(guard)])
+    async def rebalance() -> JSONResponse:
+        """Spreads the stream leaders over the DCs at once (the leader balancer does it by itself
+        within seconds; this is for an operator who does not want to wait)."""
+        return JSONResponse({"leaders": await dcops.rebalance(config)})
 
 
 def _finished(pending: set[asyncio.Task[Any]]) -> Callable[[asyncio.Task[Any]], None]:

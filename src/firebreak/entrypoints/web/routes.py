@@ -72,7 +72,8 @@ class WebApp:
             api,
             allow_origins=allowed_origins(config),
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-            allow_headers=["authorization", "content-type"],
+            # x-ops-token: the operations console of one DC reads the others (ops_console/).
+            allow_headers=["authorization", "content-type", "x-ops-token"],
             expose_headers=["retry-after", "firebreak-write-url", "server-timing"],
             max_age=600,
         )

@@ -1,0 +1,168 @@
+"""The operations console (/ops) and the public status page (/status), against a real three-DC
+cluster and in a real browser: dc2's console shows every DC, then dc1 burned (down), rebuilding
+and ready again; the status page says dc1 is down and then back (docs/OPERATIONS.md)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.async_api import Browser, Page
+from prometheus_client.parser import text_string_to_metric_families
+
+from firebreak.localcluster import LocalCluster
+from tests.helpers import ClientFactory, cluster_config, eventually, user
+
+SHOTS = Path(os.environ.get("FIREBREAK_ARTIFACTS", "test-artifacts")) / "ops-console"
+
+
+@pytest.fixture(scope="module")
+async def fire_cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalCluster]:
+    """A cluster of this module's own: its test burns a DC."""
+    local = LocalCluster(cluster_config(Path(tmp_path_factory.mktemp("ops"))))
+    try:
+        await local.start()
+        yield local
+    finally:
+        local.stop()
+
+
+async def status_of(cluster: LocalCluster, dc: int) -> dict[str, object]:
+    async with httpx.AsyncClient(timeout=10) as http:
+        answer: dict[str, object] = (await http.get(cluster.config.dcs[dc].http_url + "/status.json")).json()
+    return answer
+
+
+async def card_state(page: Page, dc: str) -> str | None:
+    return await page.get_attribute(f'#dcs article[data-dc="{dc}"]', "data-state")
+
+
+async def has_state(page: Page, dc: str, state: str) -> bool:
+    return await card_state(page, dc) == state
+
+
+async def shot(page: Page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+async def sign_in(page: Page, cluster: LocalCluster, dc: int) -> None:
+    await page.goto(cluster.config.dcs[dc].http_url + "/ops?poll=500")
+    await page.fill("#token", "not the token")
+    await page.click("#login button[type=submit]")
+    await page.wait_for_selector("#login-error:has-text('not the ops token')")
+    await page.fill("#token", cluster.config.secrets.ops_token)
+    await page.click("#login button[type=submit]")
+    await page.wait_for_selector("#console:not([hidden])")
+
+
+async def test_status_page_in_plain_words(fire_cluster: LocalCluster, browser: Browser) -> None:
+    report = await status_of(fire_cluster, 1)
+    assert report["overall"] == "All systems are working normally."
+    assert [d["state"] for d in report["dcs"]] == ["up", "up", "up"]  # type: ignore[attr-defined]
+    page = await browser.new_page()
+    await page.goto(fire_cluster.config.dcs[1].http_url + "/status")
+    assert await page.locator("#dcs li[data-state=up]").count() == 3
+    assert "working normally" in await page.inner_text("#overall")
+    await page.close()
+
+
+async def test_console_shows_a_burn_and_the_rebuild_from_dc2(
+    fire_cluster: LocalCluster, browser: Browser, make_fire_client: ClientFactory
+) -> None:
+    cluster = fire_cluster
+    # A drill report where the console looks for them.
+    report_dir = cluster.config.data_dir / "drills" / "fire-dc1"
+    report_dir.mkdir(parents=True)
+    report = {"summary": "fire dc1 at 3.0 s; nothing was lost.", "verdict": {"passed": True}}
+    (report_dir / "report.json").write_text(json.dumps({**report, "started_at": "2026-11-30T10:00:00Z"}))
+    (report_dir / "report.html").write_text("<title>drill</title>")
+    # Something for the rebuild to copy.
+    alice, bob = await user(make_fire_client, 0, "alice"), await user(make_fire_client, 2, "bob")
+    assert bob.user is not None
+    room = await alice.open_direct(bob.user.username)
+    await alice.send_batch(room.room_id, [(f"c{i}", f"message {i}") for i in range(50)])
+
+    page = await browser.new_page()
+    await sign_in(page, cluster, 1)
+
+    async def all_ready() -> bool:
+        return all([await card_state(page, d.name) == "ready" for d in cluster.config.dcs])
+
+    await eventually(all_ready, what="three ready DCs on the console")
+    assert await page.locator("#drills li[data-report=fire-dc1]:has-text('PASSED')").count() == 1
+    for field in ("clients", "lag", "leads", "sends/s", "deliveries/s", "errors"):
+        assert await page.locator(f'article[data-dc="dc2"] dd[data-field="{field}"]').count() == 1
+
+    # An action: asks for confirmation, then its answer is on the timeline.
+    await page.click("#rebalance")
+    await page.wait_for_selector("#confirm[open]")
+    await page.click("#confirm-yes")
+    await page.wait_for_selector("#timeline li:has-text('rebalance: done')", timeout=30_000)
+    await shot(page, "1-all-ready")
+
+    cluster.kill("dc1", burn=True)
+    await eventually(lambda: has_state(page, "dc1", "down"), within_s=30, what="dc1 down on dc2's console")
+    down = await status_of(cluster, 1)
+    dc1 = down["dcs"][0]  # type: ignore[index]
+    assert dc1["state"] == "down" and "not answering" in dc1["words"]
+    assert "dc1" in str(down["overall"]) and down["affected"]
+    await shot(page, "2-dc1-down")
+
+    cluster.start_dc("dc1")
+    await eventually(lambda: has_state(page, "dc1", "ready"), within_s=90, what="dc1 ready on dc2's console")
+    await shot(page, "3-dc1-back")
+    seen = [
+        await li.get_attribute("data-state")
+        for li in reversed(await page.locator('#timeline li[data-dc="dc1"][data-state]').all())
+    ]
+    assert seen[:1] == ["ready"] and seen[-1] == "ready", seen
+    after_burn = seen[seen.index("down") :]
+    assert after_burn[0] == "down" and after_burn[-1] == "ready"
+    assert {"starting", "catching up"} & set(after_burn), f"never shown rebuilding: {after_burn}"
+
+    back = await status_of(cluster, 1)
+    assert back["overall"] == "All systems are working normally."
+    await eventually(lambda: has_state(page, "dc2", "ready"), what="dc2 ready before its gateway goes")
+    # The DC that served the console goes: the open page carries on with another DC's ops API.
+    cluster.kill_gateway("dc2")
+    await eventually(lambda: has_state(page, "dc2", "down"), within_s=30, what="dc2 down on its own console")
+    assert "ops API from dc1" in await page.inner_text("#served")
+    await shot(page, "4-dc2-gone")
+    async with httpx.AsyncClient(timeout=5) as http:
+        metrics = (
+            await http.get(
+                cluster.config.dcs[0].http_url + "/metrics",
+                headers={"x-ops-token": cluster.config.secrets.ops_token},
+            )
+        ).text
+    rebuilt = {
+        s.name: s.value
+        for family in text_string_to_metric_families(metrics)
+        for s in family.samples
+        if s.name.startswith("firebreak_rebuild_")
+    }
+    assert rebuilt["firebreak_rebuild_caught_up"] == 1
+    assert rebuilt["firebreak_rebuild_applied_entries"] == rebuilt["firebreak_rebuild_target_entries"] >= 50
+    await page.close()
+
+
+@pytest.fixture
+async def make_fire_client(fire_cluster: LocalCluster) -> AsyncIterator[ClientFactory]:
+    from firebreak.client import Client
+
+    made: list[Client] = []
+    urls = [dc.http_url for dc in fire_cluster.config.dcs]
+
+    def make(preferred: int = 0) -> Client:
+        client = Client(urls, preferred=preferred, retry_deadline=30.0)
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        await client.aclose()
