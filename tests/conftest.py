@@ -6,10 +6,9 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, async_playwright
 
-from firebreak.client import Client
 from firebreak.config import Limits
 from firebreak.localcluster import LocalCluster
-from tests.helpers import ClientFactory, cluster_config
+from tests.helpers import ClientFactory, clients_of, cluster_config
 
 #: The shared cluster uses a small send limit so the rate-limit test can reach it quickly. Every
 #: test registers from 127.0.0.1: the per-address registration throttle would stop the suite.
@@ -39,17 +38,8 @@ async def cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Loc
 @pytest.fixture
 async def make_client(cluster: LocalCluster) -> AsyncIterator[ClientFactory]:
     """Makes clients that know every DC and prefer the given one; closes them after the test."""
-    made: list[Client] = []
-    urls = [dc.http_url for dc in cluster.config.dcs]
-
-    def make(preferred: int = 0) -> Client:
-        client = Client(urls, preferred=preferred, retry_deadline=30.0)
-        made.append(client)
-        return client
-
-    yield make
-    for client in made:
-        await client.aclose()
+    async with clients_of(cluster) as make:
+        yield make
 
 
 #: Debian's chromium (never a browser Playwright downloads), with the flags this closed network needs.

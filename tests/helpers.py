@@ -4,12 +4,13 @@ test cluster, raw requests and sockets, and running the CLI."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -125,6 +126,24 @@ async def stop_up(proc: asyncio.subprocess.Process) -> None:
 
 
 # ---- users, clients and raw requests (shared by the API tests) ----
+
+
+@contextlib.asynccontextmanager
+async def clients_of(cluster: LocalCluster) -> AsyncIterator[ClientFactory]:
+    """Makes clients that know every DC of ``cluster`` and prefer the given one; closes them after."""
+    made: list[Client] = []
+    urls = [dc.http_url for dc in cluster.config.dcs]
+
+    def make(preferred: int = 0) -> Client:
+        client = Client(urls, preferred=preferred, retry_deadline=30.0)
+        made.append(client)
+        return client
+
+    try:
+        yield make
+    finally:
+        for client in made:
+            await client.aclose()
 
 
 def uname(prefix: str) -> str:

@@ -15,7 +15,7 @@ from playwright.async_api import Browser, Page
 from prometheus_client.parser import text_string_to_metric_families
 
 from firebreak.localcluster import LocalCluster
-from tests.helpers import ClientFactory, cluster_config, eventually, user
+from tests.helpers import ClientFactory, clients_of, cluster_config, eventually, user
 
 SHOTS = Path(os.environ.get("FIREBREAK_ARTIFACTS", "test-artifacts")) / "ops-console"
 
@@ -153,16 +153,5 @@ async def test_console_shows_a_burn_and_the_rebuild_from_dc2(
 
 @pytest.fixture
 async def make_fire_client(fire_cluster: LocalCluster) -> AsyncIterator[ClientFactory]:
-    from firebreak.client import Client
-
-    made: list[Client] = []
-    urls = [dc.http_url for dc in fire_cluster.config.dcs]
-
-    def make(preferred: int = 0) -> Client:
-        client = Client(urls, preferred=preferred, retry_deadline=30.0)
-        made.append(client)
-        return client
-
-    yield make
-    for client in made:
-        await client.aclose()
+    async with clients_of(fire_cluster) as make:
+        yield make
