@@ -70,6 +70,12 @@ def main(argv: list[str] | None = None) -> int:
     up = sub.add_parser("up", help="start the local three-DC cluster in the foreground")
     up.add_argument("--config", help="TOML config (default: three DCs on 127.0.0.1)")
     up.add_argument("--data-dir", help="override the config's data folder")
+    up.add_argument(
+        "--isolated-dcs",
+        action="store_true",
+        help="run each DC in its own network namespace with its own address (needs root), so "
+        "'firebreak dc cut DC' can partition it",
+    )
 
     from firebreak.entrypoints import dc_cli
 
@@ -120,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "up":
             from firebreak.entrypoints import supervisor
 
-            return asyncio.run(supervisor.up(config))
+            return asyncio.run(supervisor.up(config, isolated=args.isolated_dcs))
         if args.command == "dc":
             from firebreak.entrypoints import dc_cli
 

@@ -57,7 +57,7 @@ def supervisor_alive(path: Path) -> bool:
     return True
 
 
-def check(config: Config, control_socket: Path) -> None:
+def check(config: Config, control_socket: Path, *, ports: bool = True) -> None:
     """Raises a clear :class:`Conflict` when ``up`` could not start here; starts nothing itself."""
     if supervisor_alive(control_socket):
         raise Conflict(
@@ -65,7 +65,7 @@ def check(config: Config, control_socket: Path) -> None:
             "use 'firebreak dc status' to see it; nothing was started",
             code="already_running",
         )
-    problems = busy_ports(config)
+    problems = busy_ports(config) if ports else []
     if problems:
         raise Conflict(
             "cannot start: "

@@ -20,8 +20,9 @@ import msgspec
 
 from firebreak.config import Config
 from firebreak.entrypoints import control, dcops, preflight
-from firebreak.errors import BadRequest
-from firebreak.localcluster import LocalCluster
+from firebreak.errors import BadRequest, ConfigError
+from firebreak.localcluster import LocalCluster, netns
+from firebreak.localcluster.cluster import on_sites
 
 #: How long ``dc start``/``dc rebuild`` wait (when asked to) for the DC to serve again.
 START_WITHIN_S = 180.0
@@ -93,6 +94,15 @@ class Supervisor:
         cluster = self.cluster
         if action == "evacuate":
             return await dcops.evacuate(cluster.config, name)
+        if action in control.LINK_ACTIONS:
+            if cluster.sites is None:
+                raise BadRequest(
+                    f"'{action}' needs isolated DCs: start the cluster with 'firebreak up --isolated-dcs'",
+                    code="not_isolated",
+                )
+            (cluster.sites.isolate if action == "cut" else cluster.sites.rejoin)(name)
+            cut = sorted("-".join(sorted(link)) for link in cluster.sites.cuts())
+            return {"dc": name, "action": action, "cut_links": cut}
         if action == "stop":
             # SIGTERM waits up to 10 s per process: off the event loop, which keeps serving.
             await asyncio.to_thread(cluster.stop_dc, name)
@@ -121,11 +131,20 @@ def _ready(config: Config, controllable: bool, sock: Path) -> None:
     _print("ready. Chat with: ./firebreak chat --user NAME [--register]   (Ctrl-C stops the cluster)")
 
 
-async def up(config: Config) -> int:
-    """Runs the local cluster until SIGINT/SIGTERM; refuses before starting anything when it cannot."""
+async def up(config: Config, *, isolated: bool = False) -> int:
+    """Runs the local cluster until SIGINT/SIGTERM; refuses before starting anything when it cannot.
+    ``isolated``: each DC in its own network namespace and address (localcluster/netns.py)."""
     sock = control.socket_path(config)
-    preflight.check(config, sock)
-    cluster = LocalCluster(config)
+    sites = None
+    if isolated:
+        why = netns.unavailable()
+        if why is not None:
+            raise ConfigError(f"cannot start isolated DCs: {why}")
+        sites = netns.Sites.plan(tuple(dc.name for dc in config.dcs))
+        config = on_sites(config, sites)
+    # Isolated DCs listen in namespaces made at start: nothing of this machine can hold their ports.
+    preflight.check(config, sock, ports=sites is None)
+    cluster = LocalCluster(config, sites=sites)
     supervisor = Supervisor(cluster)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
