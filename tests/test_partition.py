@@ -28,9 +28,12 @@ from tests.conftest import SHARED_LIMITS
 from tests.helpers import (
     clients_of,
     cluster_config,
+    code_of,
+    collect_messages,
     digests,
     eventually,
     fully_replicated,
+    live,
     read_until,
     run_cli,
     settled,
@@ -58,6 +61,8 @@ async def test_a_cut_off_dc_acknowledges_nothing_and_converges_after_the_heal(tm
             assert alice.user is not None and bob.user is not None
             room = (await alice.create_group("cut", [bob.user.username])).room_id
             await bob.send(room, "before the cut", "before")
+            bob_live = live(cluster, bob, 2)  # bob's live connection is at dc3 too
+            await asyncio.wait_for(bob_live.live.wait(), 30)
             # The cut DC leads the room's stream and the accounts: the harder case (partition-leader).
             stream = room_stream(partition_of(room, config.partitions))
             await leadership.move(config, {stream: "dc3", ACCOUNTS_STREAM: "dc3"})
@@ -78,22 +83,36 @@ async def test_a_cut_off_dc_acknowledges_nothing_and_converges_after_the_heal(tm
                     codes.append(resp.status_code)
                 return codes
 
-            async def says_not_ready() -> bool:
-                return not (await http.get(f"{dc3}/healthz")).json()["ready"]
+            async def says_cut_off() -> bool:
+                return "cut off" in ((await http.get(f"{dc3}/healthz")).json().get("waiting_for") or "")
+
+            async def live_elsewhere() -> bool:
+                return bob_live.live.is_set() and bob_live.current != 2
 
             async def since_cut(step: Awaitable[T]) -> tuple[T, float]:
                 return await step, time.monotonic() - cut_at
 
             # All at once: raw writes at the cut-off DC, its health, and bob's client (which
             # prefers dc3) moving to the majority by itself.
-            (minority, refused_s), (_, not_ready_s), (moved, moved_s) = await asyncio.gather(
+            (minority, refused_s), (_, cut_off_s), (moved, moved_s), (_, live_s) = await asyncio.gather(
                 since_cut(minority_writes()),
-                since_cut(eventually(says_not_ready, within_s=60, what="dc3 to say it is not ready")),
+                since_cut(eventually(says_cut_off, within_s=60, what="dc3 to say it is cut off")),
                 since_cut(bob.send(room, "from bob during the cut", "bob-cut")),
+                since_cut(eventually(live_elsewhere, within_s=60, what="bob's live connection to move")),
             )
             assert all(code == 503 for code in minority), f"the cut-off DC answered {minority}"
+            refused = await http.post(
+                f"{dc3}/v1/rooms/{room}/messages",
+                json={"client_id": "minority-late", "text": "sent to the cut-off DC"},
+                headers={"authorization": f"Bearer {bob.token}"},
+            )
+            assert code_of(refused) == (503, "dc_cut_off")
             await alice.send(room, "from alice during the cut", "alice-cut")
             assert moved.message.room_seq == 2
+            # Bob's live stream, now at the majority, carries what was sent during the cut.
+            got, _ = await collect_messages(bob_live.events, 2)
+            assert [cid for _, cid, _ in got] == ["bob-cut", "alice-cut"], got
+            await bob_live.close()
 
             sites.rejoin("dc3")
             healed_at = time.monotonic()
@@ -106,8 +125,9 @@ async def test_a_cut_off_dc_acknowledges_nothing_and_converges_after_the_heal(tm
             assert ids == ["before", "bob-cut", "alice-cut"], ids  # nothing the minority took
             print(
                 f"\npartition of dc3: {MINORITY_TRIES} writes to it refused {refused_s:.1f} s after the "
-                f"cut; /healthz not ready after {not_ready_s:.1f} s; bob's client acknowledged by the "
-                f"majority after {moved_s:.1f} s; converged {converged_s:.2f} s after the heal"
+                f"cut; it refused as cut off after {cut_off_s:.1f} s; bob's write acknowledged by the "
+                f"majority after {moved_s:.1f} s, his live connection there after {live_s:.1f} s; "
+                f"converged {converged_s:.2f} s after the heal"
             )
     finally:
         cluster.stop()

@@ -24,6 +24,7 @@ from firebreak.adapters.leadership import Leadership
 from firebreak.adapters.metrics import GatewayMetrics, GatewayState
 from firebreak.adapters.nats_log import Log
 from firebreak.adapters.ops_board import DCHeartbeat, OpsBoard
+from firebreak.adapters.quorum_probe import QuorumProbe
 from firebreak.adapters.replica_reader import ReplicaReader
 from firebreak.adapters.sqlite_checkpoint import Checkpointer
 from firebreak.adapters.sqlite_queries import Queries
@@ -35,7 +36,8 @@ from firebreak.service.account_sessions import AccountSessions
 from firebreak.service.accounts import Accounts
 from firebreak.service.auth import Passwords, Tokens
 from firebreak.service.balancer import Balancer
-from firebreak.service.hub import DRAINING, Hub
+from firebreak.service.cutoff import CutOffWatch
+from firebreak.service.hub import CUT_OFF, DRAINING, Hub
 from firebreak.service.log_positions import LogPositions
 from firebreak.service.projector import Projector
 from firebreak.service.ratelimit import WriteLimiter
@@ -70,6 +72,8 @@ class Gateway:
     leaders: StreamLeaders
     #: Prometheus metrics, on this gateway's own registry (GET /metrics).
     metrics: GatewayMetrics
+    #: Whether this DC is cut off from the log (a partition): then it sends its clients elsewhere.
+    link: CutOffWatch
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     #: Set by an operator before a planned outage: refuse new work so clients move elsewhere.
     draining: bool = False
@@ -97,6 +101,11 @@ class Gateway:
         """Why this DC must not take API calls or WebSockets now (clients go elsewhere), if so."""
         if self.draining:
             return Unavailable(f"{self.dc.name} is draining; use another DC", code="dc_draining")
+        if self.link.cut_off:
+            return Unavailable(
+                f"{self.dc.name} is cut off from the log (no stream can be read here); use another DC",
+                code="dc_cut_off",
+            )
         if not self.readiness.caught_up():
             return Unavailable(
                 f"{self.dc.name} is rebuilding its read model ({self.readiness.progress()}); use another DC",
@@ -115,8 +124,13 @@ class Gateway:
             caught_up=self.readiness.caught_up(),
             readers={r.stream: r.state.value for r in self.readers},
             ready=ready,
-            waiting_for=None if ready else self.readiness.progress(),
+            waiting_for=None if ready else self._waiting_for(),
         )
+
+    def _waiting_for(self) -> str:
+        if self.link.cut_off:
+            return "the log: this DC is cut off from it (no stream can be read here)"
+        return self.readiness.progress()
 
     def digest(self) -> Digest:
         return Digest(
@@ -257,6 +271,8 @@ def _assemble(
 
     readiness = Readiness(projector, readers)
     leaders = StreamLeaders(nc, list(by_stream))
+    probe = QuorumProbe(nc, dc.name, leadership.stream_names(config))
+    link = CutOffWatch(probe, active=readiness.caught_up, on_cut=lambda: hub.end_all(CUT_OFF))
     gw = Gateway(
         config,
         dc,
@@ -271,6 +287,7 @@ def _assemble(
         readiness,
         leaders,
         metrics,
+        link,
     )
     # What the log held at start, as each stream's leader says: the read model must reach it
     # before this DC answers anyone (waits for a leader where there is none).
@@ -282,6 +299,8 @@ def _assemble(
     gw.tasks.append(asyncio.create_task(checkpointer.run(), name="checkpointer"))
     gw.tasks.extend(asyncio.create_task(r.run(), name=f"read-{r.stream}") for r in readers)
     gw.tasks.append(asyncio.create_task(leaders.run(), name="stream-leaders"))
+    gw.tasks.append(asyncio.create_task(probe.run(), name="quorum-probe"))
+    gw.tasks.append(asyncio.create_task(link.run(), name="cut-off-watch"))
     _watch(gw, LogPositions(functools.partial(the_log.last_seq, deadline_s=2.0), list(by_stream)))
     gw.balancer = balancer = Balancer(
         OpsBoard(js),
