@@ -20,9 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import logging
 import time
 from collections.abc import Callable
 from typing import Protocol
+
+log = logging.getLogger(__name__)
 
 #: How long without any stream in touch before the DC calls itself cut off: a few of the probe's
 #: rounds, so that one slow answer is not a cut.
@@ -82,10 +85,15 @@ class CutOffWatch:
         self._last_step = now
         silent = now - self._contact.last_contact >= self._after_s
         if not silent or not self._active():
+            if self.state is Link.CUT_OFF:
+                log.warning("in touch with the log again: serving")
             self.state = Link.IN_TOUCH
         elif self.state is Link.IN_TOUCH and not late:
             self.state = Link.CUT_OFF
             self.cuts += 1
+            log.warning(
+                "cut off from the log (no stream in touch for %.1f s): sending clients away", self._after_s
+            )
             self._on_cut()
         return self.state
 
