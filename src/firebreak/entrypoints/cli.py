@@ -70,6 +70,12 @@ def main(argv: list[str] | None = None) -> int:
     up = sub.add_parser("up", help="start the local three-DC cluster in the foreground")
     up.add_argument("--config", help="TOML config (default: three DCs on 127.0.0.1)")
     up.add_argument("--data-dir", help="override the config's data folder")
+    up.add_argument(
+        "--with-taxi",
+        action="store_true",
+        help="also run the demo site Firebreak Taxi, which signs people in with Firebreak (docs/LOGIN.md)",
+    )
+    up.add_argument("--taxi-port", type=int, default=8010, help="the taxi site's port (default 8010)")
 
     from firebreak.entrypoints import dc_cli
 
@@ -120,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "up":
             from firebreak.entrypoints import supervisor
 
-            return asyncio.run(supervisor.up(config))
+            return asyncio.run(supervisor.up(config, args.taxi_port if args.with_taxi else None))
         if args.command == "dc":
             from firebreak.entrypoints import dc_cli
 

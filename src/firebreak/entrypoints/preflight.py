@@ -57,8 +57,9 @@ def supervisor_alive(path: Path) -> bool:
     return True
 
 
-def check(config: Config, control_socket: Path) -> None:
-    """Raises a clear :class:`Conflict` when ``up`` could not start here; starts nothing itself."""
+def check(config: Config, control_socket: Path, extra_ports: tuple[tuple[str, int], ...] = ()) -> None:
+    """Raises a clear :class:`Conflict` when ``up`` could not start here; starts nothing itself.
+    ``extra_ports``: (role, port) on 127.0.0.1 of what starts beside the cluster (the taxi site)."""
     if supervisor_alive(control_socket):
         raise Conflict(
             f"a 'firebreak up' already runs this cluster (data in {config.data_dir.resolve()}): "
@@ -66,6 +67,10 @@ def check(config: Config, control_socket: Path) -> None:
             code="already_running",
         )
     problems = busy_ports(config)
+    for role, port in extra_ports:
+        why = _bind_problem("127.0.0.1", port)
+        if why is not None:
+            problems.append(f"port {port} on 127.0.0.1 ({role}): {why}")
     if problems:
         raise Conflict(
             "cannot start: "

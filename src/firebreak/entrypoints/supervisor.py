@@ -20,7 +20,8 @@ import msgspec
 
 from firebreak.config import Config
 from firebreak.entrypoints import control, dcops, preflight
-from firebreak.errors import BadRequest
+from firebreak.entrypoints.taxi_site import TaxiSite, register
+from firebreak.errors import BadRequest, Unavailable
 from firebreak.localcluster import LocalCluster
 
 #: How long ``dc start``/``dc rebuild`` wait (when asked to) for the DC to serve again.
@@ -121,10 +122,24 @@ def _ready(config: Config, controllable: bool, sock: Path) -> None:
     _print("ready. Chat with: ./firebreak chat --user NAME [--register]   (Ctrl-C stops the cluster)")
 
 
-async def up(config: Config) -> int:
-    """Runs the local cluster until SIGINT/SIGTERM; refuses before starting anything when it cannot."""
+async def _start_taxi(config: Config, taxi: TaxiSite) -> None:
+    """Registers the demo site with the provider and starts it; a failure is reported, and the
+    cluster keeps running without it."""
+    try:
+        taxi.start(await register(config, taxi.url))
+        await taxi.wait_ready()
+    except Unavailable as exc:
+        _print(f"warning: the taxi site did not start: {exc.message}", err=True)
+        return
+    _print(f"Firebreak Taxi (signs in with Firebreak): {taxi.url}/   log: {taxi.folder}/taxi.log")
+
+
+async def up(config: Config, taxi_port: int | None = None) -> int:
+    """Runs the local cluster until SIGINT/SIGTERM; refuses before starting anything when it cannot.
+    With ``taxi_port``, the demo site Firebreak Taxi runs beside it on that port."""
     sock = control.socket_path(config)
-    preflight.check(config, sock)
+    taxi = TaxiSite(config, taxi_port) if taxi_port is not None else None
+    preflight.check(config, sock, (("taxi site", taxi_port),) if taxi_port is not None else ())
     cluster = LocalCluster(config)
     supervisor = Supervisor(cluster)
     stop = asyncio.Event()
@@ -148,8 +163,17 @@ async def up(config: Config) -> int:
         else:
             starting.result()  # a start that failed raises here
             _ready(config, server is not None, sock)
+            if taxi is not None:
+                await _start_taxi(config, taxi)
+        taxi_reported = False
         while not stop.is_set():
             _print(*supervisor.unexpected_exits(), err=True)
+            if taxi is not None and taxi.exited() is not None and not taxi_reported:
+                taxi_reported = True
+                _print(
+                    f"warning: the taxi site exited with {taxi.exited()} (see {taxi.folder}/taxi.log)",
+                    err=True,
+                )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
     finally:
@@ -158,6 +182,8 @@ async def up(config: Config) -> int:
             server.close()
             with contextlib.suppress(FileNotFoundError):
                 sock.unlink()
+        if taxi is not None:
+            taxi.stop()
         cluster.stop()
     _print("stopped; data kept.")
     return 0
