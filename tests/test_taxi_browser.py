@@ -1,0 +1,116 @@
+"""Firebreak Taxi, the demo site, in a real browser (Debian's chromium) against a real three-DC
+cluster: a person signs in at the site through Firebreak's sign-in and consent pages, is back at
+the site signed in, and stays signed in after the DC the site was talking to burns (the site's
+refreshes go to the other DCs). Screenshots go to test-artifacts/web/."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.async_api import Browser, Page
+
+from firebreak.entrypoints.taxi_site import TaxiSite, register
+from firebreak.localcluster import LocalCluster
+from firebreak.localcluster.processes import free_ports
+from tests.conftest import SHARED_LIMITS
+from tests.helpers import cluster_config, eventually, uname
+from tests.web_pages import PASSWORD, axe_violations, shot
+
+#: Access tokens live a few seconds here, so the test sees refreshes (and one after the burn).
+ACCESS_TTL_S = 4
+
+
+class Taxi:
+    def __init__(self, cluster: LocalCluster, site: TaxiSite) -> None:
+        self.cluster = cluster
+        self.site = site
+
+
+@pytest.fixture(scope="module")
+async def taxi(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Taxi]:
+    limits = dataclasses.replace(SHARED_LIMITS, oidc_access_token_ttl_s=ACCESS_TTL_S)
+    cluster = LocalCluster(cluster_config(Path(tmp_path_factory.mktemp("taxi")), limits))
+    site = TaxiSite(cluster.config, free_ports(1)[0])
+    try:
+        await cluster.start()
+        site.start(await register(cluster.config, site.url), refresh_margin_s=1.0)
+        await site.wait_ready()
+        yield Taxi(cluster, site)
+    finally:
+        site.stop()
+        cluster.stop()
+
+
+async def _session(page: Page) -> tuple[str, int]:
+    info = page.locator("#session")
+    return str(await info.get_attribute("data-dc")), int(await info.get_attribute("data-refreshes") or "-1")
+
+
+async def test_sign_in_with_firebreak_and_stay_signed_in_through_a_fire(taxi: Taxi, browser: Browser) -> None:
+    config = taxi.cluster.config
+    username, name = uname("minji"), "Minji Kim"
+    async with httpx.AsyncClient() as http:
+        made = await http.post(
+            config.dcs[1].http_url + "/v1/accounts",
+            json={"username": username, "password": PASSWORD, "request_id": uname("r"), "display_name": name},
+        )
+        assert made.status_code in (200, 201), made.text
+
+    page = await (await browser.new_context()).new_page()
+    await page.goto(taxi.site.url + "/")
+    await shot(page, "taxi-01-signed-out")
+    await page.click("#signin")
+    # Firebreak's own sign-in page, at a DC's address.
+    await page.wait_for_selector("input[name=password]")
+    assert any(page.url.startswith(dc.http_url + "/oauth/authorize") for dc in config.dcs), page.url
+    await page.fill("input[name=username]", username)
+    await page.fill("input[name=password]", PASSWORD)
+    await page.click("button[type=submit]")
+    # The consent page names what the site will see.
+    allow = page.locator("button[name=decision][value=allow]")
+    await allow.wait_for()
+    await shot(page, "taxi-02-consent")
+    await allow.click()
+    # Back at the site, signed in.
+    await page.wait_for_selector("#user-name")
+    assert page.url.startswith(taxi.site.url)
+    assert await page.locator("#user-name").inner_text() == name
+    assert re.fullmatch(r"\S+", await page.locator("#user-id").inner_text())
+    await page.fill("[name=pickup]", "Pangyo station")
+    await page.fill("[name=destination]", "Seoul Forest")
+    await page.click("#call-form button")
+    await page.locator("#rides li", has_text="Pangyo station").wait_for()
+    await shot(page, "taxi-03-signed-in")
+    assert await axe_violations(page) == [], "the taxi site's ride page"
+
+    # Burn the DC the site talks to; once the access token expires, the site refreshes elsewhere.
+    talking_to, refreshes = await _session(page)
+    burned = next(dc.name for dc in config.dcs if dc.http_url == talking_to)
+    taxi.cluster.kill(burned, burn=True)
+
+    async def refreshed_elsewhere() -> bool:
+        await page.reload()
+        if await page.locator("#user-name").count() == 0:
+            raise AssertionError("signed out: " + (await page.content())[:500])
+        dc, count = await _session(page)
+        notice = await page.locator("#notice").count()
+        return dc != talking_to and count > refreshes and notice == 0
+
+    await eventually(refreshed_elsewhere, within_s=60, what=f"a refresh through another DC than {burned}")
+    assert await page.locator("#user-name").inner_text() == name
+    await page.fill("[name=pickup]", "Seoul Forest")
+    await page.fill("[name=destination]", "Gangnam")
+    await page.click("#call-form button")
+    await page.locator("#rides li", has_text="Gangnam").wait_for()
+    await shot(page, "taxi-04-after-fire")
+
+    # Signing out ends the site's session and the provider's (RP-initiated logout), and comes back.
+    await page.click("#signout")
+    await page.wait_for_selector("#signin")
+    assert page.url.startswith(taxi.site.url)
+    await page.context.close()
