@@ -61,7 +61,7 @@ def home(user: SignedIn, rides: list[Ride]) -> str:
         f' (user id <code id="user-id">{escape(user.sub)}</code>)</p>'
         f'<p id="session" class="muted" data-dc="{escape(user.dc)}" data-refreshes="{user.refreshes}">'
         f"Signed in through {escape(user.dc)}; access token valid until {_clock(user.expires_at)};"
-        f" refreshed {user.refreshes} times.</p>{notice}"
+        f" refreshed {user.refreshes} time{'' if user.refreshes == 1 else 's'}.</p>{notice}"
         '<h2>Call a taxi</h2><form id="call-form" method="post" action="/rides">'
         '<label>From <input name="pickup" required maxlength="200" autocomplete="off"></label>'
         '<label>To <input name="destination" required maxlength="200" autocomplete="off"></label>'
