@@ -24,6 +24,8 @@ from tests.web_pages import PASSWORD, axe_violations, shot
 
 #: Access tokens live a few seconds here, so the test sees refreshes (and one after the burn).
 ACCESS_TTL_S = 4
+#: A new signing key signs this soon after it is published.
+KEY_PUBLISH_S = 2
 
 
 class Taxi:
@@ -34,7 +36,9 @@ class Taxi:
 
 @pytest.fixture(scope="module")
 async def taxi(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Taxi]:
-    limits = dataclasses.replace(SHARED_LIMITS, oidc_access_token_ttl_s=ACCESS_TTL_S)
+    limits = dataclasses.replace(
+        SHARED_LIMITS, oidc_access_token_ttl_s=ACCESS_TTL_S, oidc_key_publish_s=KEY_PUBLISH_S
+    )
     cluster = LocalCluster(cluster_config(Path(tmp_path_factory.mktemp("taxi")), limits))
     site = TaxiSite(cluster.config, free_ports(1)[0])
     try:
@@ -88,6 +92,25 @@ async def test_sign_in_with_firebreak_and_stay_signed_in_through_a_fire(taxi: Ta
     await page.locator("#rides li", has_text="Pangyo station").wait_for()
     await shot(page, "taxi-03-signed-in")
     assert await axe_violations(page) == [], "the taxi site's ride page"
+
+    # An operator rotates the signing keys: the site meets ID tokens signed by a key it has not
+    # fetched yet and stays signed in.
+    first_key = await page.locator("#session").get_attribute("data-kid")
+    async with httpx.AsyncClient() as http:
+        rotated = await http.post(
+            config.dcs[2].http_url + "/internal/oidc/rotate-key",
+            json={"alg": "RS256"},
+            headers={"x-ops-token": config.secrets.ops_token},
+        )
+        new_keys = rotated.raise_for_status().json()["kids"]
+    assert first_key and first_key not in new_keys
+
+    async def signed_with_the_new_key() -> bool:
+        await page.reload()
+        return await page.locator("#session").get_attribute("data-kid") in new_keys
+
+    await eventually(signed_with_the_new_key, within_s=30, what="an ID token signed with the new key")
+    assert await page.locator("#user-name").inner_text() == name
 
     # Burn the DC the site talks to; once the access token expires, the site refreshes elsewhere.
     talking_to, refreshes = await _session(page)

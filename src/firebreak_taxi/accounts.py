@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 from authlib.integrations.base_client import OAuthError
 
-from firebreak_taxi.idtoken import BadIdToken
+from firebreak_taxi.idtoken import BadIdToken, key_id
 from firebreak_taxi.provider import Provider, ProviderDown
 from firebreak_taxi.settings import TaxiSettings
 from firebreak_taxi.store import Session, TaxiStore
@@ -30,6 +30,8 @@ class SignedIn:
     dc: str
     refreshes: int
     expires_at: float
+    #: The id of the key that signed the session's latest ID token.
+    key_id: str = ""
     #: Set when Firebreak could not be reached and the page shows what the site remembers.
     notice: str = ""
 
@@ -150,6 +152,7 @@ class Accounts:
                 session.dc,
                 session.refreshes,
                 session.expires_at,
+                key_id(session.id_token),
                 notice="Firebreak cannot be reached right now; showing what this site remembers.",
             )
         except httpx.HTTPStatusError:
@@ -161,7 +164,7 @@ class Accounts:
             return None
         name = _name(info)
         self.store.saw_user(fresh.sub, name)
-        return SignedIn(fresh.sub, name, dc, fresh.refreshes, fresh.expires_at)
+        return SignedIn(fresh.sub, name, dc, fresh.refreshes, fresh.expires_at, key_id(fresh.id_token))
 
     async def sign_out(self, cookie: str | None) -> str | None:
         """Ends the site's session; returns the provider's logout address to send the browser to."""

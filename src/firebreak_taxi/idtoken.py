@@ -10,6 +10,7 @@ from typing import Any
 from joserfc import jwt
 from joserfc.errors import InvalidKeyIdError, JoseError
 from joserfc.jwk import KeySet
+from joserfc.jws import extract_compact
 
 #: What the site accepts: the provider signs with RS256 or ES256; ``none`` and HMAC never pass.
 ALGORITHMS = ("RS256", "ES256")
@@ -63,3 +64,11 @@ def verify_id_token(
     if nonce is not None and claims.get("nonce") != nonce:
         raise BadIdToken("nonce is not the one this sign-in sent")
     return claims
+
+
+def key_id(raw: str) -> str:
+    """The id of the key that signed ``raw`` (a token already verified), shown on the page."""
+    try:
+        return str(extract_compact(raw.encode()).headers().get("kid", ""))
+    except (JoseError, ValueError):
+        return ""

@@ -59,7 +59,8 @@ def home(user: SignedIn, rides: list[Ride]) -> str:
         "</header>"
         f'<p id="who">Signed in as <strong id="user-name">{escape(user.name)}</strong>'
         f' (user id <code id="user-id">{escape(user.sub)}</code>)</p>'
-        f'<p id="session" class="muted" data-dc="{escape(user.dc)}" data-refreshes="{user.refreshes}">'
+        f'<p id="session" class="muted" data-dc="{escape(user.dc)}" data-refreshes="{user.refreshes}"'
+        f' data-kid="{escape(user.key_id)}">'
         f"Signed in through {escape(user.dc)}; access token valid until {_clock(user.expires_at)};"
         f" refreshed {user.refreshes} time{'' if user.refreshes == 1 else 's'}.</p>{notice}"
         '<h2>Call a taxi</h2><form id="call-form" method="post" action="/rides">'

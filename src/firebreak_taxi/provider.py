@@ -8,13 +8,19 @@ OAuth 2.0 itself (PKCE, the code exchange, refresh) is authlib's client.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import httpx
-from authlib.integrations.httpx_client import AsyncOAuth2Client
 from joserfc.jwk import KeySet
+
+with warnings.catch_warnings():
+    # authlib 1.9 warns that it would rather use the httpx2 package; the site uses httpx (as the
+    # rest of the repository), which authlib 1.9 supports.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from authlib.integrations.httpx_client import AsyncOAuth2Client
 
 from firebreak_taxi.idtoken import UnknownKey, verify_id_token
 from firebreak_taxi.settings import TaxiSettings
