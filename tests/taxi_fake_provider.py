@@ -49,6 +49,8 @@ class FakeProvider:
     names: dict[str, str] = field(default_factory=dict)
     #: What the next token answer's ID token becomes, for the negative tests.
     id_token_override: str | None = None
+    #: The next this many token requests are answered 503 (DCs electing leaders after a fire).
+    unavailable_token_calls: int = 0
     #: The DC host of each token request, in order.
     token_calls: list[str] = field(default_factory=list)
 
@@ -113,6 +115,9 @@ class FakeProvider:
             return httpx.Response(200, json=KeySet([self.key, *self.old_keys]).as_dict(private=False))
         if path == "/oidc/token":
             self.token_calls.append(host)
+            if self.unavailable_token_calls > 0:
+                self.unavailable_token_calls -= 1
+                return httpx.Response(503, json={"error": "temporarily_unavailable"})
             return self._token(request)
         if path == "/oidc/userinfo":
             sub = self.access.get(request.headers.get("authorization", "").removeprefix("Bearer "))

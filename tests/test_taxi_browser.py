@@ -5,6 +5,8 @@ refreshes go to the other DCs). Screenshots go to test-artifacts/web/."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import re
 import time
@@ -13,8 +15,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page
+from playwright.async_api import Browser, Page, Route
 
+from firebreak.config import Config
 from firebreak.entrypoints.taxi_site import TaxiSite, register
 from firebreak.localcluster import LocalCluster
 from firebreak.localcluster.processes import free_ports
@@ -34,12 +37,12 @@ class Taxi:
         self.site = site
 
 
-@pytest.fixture(scope="module")
-async def taxi(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Taxi]:
+@contextlib.asynccontextmanager
+async def _running(data: Path) -> AsyncIterator[Taxi]:
     limits = dataclasses.replace(
         SHARED_LIMITS, oidc_access_token_ttl_s=ACCESS_TTL_S, oidc_key_publish_s=KEY_PUBLISH_S
     )
-    cluster = LocalCluster(cluster_config(Path(tmp_path_factory.mktemp("taxi")), limits))
+    cluster = LocalCluster(cluster_config(data, limits))
     site = TaxiSite(cluster.config, free_ports(1)[0])
     try:
         await cluster.start()
@@ -51,13 +54,21 @@ async def taxi(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Taxi]:
         cluster.stop()
 
 
-async def _session(page: Page) -> tuple[str, int]:
-    info = page.locator("#session")
-    return str(await info.get_attribute("data-dc")), int(await info.get_attribute("data-refreshes") or "-1")
+@pytest.fixture(scope="module")
+async def taxi(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Taxi]:
+    async with _running(Path(tmp_path_factory.mktemp("taxi"))) as running:
+        yield running
 
 
-async def test_sign_in_with_firebreak_and_stay_signed_in_through_a_fire(taxi: Taxi, browser: Browser) -> None:
-    config = taxi.cluster.config
+@pytest.fixture
+async def other_taxi(tmp_path: Path) -> AsyncIterator[Taxi]:
+    """A cluster of its own: its test burns a DC before the module's test would."""
+    async with _running(tmp_path) as running:
+        yield running
+
+
+async def _account(config: Config) -> tuple[str, str]:
+    """A new Firebreak account (username, display name), made through the messenger's API."""
     username, name = uname("minji"), "Minji Kim"
     async with httpx.AsyncClient() as http:
         made = await http.post(
@@ -65,6 +76,29 @@ async def test_sign_in_with_firebreak_and_stay_signed_in_through_a_fire(taxi: Ta
             json={"username": username, "password": PASSWORD, "request_id": uname("r"), "display_name": name},
         )
         assert made.status_code in (200, 201), made.text
+    return username, name
+
+
+async def _sign_in_at_firebreak(page: Page, username: str, consent_shot: str | None = None) -> None:
+    """On Firebreak's sign-in page: the password, then "Allow" on the consent page."""
+    await page.fill("input[name=username]", username)
+    await page.fill("input[name=password]", PASSWORD)
+    await page.click("button[type=submit]")
+    allow = page.locator("button[name=decision][value=allow]")
+    await allow.wait_for()
+    if consent_shot:
+        await shot(page, consent_shot)
+    await allow.click()
+
+
+async def _session(page: Page) -> tuple[str, int]:
+    info = page.locator("#session")
+    return str(await info.get_attribute("data-dc")), int(await info.get_attribute("data-refreshes") or "-1")
+
+
+async def test_sign_in_with_firebreak_and_stay_signed_in_through_a_fire(taxi: Taxi, browser: Browser) -> None:
+    config = taxi.cluster.config
+    username, name = await _account(config)
 
     page = await (await browser.new_context()).new_page()
     await page.goto(taxi.site.url + "/")
@@ -73,14 +107,7 @@ async def test_sign_in_with_firebreak_and_stay_signed_in_through_a_fire(taxi: Ta
     # Firebreak's own sign-in page, at a DC's address.
     await page.wait_for_selector("input[name=password]")
     assert any(page.url.startswith(dc.http_url + "/oauth/authorize") for dc in config.dcs), page.url
-    await page.fill("input[name=username]", username)
-    await page.fill("input[name=password]", PASSWORD)
-    await page.click("button[type=submit]")
-    # The consent page names what the site will see.
-    allow = page.locator("button[name=decision][value=allow]")
-    await allow.wait_for()
-    await shot(page, "taxi-02-consent")
-    await allow.click()
+    await _sign_in_at_firebreak(page, username, consent_shot="taxi-02-consent")
     # Back at the site, signed in.
     await page.wait_for_selector("#user-name")
     assert page.url.startswith(taxi.site.url)
@@ -146,4 +173,36 @@ async def test_sign_in_with_firebreak_and_stay_signed_in_through_a_fire(taxi: Ta
     await page.click("#signout")
     await page.wait_for_selector("#signin")
     assert page.url.startswith(taxi.site.url)
+    await page.context.close()
+
+
+async def test_the_code_is_redeemed_at_another_dc_when_the_dc_that_issued_it_burns(
+    other_taxi: Taxi, browser: Browser
+) -> None:
+    config = other_taxi.cluster.config
+    username, name = await _account(config)
+    page = await (await browser.new_context()).new_page()
+    await page.goto(other_taxi.site.url + "/")
+    await page.click("#signin")
+    await page.wait_for_selector("input[name=password]")
+    issuer_dc = next(dc for dc in config.dcs if page.url.startswith(dc.http_url + "/"))
+    burned_at: list[float] = []
+
+    async def burn_then_deliver(route: Route) -> None:
+        # "Allow" is answered with a redirect that carries the code back to the site; the DC that
+        # issued the code burns before the browser follows it.
+        answer = await route.fetch(max_redirects=0)
+        assert answer.status in (302, 303) and "code=" in answer.headers["location"]
+        await asyncio.to_thread(other_taxi.cluster.kill, issuer_dc.name, burn=True)
+        burned_at.append(time.monotonic())
+        await route.fulfill(response=answer)
+
+    await page.route(issuer_dc.http_url + "/oauth/authorize/consent", burn_then_deliver)
+    await _sign_in_at_firebreak(page, username)
+    await page.wait_for_selector("#user-name", timeout=60_000)
+    took = time.monotonic() - burned_at[0]
+    print(f"taxi: signed in {took:.1f} s after {issuer_dc.name}, which issued the code, burned")
+    assert await page.locator("#user-name").inner_text() == name
+    talking_to, _ = await _session(page)
+    assert talking_to != issuer_dc.http_url
     await page.context.close()

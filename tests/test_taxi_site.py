@@ -150,6 +150,16 @@ async def test_refresh_goes_to_the_other_dc_when_the_first_does_not_answer(
         assert "cannot be reached" in page and "Minji" in page, "the site still serves its own data"
 
 
+async def test_the_callback_waits_for_a_dc_that_can_redeem_the_code(
+    site: Site, provider: FakeProvider
+) -> None:
+    provider.unavailable_token_calls = 3  # both DCs answer 503, then the first again
+    response = await site.sign_in()
+    assert response.status_code == 303, response.text
+    assert provider.token_calls == [DCS[0], DCS[1], DCS[0], DCS[1]]
+    assert "Minji" in await site.page()
+
+
 async def test_a_new_signing_key_is_fetched_when_a_token_names_it(
     tmp_path: Path, provider: FakeProvider
 ) -> None:

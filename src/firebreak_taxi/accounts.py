@@ -77,7 +77,7 @@ class Accounts:
         if error or not code:
             raise SignInFailed(f"Firebreak did not sign you in ({error or 'no code'}).")
         try:
-            token, dc = await self.provider.exchange(code, pending.verifier)
+            token, dc = await self._exchange(code, pending.verifier)
             claims = await self.provider.verify(str(token.get("id_token", "")), nonce=pending.nonce)
         except OAuthError as exc:
             raise SignInFailed(f"Firebreak refused the sign-in ({exc.error}).") from exc
@@ -99,6 +99,18 @@ class Accounts:
         )
         self.store.put_session(cookie, session)
         return cookie
+
+    async def _exchange(self, code: str, verifier: str) -> tuple[dict[str, Any], str]:
+        """The code for tokens, tried again while no DC can answer: the person waits on the
+        callback a little longer rather than starting over."""
+        end = time.monotonic() + self.settings.exchange_within_s
+        while True:
+            try:
+                return await self.provider.exchange(code, verifier)
+            except ProviderDown:
+                if time.monotonic() > end:
+                    raise
+            await asyncio.sleep(0.5)
 
     async def _fresh(self, cookie: str, session: Session) -> Session | None:
         """The session with an access token that is not about to expire; None once the provider

@@ -22,6 +22,9 @@ class TaxiSettings:
     refresh_margin_s: float = 10.0
     #: A sign-in that is not finished within this is forgotten (its state, nonce and verifier).
     login_within_s: float = 600.0
+    #: How long a callback keeps trying to exchange its code while no DC can (a DC burned and the
+    #: others are electing new leaders); the code itself stays valid for about a minute.
+    exchange_within_s: float = 20.0
     #: How long one request to one DC may take before the next DC is tried.
     request_timeout_s: float = 5.0
     scope: str = "openid profile"
