@@ -26,6 +26,7 @@ from firebreak.errors import Unavailable
 from firebreak.retry import Backoff, retry
 
 OIDC_BUCKET = "FB_OIDC"
+STREAM = f"KV_{OIDC_BUCKET}"
 T = TypeVar("T")
 S = TypeVar("S", bound=msgspec.Struct)
 #: "wrong last sequence": the key changed (or exists) since the caller read it.
@@ -34,9 +35,14 @@ _WRONG_LAST = {10071, 10164}
 _AGAIN: tuple[type[BaseException], ...] = (
     nats.errors.TimeoutError,
     nats.errors.NoRespondersError,
+    nats.js.errors.ServiceUnavailableError,
     TimeoutError,
 )
 _BACKOFF = Backoff(first_s=0.02, max_s=0.5)
+
+
+class _InFlight(Exception):
+    """A key reported taken but not readable yet: the first write is still being stored."""
 
 
 class Taken(Exception):
@@ -75,14 +81,14 @@ class OidcStore:
         """The record under ``key`` and its revision, read at the leader; None if absent."""
 
         async def once() -> tuple[S, int] | None:
-            kv = await self._bucket()
             try:
-                entry = await kv.get(key)
-            except (nats.js.errors.KeyNotFoundError, nats.js.errors.KeyDeletedError):
+                # direct=False: the stream's leader answers, never a replica that may lag.
+                msg = await self._js.get_msg(STREAM, subject=f"$KV.{OIDC_BUCKET}.{key}", direct=False)
+            except nats.js.errors.NotFoundError:
                 return None
-            if not entry.value:
+            if not msg.data or (msg.headers or {}).get("KV-Operation") in ("DEL", "PURGE"):
                 return None
-            return msgspec.json.decode(entry.value, type=kind), entry.revision or 0
+            return msgspec.json.decode(msg.data, type=kind), int(msg.seq or 0)
 
         return await self._patient(once)
 
@@ -109,6 +115,27 @@ class OidcStore:
             return int(ack.seq)
 
         return await self._patient(once)
+
+    async def create(self, key: str, value: S, *, ttl_s: float | None = None) -> S:
+        """Creates ``key`` with ``value`` unless it exists; returns what the key holds then (ours,
+        or the value that was first). A conflicting write may still be in flight at the leader
+        (10164) and not readable yet: then the create is tried again until one of them shows."""
+
+        async def once() -> S:
+            try:
+                await self.write(key, value, last=0, ttl_s=ttl_s)
+                return value
+            except Taken:
+                found = await self.get(key, type(value))
+                if found is None:
+                    raise _InFlight(key) from None
+                return found[0]
+
+        try:
+            return await retry(once, retry_on=(_InFlight,), deadline=time.monotonic() + self._deadline_s,
+                               backoff=_BACKOFF)  # fmt: skip
+        except _InFlight as exc:
+            raise Unavailable("the login state is busy; retry shortly", retry_after_s=1) from exc
 
     async def put(self, key: str, value: msgspec.Struct) -> None:
         """Writes ``value`` whatever was there (records with one writer, e.g. a client)."""

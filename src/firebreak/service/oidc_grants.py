@@ -198,7 +198,8 @@ class OidcGrants:
 
     async def withdraw(self, user_id: str, client_id: str) -> None:
         """Withdraws a consent: every token the site holds for the user stops working."""
-        if await self.consent(user_id, client_id) is None:
+        consent = await self.consent(user_id, client_id)
+        if consent is None or not consent.granted:
             raise NotFound("you gave this site no access", code="unknown_site")
 
         def change(old: oidc.Consent | None) -> oidc.Consent:

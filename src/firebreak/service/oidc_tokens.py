@@ -92,21 +92,20 @@ class OidcTokens:
             raise invalid_grant("the code was issued to another client")
         if grant.redirect_uri != redirect_uri:
             raise invalid_grant("redirect_uri differs from the authorization request's")
+        redeemed = f"redeemed.{oidc.sha256_hex(code)}"
+        if grant.expires_at < time.time():
+            earlier = await self._store.get(redeemed, oidc.Redemption)
+            if earlier is not None:  # a replay: what the code gave is revoked all the same
+                await self.revoke_family(earlier[0].family_id)
+            raise invalid_grant("the code has expired")
         if not oidc.pkce_ok(verifier, grant.code_challenge):
             raise invalid_grant("code_verifier does not match the code_challenge")
         request, family_id = secrets.token_hex(12), secrets.token_hex(16)
-        redeemed = f"redeemed.{oidc.sha256_hex(code)}"
         ttl = self._limits.oidc_code_ttl_s + REPLAY_MEMORY_S
-        try:
-            await self._store.write(redeemed, oidc.Redemption(request, family_id), last=0, ttl_s=ttl)
-        except Taken:
-            winner = await self._store.get(redeemed, oidc.Redemption)
-            if winner is None or winner[0].request != request:
-                if winner is not None:
-                    await self.revoke_family(winner[0].family_id)
-                raise invalid_grant("this code was already used; what it gave is revoked") from None
-        if grant.expires_at < time.time():
-            raise invalid_grant("the code has expired")
+        winner = await self._store.create(redeemed, oidc.Redemption(request, family_id), ttl_s=ttl)
+        if winner.request != request:
+            await self.revoke_family(winner.family_id)
+            raise invalid_grant("this code was already used; what it gave is revoked")
         now = int(time.time())
         token = oidc.new_refresh_token(family_id)
         family = oidc.Family(
