@@ -4,6 +4,7 @@ S256, refresh with rotation) and userinfo at either DC's address, and can make a
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -55,7 +56,12 @@ class FakeProvider:
     token_calls: list[str] = field(default_factory=list)
 
     def transport(self) -> httpx.MockTransport:
-        return httpx.MockTransport(self._handle)
+        return httpx.MockTransport(self._answer)
+
+    async def _answer(self, request: httpx.Request) -> httpx.Response:
+        # A network round trip: other requests of the site run meanwhile.
+        await asyncio.sleep(0.01)
+        return self._handle(request)
 
     def rotate_key(self) -> None:
         self.old_keys.append(self.key)

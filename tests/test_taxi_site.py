@@ -5,6 +5,7 @@ the ID token's checks, refresh through the other DC, key rotation, sign-out."""
 from __future__ import annotations
 
 import ast
+import asyncio
 import re
 import time
 from collections.abc import AsyncIterator
@@ -172,6 +173,20 @@ async def test_a_new_signing_key_is_fetched_when_a_token_names_it(
         provider.rotate_key()  # the refresh's ID token is signed with a key the site has not seen
         page = await site.page()
         assert "Minji" in page and 'data-kid="k2"' in page
+
+
+async def test_two_pages_at_once_refresh_once(tmp_path: Path, provider: FakeProvider) -> None:
+    """A rotated refresh token presented twice would make the provider revoke the family."""
+    provider.access_ttl_s = 1.0
+    app = build_app(_settings(tmp_path), provider.transport())
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=SITE) as browser:
+        site = Site(provider, browser, app)
+        await site.sign_in()  # its access token is already near expiry
+        provider.access_ttl_s = 300.0
+        calls = len(provider.token_calls)
+        pages = await asyncio.gather(site.page(), site.page(), site.page())
+        assert all("Minji" in page for page in pages)
+        assert len(provider.token_calls) == calls + 1
 
 
 async def test_a_refused_refresh_signs_the_person_out(tmp_path: Path, provider: FakeProvider) -> None:

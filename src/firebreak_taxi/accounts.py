@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,7 +58,8 @@ class Accounts:
         self.provider = provider
         #: One refresh at a time per session: two would present the same refresh token, and the
         #: provider revokes the whole family when a rotated token comes back.
-        self._refreshing: dict[str, asyncio.Lock] = {}
+        #: Weak: a lock lives while a refresh holds or waits for it, not for every session ever seen.
+        self._refreshing: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     async def start(self) -> str:
         """A new sign-in: its state, nonce and PKCE verifier are kept here; returns where to go."""
@@ -117,7 +119,9 @@ class Accounts:
         no longer accepts its refresh token (the person must sign in again)."""
         if session.expires_at - time.time() > self.settings.refresh_margin_s:
             return session
-        lock = self._refreshing.setdefault(cookie, asyncio.Lock())
+        lock = self._refreshing.get(cookie)
+        if lock is None:
+            lock = self._refreshing[cookie] = asyncio.Lock()
         async with lock:
             current = self.store.session(cookie)
             if current is None or current.expires_at - time.time() > self.settings.refresh_margin_s:
@@ -184,7 +188,6 @@ class Accounts:
         if cookie is None or session is None:
             return None
         self.store.drop_session(cookie)
-        self._refreshing.pop(cookie, None)
         try:
             return await self.provider.end_session_url(session.id_token)
         except ProviderDown:
