@@ -22,7 +22,9 @@ from firebreak.adapters.kv_counters import KvCounters
 from firebreak.adapters.leader_watch import StreamLeaders
 from firebreak.adapters.leadership import Leadership
 from firebreak.adapters.metrics import GatewayMetrics, GatewayState
+from firebreak.adapters.nats_connect import PATIENT, STARTUP_RETRYABLE
 from firebreak.adapters.nats_log import Log
+from firebreak.adapters.oidc_store import OidcStore
 from firebreak.adapters.ops_board import DCHeartbeat, OpsBoard
 from firebreak.adapters.quorum_probe import QuorumProbe
 from firebreak.adapters.replica_reader import ReplicaReader
@@ -32,6 +34,7 @@ from firebreak.adapters.sqlite_store import SqliteStore
 from firebreak.config import Config, DCConfig
 from firebreak.domain.ids import Cursor, partition_of, room_stream
 from firebreak.errors import Unavailable
+from firebreak.retry import retry
 from firebreak.service.account_sessions import AccountSessions
 from firebreak.service.accounts import Accounts
 from firebreak.service.auth import Passwords, Tokens
@@ -39,6 +42,7 @@ from firebreak.service.balancer import Balancer
 from firebreak.service.cutoff import CutOffWatch
 from firebreak.service.hub import CUT_OFF, DRAINING, Hub
 from firebreak.service.log_positions import LogPositions
+from firebreak.service.oidc_provider import OidcProvider
 from firebreak.service.projector import Projector
 from firebreak.service.ratelimit import WriteLimiter
 from firebreak.service.readiness import Readiness
@@ -74,6 +78,8 @@ class Gateway:
     metrics: GatewayMetrics
     #: Whether this DC is cut off from the log (a partition): then it sends its clients elsewhere.
     link: CutOffWatch
+    #: The OpenID Connect provider (docs/LOGIN.md).
+    oidc: OidcProvider
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     #: Set by an operator before a planned outage: refuse new work so clients move elsewhere.
     draining: bool = False
@@ -211,8 +217,16 @@ async def start_gateway(config: Config, dc_name: str, startup: Startup | None = 
         startup.begin("reading the cluster secrets")
         key = await log_setup.cluster_secret(js, log_setup.TOKEN_KEY_NAME, on_retry=startup.retrying)
         room_key = await log_setup.cluster_secret(js, log_setup.ROOM_ID_KEY_NAME, on_retry=startup.retrying)
+        gw = _assemble(config, dc, nc, js, key, room_key)
+        startup.begin("making sure the login provider's signing keys exist")
+        await retry(
+            gw.oidc.keys.ensure,
+            retry_on=(*STARTUP_RETRYABLE, Unavailable),
+            on_retry=startup.retrying,
+            backoff=PATIENT,
+        )
         startup.begin("building the read model")
-        return _assemble(config, dc, nc, js, key, room_key)
+        return gw
     except BaseException:
         with contextlib.suppress(Exception):
             await nc.close()
@@ -288,6 +302,7 @@ def _assemble(
         leaders,
         metrics,
         link,
+        OidcProvider.build(OidcStore(js), queries, limits, config.issuer),
     )
     # What the log held at start, as each stream's leader says: the read model must reach it
     # before this DC answers anyone (waits for a leader where there is none).

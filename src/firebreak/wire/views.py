@@ -144,6 +144,23 @@ class Digest(msgspec.Struct, frozen=True):
     counts: dict[str, int]
 
 
+class SiteView(msgspec.Struct, frozen=True):
+    """A site the user let sign them in with Firebreak (OpenID Connect, docs/LOGIN.md)."""
+
+    client_id: str
+    name: str
+    #: What the site sees: ``openid`` (the user id), ``profile`` (display name and username).
+    scope: str
+    #: When the consent was given, seconds since the epoch.
+    granted_at: int
+
+
+class SiteList(msgspec.Struct, frozen=True):
+    """``GET /v1/me/sites``."""
+
+    sites: list[SiteView]
+
+
 ALL_VIEWS: tuple[type[msgspec.Struct], ...] = (
     UserView,
     SessionView,
@@ -161,4 +178,6 @@ ALL_VIEWS: tuple[type[msgspec.Struct], ...] = (
     Ok,
     Health,
     Digest,
+    SiteView,
+    SiteList,
 )

@@ -13,11 +13,14 @@ from firebreak.entrypoints.gateway.apidocs import install_docs
 from firebreak.entrypoints.gateway.hot import SEND_OPERATION, HotLane, LaneMetrics
 from firebreak.entrypoints.gateway.ops import add_ops_routes
 from firebreak.entrypoints.gateway.session_routes import add_session_routes
+from firebreak.entrypoints.oidc.admin_routes import add_oidc_admin_routes
+from firebreak.entrypoints.oidc.routes import add_oidc_routes
 from firebreak.entrypoints.ops_console.routes import add_console
 from firebreak.entrypoints.web.routes import WebApp
 from firebreak.errors import Forbidden, Unavailable
 from firebreak.service.accounts import Accounts
 from firebreak.service.auth import TokenClaims
+from firebreak.service.oidc_provider import OidcProvider
 from firebreak.service.room_queries import RoomQueries
 from firebreak.service.rooms import Rooms
 from firebreak.service.sessions import LiveSession
@@ -53,6 +56,7 @@ class GatewayParts(Protocol):
     accounts: Accounts
     rooms: Rooms
     room_queries: RoomQueries
+    oidc: OidcProvider
 
     @property
     def metrics(self) -> AppMetrics: ...
@@ -211,6 +215,8 @@ def create_app(gw: GatewayParts) -> ASGIApp:
         return JSONResponse({"dc": gw.dc.name, "draining": True, "ended_sessions": await gw.drain()})
 
     add_ops_routes(app, gw.config, gw.dc.name, ops)
+    add_oidc_routes(app, gw.oidc, accounts, gw.config, gw.dc)
+    add_oidc_admin_routes(app, gw.oidc, auth, ops)
     add_console(app, gw, ops)  # /ops, /status, /metrics
 
     lane = HotLane(
