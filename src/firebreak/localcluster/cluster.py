@@ -235,6 +235,18 @@ class LocalCluster:
         if burn:
             shutil.rmtree(self.dc_dir(name), ignore_errors=True)
 
+    def blackout(self) -> None:
+        """Every DC loses power at the same moment: every process of every DC gets SIGKILL before
+        any is waited for; the data stays. (A SIGKILL keeps what the kernel had not yet written
+        to disk, which a real power cut loses: docs/FAILOVER.md.)"""
+        procs = [p for group in (self.gateways, self.nats) for p in group.values() if p.poll() is None]
+        for proc in procs:
+            os.killpg(proc.pid, signal.SIGKILL)
+        for proc in procs:
+            proc.wait()
+        self.gateways.clear()
+        self.nats.clear()
+
     def kill_gateway(self, name: str) -> None:
         """SIGKILLs only the DC's gateway (its nats-server keeps running)."""
         proc = self.gateways.pop(name, None)
