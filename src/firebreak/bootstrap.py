@@ -46,6 +46,7 @@ from firebreak.service.sessions import LiveSession
 from firebreak.service.startup import Startup
 from firebreak.service.sync import Freshness
 from firebreak.service.throttle import Throttle
+from firebreak.service.wallets import Wallets
 from firebreak.wire.views import Digest, Health
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ class Gateway:
     readiness: Readiness
     #: Which DC's node leads each stream: for the write hint (docs/API.md).
     leaders: StreamLeaders
+    wallets: Wallets
     #: Prometheus metrics, on this gateway's own registry (GET /metrics).
     metrics: GatewayMetrics
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -254,6 +256,7 @@ def _assemble(
     )
     room_queries = RoomQueries(config, queries, fresh)
     rooms = Rooms(config, the_log, queries, fresh, accounts, limiter, room_queries, room_key=room_key)
+    wallets = Wallets(config, the_log, queries, store.wallets, fresh, accounts, dc.name)
 
     readiness = Readiness(projector, readers)
     leaders = StreamLeaders(nc, list(by_stream))
@@ -270,6 +273,7 @@ def _assemble(
         readers,
         readiness,
         leaders,
+        wallets,
         metrics,
     )
     # What the log held at start, as each stream's leader says: the read model must reach it

@@ -90,6 +90,12 @@ class Limits:
     login_failures_per_address: int = 100
     register_window_s: int = 3600
     registrations_per_address: int = 20
+    #: Largest transfer, and largest faucet credit, in minor units (the ledger's own hard cap,
+    #: domain/ledger.MAX_AMOUNT, is higher).
+    max_transfer_amount: int = 1_000_000_000
+    max_credit_amount: int = 1_000_000_000_000
+    #: Seconds a wallet read with ``at_least`` waits for this DC to reach that position (then 503).
+    wallet_read_wait_s: float = 5.0
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgspec
 
 from firebreak.domain.events import RoomKind
+from firebreak.wire.wallet_views import WALLET_VIEWS
 
 #: Response header on a room's writes: the HTTP URL of the DC whose node leads the room's log
 #: stream. Clients send the room's next writes there; any DC accepts them all the same (docs/API.md).
@@ -161,4 +162,5 @@ ALL_VIEWS: tuple[type[msgspec.Struct], ...] = (
     Ok,
     Health,
     Digest,
+    *WALLET_VIEWS,
 )

@@ -13,6 +13,7 @@ from firebreak.entrypoints.gateway.apidocs import install_docs
 from firebreak.entrypoints.gateway.hot import SEND_OPERATION, HotLane, LaneMetrics
 from firebreak.entrypoints.gateway.ops import add_ops_routes
 from firebreak.entrypoints.gateway.session_routes import add_session_routes
+from firebreak.entrypoints.gateway.wallet_routes import add_wallet_routes
 from firebreak.entrypoints.ops_console.routes import add_console
 from firebreak.entrypoints.web.routes import WebApp
 from firebreak.errors import Forbidden, Unavailable
@@ -21,6 +22,7 @@ from firebreak.service.auth import TokenClaims
 from firebreak.service.room_queries import RoomQueries
 from firebreak.service.rooms import Rooms
 from firebreak.service.sessions import LiveSession
+from firebreak.service.wallets import Wallets
 from firebreak.wire.views import (
     WRITE_URL_HEADER,
     BatchResult,
@@ -53,6 +55,7 @@ class GatewayParts(Protocol):
     accounts: Accounts
     rooms: Rooms
     room_queries: RoomQueries
+    wallets: Wallets
 
     @property
     def metrics(self) -> AppMetrics: ...
@@ -210,6 +213,7 @@ def create_app(gw: GatewayParts) -> ASGIApp:
         other DCs before this one goes down."""
         return JSONResponse({"dc": gw.dc.name, "draining": True, "ended_sessions": await gw.drain()})
 
+    add_wallet_routes(app, gw.wallets, auth, ops)
     add_ops_routes(app, gw.config, gw.dc.name, ops)
     add_console(app, gw, ops)  # /ops, /status, /metrics
 
