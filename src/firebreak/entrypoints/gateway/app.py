@@ -12,6 +12,7 @@ from firebreak.entrypoints.gateway import boundary
 from firebreak.entrypoints.gateway.apidocs import install_docs
 from firebreak.entrypoints.gateway.hot import SEND_OPERATION, HotLane, LaneMetrics
 from firebreak.entrypoints.gateway.ops import add_ops_routes
+from firebreak.entrypoints.gateway.pay_lane import PayLane
 from firebreak.entrypoints.gateway.session_routes import add_session_routes
 from firebreak.entrypoints.gateway.wallet_routes import add_wallet_routes
 from firebreak.entrypoints.ops_console.routes import add_console
@@ -218,7 +219,7 @@ def create_app(gw: GatewayParts) -> ASGIApp:
     add_console(app, gw, ops)  # /ops, /status, /metrics
 
     lane = HotLane(
-        app,
+        PayLane(app, accounts=accounts, wallets=gw.wallets),
         accounts=accounts,
         rooms=rooms,
         new_session=gw.new_session,
