@@ -177,3 +177,31 @@ async def test_cli_faucet_credits_once(
     code, out = await run_cli("wallet", "totals", "--config", str(path))
     assert code == 0, out
     assert out.count('"balances"') == 3
+
+
+async def test_a_transfer_in_a_room_shows_there_once(
+    cluster: LocalCluster, make_client: ClientFactory
+) -> None:
+    payer = await user(make_client, 0, "payer")
+    payee = await user(make_client, 1, "payee")
+    outsider = await user(make_client, 2, "outsider")
+    assert payer.user is not None and payee.user is not None and outsider.user is not None
+    await faucet(cluster, payer.user.username, 5000, "seed")
+    room = await payer.open_direct(payee.user.username)
+
+    first = await payer.transfer(payee.user.username, 1234, "in-room", room_id=room.room_id)
+    again = await pinned(make_client, payer, 2).transfer(
+        payee.user.username, 1234, "in-room", room_id=room.room_id
+    )
+    assert again.duplicate and again.seq == first.seq and again.room_id == room.room_id
+    text = f"{payer.user.username} sent {payee.user.username} 1,234 won"
+
+    async def shown() -> bool:
+        page = await pinned(make_client, payee, 1).history(room.room_id)
+        return [m.text for m in page.messages] == [text]
+
+    await eventually(shown, what="the transfer's message in the room, once")
+    with pytest.raises(ApiError) as elsewhere:
+        await payer.transfer(outsider.user.username, 1, "not-there", room_id=room.room_id)
+    assert (elsewhere.value.status, elsewhere.value.code) == (404, "unknown_room")
+    assert (await payer.wallet()).balance == 5000 - 1234

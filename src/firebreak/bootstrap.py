@@ -256,7 +256,7 @@ def _assemble(
     )
     room_queries = RoomQueries(config, queries, fresh)
     rooms = Rooms(config, the_log, queries, fresh, accounts, limiter, room_queries, room_key=room_key)
-    wallets = Wallets(config, the_log, queries, store.wallets, fresh, accounts, dc.name)
+    wallets = Wallets(config, the_log, queries, store.wallets, fresh, accounts, dc.name, rooms, room_queries)
 
     readiness = Readiness(projector, readers)
     leaders = StreamLeaders(nc, list(by_stream))

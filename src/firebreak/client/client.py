@@ -337,11 +337,17 @@ class Client:
     # ---- wallet -------------------------------------------------------------------------------
 
     async def transfer(
-        self, to: str, amount: int, client_id: str | None = None, *, dc: int | None = None
+        self,
+        to: str,
+        amount: int,
+        client_id: str | None = None,
+        *,
+        dc: int | None = None,
+        room_id: str | None = None,
     ) -> TransferView:
         """Pays ``amount`` to the user named ``to``; retried across DCs with the same id, so it
         moves money once (a repeat answers the first result)."""
-        body = TransferBody(client_id=client_id or new_id(), to=to, amount=amount)
+        body = TransferBody(client_id=client_id or new_id(), to=to, amount=amount, room_id=room_id)
         return await self.request("POST", "/v1/wallet/transfers", body, type=TransferView, dc=dc)
 
     async def wallet(self, at_least: int | None = None) -> WalletView:

@@ -8,6 +8,8 @@ stale read model never refuses what the log would accept.
 
 from __future__ import annotations
 
+import hashlib
+
 from firebreak.adapters.nats_log import AppendAck, Log
 from firebreak.adapters.sqlite_queries import Queries
 from firebreak.adapters.sqlite_wallets import EntryRow, SqliteWallets
@@ -18,6 +20,8 @@ from firebreak.domain.ledger import Op
 from firebreak.domain.validation import check_client_id, check_position
 from firebreak.errors import BadRequest, Conflict, FirebreakError
 from firebreak.service.accounts import Accounts, now_ms
+from firebreak.service.room_queries import RoomQueries
+from firebreak.service.rooms import Rooms
 from firebreak.service.sync import Freshness
 from firebreak.wire.wallet_views import (
     CreditView,
@@ -52,6 +56,8 @@ class Wallets:
         fresh: Freshness,
         accounts: Accounts,
         dc: str,
+        rooms: Rooms,
+        room_queries: RoomQueries,
     ) -> None:
         self._limits = config.limits
         self._log = log
@@ -60,6 +66,8 @@ class Wallets:
         self._fresh = fresh
         self._accounts = accounts
         self._dc = dc
+        self._rooms = rooms
+        self._room_queries = room_queries
 
     def _amount(self, amount: int, limit: int) -> int:
         if isinstance(amount, bool) or not 1 <= amount <= limit:
@@ -75,12 +83,18 @@ class Wallets:
 
     # ---- transfers ----------------------------------------------------------------------------
 
-    async def transfer(self, me: str, client_id: str, to: str, amount: int) -> TransferView:
+    async def transfer(
+        self, me: str, client_id: str, to: str, amount: int, room_id: str | None = None
+    ) -> TransferView:
         """Moves ``amount`` from ``me`` to the user named ``to`` once per (me, client_id), whatever
-        the retries and whichever DC they reach: a repeat answers the first result."""
+        the retries and whichever DC they reach: a repeat answers the first result. With
+        ``room_id`` (a room both are members of) the transfer is also shown there as a message."""
         check_client_id(client_id)
         self._amount(amount, self._limits.max_transfer_amount)
         (payee,) = await self._accounts.resolve([to])
+        if room_id is not None:
+            await self._room_queries.member_room(room_id, me)
+            await self._room_queries.member_room(room_id, payee)
         op = self._w.op(me, "transfer", client_id)
         if op is None and payee == me:
             raise BadRequest("a transfer needs another wallet", code="self_transfer")
@@ -94,18 +108,20 @@ class Wallets:
         duplicate = op is not None
         if op is None:
             event = ev.TransferMade(
-                v=1, at=now_ms(), payer=me, payee=payee, amount=amount, client_id=client_id
+                v=1, at=now_ms(), payer=me, payee=payee, amount=amount, client_id=client_id, room_id=room_id
             )
             appended = await self._append(me, event, transfer_dedupe_id(me, client_id))
             op = self._w.op(me, "transfer", client_id)
             assert op is not None, "an applied transfer is decided"
             duplicate = appended.duplicate or op.seq != appended.seq
-        if op.counterparty != payee or op.amount != amount:
+        if op.counterparty != payee or op.amount != amount or op.room_id != room_id:
             raise Conflict("this client_id was already used for another transfer", code="client_id_reused")
         if op.status != "accepted":
             raise _refusal(op)
         entry = self._w.entry_at(me, op.seq)
         assert entry is not None, "an accepted transfer has the payer's entry"
+        if room_id is not None:
+            await self._announce(me, payee, to, amount, client_id, room_id)
         return TransferView(
             client_id=client_id,
             to=to,
@@ -115,7 +131,21 @@ class Wallets:
             at=op.at,
             balance=entry.balance,
             duplicate=duplicate,
+            room_id=room_id,
         )
+
+    async def _announce(
+        self, me: str, payee: str, to: str, amount: int, client_id: str, room_id: str
+    ) -> None:
+        """The room's message about an accepted transfer. A second append, to the room's stream:
+        not atomic with the transfer, so it is made again (idempotently: its message id derives
+        from the transfer's) by every repeat of the transfer; a client that did not get its answer
+        repeats the transfer and the message appears then."""
+        names = self._q.display_names([me, payee])
+        payer_name = names.get(me, (me, ""))[0]
+        text = f"{payer_name} sent {to} {amount:,} won"
+        message_id = "pay." + hashlib.sha256(client_id.encode()).hexdigest()[:32]
+        await self._rooms.send(me, room_id, message_id, text)
 
     # ---- the faucet (operators) ---------------------------------------------------------------
 

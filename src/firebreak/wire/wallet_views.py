@@ -11,6 +11,7 @@ class TransferBody(msgspec.Struct, frozen=True):
     client_id: str
     to: str
     amount: int
+    room_id: str | None = None
 
 
 class TransferView(msgspec.Struct, frozen=True):
@@ -28,6 +29,8 @@ class TransferView(msgspec.Struct, frozen=True):
     balance: int
     #: True when this client_id had been used before: the first result, nothing new was moved.
     duplicate: bool
+    #: The room the transfer was made in (it shows there as a message), if any.
+    room_id: str | None = None
 
 
 class WalletView(msgspec.Struct, frozen=True):

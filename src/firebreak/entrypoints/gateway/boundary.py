@@ -141,6 +141,9 @@ class TransferBody(_Body):
     client_id: str = Field(description="payer-chosen id; repeating it at any DC returns the first result")
     to: str = Field(description="the payee's username")
     amount: int = Field(strict=True, description="minor units (whole won)")
+    room_id: str | None = Field(
+        default=None, description="a room both are members of: the transfer shows there as a message"
+    )
 
 
 class FaucetBody(_Body):

@@ -23,6 +23,7 @@ class _Body(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     client_id: str
     to: str
     amount: int
+    room_id: str | None = None
 
 
 _decode = msgspec.json.Decoder(_Body).decode
@@ -53,7 +54,9 @@ class PayLane:
                 raise BadRequest(f"body: {exc}", code="malformed_request") from exc
             except msgspec.DecodeError as exc:
                 raise _undecodable(body, exc) from exc
-            result = await self._wallets.transfer(claims.user_id, parsed.client_id, parsed.to, parsed.amount)
+            result = await self._wallets.transfer(
+                claims.user_id, parsed.client_id, parsed.to, parsed.amount, parsed.room_id
+            )
         except FirebreakError as exc:
             await error_response(exc.status, exc.code, exc.message, exc.headers())(scope, receive, send)
             return

@@ -34,7 +34,7 @@ def add_wallet_routes(
     )
     async def transfer(me: Me, body: boundary.TransferBody) -> Response:
         """201: transferred; 200: this client_id was transferred before (the first result)."""
-        result = await wallets.transfer(me.user_id, body.client_id, body.to, body.amount)
+        result = await wallets.transfer(me.user_id, body.client_id, body.to, body.amount, body.room_id)
         return boundary.reply(result, 200 if result.duplicate else 201)
 
     @app.get("/v1/wallet", responses=boundary.doc(WalletView))
