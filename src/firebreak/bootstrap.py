@@ -52,6 +52,7 @@ from firebreak.service.sessions import LiveSession
 from firebreak.service.startup import Startup
 from firebreak.service.sync import Freshness
 from firebreak.service.throttle import Throttle
+from firebreak.service.wallets import Wallets
 from firebreak.wire.views import Digest, Health
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,7 @@ class Gateway:
     readiness: Readiness
     #: Which DC's node leads each stream: for the write hint (docs/API.md).
     leaders: StreamLeaders
+    wallets: Wallets
     #: Prometheus metrics, on this gateway's own registry (GET /metrics).
     metrics: GatewayMetrics
     #: Whether this DC is cut off from the log (a partition): then it sends its clients elsewhere.
@@ -282,6 +284,7 @@ def _assemble(
     )
     room_queries = RoomQueries(config, queries, fresh)
     rooms = Rooms(config, the_log, queries, fresh, accounts, limiter, room_queries, room_key=room_key)
+    wallets = Wallets(config, the_log, queries, store.wallets, fresh, accounts, dc.name, rooms, room_queries)
 
     readiness = Readiness(projector, readers)
     leaders = StreamLeaders(nc, list(by_stream))
@@ -300,6 +303,7 @@ def _assemble(
         readers,
         readiness,
         leaders,
+        wallets,
         metrics,
         link,
         OidcProvider.build(OidcStore(js), queries, limits, config.issuer),

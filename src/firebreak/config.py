@@ -100,6 +100,12 @@ class Limits:
     oidc_key_publish_s: int = 60
     oidc_redirect_uris_max: int = 10
     oidc_sites_list_max: int = 100
+    #: Largest transfer, and largest faucet credit, in minor units (the ledger's own hard cap,
+    #: domain/ledger.MAX_AMOUNT, is higher).
+    max_transfer_amount: int = 1_000_000_000
+    max_credit_amount: int = 1_000_000_000_000
+    #: Seconds a wallet read with ``at_least`` waits for this DC to reach that position (then 503).
+    wallet_read_wait_s: float = 5.0
 
 
 @dataclass(frozen=True)

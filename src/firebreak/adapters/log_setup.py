@@ -17,7 +17,7 @@ from nats.js.api import KeyValueConfig, RePublish, StorageType, StreamConfig
 from firebreak.adapters import kv_counters, oidc_store, ops_board
 from firebreak.adapters.nats_connect import PATIENT, STARTUP_RETRYABLE, TRANSIENT, NotReady
 from firebreak.config import Config
-from firebreak.domain.ids import ACCOUNTS_STREAM, room_stream, room_subject_prefix
+from firebreak.domain.ids import ACCOUNTS_STREAM, WALLETS_STREAM, room_stream, room_subject_prefix
 from firebreak.retry import retry
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ COMMITTED_PREFIX = "fbc"
 
 def stream_subjects(partitions: int) -> dict[str, str]:
     """Stream name -> the subjects it captures."""
-    subjects = {ACCOUNTS_STREAM: "acct.>"}
+    subjects = {ACCOUNTS_STREAM: "acct.>", WALLETS_STREAM: "wallet.>"}
     subjects.update({room_stream(p): f"{room_subject_prefix(p)}.>" for p in range(partitions)})
     return subjects
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import msgspec
 
+from firebreak.adapters.sqlite_wallets import WALLET_DIGEST_TABLES
 from firebreak.domain.events import RoomKind
 
 
@@ -73,6 +74,7 @@ DIGEST_TABLES = {
     "members": "room_id, user_id",
     "messages": "room_id, room_seq",
     "events": "partition, seq",
+    **WALLET_DIGEST_TABLES,
 }
 
 

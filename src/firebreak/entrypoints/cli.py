@@ -1,7 +1,7 @@
 """The ``firebreak`` command: ``up`` (the local three-DC cluster), ``dc`` (operate it while it
 runs), ``gateway`` (one DC's gateway process, started by ``up``), ``nats`` and ``nats-config`` (one
 DC's nats-server and its config, for real sites), ``tls-certs`` (certificates for the log's TLS),
-``chat`` (a terminal chat client), ``drill`` (a
+``chat`` (a terminal chat client), ``wallet`` (operators: faucet, ledger totals), ``drill`` (a
 fire drill), ``bench`` (throughput and latency) and ``oidc`` (the login provider's sites and keys)."""
 
 from __future__ import annotations
@@ -100,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     from firebreak.entrypoints import oidc_cli
 
     oidc_cli.add_parser(sub)
+    from firebreak.entrypoints import wallet_cli
+
+    wallet_cli.add_parser(sub)
 
     natsconf = sub.add_parser("nats-config", help="print one DC's nats-server config (for real sites)")
     natsconf.add_argument("--dc", required=True)
@@ -155,6 +158,10 @@ def main(argv: list[str] | None = None) -> int:
             from firebreak.entrypoints import bench_cli
 
             return bench_cli.run(args)
+        if args.command == "wallet":
+            from firebreak.entrypoints import wallet_cli
+
+            return asyncio.run(wallet_cli.run(with_local_secrets(config), args))
         if args.command == "nats-config":
             from firebreak.adapters.nats_server_conf import nats_conf
 

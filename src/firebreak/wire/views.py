@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgspec
 
 from firebreak.domain.events import RoomKind
+from firebreak.wire.wallet_views import WALLET_VIEWS
 
 #: Response header on a room's writes: the HTTP URL of the DC whose node leads the room's log
 #: stream. Clients send the room's next writes there; any DC accepts them all the same (docs/API.md).
@@ -180,4 +181,5 @@ ALL_VIEWS: tuple[type[msgspec.Struct], ...] = (
     Digest,
     SiteView,
     SiteList,
+    *WALLET_VIEWS,
 )

@@ -90,6 +90,16 @@ def _body_rules(limits: Limits) -> dict[str, dict[str, dict[str, Any]]]:
         "SendBody": {"client_id": client_id, "text": {"minLength": 1, "maxLength": limits.max_message_chars}},
         "BatchBody": {"messages": {"minItems": 1, "maxItems": limits.max_batch_messages}},
         "ReadBody": {"up_to": {"minimum": 1, "maximum": MAX_POSITION}},
+        "TransferBody": {
+            "client_id": client_id,
+            "to": username,
+            "amount": {"minimum": 1, "maximum": limits.max_transfer_amount},
+        },
+        "FaucetBody": {
+            "username": username,
+            "amount": {"minimum": 1, "maximum": limits.max_credit_amount},
+            "request_id": client_id,
+        },
     }
 
 
@@ -102,6 +112,7 @@ def _param_rules(limits: Limits) -> dict[str, dict[str, Any]]:
         "before": {"minimum": 1, "maximum": MAX_POSITION},
         "after": {"minimum": 0, "maximum": MAX_POSITION},
         "limit": {"minimum": 1, "maximum": limits.history_page_max},
+        "at_least": {"minimum": 0, "maximum": MAX_POSITION},
     }
 
 
