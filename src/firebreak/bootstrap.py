@@ -105,19 +105,23 @@ class Gateway:
                 log.warning("%s: could not announce the drain on the ops board", self.dc.name, exc_info=True)
         return ended
 
-    def refusal(self) -> Unavailable | None:
-        """Why this DC must not take API calls or WebSockets now (clients go elsewhere), if so."""
+    def refusal(self, writing: bool = False) -> Unavailable | None:
+        """Why this DC must not take an API call (``writing``: one that changes something) or a
+        WebSocket now (clients go elsewhere), if so. A DC cut off from the log still answers reads:
+        it may be all that is left (two DCs burned), and its clients' writes move to any DC that
+        can take them."""
         if self.draining:
             return Unavailable(f"{self.dc.name} is draining; use another DC", code="dc_draining")
-        if self.link.cut_off:
-            return Unavailable(
-                f"{self.dc.name} is cut off from the log (no stream can be read here); use another DC",
-                code="dc_cut_off",
-            )
         if not self.readiness.caught_up():
             return Unavailable(
                 f"{self.dc.name} is rebuilding its read model ({self.readiness.progress()}); use another DC",
                 code="dc_catching_up",
+            )
+        if writing and self.link.cut_off:
+            return Unavailable(
+                f"{self.dc.name} is cut off from the log (no stream shows it a quorum): it can take no "
+                "write; use another DC",
+                code="dc_cut_off",
             )
         return None
 

@@ -81,6 +81,10 @@ def _wait_s(resp: httpx.Response) -> float:
     return float(value) if value.isdigit() else 0.0
 
 
+#: Under this key ``answer_headers`` holds the URL of the DC that answered (not a real header).
+ANSWERED_BY = ":answered-by"
+
+
 def new_id() -> str:
     return secrets.token_hex(12)
 
@@ -158,7 +162,8 @@ class Client:
 
         ``dc`` (an index into ``dc_urls``) is tried first instead of the current DC, and moving on
         from it leaves the current DC as it is (a room's write hint). ``answer_headers`` receives
-        the headers of a successful answer; ``on_retry`` hears each error that is tried again."""
+        the headers of a successful answer, and under :data:`ANSWERED_BY` the URL of the DC that
+        gave it; ``on_retry`` hears each error that is tried again."""
         end = time.monotonic() + (self.retry_deadline if deadline_s is None else deadline_s)
         headers = {"authorization": f"Bearer {self.token}"} if self.token else {}
         payload = msgspec.to_builtins(body) if isinstance(body, msgspec.Struct) else body
@@ -175,6 +180,7 @@ class Client:
             if resp.status_code < 400:
                 if answer_headers is not None:
                     answer_headers.update(resp.headers)
+                    answer_headers[ANSWERED_BY] = url
                 return msgspec.json.decode(resp.content, type=type)
             if resp.status_code in _RETRY_ELSEWHERE:
                 index = self._fail_over(index, follow=dc is None)
@@ -277,12 +283,14 @@ class Client:
         *,
         deadline_s: float | None = None,
         on_retry: Callable[[FirebreakError], None] | None = None,
+        answer_headers: dict[str, str] | None = None,
     ) -> SendResult:
         """Sends with retries across DCs until acknowledged; the id makes every retry the same message.
-        ``deadline_s`` and ``on_retry`` as for :meth:`request` (an outbox passes ``math.inf``)."""
+        ``deadline_s``, ``on_retry`` and ``answer_headers`` as for :meth:`request` (an outbox passes
+        ``math.inf``)."""
         body = SendBody(client_id=client_id or new_id(), text=text)
         path = f"/v1/rooms/{room_id}/messages"
-        return await self._room_write(room_id, path, body, SendResult, deadline_s, on_retry)
+        return await self._room_write(room_id, path, body, SendResult, deadline_s, on_retry, answer_headers)
 
     async def send_batch(self, room_id: str, items: list[tuple[str, str]]) -> BatchResult:
         """Sends (client_id, text) pairs in one request, in order, all or none; retries are safe."""
@@ -297,12 +305,13 @@ class Client:
         type: type[T],
         deadline_s: float | None = None,
         on_retry: Callable[[FirebreakError], None] | None = None,
+        answer_headers: dict[str, str] | None = None,
     ) -> T:
         """POSTs a write to a room: to the DC that the last answer for this room named in
         ``Firebreak-Write-Url`` (the DC leading the room's log stream), else to the current DC.
         Only a preference: any DC takes the write, and failing over works as for every call. An
         answer without a usable hint, or a failed call, drops the room's hint."""
-        answer: dict[str, str] = {}
+        answer: dict[str, str] = {} if answer_headers is None else answer_headers
         try:
             return await self.request(
                 "POST",

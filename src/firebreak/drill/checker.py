@@ -12,6 +12,7 @@ from collections import Counter, defaultdict
 
 import msgspec
 
+from firebreak.drill.partition import minority_acks
 from firebreak.drill.record import HistoryEntry, Mark, ReadProbe, Receipt, SendRecord
 from firebreak.stats import quantile
 
@@ -49,6 +50,8 @@ class Verdict(msgspec.Struct):
     unacked_but_present: int
     max_outage_s: float
     max_outage_limit_s: float | None
+    #: sends acknowledged by a DC while it was cut off from the others (drill/partition.py): must be 0
+    minority_acks: int
     passed: bool
 
 
@@ -268,6 +271,9 @@ def check(
     for p in probes:
         if not p.ok:
             note("read_failures", f"{p.dc} at {p.at:.1f}s: {p.error}")
+    split = minority_acks(sends, marks, end)
+    for s in split:
+        note("minority_acks", f"{s.sender}/{s.client_id} acknowledged by cut-off {s.dc} at {s.acked:.1f}s")
     verdict = Verdict(
         acked=len(acked),
         failed=sum(1 for s in sends if s.failed is not None),
@@ -288,7 +294,8 @@ def check(
         unacked_but_present=unacked_present,
         max_outage_s=round(max_outage, 3),
         max_outage_limit_s=max_outage_limit_s,
-        passed=faults == 0 and read_failures == 0 and identical and not exceeded,
+        minority_acks=len(split),
+        passed=faults == 0 and not split and read_failures == 0 and identical and not exceeded,
     )
     rooms_out = sorted(
         (RoomOutage(r, round(room_waits.get(r, 0.0), 3), room_failed[r]) for r in rooms),

@@ -9,7 +9,9 @@ import msgspec
 
 from firebreak.errors import BadRequest
 
-DisasterKind = Literal["fire", "rebuild", "evacuate", "double_fire"]
+DisasterKind = Literal["fire", "rebuild", "evacuate", "double_fire", "partition", "heal"]
+#: Disasters of the network, not of machines: they need isolated DCs (localcluster/netns.py).
+NETWORK_KINDS = ("partition", "heal")
 Fault = Literal["", "phantom", "forget", "double", "lose"]
 #: chat: messages in rooms (drill/workload.py); bank: transfers between wallets (drill/bank.py).
 WorkloadKind = Literal["chat", "bank"]
@@ -17,7 +19,9 @@ WorkloadKind = Literal["chat", "bank"]
 
 class Disaster(msgspec.Struct, frozen=True):
     """``dc`` is a DC name, ``leader`` (the DC leading most room partitions) or ``other`` (a DC that
-    leads the fewest); for ``rebuild`` an empty ``dc`` means every DC burned so far."""
+    leads the fewest); for ``rebuild`` an empty ``dc`` means every DC burned so far, for ``heal``
+    every DC cut off so far. ``partition`` cuts the DC off from every other DC, leaving it running
+    and reachable by its clients."""
 
     kind: DisasterKind
     at_s: float
@@ -53,7 +57,9 @@ class DrillOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_transfer: int = 400
 
 
-_DISASTER = re.compile(r"^(fire|rebuild|evacuate|double_fire|double-fire)(?::([\w-]*))?@(\d+(?:\.\d+)?)$")
+_DISASTER = re.compile(
+    r"^(fire|rebuild|evacuate|double_fire|double-fire|partition|heal)(?::([\w-]*))?@(\d+(?:\.\d+)?)$"
+)
 
 
 def parse_disaster(text: str) -> Disaster:
@@ -61,11 +67,12 @@ def parse_disaster(text: str) -> Disaster:
     m = _DISASTER.match(text.strip())
     if not m:
         raise BadRequest(
-            f"bad disaster {text!r}: use KIND[:DC]@SECONDS, KIND one of fire, rebuild, evacuate, double_fire",
+            f"bad disaster {text!r}: use KIND[:DC]@SECONDS, KIND one of fire, rebuild, evacuate, "
+            "double_fire, partition, heal",
             code="invalid_disaster",
         )
     kind = m.group(1).replace("-", "_")
-    default = "" if kind == "rebuild" else "leader"
+    default = "" if kind in ("rebuild", "heal") else "leader"
     return Disaster(kind=kind, at_s=float(m.group(3)), dc=m.group(2) if m.group(2) is not None else default)  # type: ignore[arg-type]
 
 
@@ -79,10 +86,35 @@ def scenario(name: str, duration_s: float) -> tuple[Disaster, ...]:
         "evacuate": (Disaster("evacuate", t1, "leader"), Disaster("rebuild", t2, "")),
         "double-fire": (Disaster("double_fire", t1, "leader"), Disaster("rebuild", t2, "")),
         "fire-only": (Disaster("fire", t1, "leader"),),
+        "partition": (Disaster("partition", t1, "other"), Disaster("heal", t2, "")),
+        "partition-leader": (Disaster("partition", t1, "leader"), Disaster("heal", t2, "")),
+        "flapping": _flapping(t1, t2),
     }
     if name not in table:
         raise BadRequest(f"unknown scenario {name!r}; known: {', '.join(table)}")
     return table[name]
+
+
+#: Seconds a flapping link stays up, and down, in turn.
+FLAP_S = 3.0
+
+
+def _flapping(start: float, end: float) -> tuple[Disaster, ...]:
+    """The DC leading the fewest partitions cut off and healed in turn, every FLAP_S."""
+    steps: list[Disaster] = []
+    at, cut = start, True
+    while at < end:
+        steps.append(
+            Disaster("partition", round(at, 1), "other") if cut else Disaster("heal", round(at, 1), "")
+        )
+        at, cut = at + FLAP_S, not cut
+    if not cut:
+        steps.append(Disaster("heal", round(end, 1), ""))
+    return tuple(steps)
+
+
+def needs_isolated_dcs(options: DrillOptions) -> bool:
+    return any(d.kind in NETWORK_KINDS for d in options.disasters)
 
 
 def check_options(options: DrillOptions) -> None:

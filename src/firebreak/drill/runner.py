@@ -26,7 +26,7 @@ from firebreak.drill.plan import Disaster, DrillOptions
 from firebreak.drill.record import HistoryEntry, Mark, ReadProbe
 from firebreak.drill.workload import Workload
 from firebreak.errors import FirebreakError
-from firebreak.localcluster import LocalCluster
+from firebreak.localcluster import LocalCluster, Sites
 
 Progress = Callable[[str], None]
 #: Per serving DC: room histories, and the digest of its read model.
@@ -46,15 +46,24 @@ class DrillResult(msgspec.Struct):
 
 
 class Drill:
-    def __init__(self, config: Config, options: DrillOptions, command: str, progress: Progress) -> None:
+    def __init__(
+        self,
+        config: Config,
+        options: DrillOptions,
+        command: str,
+        progress: Progress,
+        sites: Sites | None = None,
+    ) -> None:
         self._config = config
         self._o = options
         self._command = command
         self._say = progress
-        self._cluster = LocalCluster(config)
+        self._cluster = LocalCluster(config, sites=sites)
         self._t0 = 0.0
         self.marks: list[Mark] = []
         self.burned: list[str] = []
+        #: DCs cut off from the others right now (partition disasters; isolated DCs only).
+        self.cut: list[str] = []
         self.back_at: dict[str, float] = {}
         self.phase = "setup"
         #: DCs whose gateway should answer right now (burned ones leave, rebuilt ones return when ready).
@@ -161,6 +170,34 @@ class Drill:
         elif d.kind == "rebuild":
             for dc in [d.dc] if d.dc else list(self.burned):
                 await self._rebuild(dc)
+        elif d.kind == "partition":
+            dc = await self._pick(d.dc, exclude=tuple(self.cut))
+            self._partition(dc)
+        elif d.kind == "heal":
+            for dc in [d.dc] if d.dc else list(self.cut):
+                await self._heal(dc)
+
+    def _sites(self) -> Sites:
+        if self._cluster.sites is None:
+            raise FirebreakError("a partition needs isolated DCs", code="invalid_disaster")
+        return self._cluster.sites
+
+    def _partition(self, dc: str) -> None:
+        """Cuts ``dc`` off from every other DC; it keeps running and its clients stay attached.
+        It refuses reads once it knows it is cut off, so no probe expects reads of it meanwhile."""
+        self._sites().isolate(dc)
+        self.cut.append(dc)
+        self.serving.discard(dc)
+        self._mark(f"partition {dc}", dc)
+
+    async def _heal(self, dc: str) -> None:
+        self._sites().rejoin(dc)
+        self.cut.remove(dc)
+        self._mark(f"heal {dc}", dc)
+        await self._cluster.wait_ready([dc], within_s=120)
+        self.serving.add(dc)
+        self.back_at[dc] = round(self.clock(), 3)
+        self._say(f"[{self.clock():6.1f}s] {dc} is serving again")
 
     def _burn(self, *dcs: str) -> None:
         for dc in dcs:

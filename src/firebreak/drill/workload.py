@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from firebreak.client import ApiError, Client, LiveConnection
+from firebreak.client.client import ANSWERED_BY
 from firebreak.config import Config
 from firebreak.domain.events import MessageSent
 from firebreak.drill.plan import DrillOptions
@@ -133,10 +134,13 @@ class Workload:
             try:
                 text = (f"{user.name} {record.client_id} " + pad)[: self._o.message_size]
                 try:
-                    result = await user.client.send(record.room_id, text, client_id=record.client_id)
+                    answer: dict[str, str] = {}
+                    result = await user.client.send(
+                        record.room_id, text, client_id=record.client_id, answer_headers=answer
+                    )
                     record.acked = self._clock()
                     record.room_seq = result.message.room_seq
-                    record.dc = self._dc_of_url.get(user.client.base_url, "?")
+                    record.dc = self._dc_of_url.get(answer.get(ANSWERED_BY, ""), "?")
                 except FirebreakError as exc:
                     record.failed = self._clock()
                     record.error = exc.code

@@ -16,9 +16,11 @@ import msgspec
 from firebreak.config import Config, Limits
 from firebreak.drill import report
 from firebreak.drill.bank_runner import BankDrill
-from firebreak.drill.plan import DrillOptions, check_options, parse_disaster, scenario
+from firebreak.drill.plan import DrillOptions, check_options, needs_isolated_dcs, parse_disaster, scenario
 from firebreak.drill.runner import Drill
-from firebreak.localcluster import ephemeral_config
+from firebreak.errors import ConfigError
+from firebreak.localcluster import Sites, ephemeral_config, isolated_config
+from firebreak.localcluster.netns import unavailable
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -31,14 +33,18 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     d = DrillOptions()
     p.add_argument(
-        "--scenario", default="fire", help="none, fire, fire-other, evacuate, double-fire, fire-only"
+        "--scenario",
+        default="fire",
+        help="none, fire, fire-other, evacuate, double-fire, fire-only; on isolated DCs (root): "
+        "partition, partition-leader, flapping",
     )
     p.add_argument(
         "--disaster",
         action="append",
         default=[],
         metavar="KIND[:DC]@S",
-        help="instead of --scenario: e.g. fire:leader@12, rebuild@26, evacuate:dc2@10, double_fire@12 "
+        help="instead of --scenario: e.g. fire:leader@12, rebuild@26, evacuate:dc2@10, double_fire@12, "
+        "partition:other@12, heal@24 "
         "(DC: a name, 'leader' = leading most partitions, 'other' = leading fewest); repeatable",
     )
     p.add_argument("--users", type=int, default=d.users)
@@ -117,10 +123,18 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         if options.workload == "bank":
             # Hundreds of wallets each register and log in: cheap hashes (the drill is about money).
             limits = replace(limits, password_time_cost=1, password_memory_kib=1024)
-        config: Config = ephemeral_config(data_dir, partitions=options.partitions, limits=limits)
+        sites = None
+        if needs_isolated_dcs(options):
+            why = unavailable()
+            if why is not None:
+                raise ConfigError(f"partition disasters need isolated DCs: {why}")
+            sites = Sites.plan(("dc1", "dc2", "dc3"))
+            config: Config = isolated_config(data_dir, sites, partitions=options.partitions, limits=limits)
+        else:
+            config = ephemeral_config(data_dir, partitions=options.partitions, limits=limits)
         if options.workload == "bank":
-            return _bank(BankDrill(config, options, command, say), args.report)
-        result = asyncio.run(Drill(config, options, command, say).run())
+            return _bank(BankDrill(config, options, command, say, sites), args.report)
+        result = asyncio.run(Drill(config, options, command, say, sites).run())
     v = result.findings.verdict
     print(report.summary(result))
     width = max(len(k) for k in v.__struct_fields__)

@@ -155,14 +155,18 @@ class FaucetBody(_Body):
 # ---- wiring into FastAPI --------------------------------------------------------------------
 
 
+#: Methods that change nothing: a DC cut off from the log still answers them (bootstrap.Gateway.refusal).
+_READING = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 class Gatekeeper:
     """Plain ASGI (Starlette's BaseHTTPMiddleware costs a task per request): refuses API calls
-    while ``refusal()`` names a reason (the DC drains, or its read model is still catching up:
+    while ``refusal(writing)`` names a reason (the DC drains, or its read model is still catching up:
     503, so clients go to another DC), rejects request bodies over ``limit`` bytes with 413
     before the app reads them whole, and turns any exception that escapes the app (the hot lane
     renders only FirebreakErrors) into a JSON 500 instead of a plain-text answer."""
 
-    def __init__(self, app: ASGIApp, limit: int, refusal: Callable[[], FirebreakError | None]) -> None:
+    def __init__(self, app: ASGIApp, limit: int, refusal: Callable[[bool], FirebreakError | None]) -> None:
         self._app = app
         self._limit = limit
         self._refusal = refusal
@@ -196,7 +200,7 @@ class Gatekeeper:
 
         too_large = f"request bodies are at most {self._limit} bytes"
         if scope["path"].startswith("/v1/"):
-            refused = self._refusal()
+            refused = self._refusal(scope["method"] not in _READING)
             if refused is not None:
                 answer = error_response(refused.status, refused.code, refused.message, refused.headers())
                 await answer(scope, receive, timed_send)
