@@ -14,6 +14,8 @@ import httpx
 
 from firebreak.config_file import dump_config
 from firebreak.localcluster import LocalCluster
+from firebreak.service.oidc_keys import RING_CACHE_S
+from tests.helpers import eventually
 from tests.oidc_helpers import (
     LOGOUT_BACK,
     PASSWORD,
@@ -164,10 +166,14 @@ async def test_operator_cli_registers_a_site_and_rotates_keys(cluster: LocalClus
     rotated = await _cli(config_path, "rotate-key")
     new = set(rotated["kids"])
     assert len(new) == 2
-    # Published at once in every DC, before it signs: tokens are still signed by the old keys.
+    # Published in every DC within a gateway's key-ring cache time, long before it signs: tokens
+    # are still signed by the old keys, which stay published.
     for dc in range(3):
-        published = {k["kid"] for k in (await jwks(cluster, dc))["keys"]}
-        assert new | before <= published
+
+        async def published(dc: int = dc) -> bool:
+            return new | before <= {k["kid"] for k in (await jwks(cluster, dc))["keys"]}
+
+        await eventually(published, within_s=RING_CACHE_S + 10, what=f"the new keys in dc{dc + 1}'s JWKS")
     tokens = await _tokens(cluster, site)
     header = json.loads(_unb64(tokens["id_token"].split(".")[0]))
     assert header["kid"] in before and header["kid"] not in new

@@ -54,8 +54,10 @@ class OidcKeys:
 
     @property
     def max_token_s(self) -> int:
-        """The longest a signed token stays valid: how long a retired key stays published."""
-        return max(self._limits.oidc_id_token_ttl_s, self._limits.oidc_access_token_ttl_s)
+        """How long a retired key stays published: the longest a token stays valid, plus the time
+        a gateway may still sign with a key retired by a rotation it has not read yet."""
+        lim = self._limits
+        return max(lim.oidc_id_token_ttl_s, lim.oidc_access_token_ttl_s) + int(RING_CACHE_S) + 1
 
     async def ensure(self) -> None:
         """Makes the cluster's first key ring if there is none (the first gateway wins)."""
