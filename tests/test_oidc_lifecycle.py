@@ -107,6 +107,11 @@ async def test_a_user_lists_their_sites_and_withdraws_one(cluster: LocalCluster)
     async with httpx.AsyncClient(base_url=url(cluster, 1), timeout=20) as http:
         login = await http.post("/v1/sessions", json={"username": username, "password": PASSWORD})
         me = {"authorization": f"Bearer {login.json()['token']}"}
+        nobody = await http.post(
+            "/v1/sessions", json={"username": await new_user(cluster), "password": PASSWORD}
+        )
+        none = await http.get("/v1/me/sites", headers={"authorization": f"Bearer {nobody.json()['token']}"})
+        assert none.status_code == 200 and none.json() == {"sites": []}
         listed = (await http.get("/v1/me/sites", headers=me)).json()["sites"]
         assert [(s["client_id"], s["scope"]) for s in listed] == [(site.client_id, "openid profile")]
         assert (await http.delete(f"/v1/me/sites/{site.client_id}", headers=me)).status_code == 200
