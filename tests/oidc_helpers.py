@@ -43,8 +43,9 @@ def url(cluster: LocalCluster, dc: int) -> str:
     return cluster.config.dcs[dc].http_url
 
 
-async def add_site(cluster: LocalCluster, *, public: bool = False, dc: int = 0) -> Site:
+async def add_site(cluster: LocalCluster, *, public: bool = False, dc: int = 0, alg: str = "RS256") -> Site:
     body = {
+        "id_token_alg": alg,
         "name": f"Site {secrets.token_hex(3)}",
         "redirect_uris": [REDIRECT],
         "post_logout_redirect_uris": [LOGOUT_BACK],

@@ -55,3 +55,21 @@ async def test_the_issuing_dc_burns_before_the_exchange(cluster: LocalCluster) -
 
     replay = await exchange(cluster, site, code, dc=others[1])
     assert replay.status_code == 400 and oauth_error(replay) == "invalid_grant"
+
+
+async def test_a_draining_dc_sends_sites_elsewhere(cluster: LocalCluster) -> None:
+    import httpx
+
+    site = await add_site(cluster)
+    code = await sign_in(cluster, site, await new_user(cluster), dc=0)
+    last = cluster.config.dcs[2].http_url
+    async with httpx.AsyncClient(timeout=20) as http:
+        drained = await http.post(
+            last + "/internal/drain", headers={"x-ops-token": cluster.config.secrets.ops_token}
+        )
+        assert drained.status_code == 200
+        refused = await http.post(last + "/oauth/token", data={"grant_type": "refresh_token"})
+        assert refused.status_code == 503 and refused.json()["error"]["code"] == "dc_draining"
+        assert (await http.get(last + "/.well-known/openid-configuration")).status_code == 200
+    resp = await exchange(cluster, site, code, dc=1)
+    assert resp.status_code == 200, resp.text

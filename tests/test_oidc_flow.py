@@ -45,6 +45,19 @@ async def test_code_from_dc1_redeemed_at_dc2_id_token_verifies_with_jwks(cluster
     assert info.json() == {"sub": claims["sub"], "name": username, "preferred_username": username}
 
 
+async def test_a_public_client_with_es256_id_tokens(cluster: LocalCluster) -> None:
+    site = await add_site(cluster, public=True, alg="ES256")
+    assert site.secret is None
+    code = await sign_in(cluster, site, await new_user(cluster), dc=2)
+    resp = await exchange(cluster, site, code, dc=0)
+    assert resp.status_code == 200, resp.text
+    keys = KeySet.import_key_set(await jwks(cluster, 1))  # type: ignore[arg-type]
+    id_token = jwt.decode(resp.json()["id_token"], keys, algorithms=["ES256"])
+    assert id_token.header["alg"] == "ES256" and id_token.claims["aud"] == site.client_id
+    again = await refresh(cluster, site, resp.json()["refresh_token"], dc=1)
+    assert again.status_code == 200, again.text
+
+
 async def test_discovery_is_the_same_issuer_at_every_dc(cluster: LocalCluster) -> None:
     import httpx
 

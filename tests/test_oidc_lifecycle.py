@@ -14,6 +14,8 @@ import httpx
 
 from firebreak.config_file import dump_config
 from firebreak.localcluster import LocalCluster
+from firebreak.service.oidc_keys import RING_CACHE_S
+from tests.helpers import eventually
 from tests.oidc_helpers import (
     LOGOUT_BACK,
     PASSWORD,
@@ -105,6 +107,11 @@ async def test_a_user_lists_their_sites_and_withdraws_one(cluster: LocalCluster)
     async with httpx.AsyncClient(base_url=url(cluster, 1), timeout=20) as http:
         login = await http.post("/v1/sessions", json={"username": username, "password": PASSWORD})
         me = {"authorization": f"Bearer {login.json()['token']}"}
+        nobody = await http.post(
+            "/v1/sessions", json={"username": await new_user(cluster), "password": PASSWORD}
+        )
+        none = await http.get("/v1/me/sites", headers={"authorization": f"Bearer {nobody.json()['token']}"})
+        assert none.status_code == 200 and none.json() == {"sites": []}
         listed = (await http.get("/v1/me/sites", headers=me)).json()["sites"]
         assert [(s["client_id"], s["scope"]) for s in listed] == [(site.client_id, "openid profile")]
         assert (await http.delete(f"/v1/me/sites/{site.client_id}", headers=me)).status_code == 200
@@ -164,10 +171,14 @@ async def test_operator_cli_registers_a_site_and_rotates_keys(cluster: LocalClus
     rotated = await _cli(config_path, "rotate-key")
     new = set(rotated["kids"])
     assert len(new) == 2
-    # Published at once in every DC, before it signs: tokens are still signed by the old keys.
+    # Published in every DC within a gateway's key-ring cache time, long before it signs: tokens
+    # are still signed by the old keys, which stay published.
     for dc in range(3):
-        published = {k["kid"] for k in (await jwks(cluster, dc))["keys"]}
-        assert new | before <= published
+
+        async def published(dc: int = dc) -> bool:
+            return new | before <= {k["kid"] for k in (await jwks(cluster, dc))["keys"]}
+
+        await eventually(published, within_s=RING_CACHE_S + 10, what=f"the new keys in dc{dc + 1}'s JWKS")
     tokens = await _tokens(cluster, site)
     header = json.loads(_unb64(tokens["id_token"].split(".")[0]))
     assert header["kid"] in before and header["kid"] not in new

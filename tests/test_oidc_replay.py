@@ -50,3 +50,22 @@ async def test_dcs_racing_on_one_code_never_both_win(cluster: LocalCluster) -> N
     # The race is real: most rounds have exactly one winner (a loser that revokes before the
     # winner has written its family can make both refuse, which is allowed).
     assert sum(winners) >= RACES // 2, winners
+
+
+async def test_dcs_refreshing_with_one_token_at_once_never_both_win(cluster: LocalCluster) -> None:
+    site = await add_site(cluster)
+    username = await new_user(cluster)
+    for _ in range(RACES // 3):
+        code = await sign_in(cluster, site, username, dc=0)
+        tokens = (await exchange(cluster, site, code, dc=0)).json()
+        answers = await asyncio.gather(
+            *(refresh(cluster, site, tokens["refresh_token"], dc=dc) for dc in range(3))
+        )
+        ok = [a for a in answers if a.status_code == 200]
+        assert len(ok) <= 1, [a.text for a in answers]
+        for refused in (a for a in answers if a.status_code != 200):
+            assert refused.status_code == 400 and oauth_error(refused) == "invalid_grant", refused.text
+        # A second use of a token is a reuse: the family is revoked, the winner's new token too.
+        for won in ok:
+            late = await refresh(cluster, site, won.json()["refresh_token"], dc=2)
+            assert late.status_code == 400 and oauth_error(late) == "invalid_grant", late.text

@@ -194,6 +194,10 @@ class Gateway:
             await self.nc.close()
 
 
+#: The login provider's reads and writes: each try's timeout (a try sent to a leader that just died
+#: waits this long before the next one finds the new leader), within the store's deadline.
+ATTEMPT_S = 1.0
+
 #: Shutdown: cancel the gateway's tasks up to this many times, waiting this long after each.
 CLOSE_ROUNDS = 5
 CLOSE_ROUND_S = 1.0
@@ -310,7 +314,7 @@ def _assemble(
         wallets,
         metrics,
         link,
-        OidcProvider.build(OidcStore(js), queries, limits, config.issuer),
+        OidcProvider.build(OidcStore(nc.jetstream(timeout=ATTEMPT_S)), queries, limits, config.issuer),
     )
     # What the log held at start, as each stream's leader says: the read model must reach it
     # before this DC answers anyone (waits for a leader where there is none).

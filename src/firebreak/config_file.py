@@ -94,6 +94,12 @@ def load_config(path: Path | None) -> Config:
         # Counters live at most a day in their bucket (adapters/kv_counters.py).
         if not 1 <= getattr(config.limits, window) <= 24 * 3600:
             raise ConfigError(f"[limits] {window} must be between 1 and 86400 seconds")
+    for name in ("oidc_code_ttl_s", "oidc_access_token_ttl_s", "oidc_id_token_ttl_s", "oidc_refresh_ttl_s",
+                 "oidc_redirect_uris_max", "oidc_sites_list_max"):  # fmt: skip
+        if getattr(config.limits, name) < 1:
+            raise ConfigError(f"[limits] {name} must be at least 1")
+    if config.limits.oidc_key_publish_s < 0:
+        raise ConfigError("[limits] oidc_key_publish_s must be at least 0")
     return config
 
 

@@ -56,7 +56,7 @@ def bucket_config() -> KeyValueConfig:
 
 
 class OidcStore:
-    def __init__(self, js: JetStreamContext, deadline_s: float = 12.0, attempt_s: float = 2.0) -> None:
+    def __init__(self, js: JetStreamContext, deadline_s: float = 12.0, attempt_s: float = 1.0) -> None:
         self._js = js
         self._deadline_s = deadline_s
         self._attempt_s = attempt_s

@@ -41,21 +41,28 @@ def new_key(alg: str, now: int, signs_from: int) -> oidc.SigningKey:
     return oidc.SigningKey(kid=kid, alg=alg, jwk=jwk, created_at=now, signs_from=signs_from)
 
 
-def _key(key: oidc.SigningKey) -> Any:
-    return import_key(dict(key.jwk))
-
-
 class OidcKeys:
     def __init__(self, store: OidcStore, limits: Limits) -> None:
         self._store = store
         self._limits = limits
         self._ring: oidc.KeyRing | None = None
         self._read_at = 0.0
+        #: kid -> the imported key. A key never changes under its kid, and importing an RSA
+        #: private key checks it at length: once per key, not per token.
+        self._imported: dict[str, Any] = {}
+
+    def _key(self, key: oidc.SigningKey) -> Any:
+        found = self._imported.get(key.kid)
+        if found is None:
+            found = self._imported[key.kid] = import_key(dict(key.jwk))
+        return found
 
     @property
     def max_token_s(self) -> int:
-        """The longest a signed token stays valid: how long a retired key stays published."""
-        return max(self._limits.oidc_id_token_ttl_s, self._limits.oidc_access_token_ttl_s)
+        """How long a retired key stays published: the longest a token stays valid, plus the time
+        a gateway may still sign with a key retired by a rotation it has not read yet."""
+        lim = self._limits
+        return max(lim.oidc_id_token_ttl_s, lim.oidc_access_token_ttl_s) + int(RING_CACHE_S) + 1
 
     async def ensure(self) -> None:
         """Makes the cluster's first key ring if there is none (the first gateway wins)."""
@@ -100,7 +107,7 @@ class OidcKeys:
 
     async def jwks(self) -> dict[str, Any]:
         ring = await self.ring()
-        keys = [_key(k) for k in oidc.published(ring, int(time.time()), self.max_token_s)]
+        keys = [self._key(k) for k in oidc.published(ring, int(time.time()), self.max_token_s)]
         return dict(KeySet(keys).as_dict(private=False))
 
     async def sign(self, claims: dict[str, Any], alg: str = "RS256", typ: str = "JWT") -> str:
@@ -112,14 +119,14 @@ class OidcKeys:
         if key is None:
             raise Unavailable(f"no {alg} signing key yet; retry", retry_after_s=1)
         header = {"alg": alg, "kid": key.kid, "typ": typ}
-        return jwt.encode(header, claims, _key(key), algorithms=[alg])
+        return jwt.encode(header, claims, self._key(key), algorithms=[alg])
 
     async def verify(self, token: str) -> tuple[dict[str, Any], dict[str, Any]]:
         """The header and claims of a token this provider signed (signature only: callers check the claims).
         ``alg: none`` and algorithms other than the provider's are refused by joserfc."""
         for fresh in (False, True):
             ring = await self.ring(fresh=fresh)
-            keys = KeySet([_key(k) for k in ring.keys])
+            keys = KeySet([self._key(k) for k in ring.keys])
             try:
                 decoded = jwt.decode(token, keys, algorithms=list(oidc.ALGORITHMS))
                 return dict(decoded.header), dict(decoded.claims)

@@ -199,7 +199,8 @@ class Gatekeeper:
             await send(message)
 
         too_large = f"request bodies are at most {self._limit} bytes"
-        if scope["path"].startswith("/v1/"):
+        # The login provider's endpoints too: its sign-in and profile claims read the read model.
+        if scope["path"].startswith(("/v1/", "/oauth/")):
             refused = self._refusal(scope["method"] not in _READING)
             if refused is not None:
                 answer = error_response(refused.status, refused.code, refused.message, refused.headers())
