@@ -27,6 +27,7 @@ from firebreak.adapters.ops_board import DCHeartbeat, OpsBoard
 from firebreak.adapters.replica_reader import ReplicaReader
 from firebreak.adapters.sqlite_checkpoint import Checkpointer
 from firebreak.adapters.sqlite_queries import Queries
+from firebreak.adapters.sqlite_search import SearchQueries
 from firebreak.adapters.sqlite_store import SqliteStore
 from firebreak.config import Config, DCConfig
 from firebreak.domain.ids import Cursor, partition_of, room_stream
@@ -42,6 +43,7 @@ from firebreak.service.ratelimit import WriteLimiter
 from firebreak.service.readiness import Readiness
 from firebreak.service.room_queries import RoomQueries
 from firebreak.service.rooms import Rooms
+from firebreak.service.search import Search
 from firebreak.service.sessions import LiveSession
 from firebreak.service.startup import Startup
 from firebreak.service.sync import Freshness
@@ -64,6 +66,7 @@ class Gateway:
     accounts: Accounts
     rooms: Rooms
     room_queries: RoomQueries
+    search: Search
     readers: list[ReplicaReader]
     readiness: Readiness
     #: Which DC's node leads each stream: for the write hint (docs/API.md).
@@ -267,6 +270,7 @@ def _assemble(
         accounts,
         rooms,
         room_queries,
+        Search(config, SearchQueries(conn), room_queries),
         readers,
         readiness,
         leaders,

@@ -73,6 +73,7 @@ DIGEST_TABLES = {
     "members": "room_id, user_id",
     "messages": "room_id, room_seq",
     "events": "partition, seq",
+    "message_text": "rowid",
 }
 
 

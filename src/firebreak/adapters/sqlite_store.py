@@ -20,8 +20,9 @@ import msgspec
 
 from firebreak.domain.events import RoomKind
 from firebreak.domain.model import MemberState, RoomState
+from firebreak.domain.search import index_text, search_rowid
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -49,6 +50,12 @@ CREATE TABLE IF NOT EXISTS messages(
     sender TEXT NOT NULL, client_id TEXT NOT NULL, text TEXT NOT NULL, at INTEGER NOT NULL,
     PRIMARY KEY(room_id, room_seq)) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS messages_by_sender ON messages(sender, client_id, room_id);
+-- Full-text search over live message text (adapters/sqlite_search.py). The trigram tokenizer
+-- indexes every 3-character substring, so a word inside a Korean, Japanese or Chinese sentence
+-- (no spaces between words) is found. rowid = the message's log position (search_rowid), the
+-- same in every DC.
+CREATE VIRTUAL TABLE IF NOT EXISTS message_text USING fts5(
+    text, room_id UNINDEXED, room_seq UNINDEXED, at UNINDEXED, tokenize='trigram');
 CREATE TABLE IF NOT EXISTS events(
     partition INTEGER NOT NULL, seq INTEGER NOT NULL, room_id TEXT NOT NULL, body BLOB NOT NULL,
     PRIMARY KEY(partition, seq)) WITHOUT ROWID;
@@ -269,7 +276,13 @@ class SqliteStore:
             "INSERT INTO messages VALUES(?,?,?,?,?,?,?,?) ON CONFLICT(sender, client_id, room_id) DO NOTHING",
             (room_id, room_seq, partition, seq, sender, client_id, text, at),
         )
-        return cur.rowcount == 1
+        if cur.rowcount != 1:
+            return False
+        self._db.execute(
+            "INSERT INTO message_text(rowid, text, room_id, room_seq, at) VALUES(?,?,?,?,?)",
+            (search_rowid(partition, seq), index_text(text), room_id, room_seq, at),
+        )
+        return True
 
     def append_event(self, partition: int, seq: int, room_id: str, body: bytes) -> None:
         self._db.execute("INSERT INTO events VALUES(?,?,?,?)", (partition, seq, room_id, body))

@@ -12,6 +12,7 @@ import secrets
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 import httpx
 import msgspec
@@ -40,6 +41,7 @@ from firebreak.wire.views import (
     RoomDetail,
     RoomList,
     RoomView,
+    SearchResult,
     SendResult,
     SessionList,
     SessionView,
@@ -329,6 +331,18 @@ class Client:
         if after is not None:
             params.append(f"after={after}")
         return await self.request("GET", f"/v1/rooms/{room_id}/messages?{'&'.join(params)}", type=History)
+
+    async def search(
+        self, query: str, *, room_id: str | None = None, limit: int | None = None, cursor: str | None = None
+    ) -> SearchResult:
+        params: dict[str, str] = {"q": query}
+        if room_id is not None:
+            params["room_id"] = room_id
+        if limit is not None:
+            params["limit"] = str(limit)
+        if cursor is not None:
+            params["cursor"] = cursor
+        return await self.request("GET", f"/v1/search?{urlencode(params)}", type=SearchResult)
 
     async def mark_read(self, room_id: str, up_to: int) -> ReadResult:
         return await self.request("POST", f"/v1/rooms/{room_id}/read", ReadBody(up_to), type=ReadResult)

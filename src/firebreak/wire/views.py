@@ -105,6 +105,32 @@ class History(msgspec.Struct, frozen=True):
     more: bool
 
 
+class SearchHit(msgspec.Struct, frozen=True):
+    """One message that matches a search."""
+
+    room_id: str
+    room_seq: int
+    sender: str
+    at: int
+    #: Log position (partition, stream sequence): the same in every DC.
+    p: int
+    seq: int
+    #: Plain text around the hits, with "…" where the message was cut (never HTML).
+    snippet: str
+    #: The hits in ``snippet``: [start, end) offsets in characters (Unicode code points).
+    highlights: list[list[int]]
+
+
+class SearchResult(msgspec.Struct, frozen=True):
+    """A page of search hits: best first (``ranked``) or, for queries of only 1-2 character
+    words, newest first among each room's newest messages (docs/API.md)."""
+
+    hits: list[SearchHit]
+    #: Pass as ``cursor`` for the next page; null on the last page.
+    next_cursor: str | None
+    ranked: bool
+
+
 class ReadResult(msgspec.Struct, frozen=True):
     room_id: str
     read_room_seq: int
@@ -157,6 +183,8 @@ ALL_VIEWS: tuple[type[msgspec.Struct], ...] = (
     RoomDetail,
     RoomList,
     History,
+    SearchHit,
+    SearchResult,
     ReadResult,
     Ok,
     Health,

@@ -20,6 +20,7 @@ from firebreak.service.accounts import Accounts
 from firebreak.service.auth import TokenClaims
 from firebreak.service.room_queries import RoomQueries
 from firebreak.service.rooms import Rooms
+from firebreak.service.search import Search
 from firebreak.service.sessions import LiveSession
 from firebreak.wire.views import (
     WRITE_URL_HEADER,
@@ -32,6 +33,7 @@ from firebreak.wire.views import (
     RoomDetail,
     RoomList,
     RoomView,
+    SearchResult,
     SessionView,
     UserView,
 )
@@ -53,6 +55,7 @@ class GatewayParts(Protocol):
     accounts: Accounts
     rooms: Rooms
     room_queries: RoomQueries
+    search: Search
 
     @property
     def metrics(self) -> AppMetrics: ...
@@ -187,6 +190,18 @@ def create_app(gw: GatewayParts) -> ASGIApp:
     @app.post("/v1/rooms/{room_id}/read", responses=boundary.doc(ReadResult) | boundary.errors(404, 429))
     async def mark_read(me: Me, room_id: str, body: boundary.ReadBody) -> Response:
         return boundary.reply(await rooms.mark_read(me.user_id, room_id, body.up_to))
+
+    # ---- search -----------------------------------------------------------------------------
+
+    @app.get("/v1/search", responses=boundary.doc(SearchResult) | boundary.errors(404))
+    async def search(
+        me: Me,
+        q: Annotated[str, Query(description="words to find, all of them (docs/API.md)")],
+        room_id: Annotated[str | None, Query(description="only this room")] = None,
+        limit: Annotated[int | None, Query(description="hits per page")] = None,
+        cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    ) -> Response:
+        return boundary.reply(await gw.search.search(me.user_id, q, room_id, limit, cursor))
 
     # ---- operations -------------------------------------------------------------------------
 

@@ -105,6 +105,17 @@ def _param_rules(limits: Limits) -> dict[str, dict[str, Any]]:
     }
 
 
+def _path_param_rules(limits: Limits) -> dict[str, dict[str, dict[str, Any]]]:
+    """Parameters whose rules differ on one path: {path: {name: JSON Schema keywords}}."""
+    return {
+        "/v1/search": {
+            "q": {"minLength": 1, "maxLength": limits.search_query_max_chars},
+            "limit": {"minimum": 1, "maximum": limits.search_page_max},
+            "cursor": {"pattern": "^s1-[0-9]{1,9}$"},
+        }
+    }
+
+
 def _constrain(schema: dict[str, Any], rules: dict[str, Any]) -> None:
     """Adds ``rules`` to ``schema``, or to its non-null branch when it is optional (anyOf)."""
     for branch in schema.get("anyOf", [schema]):
@@ -150,8 +161,9 @@ def rewrite(schema: dict[str, Any], limits: Limits) -> None:
         for prop, rules in properties.items():
             if name in components:
                 _constrain(components[name]["properties"][prop], rules)
-    params = _param_rules(limits)
+    by_path = _path_param_rules(limits)
     for path, operations in schema.get("paths", {}).items():
+        params = _param_rules(limits) | by_path.get(path, {})
         for op in operations.values():
             for param in op.get("parameters", []):
                 _not_null(param["schema"])  # an absent parameter is None; "null" is not a value

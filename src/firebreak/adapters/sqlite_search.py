@@ -1,0 +1,92 @@
+"""Search queries over a DC's read model (the ``message_text`` FTS5 table, kept by the store as
+messages are sent, edited and deleted).
+
+Every answer depends only on the read model's rows, ordered by a total order (score, then time,
+then log position), so DCs that applied the same log positions answer the same pages.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import msgspec
+
+from firebreak.domain.search import ELLIPSIS, HIT_END, HIT_START, like_pattern
+
+
+class SearchRow(msgspec.Struct, frozen=True):
+    room_id: str
+    room_seq: int
+    p: int
+    seq: int
+    sender: str
+    at: int
+    #: The full text (short queries, whose snippet is made in Python) or a snippet with
+    #: domain.search's hit markers (indexed queries).
+    text: str
+
+
+#: Tokens (with trigrams: about characters) in an indexed query's snippet.
+SNIPPET_TOKENS = 32
+
+
+class SearchQueries:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._db = conn
+
+    def ranked(
+        self,
+        user_id: str,
+        expression: str,
+        also: list[str],
+        room_id: str | None,
+        offset: int,
+        limit: int,
+    ) -> list[SearchRow]:
+        """Messages in the user's rooms (or in ``room_id`` if the user is in it) matching the FTS5
+        ``expression`` and holding every string of ``also`` (terms too short for the index), best
+        first (bm25), then newest."""
+        where = ["message_text MATCH ?", "m.user_id=?", "m.active=1"]
+        args: list[object] = [HIT_START, HIT_END, ELLIPSIS, SNIPPET_TOKENS, expression, user_id]
+        if room_id is not None:
+            where.append("f.room_id=?")
+            args.append(room_id)
+        for term in also:
+            where.append("f.text LIKE ? ESCAPE '\\'")
+            args.append(like_pattern(term))
+        args += [limit, offset]
+        rows = self._db.execute(
+            "SELECT f.room_id, f.room_seq, x.partition, x.seq, x.sender, x.at, "
+            "snippet(message_text, 0, ?, ?, ?, ?) "
+            "FROM message_text f JOIN members m ON m.room_id=f.room_id "
+            "JOIN messages x ON x.room_id=f.room_id AND x.room_seq=f.room_seq "
+            f"WHERE {' AND '.join(where)} "
+            "ORDER BY bm25(message_text), f.at DESC, f.rowid DESC LIMIT ? OFFSET ?",
+            args,
+        ).fetchall()
+        return [SearchRow(*r) for r in rows]
+
+    def recent(
+        self, user_id: str, terms: list[str], room_id: str | None, per_room: int, offset: int, limit: int
+    ) -> list[SearchRow]:
+        """Messages among the newest ``per_room`` of each of the user's rooms (or of ``room_id``)
+        holding every term as a substring (ASCII letters in any case), newest first: for terms
+        the trigram index cannot answer."""
+        where = ["m.user_id=?", "m.active=1", "x.room_seq>r.last_room_seq-?"]
+        args: list[object] = [user_id, per_room]
+        if room_id is not None:
+            where.append("m.room_id=?")
+            args.append(room_id)
+        for term in terms:
+            where.append("x.text LIKE ? ESCAPE '\\'")
+            args.append(like_pattern(term))
+        args += [limit, offset]
+        rows = self._db.execute(
+            "SELECT x.room_id, x.room_seq, x.partition, x.seq, x.sender, x.at, x.text "
+            "FROM members m JOIN rooms r ON r.room_id=m.room_id "
+            "JOIN messages x ON x.room_id=m.room_id "
+            f"WHERE {' AND '.join(where)} "
+            "ORDER BY x.at DESC, x.room_id, x.room_seq DESC LIMIT ? OFFSET ?",
+            args,
+        ).fetchall()
+        return [SearchRow(*r) for r in rows]
