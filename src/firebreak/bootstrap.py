@@ -38,6 +38,7 @@ from firebreak.service.auth import Passwords, Tokens
 from firebreak.service.balancer import Balancer
 from firebreak.service.hub import DRAINING, Hub
 from firebreak.service.log_positions import LogPositions
+from firebreak.service.message_changes import MessageChanges
 from firebreak.service.projector import Projector
 from firebreak.service.ratelimit import WriteLimiter
 from firebreak.service.readiness import Readiness
@@ -67,6 +68,7 @@ class Gateway:
     rooms: Rooms
     room_queries: RoomQueries
     search: Search
+    message_changes: MessageChanges
     readers: list[ReplicaReader]
     readiness: Readiness
     #: Which DC's node leads each stream: for the write hint (docs/API.md).
@@ -271,6 +273,7 @@ def _assemble(
         rooms,
         room_queries,
         Search(config, SearchQueries(conn), room_queries),
+        MessageChanges(config, the_log, queries, fresh, limiter, room_queries),
         readers,
         readiness,
         leaders,

@@ -41,6 +41,11 @@ class DCConfig:
         return f"ws://{self.host}:{self.http_port}/v1/ws"
 
 
+#: The longest edit and delete windows the rules allow (domain/projection.py has the same caps;
+#: tests/test_message_changes.py keeps them equal).
+CHANGE_WINDOW_CAP_S = 7 * 24 * 3600
+
+
 @dataclass(frozen=True)
 class Limits:
     """Explicit limits; each is documented in docs/LIMITS.md."""
@@ -80,6 +85,10 @@ class Limits:
     search_page_default: int = 20
     search_depth_max: int = 1000
     search_short_scan_per_room: int = 1000
+    #: How long after sending its sender may edit a message, and delete it for everyone
+    #: (KakaoTalk: a day for both). At most the rules' hard caps (``CHANGE_WINDOW_CAP_S``).
+    edit_window_s: int = 24 * 3600
+    delete_window_s: int = 24 * 3600
     #: Events a WebSocket session may have queued before the server drops it (it resumes by cursor).
     ws_queue_max: int = 10_000
     #: argon2id cost per password hash (login, registration). Hashes keep their own parameters.

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from firebreak.config import (
+    CHANGE_WINDOW_CAP_S,
     SECRET_CHARS,
     Config,
     DCConfig,
@@ -94,6 +95,10 @@ def load_config(path: Path | None) -> Config:
         # Counters live at most a day in their bucket (adapters/kv_counters.py).
         if not 1 <= getattr(config.limits, window) <= 24 * 3600:
             raise ConfigError(f"[limits] {window} must be between 1 and 86400 seconds")
+    for window in ("edit_window_s", "delete_window_s"):
+        # The projection's hard caps: a longer window would be refused there in every DC.
+        if not 1 <= getattr(config.limits, window) <= CHANGE_WINDOW_CAP_S:
+            raise ConfigError(f"[limits] {window} must be between 1 and {CHANGE_WINDOW_CAP_S} seconds")
     return config
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import msgspec
 
 from firebreak.domain.events import RoomKind
-from firebreak.domain.model import MemberState, RoomState
+from firebreak.domain.model import MemberState, MessageState, RoomState
 from firebreak.domain.search import index_text, search_rowid
 
 SCHEMA_VERSION = 5
@@ -48,7 +48,14 @@ CREATE INDEX IF NOT EXISTS members_by_user ON members(user_id, active);
 CREATE TABLE IF NOT EXISTS messages(
     room_id TEXT NOT NULL, room_seq INTEGER NOT NULL, partition INTEGER NOT NULL, seq INTEGER NOT NULL,
     sender TEXT NOT NULL, client_id TEXT NOT NULL, text TEXT NOT NULL, at INTEGER NOT NULL,
+    edited_at INTEGER NOT NULL DEFAULT 0, deleted_at INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY(room_id, room_seq)) WITHOUT ROWID;
+-- Edit history: each edit's log position, its id, when, and the text it replaced ('' once the
+-- message is deleted).
+CREATE TABLE IF NOT EXISTS message_edits(
+    room_id TEXT NOT NULL, room_seq INTEGER NOT NULL, client_id TEXT NOT NULL,
+    partition INTEGER NOT NULL, seq INTEGER NOT NULL, previous TEXT NOT NULL, at INTEGER NOT NULL,
+    PRIMARY KEY(room_id, room_seq, client_id)) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS messages_by_sender ON messages(sender, client_id, room_id);
 -- Full-text search over live message text (adapters/sqlite_search.py). The trigram tokenizer
 -- indexes every 3-character substring, so a word inside a Korean, Japanese or Chinese sentence
@@ -273,7 +280,8 @@ class SqliteStore:
         # conflict target is the client-id index only: a clash on (room_id, room_seq) would be a
         # bug and still raises.
         cur = self._db.execute(
-            "INSERT INTO messages VALUES(?,?,?,?,?,?,?,?) ON CONFLICT(sender, client_id, room_id) DO NOTHING",
+            "INSERT INTO messages(room_id, room_seq, partition, seq, sender, client_id, text, at) "
+            "VALUES(?,?,?,?,?,?,?,?) ON CONFLICT(sender, client_id, room_id) DO NOTHING",
             (room_id, room_seq, partition, seq, sender, client_id, text, at),
         )
         if cur.rowcount != 1:
@@ -286,6 +294,60 @@ class SqliteStore:
 
     def append_event(self, partition: int, seq: int, room_id: str, body: bytes) -> None:
         self._db.execute("INSERT INTO events VALUES(?,?,?,?)", (partition, seq, room_id, body))
+
+    def event_body(self, partition: int, seq: int) -> bytes | None:
+        row = self._db.execute(
+            "SELECT body FROM events WHERE partition=? AND seq=?", (partition, seq)
+        ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def replace_event(self, partition: int, seq: int, body: bytes) -> None:
+        self._db.execute("UPDATE events SET body=? WHERE partition=? AND seq=?", (body, partition, seq))
+
+    # edits and deletes
+    def get_message(self, room_id: str, room_seq: int) -> MessageState | None:
+        row = self._db.execute(
+            "SELECT sender, at, deleted_at FROM messages WHERE room_id=? AND room_seq=?", (room_id, room_seq)
+        ).fetchone()
+        return None if row is None else MessageState(sender=row[0], at=row[1], deleted=row[2] != 0)
+
+    def edit_message(
+        self, room_id: str, room_seq: int, partition: int, seq: int, client_id: str, text: str, at: int
+    ) -> bool:
+        cur = self._db.execute(
+            "INSERT INTO message_edits SELECT room_id, room_seq, ?, ?, ?, text, ? FROM messages "
+            "WHERE room_id=? AND room_seq=? ON CONFLICT DO NOTHING",
+            (client_id, partition, seq, at, room_id, room_seq),
+        )
+        if cur.rowcount != 1:
+            return False
+        self._db.execute(
+            "UPDATE messages SET text=?, edited_at=? WHERE room_id=? AND room_seq=?",
+            (text, at, room_id, room_seq),
+        )
+        self._db.execute(
+            "UPDATE message_text SET text=? WHERE rowid=("
+            "SELECT (partition << 40) | seq FROM messages WHERE room_id=? AND room_seq=?)",
+            (index_text(text), room_id, room_seq),
+        )
+        return True
+
+    def delete_message(self, room_id: str, room_seq: int, at: int) -> list[tuple[int, int]]:
+        key = (room_id, room_seq)
+        sent = self._db.execute(
+            "SELECT partition, seq FROM messages WHERE room_id=? AND room_seq=?", key
+        ).fetchone()
+        if sent is None:
+            return []
+        edits = self._db.execute(
+            "SELECT partition, seq FROM message_edits WHERE room_id=? AND room_seq=? ORDER BY seq", key
+        ).fetchall()
+        self._db.execute(
+            "UPDATE messages SET text='', deleted_at=? WHERE room_id=? AND room_seq=?", (at, *key)
+        )
+        self._db.execute("UPDATE message_edits SET previous='' WHERE room_id=? AND room_seq=?", key)
+        self._db.execute("DELETE FROM message_text WHERE rowid=?", (search_rowid(sent[0], sent[1]),))
+        return [(sent[0], sent[1]), *((p, s) for p, s in edits)]
 
     # accounts
     def insert_user(

@@ -23,6 +23,7 @@ from firebreak.retry import retry as retry_helper
 from firebreak.wire.requests import (
     BatchBody,
     DirectBody,
+    EditBody,
     GroupBody,
     InviteBody,
     LeaveBody,
@@ -36,7 +37,9 @@ from firebreak.wire.requests import (
 from firebreak.wire.views import (
     WRITE_URL_HEADER,
     BatchResult,
+    EditHistory,
     History,
+    MessageView,
     ReadResult,
     RoomDetail,
     RoomList,
@@ -297,15 +300,16 @@ class Client:
         type: type[T],
         deadline_s: float | None = None,
         on_retry: Callable[[FirebreakError], None] | None = None,
+        method: str = "POST",
     ) -> T:
-        """POSTs a write to a room: to the DC that the last answer for this room named in
+        """POSTs (or ``method``) a write to a room: to the DC that the last answer for this room named in
         ``Firebreak-Write-Url`` (the DC leading the room's log stream), else to the current DC.
         Only a preference: any DC takes the write, and failing over works as for every call. An
         answer without a usable hint, or a failed call, drops the room's hint."""
         answer: dict[str, str] = {}
         try:
             return await self.request(
-                "POST",
+                method,
                 path,
                 body,
                 type=type,
@@ -331,6 +335,24 @@ class Client:
         if after is not None:
             params.append(f"after={after}")
         return await self.request("GET", f"/v1/rooms/{room_id}/messages?{'&'.join(params)}", type=History)
+
+    async def edit_message(
+        self, room_id: str, room_seq: int, text: str, client_id: str | None = None
+    ) -> MessageView:
+        """Replaces the text of one's own message; retries are safe (one edit per client_id)."""
+        body = EditBody(client_id=client_id or secrets.token_hex(8), text=text)
+        return await self._room_write(
+            room_id, f"/v1/rooms/{room_id}/messages/{room_seq}", body, MessageView, method="PATCH"
+        )
+
+    async def delete_message(self, room_id: str, room_seq: int) -> MessageView:
+        """Deletes one's own message for everyone; retries are safe."""
+        return await self._room_write(
+            room_id, f"/v1/rooms/{room_id}/messages/{room_seq}", None, MessageView, method="DELETE"
+        )
+
+    async def edit_history(self, room_id: str, room_seq: int) -> EditHistory:
+        return await self.request("GET", f"/v1/rooms/{room_id}/messages/{room_seq}/edits", type=EditHistory)
 
     async def search(
         self, query: str, *, room_id: str | None = None, limit: int | None = None, cursor: str | None = None

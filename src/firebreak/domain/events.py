@@ -129,7 +129,35 @@ class ReadUpTo(_Event, frozen=True, tag="read_up_to"):
     room_seq: int
 
 
-RoomEvent = RoomCreated | MembersInvited | MemberLeft | RoomRenamed | MessageSent | ReadUpTo
+class MessageEdited(_Event, frozen=True, tag="message_edited"):
+    """The sender replaces the text of their message ``room_seq``; ``client_id`` is the edit's own
+    id (one edit per (room, sender, client_id), whatever the retries)."""
+
+    room_id: str
+    sender: str
+    room_seq: int
+    client_id: str
+    text: str
+
+
+class MessageDeleted(_Event, frozen=True, tag="message_deleted"):
+    """The sender deletes their message ``room_seq`` for everyone: its text leaves the read model."""
+
+    room_id: str
+    sender: str
+    room_seq: int
+
+
+RoomEvent = (
+    RoomCreated
+    | MembersInvited
+    | MemberLeft
+    | RoomRenamed
+    | MessageSent
+    | ReadUpTo
+    | MessageEdited
+    | MessageDeleted
+)
 Event = AccountEvent | RoomEvent
 
 _encoder = msgspec.json.Encoder()

@@ -39,6 +39,8 @@ def message_view(row: MessageRow, unread: int) -> MessageView:
         unread=unread,
         p=row.p,
         seq=row.seq,
+        edited_at=row.edited_at,
+        deleted=row.deleted_at != 0,
     )
 
 

@@ -67,6 +67,13 @@ class BatchBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     messages: list[SendBody]
 
 
+class EditBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """A message's new text; ``client_id`` is the edit's own id (sending it again is the same edit)."""
+
+    client_id: str
+    text: str
+
+
 class ReadBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     up_to: int
 
@@ -84,4 +91,5 @@ ALL_BODIES: tuple[type[msgspec.Struct], ...] = (
     SendBody,
     BatchBody,
     ReadBody,
+    EditBody,
 )

@@ -57,6 +57,24 @@ class MessageView(msgspec.Struct, frozen=True):
     #: Log position (partition, stream sequence): the same in every DC.
     p: int
     seq: int
+    #: When the text was last edited (milliseconds since the epoch; 0: never).
+    edited_at: int = 0
+    #: Deleted for everyone by its sender: ``text`` is empty.
+    deleted: bool = False
+
+
+class TextVersion(msgspec.Struct, frozen=True):
+    text: str
+    #: When this version was written (the sending, or the edit that made it), milliseconds.
+    at: int
+
+
+class EditHistory(msgspec.Struct, frozen=True):
+    """A message's texts, oldest first, the current one last (only its sender's edits made them;
+    a deleted message has none)."""
+
+    message: MessageView
+    versions: list[TextVersion]
 
 
 class SendResult(msgspec.Struct, frozen=True):
@@ -176,6 +194,8 @@ ALL_VIEWS: tuple[type[msgspec.Struct], ...] = (
     SessionInfo,
     SessionList,
     MessageView,
+    TextVersion,
+    EditHistory,
     SendResult,
     BatchResult,
     MemberView,

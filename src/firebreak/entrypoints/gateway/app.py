@@ -18,6 +18,7 @@ from firebreak.entrypoints.web.routes import WebApp
 from firebreak.errors import Forbidden, Unavailable
 from firebreak.service.accounts import Accounts
 from firebreak.service.auth import TokenClaims
+from firebreak.service.message_changes import MessageChanges
 from firebreak.service.room_queries import RoomQueries
 from firebreak.service.rooms import Rooms
 from firebreak.service.search import Search
@@ -26,8 +27,10 @@ from firebreak.wire.views import (
     WRITE_URL_HEADER,
     BatchResult,
     Digest,
+    EditHistory,
     Health,
     History,
+    MessageView,
     Ok,
     ReadResult,
     RoomDetail,
@@ -56,6 +59,7 @@ class GatewayParts(Protocol):
     rooms: Rooms
     room_queries: RoomQueries
     search: Search
+    message_changes: MessageChanges
 
     @property
     def metrics(self) -> AppMetrics: ...
@@ -186,6 +190,35 @@ def create_app(gw: GatewayParts) -> ASGIApp:
         limit: int = 50,
     ) -> Response:
         return boundary.reply(await room_queries.history(me.user_id, room_id, before, after, limit))
+
+    def hinted(room_id: str, view: MessageView) -> Response:
+        response = boundary.reply(view)
+        hint = gw.write_url(room_id)
+        if hint:
+            response.headers[WRITE_URL_HEADER] = hint
+        return response
+
+    @app.patch(
+        "/v1/rooms/{room_id}/messages/{room_seq}",
+        responses=boundary.doc(MessageView) | boundary.errors(403, 404, 409, 413, 429),
+    )
+    async def edit_message(me: Me, room_id: str, room_seq: int, body: boundary.EditBody) -> Response:
+        changes = gw.message_changes
+        return hinted(room_id, await changes.edit(me.user_id, room_id, room_seq, body.client_id, body.text))
+
+    @app.delete(
+        "/v1/rooms/{room_id}/messages/{room_seq}",
+        responses=boundary.doc(MessageView) | boundary.errors(403, 404, 409, 429),
+    )
+    async def delete_message(me: Me, room_id: str, room_seq: int) -> Response:
+        return hinted(room_id, await gw.message_changes.delete(me.user_id, room_id, room_seq))
+
+    @app.get(
+        "/v1/rooms/{room_id}/messages/{room_seq}/edits",
+        responses=boundary.doc(EditHistory) | boundary.errors(404),
+    )
+    async def edit_history(me: Me, room_id: str, room_seq: int) -> Response:
+        return boundary.reply(await gw.message_changes.edits(me.user_id, room_id, room_seq))
 
     @app.post("/v1/rooms/{room_id}/read", responses=boundary.doc(ReadResult) | boundary.errors(404, 429))
     async def mark_read(me: Me, room_id: str, body: boundary.ReadBody) -> Response:

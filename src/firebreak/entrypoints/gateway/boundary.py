@@ -133,6 +133,11 @@ class BatchBody(_Body):
     messages: list[SendBody] = Field(description="1-100 messages, sent in this order or not at all")
 
 
+class EditBody(_Body):
+    client_id: str = Field(description="the edit's own id; sending it again is the same edit")
+    text: str
+
+
 class ReadBody(_Body):
     up_to: int = Field(description="room_seq of the newest message read")
 

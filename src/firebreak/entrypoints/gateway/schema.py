@@ -43,10 +43,11 @@ ERROR_SCHEMA: dict[str, Any] = {
 STATUS_TEXT = {
     400: "Bad input: malformed body or parameter, or a rule of docs/LIMITS.md broken",
     401: "No valid token (or wrong credentials)",
-    403: "Not allowed (an ops endpoint without the ops token)",
+    403: "Not allowed: an ops endpoint without the ops token, a change to another user's message, "
+    "or an edit or delete after its window (docs/LIMITS.md)",
     404: "No such user, or no such room among yours (one answer for both: a room that is not yours "
     "looks like none)",
-    409: "Conflict: taken, or an id reused with another body",
+    409: "Conflict: taken, an id reused with another body, or a change to a deleted message",
     413: "Body, message or group too large",
     429: "Rate limited (docs/LIMITS.md): retry after the seconds in the Retry-After header",
     500: "A bug (code internal_error); nothing was changed by the request itself",
@@ -89,6 +90,7 @@ def _body_rules(limits: Limits) -> dict[str, dict[str, dict[str, Any]]]:
         "LeaveBody": {"request_id": client_id},
         "SendBody": {"client_id": client_id, "text": {"minLength": 1, "maxLength": limits.max_message_chars}},
         "BatchBody": {"messages": {"minItems": 1, "maxItems": limits.max_batch_messages}},
+        "EditBody": {"client_id": client_id, "text": {"minLength": 1, "maxLength": limits.max_message_chars}},
         "ReadBody": {"up_to": {"minimum": 1, "maximum": MAX_POSITION}},
     }
 
@@ -100,6 +102,7 @@ def _param_rules(limits: Limits) -> dict[str, dict[str, Any]]:
         "session_id": {"pattern": SESSION_ID_PATTERN},
         "request_id": {"pattern": CLIENT_ID_PATTERN, "minLength": 1, "maxLength": CLIENT_ID_MAX},
         "before": {"minimum": 1, "maximum": MAX_POSITION},
+        "room_seq": {"minimum": 1, "maximum": MAX_POSITION},
         "after": {"minimum": 0, "maximum": MAX_POSITION},
         "limit": {"minimum": 1, "maximum": limits.history_page_max},
     }
