@@ -39,7 +39,8 @@ class Model:
         self.projector = Projector(SqliteStore(conn), PARTITIONS, self.pushed.extend)
         self.queries = Queries(conn)
         config = Config(partitions=PARTITIONS, limits=limits or Limits())
-        self.search = Search(config, SearchQueries(conn), RoomQueries(config, self.queries, NoBarrier()))
+        self.rooms = RoomQueries(config, self.queries, NoBarrier())
+        self.search = Search(config, SearchQueries(conn), self.rooms)
         self.seqs = [0] * PARTITIONS
         self.sent = 0
 

@@ -1,9 +1,11 @@
-"""Edits and deletes as the projection applies them (no cluster): only the sender, within the
+"""Edits, deletes and reactions as the projection applies them (no cluster): only the sender, within the
 rules' caps by the events' own times, an edit history, and a deleted message's text gone from
 every table (messages, edit history, search, the stored client events). On a real cluster:
 tests/test_message_changes_cluster.py."""
 
 from __future__ import annotations
+
+import asyncio
 
 import msgspec
 
@@ -11,6 +13,7 @@ from firebreak.config import CHANGE_WINDOW_CAP_S
 from firebreak.domain import events as ev
 from firebreak.domain.model import ClientEvent
 from firebreak.domain.projection import MAX_DELETE_WINDOW_MS, MAX_EDIT_WINDOW_MS
+from firebreak.domain.reactions import REACTIONS
 from tests.readmodel import Model
 
 ROOM = "g_" + "c" * 24
@@ -119,3 +122,38 @@ def test_a_deleted_messages_text_is_gone_from_every_table() -> None:
 
 def test_the_configured_windows_cap_equals_the_rules() -> None:
     assert CHANGE_WINDOW_CAP_S * 1000 == MAX_EDIT_WINDOW_MS == MAX_DELETE_WINDOW_MS
+
+
+HEART, LIKE = REACTIONS[0], REACTIONS[1]
+
+
+def react(user_id: str, emoji: str, on: bool = True, room_seq: int = 1, at: int = 2000) -> ev.RoomEvent:
+    kind = ev.ReactionAdded if on else ev.ReactionRemoved
+    return kind(v=1, at=at, room_id=ROOM, user_id=user_id, room_seq=room_seq, emoji=emoji, request_id="r")
+
+
+def shown(m: Model) -> list[tuple[str, int, list[str]]]:
+    history = asyncio.run(m.rooms.history("u1", ROOM, None, None, 10))
+    return [(r.emoji, r.count, r.users) for r in history.messages[0].reactions]
+
+
+def test_reactions_counted_with_who_and_changes_pushed_once() -> None:
+    m = model()
+    m.pushed.clear()
+    m.apply(react("u2", LIKE, at=2000), react("u1", HEART, at=2001), react("u1", LIKE, at=2002))
+    m.apply(react("u2", LIKE, at=2003))  # again: already so
+    assert shown(m) == [(HEART, 1, ["u1"]), (LIKE, 2, ["u2", "u1"])]
+    assert len(m.pushed) == 3
+    m.apply(react("u2", LIKE, on=False), react("u2", LIKE, on=False))
+    assert shown(m) == [(HEART, 1, ["u1"]), (LIKE, 1, ["u1"])]
+    assert len(m.pushed) == 4
+
+
+def test_reactions_need_a_member_a_live_message_and_the_set() -> None:
+    m = model()
+    m.apply(react("u3", HEART), react("u1", "🍕"), react("u1", HEART, room_seq=5))
+    assert shown(m) == []
+    m.apply(react("u2", HEART), delete("u1", 1, at=3000))
+    m.apply(react("u1", LIKE, at=3001))
+    assert shown(m) == []
+    assert m.queries.reactions(ROOM, 1, 1) == {}

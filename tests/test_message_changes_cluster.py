@@ -1,6 +1,7 @@
 """Edit and delete on a real cluster: the changes reach the other member live, every DC shows the
 same, the old text leaves search everywhere, a deleted message's text is gone even from the
-WebSocket catch-up, and only the sender may change a message."""
+WebSocket catch-up, and only the sender may change a message. Reactions: live, counted with who,
+the same at every DC."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from firebreak.client import ApiError
 from firebreak.client.live import LiveConnection
 from firebreak.domain import events as ev
 from firebreak.domain.model import ClientEvent
+from firebreak.domain.reactions import REACTIONS
 from firebreak.localcluster import LocalCluster
 from tests.helpers import ClientFactory, eventually, live, pinned, settled, user
 
@@ -93,3 +95,32 @@ async def test_edit_and_delete_everywhere(cluster: LocalCluster, make_client: Cl
     assert texts == ["", "삼겹살 말고 다른 거?", ""]  # the send, the second send, the edit
     await replay.close()
     await b_live.close()
+
+
+async def test_reactions_everywhere(cluster: LocalCluster, make_client: ClientFactory) -> None:
+    a, b = await user(make_client, 0), await user(make_client, 1)
+    assert a.user and b.user
+    room = (await a.create_group("lunch", [b.user.username])).room_id
+    a_live = live(cluster, a, 2)
+    await a_live.live.wait()
+    sent = (await a.send(room, "점심 뭐 먹을까?")).message
+    heart, like = REACTIONS[0], REACTIONS[1]
+    await pinned(make_client, b, 1).react(room, sent.room_seq, like)
+    view = await pinned(make_client, b, 2).react(room, sent.room_seq, heart, request_id="b-heart")
+    await pinned(make_client, b, 0).react(room, sent.room_seq, heart, request_id="b-heart")  # a retry
+    view = await a.react(room, sent.room_seq, like)
+    assert [(r.emoji, r.count, r.users) for r in view.reactions] == [
+        (heart, 1, [b.user.user_id]),
+        (like, 2, [b.user.user_id, a.user.user_id]),
+    ]
+    pushed = await next_of(a_live, ev.ReactionAdded)
+    assert isinstance(pushed.event, ev.ReactionAdded) and pushed.event.emoji == like
+    await settled(cluster)
+    for dc in range(3):
+        assert (await pinned(make_client, b, dc).history(room)).messages[0].reactions == view.reactions
+    removed = await b.react(room, sent.room_seq, like, on=False)
+    assert [(r.emoji, r.count) for r in removed.reactions] == [(heart, 1), (like, 1)]
+    with pytest.raises(ApiError) as refused:
+        await b.react(room, sent.room_seq, "🍕")
+    assert (refused.value.status, refused.value.code) == (400, "invalid_reaction")
+    await a_live.close()

@@ -25,6 +25,7 @@ from firebreak.domain import events as ev
 from firebreak.domain.ids import partition_of, room_stream
 from firebreak.domain.model import ClientEvent
 from firebreak.domain.projection import MAX_EDIT_WINDOW_MS
+from firebreak.domain.reactions import REACTIONS
 from firebreak.service.projector import Projector
 from firebreak.service.room_queries import unread_counts
 
@@ -78,6 +79,17 @@ room_event = st.one_of(
         st.integers(1, 6),
         st.sampled_from(["e1", "e2"]),
         late,
+    ),
+    st.builds(
+        lambda r, u, n, e, on, t: (ev.ReactionAdded if on else ev.ReactionRemoved)(
+            v=1, at=t, room_id=r, user_id=u, room_seq=n, emoji=e, request_id="r"
+        ),
+        room,
+        user,
+        st.integers(1, 6),
+        st.sampled_from([*REACTIONS[:2], "x"]),
+        st.booleans(),
+        at,
     ),
     st.builds(
         lambda r, s, n, t: ev.MessageDeleted(v=1, at=t, room_id=r, sender=s, room_seq=n),

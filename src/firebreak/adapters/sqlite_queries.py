@@ -76,6 +76,7 @@ DIGEST_TABLES = {
     "members": "room_id, user_id",
     "messages": "room_id, room_seq",
     "message_edits": "room_id, room_seq, client_id",
+    "reactions": "room_id, room_seq, emoji, user_id",
     "events": "partition, seq",
     "message_text": "rowid",
 }
@@ -273,6 +274,18 @@ class Queries:
             "AND (m.left_seq IS NULL OR e.seq<=m.left_seq) ORDER BY e.seq LIMIT ?",
             (user_id, partition, after, upto, limit),
         ).fetchall()
+
+    def reactions(self, room_id: str, first: int, last: int) -> dict[int, list[tuple[str, str]]]:
+        """room_seq -> [(emoji, user_id)] for the room's messages in [first, last], in the order
+        the reactions were made."""
+        out: dict[int, list[tuple[str, str]]] = {}
+        for room_seq, emoji, user_id in self._db.execute(
+            "SELECT room_seq, emoji, user_id FROM reactions WHERE room_id=? AND room_seq BETWEEN ? AND ? "
+            "ORDER BY room_seq, at, user_id, emoji",
+            (room_id, first, last),
+        ):
+            out.setdefault(int(room_seq), []).append((str(emoji), str(user_id)))
+        return out
 
     def edit_position(self, room_id: str, room_seq: int, client_id: str) -> tuple[int, int] | None:
         """The log position (partition, seq) of the message's edit with this id, if applied."""

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import msgspec
 
+from firebreak.adapters.sqlite_changes import ChangeWrites
 from firebreak.domain.events import RoomKind
-from firebreak.domain.model import MemberState, MessageState, RoomState
+from firebreak.domain.model import MemberState, RoomState
 from firebreak.domain.search import index_text, search_rowid
 
 SCHEMA_VERSION = 5
@@ -63,6 +64,9 @@ CREATE UNIQUE INDEX IF NOT EXISTS messages_by_sender ON messages(sender, client_
 -- same in every DC.
 CREATE VIRTUAL TABLE IF NOT EXISTS message_text USING fts5(
     text, room_id UNINDEXED, room_seq UNINDEXED, at UNINDEXED, tokenize='trigram');
+CREATE TABLE IF NOT EXISTS reactions(
+    room_id TEXT NOT NULL, room_seq INTEGER NOT NULL, emoji TEXT NOT NULL, user_id TEXT NOT NULL,
+    at INTEGER NOT NULL, PRIMARY KEY(room_id, room_seq, emoji, user_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS events(
     partition INTEGER NOT NULL, seq INTEGER NOT NULL, room_id TEXT NOT NULL, body BLOB NOT NULL,
     PRIMARY KEY(partition, seq)) WITHOUT ROWID;
@@ -94,7 +98,7 @@ def connect(path: Path | str) -> sqlite3.Connection:
     return conn
 
 
-class SqliteStore:
+class SqliteStore(ChangeWrites):
     """Implements :class:`firebreak.domain.model.Store` over one connection."""
 
     #: Cached rows before the caches are dropped and refilled (bounds their memory).
@@ -294,60 +298,6 @@ class SqliteStore:
 
     def append_event(self, partition: int, seq: int, room_id: str, body: bytes) -> None:
         self._db.execute("INSERT INTO events VALUES(?,?,?,?)", (partition, seq, room_id, body))
-
-    def event_body(self, partition: int, seq: int) -> bytes | None:
-        row = self._db.execute(
-            "SELECT body FROM events WHERE partition=? AND seq=?", (partition, seq)
-        ).fetchone()
-        return None if row is None else bytes(row[0])
-
-    def replace_event(self, partition: int, seq: int, body: bytes) -> None:
-        self._db.execute("UPDATE events SET body=? WHERE partition=? AND seq=?", (body, partition, seq))
-
-    # edits and deletes
-    def get_message(self, room_id: str, room_seq: int) -> MessageState | None:
-        row = self._db.execute(
-            "SELECT sender, at, deleted_at FROM messages WHERE room_id=? AND room_seq=?", (room_id, room_seq)
-        ).fetchone()
-        return None if row is None else MessageState(sender=row[0], at=row[1], deleted=row[2] != 0)
-
-    def edit_message(
-        self, room_id: str, room_seq: int, partition: int, seq: int, client_id: str, text: str, at: int
-    ) -> bool:
-        cur = self._db.execute(
-            "INSERT INTO message_edits SELECT room_id, room_seq, ?, ?, ?, text, ? FROM messages "
-            "WHERE room_id=? AND room_seq=? ON CONFLICT DO NOTHING",
-            (client_id, partition, seq, at, room_id, room_seq),
-        )
-        if cur.rowcount != 1:
-            return False
-        self._db.execute(
-            "UPDATE messages SET text=?, edited_at=? WHERE room_id=? AND room_seq=?",
-            (text, at, room_id, room_seq),
-        )
-        self._db.execute(
-            "UPDATE message_text SET text=? WHERE rowid=("
-            "SELECT (partition << 40) | seq FROM messages WHERE room_id=? AND room_seq=?)",
-            (index_text(text), room_id, room_seq),
-        )
-        return True
-
-    def delete_message(self, room_id: str, room_seq: int, at: int) -> list[tuple[int, int]]:
-        key = (room_id, room_seq)
-        sent = self._db.execute(
-            "SELECT partition, seq FROM messages WHERE room_id=? AND room_seq=?", key
-        ).fetchone()
-        if sent is None:
-            return []
-        edits = self._db.execute(
-            "SELECT partition, seq FROM message_edits WHERE room_id=? AND room_seq=? ORDER BY seq", key
-        ).fetchall()
-        self._db.execute(
-            "UPDATE messages SET text='', deleted_at=? WHERE room_id=? AND room_seq=?", (at, *key)
-        )
-        self._db.execute("UPDATE message_edits SET previous='' WHERE room_id=? AND room_seq=?", key)
-        self._db.execute("DELETE FROM message_text WHERE rowid=?", (search_rowid(sent[0], sent[1]),))
-        return [(sent[0], sent[1]), *((p, s) for p, s in edits)]
 
     # accounts
     def insert_user(

@@ -29,6 +29,7 @@ from firebreak.wire.requests import (
     LeaveBody,
     LoginBody,
     PasswordBody,
+    ReactBody,
     ReadBody,
     RegisterBody,
     RenameBody,
@@ -350,6 +351,14 @@ class Client:
         return await self._room_write(
             room_id, f"/v1/rooms/{room_id}/messages/{room_seq}", None, MessageView, method="DELETE"
         )
+
+    async def react(
+        self, room_id: str, room_seq: int, emoji: str, *, on: bool = True, request_id: str | None = None
+    ) -> MessageView:
+        """Adds (or with ``on=False`` removes) one's reaction; doing it twice changes nothing."""
+        body = ReactBody(emoji=emoji, on=on, request_id=request_id or secrets.token_hex(8))
+        path = f"/v1/rooms/{room_id}/messages/{room_seq}/reactions"
+        return await self._room_write(room_id, path, body, MessageView)
 
     async def edit_history(self, room_id: str, room_seq: int) -> EditHistory:
         return await self.request("GET", f"/v1/rooms/{room_id}/messages/{room_seq}/edits", type=EditHistory)

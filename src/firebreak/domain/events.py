@@ -148,6 +148,25 @@ class MessageDeleted(_Event, frozen=True, tag="message_deleted"):
     room_seq: int
 
 
+class ReactionAdded(_Event, frozen=True, tag="reaction_added"):
+    """``user_id`` reacts to message ``room_seq`` with ``emoji`` (one of domain/reactions.py's)."""
+
+    room_id: str
+    user_id: str
+    room_seq: int
+    emoji: str
+    #: The client's id for this change (the log's de-duplication key with it).
+    request_id: str
+
+
+class ReactionRemoved(_Event, frozen=True, tag="reaction_removed"):
+    room_id: str
+    user_id: str
+    room_seq: int
+    emoji: str
+    request_id: str
+
+
 RoomEvent = (
     RoomCreated
     | MembersInvited
@@ -157,6 +176,8 @@ RoomEvent = (
     | ReadUpTo
     | MessageEdited
     | MessageDeleted
+    | ReactionAdded
+    | ReactionRemoved
 )
 Event = AccountEvent | RoomEvent
 

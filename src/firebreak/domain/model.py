@@ -115,8 +115,18 @@ class Store(Protocol):
         ...
 
     def delete_message(self, room_id: str, room_seq: int, at: int) -> list[tuple[int, int]]:
-        """Marks the message deleted and drops its text, its edit history's texts and its search
-        row; returns the log positions (partition, seq) of the events that carried its text."""
+        """Marks the message deleted and drops its text, its edit history's texts, its search
+        row and its reactions; returns the log positions (partition, seq) of the events that
+        carried its text."""
+        ...
+
+    # reactions
+    def add_reaction(self, room_id: str, room_seq: int, emoji: str, user_id: str, at: int) -> bool:
+        """Adds the user's reaction unless it is there; returns whether it added."""
+        ...
+
+    def remove_reaction(self, room_id: str, room_seq: int, emoji: str, user_id: str) -> bool:
+        """Removes the user's reaction if it is there; returns whether it removed."""
         ...
 
     # accounts

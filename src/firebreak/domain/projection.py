@@ -21,6 +21,8 @@ from firebreak.domain.events import (
     MessageEdited,
     MessageSent,
     PasswordChanged,
+    ReactionAdded,
+    ReactionRemoved,
     ReadUpTo,
     RoomCreated,
     RoomEvent,
@@ -31,6 +33,7 @@ from firebreak.domain.events import (
     UserRegistered,
 )
 from firebreak.domain.model import Applied, ClientEvent, MessageState, RoomState, Store
+from firebreak.domain.reactions import REACTIONS
 
 #: Hard cap on room size, part of the rules (so every DC agrees). Gateways may enforce a lower limit.
 MAX_ROOM_MEMBERS = 5000
@@ -207,6 +210,24 @@ class Projection:
                     return None
                 for position in store.delete_message(event.room_id, event.room_seq, event.at):
                     self._scrub(*position)
+            case ReactionAdded() | ReactionRemoved():
+                if (
+                    room is None
+                    or event.user_id not in self.members(event.room_id)
+                    or event.emoji not in REACTIONS
+                ):
+                    return None
+                message = store.get_message(event.room_id, event.room_seq)
+                if message is None or message.deleted:
+                    return None
+                key = (event.room_id, event.room_seq, event.emoji, event.user_id)
+                changed = (
+                    store.add_reaction(*key, event.at)
+                    if isinstance(event, ReactionAdded)
+                    else store.remove_reaction(*key)
+                )
+                if not changed:
+                    return None  # already so: nothing to push
         body = _encoder.encode(
             ClientEvent(
                 p=partition, seq=seq, room_seq=room_seq, event=event, unread=unread, read_from=read_from

@@ -1,4 +1,5 @@
-"""Editing and deleting one's own messages (docs/API.md "Edit and delete").
+"""Editing and deleting one's own messages, and reactions (docs/API.md "Edit and delete",
+"Reactions").
 
 The gateway checks the configured windows (``edit_window_s``, ``delete_window_s``) against its
 clock for a clear answer; the projection decides with the events' own times against the rules'
@@ -6,6 +7,8 @@ hard caps (domain/projection.py), so every DC, and every rebuild, decides alike.
 """
 
 from __future__ import annotations
+
+import secrets
 
 import msgspec
 
@@ -15,6 +18,7 @@ from firebreak.config import Config
 from firebreak.domain import events as ev
 from firebreak.domain.ids import room_subject
 from firebreak.domain.model import ClientEvent
+from firebreak.domain.reactions import check_reaction
 from firebreak.domain.validation import check_client_id, check_message_text, check_position
 from firebreak.errors import Conflict, Forbidden, NotFound
 from firebreak.service.accounts import now_ms
@@ -85,6 +89,29 @@ class MessageChanges:
                 )
         return self._view(room_id, room_seq)
 
+    async def react(
+        self, me: str, room_id: str, room_seq: int, emoji: str, on: bool, request_id: str | None
+    ) -> MessageView:
+        """Adds (``on``) or removes the caller's reaction; either is a no-op when already so."""
+        index = check_reaction(emoji)
+        check_position(room_seq, "room_seq", minimum=1)
+        if request_id is not None:
+            check_client_id(request_id, "request_id")
+        await self._views.member_room(room_id, me)
+        row = self._row(room_id, room_seq)
+        if row.deleted_at:
+            raise Conflict("this message was deleted", code="message_deleted")
+        mine = (emoji, me) in self._q.reactions(room_id, room_seq, room_seq).get(room_seq, [])
+        if mine != on:
+            rid = request_id or secrets.token_hex(8)
+            kind = ev.ReactionAdded if on else ev.ReactionRemoved
+            event = kind(
+                v=1, at=now_ms(), room_id=room_id, user_id=me, room_seq=room_seq, emoji=emoji, request_id=rid
+            )
+            sign = "+" if on else "-"
+            await self._append(event, f"react:{room_id}:{room_seq}:{me}:{index}{sign}:{rid}")
+        return self._view(room_id, room_seq)
+
     async def edits(self, me: str, room_id: str, room_seq: int) -> EditHistory:
         """The message's versions, for any member of the room (as its history shows it)."""
         check_position(room_seq, "room_seq", minimum=1)
@@ -103,7 +130,7 @@ class MessageChanges:
 
     # ---- helpers ------------------------------------------------------------------------------
 
-    async def _append(self, event: ev.MessageEdited | ev.MessageDeleted, msg_id: str) -> None:
+    async def _append(self, event: ev.RoomEvent, msg_id: str) -> None:
         with self._limiter.admit(event):
             appended = await self._log.append(
                 room_subject(event.room_id, self._partitions), ev.encode(event), msg_id
@@ -150,7 +177,8 @@ class MessageChanges:
 
     def _view(self, room_id: str, room_seq: int) -> MessageView:
         row = self._row(room_id, room_seq)
-        return message_view(row, self._q.unread_count(room_id, row.seq, row.room_seq))
+        reacted = self._q.reactions(room_id, room_seq, room_seq).get(room_seq)
+        return message_view(row, self._q.unread_count(room_id, row.seq, row.room_seq), reacted)
 
 
 def _duration(seconds: int) -> str:

@@ -70,6 +70,8 @@ def write_of(event: ev.Event) -> tuple[str, Kind] | None:
     (registrations, and logouts, which need a login each)."""
     if isinstance(event, ev.MessageSent | ev.MessageEdited | ev.MessageDeleted):
         return event.sender, "send"
+    if isinstance(event, ev.ReactionAdded | ev.ReactionRemoved):
+        return event.user_id, "send"
     if isinstance(event, ev.ReadUpTo):
         return event.user_id, "read"
     if isinstance(event, ev.RoomCreated):

@@ -74,6 +74,14 @@ class EditBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     text: str
 
 
+class ReactBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Adds (``on``) or removes one's reaction with ``emoji`` on a message."""
+
+    emoji: str
+    on: bool = True
+    request_id: str | None = None
+
+
 class ReadBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     up_to: int
 
@@ -92,4 +100,5 @@ ALL_BODIES: tuple[type[msgspec.Struct], ...] = (
     BatchBody,
     ReadBody,
     EditBody,
+    ReactBody,
 )

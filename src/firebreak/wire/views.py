@@ -45,6 +45,14 @@ class SessionList(msgspec.Struct, frozen=True):
     sessions: list[SessionInfo]
 
 
+class ReactionView(msgspec.Struct, frozen=True):
+    """One emoji on a message: how many reacted with it, and who (user ids, first reaction first)."""
+
+    emoji: str
+    count: int
+    users: list[str]
+
+
 class MessageView(msgspec.Struct, frozen=True):
     room_id: str
     room_seq: int
@@ -61,6 +69,8 @@ class MessageView(msgspec.Struct, frozen=True):
     edited_at: int = 0
     #: Deleted for everyone by its sender: ``text`` is empty.
     deleted: bool = False
+    #: Reactions, in the order of the reaction set (docs/API.md).
+    reactions: list[ReactionView] = msgspec.field(default_factory=list)
 
 
 class TextVersion(msgspec.Struct, frozen=True):
@@ -193,6 +203,7 @@ ALL_VIEWS: tuple[type[msgspec.Struct], ...] = (
     SessionView,
     SessionInfo,
     SessionList,
+    ReactionView,
     MessageView,
     TextVersion,
     EditHistory,

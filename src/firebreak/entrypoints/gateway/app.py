@@ -213,6 +213,15 @@ def create_app(gw: GatewayParts) -> ASGIApp:
     async def delete_message(me: Me, room_id: str, room_seq: int) -> Response:
         return hinted(room_id, await gw.message_changes.delete(me.user_id, room_id, room_seq))
 
+    @app.post(
+        "/v1/rooms/{room_id}/messages/{room_seq}/reactions",
+        responses=boundary.doc(MessageView) | boundary.errors(404, 409, 429),
+    )
+    async def react(me: Me, room_id: str, room_seq: int, body: boundary.ReactBody) -> Response:
+        changes = gw.message_changes
+        view = await changes.react(me.user_id, room_id, room_seq, body.emoji, body.on, body.request_id)
+        return hinted(room_id, view)
+
     @app.get(
         "/v1/rooms/{room_id}/messages/{room_seq}/edits",
         responses=boundary.doc(EditHistory) | boundary.errors(404),

@@ -138,6 +138,12 @@ class EditBody(_Body):
     text: str
 
 
+class ReactBody(_Body):
+    emoji: str = Field(description="one of the reaction set (docs/API.md)")
+    on: bool = Field(default=True, description="true adds the reaction, false removes it")
+    request_id: str | None = None
+
+
 class ReadBody(_Body):
     up_to: int = Field(description="room_seq of the newest message read")
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from firebreak.config import Limits
 from firebreak.domain.ids import ROOM_ID_PATTERN, SESSION_ID_PATTERN
+from firebreak.domain.reactions import REACTIONS
 from firebreak.domain.validation import (
     CLIENT_ID_MAX,
     CLIENT_ID_PATTERN,
@@ -91,6 +92,7 @@ def _body_rules(limits: Limits) -> dict[str, dict[str, dict[str, Any]]]:
         "SendBody": {"client_id": client_id, "text": {"minLength": 1, "maxLength": limits.max_message_chars}},
         "BatchBody": {"messages": {"minItems": 1, "maxItems": limits.max_batch_messages}},
         "EditBody": {"client_id": client_id, "text": {"minLength": 1, "maxLength": limits.max_message_chars}},
+        "ReactBody": {"emoji": {"enum": list(REACTIONS)}, "request_id": client_id},
         "ReadBody": {"up_to": {"minimum": 1, "maximum": MAX_POSITION}},
     }
 
