@@ -11,7 +11,7 @@ import sqlite3
 
 import msgspec
 
-from firebreak.domain.search import ELLIPSIS, HIT_END, HIT_START, like_pattern
+from firebreak.domain.search import ELLIPSIS, HIT_END, HIT_START, fts_expression, like_pattern
 
 
 class SearchRow(msgspec.Struct, frozen=True):
@@ -34,23 +34,22 @@ class SearchQueries:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._db = conn
 
+    def rooms_of(self, user_id: str) -> list[str]:
+        """The rooms the user is an active member of."""
+        rows = self._db.execute("SELECT room_id FROM members WHERE user_id=? AND active=1", (user_id,))
+        return [str(r[0]) for r in rows]
+
     def ranked(
-        self,
-        user_id: str,
-        expression: str,
-        also: list[str],
-        room_id: str | None,
-        offset: int,
-        limit: int,
+        self, user_id: str, terms: list[str], also: list[str], room_ids: list[str], offset: int, limit: int
     ) -> list[SearchRow]:
-        """Messages in the user's rooms (or in ``room_id`` if the user is in it) matching the FTS5
-        ``expression`` and holding every string of ``also`` (terms too short for the index), best
-        first (bm25), then newest."""
+        """Messages of ``room_ids`` (rooms of the user's) whose text holds every one of ``terms``
+        (3 characters or more) and of ``also`` (shorter), best first (bm25 over the text column
+        alone), then newest."""
+        if not room_ids:
+            return []
         where = ["message_text MATCH ?", "m.user_id=?", "m.active=1"]
+        expression = fts_expression(terms, room_ids)
         args: list[object] = [HIT_START, HIT_END, ELLIPSIS, SNIPPET_TOKENS, expression, user_id]
-        if room_id is not None:
-            where.append("f.room_id=?")
-            args.append(room_id)
         for term in also:
             where.append("f.text LIKE ? ESCAPE '\\'")
             args.append(like_pattern(term))
@@ -61,7 +60,7 @@ class SearchQueries:
             "FROM message_text f JOIN members m ON m.room_id=f.room_id "
             "JOIN messages x ON x.room_id=f.room_id AND x.room_seq=f.room_seq "
             f"WHERE {' AND '.join(where)} "
-            "ORDER BY bm25(message_text), f.at DESC, f.rowid DESC LIMIT ? OFFSET ?",
+            "ORDER BY bm25(message_text, 1.0, 0.0), f.at DESC, f.rowid DESC LIMIT ? OFFSET ?",
             args,
         ).fetchall()
         return [SearchRow(*r) for r in rows]

@@ -21,7 +21,7 @@ import msgspec
 from firebreak.adapters.sqlite_changes import ChangeWrites
 from firebreak.domain.events import RoomKind
 from firebreak.domain.model import MemberState, RoomState
-from firebreak.domain.search import index_text, search_rowid
+from firebreak.domain.search import index_text, room_tag, search_rowid
 
 SCHEMA_VERSION = 5
 
@@ -62,8 +62,9 @@ CREATE UNIQUE INDEX IF NOT EXISTS messages_by_sender ON messages(sender, client_
 -- indexes every 3-character substring, so a word inside a Korean, Japanese or Chinese sentence
 -- (no spaces between words) is found. rowid = the message's log position (search_rowid), the
 -- same in every DC.
+-- tag: the room's one-trigram token (domain/search.py room_tag), so a query names the caller's rooms.
 CREATE VIRTUAL TABLE IF NOT EXISTS message_text USING fts5(
-    text, room_id UNINDEXED, room_seq UNINDEXED, at UNINDEXED, tokenize='trigram');
+    text, tag, room_id UNINDEXED, room_seq UNINDEXED, at UNINDEXED, tokenize='trigram');
 CREATE TABLE IF NOT EXISTS reactions(
     room_id TEXT NOT NULL, room_seq INTEGER NOT NULL, emoji TEXT NOT NULL, user_id TEXT NOT NULL,
     at INTEGER NOT NULL, PRIMARY KEY(room_id, room_seq, emoji, user_id)) WITHOUT ROWID;
@@ -291,8 +292,8 @@ class SqliteStore(ChangeWrites):
         if cur.rowcount != 1:
             return False
         self._db.execute(
-            "INSERT INTO message_text(rowid, text, room_id, room_seq, at) VALUES(?,?,?,?,?)",
-            (search_rowid(partition, seq), index_text(text), room_id, room_seq, at),
+            "INSERT INTO message_text(rowid, text, tag, room_id, room_seq, at) VALUES(?,?,?,?,?,?)",
+            (search_rowid(partition, seq), index_text(text), room_tag(room_id), room_id, room_seq, at),
         )
         return True
 

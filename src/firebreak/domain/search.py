@@ -10,6 +10,7 @@ nothing in the index: such terms are checked as substrings of the candidates ins
 
 from __future__ import annotations
 
+import hashlib
 import unicodedata
 
 #: Marks a hit's start and end in the snippets SQLite makes. The indexed text never holds them
@@ -25,6 +26,24 @@ def search_rowid(partition: int, seq: int) -> int:
     """The message's row in the search index: its log position (the same in every DC; a stream
     sequence stays far below 2^40)."""
     return (partition << 40) | seq
+
+
+#: Room tags are 3 characters of Unicode's supplementary private use area A: exactly one trigram,
+#: in a column that holds nothing else.
+_TAG_BASE, _TAG_SPAN = 0xF0000, 0xFFFE
+
+
+def room_tag(room_id: str) -> str:
+    """The room's token in the index's ``tag`` column: one trigram, derived from the room id, so a
+    query can name the caller's rooms and the index intersects their rows with the words' rows
+    (instead of ranking every match in the DC and dropping other rooms' after). Two rooms may
+    share a tag (about 2^47 tags); the query also joins on membership, so that costs speed only."""
+    digest = int.from_bytes(hashlib.sha256(room_id.encode()).digest()[:8], "big")
+    out = []
+    for _ in range(3):
+        digest, rest = divmod(digest, _TAG_SPAN)
+        out.append(chr(_TAG_BASE + rest))
+    return "".join(out)
 
 
 def normalize(text: str) -> str:
@@ -44,10 +63,12 @@ def terms(query: str) -> list[str]:
     return list(dict.fromkeys(index_text(query).split()))
 
 
-def fts_expression(long_terms: list[str]) -> str:
-    """An FTS5 query that matches rows holding every term, each taken literally (quoted, so no term
-    is read as FTS5 syntax: AND, NEAR, column filters, stars)."""
-    return " AND ".join('"' + t.replace('"', '""') + '"' for t in long_terms)
+def fts_expression(long_terms: list[str], room_ids: list[str]) -> str:
+    """An FTS5 query that matches rows of one of ``room_ids`` whose text holds every term, each
+    taken literally (quoted, so no term is read as FTS5 syntax: AND, NEAR, column filters, stars)."""
+    words = " AND ".join('"' + t.replace('"', '""') + '"' for t in long_terms)
+    rooms = " OR ".join(f'"{room_tag(r)}"' for r in room_ids)
+    return f"text : ({words}) AND tag : ({rooms})"
 
 
 def like_pattern(term: str) -> str:

@@ -11,7 +11,7 @@ import re
 
 from firebreak.adapters.sqlite_search import SearchQueries, SearchRow
 from firebreak.config import Config
-from firebreak.domain.search import MIN_TRIGRAM, fts_expression, make_snippet, parse_snippet, terms
+from firebreak.domain.search import MIN_TRIGRAM, make_snippet, parse_snippet, terms
 from firebreak.domain.validation import check_unicode
 from firebreak.errors import BadRequest
 from firebreak.service.room_queries import RoomQueries
@@ -54,7 +54,8 @@ class Search:
         long_terms = [w for w in words if len(w) >= MIN_TRIGRAM]
         short_terms = [w for w in words if len(w) < MIN_TRIGRAM]
         if long_terms:
-            rows = self._q.ranked(me, fts_expression(long_terms), short_terms, room_id, offset, size + 1)
+            rooms = [room_id] if room_id is not None else self._q.rooms_of(me)
+            rows = self._q.ranked(me, long_terms, short_terms, rooms, offset, size + 1)
             hits = [self._indexed_hit(r) for r in rows[:size]]
         else:
             rows = self._q.recent(
