@@ -11,7 +11,7 @@ import sqlite3
 
 import msgspec
 
-from firebreak.domain.search import ELLIPSIS, HIT_END, HIT_START, fts_expression, like_pattern
+from firebreak.domain.search import fts_expression, like_pattern
 
 
 class SearchRow(msgspec.Struct, frozen=True):
@@ -21,13 +21,8 @@ class SearchRow(msgspec.Struct, frozen=True):
     seq: int
     sender: str
     at: int
-    #: The full text (short queries, whose snippet is made in Python) or a snippet with
-    #: domain.search's hit markers (indexed queries).
+    #: The whole text (the snippet is made from it in Python).
     text: str
-
-
-#: Tokens (with trigrams: about characters) in an indexed query's snippet.
-SNIPPET_TOKENS = 32
 
 
 class SearchQueries:
@@ -44,26 +39,35 @@ class SearchQueries:
     ) -> list[SearchRow]:
         """Messages of ``room_ids`` (rooms of the user's) whose text holds every one of ``terms``
         (3 characters or more) and of ``also`` (shorter), best first (bm25 over the text column
-        alone), then newest."""
+        alone), then newest; ``text`` is the whole (indexed) text."""
         if not room_ids:
             return []
-        where = ["message_text MATCH ?", "m.user_id=?", "m.active=1"]
-        expression = fts_expression(terms, room_ids)
-        args: list[object] = [HIT_START, HIT_END, ELLIPSIS, SNIPPET_TOKENS, expression, user_id]
+        where = ["message_text MATCH ?"]
+        args: list[object] = [fts_expression(terms, room_ids)]
         for term in also:
-            where.append("f.text LIKE ? ESCAPE '\\'")
+            where.append("text LIKE ? ESCAPE '\\'")
             args.append(like_pattern(term))
         args += [limit, offset]
-        rows = self._db.execute(
-            "SELECT f.room_id, f.room_seq, x.partition, x.seq, x.sender, x.at, "
-            "snippet(message_text, 0, ?, ?, ?, ?) "
-            "FROM message_text f JOIN members m ON m.room_id=f.room_id "
-            "JOIN messages x ON x.room_id=f.room_id AND x.room_seq=f.room_seq "
+        # Ranks rowids only: columns such as a snippet or the messages row would be computed for
+        # every match before the sort, not only for the page.
+        ranked = self._db.execute(
+            "SELECT rowid, room_id, room_seq, text FROM message_text "
             f"WHERE {' AND '.join(where)} "
-            "ORDER BY bm25(message_text, 1.0, 0.0), f.at DESC, f.rowid DESC LIMIT ? OFFSET ?",
+            "ORDER BY bm25(message_text, 1.0, 0.0), at DESC, rowid DESC LIMIT ? OFFSET ?",
             args,
         ).fetchall()
-        return [SearchRow(*r) for r in rows]
+        mine = set(room_ids)
+        out = []
+        for _, room_id, room_seq, text in ranked:
+            if room_id not in mine:
+                continue  # another room with the same tag: never shown (the page may be short)
+            row = self._db.execute(
+                "SELECT partition, seq, sender, at FROM messages WHERE room_id=? AND room_seq=?",
+                (room_id, room_seq),
+            ).fetchone()
+            if row is not None:
+                out.append(SearchRow(room_id, room_seq, row[0], row[1], row[2], row[3], text))
+        return out
 
     def recent(
         self, user_id: str, terms: list[str], room_id: str | None, per_room: int, offset: int, limit: int

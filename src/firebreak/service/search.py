@@ -11,7 +11,7 @@ import re
 
 from firebreak.adapters.sqlite_search import SearchQueries, SearchRow
 from firebreak.config import Config
-from firebreak.domain.search import MIN_TRIGRAM, make_snippet, parse_snippet, terms
+from firebreak.domain.search import MIN_TRIGRAM, make_snippet, terms
 from firebreak.domain.validation import check_unicode
 from firebreak.errors import BadRequest
 from firebreak.service.room_queries import RoomQueries
@@ -19,8 +19,8 @@ from firebreak.wire.views import SearchHit, SearchResult
 
 #: A page cursor: ``s1-`` and how many hits come before the page.
 _CURSOR = re.compile(r"s1-([0-9]{1,9})")
-#: Characters either side of the first hit in a short query's snippet.
-_SHORT_CONTEXT = 32
+#: Characters either side of the first hit in a snippet.
+_CONTEXT = 32
 
 
 class Search:
@@ -56,12 +56,12 @@ class Search:
         if long_terms:
             rooms = [room_id] if room_id is not None else self._q.rooms_of(me)
             rows = self._q.ranked(me, long_terms, short_terms, rooms, offset, size + 1)
-            hits = [self._indexed_hit(r) for r in rows[:size]]
+            hits = [self._hit(r, words) for r in rows[:size]]
         else:
             rows = self._q.recent(
                 me, short_terms, room_id, limits.search_short_scan_per_room, offset, size + 1
             )
-            hits = [self._short_hit(r, short_terms) for r in rows[:size]]
+            hits = [self._hit(r, short_terms) for r in rows[:size]]
         more = len(rows) > size
         return SearchResult(
             hits=hits, next_cursor=f"s1-{offset + size}" if more else None, ranked=bool(long_terms)
@@ -77,24 +77,15 @@ class Search:
         return int(found[1])
 
     @staticmethod
-    def _indexed_hit(row: SearchRow) -> SearchHit:
-        snippet, spans = parse_snippet(row.text)
-        return _hit(row, snippet, spans)
-
-    @staticmethod
-    def _short_hit(row: SearchRow, needles: list[str]) -> SearchHit:
-        snippet, spans = make_snippet(row.text, needles, _SHORT_CONTEXT)
-        return _hit(row, snippet, spans)
-
-
-def _hit(row: SearchRow, snippet: str, spans: list[tuple[int, int]]) -> SearchHit:
-    return SearchHit(
-        room_id=row.room_id,
-        room_seq=row.room_seq,
-        sender=row.sender,
-        at=row.at,
-        p=row.p,
-        seq=row.seq,
-        snippet=snippet,
-        highlights=[list(s) for s in spans],
-    )
+    def _hit(row: SearchRow, needles: list[str]) -> SearchHit:
+        snippet, spans = make_snippet(row.text, needles, _CONTEXT)
+        return SearchHit(
+            room_id=row.room_id,
+            room_seq=row.room_seq,
+            sender=row.sender,
+            at=row.at,
+            p=row.p,
+            seq=row.seq,
+            snippet=snippet,
+            highlights=[list(s) for s in spans],
+        )
