@@ -20,6 +20,8 @@ SHARED_LIMITS = Limits(
     send_burst=60,
     registrations_per_address=1_000_000,
     login_failures_per_address=1_000_000,
+    # Short enough for tests/test_oidc_negative.py to see a code expire.
+    oidc_code_ttl_s=10,
 )
 
 

@@ -18,6 +18,8 @@ import httpx
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from firebreak.adapters import nats_connect
+from firebreak.adapters.leadership import LEADERSHIP_ERRORS, Leadership, stream_names
 from firebreak.client import Client, LiveConnection
 from firebreak.config import Config, Limits
 from firebreak.domain.model import ClientEvent
@@ -92,6 +94,24 @@ async def settled(cluster: LocalCluster, within_s: float = 15.0) -> None:
     await eventually(same, within_s=within_s, what="all DCs to apply the same log positions")
 
 
+async def fully_replicated(config: Config) -> bool:
+    """Every stream of the log (KV buckets included) has a current replica in every DC: only then
+    may a test take one DC away without leaving a stream whose survivors are both still copying."""
+    nc = await nats_connect.connect(config, prefer_dc=None, name="test-replicas", role="ops")
+    try:
+        leadership = Leadership(nc)
+        everywhere = frozenset(dc.name for dc in config.dcs)
+        for stream in stream_names(config):
+            try:
+                if (await leadership.placement(stream)).current != everywhere:
+                    return False
+            except LEADERSHIP_ERRORS:
+                return False
+        return True
+    finally:
+        await nc.close()
+
+
 async def digests(cluster: LocalCluster, names: list[str]) -> dict[str, dict[str, object]]:
     """Each named DC's /internal/digest answer: positions (``head``) and a digest per table."""
     out = {}
@@ -105,10 +125,10 @@ async def digests(cluster: LocalCluster, names: list[str]) -> dict[str, dict[str
     return out
 
 
-async def spawn_up(config_path: Path) -> asyncio.subprocess.Process:
+async def spawn_up(config_path: Path, *options: str) -> asyncio.subprocess.Process:
     """``firebreak up`` started as a user starts it, its output (stdout and stderr) on a pipe."""
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "firebreak.entrypoints.cli", "up", "--config", str(config_path),
+        sys.executable, "-m", "firebreak.entrypoints.cli", "up", "--config", str(config_path), *options,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
 

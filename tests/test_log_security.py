@@ -20,6 +20,7 @@ from nats.aio.client import Client as NATS
 
 from firebreak.adapters import nats_connect
 from firebreak.adapters.log_setup import SECRETS_BUCKET, TOKEN_KEY_NAME
+from firebreak.adapters.oidc_store import OIDC_BUCKET
 from firebreak.client import Client
 from firebreak.config import Config
 from firebreak.domain import events as ev
@@ -82,6 +83,9 @@ async def test_the_ops_credential_reads_state_but_no_secret_no_event_and_writes_
             await kv.get(TOKEN_KEY_NAME)
         with pytest.raises((nats.errors.Error, nats.js.errors.Error, TimeoutError)):
             await js.get_msg(ACCOUNTS_STREAM, 1)
+        # Nor the login provider's signing keys (docs/LOGIN.md).
+        with pytest.raises((nats.errors.Error, nats.js.errors.Error, TimeoutError)):
+            await js.get_msg(f"KV_{OIDC_BUCKET}", subject=f"$KV.{OIDC_BUCKET}.keys")
         forged = ev.MessageSent(v=1, at=0, room_id=room, sender="u_x", client_id="forged", text="boo")
         with pytest.raises((nats.errors.Error, nats.js.errors.Error, TimeoutError)):
             await js.publish(room_subject(room, config.partitions), ev.encode(forged), timeout=2)
@@ -110,6 +114,8 @@ async def test_no_client_credential_can_erase_the_log(cluster: LocalCluster) -> 
                 js.purge_stream(ACCOUNTS_STREAM),
                 js.delete_msg(ACCOUNTS_STREAM, 1),
                 js.delete_key_value(SECRETS_BUCKET),
+                js.delete_key_value(OIDC_BUCKET),
+                js.purge_stream(f"KV_{OIDC_BUCKET}"),
             ):
                 with pytest.raises((nats.errors.Error, nats.js.errors.Error, TimeoutError)):
                     await erase

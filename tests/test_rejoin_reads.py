@@ -15,12 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from firebreak.adapters import nats_connect
-from firebreak.adapters.leadership import LEADERSHIP_ERRORS, Leadership, stream_names
 from firebreak.client import Client
-from firebreak.config import Config
 from firebreak.localcluster import LocalCluster
-from tests.helpers import cluster_config, eventually
+from tests.helpers import cluster_config, eventually, fully_replicated
 
 pytestmark = pytest.mark.slow
 
@@ -66,23 +63,6 @@ async def _history(http: httpx.AsyncClient, url: str, token: str, room: str) -> 
         after = page["messages"][-1]["room_seq"]
 
 
-async def _fully_replicated(config: Config) -> bool:
-    """Every stream of the log has a current replica in every DC."""
-    nc = await nats_connect.connect(config, prefer_dc=None, name="test-replicas", role="ops")
-    try:
-        leadership = Leadership(nc)
-        everywhere = frozenset(dc.name for dc in config.dcs)
-        for stream in stream_names(config):
-            try:
-                if (await leadership.placement(stream)).current != everywhere:
-                    return False
-            except LEADERSHIP_ERRORS:
-                return False
-        return True
-    finally:
-        await nc.close()
-
-
 async def test_a_rebuilt_dc_never_serves_a_read_that_misses_an_acknowledged_message(tmp_path: Path) -> None:
     cluster = LocalCluster(cluster_config(tmp_path / "data"))
     urls = [dc.http_url for dc in cluster.config.dcs]
@@ -102,7 +82,7 @@ async def test_a_rebuilt_dc_never_serves_a_read_that_misses_an_acknowledged_mess
                 # streams a gateway reads). Burning a DC while the others were still copying the
                 # secrets bucket from it left that bucket without a leader for good.
                 await eventually(
-                    lambda: _fully_replicated(cluster.config),
+                    lambda: fully_replicated(cluster.config),
                     within_s=120,
                     what=f"every stream's replicas current before restart {i}",
                 )

@@ -22,8 +22,11 @@ from firebreak.adapters.kv_counters import KvCounters
 from firebreak.adapters.leader_watch import StreamLeaders
 from firebreak.adapters.leadership import Leadership
 from firebreak.adapters.metrics import GatewayMetrics, GatewayState
+from firebreak.adapters.nats_connect import PATIENT, STARTUP_RETRYABLE
 from firebreak.adapters.nats_log import Log
+from firebreak.adapters.oidc_store import OidcStore
 from firebreak.adapters.ops_board import DCHeartbeat, OpsBoard
+from firebreak.adapters.quorum_probe import QuorumProbe
 from firebreak.adapters.replica_reader import ReplicaReader
 from firebreak.adapters.sqlite_checkpoint import Checkpointer
 from firebreak.adapters.sqlite_queries import Queries
@@ -32,13 +35,16 @@ from firebreak.adapters.sqlite_store import SqliteStore
 from firebreak.config import Config, DCConfig
 from firebreak.domain.ids import Cursor, partition_of, room_stream
 from firebreak.errors import Unavailable
+from firebreak.retry import retry
 from firebreak.service.account_sessions import AccountSessions
 from firebreak.service.accounts import Accounts
 from firebreak.service.auth import Passwords, Tokens
 from firebreak.service.balancer import Balancer
-from firebreak.service.hub import DRAINING, Hub
+from firebreak.service.cutoff import CutOffWatch
+from firebreak.service.hub import CUT_OFF, DRAINING, Hub
 from firebreak.service.log_positions import LogPositions
 from firebreak.service.message_changes import MessageChanges
+from firebreak.service.oidc_provider import OidcProvider
 from firebreak.service.projector import Projector
 from firebreak.service.ratelimit import WriteLimiter
 from firebreak.service.readiness import Readiness
@@ -49,6 +55,7 @@ from firebreak.service.sessions import LiveSession
 from firebreak.service.startup import Startup
 from firebreak.service.sync import Freshness
 from firebreak.service.throttle import Throttle
+from firebreak.service.wallets import Wallets
 from firebreak.wire.views import Digest, Health
 
 log = logging.getLogger(__name__)
@@ -73,8 +80,13 @@ class Gateway:
     readiness: Readiness
     #: Which DC's node leads each stream: for the write hint (docs/API.md).
     leaders: StreamLeaders
+    wallets: Wallets
     #: Prometheus metrics, on this gateway's own registry (GET /metrics).
     metrics: GatewayMetrics
+    #: Whether this DC is cut off from the log (a partition): then it sends its clients elsewhere.
+    link: CutOffWatch
+    #: The OpenID Connect provider (docs/LOGIN.md).
+    oidc: OidcProvider
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     #: Set by an operator before a planned outage: refuse new work so clients move elsewhere.
     draining: bool = False
@@ -102,6 +114,11 @@ class Gateway:
         """Why this DC must not take API calls or WebSockets now (clients go elsewhere), if so."""
         if self.draining:
             return Unavailable(f"{self.dc.name} is draining; use another DC", code="dc_draining")
+        if self.link.cut_off:
+            return Unavailable(
+                f"{self.dc.name} is cut off from the log (no stream can be read here); use another DC",
+                code="dc_cut_off",
+            )
         if not self.readiness.caught_up():
             return Unavailable(
                 f"{self.dc.name} is rebuilding its read model ({self.readiness.progress()}); use another DC",
@@ -120,8 +137,13 @@ class Gateway:
             caught_up=self.readiness.caught_up(),
             readers={r.stream: r.state.value for r in self.readers},
             ready=ready,
-            waiting_for=None if ready else self.readiness.progress(),
+            waiting_for=None if ready else self._waiting_for(),
         )
+
+    def _waiting_for(self) -> str:
+        if self.link.cut_off:
+            return "the log: this DC is cut off from it (no stream can be read here)"
+        return self.readiness.progress()
 
     def digest(self) -> Digest:
         return Digest(
@@ -202,8 +224,16 @@ async def start_gateway(config: Config, dc_name: str, startup: Startup | None = 
         startup.begin("reading the cluster secrets")
         key = await log_setup.cluster_secret(js, log_setup.TOKEN_KEY_NAME, on_retry=startup.retrying)
         room_key = await log_setup.cluster_secret(js, log_setup.ROOM_ID_KEY_NAME, on_retry=startup.retrying)
+        gw = _assemble(config, dc, nc, js, key, room_key)
+        startup.begin("making sure the login provider's signing keys exist")
+        await retry(
+            gw.oidc.keys.ensure,
+            retry_on=(*STARTUP_RETRYABLE, Unavailable),
+            on_retry=startup.retrying,
+            backoff=PATIENT,
+        )
         startup.begin("building the read model")
-        return _assemble(config, dc, nc, js, key, room_key)
+        return gw
     except BaseException:
         with contextlib.suppress(Exception):
             await nc.close()
@@ -259,9 +289,12 @@ def _assemble(
     )
     room_queries = RoomQueries(config, queries, fresh)
     rooms = Rooms(config, the_log, queries, fresh, accounts, limiter, room_queries, room_key=room_key)
+    wallets = Wallets(config, the_log, queries, store.wallets, fresh, accounts, dc.name, rooms, room_queries)
 
     readiness = Readiness(projector, readers)
     leaders = StreamLeaders(nc, list(by_stream))
+    probe = QuorumProbe(nc, dc.name, leadership.stream_names(config))
+    link = CutOffWatch(probe, active=readiness.caught_up, on_cut=lambda: hub.end_all(CUT_OFF))
     gw = Gateway(
         config,
         dc,
@@ -277,7 +310,10 @@ def _assemble(
         readers,
         readiness,
         leaders,
+        wallets,
         metrics,
+        link,
+        OidcProvider.build(OidcStore(js), queries, limits, config.issuer),
     )
     # What the log held at start, as each stream's leader says: the read model must reach it
     # before this DC answers anyone (waits for a leader where there is none).
@@ -289,6 +325,8 @@ def _assemble(
     gw.tasks.append(asyncio.create_task(checkpointer.run(), name="checkpointer"))
     gw.tasks.extend(asyncio.create_task(r.run(), name=f"read-{r.stream}") for r in readers)
     gw.tasks.append(asyncio.create_task(leaders.run(), name="stream-leaders"))
+    gw.tasks.append(asyncio.create_task(probe.run(), name="quorum-probe"))
+    gw.tasks.append(asyncio.create_task(link.run(), name="cut-off-watch"))
     _watch(gw, LogPositions(functools.partial(the_log.last_seq, deadline_s=2.0), list(by_stream)))
     gw.balancer = balancer = Balancer(
         OpsBoard(js),

@@ -107,6 +107,22 @@ class Limits:
     login_failures_per_address: int = 100
     register_window_s: int = 3600
     registrations_per_address: int = 20
+    #: OpenID Connect provider (docs/LOGIN.md): an authorization code's life; access and ID
+    #: tokens' lives; a refresh-token family's life from its code; how long a new signing key is
+    #: published in JWKS before it signs; redirect URIs per client; sites a user's list shows.
+    oidc_code_ttl_s: int = 60
+    oidc_access_token_ttl_s: int = 600
+    oidc_id_token_ttl_s: int = 600
+    oidc_refresh_ttl_s: int = 30 * 24 * 3600
+    oidc_key_publish_s: int = 60
+    oidc_redirect_uris_max: int = 10
+    oidc_sites_list_max: int = 100
+    #: Largest transfer, and largest faucet credit, in minor units (the ledger's own hard cap,
+    #: domain/ledger.MAX_AMOUNT, is higher).
+    max_transfer_amount: int = 1_000_000_000
+    max_credit_amount: int = 1_000_000_000_000
+    #: Seconds a wallet read with ``at_least`` waits for this DC to reach that position (then 503).
+    wallet_read_wait_s: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -191,6 +207,13 @@ class Config:
     #: A cluster beyond loopback without ``[tls]`` is refused unless this says plaintext is meant
     #: (a private link that is encrypted below, e.g. a VPN).
     allow_plaintext_log: bool = False
+    #: The OpenID Connect issuer: the one URL every DC signs tokens as (docs/LOGIN.md). Empty: the
+    #: first DC's ``http_url`` (a local cluster).
+    oidc_issuer: str = ""
+
+    @property
+    def issuer(self) -> str:
+        return (self.oidc_issuer or self.dcs[0].http_url).rstrip("/")
 
     def dc(self, name: str) -> DCConfig:
         for dc in self.dcs:

@@ -143,6 +143,7 @@ def dump_config(config: Config) -> str:
     lines.append(f"dedupe_window_s = {config.dedupe_window_s}")
     lines.append(f"read_model_commit_s = {_toml_value(config.read_model_commit_s)}")
     lines.append(f"allow_plaintext_log = {_toml_value(config.allow_plaintext_log)}")
+    lines.append(f"oidc_issuer = {_toml_value(config.oidc_issuer)}")
     sections: list[tuple[str, object]] = [("limits", config.limits), ("secrets", config.secrets)]
     if config.tls is not None:
         sections.append(("tls", config.tls))

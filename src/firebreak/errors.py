@@ -80,6 +80,16 @@ class Unavailable(FirebreakError):
     status = 503
 
 
+class OAuthError(FirebreakError):
+    """An OAuth 2.0 / OpenID Connect protocol error (RFC 6749 5.2): ``code`` is the standard error
+    code (``invalid_grant``, ``invalid_client``...), rendered as ``{"error": code,
+    "error_description": message}`` at the token endpoints, or sent back to the site's redirect URI
+    by the authorization endpoint."""
+
+    code = "invalid_request"
+    status = 400
+
+
 class ConfigError(FirebreakError):
     code = "config_error"
     status = 500

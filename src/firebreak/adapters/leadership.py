@@ -14,18 +14,28 @@ from nats.aio.client import Client as NATS
 from firebreak.adapters.kv_counters import LIMITS_BUCKET
 from firebreak.adapters.log_setup import SECRETS_BUCKET
 from firebreak.adapters.nats_connect import connect
+from firebreak.adapters.oidc_store import OIDC_BUCKET
 from firebreak.adapters.ops_board import OPS_BUCKET
 from firebreak.config import Config
-from firebreak.domain.ids import ACCOUNTS_STREAM, room_stream
+from firebreak.domain.ids import ACCOUNTS_STREAM, WALLETS_STREAM, room_stream
 
 #: What a failed leadership request raises (the caller tries again later).
 LEADERSHIP_ERRORS: tuple[type[BaseException], ...] = (TimeoutError, nats.errors.Error, nats.js.errors.Error)
 
 
 def stream_names(config: Config) -> list[str]:
-    """Every stream whose leader matters: accounts, room partitions, and the KV buckets."""
+    """Every stream whose leader matters: accounts, room partitions, the wallet ledger, and the KV
+    buckets."""
     rooms = [room_stream(p) for p in range(config.partitions)]
-    return [ACCOUNTS_STREAM, *rooms, f"KV_{SECRETS_BUCKET}", f"KV_{OPS_BUCKET}", f"KV_{LIMITS_BUCKET}"]
+    return [
+        ACCOUNTS_STREAM,
+        *rooms,
+        WALLETS_STREAM,
+        f"KV_{SECRETS_BUCKET}",
+        f"KV_{OPS_BUCKET}",
+        f"KV_{LIMITS_BUCKET}",
+        f"KV_{OIDC_BUCKET}",
+    ]
 
 
 @dataclass(frozen=True)

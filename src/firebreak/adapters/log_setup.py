@@ -14,10 +14,10 @@ import nats.js.errors
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, RePublish, StorageType, StreamConfig
 
-from firebreak.adapters import kv_counters, ops_board
+from firebreak.adapters import kv_counters, oidc_store, ops_board
 from firebreak.adapters.nats_connect import PATIENT, STARTUP_RETRYABLE, TRANSIENT, NotReady
 from firebreak.config import Config
-from firebreak.domain.ids import ACCOUNTS_STREAM, room_stream, room_subject_prefix
+from firebreak.domain.ids import ACCOUNTS_STREAM, WALLETS_STREAM, room_stream, room_subject_prefix
 from firebreak.retry import retry
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ COMMITTED_PREFIX = "fbc"
 
 def stream_subjects(partitions: int) -> dict[str, str]:
     """Stream name -> the subjects it captures."""
-    subjects = {ACCOUNTS_STREAM: "acct.>"}
+    subjects = {ACCOUNTS_STREAM: "acct.>", WALLETS_STREAM: "wallet.>"}
     subjects.update({room_stream(p): f"{room_subject_prefix(p)}.>" for p in range(partitions)})
     return subjects
 
@@ -76,8 +76,8 @@ async def ensure_topology(
     deadline: float | None = None,
     on_retry: Callable[[BaseException], None] | None = None,
 ) -> None:
-    """Creates the streams and the KV buckets (secrets, ops board, limits) if missing. Idempotent; safe to
-    race from every DC.
+    """Creates the streams and the KV buckets (secrets, ops board, limits, login provider) if
+    missing. Idempotent; safe to race from every DC.
 
     Waits for the cluster to form: until ``deadline`` (monotonic), or with none for as long as the
     caller's task runs, every failure (no meta leader yet, too few peers, a request timing out, a
@@ -90,6 +90,7 @@ async def ensure_topology(
     steps.append(functools.partial(_create_bucket, js, secrets_bucket))
     steps.append(functools.partial(_create_bucket, js, ops_board.bucket_config()))
     steps.append(functools.partial(_create_bucket, js, kv_counters.bucket_config()))
+    steps.append(functools.partial(_create_bucket, js, oidc_store.bucket_config()))
     for step in steps:
         await retry(step, retry_on=STARTUP_RETRYABLE, deadline=deadline, on_retry=on_retry, backoff=PATIENT)
 

@@ -23,7 +23,7 @@ between, so entries reach the projector in sequence order whatever the interleav
 
 Why not a JetStream consumer: an ephemeral consumer lives on whichever node JetStream picks, often
 in another DC. When that DC burned, this DC's read model stopped for seconds although its own
-replica kept receiving every entry (measured: a 3.9 s stall). Push needs whichever node is leader
+replica kept receiving every entry (docs/FAILOVER.md). Push needs whichever node is leader
 now; when the leader's DC burns, the new leader republishes, and anything in between is pulled
 from the local replica.
 

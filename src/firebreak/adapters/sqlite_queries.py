@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import msgspec
 
+from firebreak.adapters.sqlite_wallets import WALLET_DIGEST_TABLES
 from firebreak.domain.events import RoomKind
 
 
@@ -79,6 +80,7 @@ DIGEST_TABLES = {
     "reactions": "room_id, room_seq, emoji, user_id",
     "events": "partition, seq",
     "message_text": "rowid",
+    **WALLET_DIGEST_TABLES,
 }
 
 

@@ -19,13 +19,15 @@ from pathlib import Path
 import msgspec
 
 from firebreak.adapters.sqlite_changes import ChangeWrites
+from firebreak.adapters.sqlite_wallets import WALLET_SCHEMA, SqliteWallets
 from firebreak.domain.events import RoomKind
 from firebreak.domain.model import MemberState, RoomState
 from firebreak.domain.search import index_text, room_tag, search_rowid
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
-_SCHEMA = """
+_SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS positions(stream TEXT PRIMARY KEY, seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS users(
@@ -72,6 +74,8 @@ CREATE TABLE IF NOT EXISTS events(
     partition INTEGER NOT NULL, seq INTEGER NOT NULL, room_id TEXT NOT NULL, body BLOB NOT NULL,
     PRIMARY KEY(partition, seq)) WITHOUT ROWID;
 """
+    + WALLET_SCHEMA
+)
 
 
 def connect(path: Path | str) -> sqlite3.Connection:
@@ -107,6 +111,8 @@ class SqliteStore(ChangeWrites):
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._db = conn
+        #: The wallet ledger's tables, on the same connection (so in the same transactions).
+        self.wallets = SqliteWallets(conn)
         # Caches of the rows the projection reads and writes for nearly every event: the room (its
         # message counter) and the member (its read position). Reads hit the cache; the two hot
         # updates (room counter, read position) are written behind, once per row per

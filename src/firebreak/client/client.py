@@ -34,6 +34,7 @@ from firebreak.wire.requests import (
     RegisterBody,
     RenameBody,
     SendBody,
+    TransferBody,
 )
 from firebreak.wire.views import (
     WRITE_URL_HEADER,
@@ -51,6 +52,7 @@ from firebreak.wire.views import (
     SessionView,
     UserView,
 )
+from firebreak.wire.wallet_views import TransferView, WalletHistory, WalletView
 
 T = TypeVar("T")
 
@@ -377,3 +379,33 @@ class Client:
 
     async def mark_read(self, room_id: str, up_to: int) -> ReadResult:
         return await self.request("POST", f"/v1/rooms/{room_id}/read", ReadBody(up_to), type=ReadResult)
+
+    # ---- wallet -------------------------------------------------------------------------------
+
+    async def transfer(
+        self,
+        to: str,
+        amount: int,
+        client_id: str | None = None,
+        *,
+        dc: int | None = None,
+        room_id: str | None = None,
+    ) -> TransferView:
+        """Pays ``amount`` to the user named ``to``; retried across DCs with the same id, so it
+        moves money once (a repeat answers the first result)."""
+        body = TransferBody(client_id=client_id or new_id(), to=to, amount=amount, room_id=room_id)
+        return await self.request("POST", "/v1/wallet/transfers", body, type=TransferView, dc=dc)
+
+    async def wallet(self, at_least: int | None = None) -> WalletView:
+        query = "" if at_least is None else f"?at_least={at_least}"
+        return await self.request("GET", f"/v1/wallet{query}", type=WalletView)
+
+    async def wallet_history(
+        self, *, before: int | None = None, after: int | None = None, limit: int = 50
+    ) -> WalletHistory:
+        params = [f"limit={limit}"]
+        if before is not None:
+            params.append(f"before={before}")
+        if after is not None:
+            params.append(f"after={after}")
+        return await self.request("GET", f"/v1/wallet/history?{'&'.join(params)}", type=WalletHistory)

@@ -179,11 +179,43 @@ RoomEvent = (
     | ReactionAdded
     | ReactionRemoved
 )
-Event = AccountEvent | RoomEvent
+
+# ---- wallets stream -------------------------------------------------------------------------
+# One stream, one subject per wallet (``wallet.<user_id>``): the whole ledger has one order, so
+# whether a transfer is covered depends only on earlier entries of the same stream, the same in
+# every DC (docs/PAYMENTS.md).
+
+
+class WalletCredited(_Event, frozen=True, tag="wallet_credited"):
+    """Money created by an operator (the faucet): the only way money enters the ledger."""
+
+    user_id: str
+    amount: int  # minor units
+    #: The operator's id for the credit: a retry with the same id is the same credit.
+    request_id: str
+
+
+class TransferMade(_Event, frozen=True, tag="transfer_made"):
+    """One double entry: ``amount`` leaves ``payer``'s wallet and enters ``payee``'s, or, if the
+    payer's balance at this log position does not cover it, nothing moves (refused, in every DC)."""
+
+    payer: str
+    payee: str
+    amount: int  # minor units
+    #: The payer's idempotency key: the first transfer with it in the log is the only one.
+    client_id: str
+    #: The room the transfer was made in, if any (shown there as a message).
+    room_id: str | None = None
+
+
+WalletEvent = WalletCredited | TransferMade
+
+Event = AccountEvent | RoomEvent | WalletEvent
 
 _encoder = msgspec.json.Encoder()
 _room_decoder = msgspec.json.Decoder(RoomEvent)
 _account_decoder = msgspec.json.Decoder(AccountEvent)
+_wallet_decoder = msgspec.json.Decoder(WalletEvent)
 
 
 def encode(event: Event) -> bytes:
@@ -198,4 +230,9 @@ def decode_room_event(data: bytes) -> RoomEvent:
 
 def decode_account_event(data: bytes) -> AccountEvent:
     event: AccountEvent = _account_decoder.decode(data)
+    return event
+
+
+def decode_wallet_event(data: bytes) -> WalletEvent:
+    event: WalletEvent = _wallet_decoder.decode(data)
     return event

@@ -14,6 +14,8 @@ from firebreak.domain.validation import MAX_POSITION
 from firebreak.errors import BadRequest
 
 ACCOUNTS_STREAM = "ACCOUNTS"
+#: The wallet ledger: one stream, so every DC applies all of it in one order (docs/PAYMENTS.md).
+WALLETS_STREAM = "WALLETS"
 #: Room ids as :func:`direct_room_id` and :func:`group_room_id` make them (JSON Schema pattern).
 ROOM_ID_PATTERN = "^[dg]_[0-9a-f]{24}$"
 _ROOM_ID = re.compile(ROOM_ID_PATTERN[1:-1])
@@ -76,6 +78,18 @@ def username_subject(username: str) -> str:
 
 def user_subject(user_id: str) -> str:
     return f"acct.user.{user_id}"
+
+
+def wallet_subject(user_id: str) -> str:
+    return f"wallet.{user_id}"
+
+
+def transfer_dedupe_id(payer: str, client_id: str) -> str:
+    return f"pay:{payer}:{client_id}"
+
+
+def credit_dedupe_id(user_id: str, request_id: str) -> str:
+    return f"faucet:{user_id}:{request_id}"
 
 
 def message_dedupe_id(room_id: str, sender: str, client_id: str) -> str:

@@ -10,7 +10,9 @@ import msgspec
 from firebreak.errors import BadRequest
 
 DisasterKind = Literal["fire", "rebuild", "evacuate", "double_fire"]
-Fault = Literal["", "phantom", "forget"]
+Fault = Literal["", "phantom", "forget", "double", "lose"]
+#: chat: messages in rooms (drill/workload.py); bank: transfers between wallets (drill/bank.py).
+WorkloadKind = Literal["chat", "bank"]
 
 
 class Disaster(msgspec.Struct, frozen=True):
@@ -44,6 +46,11 @@ class DrillOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: Deliberately break something, to prove the checker catches it.
     inject_fault: Fault = ""
     partitions: int = 3
+    workload: WorkloadKind = "chat"
+    #: The bank workload: wallets, each funded with initial_balance, transfers of 1-max_transfer.
+    wallets: int = 200
+    initial_balance: int = 1000
+    max_transfer: int = 400
 
 
 _DISASTER = re.compile(r"^(fire|rebuild|evacuate|double_fire|double-fire)(?::([\w-]*))?@(\d+(?:\.\d+)?)$")
@@ -85,6 +92,11 @@ def check_options(options: DrillOptions) -> None:
         raise BadRequest("rate must be in (0, 2000] and duration in [1, 3600] seconds")
     if not 1 <= options.message_size <= 4000:
         raise BadRequest("message size must be 1-4000")
+    if options.workload == "bank" and not (2 <= options.wallets <= 5000 and options.max_transfer >= 1):
+        raise BadRequest("a bank drill needs 2-5000 wallets and transfers of at least 1")
+    faults = {"chat": ("", "phantom", "forget"), "bank": ("", "double", "lose")}[options.workload]
+    if options.inject_fault not in faults:
+        raise BadRequest(f"fault {options.inject_fault!r} is not one of the {options.workload} workload's")
     for d in options.disasters:
         if not 0 <= d.at_s <= options.duration_s:
             raise BadRequest(f"{d.kind} at {d.at_s}s is outside the drill's {options.duration_s}s")

@@ -83,6 +83,15 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "a serving gateway commits every 50 ms, so under load some tens to hundreds)",
     )
     p.add_argument(
+        "--workload",
+        choices=["chat", "pay"],
+        default="chat",
+        help="chat: room sends and deliveries; pay: wallet transfers (docs/PAYMENTS.md)",
+    )
+    p.add_argument("--wallets", type=int, default=1000, help="pay: wallets")
+    p.add_argument("--hot", type=int, default=0, help="pay: transfers only among the first N wallets")
+    p.add_argument("--senders", type=int, default=48, help="pay: concurrent closed-loop senders")
+    p.add_argument(
         "--rebuild",
         type=int,
         metavar="N",
@@ -192,7 +201,31 @@ def _rebuild(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pay(args: argparse.Namespace) -> int:
+    from firebreak.bench.pay import PayOptions, pay_table, run_pay_bench
+
+    options = PayOptions(
+        wallets=args.wallets,
+        hot=args.hot,
+        senders=args.senders,
+        duration_s=args.duration,
+        raw_messages=args.raw_messages,
+    )
+    if not 2 <= options.wallets <= 100_000 or options.hot == 1 or not 0 <= options.hot <= options.wallets:
+        raise BadRequest("--wallets takes 2-100,000 and --hot 0 or 2 up to --wallets")
+    if not 1 <= options.senders <= 1000 or not 1 <= options.duration_s <= 600:
+        raise BadRequest("--senders takes 1-1000 and --duration 1-600 s")
+    with tempfile.TemporaryDirectory(prefix="firebreak-bench-") as tmp:
+        config = ephemeral_config(Path(tmp), limits=_bench_limits())
+        result = uvloop.run(run_pay_bench(config, options, _say))
+    print(pay_table(result), flush=True)
+    _write_json(args.json, result)
+    return 0 if result.ledger_ok else 1
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.workload == "pay":
+        return _pay(args)
     if args.read_model is not None:
         return _read_model(args)
     if args.rebuild is not None:
@@ -230,7 +263,17 @@ def _run_once(options: BenchOptions) -> BenchResult:
     # cost (64 MiB, ~50 ms each) would take minutes (docs/LIMITS.md).
     # All its users register and log in from one address, up to 32 at a time: the per-address
     # throttle and the hashing queue's bound are lifted too.
-    limits = Limits(
+    limits = _bench_limits()
+    # Each run's cluster files (hundreds of MB) go when the run ends, however it ends.
+    with tempfile.TemporaryDirectory(prefix="firebreak-bench-") as tmp:
+        config = ephemeral_config(Path(tmp), partitions=options.partitions, limits=limits)
+        result = uvloop.run(run_bench(config, options, _say))
+    print(table(result), flush=True)
+    return result
+
+
+def _bench_limits() -> Limits:
+    return Limits(
         send_rate_per_s=1e9,
         send_burst=1_000_000_000,
         writes_in_flight=1_000_000_000,
@@ -240,12 +283,6 @@ def _run_once(options: BenchOptions) -> BenchResult:
         login_failures_per_address=1_000_000_000,
         password_queue_max=1_000,
     )
-    # Each run's cluster files (hundreds of MB) go when the run ends, however it ends.
-    with tempfile.TemporaryDirectory(prefix="firebreak-bench-") as tmp:
-        config = ephemeral_config(Path(tmp), partitions=options.partitions, limits=limits)
-        result = uvloop.run(run_bench(config, options, _say))
-    print(table(result), flush=True)
-    return result
 
 
 def _print_sweep(name: str, rows: list[tuple[BenchOptions, BenchResult | RunsSummary]]) -> None:

@@ -1,8 +1,8 @@
 """The ``firebreak`` command: ``up`` (the local three-DC cluster), ``dc`` (operate it while it
 runs), ``gateway`` (one DC's gateway process, started by ``up``), ``nats`` and ``nats-config`` (one
 DC's nats-server and its config, for real sites), ``tls-certs`` (certificates for the log's TLS),
-``chat`` (a terminal chat client), ``drill`` (a
-fire drill) and ``bench`` (throughput and latency)."""
+``chat`` (a terminal chat client), ``wallet`` (operators: faucet, ledger totals), ``drill`` (a
+fire drill), ``bench`` (throughput and latency) and ``oidc`` (the login provider's sites and keys)."""
 
 from __future__ import annotations
 
@@ -70,6 +70,18 @@ def main(argv: list[str] | None = None) -> int:
     up = sub.add_parser("up", help="start the local three-DC cluster in the foreground")
     up.add_argument("--config", help="TOML config (default: three DCs on 127.0.0.1)")
     up.add_argument("--data-dir", help="override the config's data folder")
+    up.add_argument(
+        "--isolated-dcs",
+        action="store_true",
+        help="run each DC in its own network namespace with its own address (needs root), so "
+        "'firebreak dc cut DC' can partition it",
+    )
+    up.add_argument(
+        "--with-taxi",
+        action="store_true",
+        help="also run the demo site Firebreak Taxi, which signs people in with Firebreak (docs/LOGIN.md)",
+    )
+    up.add_argument("--taxi-port", type=int, default=8010, help="the taxi site's port (default 8010)")
 
     from firebreak.entrypoints import dc_cli
 
@@ -85,6 +97,12 @@ def main(argv: list[str] | None = None) -> int:
     from firebreak.entrypoints import bench_cli
 
     bench_cli.add_parser(sub)
+    from firebreak.entrypoints import oidc_cli
+
+    oidc_cli.add_parser(sub)
+    from firebreak.entrypoints import wallet_cli
+
+    wallet_cli.add_parser(sub)
 
     natsconf = sub.add_parser("nats-config", help="print one DC's nats-server config (for real sites)")
     natsconf.add_argument("--dc", required=True)
@@ -115,12 +133,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         config = _config(args)
-        if args.command in ("up", "gateway", "nats", "nats-config"):
+        if args.command in ("up", "gateway", "nats", "nats-config", "oidc"):
             config = _runnable(config)
         if args.command == "up":
             from firebreak.entrypoints import supervisor
 
-            return asyncio.run(supervisor.up(config))
+            taxi_port = args.taxi_port if args.with_taxi else None
+            return asyncio.run(supervisor.up(config, taxi_port, isolated=args.isolated_dcs))
         if args.command == "dc":
             from firebreak.entrypoints import dc_cli
 
@@ -131,10 +150,18 @@ def main(argv: list[str] | None = None) -> int:
             from firebreak.entrypoints import drill_cli
 
             return drill_cli.run(args, argv if argv is not None else sys.argv[1:])
+        if args.command == "oidc":
+            from firebreak.entrypoints import oidc_cli
+
+            return oidc_cli.run(config, args)
         if args.command == "bench":
             from firebreak.entrypoints import bench_cli
 
             return bench_cli.run(args)
+        if args.command == "wallet":
+            from firebreak.entrypoints import wallet_cli
+
+            return asyncio.run(wallet_cli.run(with_local_secrets(config), args))
         if args.command == "nats-config":
             from firebreak.adapters.nats_server_conf import nats_conf
 

@@ -25,8 +25,10 @@ MAX_SOCKET_PATH = 107
 
 #: Actions on a DC's processes: only a supervisor (``up``) can do them.
 PROCESS_ACTIONS = ("stop", "start", "burn", "rebuild")
+#: Actions on a DC's links to the other DCs: only with isolated DCs (``up --isolated-dcs``).
+LINK_ACTIONS = ("cut", "heal")
 #: Every action on one DC.
-DC_ACTIONS = (*PROCESS_ACTIONS, "evacuate")
+DC_ACTIONS = (*PROCESS_ACTIONS, "evacuate", *LINK_ACTIONS)
 
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 

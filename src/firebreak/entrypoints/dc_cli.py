@@ -1,4 +1,4 @@
-"""``firebreak dc status|stop|start|burn|rebuild|evacuate``: operate the cluster that a running
+"""``firebreak dc status|stop|start|burn|rebuild|evacuate|cut|heal``: operate the cluster that a running
 ``firebreak up`` supervises, through its control socket (control.py)."""
 
 from __future__ import annotations
@@ -22,6 +22,9 @@ start     start the DC's processes that are not running (empty or not); waits un
 burn      SIGKILL both processes and delete the DC's data folder (a fire)
 rebuild   burn, then start: the DC copies the log from its peers and rebuilds its read model
 evacuate  move the DC's stream leaders to the other DCs and drain its clients (planned outage)
+cut       cut the DC's links to every other DC, processes left running: a partition (only with
+          'up --isolated-dcs')
+heal      restore the DC's links to the other DCs
 """
 
 
@@ -97,6 +100,9 @@ async def run(config: Config, args: argparse.Namespace) -> int:
         moved = ", ".join(f"{s} -> {t}" for s, t in answer["moved"].items()) or "none led there"
         ended = answer["ended_sessions"]
         print(f"evacuated {args.name}: leaders moved: {moved}; draining, {ended} sessions ended")
+    elif args.action in control.LINK_ACTIONS:
+        cut = ", ".join(answer["cut_links"]) or "none"
+        print(f"{args.action} {args.name}: done; links cut now: {cut}")
     else:
         procs = ", ".join(f"{k} {v['state']}" for k, v in answer["processes"].items())
         print(f"{args.action} {args.name}: done ({procs})" + ("; it serves" if waits else ""))

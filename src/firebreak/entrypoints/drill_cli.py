@@ -8,10 +8,14 @@ import contextlib
 import shlex
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
+
+import msgspec
 
 from firebreak.config import Config, Limits
 from firebreak.drill import report
+from firebreak.drill.bank_runner import BankDrill
 from firebreak.drill.plan import DrillOptions, check_options, parse_disaster, scenario
 from firebreak.drill.runner import Drill
 from firebreak.localcluster import ephemeral_config
@@ -50,8 +54,17 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--max-outage", type=float, default=None, help="fail if a client waited longer (s)")
     p.add_argument("--partitions", type=int, default=d.partitions)
     p.add_argument(
-        "--inject-fault", choices=["phantom", "forget"], default="", help="prove the checker works"
+        "--inject-fault",
+        choices=["phantom", "forget", "double", "lose"],
+        default="",
+        help="prove the checker works (chat: phantom, forget; bank: double, lose)",
     )
+    p.add_argument(
+        "--workload", choices=["chat", "bank"], default=d.workload, help="chat messages or wallet transfers"
+    )
+    p.add_argument("--wallets", type=int, default=d.wallets, help="bank: wallets (users)")
+    p.add_argument("--initial-balance", type=int, default=d.initial_balance, help="bank: faucet credit each")
+    p.add_argument("--max-transfer", type=int, default=d.max_transfer, help="bank: largest transfer")
     p.add_argument("--report", type=Path, help="write DIR/report.json and DIR/report.html")
     p.add_argument(
         "--data-dir",
@@ -77,6 +90,10 @@ def options_from(args: argparse.Namespace) -> DrillOptions:
         max_outage_s=args.max_outage,
         inject_fault=args.inject_fault,
         partitions=args.partitions,
+        workload=args.workload,
+        wallets=args.wallets,
+        initial_balance=args.initial_balance,
+        max_transfer=args.max_transfer,
     )
     check_options(options)
     return options
@@ -97,7 +114,12 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
             data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="firebreak-drill-")))
         # Every simulated user registers from this machine's one address: not a guessing attack.
         limits = Limits(registrations_per_address=1_000_000_000)
+        if options.workload == "bank":
+            # Hundreds of wallets each register and log in: cheap hashes (the drill is about money).
+            limits = replace(limits, password_time_cost=1, password_memory_kib=1024)
         config: Config = ephemeral_config(data_dir, partitions=options.partitions, limits=limits)
+        if options.workload == "bank":
+            return _bank(BankDrill(config, options, command, say), args.report)
         result = asyncio.run(Drill(config, options, command, say).run())
     v = result.findings.verdict
     print(report.summary(result))
@@ -107,4 +129,24 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     if args.report:
         json_path, html_path = report.write(result, args.report)
         print(f"report: {html_path} and {json_path}")
+    return 0 if v.passed else 1
+
+
+def _bank(drill: BankDrill, report_dir: Path | None) -> int:
+    result = asyncio.run(drill.run_bank())
+    v = result.findings.verdict
+    print(
+        f"bank drill {'PASSED' if v.passed else 'FAILED'}: {v.accepted} accepted, {v.refused} refused, "
+        f"{v.failed} unanswered of {v.transfers} transfers; {len(v.dcs_compared)} DCs compared"
+    )
+    width = max(len(k) for k in v.__struct_fields__)
+    for field in v.__struct_fields__:
+        print(f"  {field:{width}}  {getattr(v, field)}")
+    for kind, examples in result.findings.examples.items():
+        print(f"  e.g. {kind}: {'; '.join(examples)}")
+    if report_dir is not None:
+        report_dir.mkdir(parents=True, exist_ok=True)
+        path = report_dir / "report.json"
+        path.write_bytes(msgspec.json.format(msgspec.json.encode(result)))
+        print(f"report: {path}")
     return 0 if v.passed else 1

@@ -57,15 +57,23 @@ def supervisor_alive(path: Path) -> bool:
     return True
 
 
-def check(config: Config, control_socket: Path) -> None:
-    """Raises a clear :class:`Conflict` when ``up`` could not start here; starts nothing itself."""
+def check(
+    config: Config, control_socket: Path, extra_ports: tuple[tuple[str, int], ...] = (), *, ports: bool = True
+) -> None:
+    """Raises a clear :class:`Conflict` when ``up`` could not start here; starts nothing itself.
+    ``extra_ports``: (role, port) on 127.0.0.1 of what starts beside the cluster (the taxi site);
+    ``ports=False`` skips the DCs' own ports (isolated DCs listen in namespaces made at start)."""
     if supervisor_alive(control_socket):
         raise Conflict(
             f"a 'firebreak up' already runs this cluster (data in {config.data_dir.resolve()}): "
             "use 'firebreak dc status' to see it; nothing was started",
             code="already_running",
         )
-    problems = busy_ports(config)
+    problems = busy_ports(config) if ports else []
+    for role, port in extra_ports:
+        why = _bind_problem("127.0.0.1", port)
+        if why is not None:
+            problems.append(f"port {port} on 127.0.0.1 ({role}): {why}")
     if problems:
         raise Conflict(
             "cannot start: "

@@ -20,8 +20,10 @@ import msgspec
 
 from firebreak.config import Config
 from firebreak.entrypoints import control, dcops, preflight
-from firebreak.errors import BadRequest
-from firebreak.localcluster import LocalCluster
+from firebreak.entrypoints.taxi_site import TaxiSite, register
+from firebreak.errors import BadRequest, ConfigError, Unavailable
+from firebreak.localcluster import LocalCluster, netns
+from firebreak.localcluster.cluster import on_sites
 
 #: How long ``dc start``/``dc rebuild`` wait (when asked to) for the DC to serve again.
 START_WITHIN_S = 180.0
@@ -93,6 +95,15 @@ class Supervisor:
         cluster = self.cluster
         if action == "evacuate":
             return await dcops.evacuate(cluster.config, name)
+        if action in control.LINK_ACTIONS:
+            if cluster.sites is None:
+                raise BadRequest(
+                    f"'{action}' needs isolated DCs: start the cluster with 'firebreak up --isolated-dcs'",
+                    code="not_isolated",
+                )
+            (cluster.sites.isolate if action == "cut" else cluster.sites.rejoin)(name)
+            cut = sorted("-".join(sorted(link)) for link in cluster.sites.cuts())
+            return {"dc": name, "action": action, "cut_links": cut}
         if action == "stop":
             # SIGTERM waits up to 10 s per process: off the event loop, which keeps serving.
             await asyncio.to_thread(cluster.stop_dc, name)
@@ -121,11 +132,34 @@ def _ready(config: Config, controllable: bool, sock: Path) -> None:
     _print("ready. Chat with: ./firebreak chat --user NAME [--register]   (Ctrl-C stops the cluster)")
 
 
-async def up(config: Config) -> int:
-    """Runs the local cluster until SIGINT/SIGTERM; refuses before starting anything when it cannot."""
+async def _start_taxi(config: Config, taxi: TaxiSite) -> None:
+    """Registers the demo site with the provider and starts it; a failure is reported, and the
+    cluster keeps running without it."""
+    try:
+        taxi.start(await register(config, taxi.url))
+        await taxi.wait_ready()
+    except Unavailable as exc:
+        _print(f"warning: the taxi site did not start: {exc.message}", err=True)
+        return
+    _print(f"Firebreak Taxi (signs in with Firebreak): {taxi.url}/   log: {taxi.folder}/taxi.log")
+
+
+async def up(config: Config, taxi_port: int | None = None, *, isolated: bool = False) -> int:
+    """Runs the local cluster until SIGINT/SIGTERM; refuses before starting anything when it cannot.
+    With ``taxi_port``, the demo site Firebreak Taxi runs beside it on that port; ``isolated``:
+    each DC in its own network namespace and address (localcluster/netns.py)."""
     sock = control.socket_path(config)
-    preflight.check(config, sock)
-    cluster = LocalCluster(config)
+    sites = None
+    if isolated:
+        why = netns.unavailable()
+        if why is not None:
+            raise ConfigError(f"cannot start isolated DCs: {why}")
+        sites = netns.Sites.plan(tuple(dc.name for dc in config.dcs))
+        config = on_sites(config, sites)
+    taxi = TaxiSite(config, taxi_port) if taxi_port is not None else None
+    extra = (("taxi site", taxi_port),) if taxi_port is not None else ()
+    preflight.check(config, sock, extra, ports=sites is None)
+    cluster = LocalCluster(config, sites=sites)
     supervisor = Supervisor(cluster)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -148,8 +182,17 @@ async def up(config: Config) -> int:
         else:
             starting.result()  # a start that failed raises here
             _ready(config, server is not None, sock)
+            if taxi is not None:
+                await _start_taxi(config, taxi)
+        taxi_reported = False
         while not stop.is_set():
             _print(*supervisor.unexpected_exits(), err=True)
+            if taxi is not None and taxi.exited() is not None and not taxi_reported:
+                taxi_reported = True
+                _print(
+                    f"warning: the taxi site exited with {taxi.exited()} (see {taxi.folder}/taxi.log)",
+                    err=True,
+                )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
     finally:
@@ -158,6 +201,8 @@ async def up(config: Config) -> int:
             server.close()
             with contextlib.suppress(FileNotFoundError):
                 sock.unlink()
+        if taxi is not None:
+            taxi.stop()
         cluster.stop()
     _print("stopped; data kept.")
     return 0

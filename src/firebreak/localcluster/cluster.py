@@ -8,6 +8,7 @@ burning a DC is: SIGKILL its processes and delete that folder.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import shutil
 import signal
@@ -21,6 +22,7 @@ import httpx
 from firebreak.config import Config, DCConfig, Limits, Secrets, check_secrets
 from firebreak.config_file import dump_config
 from firebreak.errors import Unavailable
+from firebreak.localcluster.netns import Sites
 from firebreak.localcluster.processes import (
     free_ports,
     local_scheduling,
@@ -56,12 +58,41 @@ def ephemeral_config(data_dir: Path, *, partitions: int = 3, limits: Limits | No
     )
 
 
-class LocalCluster:
-    """Starts, stops, burns and rebuilds DCs as local processes."""
+def isolated_config(
+    data_dir: Path, sites: Sites, *, partitions: int = 3, limits: Limits | None = None
+) -> Config:
+    """A three-DC layout on isolated DCs (localcluster/netns.py), with secrets of its own."""
+    return on_sites(
+        Config(
+            data_dir=data_dir,
+            dcs=tuple(DCConfig(name=name) for name in sites.dcs),
+            partitions=partitions,
+            limits=limits or Limits(),
+            secrets=Secrets(**generated()),
+        ),
+        sites,
+    )
 
-    def __init__(self, config: Config, *, quiet: bool = True) -> None:
+
+def on_sites(config: Config, sites: Sites) -> Config:
+    """``config`` with each DC at its isolated address (localcluster/netns.py); the ports stay, as
+    each DC has its own. The links between the DCs are virtual interfaces inside this machine,
+    hence ``allow_plaintext_log``."""
+    dcs = tuple(dataclasses.replace(dc, host=sites.address(dc.name), bind=None) for dc in config.dcs)
+    return dataclasses.replace(config, dcs=dcs, allow_plaintext_log=True)
+
+
+class LocalCluster:
+    """Starts, stops, burns and rebuilds DCs as local processes.
+
+    With ``sites`` each DC runs in its own network namespace (localcluster/netns.py), made by
+    :meth:`start` and removed by :meth:`stop`.
+    """
+
+    def __init__(self, config: Config, *, quiet: bool = True, sites: Sites | None = None) -> None:
         check_secrets(config)
         self.config = config
+        self.sites = sites
         self._quiet = quiet
         self.nats: dict[str, subprocess.Popen[bytes]] = {}
         self.gateways: dict[str, subprocess.Popen[bytes]] = {}
@@ -82,7 +113,7 @@ class LocalCluster:
         conf = write_nats_conf(self.config, self.config.dc(name))
         out = self._log(name, "nats", f"starting nats-server {name} ({conf})")
         self.nats[name] = subprocess.Popen(
-            [nats_server_binary(), "-c", str(conf)],
+            self._in_dc(name, [nats_server_binary(), "-c", str(conf)]),
             stdout=out,
             stderr=out,
             start_new_session=True,
@@ -95,17 +126,9 @@ class LocalCluster:
 
     def start_gateway(self, name: str) -> None:
         out = self._log(name, "gateway", f"starting gateway {name}")
+        argv = [sys.executable, "-m", "firebreak.entrypoints.cli", "gateway", "--dc", name]
         self.gateways[name] = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "firebreak.entrypoints.cli",
-                "gateway",
-                "--dc",
-                name,
-                "--config",
-                str(self.config_path),
-            ],
+            self._in_dc(name, [*argv, "--config", str(self.config_path)]),
             stdout=out,
             stderr=out,
             start_new_session=True,
@@ -114,6 +137,9 @@ class LocalCluster:
         )
         if out is not None:
             os.close(out)
+
+    def _in_dc(self, name: str, argv: list[str]) -> list[str]:
+        return argv if self.sites is None else self.sites.wrap(name, argv)
 
     def start_dc(self, name: str) -> None:
         """Starts whichever of the DC's two processes is not running (its data, if any, is reused)."""
@@ -142,6 +168,8 @@ class LocalCluster:
     async def start(self, within_s: float = 300.0) -> None:
         """Starts every DC and waits until all serve; on any failure stops what it started."""
         try:
+            if self.sites is not None:
+                self.sites.create()
             for dc in self.config.dcs:
                 self.start_nats(dc.name)
             for dc in self.config.dcs:
@@ -207,6 +235,18 @@ class LocalCluster:
         if burn:
             shutil.rmtree(self.dc_dir(name), ignore_errors=True)
 
+    def blackout(self) -> None:
+        """Every DC loses power at the same moment: every process of every DC gets SIGKILL before
+        any is waited for; the data stays. (A SIGKILL keeps what the kernel had not yet written
+        to disk, which a real power cut loses: docs/FAILOVER.md.)"""
+        procs = [p for group in (self.gateways, self.nats) for p in group.values() if p.poll() is None]
+        for proc in procs:
+            os.killpg(proc.pid, signal.SIGKILL)
+        for proc in procs:
+            proc.wait()
+        self.gateways.clear()
+        self.nats.clear()
+
     def kill_gateway(self, name: str) -> None:
         """SIGKILLs only the DC's gateway (its nats-server keeps running)."""
         proc = self.gateways.pop(name, None)
@@ -246,3 +286,5 @@ class LocalCluster:
                     os.killpg(proc.pid, signal.SIGKILL)
                     proc.wait()
             procs.clear()
+        if self.sites is not None:
+            self.sites.destroy()

@@ -93,10 +93,9 @@ def local_scheduling() -> Callable[[], None] | None:
     caused it, so each runs a little work per turn and the machine spends its time switching.
     SCHED_BATCH keeps the weight (nice) and only drops that wake-up preemption: a process runs
     until it blocks or its slice ends, and handles more per turn (Raft appends and fsyncs carry
-    more messages, an event-loop wake-up more events). Measured in 20 x 20, 6 interleaved pairs:
-    nats-server CPU per message 0.232 -> 0.162 ms, the whole machine's 2.19 -> 1.89 ms, the raw
-    engine rate and p99 unchanged (docs/PERFORMANCE.md). Real sites run their own processes under
-    their own service manager and choose there.
+    more messages, an event-loop wake-up more events). It lowers the CPU spent per message with
+    the raw engine rate and p99 unchanged (docs/PERFORMANCE.md has the measurements). Real sites
+    run their own processes under their own service manager and choose there.
 
     Between fork and exec only a system call runs (its argument is built here, beforehand), so
     nothing in the child waits on a lock another thread of the parent held at the fork.

@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 #: Why the server ends a session (:attr:`Subscriber.ended`).
 SLOW_CONSUMER = "slow_consumer"
 DRAINING = "draining"
+#: This DC is cut off from the log (service/cutoff.py): like draining, the client goes elsewhere.
+CUT_OFF = "cut_off"
 #: Its token was revoked (a logout): unlike the others, the client must not reconnect with it.
 LOGGED_OUT = "logged_out"
 

@@ -36,8 +36,9 @@ import msgspec
 from firebreak.adapters.replica_reader import Entry
 from firebreak.adapters.sqlite_store import SqliteStore
 from firebreak.config import READ_MODEL_COMMIT_S
-from firebreak.domain.events import Event, decode_account_event, decode_room_event
-from firebreak.domain.ids import ACCOUNTS_STREAM, Cursor, room_stream
+from firebreak.domain.events import Event, decode_account_event, decode_room_event, decode_wallet_event
+from firebreak.domain.ids import ACCOUNTS_STREAM, WALLETS_STREAM, Cursor, room_stream
+from firebreak.domain.ledger import Ledger
 from firebreak.domain.model import Applied
 from firebreak.domain.projection import Projection
 from firebreak.errors import Unavailable
@@ -89,12 +90,15 @@ class Projector:
         # Set while a transaction is open across batches: the timer that will ask for its COMMIT.
         self._commit_timer: asyncio.TimerHandle | None = None
         self._projection = Projection(store)
+        self._ledger = Ledger(store.wallets)
         self._partitions = partitions
         self._publish = publish
         self.queue: asyncio.Queue[Entry] = asyncio.Queue()
         positions = store.positions()
         self._room_streams = {room_stream(p): p for p in range(partitions)}
-        self.head: dict[str, int] = {s: positions.get(s, 0) for s in [ACCOUNTS_STREAM, *self._room_streams]}
+        self.head: dict[str, int] = {
+            s: positions.get(s, 0) for s in [ACCOUNTS_STREAM, WALLETS_STREAM, *self._room_streams]
+        }
         # Waiters per stream: heap of (seq, tiebreak, future).
         self._waiters: dict[str, list[tuple[int, int, asyncio.Future[None]]]] = {s: [] for s in self.head}
         self._tiebreak = itertools.count()
@@ -129,6 +133,9 @@ class Projector:
                         self._revocations.append((account_event.user_id, session_id))
                     if observing:
                         observed.append(account_event)
+                elif stream == WALLETS_STREAM:
+                    # Not observed: the write limits count room and profile writes only.
+                    self._ledger.apply(seq, decode_wallet_event(data))
                 else:
                     partition = self._room_streams[stream]
                     room_event = decode_room_event(data)

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from firebreak.adapters.nats_log import AppendAck, Log
+from firebreak.errors import BadRequest
 from firebreak.service.projector import Projector
 
 
@@ -33,3 +34,17 @@ class Freshness:
     async def barrier(self, stream: str) -> None:
         last = await self._log.last_seq(stream)
         await self._projector.wait_for(stream, last)
+
+    def position(self, stream: str) -> int:
+        """How far this DC's read model has applied ``stream``."""
+        return self._projector.head[stream]
+
+    async def reached(self, stream: str, seq: int, within_s: float = 5.0) -> None:
+        """Returns once this DC has applied ``stream`` up to ``seq`` (503 after ``within_s``): a
+        client that read a newer state at another DC never reads an older one here. A position
+        past the log's end (as its leader says) is no position any DC gave: 400."""
+        if seq <= self._projector.head[stream]:
+            return
+        if seq > await self._log.last_seq(stream):
+            raise BadRequest(f"{stream} has no position {seq} yet", code="invalid_position")
+        await self._projector.wait_for(stream, seq, within_s)

@@ -86,6 +86,23 @@ class ReadBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     up_to: int
 
 
+class TransferBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """A transfer (``POST /v1/wallet/transfers``, docs/PAYMENTS.md)."""
+
+    client_id: str
+    to: str
+    amount: int
+    room_id: str | None = None
+
+
+class FaucetBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """An operator's credit (``POST /internal/wallet/faucet``)."""
+
+    username: str
+    amount: int
+    request_id: str
+
+
 ALL_BODIES: tuple[type[msgspec.Struct], ...] = (
     RegisterBody,
     LoginBody,
@@ -101,4 +118,6 @@ ALL_BODIES: tuple[type[msgspec.Struct], ...] = (
     ReadBody,
     EditBody,
     ReactBody,
+    TransferBody,
+    FaucetBody,
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgspec
 
 from firebreak.domain.events import RoomKind
+from firebreak.wire.wallet_views import WALLET_VIEWS
 
 #: Response header on a room's writes: the HTTP URL of the DC whose node leads the room's log
 #: stream. Clients send the room's next writes there; any DC accepts them all the same (docs/API.md).
@@ -198,6 +199,23 @@ class Digest(msgspec.Struct, frozen=True):
     counts: dict[str, int]
 
 
+class SiteView(msgspec.Struct, frozen=True):
+    """A site the user let sign them in with Firebreak (OpenID Connect, docs/LOGIN.md)."""
+
+    client_id: str
+    name: str
+    #: What the site sees: ``openid`` (the user id), ``profile`` (display name and username).
+    scope: str
+    #: When the consent was given, seconds since the epoch.
+    granted_at: int
+
+
+class SiteList(msgspec.Struct, frozen=True):
+    """``GET /v1/me/sites``."""
+
+    sites: list[SiteView]
+
+
 ALL_VIEWS: tuple[type[msgspec.Struct], ...] = (
     UserView,
     SessionView,
@@ -220,4 +238,7 @@ ALL_VIEWS: tuple[type[msgspec.Struct], ...] = (
     Ok,
     Health,
     Digest,
+    SiteView,
+    SiteList,
+    *WALLET_VIEWS,
 )

@@ -12,17 +12,23 @@ from firebreak.entrypoints.gateway import boundary
 from firebreak.entrypoints.gateway.apidocs import install_docs
 from firebreak.entrypoints.gateway.hot import SEND_OPERATION, HotLane, LaneMetrics
 from firebreak.entrypoints.gateway.ops import add_ops_routes
+from firebreak.entrypoints.gateway.pay_lane import PayLane
 from firebreak.entrypoints.gateway.session_routes import add_session_routes
+from firebreak.entrypoints.gateway.wallet_routes import add_wallet_routes
+from firebreak.entrypoints.oidc.admin_routes import add_oidc_admin_routes
+from firebreak.entrypoints.oidc.routes import add_oidc_routes
 from firebreak.entrypoints.ops_console.routes import add_console
 from firebreak.entrypoints.web.routes import WebApp
 from firebreak.errors import Forbidden, Unavailable
 from firebreak.service.accounts import Accounts
 from firebreak.service.auth import TokenClaims
 from firebreak.service.message_changes import MessageChanges
+from firebreak.service.oidc_provider import OidcProvider
 from firebreak.service.room_queries import RoomQueries
 from firebreak.service.rooms import Rooms
 from firebreak.service.search import Search
 from firebreak.service.sessions import LiveSession
+from firebreak.service.wallets import Wallets
 from firebreak.wire.views import (
     WRITE_URL_HEADER,
     BatchResult,
@@ -60,6 +66,8 @@ class GatewayParts(Protocol):
     room_queries: RoomQueries
     search: Search
     message_changes: MessageChanges
+    oidc: OidcProvider
+    wallets: Wallets
 
     @property
     def metrics(self) -> AppMetrics: ...
@@ -267,11 +275,14 @@ def create_app(gw: GatewayParts) -> ASGIApp:
         other DCs before this one goes down."""
         return JSONResponse({"dc": gw.dc.name, "draining": True, "ended_sessions": await gw.drain()})
 
+    add_wallet_routes(app, gw.wallets, auth, ops)
     add_ops_routes(app, gw.config, gw.dc.name, ops)
+    add_oidc_routes(app, gw.oidc, accounts, gw.config, gw.dc)
+    add_oidc_admin_routes(app, gw.oidc, auth, ops)
     add_console(app, gw, ops)  # /ops, /status, /metrics
 
     lane = HotLane(
-        app,
+        PayLane(app, accounts=accounts, wallets=gw.wallets),
         accounts=accounts,
         rooms=rooms,
         new_session=gw.new_session,

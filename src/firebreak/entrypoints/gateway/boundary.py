@@ -148,6 +148,21 @@ class ReadBody(_Body):
     up_to: int = Field(description="room_seq of the newest message read")
 
 
+class TransferBody(_Body):
+    client_id: str = Field(description="payer-chosen id; repeating it at any DC returns the first result")
+    to: str = Field(description="the payee's username")
+    amount: int = Field(strict=True, description="minor units (whole won)")
+    room_id: str | None = Field(
+        default=None, description="a room both are members of: the transfer shows there as a message"
+    )
+
+
+class FaucetBody(_Body):
+    username: str
+    amount: int = Field(strict=True, description="minor units to create in the wallet")
+    request_id: str = Field(description="operator-chosen id; a retry with the same id is the same credit")
+
+
 # ---- wiring into FastAPI --------------------------------------------------------------------
 
 

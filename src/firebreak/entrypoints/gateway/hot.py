@@ -31,7 +31,7 @@ from firebreak.entrypoints.gateway.boundary import bearer, error_response, error
 from firebreak.entrypoints.gateway.websocket import SEND_NOW
 from firebreak.errors import BadRequest, FirebreakError
 from firebreak.service.accounts import Accounts
-from firebreak.service.hub import DRAINING, LOGGED_OUT
+from firebreak.service.hub import CUT_OFF, DRAINING, LOGGED_OUT
 from firebreak.service.rooms import Rooms
 from firebreak.service.sessions import LiveSession, SessionEnded, WriteFrameNow
 from firebreak.wire.frames import error_frame
@@ -241,7 +241,7 @@ class HotLane:
                     await send({"type": "websocket.send", "text": frame.decode()})
                     await send({"type": "websocket.close", "code": WS_UNAUTHORIZED, "reason": "logged out"})
                     return
-                code = WS_DRAINING if ended.reason == DRAINING else WS_SLOW_CONSUMER
+                code = WS_DRAINING if ended.reason in (DRAINING, CUT_OFF) else WS_SLOW_CONSUMER
                 await send(
                     {
                         "type": "websocket.close",

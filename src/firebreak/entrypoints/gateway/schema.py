@@ -94,6 +94,16 @@ def _body_rules(limits: Limits) -> dict[str, dict[str, dict[str, Any]]]:
         "EditBody": {"client_id": client_id, "text": {"minLength": 1, "maxLength": limits.max_message_chars}},
         "ReactBody": {"emoji": {"enum": list(REACTIONS)}, "request_id": client_id},
         "ReadBody": {"up_to": {"minimum": 1, "maximum": MAX_POSITION}},
+        "TransferBody": {
+            "client_id": client_id,
+            "to": username,
+            "amount": {"minimum": 1, "maximum": limits.max_transfer_amount},
+        },
+        "FaucetBody": {
+            "username": username,
+            "amount": {"minimum": 1, "maximum": limits.max_credit_amount},
+            "request_id": client_id,
+        },
     }
 
 
@@ -107,6 +117,7 @@ def _param_rules(limits: Limits) -> dict[str, dict[str, Any]]:
         "room_seq": {"minimum": 1, "maximum": MAX_POSITION},
         "after": {"minimum": 0, "maximum": MAX_POSITION},
         "limit": {"minimum": 1, "maximum": limits.history_page_max},
+        "at_least": {"minimum": 0, "maximum": MAX_POSITION},
     }
 
 
