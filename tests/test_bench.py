@@ -78,3 +78,12 @@ def test_rebuild_bench_rebuilds_a_burned_read_model(tmp_path: Path) -> None:
     # 1,000 room creations + 3,000 messages, all applied again by the restarted gateway
     assert r["entries"] == 4000 and r["events_per_s"] > 0
     assert 0 < r["ready_seconds"] <= r["rebuild_seconds"] and r["db_mb"] > 0
+
+
+def test_search_bench_is_well_formed() -> None:
+    from firebreak.bench.search import run_search_bench
+
+    r = run_search_bench(messages=2000, queries=20)
+    assert r.messages == 2000 and r.apply_events_per_s > 0 and r.db_mb > 0
+    for timed in (r.one_room_by_frequency, r.one_room_most_common, r.many_rooms_by_frequency):
+        assert timed.count == 20 and timed.p99_ms is not None

@@ -1,6 +1,7 @@
 """Property: applying the log event by event equals rebuilding the read model from the whole log.
 
-Hypothesis generates logs of room events (valid and rule-breaking ones) spread over partitions.
+Hypothesis generates logs of room events (valid and rule-breaking ones: sends, edits and deletes
+by others than the sender, past the windows, of deleted messages...) spread over partitions.
 Five read models consume the same log: (a) one event per transaction, (b) all at once, (c) in
 random batches with the partitions interleaved in a random order (as the readers of another DC might),
 (d) in random batches through the catching-up path (COMMIT in a worker thread), and (e) in random
@@ -23,6 +24,8 @@ from firebreak.client.unread import UnreadBook
 from firebreak.domain import events as ev
 from firebreak.domain.ids import partition_of, room_stream
 from firebreak.domain.model import ClientEvent
+from firebreak.domain.projection import MAX_EDIT_WINDOW_MS
+from firebreak.domain.reactions import REACTIONS
 from firebreak.service.projector import Projector
 from firebreak.service.room_queries import unread_counts
 
@@ -33,6 +36,8 @@ ROOMS = ["g_a", "g_b", "d_c"]
 user = st.sampled_from(USERS)
 room = st.sampled_from(ROOMS)
 at = st.integers(1, 10)
+#: Edits and deletes: mostly within the rules' windows, sometimes past them.
+late = st.one_of(at, st.just(MAX_EDIT_WINDOW_MS + 20))
 
 
 def _created(r: str, creator: str, members: list[str], t: int) -> ev.RoomEvent:
@@ -64,6 +69,34 @@ room_event = st.one_of(
         user,
         st.integers(1, 8),
         at,
+    ),
+    st.builds(
+        lambda r, s, n, c, t: ev.MessageEdited(
+            v=1, at=t, room_id=r, sender=s, room_seq=n, client_id=c, text=f"{s}:{c}:edited"
+        ),
+        room,
+        user,
+        st.integers(1, 6),
+        st.sampled_from(["e1", "e2"]),
+        late,
+    ),
+    st.builds(
+        lambda r, u, n, e, on, t: (ev.ReactionAdded if on else ev.ReactionRemoved)(
+            v=1, at=t, room_id=r, user_id=u, room_seq=n, emoji=e, request_id="r"
+        ),
+        room,
+        user,
+        st.integers(1, 6),
+        st.sampled_from([*REACTIONS[:2], "x"]),
+        st.booleans(),
+        at,
+    ),
+    st.builds(
+        lambda r, s, n, t: ev.MessageDeleted(v=1, at=t, room_id=r, sender=s, room_seq=n),
+        room,
+        user,
+        st.integers(1, 6),
+        late,
     ),
 )
 

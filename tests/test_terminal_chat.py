@@ -1,5 +1,6 @@
 """`firebreak chat` driven through a real terminal (a pty) against the shared three-DC cluster:
-signing in and registering, messages and replies, rooms by number and name, room events, Ctrl-C."""
+signing in and registering, messages and replies, rooms by number and name, room events, edit,
+delete and search, Ctrl-C."""
 
 from __future__ import annotations
 
@@ -161,3 +162,30 @@ async def test_ctrl_c_leaves_at_once(cluster: LocalCluster) -> None:
         assert took < 3, f"the chat took {took:.1f} s to leave after Ctrl-C"
     finally:
         term.close()
+
+
+async def test_edit_delete_and_search(cluster: LocalCluster, make_client: ClientFactory) -> None:
+    alice, bob = tagged("alice"), tagged("bob")
+    await registered(make_client, alice, bob)
+    a = await signed_in(cluster, alice, "dc1")
+    b = await signed_in(cluster, bob, "dc2")
+    try:
+        a.type(f"/dm {bob}")
+        await a.see(f"now chatting with 1 {bob}")
+        a.type("dinner at seven, samgyeopsal?")
+        await b.expect(line_of(alice, alice, "dinner at seven, samgyeopsal?"))
+        a.type("/edit 1 dinner at eight, galbi?")
+        await b.see(f"{alice} edited #1: dinner at eight, galbi?")
+        a.type("/search galbi")
+        await a.see("dinner at eight, [galbi]?")
+        a.type("/delete 1")
+        await b.see(f"{alice} deleted #1")
+        b.type("/history")
+        await b.expect(rf"#1 {TIME} {alice}: \(deleted\)")
+        a.type("/search galbi")
+        await a.see("nothing found for galbi")
+        await a.quit()
+        await b.quit()
+    finally:
+        a.close()
+        b.close()

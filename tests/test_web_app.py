@@ -337,6 +337,51 @@ async def _conn(page: Page) -> tuple[str, str, str]:
     return dc or "", state or "", await status.inner_text()
 
 
+async def _reactions(page: Page, text: str) -> list[str]:
+    bubble = page.locator("#msg-list li.msg", has_text=text)
+    return await bubble.locator(".reaction").all_inner_texts()
+
+
+async def test_edit_react_search_and_delete(people: People) -> None:
+    alice, bob = people.alice, people.bob
+    await dialog(alice, "#new-group", "Dinner", people.bob_name)
+    await type_message(alice, "오늘 저녁에 삼겹살 먹으러 갈래?")
+    await eventually(lambda: _has(bob, "#rooms", "Dinner"), what="bob's list shows the group")
+    await open_room(bob, "Dinner")
+    await eventually(lambda: _sent(bob, ["오늘 저녁에 삼겹살 먹으러 갈래?"]), what="bob sees the message")
+
+    mine = alice.locator("#msg-list li.msg.mine[data-state=sent]").last
+    await mine.get_by_role("button", name="Message actions").click()
+    await alice.locator("#dialog").get_by_role("button", name="Edit").click()
+    await alice.locator("#dialog-fields input").fill("오늘 저녁에 갈비 먹으러 갈래?")
+    await alice.click("#dialog-ok")
+    await eventually(lambda: _sent(bob, ["오늘 저녁에 갈비 먹으러 갈래?"]), what="bob sees the edit live")
+    assert await bob.locator("#msg-list li.msg .edited").count() == 1
+
+    theirs = bob.locator("#msg-list li.msg.theirs").last
+    await theirs.get_by_role("button", name="Message actions").click()
+    await bob.locator("#dialog").get_by_role("button", name="React \U0001f44d").click()
+    await eventually(lambda: _reactions(alice, "갈비"), what="alice sees bob's reaction live")
+    assert await _reactions(alice, "갈비") == ["\U0001f44d 1"]
+
+    await alice.locator("#search").fill("갈비")
+    await alice.locator("#search").press("Enter")
+    await eventually(lambda: _has(alice, "#dialog-fields", "갈비 먹으러"), what="the search hit")
+    assert await alice.locator("#dialog-fields mark").all_inner_texts() == ["갈비"]
+    await shot(alice, "07-search")
+    assert await axe_violations(alice) == [], "search results"
+    await alice.locator(".search-hit").first.click()
+    await alice.wait_for_selector("#dialog", state="hidden")
+
+    await mine.get_by_role("button", name="Message actions").click()
+    await alice.locator("#dialog").get_by_role("button", name="Delete for everyone").click()
+    await alice.click("#dialog-ok")
+    await eventually(lambda: _sent(bob, ["This message was deleted."]), what="bob sees the deletion live")
+    assert await _reactions(bob, "deleted") == []
+    await shot(bob, "08-deleted")
+    assert await axe_violations(bob) == [], "room with a deleted message"
+
+
 async def test_burning_the_tabs_dc(people: People) -> None:
     """Last: dc1 burns while alice (served by dc1) has messages pending and keeps typing."""
     alice, bob, cluster = people.alice, people.bob, people.cluster

@@ -30,6 +30,7 @@ from firebreak.adapters.quorum_probe import QuorumProbe
 from firebreak.adapters.replica_reader import ReplicaReader
 from firebreak.adapters.sqlite_checkpoint import Checkpointer
 from firebreak.adapters.sqlite_queries import Queries
+from firebreak.adapters.sqlite_search import SearchQueries
 from firebreak.adapters.sqlite_store import SqliteStore
 from firebreak.config import Config, DCConfig
 from firebreak.domain.ids import Cursor, partition_of, room_stream
@@ -42,12 +43,14 @@ from firebreak.service.balancer import Balancer
 from firebreak.service.cutoff import CutOffWatch
 from firebreak.service.hub import CUT_OFF, DRAINING, Hub
 from firebreak.service.log_positions import LogPositions
+from firebreak.service.message_changes import MessageChanges
 from firebreak.service.oidc_provider import OidcProvider
 from firebreak.service.projector import Projector
 from firebreak.service.ratelimit import WriteLimiter
 from firebreak.service.readiness import Readiness
 from firebreak.service.room_queries import RoomQueries
 from firebreak.service.rooms import Rooms
+from firebreak.service.search import Search
 from firebreak.service.sessions import LiveSession
 from firebreak.service.startup import Startup
 from firebreak.service.sync import Freshness
@@ -71,6 +74,8 @@ class Gateway:
     accounts: Accounts
     rooms: Rooms
     room_queries: RoomQueries
+    search: Search
+    message_changes: MessageChanges
     readers: list[ReplicaReader]
     readiness: Readiness
     #: Which DC's node leads each stream: for the write hint (docs/API.md).
@@ -308,6 +313,8 @@ def _assemble(
         accounts,
         rooms,
         room_queries,
+        Search(config, SearchQueries(conn), room_queries),
+        MessageChanges(config, the_log, queries, fresh, limiter, room_queries),
         readers,
         readiness,
         leaders,

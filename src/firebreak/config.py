@@ -41,6 +41,11 @@ class DCConfig:
         return f"ws://{self.host}:{self.http_port}/v1/ws"
 
 
+#: The longest edit and delete windows the rules allow (domain/projection.py has the same caps;
+#: tests/test_message_changes.py keeps them equal).
+CHANGE_WINDOW_CAP_S = 7 * 24 * 3600
+
+
 @dataclass(frozen=True)
 class Limits:
     """Explicit limits; each is documented in docs/LIMITS.md."""
@@ -72,6 +77,18 @@ class Limits:
     max_batch_messages: int = 100
     token_ttl_s: int = 30 * 24 * 3600
     history_page_max: int = 200
+    #: Search (GET /v1/search): characters in a query, hits per page (and the default), how deep
+    #: paging may go (hits before a page), and how many of each room's newest messages a query
+    #: of only 1-2 character terms looks at (the trigram index cannot answer those).
+    search_query_max_chars: int = 200
+    search_page_max: int = 50
+    search_page_default: int = 20
+    search_depth_max: int = 1000
+    search_short_scan_per_room: int = 1000
+    #: How long after sending its sender may edit a message, and delete it for everyone
+    #: (KakaoTalk: a day for both). At most the rules' hard caps (``CHANGE_WINDOW_CAP_S``).
+    edit_window_s: int = 24 * 3600
+    delete_window_s: int = 24 * 3600
     #: Events a WebSocket session may have queued before the server drops it (it resumes by cursor).
     ws_queue_max: int = 10_000
     #: argon2id cost per password hash (login, registration). Hashes keep their own parameters.

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from firebreak.config import (
+    CHANGE_WINDOW_CAP_S,
     SECRET_CHARS,
     Config,
     DCConfig,
@@ -100,6 +101,10 @@ def load_config(path: Path | None) -> Config:
             raise ConfigError(f"[limits] {name} must be at least 1")
     if config.limits.oidc_key_publish_s < 0:
         raise ConfigError("[limits] oidc_key_publish_s must be at least 0")
+    for window in ("edit_window_s", "delete_window_s"):
+        # The projection's hard caps: a longer window would be refused there in every DC.
+        if not 1 <= getattr(config.limits, window) <= CHANGE_WINDOW_CAP_S:
+            raise ConfigError(f"[limits] {window} must be between 1 and {CHANGE_WINDOW_CAP_S} seconds")
     return config
 
 

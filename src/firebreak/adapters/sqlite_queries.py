@@ -44,6 +44,9 @@ class MessageRow(msgspec.Struct, frozen=True):
     client_id: str
     text: str
     at: int
+    #: When it was last edited, when it was deleted (milliseconds; 0: never).
+    edited_at: int = 0
+    deleted_at: int = 0
 
 
 class RoomRow(msgspec.Struct, frozen=True):
@@ -62,7 +65,7 @@ class MembershipRow(msgspec.Struct, frozen=True):
     read_room_seq: int
 
 
-_MSG_COLS = "room_id, room_seq, partition, seq, sender, client_id, text, at"
+_MSG_COLS = "room_id, room_seq, partition, seq, sender, client_id, text, at, edited_at, deleted_at"
 _ROOM_COLS = "room_id, kind, name, creator, partition, last_room_seq, last_at"
 
 #: Tables whose contents must be identical in every DC that has applied the same log positions.
@@ -73,7 +76,10 @@ DIGEST_TABLES = {
     "rooms": "room_id",
     "members": "room_id, user_id",
     "messages": "room_id, room_seq",
+    "message_edits": "room_id, room_seq, client_id",
+    "reactions": "room_id, room_seq, emoji, user_id",
     "events": "partition, seq",
+    "message_text": "rowid",
     **WALLET_DIGEST_TABLES,
 }
 
@@ -270,6 +276,37 @@ class Queries:
             "AND (m.left_seq IS NULL OR e.seq<=m.left_seq) ORDER BY e.seq LIMIT ?",
             (user_id, partition, after, upto, limit),
         ).fetchall()
+
+    def reactions(self, room_id: str, first: int, last: int) -> dict[int, list[tuple[str, str]]]:
+        """room_seq -> [(emoji, user_id)] for the room's messages in [first, last], in the order
+        the reactions were made."""
+        out: dict[int, list[tuple[str, str]]] = {}
+        for room_seq, emoji, user_id in self._db.execute(
+            "SELECT room_seq, emoji, user_id FROM reactions WHERE room_id=? AND room_seq BETWEEN ? AND ? "
+            "ORDER BY room_seq, at, user_id, emoji",
+            (room_id, first, last),
+        ):
+            out.setdefault(int(room_seq), []).append((str(emoji), str(user_id)))
+        return out
+
+    def edit_position(self, room_id: str, room_seq: int, client_id: str) -> tuple[int, int] | None:
+        """The log position (partition, seq) of the message's edit with this id, if applied."""
+        row = self._db.execute(
+            "SELECT partition, seq FROM message_edits WHERE room_id=? AND room_seq=? AND client_id=?",
+            (room_id, room_seq, client_id),
+        ).fetchone()
+        return None if row is None else (int(row[0]), int(row[1]))
+
+    def edit_history(self, room_id: str, room_seq: int) -> list[tuple[str, int]]:
+        """The texts a message had before each edit, oldest first, with each edit's time."""
+        return [
+            (str(text), int(at))
+            for text, at in self._db.execute(
+                "SELECT previous, at FROM message_edits WHERE room_id=? AND room_seq=? "
+                "ORDER BY partition, seq",
+                (room_id, room_seq),
+            )
+        ]
 
     def event_body(self, partition: int, seq: int) -> bytes | None:
         """The applied room event at a log position (as pushed to clients), if it was accepted."""

@@ -18,11 +18,13 @@ from pathlib import Path
 
 import msgspec
 
+from firebreak.adapters.sqlite_changes import ChangeWrites
 from firebreak.adapters.sqlite_wallets import WALLET_SCHEMA, SqliteWallets
 from firebreak.domain.events import RoomKind
 from firebreak.domain.model import MemberState, RoomState
+from firebreak.domain.search import index_text, room_tag, search_rowid
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 _SCHEMA = (
     """
@@ -49,8 +51,25 @@ CREATE INDEX IF NOT EXISTS members_by_user ON members(user_id, active);
 CREATE TABLE IF NOT EXISTS messages(
     room_id TEXT NOT NULL, room_seq INTEGER NOT NULL, partition INTEGER NOT NULL, seq INTEGER NOT NULL,
     sender TEXT NOT NULL, client_id TEXT NOT NULL, text TEXT NOT NULL, at INTEGER NOT NULL,
+    edited_at INTEGER NOT NULL DEFAULT 0, deleted_at INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY(room_id, room_seq)) WITHOUT ROWID;
+-- Edit history: each edit's log position, its id, when, and the text it replaced ('' once the
+-- message is deleted).
+CREATE TABLE IF NOT EXISTS message_edits(
+    room_id TEXT NOT NULL, room_seq INTEGER NOT NULL, client_id TEXT NOT NULL,
+    partition INTEGER NOT NULL, seq INTEGER NOT NULL, previous TEXT NOT NULL, at INTEGER NOT NULL,
+    PRIMARY KEY(room_id, room_seq, client_id)) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS messages_by_sender ON messages(sender, client_id, room_id);
+-- Full-text search over live message text (adapters/sqlite_search.py). The trigram tokenizer
+-- indexes every 3-character substring, so a word inside a Korean, Japanese or Chinese sentence
+-- (no spaces between words) is found. rowid = the message's log position (search_rowid), the
+-- same in every DC.
+-- tag: the room's one-trigram token (domain/search.py room_tag), so a query names the caller's rooms.
+CREATE VIRTUAL TABLE IF NOT EXISTS message_text USING fts5(
+    text, tag, room_id UNINDEXED, room_seq UNINDEXED, at UNINDEXED, tokenize='trigram');
+CREATE TABLE IF NOT EXISTS reactions(
+    room_id TEXT NOT NULL, room_seq INTEGER NOT NULL, emoji TEXT NOT NULL, user_id TEXT NOT NULL,
+    at INTEGER NOT NULL, PRIMARY KEY(room_id, room_seq, emoji, user_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS events(
     partition INTEGER NOT NULL, seq INTEGER NOT NULL, room_id TEXT NOT NULL, body BLOB NOT NULL,
     PRIMARY KEY(partition, seq)) WITHOUT ROWID;
@@ -84,7 +103,7 @@ def connect(path: Path | str) -> sqlite3.Connection:
     return conn
 
 
-class SqliteStore:
+class SqliteStore(ChangeWrites):
     """Implements :class:`firebreak.domain.model.Store` over one connection."""
 
     #: Cached rows before the caches are dropped and refilled (bounds their memory).
@@ -272,10 +291,17 @@ class SqliteStore:
         # conflict target is the client-id index only: a clash on (room_id, room_seq) would be a
         # bug and still raises.
         cur = self._db.execute(
-            "INSERT INTO messages VALUES(?,?,?,?,?,?,?,?) ON CONFLICT(sender, client_id, room_id) DO NOTHING",
+            "INSERT INTO messages(room_id, room_seq, partition, seq, sender, client_id, text, at) "
+            "VALUES(?,?,?,?,?,?,?,?) ON CONFLICT(sender, client_id, room_id) DO NOTHING",
             (room_id, room_seq, partition, seq, sender, client_id, text, at),
         )
-        return cur.rowcount == 1
+        if cur.rowcount != 1:
+            return False
+        self._db.execute(
+            "INSERT INTO message_text(rowid, text, tag, room_id, room_seq, at) VALUES(?,?,?,?,?,?)",
+            (search_rowid(partition, seq), index_text(text), room_tag(room_id), room_id, room_seq, at),
+        )
+        return True
 
     def append_event(self, partition: int, seq: int, room_id: str, body: bytes) -> None:
         self._db.execute("INSERT INTO events VALUES(?,?,?,?)", (partition, seq, room_id, body))

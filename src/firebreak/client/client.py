@@ -12,6 +12,7 @@ import secrets
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 import httpx
 import msgspec
@@ -22,11 +23,13 @@ from firebreak.retry import retry as retry_helper
 from firebreak.wire.requests import (
     BatchBody,
     DirectBody,
+    EditBody,
     GroupBody,
     InviteBody,
     LeaveBody,
     LoginBody,
     PasswordBody,
+    ReactBody,
     ReadBody,
     RegisterBody,
     RenameBody,
@@ -36,11 +39,14 @@ from firebreak.wire.requests import (
 from firebreak.wire.views import (
     WRITE_URL_HEADER,
     BatchResult,
+    EditHistory,
     History,
+    MessageView,
     ReadResult,
     RoomDetail,
     RoomList,
     RoomView,
+    SearchResult,
     SendResult,
     SessionList,
     SessionView,
@@ -290,7 +296,9 @@ class Client:
         ``math.inf``)."""
         body = SendBody(client_id=client_id or new_id(), text=text)
         path = f"/v1/rooms/{room_id}/messages"
-        return await self._room_write(room_id, path, body, SendResult, deadline_s, on_retry, answer_headers)
+        return await self._room_write(
+            room_id, path, body, SendResult, deadline_s, on_retry, answer_headers=answer_headers
+        )
 
     async def send_batch(self, room_id: str, items: list[tuple[str, str]]) -> BatchResult:
         """Sends (client_id, text) pairs in one request, in order, all or none; retries are safe."""
@@ -306,15 +314,16 @@ class Client:
         deadline_s: float | None = None,
         on_retry: Callable[[FirebreakError], None] | None = None,
         answer_headers: dict[str, str] | None = None,
+        method: str = "POST",
     ) -> T:
-        """POSTs a write to a room: to the DC that the last answer for this room named in
+        """POSTs (or ``method``) a write to a room: to the DC that the last answer for this room named in
         ``Firebreak-Write-Url`` (the DC leading the room's log stream), else to the current DC.
         Only a preference: any DC takes the write, and failing over works as for every call. An
         answer without a usable hint, or a failed call, drops the room's hint."""
         answer: dict[str, str] = {} if answer_headers is None else answer_headers
         try:
             return await self.request(
-                "POST",
+                method,
                 path,
                 body,
                 type=type,
@@ -340,6 +349,44 @@ class Client:
         if after is not None:
             params.append(f"after={after}")
         return await self.request("GET", f"/v1/rooms/{room_id}/messages?{'&'.join(params)}", type=History)
+
+    async def edit_message(
+        self, room_id: str, room_seq: int, text: str, client_id: str | None = None
+    ) -> MessageView:
+        """Replaces the text of one's own message; retries are safe (one edit per client_id)."""
+        body = EditBody(client_id=client_id or secrets.token_hex(8), text=text)
+        return await self._room_write(
+            room_id, f"/v1/rooms/{room_id}/messages/{room_seq}", body, MessageView, method="PATCH"
+        )
+
+    async def delete_message(self, room_id: str, room_seq: int) -> MessageView:
+        """Deletes one's own message for everyone; retries are safe."""
+        return await self._room_write(
+            room_id, f"/v1/rooms/{room_id}/messages/{room_seq}", None, MessageView, method="DELETE"
+        )
+
+    async def react(
+        self, room_id: str, room_seq: int, emoji: str, *, on: bool = True, request_id: str | None = None
+    ) -> MessageView:
+        """Adds (or with ``on=False`` removes) one's reaction; doing it twice changes nothing."""
+        body = ReactBody(emoji=emoji, on=on, request_id=request_id or secrets.token_hex(8))
+        path = f"/v1/rooms/{room_id}/messages/{room_seq}/reactions"
+        return await self._room_write(room_id, path, body, MessageView)
+
+    async def edit_history(self, room_id: str, room_seq: int) -> EditHistory:
+        return await self.request("GET", f"/v1/rooms/{room_id}/messages/{room_seq}/edits", type=EditHistory)
+
+    async def search(
+        self, query: str, *, room_id: str | None = None, limit: int | None = None, cursor: str | None = None
+    ) -> SearchResult:
+        params: dict[str, str] = {"q": query}
+        if room_id is not None:
+            params["room_id"] = room_id
+        if limit is not None:
+            params["limit"] = str(limit)
+        if cursor is not None:
+            params["cursor"] = cursor
+        return await self.request("GET", f"/v1/search?{urlencode(params)}", type=SearchResult)
 
     async def mark_read(self, room_id: str, up_to: int) -> ReadResult:
         return await self.request("POST", f"/v1/rooms/{room_id}/read", ReadBody(up_to), type=ReadResult)

@@ -129,7 +129,56 @@ class ReadUpTo(_Event, frozen=True, tag="read_up_to"):
     room_seq: int
 
 
-RoomEvent = RoomCreated | MembersInvited | MemberLeft | RoomRenamed | MessageSent | ReadUpTo
+class MessageEdited(_Event, frozen=True, tag="message_edited"):
+    """The sender replaces the text of their message ``room_seq``; ``client_id`` is the edit's own
+    id (one edit per (room, sender, client_id), whatever the retries)."""
+
+    room_id: str
+    sender: str
+    room_seq: int
+    client_id: str
+    text: str
+
+
+class MessageDeleted(_Event, frozen=True, tag="message_deleted"):
+    """The sender deletes their message ``room_seq`` for everyone: its text leaves the read model."""
+
+    room_id: str
+    sender: str
+    room_seq: int
+
+
+class ReactionAdded(_Event, frozen=True, tag="reaction_added"):
+    """``user_id`` reacts to message ``room_seq`` with ``emoji`` (one of domain/reactions.py's)."""
+
+    room_id: str
+    user_id: str
+    room_seq: int
+    emoji: str
+    #: The client's id for this change (the log's de-duplication key with it).
+    request_id: str
+
+
+class ReactionRemoved(_Event, frozen=True, tag="reaction_removed"):
+    room_id: str
+    user_id: str
+    room_seq: int
+    emoji: str
+    request_id: str
+
+
+RoomEvent = (
+    RoomCreated
+    | MembersInvited
+    | MemberLeft
+    | RoomRenamed
+    | MessageSent
+    | ReadUpTo
+    | MessageEdited
+    | MessageDeleted
+    | ReactionAdded
+    | ReactionRemoved
+)
 
 # ---- wallets stream -------------------------------------------------------------------------
 # One stream, one subject per wallet (``wallet.<user_id>``): the whole ledger has one order, so

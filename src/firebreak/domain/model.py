@@ -23,6 +23,14 @@ class MemberState(msgspec.Struct, frozen=True):
     read_room_seq: int
 
 
+class MessageState(msgspec.Struct, frozen=True):
+    """What the rules for edits, deletes and reactions read of a message."""
+
+    sender: str
+    at: int
+    deleted: bool
+
+
 class ClientEvent(msgspec.Struct, frozen=True):
     """What a client receives for one room event: its log position and the event itself.
 
@@ -94,6 +102,32 @@ class Store(Protocol):
         ...
 
     def append_event(self, partition: int, seq: int, room_id: str, body: bytes) -> None: ...
+    def event_body(self, partition: int, seq: int) -> bytes | None: ...
+    def replace_event(self, partition: int, seq: int, body: bytes) -> None: ...
+
+    # edits and deletes
+    def get_message(self, room_id: str, room_seq: int) -> MessageState | None: ...
+    def edit_message(
+        self, room_id: str, room_seq: int, partition: int, seq: int, client_id: str, text: str, at: int
+    ) -> bool:
+        """Replaces the text, keeping the one it replaces in the edit history, unless the message
+        already has an edit with ``client_id``; returns whether it edited."""
+        ...
+
+    def delete_message(self, room_id: str, room_seq: int, at: int) -> list[tuple[int, int]]:
+        """Marks the message deleted and drops its text, its edit history's texts, its search
+        row and its reactions; returns the log positions (partition, seq) of the events that
+        carried its text."""
+        ...
+
+    # reactions
+    def add_reaction(self, room_id: str, room_seq: int, emoji: str, user_id: str, at: int) -> bool:
+        """Adds the user's reaction unless it is there; returns whether it added."""
+        ...
+
+    def remove_reaction(self, room_id: str, room_seq: int, emoji: str, user_id: str) -> bool:
+        """Removes the user's reaction if it is there; returns whether it removed."""
+        ...
 
     # accounts
     def insert_user(

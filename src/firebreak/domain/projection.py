@@ -17,8 +17,12 @@ from firebreak.domain.events import (
     DisplayNameChanged,
     MemberLeft,
     MembersInvited,
+    MessageDeleted,
+    MessageEdited,
     MessageSent,
     PasswordChanged,
+    ReactionAdded,
+    ReactionRemoved,
     ReadUpTo,
     RoomCreated,
     RoomEvent,
@@ -28,12 +32,21 @@ from firebreak.domain.events import (
     SessionStarted,
     UserRegistered,
 )
-from firebreak.domain.model import Applied, ClientEvent, Store
+from firebreak.domain.model import Applied, ClientEvent, MessageState, RoomState, Store
+from firebreak.domain.reactions import REACTIONS
 
 #: Hard cap on room size, part of the rules (so every DC agrees). Gateways may enforce a lower limit.
 MAX_ROOM_MEMBERS = 5000
+#: Hard caps on how long after sending a message may be edited or deleted for everyone, between
+#: the two events' ``at`` (stamped by the gateways that accepted them, and in the log: every DC
+#: decides alike, on a rebuild too, whatever its clock says now). The configured windows
+#: (config.Limits), which the gateway enforces with a clear answer, may only be shorter: a
+#: cap here, not the configured value, so a config change never rewrites what a rebuild decides.
+MAX_EDIT_WINDOW_MS = 7 * 24 * 3600 * 1000
+MAX_DELETE_WINDOW_MS = 7 * 24 * 3600 * 1000
 
 _encoder = msgspec.json.Encoder()
+_client_event = msgspec.json.Decoder(ClientEvent)
 
 
 class Projection:
@@ -179,6 +192,42 @@ class Projection:
                 store.set_read(event.room_id, event.user_id, up_to)
                 # The pushed event carries the clamped position; the original stays in the log.
                 event = msgspec.structs.replace(event, room_seq=up_to)
+            case MessageEdited():
+                if (
+                    self._own_message(room, event.room_seq, event.sender, event.at, MAX_EDIT_WINDOW_MS)
+                    is None
+                ):
+                    return None
+                if not store.edit_message(
+                    event.room_id, event.room_seq, partition, seq, event.client_id, event.text, event.at
+                ):
+                    return None  # the same edit again, after JetStream's dedupe window
+            case MessageDeleted():
+                if (
+                    self._own_message(room, event.room_seq, event.sender, event.at, MAX_DELETE_WINDOW_MS)
+                    is None
+                ):
+                    return None
+                for position in store.delete_message(event.room_id, event.room_seq, event.at):
+                    self._scrub(*position)
+            case ReactionAdded() | ReactionRemoved():
+                if (
+                    room is None
+                    or event.user_id not in self.members(event.room_id)
+                    or event.emoji not in REACTIONS
+                ):
+                    return None
+                message = store.get_message(event.room_id, event.room_seq)
+                if message is None or message.deleted:
+                    return None
+                key = (event.room_id, event.room_seq, event.emoji, event.user_id)
+                changed = (
+                    store.add_reaction(*key, event.at)
+                    if isinstance(event, ReactionAdded)
+                    else store.remove_reaction(*key)
+                )
+                if not changed:
+                    return None  # already so: nothing to push
         body = _encoder.encode(
             ClientEvent(
                 p=partition, seq=seq, room_seq=room_seq, event=event, unread=unread, read_from=read_from
@@ -196,6 +245,29 @@ class Projection:
             body=body,
             at=event.at,
         )
+
+    def _own_message(
+        self, room: RoomState | None, room_seq: int, sender: str, at: int, window_ms: int
+    ) -> MessageState | None:
+        """The message, if ``sender`` (a member) sent it, it is not deleted, and ``at`` is within
+        ``window_ms`` of its sending."""
+        if room is None or sender not in self.members(room.room_id):
+            return None
+        message = self._store.get_message(room.room_id, room_seq)
+        if message is None or message.deleted or message.sender != sender or at - message.at > window_ms:
+            return None
+        return message
+
+    def _scrub(self, partition: int, seq: int) -> None:
+        """Blanks the text in the stored client event at this position (WebSocket catch-up would
+        otherwise still serve a deleted message's words)."""
+        body = self._store.event_body(partition, seq)
+        if body is None:
+            return
+        stored = _client_event.decode(body)
+        if isinstance(stored.event, MessageSent | MessageEdited):
+            blank = msgspec.structs.replace(stored, event=msgspec.structs.replace(stored.event, text=""))
+            self._store.replace_event(partition, seq, _encoder.encode(blank))
 
     def _read_position(self, room_id: str, user_id: str) -> int:
         member = self._store.get_member(room_id, user_id)

@@ -69,6 +69,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="instead: apply N messages with the real projector into SQLite, then time history pages",
     )
     p.add_argument(
+        "--search",
+        type=int,
+        metavar="N",
+        help="instead: apply N messages of Korean sentences, then time searches (bench/search.py)",
+    )
+    p.add_argument(
         "--apply-batch",
         type=int,
         default=CATCH_UP_BATCH,
@@ -157,6 +163,25 @@ def _read_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def _search(args: argparse.Namespace) -> int:
+    from firebreak.bench.search import run_search_bench
+
+    if not 1_000 <= args.search <= 10_000_000:
+        raise BadRequest("--search takes 1,000 to 10,000,000 messages")
+    _say(f"applying {args.search:,} messages with the projector, then searching ...")
+    r = run_search_bench(messages=args.search)
+    print(f"events applied     {r.apply_events_per_s:,.0f} events/s; read model {r.db_mb:.0f} MB")
+    for name, h in (
+        ("1 room, words by frequency", r.one_room_by_frequency),
+        ("1 room, most common words", r.one_room_most_common),
+        ("100 rooms, words by frequency", r.many_rooms_by_frequency),
+        ("100 rooms, most common words", r.many_rooms_most_common),
+    ):
+        print(f"{name:30} p50 {h.p50_ms} ms  p99 {h.p99_ms} ms  max {h.max_ms} ms  ({h.count} queries)")
+    _write_json(args.json, r)
+    return 0
+
+
 def _rebuild(args: argparse.Namespace) -> int:
     from firebreak.bench.rebuild import run_rebuild_bench
 
@@ -205,6 +230,8 @@ def run(args: argparse.Namespace) -> int:
         return _read_model(args)
     if args.rebuild is not None:
         return _rebuild(args)
+    if args.search is not None:
+        return _search(args)
     base = _options(args)
     if not 1 <= args.repeat <= MAX_REPEAT:
         raise BadRequest(f"--repeat takes 1-{MAX_REPEAT}")

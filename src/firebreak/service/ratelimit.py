@@ -68,8 +68,10 @@ _WHAT: dict[Kind, str] = {
 def write_of(event: ev.Event) -> tuple[str, Kind] | None:
     """Who made ``event`` and what kind of write it is; None for the writes limited elsewhere
     (registrations, and logouts, which need a login each)."""
-    if isinstance(event, ev.MessageSent):
+    if isinstance(event, ev.MessageSent | ev.MessageEdited | ev.MessageDeleted):
         return event.sender, "send"
+    if isinstance(event, ev.ReactionAdded | ev.ReactionRemoved):
+        return event.user_id, "send"
     if isinstance(event, ev.ReadUpTo):
         return event.user_id, "read"
     if isinstance(event, ev.RoomCreated):

@@ -6,11 +6,21 @@ from __future__ import annotations
 from firebreak.adapters.sqlite_queries import MembershipRow, MessageRow, Queries, RoomRow
 from firebreak.config import Config
 from firebreak.domain.ids import is_room_id, partition_of, room_stream
+from firebreak.domain.reactions import REACTIONS
 from firebreak.domain.validation import check_position
 from firebreak.errors import BadRequest, NotFound
 from firebreak.service.accounts import user_view
 from firebreak.service.sync import Freshness
-from firebreak.wire.views import History, MemberView, MessageView, RoomDetail, RoomList, RoomView, UserView
+from firebreak.wire.views import (
+    History,
+    MemberView,
+    MessageView,
+    ReactionView,
+    RoomDetail,
+    RoomList,
+    RoomView,
+    UserView,
+)
 
 
 def unknown_room() -> NotFound:
@@ -28,7 +38,15 @@ def unread_counts(messages: list[MessageRow], members: list[MembershipRow]) -> l
     ]
 
 
-def message_view(row: MessageRow, unread: int) -> MessageView:
+def reaction_views(pairs: list[tuple[str, str]]) -> list[ReactionView]:
+    """(emoji, user_id) pairs, in reaction order -> one view per emoji, in the set's order."""
+    users: dict[str, list[str]] = {}
+    for emoji, user_id in pairs:
+        users.setdefault(emoji, []).append(user_id)
+    return [ReactionView(emoji=e, count=len(users[e]), users=users[e]) for e in REACTIONS if e in users]
+
+
+def message_view(row: MessageRow, unread: int, reactions: list[tuple[str, str]] | None = None) -> MessageView:
     return MessageView(
         room_id=row.room_id,
         room_seq=row.room_seq,
@@ -39,6 +57,9 @@ def message_view(row: MessageRow, unread: int) -> MessageView:
         unread=unread,
         p=row.p,
         seq=row.seq,
+        edited_at=row.edited_at,
+        deleted=row.deleted_at != 0,
+        reactions=reaction_views(reactions) if reactions else [],
     )
 
 
@@ -74,7 +95,10 @@ class RoomQueries:
     def _room_view(self, me: str, room: RoomRow, read: int, unread: int) -> RoomView:
         members = self._q.memberships(room.room_id)
         last = self._q.message(room.room_id, room.last_room_seq) if room.last_room_seq else None
-        last_view = message_view(last, unread_counts([last], members)[0]) if last else None
+        last_view = None
+        if last is not None:
+            reacted = self._q.reactions(room.room_id, last.room_seq, last.room_seq).get(last.room_seq)
+            last_view = message_view(last, unread_counts([last], members)[0], reacted)
         peer: UserView | None = None
         if room.kind == "direct":
             other = next((m.user_id for m in members if m.user_id != me), None)
@@ -137,4 +161,8 @@ class RoomQueries:
             more = len(rows) > limit
             rows = rows[-limit:] if more else rows
         counts = unread_counts(rows, self._q.memberships(room_id))
-        return History(messages=[message_view(r, n) for r, n in zip(rows, counts, strict=True)], more=more)
+        reacted = self._q.reactions(room_id, rows[0].room_seq, rows[-1].room_seq) if rows else {}
+        return History(
+            messages=[message_view(r, n, reacted.get(r.room_seq)) for r, n in zip(rows, counts, strict=True)],
+            more=more,
+        )

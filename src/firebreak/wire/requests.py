@@ -67,6 +67,21 @@ class BatchBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     messages: list[SendBody]
 
 
+class EditBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """A message's new text; ``client_id`` is the edit's own id (sending it again is the same edit)."""
+
+    client_id: str
+    text: str
+
+
+class ReactBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Adds (``on``) or removes one's reaction with ``emoji`` on a message."""
+
+    emoji: str
+    on: bool = True
+    request_id: str | None = None
+
+
 class ReadBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     up_to: int
 
@@ -101,6 +116,8 @@ ALL_BODIES: tuple[type[msgspec.Struct], ...] = (
     SendBody,
     BatchBody,
     ReadBody,
+    EditBody,
+    ReactBody,
     TransferBody,
     FaucetBody,
 )

@@ -46,6 +46,14 @@ class SessionList(msgspec.Struct, frozen=True):
     sessions: list[SessionInfo]
 
 
+class ReactionView(msgspec.Struct, frozen=True):
+    """One emoji on a message: how many reacted with it, and who (user ids, first reaction first)."""
+
+    emoji: str
+    count: int
+    users: list[str]
+
+
 class MessageView(msgspec.Struct, frozen=True):
     room_id: str
     room_seq: int
@@ -58,6 +66,26 @@ class MessageView(msgspec.Struct, frozen=True):
     #: Log position (partition, stream sequence): the same in every DC.
     p: int
     seq: int
+    #: When the text was last edited (milliseconds since the epoch; 0: never).
+    edited_at: int = 0
+    #: Deleted for everyone by its sender: ``text`` is empty.
+    deleted: bool = False
+    #: Reactions, in the order of the reaction set (docs/API.md).
+    reactions: list[ReactionView] = msgspec.field(default_factory=list)
+
+
+class TextVersion(msgspec.Struct, frozen=True):
+    text: str
+    #: When this version was written (the sending, or the edit that made it), milliseconds.
+    at: int
+
+
+class EditHistory(msgspec.Struct, frozen=True):
+    """A message's texts, oldest first, the current one last (only its sender's edits made them;
+    a deleted message has none)."""
+
+    message: MessageView
+    versions: list[TextVersion]
 
 
 class SendResult(msgspec.Struct, frozen=True):
@@ -104,6 +132,32 @@ class History(msgspec.Struct, frozen=True):
     messages: list[MessageView]
     #: True if older (for backwards pages) or newer (forwards) messages exist beyond this page.
     more: bool
+
+
+class SearchHit(msgspec.Struct, frozen=True):
+    """One message that matches a search."""
+
+    room_id: str
+    room_seq: int
+    sender: str
+    at: int
+    #: Log position (partition, stream sequence): the same in every DC.
+    p: int
+    seq: int
+    #: Plain text around the hits, with "…" where the message was cut (never HTML).
+    snippet: str
+    #: The hits in ``snippet``: [start, end) offsets in characters (Unicode code points).
+    highlights: list[list[int]]
+
+
+class SearchResult(msgspec.Struct, frozen=True):
+    """A page of search hits: best first (``ranked``) or, for queries of only 1-2 character
+    words, newest first among each room's newest messages (docs/API.md)."""
+
+    hits: list[SearchHit]
+    #: Pass as ``cursor`` for the next page; null on the last page.
+    next_cursor: str | None
+    ranked: bool
 
 
 class ReadResult(msgspec.Struct, frozen=True):
@@ -167,7 +221,10 @@ ALL_VIEWS: tuple[type[msgspec.Struct], ...] = (
     SessionView,
     SessionInfo,
     SessionList,
+    ReactionView,
     MessageView,
+    TextVersion,
+    EditHistory,
     SendResult,
     BatchResult,
     MemberView,
@@ -175,6 +232,8 @@ ALL_VIEWS: tuple[type[msgspec.Struct], ...] = (
     RoomDetail,
     RoomList,
     History,
+    SearchHit,
+    SearchResult,
     ReadResult,
     Ok,
     Health,

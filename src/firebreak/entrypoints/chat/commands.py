@@ -26,6 +26,9 @@ HELP = """commands:
   /group NAME USER,...   create a group room and switch to it
   /members               who is in the current room, and how far each has read
   /history [N]           the last N (default 20) messages of the current room
+  /edit N TEXT           replace the text of your message #N in the current room
+  /delete N              delete your message #N in the current room for everyone
+  /search WORDS          find messages with all these words in your rooms
   /read                  mark the current room read
   /invite USER,...       add people to the current group
   /rename NAME           rename the current group
@@ -40,8 +43,11 @@ USAGE = {
     "/group": "usage: /group NAME USER,USER,...",
     "/invite": "usage: /invite USER,USER,...",
     "/rename": "usage: /rename NAME",
+    "/edit": "usage: /edit N TEXT (N: the message's #number)",
+    "/delete": "usage: /delete N (N: the message's #number)",
+    "/search": "usage: /search WORDS",
 }
-NEEDS_ROOM = {"/members", "/history", "/read", "/invite", "/rename", "/leave"}
+NEEDS_ROOM = {"/members", "/history", "/read", "/invite", "/rename", "/leave", "/edit", "/delete"}
 
 
 def person(username: str, display_name: str) -> str:
@@ -96,7 +102,9 @@ class Chat:
     async def show_history(self, room: Room, limit: int) -> None:
         for m in (await self.client.history(room.room_id, limit=limit)).messages:
             who = "me" if m.sender == self.me else await self.book.person(m.sender, room.room_id)
-            self.screen.line(f"  #{m.room_seq} {clock(m.at)} {who}: {m.text}  ({m.unread} unread)")
+            text = "(deleted)" if m.deleted else m.text + (" (edited)" if m.edited_at else "")
+            reactions = "".join(f" {r.emoji}{r.count}" for r in m.reactions)
+            self.screen.line(f"  #{m.room_seq} {clock(m.at)} {who}: {text}  ({m.unread} unread){reactions}")
 
     async def handle(self, line: str) -> bool:
         """Handles one typed line; returns False to quit."""
@@ -135,6 +143,9 @@ class Chat:
             "/invite": self._invite,
             "/rename": self._rename,
             "/leave": self._leave,
+            "/edit": self._edit,
+            "/delete": self._delete,
+            "/search": self._search,
         }
 
     async def _help(self, arg: str) -> None:
@@ -200,6 +211,38 @@ class Chat:
         await self.client.leave(self.room.room_id)
         self.screen.notice(f"you left {self.room.title}; no current room")
         self.room = None
+
+    async def _edit(self, arg: str) -> None:
+        assert self.room is not None
+        number, _, text = arg.partition(" ")
+        if not number.lstrip("#").isdigit() or not text.strip():
+            self.screen.notice(USAGE["/edit"])
+            return
+        await self.client.edit_message(self.room.room_id, int(number.lstrip("#")), text.strip())
+
+    async def _delete(self, arg: str) -> None:
+        assert self.room is not None
+        if not arg.lstrip("#").isdigit():
+            self.screen.notice(USAGE["/delete"])
+            return
+        await self.client.delete_message(self.room.room_id, int(arg.lstrip("#")))
+
+    async def _search(self, arg: str) -> None:
+        found = await self.client.search(arg)
+        if not found.hits:
+            self.screen.notice(f"nothing found for {arg}")
+        for hit in found.hits:
+            room = await self.book.get(hit.room_id)
+            who = "me" if hit.sender == self.me else await self.book.person(hit.sender, hit.room_id)
+            # The hits in [brackets]: a terminal shows text, and the offsets say where.
+            text, at = [], 0
+            for start, end in hit.highlights:
+                text += [hit.snippet[at:start], "[", hit.snippet[start:end], "]"]
+                at = end
+            text.append(hit.snippet[at:])
+            self.screen.line(
+                f"  {room.number} {room.title} #{hit.room_seq} {clock(hit.at)} {who}: {''.join(text)}"
+            )
 
     async def close(self) -> None:
         for task in list(self._background):

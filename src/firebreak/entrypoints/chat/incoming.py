@@ -6,7 +6,10 @@ from __future__ import annotations
 from firebreak.domain.events import (
     MemberLeft,
     MembersInvited,
+    MessageDeleted,
+    MessageEdited,
     MessageSent,
+    ReactionAdded,
     ReadUpTo,
     RoomCreated,
     RoomRenamed,
@@ -31,6 +34,13 @@ async def show(chat: Chat, item: ClientEvent) -> None:
             room.unread += 1
             if chat.room is not room:
                 chat.switch(room, "replies now go to room")
+    elif isinstance(e, MessageEdited | MessageDeleted):
+        who = "you" if e.sender == me else await book.person(e.sender, e.room_id)
+        what = f"edited #{e.room_seq}: {e.text}" if isinstance(e, MessageEdited) else f"deleted #{e.room_seq}"
+        chat.screen.line(event_line(e.at, room.title, f"{who} {what}"))
+    elif isinstance(e, ReactionAdded):
+        who = "you" if e.user_id == me else await book.person(e.user_id, e.room_id)
+        chat.screen.line(event_line(e.at, room.title, f"{who} reacted {e.emoji} to #{e.room_seq}"))
     elif isinstance(e, ReadUpTo):
         if chat.room is room and e.user_id != me:
             chat.screen.line(f"  ({await book.person(e.user_id, e.room_id)} read up to #{e.room_seq})")

@@ -22,22 +22,27 @@ from firebreak.entrypoints.web.routes import WebApp
 from firebreak.errors import Forbidden, Unavailable
 from firebreak.service.accounts import Accounts
 from firebreak.service.auth import TokenClaims
+from firebreak.service.message_changes import MessageChanges
 from firebreak.service.oidc_provider import OidcProvider
 from firebreak.service.room_queries import RoomQueries
 from firebreak.service.rooms import Rooms
+from firebreak.service.search import Search
 from firebreak.service.sessions import LiveSession
 from firebreak.service.wallets import Wallets
 from firebreak.wire.views import (
     WRITE_URL_HEADER,
     BatchResult,
     Digest,
+    EditHistory,
     Health,
     History,
+    MessageView,
     Ok,
     ReadResult,
     RoomDetail,
     RoomList,
     RoomView,
+    SearchResult,
     SessionView,
     UserView,
 )
@@ -59,6 +64,8 @@ class GatewayParts(Protocol):
     accounts: Accounts
     rooms: Rooms
     room_queries: RoomQueries
+    search: Search
+    message_changes: MessageChanges
     oidc: OidcProvider
     wallets: Wallets
 
@@ -192,9 +199,59 @@ def create_app(gw: GatewayParts) -> ASGIApp:
     ) -> Response:
         return boundary.reply(await room_queries.history(me.user_id, room_id, before, after, limit))
 
+    def hinted(room_id: str, view: MessageView) -> Response:
+        response = boundary.reply(view)
+        hint = gw.write_url(room_id)
+        if hint:
+            response.headers[WRITE_URL_HEADER] = hint
+        return response
+
+    @app.patch(
+        "/v1/rooms/{room_id}/messages/{room_seq}",
+        responses=boundary.doc(MessageView) | boundary.errors(403, 404, 409, 413, 429),
+    )
+    async def edit_message(me: Me, room_id: str, room_seq: int, body: boundary.EditBody) -> Response:
+        changes = gw.message_changes
+        return hinted(room_id, await changes.edit(me.user_id, room_id, room_seq, body.client_id, body.text))
+
+    @app.delete(
+        "/v1/rooms/{room_id}/messages/{room_seq}",
+        responses=boundary.doc(MessageView) | boundary.errors(403, 404, 409, 429),
+    )
+    async def delete_message(me: Me, room_id: str, room_seq: int) -> Response:
+        return hinted(room_id, await gw.message_changes.delete(me.user_id, room_id, room_seq))
+
+    @app.post(
+        "/v1/rooms/{room_id}/messages/{room_seq}/reactions",
+        responses=boundary.doc(MessageView) | boundary.errors(404, 409, 429),
+    )
+    async def react(me: Me, room_id: str, room_seq: int, body: boundary.ReactBody) -> Response:
+        changes = gw.message_changes
+        view = await changes.react(me.user_id, room_id, room_seq, body.emoji, body.on, body.request_id)
+        return hinted(room_id, view)
+
+    @app.get(
+        "/v1/rooms/{room_id}/messages/{room_seq}/edits",
+        responses=boundary.doc(EditHistory) | boundary.errors(404),
+    )
+    async def edit_history(me: Me, room_id: str, room_seq: int) -> Response:
+        return boundary.reply(await gw.message_changes.edits(me.user_id, room_id, room_seq))
+
     @app.post("/v1/rooms/{room_id}/read", responses=boundary.doc(ReadResult) | boundary.errors(404, 429))
     async def mark_read(me: Me, room_id: str, body: boundary.ReadBody) -> Response:
         return boundary.reply(await rooms.mark_read(me.user_id, room_id, body.up_to))
+
+    # ---- search -----------------------------------------------------------------------------
+
+    @app.get("/v1/search", responses=boundary.doc(SearchResult) | boundary.errors(404))
+    async def search(
+        me: Me,
+        q: Annotated[str, Query(description="words to find, all of them (docs/API.md)")],
+        room_id: Annotated[str | None, Query(description="only this room")] = None,
+        limit: Annotated[int | None, Query(description="hits per page")] = None,
+        cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    ) -> Response:
+        return boundary.reply(await gw.search.search(me.user_id, q, room_id, limit, cursor))
 
     # ---- operations -------------------------------------------------------------------------
 

@@ -133,6 +133,17 @@ class BatchBody(_Body):
     messages: list[SendBody] = Field(description="1-100 messages, sent in this order or not at all")
 
 
+class EditBody(_Body):
+    client_id: str = Field(description="the edit's own id; sending it again is the same edit")
+    text: str
+
+
+class ReactBody(_Body):
+    emoji: str = Field(description="one of the reaction set (docs/API.md)")
+    on: bool = Field(default=True, description="true adds the reaction, false removes it")
+    request_id: str | None = None
+
+
 class ReadBody(_Body):
     up_to: int = Field(description="room_seq of the newest message read")
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from firebreak.config import Limits
 from firebreak.domain.ids import ROOM_ID_PATTERN, SESSION_ID_PATTERN
+from firebreak.domain.reactions import REACTIONS
 from firebreak.domain.validation import (
     CLIENT_ID_MAX,
     CLIENT_ID_PATTERN,
@@ -43,10 +44,11 @@ ERROR_SCHEMA: dict[str, Any] = {
 STATUS_TEXT = {
     400: "Bad input: malformed body or parameter, or a rule of docs/LIMITS.md broken",
     401: "No valid token (or wrong credentials)",
-    403: "Not allowed (an ops endpoint without the ops token)",
+    403: "Not allowed: an ops endpoint without the ops token, a change to another user's message, "
+    "or an edit or delete after its window (docs/LIMITS.md)",
     404: "No such user, or no such room among yours (one answer for both: a room that is not yours "
     "looks like none)",
-    409: "Conflict: taken, or an id reused with another body",
+    409: "Conflict: taken, an id reused with another body, or a change to a deleted message",
     413: "Body, message or group too large",
     429: "Rate limited (docs/LIMITS.md): retry after the seconds in the Retry-After header",
     500: "A bug (code internal_error); nothing was changed by the request itself",
@@ -89,6 +91,8 @@ def _body_rules(limits: Limits) -> dict[str, dict[str, dict[str, Any]]]:
         "LeaveBody": {"request_id": client_id},
         "SendBody": {"client_id": client_id, "text": {"minLength": 1, "maxLength": limits.max_message_chars}},
         "BatchBody": {"messages": {"minItems": 1, "maxItems": limits.max_batch_messages}},
+        "EditBody": {"client_id": client_id, "text": {"minLength": 1, "maxLength": limits.max_message_chars}},
+        "ReactBody": {"emoji": {"enum": list(REACTIONS)}, "request_id": client_id},
         "ReadBody": {"up_to": {"minimum": 1, "maximum": MAX_POSITION}},
         "TransferBody": {
             "client_id": client_id,
@@ -110,9 +114,21 @@ def _param_rules(limits: Limits) -> dict[str, dict[str, Any]]:
         "session_id": {"pattern": SESSION_ID_PATTERN},
         "request_id": {"pattern": CLIENT_ID_PATTERN, "minLength": 1, "maxLength": CLIENT_ID_MAX},
         "before": {"minimum": 1, "maximum": MAX_POSITION},
+        "room_seq": {"minimum": 1, "maximum": MAX_POSITION},
         "after": {"minimum": 0, "maximum": MAX_POSITION},
         "limit": {"minimum": 1, "maximum": limits.history_page_max},
         "at_least": {"minimum": 0, "maximum": MAX_POSITION},
+    }
+
+
+def _path_param_rules(limits: Limits) -> dict[str, dict[str, dict[str, Any]]]:
+    """Parameters whose rules differ on one path: {path: {name: JSON Schema keywords}}."""
+    return {
+        "/v1/search": {
+            "q": {"minLength": 1, "maxLength": limits.search_query_max_chars},
+            "limit": {"minimum": 1, "maximum": limits.search_page_max},
+            "cursor": {"pattern": "^s1-[0-9]{1,9}$"},
+        }
     }
 
 
@@ -161,8 +177,9 @@ def rewrite(schema: dict[str, Any], limits: Limits) -> None:
         for prop, rules in properties.items():
             if name in components:
                 _constrain(components[name]["properties"][prop], rules)
-    params = _param_rules(limits)
+    by_path = _path_param_rules(limits)
     for path, operations in schema.get("paths", {}).items():
+        params = _param_rules(limits) | by_path.get(path, {})
         for op in operations.values():
             for param in op.get("parameters", []):
                 _not_null(param["schema"])  # an absent parameter is None; "null" is not a value

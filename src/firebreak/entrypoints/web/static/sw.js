@@ -1,13 +1,14 @@
 // The service worker: keeps the app's files so that a reload works while this page's DC is
 // gone (the app then talks to another DC, whose address it has in storage). Network first, so a
 // new version is used as soon as the DC serves it; the cache only when the network fails.
-const CACHE = "firebreak-app-v1";
+const CACHE = "firebreak-app-v2";
 const SHELL = [
   "/",
   "/app/app.css",
   "/app/config.json",
   "/app/js/main.js",
   "/app/js/api.js",
+  "/app/js/changes.js",
   "/app/js/chatlist.js",
   "/app/js/composer.js",
   "/app/js/dialog.js",
@@ -15,6 +16,7 @@ const SHELL = [
   "/app/js/live.js",
   "/app/js/outbox.js",
   "/app/js/room.js",
+  "/app/js/search.js",
   "/app/js/store.js",
 ];
 const NETWORK_TIMEOUT_MS = 4000;

@@ -6,10 +6,11 @@ import { openDialog } from "./dialog.js";
 import { Live, State } from "./live.js";
 import { Outbox } from "./outbox.js";
 import { RoomView } from "./room.js";
+import { SearchBox } from "./search.js";
 import { drop, load, newId, save } from "./store.js";
 
 const $ = (selector) => document.querySelector(selector);
-const app = { api: null, live: null, outbox: null, list: null, room: null, session: null, origin: null };
+const app = { api: null, live: null, outbox: null, list: null, room: null, search: null, session: null, origin: null };
 
 // Every DC's addresses: from the serving gateway, else (its DC gone, the page from the service
 // worker's cache) from storage, so the app still knows where the others are.
@@ -77,6 +78,7 @@ async function startSession(session) {
   });
   app.list = new ChatList(app.api, me, (roomId) => app.room.open(roomId));
   app.room = new RoomView(app, me);
+  app.search = new SearchBox(app);
   app.live = new Live(app.api, load(`cursor.${me.user_id}`, null), `cursor.${me.user_id}`, {
     onEvents: (items) => {
       app.room.apply(items);

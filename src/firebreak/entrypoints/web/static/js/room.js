@@ -8,6 +8,7 @@
 // messages between their old and new position count one reader fewer. Positions only move
 // forward and the room's members' positions are kept, so an event seen twice (a catch-up after a
 // reconnect) changes nothing twice.
+import { MessageActions, applyChange } from "./changes.js";
 import { openDialog } from "./dialog.js";
 import { clock, day, el, roomName } from "./format.js";
 import { newId, save } from "./store.js";
@@ -20,6 +21,7 @@ export class RoomView {
     this.app = app;
     this.me = me;
     this.room = null;
+    this.actions = new MessageActions(this);
     const box = $("#messages");
     box.onscroll = () => this.scrolled();
     $("#older").onclick = () => this.loadOlder();
@@ -155,6 +157,8 @@ export class RoomView {
         this.moveRead(e.sender, item.read_from, item.room_seq - 1, item.room_seq);
       } else if (e.type === "read_up_to") {
         this.moveRead(e.user_id, item.read_from, e.room_seq, e.room_seq);
+      } else if (applyChange(room.msgs, e)) {
+        // edited, deleted, reacted: changed in place
       } else if (e.type === "member_left") {
         this.moveRead(e.user_id, item.read_from, this.newest(), this.newest());
         room.members.delete(e.user_id);
@@ -290,14 +294,17 @@ export class RoomView {
       el(
         "div",
         { class: "line" },
-        el("p", { class: "bubble" }, m.text),
+        m.deleted ? el("p", { class: "bubble deleted" }, "This message was deleted.") : el("p", { class: "bubble" }, m.text),
         el(
           "span",
           { class: "meta" },
           m.unread > 0 ? el("span", { class: "unread", "aria-label": `${m.unread} unread` }, String(m.unread)) : null,
+          m.edited_at && !m.deleted ? el("span", { class: "edited" }, "edited") : null,
           el("time", { datetime: new Date(m.at).toISOString() }, clock(m.at)),
         ),
+        this.actions.menuButton(m),
       ),
+      this.actions.reactionRow(m),
     );
   }
 

@@ -1,0 +1,95 @@
+"""Search queries over a DC's read model (the ``message_text`` FTS5 table, kept by the store as
+messages are sent, edited and deleted).
+
+Every answer depends only on the read model's rows, ordered by a total order (score, then time,
+then log position), so DCs that applied the same log positions answer the same pages.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import msgspec
+
+from firebreak.domain.search import fts_expression, like_pattern
+
+
+class SearchRow(msgspec.Struct, frozen=True):
+    room_id: str
+    room_seq: int
+    p: int
+    seq: int
+    sender: str
+    at: int
+    #: The whole text (the snippet is made from it in Python).
+    text: str
+
+
+class SearchQueries:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._db = conn
+
+    def rooms_of(self, user_id: str) -> list[str]:
+        """The rooms the user is an active member of."""
+        rows = self._db.execute("SELECT room_id FROM members WHERE user_id=? AND active=1", (user_id,))
+        return [str(r[0]) for r in rows]
+
+    def ranked(
+        self, user_id: str, terms: list[str], also: list[str], room_ids: list[str], offset: int, limit: int
+    ) -> list[SearchRow]:
+        """Messages of ``room_ids`` (rooms of the user's) whose text holds every one of ``terms``
+        (3 characters or more) and of ``also`` (shorter), best first (bm25 over the text column
+        alone), then newest; ``text`` is the whole (indexed) text."""
+        if not room_ids:
+            return []
+        where = ["message_text MATCH ?"]
+        args: list[object] = [fts_expression(terms, room_ids)]
+        for term in also:
+            where.append("text LIKE ? ESCAPE '\\'")
+            args.append(like_pattern(term))
+        args += [limit, offset]
+        # Ranks rowids only: columns such as a snippet or the messages row would be computed for
+        # every match before the sort, not only for the page.
+        ranked = self._db.execute(
+            "SELECT rowid, room_id, room_seq, text FROM message_text "
+            f"WHERE {' AND '.join(where)} "
+            "ORDER BY bm25(message_text, 1.0, 0.0), at DESC, rowid DESC LIMIT ? OFFSET ?",
+            args,
+        ).fetchall()
+        mine = set(room_ids)
+        out = []
+        for _, room_id, room_seq, text in ranked:
+            if room_id not in mine:
+                continue  # another room with the same tag: never shown (the page may be short)
+            row = self._db.execute(
+                "SELECT partition, seq, sender, at FROM messages WHERE room_id=? AND room_seq=?",
+                (room_id, room_seq),
+            ).fetchone()
+            if row is not None:
+                out.append(SearchRow(room_id, room_seq, row[0], row[1], row[2], row[3], text))
+        return out
+
+    def recent(
+        self, user_id: str, terms: list[str], room_id: str | None, per_room: int, offset: int, limit: int
+    ) -> list[SearchRow]:
+        """Messages among the newest ``per_room`` of each of the user's rooms (or of ``room_id``)
+        holding every term as a substring (ASCII letters in any case), newest first: for terms
+        the trigram index cannot answer."""
+        where = ["m.user_id=?", "m.active=1", "x.room_seq>r.last_room_seq-?"]
+        args: list[object] = [user_id, per_room]
+        if room_id is not None:
+            where.append("m.room_id=?")
+            args.append(room_id)
+        for term in terms:
+            where.append("x.text LIKE ? ESCAPE '\\'")
+            args.append(like_pattern(term))
+        args += [limit, offset]
+        rows = self._db.execute(
+            "SELECT x.room_id, x.room_seq, x.partition, x.seq, x.sender, x.at, x.text "
+            "FROM members m JOIN rooms r ON r.room_id=m.room_id "
+            "JOIN messages x ON x.room_id=m.room_id "
+            f"WHERE {' AND '.join(where)} "
+            "ORDER BY x.at DESC, x.room_id, x.room_seq DESC LIMIT ? OFFSET ?",
+            args,
+        ).fetchall()
+        return [SearchRow(*r) for r in rows]

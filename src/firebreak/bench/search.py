@@ -1,0 +1,108 @@
+"""Search latency over a read model of N messages (``firebreak bench --search N``).
+
+Builds a synthetic log: 1,000 group rooms of 20, one more member (``heavy``) in the first 100 of
+them, then N messages round-robin, each a sentence of 4-12 made-up Korean words (2-4 syllables)
+drawn from a vocabulary of 20,000 with Zipf weights, so some words are very common and most are
+rare. Applies it with the real projector (batches of 10,000), then times the search use case's
+query (adapters/sqlite_search.py, a page of 20) for one-word queries: by a member of one room
+(1/1000 of the messages) and by ``heavy`` (1/10 of them), for words drawn by frequency and for the
+20 most common ones. What it leaves out: HTTP, and the snippet (microseconds).
+"""
+
+from __future__ import annotations
+
+import random
+import tempfile
+import time
+from pathlib import Path
+
+import msgspec
+
+from firebreak.adapters import sqlite_store
+from firebreak.adapters.replica_reader import Entry
+from firebreak.adapters.sqlite_search import SearchQueries
+from firebreak.adapters.sqlite_store import SqliteStore
+from firebreak.bench.load import Latency, latency
+from firebreak.domain import events as ev
+from firebreak.domain.ids import room_stream
+from firebreak.service.projector import CATCH_UP_BATCH, Projector
+
+ROOMS, ROOM_SIZE, HEAVY_ROOMS, VOCABULARY = 1000, 20, 100, 20_000
+
+
+class SearchBenchResult(msgspec.Struct, frozen=True):
+    messages: int
+    apply_events_per_s: float
+    db_mb: float
+    #: by a member of one room
+    one_room_by_frequency: Latency
+    one_room_most_common: Latency
+    #: by a member of 100 rooms
+    many_rooms_by_frequency: Latency
+    many_rooms_most_common: Latency
+
+
+def _log(messages: int, rng: random.Random, vocab: list[str], weights: list[float]) -> list[Entry]:
+    stream = room_stream(0)
+    events: list[ev.RoomEvent] = []
+    for r in range(ROOMS):
+        members = tuple(f"u{r}_{k}" for k in range(1, ROOM_SIZE)) + (("heavy",) if r < HEAVY_ROOMS else ())
+        events.append(
+            ev.RoomCreated(
+                v=1, at=0, room_id=f"g_{r}", kind="group", name="n", creator=f"u{r}_0", members=members
+            )
+        )
+    for m in range(messages):
+        r = m % ROOMS
+        text = " ".join(rng.choices(vocab, weights, k=rng.randint(4, 12)))
+        events.append(
+            ev.MessageSent(
+                v=1, at=m, room_id=f"g_{r}", sender=f"u{r}_{m % ROOM_SIZE}", client_id=f"c{m}", text=text
+            )
+        )
+    return [(stream, seq, ev.encode(e)) for seq, e in enumerate(events, start=1)]
+
+
+def run_search_bench(*, messages: int, queries: int = 300, seed: int = 1) -> SearchBenchResult:
+    rng = random.Random(seed)
+    syllables = [chr(0xAC00 + i) for i in range(0, 11172, 7)]
+    vocab = [
+        "".join(rng.choice(syllables) for _ in range(rng.choice([2, 3, 3, 4]))) for _ in range(VOCABULARY)
+    ]
+    weights = [1 / (i + 1) for i in range(VOCABULARY)]
+    entries = _log(messages, rng, vocab, weights)
+    searchable = [(w, wt) for w, wt in zip(vocab, weights, strict=True) if len(w) >= 3]
+    words, word_weights = [w for w, _ in searchable], [wt for _, wt in searchable]
+    with tempfile.TemporaryDirectory(prefix="firebreak-search-") as tmp:
+        path = Path(tmp) / "read-model.sqlite3"
+        conn = sqlite_store.connect(path)
+        projector = Projector(SqliteStore(conn), 1, lambda applied: None)
+        started = time.perf_counter()
+        for first in range(0, len(entries), CATCH_UP_BATCH):
+            projector.apply_batch(entries[first : first + CATCH_UP_BATCH])
+        took = time.perf_counter() - started
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        size = path.stat().st_size / 1e6
+        q = SearchQueries(conn)
+
+        def timed(user: str | None, chosen: list[str]) -> Latency:
+            waits = []
+            for word in chosen:
+                who = user or f"u{rng.randrange(ROOMS)}_1"
+                t = time.perf_counter()
+                q.ranked(who, [word], [], q.rooms_of(who), 0, 21)
+                waits.append(time.perf_counter() - t)
+            return latency(waits)
+
+        common = (words[:20] * (queries // 20 + 1))[:queries]
+        result = SearchBenchResult(
+            messages=messages,
+            apply_events_per_s=round(len(entries) / took, 1),
+            db_mb=round(size, 1),
+            one_room_by_frequency=timed(None, rng.choices(words, word_weights, k=queries)),
+            one_room_most_common=timed(None, common),
+            many_rooms_by_frequency=timed("heavy", rng.choices(words, word_weights, k=queries)),
+            many_rooms_most_common=timed("heavy", common),
+        )
+        conn.close()
+    return result

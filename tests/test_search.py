@@ -1,0 +1,146 @@
+"""Search over a read model built by the projection (no cluster): Korean, Japanese and Chinese
+words inside sentences, only the caller's rooms, ranking, highlights, paging, short queries and
+bad input. The same results at every DC of a real cluster: tests/test_search_cluster.py."""
+
+from __future__ import annotations
+
+import pytest
+
+from firebreak.config import Limits
+from firebreak.domain import events as ev
+from firebreak.domain.search import make_snippet, parse_snippet
+from firebreak.errors import FirebreakError
+from firebreak.wire.views import SearchHit
+from tests.readmodel import Model
+
+GROUP, OTHER = "g_" + "a" * 24, "g_" + "b" * 24
+
+
+def highlighted(hit: SearchHit) -> list[str]:
+    return [hit.snippet[a:b] for a, b in hit.highlights]
+
+
+def test_a_korean_word_inside_a_sentence_is_found_and_highlighted() -> None:
+    m = Model()
+    m.group(GROUP, "u1", "u2")
+    m.send(GROUP, "u1", "오늘 저녁에 삼겹살 먹으러 갈래?")
+    m.send(GROUP, "u2", "좋아! 그럼 일곱 시에 보자")
+    m.send(GROUP, "u2", "내일은 회의가 있어서 안돼")
+    found = m.find("u2", "삼겹살")
+    assert [(h.room_id, h.room_seq, h.sender) for h in found.hits] == [(GROUP, 1, "u1")]
+    assert found.hits[0].snippet == "오늘 저녁에 삼겹살 먹으러 갈래?"
+    assert highlighted(found.hits[0]) == ["삼겹살"]
+    assert found.ranked and found.next_cursor is None
+    # part of a word, inside a longer word ("회의가")
+    assert [h.room_seq for h in m.find("u1", "회의").hits] == [3]
+    assert [h.room_seq for h in m.find("u1", "먹으러 갈래").hits] == [1]
+    assert m.find("u1", "삼겹살 회의").hits == []  # every word must be there
+
+
+def test_japanese_and_chinese_words_inside_sentences() -> None:
+    m = Model()
+    m.group(GROUP, "u1", "u2")
+    m.send(GROUP, "u1", "週末に東京タワーに行きたいです")
+    m.send(GROUP, "u2", "我们明天去北京吧")
+    assert [h.room_seq for h in m.find("u2", "タワー").hits] == [1]
+    assert highlighted(m.find("u2", "東京タワー").hits[0]) == ["東京タワー"]
+    assert [h.room_seq for h in m.find("u1", "去北京").hits] == [2]
+    # two characters: below a trigram, answered from the newest messages, unranked
+    short = m.find("u1", "北京")
+    assert [h.room_seq for h in short.hits] == [2] and not short.ranked
+    assert highlighted(short.hits[0]) == ["北京"]
+
+
+def test_only_the_callers_rooms_while_a_member() -> None:
+    m = Model()
+    m.group(GROUP, "u1", "u2")
+    m.group(OTHER, "u3")
+    m.send(GROUP, "u1", "secret plans for saturday")
+    m.send(OTHER, "u3", "other secret plans")
+    assert [h.room_id for h in m.find("u2", "secret").hits] == [GROUP]
+    assert [h.room_id for h in m.find("u3", "secret").hits] == [OTHER]
+    with pytest.raises(FirebreakError) as refused:
+        m.find("u2", "secret", room_id=OTHER)
+    assert (refused.value.status, refused.value.code) == (404, "unknown_room")
+    m.apply(ev.MemberLeft(v=1, at=9, room_id=GROUP, user_id="u2"))
+    assert m.find("u2", "secret").hits == []
+    assert m.find("u2", "se").hits == []
+
+
+def test_ranked_then_newest_and_paged_without_gaps() -> None:
+    m = Model()
+    m.group(GROUP, "u1", "u2")
+    for i in range(7):
+        m.send(GROUP, "u1", f"lunch {i} somewhere with a long tail of other words")
+    m.send(GROUP, "u2", "lunch lunch lunch")
+    first = m.find("u1", "lunch", limit=3)
+    assert first.hits[0].room_seq == 8  # the densest match first
+    assert [h.room_seq for h in first.hits[1:]] == [7, 6]  # equal scores: newest first
+    pages, cursor = [first], first.next_cursor
+    while cursor is not None:
+        page = m.find("u1", "lunch", limit=3, cursor=cursor)
+        pages.append(page)
+        cursor = page.next_cursor
+    seqs = [h.room_seq for p in pages for h in p.hits]
+    assert seqs == [8, 7, 6, 5, 4, 3, 2, 1]
+    assert [len(p.hits) for p in pages] == [3, 3, 2]
+    assert m.find("u1", "LUNCH", room_id=GROUP).hits == m.find("u1", "lunch").hits
+
+
+def test_short_words_filter_indexed_matches_and_search_alone_by_recency() -> None:
+    m = Model(Limits(search_short_scan_per_room=3))
+    m.group(GROUP, "u1", "u2")
+    m.send(GROUP, "u1", "오늘 저녁에 삼겹살 먹으러 갈래?")
+    m.send(GROUP, "u1", "삼겹살은 점심에 먹자")
+    for i in range(3):
+        m.send(GROUP, "u2", f"저녁 {i}")
+    assert [h.room_seq for h in m.find("u1", "삼겹살 저녁").hits] == [1]
+    # alone, a short word looks at the newest 3 messages of each room only, newest first
+    assert [h.room_seq for h in m.find("u1", "저녁").hits] == [5, 4, 3]
+
+
+def test_snippets_are_cut_around_hits_with_offsets() -> None:
+    text = "x" * 100 + " needle " + "y" * 100
+    snippet, spans = make_snippet(text, ["needle"], 10)
+    assert snippet.startswith("…") and snippet.endswith("…")
+    assert [snippet[a:b] for a, b in spans] == ["needle"]
+    assert parse_snippet("a\x02bc\x03d\x02e\x03") == ("abcde", [(1, 3), (4, 5)])
+
+
+def test_markers_in_message_text_do_not_confuse_highlights() -> None:
+    m = Model()
+    m.group(GROUP, "u1")
+    m.send(GROUP, "u1", "look\x02 at \x03this <b>bold</b> thing")
+    hit = m.find("u1", "bold").hits[0]
+    assert highlighted(hit) == ["bold"]
+    assert "\x02" not in hit.snippet and "<b>" in hit.snippet  # plain text: no HTML made or removed
+
+
+@pytest.mark.parametrize(
+    ("q", "limit", "cursor", "code"),
+    [
+        ("", None, None, "invalid_query"),
+        ("   ", None, None, "invalid_query"),
+        ("x" * 201, None, None, "invalid_query"),
+        ("\ud800abc", None, None, "invalid_unicode"),
+        ("abc", 0, None, "invalid_limit"),
+        ("abc", 51, None, "invalid_limit"),
+        ("abc", None, "12", "invalid_cursor"),
+        ("abc", None, "s1-99999", "invalid_cursor"),
+    ],
+)
+def test_bad_queries_are_refused(q: str, limit: int | None, cursor: str | None, code: str) -> None:
+    m = Model()
+    m.group(GROUP, "u1")
+    with pytest.raises(FirebreakError) as refused:
+        m.find("u1", q, limit=limit, cursor=cursor)
+    assert (refused.value.status, refused.value.code) == (400, code)
+
+
+def test_quotes_and_fts_syntax_are_plain_text() -> None:
+    m = Model()
+    m.group(GROUP, "u1")
+    m.send(GROUP, "u1", 'she said "NEAR the tower" OR not*')
+    assert [h.room_seq for h in m.find("u1", '"NEAR').hits] == [1]
+    assert [h.room_seq for h in m.find("u1", "not*").hits] == [1]
+    assert m.find("u1", "text:she").hits == []
