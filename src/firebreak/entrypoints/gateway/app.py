@@ -56,7 +56,7 @@ class AppMetrics(LaneMetrics, Protocol):
 
 
 class GatewayParts(Protocol):
-    """What the web layer uses of a running gateway (bootstrap.Gateway, built in bootstrap.py):
+    """What the web layer uses of a running gateway (bootstrap.Gateway, built in bootstrap/__init__.py):
     the use cases, the session factory, and health, digest, drain and refusals for operations."""
 
     config: Config
