@@ -112,6 +112,26 @@ async def fully_replicated(config: Config) -> bool:
         await nc.close()
 
 
+async def history_ids(http: httpx.AsyncClient, url: str, token: str, room: str) -> list[str] | None:
+    """A room's client ids in room order at one DC, every page (None: that DC answered 503)."""
+    ids: list[str] = []
+    after = 0
+    while True:
+        resp = await http.get(
+            f"{url}/v1/rooms/{room}/messages",
+            params={"after": after, "limit": 200},
+            headers={"authorization": f"Bearer {token}"},
+        )
+        if resp.status_code == 503:
+            return None
+        assert resp.status_code == 200, f"{url} answered {resp.status_code}: {resp.text}"
+        page = resp.json()
+        ids.extend(m["client_id"] for m in page["messages"])
+        if not page["more"]:
+            return ids
+        after = page["messages"][-1]["room_seq"]
+
+
 async def digests(cluster: LocalCluster, names: list[str]) -> dict[str, dict[str, object]]:
     """Each named DC's /internal/digest answer: positions (``head``) and a digest per table."""
     out = {}

@@ -16,7 +16,7 @@ import pytest
 from firebreak.client import Client
 from firebreak.localcluster import LocalCluster
 from tests.conftest import SHARED_LIMITS
-from tests.helpers import clients_of, cluster_config, digests, eventually, settled, user
+from tests.helpers import clients_of, cluster_config, digests, eventually, history_ids, settled, user
 
 pytestmark = pytest.mark.slow
 
@@ -42,24 +42,6 @@ class Writer:
             await self.client.send(room, f"m{n}", client_id=cid)
             self.acked.append((room, cid))
             self.in_flight = None
-
-
-async def _history(http: httpx.AsyncClient, url: str, token: str, room: str) -> list[str]:
-    """The room's client ids in room order at one DC, every page."""
-    ids: list[str] = []
-    after = 0
-    while True:
-        resp = await http.get(
-            f"{url}/v1/rooms/{room}/messages",
-            params={"after": after, "limit": 200},
-            headers={"authorization": f"Bearer {token}"},
-        )
-        assert resp.status_code == 200, f"{url} answered {resp.status_code}: {resp.text}"
-        page = resp.json()
-        ids.extend(m["client_id"] for m in page["messages"])
-        if not page["more"]:
-            return ids
-        after = page["messages"][-1]["room_seq"]
 
 
 async def test_every_acknowledged_write_survives_a_blackout_of_every_dc_exactly_once(tmp_path: Path) -> None:
@@ -91,7 +73,9 @@ async def test_every_acknowledged_write_survives_a_blackout_of_every_dc_exactly_
             token = people[0].token or ""
             seen: dict[str, dict[str, list[str]]] = {}
             for dc in cluster.config.dcs:
-                seen[dc.name] = {room: await _history(http, dc.http_url, token, room) for room in rooms}
+                read = {room: await history_ids(http, dc.http_url, token, room) for room in rooms}
+                seen[dc.name] = {room: ids for room, ids in read.items() if ids is not None}
+                assert len(seen[dc.name]) == len(rooms), f"{dc.name} refused a read after the restart"
             first = seen[cluster.config.dcs[0].name]
             for name, histories in seen.items():
                 assert histories == first, f"{name}'s histories differ from the first DC's"

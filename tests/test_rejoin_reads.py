@@ -17,7 +17,7 @@ import pytest
 
 from firebreak.client import Client
 from firebreak.localcluster import LocalCluster
-from tests.helpers import cluster_config, eventually, fully_replicated
+from tests.helpers import cluster_config, eventually, fully_replicated, history_ids
 
 pytestmark = pytest.mark.slow
 
@@ -45,22 +45,8 @@ class Writer:
 
 async def _history(http: httpx.AsyncClient, url: str, token: str, room: str) -> set[str] | None:
     """Every client id in ``room``'s history at one DC (None: that DC refused to answer)."""
-    seen: set[str] = set()
-    after = 0
-    while True:
-        resp = await http.get(
-            f"{url}/v1/rooms/{room}/messages",
-            params={"after": after, "limit": 200},
-            headers={"authorization": f"Bearer {token}"},
-        )
-        if resp.status_code == 503:
-            return None
-        assert resp.status_code == 200, f"a ready DC answered {resp.status_code}: {resp.text}"
-        page = resp.json()
-        seen.update(m["client_id"] for m in page["messages"])
-        if not page["more"]:
-            return seen
-        after = page["messages"][-1]["room_seq"]
+    ids = await history_ids(http, url, token, room)
+    return None if ids is None else set(ids)
 
 
 async def test_a_rebuilt_dc_never_serves_a_read_that_misses_an_acknowledged_message(tmp_path: Path) -> None:
