@@ -13,6 +13,9 @@ from firebreak.drill.bank_runner import BankDrill, BankResult
 from firebreak.drill.plan import Disaster, DrillOptions, Fault
 from firebreak.localcluster import ephemeral_config
 
+# Real drills (a fire and a rebuild each): the slow set, with the other long proofs.
+pytestmark = pytest.mark.slow
+
 BANK = DrillOptions(workload="bank", wallets=30, rate=30.0, duration_s=14.0, seed=5, max_transfer=400)
 
 

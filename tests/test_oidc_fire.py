@@ -16,6 +16,9 @@ from firebreak.localcluster import LocalCluster
 from tests.helpers import cluster_config
 from tests.oidc_helpers import add_site, exchange, new_user, oauth_error, refresh, sign_in, userinfo
 
+# A cluster of its own whose DCs burn: the slow set, with the other long proofs.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 async def cluster(tmp_path: Path) -> AsyncIterator[LocalCluster]:

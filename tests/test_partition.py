@@ -43,7 +43,7 @@ from tests.helpers import (
 
 T = TypeVar("T")
 _WHY_NOT = unavailable()
-pytestmark = pytest.mark.skipif(_WHY_NOT is not None, reason=_WHY_NOT or "")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(_WHY_NOT is not None, reason=_WHY_NOT or "")]
 
 #: Sends tried at the cut-off DC's own gateway while it is cut (each waits out the write deadline).
 MINORITY_TRIES = 2

@@ -25,6 +25,9 @@ from tests.conftest import SHARED_LIMITS
 from tests.helpers import cluster_config, eventually, uname
 from tests.web_pages import PASSWORD, axe_violations, shot
 
+# A browser through fires and rebuilds: the slow set, with the other long proofs.
+pytestmark = pytest.mark.slow
+
 #: Access tokens live a few seconds here, so the test sees refreshes (and one after the burn).
 ACCESS_TTL_S = 4
 #: A new signing key signs this soon after it is published.

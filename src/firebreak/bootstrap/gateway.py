@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from dataclasses import dataclass, field
 
 from nats.aio.client import Client as NATS
@@ -20,7 +21,7 @@ from firebreak.domain.ids import Cursor, partition_of, room_stream
 from firebreak.errors import Unavailable
 from firebreak.service.accounts import Accounts
 from firebreak.service.balancer import Balancer
-from firebreak.service.cutoff import CutOffWatch
+from firebreak.service.cutoff import CUT_OFF_AFTER_S, CutOffWatch
 from firebreak.service.hub import DRAINING, Hub
 from firebreak.service.message_changes import MessageChanges
 from firebreak.service.oidc_provider import OidcProvider
@@ -106,6 +107,8 @@ class Gateway:
                 f"{self.dc.name} is cut off from the log (no stream shows it a quorum): it can take no "
                 "write; use another DC",
                 code="dc_cut_off",
+                # Worth asking this DC again only once the cut-off rule could have changed its mind.
+                retry_after_s=math.ceil(CUT_OFF_AFTER_S),
             )
         return None
 
