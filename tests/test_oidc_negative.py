@@ -16,11 +16,13 @@ from joserfc.jwk import KeySet
 from firebreak.localcluster import LocalCluster
 from tests.helpers import eventually
 from tests.oidc_helpers import (
+    PASSWORD,
     REDIRECT,
     Site,
     add_site,
     authorize_params,
     exchange,
+    hidden,
     jwks,
     new_user,
     oauth_error,
@@ -141,3 +143,22 @@ async def test_tampered_and_unsigned_tokens_are_refused(cluster: LocalCluster) -
         resp = await userinfo(cluster, token, dc=2)
         assert resp.status_code == 401 and oauth_error(resp) == "invalid_token"
     assert (await userinfo(cluster, tokens["access_token"], dc=2)).status_code == 200
+
+
+async def test_a_sign_in_posted_from_another_page_is_refused(cluster: LocalCluster) -> None:
+    """Login CSRF: another site's page posts the sign-in form (with its own account) into a
+    visitor's browser. Without the cookie the provider's own page set, nobody is signed in."""
+    site = await add_site(cluster)
+    username = await new_user(cluster)
+    _, challenge = pkce()
+    query = urlencode(authorize_params(site, challenge, "n"))
+    base = url(cluster, 0)
+    async with httpx.AsyncClient(timeout=20) as attacker, httpx.AsyncClient(timeout=20) as victim:
+        page = await attacker.get(f"{base}/oauth/authorize?{query}")
+        form = hidden(page.text) | {"username": username, "password": PASSWORD}
+        forged = await victim.post(f"{base}/oauth/authorize/login", data=form)
+        assert forged.status_code == 400 and "not opened here" in forged.text, forged.text[:300]
+        assert "fb_login" not in victim.cookies, "the visitor must not be signed in"
+        # The same form from the provider's own page (its cookie along) signs in.
+        own = await attacker.post(f"{base}/oauth/authorize/login", data=form)
+        assert own.status_code in (200, 303) and "fb_login" in attacker.cookies, own.text[:300]

@@ -5,6 +5,8 @@ token is kept in an HttpOnly cookie."""
 
 import contextlib
 import hashlib
+import hmac
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qsl
@@ -24,6 +26,10 @@ from firebreak.service.oidc_grants import AuthRequest, NotRedirectable, Redirect
 from firebreak.service.oidc_provider import OidcProvider
 
 COOKIE = "fb_login"
+#: Login CSRF: the sign-in form carries the value of this cookie, which only a page of the
+#: provider's own origin gets (SameSite=Strict), so another site cannot post its own credentials
+#: into a visitor's browser and sign them in as someone else.
+SIGN_IN_COOKIE = "fb_signin"
 
 
 def consent_check(token: str) -> str:
@@ -51,6 +57,26 @@ def add_browser_routes(app: FastAPI, provider: OidcProvider, accounts: Accounts,
         # No framing by other sites (clickjacking of the consent button).
         headers = {**NO_STORE, "x-frame-options": "DENY", "content-security-policy": "frame-ancestors 'none'"}
         return HTMLResponse(html, status, headers=headers)
+
+    def sign_in_page(
+        request: Request, site: str, raw: str, error: str | None = None, username: str = "", status: int = 200
+    ) -> Response:
+        check = request.cookies.get(SIGN_IN_COOKIE) or secrets.token_urlsafe(24)
+        answer = page(pages.sign_in(site, raw, check, error, username), status)
+        answer.set_cookie(
+            SIGN_IN_COOKIE,
+            check,
+            max_age=3600,
+            path="/oauth",
+            secure=secure,
+            httponly=True,
+            samesite="strict",
+        )
+        return answer
+
+    def from_this_site(request: Request, form: dict[str, str]) -> bool:
+        cookie, sent = request.cookies.get(SIGN_IN_COOKIE, ""), form.get("check", "")
+        return bool(cookie) and hmac.compare_digest(cookie, sent)
 
     async def authorized(
         req: AuthRequest, raw: str, token: str, claims: TokenClaims, status: int = 302
@@ -93,7 +119,7 @@ def add_browser_routes(app: FastAPI, provider: OidcProvider, accounts: Accounts,
                 return await authorized(req, raw, *session)
             if "none" in req.prompt.split():
                 return redirect(req.redirect_uri, {"error": "login_required", "state": req.state})
-            return page(pages.sign_in(req.client.name, raw))
+            return sign_in_page(request, req.client.name, raw)
 
         return await guarded(step)
 
@@ -107,6 +133,9 @@ def add_browser_routes(app: FastAPI, provider: OidcProvider, accounts: Accounts,
             if isinstance(req, Response):
                 return req
             username = form.get("username", "")
+            if not from_this_site(request, form):
+                why = "This sign-in form was not opened here, or it expired: sign in again."
+                return sign_in_page(request, req.client.name, raw, why, username, status=400)
             try:
                 session = await accounts.login(
                     username,
@@ -116,7 +145,7 @@ def add_browser_routes(app: FastAPI, provider: OidcProvider, accounts: Accounts,
                 )
             except FirebreakError as exc:
                 status = exc.status if exc.status in (429, 503) else 401
-                return page(pages.sign_in(req.client.name, raw, exc.message, username), status)
+                return sign_in_page(request, req.client.name, raw, exc.message, username, status)
             claims = accounts.authenticate(session.token)
             answer = await authorized(req, raw, session.token, claims, status=303)
             answer.set_cookie(
@@ -138,7 +167,7 @@ def add_browser_routes(app: FastAPI, provider: OidcProvider, accounts: Accounts,
                 return req
             session = session_of(request)
             if session is None or form.get("check") != consent_check(session[0]):
-                return page(pages.sign_in(req.client.name, raw, "Sign in again to continue."), 401)
+                return sign_in_page(request, req.client.name, raw, "Sign in again to continue.", status=401)
             claims = session[1]
             if form.get("decision") != "allow":
                 return redirect(req.redirect_uri, {"error": "access_denied", "state": req.state}, 303)

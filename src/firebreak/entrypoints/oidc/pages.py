@@ -35,13 +35,13 @@ def _hidden(fields: dict[str, str]) -> str:
     )
 
 
-def sign_in(site: str, request: str, error: str | None = None, username: str = "") -> str:
+def sign_in(site: str, request: str, check: str, error: str | None = None, username: str = "") -> str:
     problem = f"<p class='error' role='alert'>{escape(error)}</p>" if error else ""
     return _page(
         "Sign in with Firebreak",
         f"<h1>Sign in with Firebreak</h1><p><strong>{escape(site)}</strong> wants you to sign in.</p>"
         f"{problem}<form method='post' action='/oauth/authorize/login'>"
-        f"{_hidden({'request': request})}"
+        f"{_hidden({'request': request, 'check': check})}"
         "<label for='username'>Username</label>"
         f"<input type='text' id='username' name='username' value='{escape(username, quote=True)}' "
         "autocomplete='username' required>"
