@@ -9,10 +9,14 @@ import sys
 from pathlib import Path
 
 import msgspec
+import pytest
 
 from firebreak.drill.plan import Disaster, DrillOptions
 from firebreak.drill.runner import Drill, DrillResult
 from firebreak.localcluster import ephemeral_config
+
+# Real drills, each a cluster with fires and rebuilds: the slow set, with the other long proofs.
+pytestmark = pytest.mark.slow
 
 SMALL = DrillOptions(
     users=9, group_rooms=2, room_size=4, direct_rooms=4, second_devices=2, rate=15.0, duration_s=14.0, seed=7
