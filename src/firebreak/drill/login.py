@@ -314,8 +314,9 @@ class LoginWorkload:
                     resp = await _post_or_none(
                         http, url + "/oauth/introspect", data={"token": fam.refresh_token}, auth=auth
                     )
-                    active = resp is not None and resp.status_code == 200 and resp.json().get("active")
-                    probes.append(FamilyProbe(fam.family, name, "introspect", bool(active), _why(resp)))
+                    active = resp is not None and resp.status_code == 200 and bool(resp.json().get("active"))
+                    why = _why(resp) or ("" if active else "inactive")
+                    probes.append(FamilyProbe(fam.family, name, "introspect", active, why))
                     try:
                         resp = await http.get(
                             url + "/oauth/userinfo", headers={"authorization": f"Bearer {fam.access_token}"}
