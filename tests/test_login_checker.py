@@ -49,20 +49,20 @@ def all_good(*families: str) -> list[FamilyProbe]:
 def test_a_clean_drill_passes_and_failures_are_counted_by_phase() -> None:
     records = [
         sign_in(1.0, "fa", "c1"),
-        refresh(2.0, "fa", 1),
+        refresh(9.95, "fa", 1, ok=False),  # before the fire, though answered after it
         sign_in(11.0, "", "c2", ok=False),
-        refresh(12.0, "fa", 2, ok=False),
+        refresh(12.0, "fa", 1, ok=False),
         sign_in(13.0, "fb", "c3", took=5.0),
-        refresh(14.0, "fa", 2),  # fa's last attempt acknowledged: checked
+        refresh(14.0, "fa", 1),  # fa's last attempt acknowledged: checked
         refresh(19.0, "fb", 1, ok=False),  # fb's last attempt unanswered: in doubt, not checked
     ]
     findings = check(records=records, probes=all_good("fa"), marks=FIRE, end=20.0)
     v = findings.verdict
     assert v.passed, (v, findings.examples)
-    assert (v.sign_ins, v.sign_ins_failed, v.refreshes, v.refreshes_failed) == (3, 1, 4, 2)
+    assert (v.sign_ins, v.sign_ins_failed, v.refreshes, v.refreshes_failed) == (3, 1, 4, 3)
     assert (v.families, v.families_checked, v.families_in_doubt, v.lost_families) == (2, 1, 1, 0)
     before, after = findings.phases
-    assert (before.label, before.sign_ins_failed, before.refreshes_failed) == ("before", 0, 0)
+    assert (before.label, before.sign_ins_failed, before.refreshes_failed) == ("before", 0, 1)
     assert (after.label, after.sign_ins, after.sign_ins_failed, after.refreshes_failed) == (
         "after fire dc1",
         2,
@@ -98,5 +98,6 @@ def test_a_code_redeemed_twice_fails_the_verdict() -> None:
 
 
 def test_nothing_checked_is_no_pass() -> None:
-    v = check(records=[sign_in(1.0, "", "c1", ok=False)], probes=[], marks=[], end=5.0).verdict
+    records = [sign_in(1.0, "fa", "c1"), refresh(2.0, "fa", 1, ok=False)]
+    v = check(records=records, probes=all_good("fa"), marks=[], end=5.0).verdict
     assert not v.passed and v.families_checked == 0
