@@ -29,6 +29,8 @@ class LoginPhase(msgspec.Struct):
     refreshes_failed: int
     #: the slowest acknowledged sign-in (authorize to tokens, retries included), seconds
     slowest_sign_in_s: float
+    #: the slowest acknowledged refresh, seconds
+    slowest_refresh_s: float
 
 
 class LoginVerdict(msgspec.Struct):
@@ -82,6 +84,7 @@ def check(
         s = [r for r in sign_ins if lo <= r.started < hi]
         f = [r for r in refreshes if lo <= r.started < hi]
         slow = max((r.finished - r.started for r in s if r.ok), default=0.0)
+        slow_refresh = max((r.finished - r.started for r in f if r.ok), default=0.0)
         phases.append(
             LoginPhase(
                 label,
@@ -92,6 +95,7 @@ def check(
                 len(f),
                 sum(1 for r in f if not r.ok),
                 round(slow, 2),
+                round(slow_refresh, 2),
             )
         )
 

@@ -189,7 +189,8 @@ def _login(drill: LoginDrill, report_dir: Path | None) -> int:
     for p in result.findings.phases:
         print(
             f"  {p.label:24} {p.start:6.1f}-{p.end:6.1f}s  sign-ins {p.sign_ins_failed}/{p.sign_ins} failed, "
-            f"refreshes {p.refreshes_failed}/{p.refreshes} failed, slowest sign-in {p.slowest_sign_in_s} s"
+            f"refreshes {p.refreshes_failed}/{p.refreshes} failed, slowest sign-in {p.slowest_sign_in_s} s, "
+            f"slowest refresh {p.slowest_refresh_s} s"
         )
     for kind, examples in result.findings.examples.items():
         print(f"  e.g. {kind}: {'; '.join(examples)}")
