@@ -178,11 +178,12 @@ def _bank(drill: BankDrill, report_dir: Path | None) -> int:
 def _login(drill: LoginDrill, report_dir: Path | None) -> int:
     result = asyncio.run(drill.run_login())
     v = result.findings.verdict
-    print(
+    summary = (
         f"login drill {'PASSED' if v.passed else 'FAILED'}: {v.sign_ins_failed} of {v.sign_ins} sign-ins "
         f"and {v.refreshes_failed} of {v.refreshes} refreshes failed; {v.lost_families} of "
         f"{v.families_checked} acknowledged families lost"
     )
+    print(summary)
     width = max(len(k) for k in v.__struct_fields__)
     for field in v.__struct_fields__:
         print(f"  {field:{width}}  {getattr(v, field)}")
@@ -197,6 +198,8 @@ def _login(drill: LoginDrill, report_dir: Path | None) -> int:
     if report_dir is not None:
         report_dir.mkdir(parents=True, exist_ok=True)
         path = report_dir / "report.json"
-        path.write_bytes(msgspec.json.format(msgspec.json.encode(result)))
+        # The console lists reports by their top-level verdict and summary.
+        doc = msgspec.to_builtins(result) | {"verdict": msgspec.to_builtins(v), "summary": summary}
+        path.write_bytes(msgspec.json.format(msgspec.json.encode(doc)))
         print(f"report: {path}")
     return 0 if v.passed else 1
