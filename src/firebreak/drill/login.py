@@ -162,6 +162,11 @@ class LoginWorkload:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        for record in self.records:
+            if not record.finished:  # cut off by the bound above: its family may have rotated
+                record.error, record.finished = "cancelled", self._clock()
+                if record.family in self.families:
+                    self.families[record.family].clean = False
 
     async def _attempt(self, i: int, sign_in: bool) -> None:
         async with self._locks[i]:
