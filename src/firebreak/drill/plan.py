@@ -12,9 +12,10 @@ from firebreak.errors import BadRequest
 DisasterKind = Literal["fire", "rebuild", "evacuate", "double_fire", "partition", "heal"]
 #: Disasters of the network, not of machines: they need isolated DCs (localcluster/netns.py).
 NETWORK_KINDS = ("partition", "heal")
-Fault = Literal["", "phantom", "forget", "double", "lose"]
-#: chat: messages in rooms (drill/workload.py); bank: transfers between wallets (drill/bank.py).
-WorkloadKind = Literal["chat", "bank"]
+Fault = Literal["", "phantom", "forget", "double", "lose", "forget_family", "replay_code"]
+#: chat: messages in rooms (drill/workload.py); bank: transfers between wallets (drill/bank.py);
+#: login: OpenID Connect sign-ins and refreshes by simulated sites (drill/login.py).
+WorkloadKind = Literal["chat", "bank", "login"]
 
 
 class Disaster(msgspec.Struct, frozen=True):
@@ -55,6 +56,8 @@ class DrillOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     wallets: int = 200
     initial_balance: int = 1000
     max_transfer: int = 400
+    #: The login workload: accounts signing in at one registered site (``rate`` = attempts per second).
+    login_users: int = 20
 
 
 _DISASTER = re.compile(
@@ -126,7 +129,13 @@ def check_options(options: DrillOptions) -> None:
         raise BadRequest("message size must be 1-4000")
     if options.workload == "bank" and not (2 <= options.wallets <= 5000 and options.max_transfer >= 1):
         raise BadRequest("a bank drill needs 2-5000 wallets and transfers of at least 1")
-    faults = {"chat": ("", "phantom", "forget"), "bank": ("", "double", "lose")}[options.workload]
+    if options.workload == "login" and not 1 <= options.login_users <= 1000:
+        raise BadRequest("a login drill needs 1-1000 users")
+    faults = {
+        "chat": ("", "phantom", "forget"),
+        "bank": ("", "double", "lose"),
+        "login": ("", "forget_family", "replay_code"),
+    }[options.workload]
     if options.inject_fault not in faults:
         raise BadRequest(f"fault {options.inject_fault!r} is not one of the {options.workload} workload's")
     for d in options.disasters:

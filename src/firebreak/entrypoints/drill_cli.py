@@ -16,6 +16,7 @@ import msgspec
 from firebreak.config import Config, Limits
 from firebreak.drill import report
 from firebreak.drill.bank_runner import BankDrill
+from firebreak.drill.login_runner import LoginDrill
 from firebreak.drill.plan import DrillOptions, check_options, needs_isolated_dcs, parse_disaster, scenario
 from firebreak.drill.runner import Drill
 from firebreak.errors import ConfigError
@@ -61,16 +62,21 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--partitions", type=int, default=d.partitions)
     p.add_argument(
         "--inject-fault",
-        choices=["phantom", "forget", "double", "lose"],
+        choices=["phantom", "forget", "double", "lose", "forget_family", "replay_code"],
         default="",
-        help="prove the checker works (chat: phantom, forget; bank: double, lose)",
+        help="prove the checker works (chat: phantom, forget; bank: double, lose; "
+        "login: forget_family, replay_code)",
     )
     p.add_argument(
-        "--workload", choices=["chat", "bank"], default=d.workload, help="chat messages or wallet transfers"
+        "--workload",
+        choices=["chat", "bank", "login"],
+        default=d.workload,
+        help="chat messages, wallet transfers or OpenID Connect sign-ins and refreshes",
     )
     p.add_argument("--wallets", type=int, default=d.wallets, help="bank: wallets (users)")
     p.add_argument("--initial-balance", type=int, default=d.initial_balance, help="bank: faucet credit each")
     p.add_argument("--max-transfer", type=int, default=d.max_transfer, help="bank: largest transfer")
+    p.add_argument("--login-users", type=int, default=d.login_users, help="login: accounts signing in")
     p.add_argument("--report", type=Path, help="write DIR/report.json and DIR/report.html")
     p.add_argument(
         "--data-dir",
@@ -100,6 +106,7 @@ def options_from(args: argparse.Namespace) -> DrillOptions:
         wallets=args.wallets,
         initial_balance=args.initial_balance,
         max_transfer=args.max_transfer,
+        login_users=args.login_users,
     )
     check_options(options)
     return options
@@ -120,8 +127,8 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
             data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="firebreak-drill-")))
         # Every simulated user registers from this machine's one address: not a guessing attack.
         limits = Limits(registrations_per_address=1_000_000_000)
-        if options.workload == "bank":
-            # Hundreds of wallets each register and log in: cheap hashes (the drill is about money).
+        if options.workload in ("bank", "login"):
+            # Many accounts register and sign in: cheap hashes (the drill is about money or tokens).
             limits = replace(limits, password_time_cost=1, password_memory_kib=1024)
         sites = None
         if needs_isolated_dcs(options):
@@ -134,6 +141,8 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
             config = ephemeral_config(data_dir, partitions=options.partitions, limits=limits)
         if options.workload == "bank":
             return _bank(BankDrill(config, options, command, say, sites), args.report)
+        if options.workload == "login":
+            return _login(LoginDrill(config, options, command, say, sites), args.report)
         result = asyncio.run(Drill(config, options, command, say, sites).run())
     v = result.findings.verdict
     print(report.summary(result))
@@ -162,5 +171,35 @@ def _bank(drill: BankDrill, report_dir: Path | None) -> int:
         report_dir.mkdir(parents=True, exist_ok=True)
         path = report_dir / "report.json"
         path.write_bytes(msgspec.json.format(msgspec.json.encode(result)))
+        print(f"report: {path}")
+    return 0 if v.passed else 1
+
+
+def _login(drill: LoginDrill, report_dir: Path | None) -> int:
+    result = asyncio.run(drill.run_login())
+    v = result.findings.verdict
+    summary = (
+        f"login drill {'PASSED' if v.passed else 'FAILED'}: {v.sign_ins_failed} of {v.sign_ins} sign-ins "
+        f"and {v.refreshes_failed} of {v.refreshes} refreshes failed; {v.lost_families} of "
+        f"{v.families_checked} acknowledged families lost"
+    )
+    print(summary)
+    width = max(len(k) for k in v.__struct_fields__)
+    for field in v.__struct_fields__:
+        print(f"  {field:{width}}  {getattr(v, field)}")
+    for p in result.findings.phases:
+        print(
+            f"  {p.label:24} {p.start:6.1f}-{p.end:6.1f}s  sign-ins {p.sign_ins_failed}/{p.sign_ins} failed, "
+            f"refreshes {p.refreshes_failed}/{p.refreshes} failed, slowest sign-in {p.slowest_sign_in_s} s, "
+            f"slowest refresh {p.slowest_refresh_s} s"
+        )
+    for kind, examples in result.findings.examples.items():
+        print(f"  e.g. {kind}: {'; '.join(examples)}")
+    if report_dir is not None:
+        report_dir.mkdir(parents=True, exist_ok=True)
+        path = report_dir / "report.json"
+        # The console lists reports by their top-level verdict and summary.
+        doc = msgspec.to_builtins(result) | {"verdict": msgspec.to_builtins(v), "summary": summary}
+        path.write_bytes(msgspec.json.format(msgspec.json.encode(doc)))
         print(f"report: {path}")
     return 0 if v.passed else 1

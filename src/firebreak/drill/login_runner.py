@@ -1,0 +1,119 @@
+"""Runs a login drill (``firebreak drill --workload login``): a fresh local cluster, the login
+workload (drill/login.py), the disasters on schedule (as in runner.py), then the checks of every
+acknowledged token family at every serving DC (drill/login_checker.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import msgspec
+
+from firebreak.adapters import leadership
+from firebreak.adapters.oidc_store import OIDC_BUCKET
+from firebreak.drill.login import FamilyProbe, LoginRecord, LoginWorkload
+from firebreak.drill.login_checker import LoginFindings, check
+from firebreak.drill.plan import DrillOptions
+from firebreak.drill.record import Mark
+from firebreak.drill.runner import Drill
+
+
+class LoginResult(msgspec.Struct):
+    options: DrillOptions
+    command: str
+    started_at: str
+    dcs: list[str]
+    marks: list[Mark]
+    findings: LoginFindings
+    back_at: dict[str, float]
+    elapsed_s: float
+    records: list[LoginRecord]
+    probes: list[FamilyProbe]
+
+
+class LoginDrill(Drill):
+    async def _pick(self, which: str, exclude: tuple[str, ...] = ()) -> str:
+        """As for a chat drill, but ``leader`` is the DC leading the provider's KV bucket."""
+        alive = [dc for dc in self._alive() if dc not in exclude]
+        if which == "leader":
+            lead = (await leadership.leaders(self._config)).get(f"KV_{OIDC_BUCKET}")
+            if lead in alive:
+                return lead
+        return await super()._pick(which, exclude)
+
+    async def run_login(self) -> LoginResult:
+        started_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        wall = time.monotonic()
+        self._say(f"starting a {len(self._config.dcs)}-DC cluster in {self._config.data_dir} ...")
+        await self._cluster.start()
+        workload = LoginWorkload(self._config, self._o, self.clock)
+        try:
+            self._say(f"registering a site and {self._o.login_users} users ...")
+            await workload.setup()
+            self._t0 = time.monotonic()
+            self.phase = "running"
+            side = [
+                asyncio.create_task(self._disaster(d))
+                for d in sorted(self._o.disasters, key=lambda d: d.at_s)
+            ]
+            progress = asyncio.create_task(self._login_progress(workload))
+            await workload.run(asyncio.Event())
+            end = self.clock()
+            self.phase = "settling"
+            for task in side:
+                await task
+            progress.cancel()
+            alive = [i for i, d in enumerate(self._config.dcs) if d.name in self._alive()]
+            await self._wait_serving(alive)
+            if self._o.inject_fault == "forget_family":
+                fam = workload.clean_family()
+                await workload.revoke(fam.family)
+                self._say(f"injected fault: family {fam.family} revoked behind the checker's back")
+            elif self._o.inject_fault == "replay_code":
+                fam = workload.clean_family()
+                replayed = await workload.replay(fam.family, alive[-1])
+                self._say(
+                    f"injected fault: family {fam.family}'s code redeemed again: {replayed.error or 'ok'}"
+                )
+            self._say("checking every acknowledged family at every serving DC ...")
+            probes = await workload.probe(alive)
+            findings = check(records=workload.records, probes=probes, marks=self.marks, end=end)
+        finally:
+            self._cluster.stop()
+        return LoginResult(
+            options=self._o,
+            command=self._command,
+            started_at=started_at,
+            dcs=[d.name for d in self._config.dcs],
+            marks=self.marks,
+            findings=findings,
+            back_at=self.back_at,
+            elapsed_s=round(time.monotonic() - wall, 1),
+            records=workload.records,
+            probes=probes,
+        )
+
+    async def _wait_serving(self, alive: list[int]) -> None:
+        """Waits (bounded by settle_s) until each serving DC's provider answers its discovery."""
+        end = time.monotonic() + self._o.settle_s
+        async with httpx.AsyncClient(timeout=5) as http:
+            for i in alive:
+                url = self._config.dcs[i].http_url + "/.well-known/openid-configuration"
+                while time.monotonic() < end:
+                    try:
+                        if (await http.get(url)).status_code == 200:
+                            break
+                    except httpx.HTTPError:
+                        pass
+                    await asyncio.sleep(0.5)
+
+    async def _login_progress(self, workload: LoginWorkload) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            done = [r for r in workload.records if r.finished]
+            ok = sum(1 for r in done if r.ok)
+            self._say(
+                f"[{self.clock():6.1f}s] {self.phase:28} attempts {len(workload.records):5} "
+                f"answered {len(done):5} ok {ok:5} families {len(workload.families):5}"
+            )
