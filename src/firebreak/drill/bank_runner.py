@@ -11,7 +11,7 @@ import time
 import httpx
 import msgspec
 
-from firebreak.adapters import leadership, nats_connect, nats_log
+from firebreak.adapters import nats_connect, nats_log
 from firebreak.bootstrap import read_model_path
 from firebreak.domain import events as ev
 from firebreak.domain.ids import WALLETS_STREAM, transfer_dedupe_id, wallet_subject
@@ -36,14 +36,7 @@ class BankResult(msgspec.Struct):
 
 
 class BankDrill(Drill):
-    async def _pick(self, which: str, exclude: tuple[str, ...] = ()) -> str:
-        """As for a chat drill, but ``leader`` is the DC that leads the wallet ledger's stream."""
-        alive = [dc for dc in self._alive() if dc not in exclude]
-        if which == "leader":
-            lead = (await leadership.leaders(self._config)).get(WALLETS_STREAM)
-            if lead in alive:
-                return lead
-        return await super()._pick(which, exclude)
+    leader_stream = WALLETS_STREAM
 
     async def run_bank(self) -> BankResult:
         started_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -54,12 +47,7 @@ class BankDrill(Drill):
         try:
             self._say(f"setting up {self._o.wallets} wallets of {self._o.initial_balance} each ...")
             await workload.setup()
-            self._t0 = time.monotonic()
-            self.phase = "running"
-            side = [
-                asyncio.create_task(self._disaster(d))
-                for d in sorted(self._o.disasters, key=lambda d: d.at_s)
-            ]
+            side = self._start_disasters()
             progress = asyncio.create_task(self._bank_progress(workload))
             await workload.run(asyncio.Event())
             self.phase = "settling"

@@ -10,7 +10,6 @@ import time
 import httpx
 import msgspec
 
-from firebreak.adapters import leadership
 from firebreak.adapters.oidc_store import OIDC_BUCKET
 from firebreak.drill.login import FamilyProbe, LoginRecord, LoginWorkload
 from firebreak.drill.login_checker import LoginFindings, check
@@ -33,14 +32,7 @@ class LoginResult(msgspec.Struct):
 
 
 class LoginDrill(Drill):
-    async def _pick(self, which: str, exclude: tuple[str, ...] = ()) -> str:
-        """As for a chat drill, but ``leader`` is the DC leading the provider's KV bucket."""
-        alive = [dc for dc in self._alive() if dc not in exclude]
-        if which == "leader":
-            lead = (await leadership.leaders(self._config)).get(f"KV_{OIDC_BUCKET}")
-            if lead in alive:
-                return lead
-        return await super()._pick(which, exclude)
+    leader_stream = f"KV_{OIDC_BUCKET}"
 
     async def run_login(self) -> LoginResult:
         started_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -51,12 +43,7 @@ class LoginDrill(Drill):
         try:
             self._say(f"registering a site and {self._o.login_users} users ...")
             await workload.setup()
-            self._t0 = time.monotonic()
-            self.phase = "running"
-            side = [
-                asyncio.create_task(self._disaster(d))
-                for d in sorted(self._o.disasters, key=lambda d: d.at_s)
-            ]
+            side = self._start_disasters()
             progress = asyncio.create_task(self._login_progress(workload))
             await workload.run(asyncio.Event())
             end = self.clock()

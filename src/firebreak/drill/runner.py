@@ -46,6 +46,10 @@ class DrillResult(msgspec.Struct):
 
 
 class Drill:
+    #: The stream whose leader's DC a disaster aimed at ``leader`` hits; None: the DC leading the
+    #: most room partitions (a workload whose truth is one stream names that stream).
+    leader_stream: str | None = None
+
     def __init__(
         self,
         config: Config,
@@ -89,13 +93,8 @@ class Drill:
                 f"setting up {self._o.users} users, {self._o.group_rooms + self._o.direct_rooms} rooms ..."
             )
             await workload.setup()
-            self._t0 = time.monotonic()
-            self.phase = "running"
             stop = asyncio.Event()
-            side = [
-                asyncio.create_task(self._disaster(d))
-                for d in sorted(self._o.disasters, key=lambda d: d.at_s)
-            ]
+            side = self._start_disasters()
             side.append(asyncio.create_task(self._probe_reads(workload)))
             side.append(asyncio.create_task(self._progress(workload)))
             await workload.run(stop)
@@ -142,6 +141,14 @@ class Drill:
     def _alive(self) -> list[str]:
         return [d.name for d in self._config.dcs if d.name not in self.burned]
 
+    def _start_disasters(self) -> list[asyncio.Task[None]]:
+        """Starts the clock and the disasters on their schedule (one task each)."""
+        self._t0 = time.monotonic()
+        self.phase = "running"
+        return [
+            asyncio.create_task(self._disaster(d)) for d in sorted(self._o.disasters, key=lambda d: d.at_s)
+        ]
+
     async def _pick(self, which: str, exclude: tuple[str, ...] = ()) -> str:
         alive = [dc for dc in self._alive() if dc not in exclude]
         if which in alive:
@@ -149,6 +156,10 @@ class Drill:
         if which not in ("leader", "other"):
             raise FirebreakError(f"cannot pick DC {which!r}: alive are {alive}", code="invalid_disaster")
         leaders = await leadership.leaders(self._config)
+        if which == "leader" and self.leader_stream is not None:
+            lead = leaders.get(self.leader_stream)
+            if lead is not None and lead in alive:
+                return lead
         led = Counter(leaders.get(room_stream(p)) for p in range(self._config.partitions))
         ranked = sorted(alive, key=lambda dc: (-led[dc], dc))
         return ranked[0] if which == "leader" else ranked[-1]
