@@ -39,10 +39,7 @@ class BankDrill(Drill):
     leader_stream = WALLETS_STREAM
 
     async def run_bank(self) -> BankResult:
-        started_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        wall = time.monotonic()
-        self._say(f"starting a {len(self._config.dcs)}-DC cluster in {self._config.data_dir} ...")
-        await self._cluster.start()
+        started_at, wall = await self._start_cluster()
         workload = BankWorkload(self._config, self._o, self.clock)
         try:
             self._say(f"setting up {self._o.wallets} wallets of {self._o.initial_balance} each ...")

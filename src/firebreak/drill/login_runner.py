@@ -35,10 +35,7 @@ class LoginDrill(Drill):
     leader_stream = f"KV_{OIDC_BUCKET}"
 
     async def run_login(self) -> LoginResult:
-        started_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        wall = time.monotonic()
-        self._say(f"starting a {len(self._config.dcs)}-DC cluster in {self._config.data_dir} ...")
-        await self._cluster.start()
+        started_at, wall = await self._start_cluster()
         workload = LoginWorkload(self._config, self._o, self.clock)
         try:
             self._say(f"registering a site and {self._o.login_users} users ...")

@@ -83,10 +83,7 @@ class Drill:
         self._say(f"[{self.clock():6.1f}s] {label}")
 
     async def run(self) -> DrillResult:
-        started_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        wall = time.monotonic()
-        self._say(f"starting a {len(self._config.dcs)}-DC cluster in {self._config.data_dir} ...")
-        await self._cluster.start()
+        started_at, wall = await self._start_cluster()
         workload = Workload(self._config, self._o, self.clock)
         try:
             self._say(
@@ -140,6 +137,15 @@ class Drill:
 
     def _alive(self) -> list[str]:
         return [d.name for d in self._config.dcs if d.name not in self.burned]
+
+    async def _start_cluster(self) -> tuple[str, float]:
+        """Starts the drill's cluster; returns the wall-clock start (for the report) and the
+        monotonic one (for the elapsed time)."""
+        started_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        wall = time.monotonic()
+        self._say(f"starting a {len(self._config.dcs)}-DC cluster in {self._config.data_dir} ...")
+        await self._cluster.start()
+        return started_at, wall
 
     def _start_disasters(self) -> list[asyncio.Task[None]]:
         """Starts the clock and the disasters on their schedule (one task each)."""
