@@ -67,6 +67,12 @@ class Model:
         self.apply(ev.MessageSent(v=1, at=stamp, room_id=room_id, sender=sender, client_id=cid, text=text))
 
     def find(
-        self, me: str, q: str, room_id: str | None = None, limit: int | None = None, cursor: str | None = None
+        self,
+        me: str,
+        q: str,
+        room_id: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+        order: str = "newest",
     ) -> SearchResult:
-        return asyncio.run(self.search.search(me, q, room_id, limit, cursor))
+        return asyncio.run(self.search.search(me, q, room_id, limit, cursor, order))

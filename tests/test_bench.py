@@ -85,5 +85,11 @@ def test_search_bench_is_well_formed() -> None:
 
     r = run_search_bench(messages=2000, queries=20)
     assert r.messages == 2000 and r.apply_events_per_s > 0 and r.db_mb > 0
-    for timed in (r.one_room_by_frequency, r.one_room_most_common, r.many_rooms_by_frequency):
-        assert timed.count == 20 and timed.p99_ms is not None
+    assert {(c.who, c.words, c.order) for c in r.cases} == {
+        (who, words, order)
+        for who in ("1 room", "100 rooms")
+        for words in ("by frequency", "most common", "rare")
+        for order in ("newest", "relevance")
+    }
+    for case in r.cases:
+        assert case.latency.count == 20 and case.latency.p99_ms is not None

@@ -30,7 +30,8 @@ def test_a_korean_word_inside_a_sentence_is_found_and_highlighted() -> None:
     assert [(h.room_id, h.room_seq, h.sender) for h in found.hits] == [(GROUP, 1, "u1")]
     assert found.hits[0].snippet == "오늘 저녁에 삼겹살 먹으러 갈래?"
     assert highlighted(found.hits[0]) == ["삼겹살"]
-    assert found.ranked and found.next_cursor is None
+    assert not found.ranked and found.next_cursor is None  # newest first
+    assert m.find("u2", "삼겹살", order="relevance").ranked
     # part of a word, inside a longer word ("회의가")
     assert [h.room_seq for h in m.find("u1", "회의").hits] == [3]
     assert [h.room_seq for h in m.find("u1", "먹으러 갈래").hits] == [1]
@@ -72,19 +73,36 @@ def test_ranked_then_newest_and_paged_without_gaps() -> None:
     m.group(GROUP, "u1", "u2")
     for i in range(7):
         m.send(GROUP, "u1", f"lunch {i} somewhere with a long tail of other words")
-    m.send(GROUP, "u2", "lunch lunch lunch")
-    first = m.find("u1", "lunch", limit=3)
+    m.send(GROUP, "u2", "lunch lunch lunch", at=4)  # sent as the 4th by time, applied last
+    first = m.find("u1", "lunch", limit=3, order="relevance")
     assert first.hits[0].room_seq == 8  # the densest match first
     assert [h.room_seq for h in first.hits[1:]] == [7, 6]  # equal scores: newest first
     pages, cursor = [first], first.next_cursor
     while cursor is not None:
-        page = m.find("u1", "lunch", limit=3, cursor=cursor)
+        page = m.find("u1", "lunch", limit=3, cursor=cursor, order="relevance")
         pages.append(page)
         cursor = page.next_cursor
     seqs = [h.room_seq for p in pages for h in p.hits]
     assert seqs == [8, 7, 6, 5, 4, 3, 2, 1]
     assert [len(p.hits) for p in pages] == [3, 3, 2]
     assert m.find("u1", "LUNCH", room_id=GROUP).hits == m.find("u1", "lunch").hits
+
+
+def test_newest_first_follows_the_send_time_not_the_apply_order() -> None:
+    m = Model()
+    m.group(GROUP, "u1", "u2")
+    m.group(OTHER, "u1", "u3")
+    stamps = [5_000, 1_000, 9_000, 3_000, 7_000]
+    for i, at in enumerate(stamps):
+        m.send(GROUP if i % 2 else OTHER, "u1", f"lunch {i}", at=at)
+    newest = [m.find("u1", "lunch", limit=2)]
+    while newest[-1].next_cursor is not None:
+        newest.append(m.find("u1", "lunch", limit=2, cursor=newest[-1].next_cursor))
+    assert [h.at for p in newest for h in p.hits] == sorted(stamps, reverse=True)
+    assert not any(p.ranked for p in newest)
+    with pytest.raises(FirebreakError) as refused:
+        m.find("u1", "lunch", order="oldest")
+    assert (refused.value.status, refused.value.code) == (400, "invalid_order")
 
 
 def test_short_words_filter_indexed_matches_and_search_alone_by_recency() -> None:

@@ -45,17 +45,19 @@ class ChangeWrites:
             "UPDATE messages SET text=?, edited_at=? WHERE room_id=? AND room_seq=?",
             (text, at, room_id, room_seq),
         )
+        sent = self._db.execute(
+            "SELECT partition, seq, at FROM messages WHERE room_id=? AND room_seq=?", (room_id, room_seq)
+        ).fetchone()
         self._db.execute(
-            "UPDATE message_text SET text=? WHERE rowid=("
-            "SELECT (partition << 40) | seq FROM messages WHERE room_id=? AND room_seq=?)",
-            (index_text(text), room_id, room_seq),
+            "UPDATE message_text SET text=? WHERE rowid=?",
+            (index_text(text), search_rowid(sent[2], sent[0], sent[1])),
         )
         return True
 
     def delete_message(self, room_id: str, room_seq: int, at: int) -> list[tuple[int, int]]:
         key = (room_id, room_seq)
         sent = self._db.execute(
-            "SELECT partition, seq FROM messages WHERE room_id=? AND room_seq=?", key
+            "SELECT partition, seq, at FROM messages WHERE room_id=? AND room_seq=?", key
         ).fetchone()
         if sent is None:
             return []
@@ -66,7 +68,7 @@ class ChangeWrites:
             "UPDATE messages SET text='', deleted_at=? WHERE room_id=? AND room_seq=?", (at, *key)
         )
         self._db.execute("UPDATE message_edits SET previous='' WHERE room_id=? AND room_seq=?", key)
-        self._db.execute("DELETE FROM message_text WHERE rowid=?", (search_rowid(sent[0], sent[1]),))
+        self._db.execute("DELETE FROM message_text WHERE rowid=?", (search_rowid(sent[2], sent[0], sent[1]),))
         self._db.execute("DELETE FROM reactions WHERE room_id=? AND room_seq=?", key)
         return [(sent[0], sent[1]), *((p, s) for p, s in edits)]
 

@@ -1,8 +1,9 @@
 """Search queries over a DC's read model (the ``message_text`` FTS5 table, kept by the store as
 messages are sent, edited and deleted).
 
-Every answer depends only on the read model's rows, ordered by a total order (score, then time,
-then log position), so DCs that applied the same log positions answer the same pages.
+Every answer depends only on the read model's rows, ordered by a total order (newest first by
+search_rowid, which is made of the send time and the log position; or score, then that), so DCs
+that applied the same log positions answer the same pages.
 """
 
 from __future__ import annotations
@@ -34,12 +35,22 @@ class SearchQueries:
         rows = self._db.execute("SELECT room_id FROM members WHERE user_id=? AND active=1", (user_id,))
         return [str(r[0]) for r in rows]
 
-    def ranked(
-        self, user_id: str, terms: list[str], also: list[str], room_ids: list[str], offset: int, limit: int
+    def indexed(
+        self,
+        terms: list[str],
+        also: list[str],
+        room_ids: list[str],
+        offset: int,
+        limit: int,
+        *,
+        relevance: bool,
     ) -> list[SearchRow]:
         """Messages of ``room_ids`` (rooms of the user's) whose text holds every one of ``terms``
-        (3 characters or more) and of ``also`` (shorter), best first (bm25 over the text column
-        alone), then newest; ``text`` is the whole (indexed) text."""
+        (3 characters or more) and of ``also`` (shorter): newest first, or with ``relevance`` best
+        first (bm25 over the text column alone), then newest. ``text`` is the whole (indexed) text.
+
+        Newest first walks the index backwards in rowid (time) order and stops after the page;
+        best first must score every match of the caller's rooms before it can sort them."""
         if not room_ids:
             return []
         where = ["message_text MATCH ?"]
@@ -48,12 +59,12 @@ class SearchQueries:
             where.append("text LIKE ? ESCAPE '\\'")
             args.append(like_pattern(term))
         args += [limit, offset]
-        # Ranks rowids only: columns such as a snippet or the messages row would be computed for
-        # every match before the sort, not only for the page.
+        order = "bm25(message_text, 1.0, 0.0), rowid DESC" if relevance else "rowid DESC"
+        # Selects rowids and stored columns only: a snippet or the messages row would be computed
+        # for every match before the sort, not only for the page.
         ranked = self._db.execute(
             "SELECT rowid, room_id, room_seq, text FROM message_text "
-            f"WHERE {' AND '.join(where)} "
-            "ORDER BY bm25(message_text, 1.0, 0.0), at DESC, rowid DESC LIMIT ? OFFSET ?",
+            f"WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ? OFFSET ?",
             args,
         ).fetchall()
         mine = set(room_ids)

@@ -24,7 +24,7 @@ from firebreak.domain.events import RoomKind
 from firebreak.domain.model import MemberState, RoomState
 from firebreak.domain.search import index_text, room_tag, search_rowid
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 _SCHEMA = (
     """
@@ -62,8 +62,8 @@ CREATE TABLE IF NOT EXISTS message_edits(
 CREATE UNIQUE INDEX IF NOT EXISTS messages_by_sender ON messages(sender, client_id, room_id);
 -- Full-text search over live message text (adapters/sqlite_search.py). The trigram tokenizer
 -- indexes every 3-character substring, so a word inside a Korean, Japanese or Chinese sentence
--- (no spaces between words) is found. rowid = the message's log position (search_rowid), the
--- same in every DC.
+-- (no spaces between words) is found. rowid = the message's send time and log position
+-- (search_rowid): the same in every DC, and in time order for newest-first pages.
 -- tag: the room's one-trigram token (domain/search.py room_tag), so a query names the caller's rooms.
 CREATE VIRTUAL TABLE IF NOT EXISTS message_text USING fts5(
     text, tag, room_id UNINDEXED, room_seq UNINDEXED, at UNINDEXED, tokenize='trigram');
@@ -299,7 +299,7 @@ class SqliteStore(ChangeWrites):
             return False
         self._db.execute(
             "INSERT INTO message_text(rowid, text, tag, room_id, room_seq, at) VALUES(?,?,?,?,?,?)",
-            (search_rowid(partition, seq), index_text(text), room_tag(room_id), room_id, room_seq, at),
+            (search_rowid(at, partition, seq), index_text(text), room_tag(room_id), room_id, room_seq, at),
         )
         return True
 

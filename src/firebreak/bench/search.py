@@ -5,8 +5,9 @@ them, then N messages round-robin, each a sentence of 4-12 made-up Korean words 
 drawn from a vocabulary of 20,000 with Zipf weights, so some words are very common and most are
 rare. Applies it with the real projector (batches of 10,000), then times the search use case's
 query (adapters/sqlite_search.py, a page of 20) for one-word queries: by a member of one room
-(1/1000 of the messages) and by ``heavy`` (1/10 of them), for words drawn by frequency and for the
-20 most common ones. What it leaves out: HTTP, and the snippet (microseconds).
+(1/1000 of the messages) and by ``heavy`` (1/10 of them), for words drawn by frequency, for the
+20 most common ones and for rare ones, in both orders (newest first, and best first by bm25).
+What it leaves out: HTTP, and the snippet (microseconds).
 """
 
 from __future__ import annotations
@@ -26,20 +27,26 @@ from firebreak.bench.load import Latency, latency
 from firebreak.domain import events as ev
 from firebreak.domain.ids import room_stream
 from firebreak.service.projector import CATCH_UP_BATCH, Projector
+from firebreak.service.search import ORDERS, RELEVANCE
 
 ROOMS, ROOM_SIZE, HEAVY_ROOMS, VOCABULARY = 1000, 20, 100, 20_000
+
+
+class SearchCase(msgspec.Struct, frozen=True):
+    #: "1 room" (a member of one room) or "100 rooms" (``heavy``)
+    who: str
+    #: "by frequency", "most common" (the 20 most common words) or "rare"
+    words: str
+    #: the search's ``order``: newest or relevance
+    order: str
+    latency: Latency
 
 
 class SearchBenchResult(msgspec.Struct, frozen=True):
     messages: int
     apply_events_per_s: float
     db_mb: float
-    #: by a member of one room
-    one_room_by_frequency: Latency
-    one_room_most_common: Latency
-    #: by a member of 100 rooms
-    many_rooms_by_frequency: Latency
-    many_rooms_most_common: Latency
+    cases: list[SearchCase]
 
 
 def _log(messages: int, rng: random.Random, vocab: list[str], weights: list[float]) -> list[Entry]:
@@ -85,24 +92,30 @@ def run_search_bench(*, messages: int, queries: int = 300, seed: int = 1) -> Sea
         size = path.stat().st_size / 1e6
         q = SearchQueries(conn)
 
-        def timed(user: str | None, chosen: list[str]) -> Latency:
+        def timed(user: str | None, chosen: list[str], order: str) -> Latency:
             waits = []
             for word in chosen:
                 who = user or f"u{rng.randrange(ROOMS)}_1"
                 t = time.perf_counter()
-                q.ranked(who, [word], [], q.rooms_of(who), 0, 21)
+                q.indexed([word], [], q.rooms_of(who), 0, 21, relevance=order == RELEVANCE)
                 waits.append(time.perf_counter() - t)
             return latency(waits)
 
-        common = (words[:20] * (queries // 20 + 1))[:queries]
+        sets = {
+            "by frequency": rng.choices(words, word_weights, k=queries),
+            "most common": (words[:20] * (queries // 20 + 1))[:queries],
+            "rare": rng.choices(words[len(words) // 4 :], k=queries),
+        }
         result = SearchBenchResult(
             messages=messages,
             apply_events_per_s=round(len(entries) / took, 1),
             db_mb=round(size, 1),
-            one_room_by_frequency=timed(None, rng.choices(words, word_weights, k=queries)),
-            one_room_most_common=timed(None, common),
-            many_rooms_by_frequency=timed("heavy", rng.choices(words, word_weights, k=queries)),
-            many_rooms_most_common=timed("heavy", common),
+            cases=[
+                SearchCase(who, name, order, timed(user, chosen, order))
+                for order in ORDERS
+                for who, user in (("1 room", None), ("100 rooms", "heavy"))
+                for name, chosen in sets.items()
+            ],
         )
         conn.close()
     return result

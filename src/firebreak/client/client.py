@@ -174,9 +174,16 @@ class Client(Transport):
         return await self.request("GET", f"/v1/rooms/{room_id}/messages/{room_seq}/edits", type=EditHistory)
 
     async def search(
-        self, query: str, *, room_id: str | None = None, limit: int | None = None, cursor: str | None = None
+        self,
+        query: str,
+        *,
+        room_id: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+        order: str = "newest",
     ) -> SearchResult:
-        params: dict[str, str] = {"q": query}
+        """``order``: ``newest`` (first) or ``relevance`` (best first)."""
+        params: dict[str, str] = {"q": query, "order": order}
         if room_id is not None:
             params["room_id"] = room_id
         if limit is not None:

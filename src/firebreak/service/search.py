@@ -19,6 +19,10 @@ from firebreak.wire.views import SearchHit, SearchResult
 
 #: A page cursor: ``s1-`` and how many hits come before the page.
 _CURSOR = re.compile(r"s1-([0-9]{1,9})")
+#: Orders of hits (docs/API.md, "Search"): newest first, as messengers list found messages, and
+#: cheap at any size; or best first by bm25, which scores every match in the caller's rooms.
+NEWEST, RELEVANCE = "newest", "relevance"
+ORDERS = (NEWEST, RELEVANCE)
 #: Characters either side of the first hit in a snippet.
 _CONTEXT = 32
 
@@ -30,7 +34,13 @@ class Search:
         self._rooms = rooms
 
     async def search(
-        self, me: str, query: str, room_id: str | None, limit: int | None, cursor: str | None
+        self,
+        me: str,
+        query: str,
+        room_id: str | None,
+        limit: int | None,
+        cursor: str | None,
+        order: str = NEWEST,
     ) -> SearchResult:
         limits = self._limits
         check_unicode(query, "the query")
@@ -38,6 +48,8 @@ class Search:
             raise BadRequest(
                 f"a query has at most {limits.search_query_max_chars} characters", code="invalid_query"
             )
+        if order not in ORDERS:
+            raise BadRequest(f"order is one of {', '.join(ORDERS)}", code="invalid_order")
         words = terms(query)
         if not words:
             raise BadRequest("the query has no words", code="invalid_query")
@@ -55,7 +67,8 @@ class Search:
         short_terms = [w for w in words if len(w) < MIN_TRIGRAM]
         if long_terms:
             rooms = [room_id] if room_id is not None else self._q.rooms_of(me)
-            rows = self._q.ranked(me, long_terms, short_terms, rooms, offset, size + 1)
+            relevance = order == RELEVANCE
+            rows = self._q.indexed(long_terms, short_terms, rooms, offset, size + 1, relevance=relevance)
             hits = [self._hit(r, words) for r in rows[:size]]
         else:
             rows = self._q.recent(
@@ -64,7 +77,9 @@ class Search:
             hits = [self._hit(r, short_terms) for r in rows[:size]]
         more = len(rows) > size
         return SearchResult(
-            hits=hits, next_cursor=f"s1-{offset + size}" if more else None, ranked=bool(long_terms)
+            hits=hits,
+            next_cursor=f"s1-{offset + size}" if more else None,
+            ranked=bool(long_terms) and order == RELEVANCE,
         )
 
     @staticmethod

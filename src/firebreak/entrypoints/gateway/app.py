@@ -250,8 +250,11 @@ def create_app(gw: GatewayParts) -> ASGIApp:
         room_id: Annotated[str | None, Query(description="only this room")] = None,
         limit: Annotated[int | None, Query(description="hits per page")] = None,
         cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+        order: Annotated[
+            str, Query(description="`newest` (first) or `relevance` (best first, bm25)")
+        ] = "newest",
     ) -> Response:
-        return boundary.reply(await gw.search.search(me.user_id, q, room_id, limit, cursor))
+        return boundary.reply(await gw.search.search(me.user_id, q, room_id, limit, cursor, order))
 
     # ---- operations -------------------------------------------------------------------------
 

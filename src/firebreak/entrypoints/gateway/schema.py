@@ -128,6 +128,7 @@ def _path_param_rules(limits: Limits) -> dict[str, dict[str, dict[str, Any]]]:
             "q": {"minLength": 1, "maxLength": limits.search_query_max_chars},
             "limit": {"minimum": 1, "maximum": limits.search_page_max},
             "cursor": {"pattern": "^s1-[0-9]{1,9}$"},
+            "order": {"enum": ["newest", "relevance"]},
         }
     }
 
