@@ -21,7 +21,8 @@ from firebreak.client import Client
 from firebreak.config import Config
 from firebreak.domain import events as ev
 from firebreak.domain.ids import room_stream, room_subject
-from firebreak.drill.checker import Findings, check
+from firebreak.drill.checker import check
+from firebreak.drill.findings import Findings
 from firebreak.drill.plan import Disaster, DrillOptions
 from firebreak.drill.record import HistoryEntry, Mark, ReadProbe
 from firebreak.drill.workload import Workload
