@@ -20,10 +20,10 @@ import msgspec
 
 from firebreak.adapters.sqlite_accounts import AccountWrites
 from firebreak.adapters.sqlite_changes import ChangeWrites
+from firebreak.adapters.sqlite_messages import MessageWrites
 from firebreak.adapters.sqlite_wallets import WALLET_SCHEMA, SqliteWallets
 from firebreak.domain.events import RoomKind
 from firebreak.domain.model import MemberState, RoomState
-from firebreak.domain.search import index_text, room_tag, search_rowid
 
 SCHEMA_VERSION = 6
 
@@ -104,7 +104,7 @@ def connect(path: Path | str) -> sqlite3.Connection:
     return conn
 
 
-class SqliteStore(ChangeWrites, AccountWrites):
+class SqliteStore(MessageWrites, ChangeWrites, AccountWrites):
     """Implements :class:`firebreak.domain.model.Store` over one connection."""
 
     #: Cached rows before the caches are dropped and refilled (bounds their memory).
@@ -275,37 +275,6 @@ class SqliteStore(ChangeWrites, AccountWrites):
         if cached is not None:
             self._members[(room_id, user_id)] = msgspec.structs.replace(cached, read_room_seq=room_seq)
             self._reads[(room_id, user_id)] = room_seq
-
-    # messages and the catch-up log
-    def insert_message(
-        self,
-        room_id: str,
-        room_seq: int,
-        partition: int,
-        seq: int,
-        sender: str,
-        client_id: str,
-        text: str,
-        at: int,
-    ) -> bool:
-        # One statement for check and insert (a separate SELECT showed in the apply profile). The
-        # conflict target is the client-id index only: a clash on (room_id, room_seq) would be a
-        # bug and still raises.
-        cur = self._db.execute(
-            "INSERT INTO messages(room_id, room_seq, partition, seq, sender, client_id, text, at) "
-            "VALUES(?,?,?,?,?,?,?,?) ON CONFLICT(sender, client_id, room_id) DO NOTHING",
-            (room_id, room_seq, partition, seq, sender, client_id, text, at),
-        )
-        if cur.rowcount != 1:
-            return False
-        self._db.execute(
-            "INSERT INTO message_text(rowid, text, tag, room_id, room_seq, at) VALUES(?,?,?,?,?,?)",
-            (search_rowid(partition, seq), index_text(text), room_tag(room_id), room_id, room_seq, at),
-        )
-        return True
-
-    def append_event(self, partition: int, seq: int, room_id: str, body: bytes) -> None:
-        self._db.execute("INSERT INTO events VALUES(?,?,?,?)", (partition, seq, room_id, body))
 
     # positions
     def set_position(self, stream: str, seq: int) -> None:
