@@ -10,7 +10,8 @@ from starlette.types import ASGIApp
 from firebreak.config import Config, DCConfig
 from firebreak.entrypoints.gateway import boundary
 from firebreak.entrypoints.gateway.apidocs import install_docs
-from firebreak.entrypoints.gateway.hot import SEND_OPERATION, HotLane, LaneMetrics
+from firebreak.entrypoints.gateway.hot import HotLane
+from firebreak.entrypoints.gateway.hot_contract import SEND_OPERATION, LaneMetrics
 from firebreak.entrypoints.gateway.ops import add_ops_routes
 from firebreak.entrypoints.gateway.pay_lane import PayLane
 from firebreak.entrypoints.gateway.session_routes import add_session_routes
