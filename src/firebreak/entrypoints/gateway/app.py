@@ -30,6 +30,20 @@ from firebreak.service.rooms import Rooms
 from firebreak.service.search import Search
 from firebreak.service.sessions import LiveSession
 from firebreak.service.wallets import Wallets
+from firebreak.wire.requests import (
+    BatchBody,
+    DirectBody,
+    EditBody,
+    GroupBody,
+    InviteBody,
+    LeaveBody,
+    LoginBody,
+    ProfileBody,
+    ReactBody,
+    ReadBody,
+    RegisterBody,
+    RenameBody,
+)
 from firebreak.wire.views import (
     WRITE_URL_HEADER,
     BatchResult,
@@ -108,7 +122,9 @@ def create_app(gw: GatewayParts) -> ASGIApp:
     @app.post(
         "/v1/accounts", responses=boundary.doc(UserView, 201) | boundary.errors(409, 429), status_code=201
     )
-    async def register(body: boundary.RegisterBody, request: Request) -> Response:
+    async def register(
+        body: Annotated[RegisterBody, boundary.json_body(RegisterBody)], request: Request
+    ) -> Response:
         user = await accounts.register(
             body.username, body.password, body.display_name, body.request_id, boundary.source(request)
         )
@@ -117,7 +133,7 @@ def create_app(gw: GatewayParts) -> ASGIApp:
     @app.post(
         "/v1/sessions", responses=boundary.doc(SessionView, 201) | boundary.errors(401, 429), status_code=201
     )
-    async def login(body: boundary.LoginBody, request: Request) -> Response:
+    async def login(body: Annotated[LoginBody, boundary.json_body(LoginBody)], request: Request) -> Response:
         client = request.headers.get("user-agent", "")  # shown in the session list
         return boundary.reply(
             await accounts.login(body.username, body.password, boundary.source(request), client), 201
@@ -135,7 +151,7 @@ def create_app(gw: GatewayParts) -> ASGIApp:
         return boundary.reply(accounts.me(me.user_id))
 
     @app.patch("/v1/me", responses=boundary.doc(UserView) | boundary.errors(404, 409, 429))
-    async def profile(me: Me, body: boundary.ProfileBody) -> Response:
+    async def profile(me: Me, body: Annotated[ProfileBody, boundary.json_body(ProfileBody)]) -> Response:
         return boundary.reply(await accounts.set_display_name(me.user_id, body.display_name))
 
     # ---- rooms ------------------------------------------------------------------------------
@@ -145,13 +161,13 @@ def create_app(gw: GatewayParts) -> ASGIApp:
         return boundary.reply(room_queries.list_rooms(me.user_id))
 
     @app.post("/v1/rooms/direct", responses=boundary.doc(RoomView) | boundary.errors(404, 429))
-    async def open_direct(me: Me, body: boundary.DirectBody) -> Response:
+    async def open_direct(me: Me, body: Annotated[DirectBody, boundary.json_body(DirectBody)]) -> Response:
         return boundary.reply(await rooms.open_direct(me.user_id, body.username))
 
     @app.post(
         "/v1/rooms", responses=boundary.doc(RoomView, 201) | boundary.errors(404, 409, 429), status_code=201
     )
-    async def create_group(me: Me, body: boundary.GroupBody) -> Response:
+    async def create_group(me: Me, body: Annotated[GroupBody, boundary.json_body(GroupBody)]) -> Response:
         return boundary.reply(
             await rooms.create_group(me.user_id, body.name, body.members, body.request_id), 201
         )
@@ -161,17 +177,23 @@ def create_app(gw: GatewayParts) -> ASGIApp:
         return boundary.reply(await room_queries.detail(me.user_id, room_id))
 
     @app.patch("/v1/rooms/{room_id}", responses=boundary.doc(RoomView) | boundary.errors(404, 409, 429))
-    async def rename(me: Me, room_id: str, body: boundary.RenameBody) -> Response:
+    async def rename(
+        me: Me, room_id: str, body: Annotated[RenameBody, boundary.json_body(RenameBody)]
+    ) -> Response:
         return boundary.reply(await rooms.rename(me.user_id, room_id, body.name, body.request_id))
 
     @app.post(
         "/v1/rooms/{room_id}/members", responses=boundary.doc(RoomView) | boundary.errors(404, 409, 429)
     )
-    async def invite(me: Me, room_id: str, body: boundary.InviteBody) -> Response:
+    async def invite(
+        me: Me, room_id: str, body: Annotated[InviteBody, boundary.json_body(InviteBody)]
+    ) -> Response:
         return boundary.reply(await rooms.invite(me.user_id, room_id, body.members, body.request_id))
 
     @app.post("/v1/rooms/{room_id}/leave", responses=boundary.doc(Ok) | boundary.errors(404, 409, 429))
-    async def leave(me: Me, room_id: str, body: boundary.LeaveBody) -> Response:
+    async def leave(
+        me: Me, room_id: str, body: Annotated[LeaveBody, boundary.json_body(LeaveBody)]
+    ) -> Response:
         await rooms.leave(me.user_id, room_id, body.request_id)
         return boundary.reply(Ok())
 
@@ -179,7 +201,9 @@ def create_app(gw: GatewayParts) -> ASGIApp:
         "/v1/rooms/{room_id}/messages/batch",
         responses=boundary.doc(BatchResult) | boundary.errors(404, 409, 429),
     )
-    async def send_batch(me: Me, room_id: str, body: boundary.BatchBody) -> Response:
+    async def send_batch(
+        me: Me, room_id: str, body: Annotated[BatchBody, boundary.json_body(BatchBody)]
+    ) -> Response:
         items = [(m.client_id, m.text) for m in body.messages]
         results = await rooms.send_batch(me.user_id, room_id, items)
         duplicates = sum(r.duplicate for r in results)
@@ -211,7 +235,9 @@ def create_app(gw: GatewayParts) -> ASGIApp:
         "/v1/rooms/{room_id}/messages/{room_seq}",
         responses=boundary.doc(MessageView) | boundary.errors(403, 404, 409, 413, 429),
     )
-    async def edit_message(me: Me, room_id: str, room_seq: int, body: boundary.EditBody) -> Response:
+    async def edit_message(
+        me: Me, room_id: str, room_seq: int, body: Annotated[EditBody, boundary.json_body(EditBody)]
+    ) -> Response:
         changes = gw.message_changes
         return hinted(room_id, await changes.edit(me.user_id, room_id, room_seq, body.client_id, body.text))
 
@@ -226,7 +252,9 @@ def create_app(gw: GatewayParts) -> ASGIApp:
         "/v1/rooms/{room_id}/messages/{room_seq}/reactions",
         responses=boundary.doc(MessageView) | boundary.errors(404, 409, 429),
     )
-    async def react(me: Me, room_id: str, room_seq: int, body: boundary.ReactBody) -> Response:
+    async def react(
+        me: Me, room_id: str, room_seq: int, body: Annotated[ReactBody, boundary.json_body(ReactBody)]
+    ) -> Response:
         changes = gw.message_changes
         view = await changes.react(me.user_id, room_id, room_seq, body.emoji, body.on, body.request_id)
         return hinted(room_id, view)
@@ -239,7 +267,9 @@ def create_app(gw: GatewayParts) -> ASGIApp:
         return boundary.reply(await gw.message_changes.edits(me.user_id, room_id, room_seq))
 
     @app.post("/v1/rooms/{room_id}/read", responses=boundary.doc(ReadResult) | boundary.errors(404, 429))
-    async def mark_read(me: Me, room_id: str, body: boundary.ReadBody) -> Response:
+    async def mark_read(
+        me: Me, room_id: str, body: Annotated[ReadBody, boundary.json_body(ReadBody)]
+    ) -> Response:
         return boundary.reply(await rooms.mark_read(me.user_id, room_id, body.up_to))
 
     # ---- search -----------------------------------------------------------------------------

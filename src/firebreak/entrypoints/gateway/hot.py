@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import Callable
 from typing import cast
@@ -26,8 +25,7 @@ from urllib.parse import parse_qs
 import msgspec
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from firebreak.domain.validation import check_unicode
-from firebreak.entrypoints.gateway.boundary import bearer, error_response
+from firebreak.entrypoints.gateway.boundary import bearer, error_response, undecodable
 from firebreak.entrypoints.gateway.hot_contract import LaneMetrics, Uncounted
 from firebreak.entrypoints.gateway.websocket import SEND_NOW
 from firebreak.errors import BadRequest, FirebreakError
@@ -120,7 +118,7 @@ class HotLane:
             except msgspec.ValidationError as exc:
                 raise BadRequest(f"body: {exc}", code="malformed_request") from exc
             except msgspec.DecodeError as exc:
-                raise _undecodable(body, exc) from exc
+                raise undecodable(body, exc) from exc
             result = await self._rooms.send(claims.user_id, room_id, parsed.client_id, parsed.text)
         except FirebreakError as exc:
             self._metrics.send_failed(exc.code)
@@ -210,19 +208,6 @@ async def _refuse(send: Send, exc: FirebreakError) -> None:
     await send({"type": "websocket.send", "text": error_frame(exc.code, exc.message).decode()})
     code = _WS_CLOSE.get(exc.status, WS_BAD_REQUEST)
     await send({"type": "websocket.close", "code": code, "reason": exc.code})
-
-
-def _undecodable(body: bytes, exc: msgspec.DecodeError) -> BadRequest:
-    """Why msgspec refused a body. It also refuses a lone surrogate escape ("\\ud800"), which is
-    JSON but no Unicode text: 400 invalid_unicode, as FastAPI's routes answer (domain/validation.py).
-    Only failed sends pay for the second parse."""
-    try:
-        check_unicode(json.dumps(json.loads(body), ensure_ascii=False), "the body")
-    except BadRequest as refused:
-        return refused
-    except (ValueError, RecursionError):
-        pass
-    return BadRequest(f"body: not valid JSON ({exc})", code="malformed_request")
 
 
 def _write_frame_now(scope: Scope) -> WriteFrameNow | None:
