@@ -38,6 +38,9 @@ class Search:
             raise BadRequest(
                 f"a query has at most {limits.search_query_max_chars} characters", code="invalid_query"
             )
+        if "\x00" in query:
+            # FTS5 reads its query as a C string: a NUL would cut it short (a 500, not a search).
+            raise BadRequest("a query holds no NUL character", code="invalid_query")
         words = terms(query)
         if not words:
             raise BadRequest("the query has no words", code="invalid_query")
