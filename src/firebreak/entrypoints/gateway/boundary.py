@@ -7,7 +7,7 @@ import logging
 import re
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 from fastapi import Depends, FastAPI, Request
@@ -28,6 +28,8 @@ from firebreak.wire.requests import ALL_BODIES
 from firebreak.wire.views import ALL_VIEWS
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 _encoder = msgspec.json.Encoder()
 
@@ -77,7 +79,7 @@ def doc(view: type[msgspec.Struct], status: int = 200) -> dict[int | str, dict[s
 # ---- request bodies (msgspec: wire/requests.py) ---------------------------------------------
 
 
-def undecodable(body: bytes, exc: msgspec.DecodeError) -> BadRequest:
+def _undecodable(body: bytes, exc: msgspec.DecodeError) -> BadRequest:
     """Why msgspec refused a body as JSON. It also refuses a lone surrogate escape ("\\ud800"),
     which is JSON but no Unicode text: 400 invalid_unicode, as the domain answers such text
     (domain/validation.py). Only refused bodies pay for the second parse."""
@@ -88,6 +90,16 @@ def undecodable(body: bytes, exc: msgspec.DecodeError) -> BadRequest:
     except (ValueError, RecursionError):
         pass
     return BadRequest(f"body: not valid JSON ({exc})", code="malformed_request")
+
+
+def decode_body(decode: Callable[[bytes], T], body: bytes) -> T:
+    """``decode(body)``, or the 400 every route and lane answers for a body it cannot take."""
+    try:
+        return decode(body)
+    except msgspec.ValidationError as exc:
+        raise BadRequest(f"body: {exc}", code="malformed_request") from exc
+    except msgspec.DecodeError as exc:
+        raise _undecodable(body, exc) from exc
 
 
 class JsonBody:
@@ -101,13 +113,7 @@ class JsonBody:
         self._decoder = msgspec.json.Decoder(struct)
 
     async def __call__(self, request: Request) -> Any:
-        body = await request.body()
-        try:
-            return self._decoder.decode(body)
-        except msgspec.ValidationError as exc:
-            raise BadRequest(f"body: {exc}", code="malformed_request") from exc
-        except msgspec.DecodeError as exc:
-            raise undecodable(body, exc) from exc
+        return decode_body(self._decoder.decode, await request.body())
 
 
 def json_body(struct: type[msgspec.Struct]) -> Any:

@@ -25,7 +25,7 @@ from urllib.parse import parse_qs
 import msgspec
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from firebreak.entrypoints.gateway.boundary import bearer, error_response, undecodable
+from firebreak.entrypoints.gateway.boundary import bearer, decode_body, error_response
 from firebreak.entrypoints.gateway.hot_contract import LaneMetrics, Uncounted
 from firebreak.entrypoints.gateway.websocket import SEND_NOW
 from firebreak.errors import BadRequest, FirebreakError
@@ -113,12 +113,7 @@ class HotLane:
                     break
             body = await _read_body(receive)
             claims = bearer(authorization, self._accounts)
-            try:
-                parsed = _send_body.decode(body)
-            except msgspec.ValidationError as exc:
-                raise BadRequest(f"body: {exc}", code="malformed_request") from exc
-            except msgspec.DecodeError as exc:
-                raise undecodable(body, exc) from exc
+            parsed = decode_body(_send_body.decode, body)
             result = await self._rooms.send(claims.user_id, room_id, parsed.client_id, parsed.text)
         except FirebreakError as exc:
             self._metrics.send_failed(exc.code)
