@@ -105,15 +105,22 @@ def decode_body(decode: Callable[[bytes], T], body: bytes) -> T:
 class JsonBody:
     """A FastAPI dependency that decodes a route's JSON body into ``struct`` with msgspec: the
     same types the client builds and the plain-ASGI lanes decode. A refused body is a 400
-    (``malformed_request``, or ``invalid_unicode``); :func:`install` documents ``struct`` as the
-    route's request body."""
+    (``malformed_request``); :func:`install` documents ``struct`` as the route's request body."""
 
     def __init__(self, struct: type[msgspec.Struct]) -> None:
         self.struct = struct
         self._decoder = msgspec.json.Decoder(struct)
 
     async def __call__(self, request: Request) -> Any:
-        return decode_body(self._decoder.decode, await request.body())
+        body = await request.body()
+        try:
+            return decode_body(self._decoder.decode, body)
+        except BadRequest as refused:
+            if refused.code != "invalid_unicode":
+                raise
+        # JSON whose only fault is a lone surrogate goes on to the domain, whose rule for the
+        # field answers (a username holding one is invalid_username; text is invalid_unicode).
+        return decode_body(lambda raw: msgspec.convert(json.loads(raw), self.struct), body)
 
 
 def json_body(struct: type[msgspec.Struct]) -> Any:
