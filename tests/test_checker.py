@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from firebreak.drill.checker import Findings, check
+from firebreak.drill.checker import check
+from firebreak.drill.findings import Findings
 from firebreak.drill.record import HistoryEntry, Mark, ReadProbe, Receipt, SendRecord
 
 ROOM = "g_room"

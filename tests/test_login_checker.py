@@ -3,8 +3,8 @@ without a sign-in, and the verdict failing on a lost family or a code redeemed t
 
 from __future__ import annotations
 
-from firebreak.drill.login import FamilyProbe, LoginRecord
 from firebreak.drill.login_checker import check
+from firebreak.drill.login_records import FamilyProbe, LoginRecord
 from firebreak.drill.record import Mark
 
 DCS = ("dc1", "dc2", "dc3")

@@ -140,6 +140,7 @@ def test_markers_in_message_text_do_not_confuse_highlights() -> None:
         ("", None, None, "invalid_query"),
         ("   ", None, None, "invalid_query"),
         ("x" * 201, None, None, "invalid_query"),
+        ("abc\x00def", None, None, "invalid_query"),
         ("\ud800abc", None, None, "invalid_unicode"),
         ("abc", 0, None, "invalid_limit"),
         ("abc", 51, None, "invalid_limit"),

@@ -18,11 +18,12 @@ from pathlib import Path
 
 import msgspec
 
+from firebreak.adapters.sqlite_accounts import AccountWrites
 from firebreak.adapters.sqlite_changes import ChangeWrites
+from firebreak.adapters.sqlite_messages import MessageWrites
 from firebreak.adapters.sqlite_wallets import WALLET_SCHEMA, SqliteWallets
 from firebreak.domain.events import RoomKind
 from firebreak.domain.model import MemberState, RoomState
-from firebreak.domain.search import index_text, room_tag, search_rowid
 
 SCHEMA_VERSION = 7
 
@@ -103,7 +104,7 @@ def connect(path: Path | str) -> sqlite3.Connection:
     return conn
 
 
-class SqliteStore(ChangeWrites):
+class SqliteStore(MessageWrites, ChangeWrites, AccountWrites):
     """Implements :class:`firebreak.domain.model.Store` over one connection."""
 
     #: Cached rows before the caches are dropped and refilled (bounds their memory).
@@ -274,93 +275,6 @@ class SqliteStore(ChangeWrites):
         if cached is not None:
             self._members[(room_id, user_id)] = msgspec.structs.replace(cached, read_room_seq=room_seq)
             self._reads[(room_id, user_id)] = room_seq
-
-    # messages and the catch-up log
-    def insert_message(
-        self,
-        room_id: str,
-        room_seq: int,
-        partition: int,
-        seq: int,
-        sender: str,
-        client_id: str,
-        text: str,
-        at: int,
-    ) -> bool:
-        # One statement for check and insert (a separate SELECT showed in the apply profile). The
-        # conflict target is the client-id index only: a clash on (room_id, room_seq) would be a
-        # bug and still raises.
-        cur = self._db.execute(
-            "INSERT INTO messages(room_id, room_seq, partition, seq, sender, client_id, text, at) "
-            "VALUES(?,?,?,?,?,?,?,?) ON CONFLICT(sender, client_id, room_id) DO NOTHING",
-            (room_id, room_seq, partition, seq, sender, client_id, text, at),
-        )
-        if cur.rowcount != 1:
-            return False
-        self._db.execute(
-            "INSERT INTO message_text(rowid, text, tag, room_id, room_seq, at) VALUES(?,?,?,?,?,?)",
-            (search_rowid(at, partition, seq), index_text(text), room_tag(room_id), room_id, room_seq, at),
-        )
-        return True
-
-    def append_event(self, partition: int, seq: int, room_id: str, body: bytes) -> None:
-        self._db.execute("INSERT INTO events VALUES(?,?,?,?)", (partition, seq, room_id, body))
-
-    # accounts
-    def insert_user(
-        self, user_id: str, username: str, password_hash: str, display_name: str, request_id: str, at: int
-    ) -> bool:
-        cur = self._db.execute(
-            "INSERT OR IGNORE INTO users(user_id, username, password_hash, display_name, request_id, "
-            "created_at) VALUES(?,?,?,?,?,?)",
-            (user_id, username, password_hash, display_name, request_id, at),
-        )
-        return cur.rowcount == 1
-
-    def set_display_name(self, user_id: str, display_name: str) -> None:
-        self._db.execute("UPDATE users SET display_name=? WHERE user_id=?", (display_name, user_id))
-
-    def revoke_session(self, session_id: str, user_id: str) -> None:
-        self._db.execute("INSERT OR IGNORE INTO revoked VALUES(?,?)", (session_id, user_id))
-        self._db.execute("DELETE FROM sessions WHERE session_id=?", (session_id,))
-
-    def password_gen(self, user_id: str) -> int | None:
-        row = self._db.execute("SELECT password_gen FROM users WHERE user_id=?", (user_id,)).fetchone()
-        return None if row is None else int(row[0])
-
-    def set_password(self, user_id: str, password_hash: str, request_id: str) -> None:
-        self._db.execute(
-            "UPDATE users SET password_hash=?, password_gen=password_gen+1, password_request_id=? "
-            "WHERE user_id=?",
-            (password_hash, request_id, user_id),
-        )
-
-    def start_session(
-        self, session_id: str, user_id: str, started_at: int, expires_at: int, dc: str, client: str
-    ) -> None:
-        self._db.execute(
-            "INSERT OR IGNORE INTO sessions SELECT ?,?,?,?,?,? "
-            "WHERE NOT EXISTS (SELECT 1 FROM revoked WHERE session_id=?)",
-            (session_id, user_id, started_at, expires_at, dc, client, session_id),
-        )
-
-    def has_session(self, user_id: str, session_id: str) -> bool:
-        row = self._db.execute(
-            "SELECT 1 FROM sessions WHERE session_id=? AND user_id=?", (session_id, user_id)
-        ).fetchone()
-        return row is not None
-
-    def end_sessions(self, user_id: str, keep: str) -> list[str]:
-        ended = [
-            r[0]
-            for r in self._db.execute(
-                "SELECT session_id FROM sessions WHERE user_id=? AND session_id!=? ORDER BY session_id",
-                (user_id, keep),
-            )
-        ]
-        self._db.executemany("INSERT OR IGNORE INTO revoked VALUES(?,?)", [(s, user_id) for s in ended])
-        self._db.execute("DELETE FROM sessions WHERE user_id=? AND session_id!=?", (user_id, keep))
-        return ended
 
     # positions
     def set_position(self, stream: str, seq: int) -> None:

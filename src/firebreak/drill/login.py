@@ -12,110 +12,33 @@ DCs until ``send_deadline_s`` and recorded (drill/login_checker.py judges the re
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import hashlib
-import html
 import random
-import re
-import secrets
 from collections.abc import Callable
-from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
-import msgspec
 
 from firebreak.config import Config
+from firebreak.drill.login_records import (
+    Family,
+    FamilyProbe,
+    LoginRecord,
+    Refused,
+    Transient,
+    family_of,
+    fingerprint,
+)
+from firebreak.drill.oidc_site import PASSWORD, REDIRECT, REQUEST_TIMEOUT_S, OidcSite, post_or_none, why_not
 from firebreak.drill.plan import DrillOptions
 from firebreak.errors import FirebreakError
 
-PASSWORD = "drill password"
-REDIRECT = "http://127.0.0.1:9/drill-callback"
-#: Longer than the provider's own wait for a KV leader (a code exchange rides out an election).
-REQUEST_TIMEOUT_S = 15.0
-_INPUT = re.compile(r"<input type='hidden' name='([^']+)' value='([^']*)'>")
 
-
-class LoginRecord(msgspec.Struct):
-    """One sign-in or refresh as the site saw it, after all its retries."""
-
-    kind: str  # "sign_in" or "refresh"
-    user: str
-    started: float
-    finished: float = 0.0
-    ok: bool = False
-    #: The last error code ("" when ok): an OAuth error, "http_<status>" or "unreachable".
-    error: str = ""
-    #: The DC that answered the token request (ok or refused), or "" if none did.
-    dc: str = ""
-    #: For a sign-in: the DC that issued the code, and a fingerprint of the code.
-    code_dc: str = ""
-    code: str = ""
-    family: str = ""
-    #: 1 for a sign-in's tokens, +1 for each acknowledged refresh.
-    generation: int = 0
-    #: Some try may have reached a DC and changed state without the site hearing back.
-    doubtful: bool = False
-    tries: int = 0
-
-
-class FamilyProbe(msgspec.Struct, frozen=True):
-    """A check after the drill of a family's newest acknowledged tokens at one DC."""
-
-    family: str
-    dc: str
-    #: "introspect" (the refresh token is active), "userinfo" (the access token works) or
-    #: "refresh" (the refresh token rotates)
-    check: str
-    ok: bool
-    error: str = ""
-
-
-class Family(msgspec.Struct):
-    family: str
-    user: str
-    refresh_token: str
-    access_token: str
-    generation: int
-    code: str
-    #: The last attempt on this family was acknowledged: its tokens are the current ones.
-    clean: bool = True
-
-
-class Transient(Exception):
-    """A try that may be retried at another DC."""
-
-    def __init__(self, error: str, doubtful: bool) -> None:
-        super().__init__(error)
-        self.error, self.doubtful = error, doubtful
-
-
-class Refused(Exception):
-    def __init__(self, error: str, dc: str) -> None:
-        super().__init__(error)
-        self.error, self.dc = error, dc
-
-
-def fingerprint(code: str) -> str:
-    return hashlib.sha256(code.encode()).hexdigest()[:16]
-
-
-def family_of(refresh_token: str) -> str:
-    return refresh_token.split(".")[1]
-
-
-class LoginWorkload:
+class LoginWorkload(OidcSite):
     def __init__(self, config: Config, options: DrillOptions, clock: Callable[[], float]) -> None:
+        super().__init__(config, clock)
         self._config = config
         self._o = options
-        self._clock = clock
         self._rng = random.Random(options.seed)
-        self._urls = [d.http_url for d in config.dcs]
-        self._names = [d.name for d in config.dcs]
-        self.users: list[str] = []
-        self.client_id = ""
-        self.secret = ""
         self.records: list[LoginRecord] = []
         self.families: dict[str, Family] = {}
         #: user index -> the family the site keeps for that user
@@ -236,73 +159,6 @@ class LoginWorkload:
             fam.clean = False
         record.finished = self._clock()
 
-    async def _code(self, i: int, dc: int) -> tuple[str, str]:
-        """The browser's part at one DC: authorize, sign in, consent if asked; the code."""
-        verifier = secrets.token_urlsafe(48)
-        digest = hashlib.sha256(verifier.encode()).digest()
-        params = {
-            "response_type": "code",
-            "client_id": self.client_id,
-            "redirect_uri": REDIRECT,
-            "scope": "openid profile",
-            "state": secrets.token_hex(8),
-            "nonce": secrets.token_hex(8),
-            "code_challenge": base64.urlsafe_b64encode(digest).rstrip(b"=").decode(),
-            "code_challenge_method": "S256",
-        }
-        base = self._urls[dc]
-        async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT_S) as browser:
-            try:
-                resp = await browser.get(f"{base}/oauth/authorize?{urlencode(params)}")
-                if resp.status_code == 200 and "name='password'" in resp.text:
-                    form = _hidden(resp.text) | {"username": self.users[i], "password": PASSWORD}
-                    resp = await browser.post(f"{base}/oauth/authorize/login", data=form)
-                if resp.status_code == 200 and "decision" in resp.text:
-                    form = _hidden(resp.text) | {"decision": "allow"}
-                    resp = await browser.post(f"{base}/oauth/authorize/consent", data=form)
-            except httpx.ConnectError as exc:
-                raise Transient("unreachable", False) from exc
-            except httpx.HTTPError as exc:
-                raise Transient(type(exc).__name__, True) from exc
-        if resp.status_code not in (302, 303):
-            raise Transient(f"http_{resp.status_code}", resp.status_code >= 500)
-        got = {k: v[0] for k, v in parse_qs(urlsplit(resp.headers["location"]).query).items()}
-        if got.get("state") != params["state"] or "code" not in got:
-            raise Transient(got.get("error", "no_code"), False)
-        return got["code"], verifier
-
-    async def _token(
-        self, data: dict[str, str], order: list[int], end: float, record: LoginRecord
-    ) -> dict[str, Any]:
-        """Posts to /oauth/token at each DC in turn until one answers for good or ``end``."""
-        auth = httpx.BasicAuth(self.client_id, self.secret)
-        last = Transient("unreachable", False)
-        turn = 0
-        while True:
-            dc = order[turn % len(order)]
-            turn += 1
-            record.tries += 1
-            try:
-                async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT_S) as http:
-                    resp = await http.post(self._urls[dc] + "/oauth/token", data=data, auth=auth)
-            except httpx.ConnectError:
-                last = Transient("unreachable", False)
-            except httpx.HTTPError as exc:
-                record.doubtful = True
-                last = Transient(type(exc).__name__, True)
-            else:
-                if resp.status_code == 200:
-                    record.dc = self._names[dc]
-                    body: dict[str, Any] = resp.json()
-                    return body
-                error = _oauth_error(resp)
-                if resp.status_code < 500 and resp.status_code != 429:
-                    raise Refused(error, self._names[dc])
-                last = Transient(error, resp.status_code != 503)
-            if self._clock() >= end:
-                raise last
-            await asyncio.sleep(0.2)
-
     # ---- after the drill ----------------------------------------------------------------------
 
     async def probe(self, alive: list[int]) -> list[FamilyProbe]:
@@ -316,11 +172,11 @@ class LoginWorkload:
                     continue
                 for dc in alive:
                     url, name = self._urls[dc], self._names[dc]
-                    resp = await _post_or_none(
+                    resp = await post_or_none(
                         http, url + "/oauth/introspect", data={"token": fam.refresh_token}, auth=auth
                     )
                     active = resp is not None and resp.status_code == 200 and bool(resp.json().get("active"))
-                    why = _why(resp) or ("" if active else "inactive")
+                    why = why_not(resp) or ("" if active else "inactive")
                     probes.append(FamilyProbe(fam.family, name, "introspect", active, why))
                     try:
                         resp = await http.get(
@@ -329,15 +185,15 @@ class LoginWorkload:
                     except httpx.HTTPError:
                         resp = None
                     ok = resp is not None and resp.status_code == 200
-                    probes.append(FamilyProbe(fam.family, name, "userinfo", ok, _why(resp)))
+                    probes.append(FamilyProbe(fam.family, name, "userinfo", ok, why_not(resp)))
                 for dc in alive:
                     data = {"grant_type": "refresh_token", "refresh_token": fam.refresh_token}
-                    resp = await _post_or_none(http, self._urls[dc] + "/oauth/token", data=data, auth=auth)
+                    resp = await post_or_none(http, self._urls[dc] + "/oauth/token", data=data, auth=auth)
                     ok = resp is not None and resp.status_code == 200
                     if ok and resp is not None:
                         fam.refresh_token = resp.json()["refresh_token"]
                         fam.generation += 1
-                    probes.append(FamilyProbe(fam.family, self._names[dc], "refresh", ok, _why(resp)))
+                    probes.append(FamilyProbe(fam.family, self._names[dc], "refresh", ok, why_not(resp)))
                     if not ok:
                         break
         return probes
@@ -385,29 +241,3 @@ class LoginWorkload:
             )
         if resp.status_code != 200:
             raise FirebreakError(f"revoking {family}: {resp.status_code} {resp.text[:200]}")
-
-
-async def _post_or_none(http: httpx.AsyncClient, url: str, **kw: Any) -> httpx.Response | None:
-    try:
-        return await http.post(url, **kw)
-    except httpx.HTTPError:
-        return None
-
-
-def _why(resp: httpx.Response | None) -> str:
-    if resp is None:
-        return "unreachable"
-    if resp.status_code == 200:
-        return ""
-    return _oauth_error(resp)
-
-
-def _oauth_error(resp: httpx.Response) -> str:
-    try:
-        return str(resp.json().get("error") or f"http_{resp.status_code}")
-    except ValueError:
-        return f"http_{resp.status_code}"
-
-
-def _hidden(page: str) -> dict[str, str]:
-    return {name: html.unescape(value) for name, value in _INPUT.findall(page)}

@@ -15,7 +15,7 @@ from collections import Counter, defaultdict
 
 import msgspec
 
-from firebreak.drill.login import FamilyProbe, LoginRecord
+from firebreak.drill.login_records import FamilyProbe, LoginRecord
 from firebreak.drill.record import Mark
 
 

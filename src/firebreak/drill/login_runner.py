@@ -11,8 +11,9 @@ import httpx
 import msgspec
 
 from firebreak.adapters.oidc_store import OIDC_BUCKET
-from firebreak.drill.login import FamilyProbe, LoginRecord, LoginWorkload
+from firebreak.drill.login import LoginWorkload
 from firebreak.drill.login_checker import LoginFindings, check
+from firebreak.drill.login_records import FamilyProbe, LoginRecord
 from firebreak.drill.plan import DrillOptions
 from firebreak.drill.record import Mark
 from firebreak.drill.runner import Drill

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import msgspec
 
-from firebreak.drill.checker import Findings, Percentiles, Verdict
+from firebreak.drill.findings import Findings, Percentiles, Verdict
 from firebreak.drill.plan import DrillOptions
 from firebreak.drill.record import Mark
 from firebreak.drill.runner import DrillResult

@@ -17,20 +17,19 @@ import msgspec
 
 from firebreak.adapters import leadership, nats_connect, nats_log
 from firebreak.bootstrap import read_model_path
-from firebreak.client import Client
 from firebreak.config import Config
 from firebreak.domain import events as ev
 from firebreak.domain.ids import room_stream, room_subject
-from firebreak.drill.checker import Findings, check
+from firebreak.drill.checker import check
+from firebreak.drill.findings import Findings
 from firebreak.drill.plan import Disaster, DrillOptions
-from firebreak.drill.record import HistoryEntry, Mark, ReadProbe
+from firebreak.drill.readback import probe_reads, read_back, settle
+from firebreak.drill.record import Mark, ReadProbe
 from firebreak.drill.workload import Workload
 from firebreak.errors import FirebreakError
 from firebreak.localcluster import LocalCluster, Sites
 
 Progress = Callable[[str], None]
-#: Per serving DC: room histories, and the digest of its read model.
-ReadBack = tuple[dict[str, dict[str, list[HistoryEntry]]], dict[str, str]]
 
 
 class DrillResult(msgspec.Struct):
@@ -92,7 +91,11 @@ class Drill:
             await workload.setup()
             stop = asyncio.Event()
             side = self._start_disasters()
-            side.append(asyncio.create_task(self._probe_reads(workload)))
+            side.append(
+                asyncio.create_task(
+                    probe_reads(self._config, workload, self.serving, self.probes, self.clock)
+                )
+            )
             side.append(asyncio.create_task(self._progress(workload)))
             await workload.run(stop)
             end = self.clock()
@@ -102,10 +105,10 @@ class Drill:
             side[-2].cancel()
             if self._o.inject_fault == "phantom":
                 await self._inject_phantom(workload)
-            histories, digests = await self._settle(workload)
+            histories, digests = await settle(self._config, self._alive, workload, self._o.settle_s)
             if self._o.inject_fault == "forget":
                 self._forget_one(workload)
-                histories, digests = await self._read_back(workload)
+                histories, digests = await read_back(self._config, self._alive(), workload)
             side[-1].cancel()
             findings = check(
                 sends=workload.sends,
@@ -258,7 +261,7 @@ class Drill:
         self.back_at[dc] = round(self.clock(), 3)
         self._say(f"[{self.clock():6.1f}s] {dc} is serving again")
 
-    # ---- progress, settling, read-back ------------------------------------------------------
+    # ---- progress and faults -------------------------------------------------------------
 
     async def _progress(self, workload: Workload) -> None:
         while True:
@@ -269,76 +272,6 @@ class Drill:
                 f"[{self.clock():6.1f}s] {self.phase:28} sent {len(workload.sends):5} acked {acked:5} "
                 f"failed {failed:4} in flight {workload.inflight():4} received {workload.received_count():6}"
             )
-
-    async def _probe_reads(self, workload: Workload) -> None:
-        """Twice a second, reads a room's newest message from every serving DC (no failover)."""
-        room_id = next(iter(workload.rooms))
-        readers = {dc.name: self._reader(dc.name, workload, room_id) for dc in self._config.dcs}
-        for reader in readers.values():
-            reader.retry_deadline = 0
-        try:
-            while True:
-                await asyncio.sleep(0.5)
-                for dc in sorted(self.serving):
-                    started = time.monotonic()
-                    try:
-                        await readers[dc].history(room_id, limit=1)
-                        ok, error = True, ""
-                    except FirebreakError as exc:
-                        ok, error = False, exc.code
-                    if dc in self.serving:  # burned meanwhile: not a serving DC's failure
-                        took = time.monotonic() - started
-                        self.probes.append(ReadProbe(round(self.clock(), 3), dc, ok, took, error))
-        finally:
-            for reader in readers.values():
-                await reader.aclose()
-
-    def _reader(self, dc: str, workload: Workload, room_id: str) -> Client:
-        member = next(u for u in workload.users if u.user_id in workload.rooms[room_id])
-        reader = Client([self._config.dc(dc).http_url], retry_deadline=10)
-        reader.token = member.client.token
-        return reader
-
-    async def _read_back(self, workload: Workload) -> ReadBack:
-        histories: dict[str, dict[str, list[HistoryEntry]]] = {}
-        digests: dict[str, str] = {}
-        async with httpx.AsyncClient(timeout=10) as http:
-            for dc in self._alive():
-                per_room: dict[str, list[HistoryEntry]] = {}
-                for room_id in workload.rooms:
-                    reader = self._reader(dc, workload, room_id)
-                    entries: list[HistoryEntry] = []
-                    after = 0
-                    while True:
-                        page = await reader.history(room_id, after=after, limit=200)
-                        entries.extend(HistoryEntry(m.sender, m.client_id, m.room_seq) for m in page.messages)
-                        if not page.more:
-                            break
-                        after = page.messages[-1].room_seq
-                    await reader.aclose()
-                    per_room[room_id] = entries
-                histories[dc] = per_room
-                resp = await http.get(
-                    self._config.dc(dc).http_url + "/internal/digest",
-                    headers={"x-ops-token": self._config.secrets.ops_token},
-                )
-                body = resp.json()
-                digests[dc] = msgspec.json.encode(body["digest"]).decode()
-        return histories, digests
-
-    async def _settle(self, workload: Workload) -> ReadBack:
-        """Waits (bounded) until serving DCs agree and every device has everything, then reads back."""
-        end = time.monotonic() + self._o.settle_s
-        while True:
-            histories, digests = await self._read_back(workload)
-            agreed = len(set(digests.values())) <= 1
-            expected = sum(
-                len(next(iter(histories.values()), {}).get(room, [])) * len(workload.devices_of(members))
-                for room, members in workload.rooms.items()
-            )
-            if (agreed and workload.received_count() >= expected) or time.monotonic() > end:
-                return histories, digests
-            await asyncio.sleep(0.5)
 
     async def _inject_phantom(self, workload: Workload) -> None:
         """Fault: a message nobody sent, written straight into the log."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import uvloop
 from firebreak.bench.load import BenchOptions
 from firebreak.bench.runner import BenchResult, run_bench, table
 from firebreak.bench.summary import RunsSummary, summarize, summary_line
-from firebreak.config import Limits
+from firebreak.entrypoints.bench_modes import bench_limits, pay, read_model, rebuild, say, search, write_json
 from firebreak.errors import BadRequest
 from firebreak.localcluster import ephemeral_config
 from firebreak.service.projector import CATCH_UP_BATCH
@@ -133,102 +132,15 @@ def _sweep(text: str, base: BenchOptions) -> list[BenchOptions]:
     return [msgspec.structs.replace(base, **{name: kind(v)}) for v in values.split(",")]
 
 
-def _say(line: str) -> None:
-    """Progress goes to stderr; figures go to stdout."""
-    print(line, file=sys.stderr, flush=True)
-
-
-def _write_json(path: Path | None, value: object) -> None:
-    if path is not None:
-        path.write_bytes(msgspec.json.format(msgspec.json.encode(value), indent=2))
-
-
-def _read_model(args: argparse.Namespace) -> int:
-    from firebreak.bench.readmodel import run_read_model_bench
-
-    if not 1_000 <= args.read_model <= 10_000_000:
-        raise BadRequest("--read-model takes 1,000 to 10,000,000 messages")
-    _say(f"applying {args.read_model:,} messages with the projector ...")
-    if not 1 <= args.apply_batch <= 100_000:
-        raise BadRequest("--apply-batch takes 1 to 100,000 entries")
-    r = run_read_model_bench(messages=args.read_model, message_size=args.message_size, batch=args.apply_batch)
-    h = r.history_page_50
-    print(
-        f"events applied     {r.events:,} in {r.apply_seconds:.1f} s = {r.events_per_s:,.0f} events/s"
-        f" (batches of {r.batch:,})"
-    )
-    print(f"read model size    {r.db_mb:.0f} MB")
-    print(f"history page of 50 p50 {h.p50_ms} ms  p99 {h.p99_ms} ms  p99.9 {h.p999_ms} ms  ({h.count} pages)")
-    _write_json(args.json, r)
-    return 0
-
-
-def _search(args: argparse.Namespace) -> int:
-    from firebreak.bench.search import run_search_bench
-
-    if not 1_000 <= args.search <= 10_000_000:
-        raise BadRequest("--search takes 1,000 to 10,000,000 messages")
-    _say(f"applying {args.search:,} messages with the projector, then searching ...")
-    r = run_search_bench(messages=args.search)
-    print(f"events applied     {r.apply_events_per_s:,.0f} events/s; read model {r.db_mb:.0f} MB")
-    for case in r.cases:
-        h = case.latency
-        name = f"{case.who}, {case.words}, {case.order}"
-        print(f"{name:36} p50 {h.p50_ms} ms  p99 {h.p99_ms} ms  max {h.max_ms} ms  ({h.count} queries)")
-    _write_json(args.json, r)
-    return 0
-
-
-def _rebuild(args: argparse.Namespace) -> int:
-    from firebreak.bench.rebuild import run_rebuild_bench
-
-    if not 1_000 <= args.rebuild <= 5_000_000:
-        raise BadRequest("--rebuild takes 1,000 to 5,000,000 messages")
-    # The cluster's files (GBs for a million messages) go when the run ends, however it ends.
-    with tempfile.TemporaryDirectory(prefix="firebreak-rebuild-") as tmp:
-        config = ephemeral_config(Path(tmp), partitions=BenchOptions().partitions)
-        r = uvloop.run(
-            run_rebuild_bench(config, messages=args.rebuild, message_size=args.message_size, say=_say)
-        )
-    print(f"log filled          {r.entries:,} entries in {r.fill_seconds:.1f} s ({r.fill_per_s:,.0f}/s)")
-    print(f"gateway ready       {r.ready_seconds:.2f} s after its restart (serving again)")
-    print(f"read model rebuilt  {r.rebuild_seconds:.2f} s = {r.events_per_s:,.0f} events/s")
-    print(f"read model size     {r.db_mb:.0f} MB; gateway peak {r.gateway_peak_rss_mb:.0f} MB")
-    _write_json(args.json, r)
-    return 0
-
-
-def _pay(args: argparse.Namespace) -> int:
-    from firebreak.bench.pay import PayOptions, pay_table, run_pay_bench
-
-    options = PayOptions(
-        wallets=args.wallets,
-        hot=args.hot,
-        senders=args.senders,
-        duration_s=args.duration,
-        raw_messages=args.raw_messages,
-    )
-    if not 2 <= options.wallets <= 100_000 or options.hot == 1 or not 0 <= options.hot <= options.wallets:
-        raise BadRequest("--wallets takes 2-100,000 and --hot 0 or 2 up to --wallets")
-    if not 1 <= options.senders <= 1000 or not 1 <= options.duration_s <= 600:
-        raise BadRequest("--senders takes 1-1000 and --duration 1-600 s")
-    with tempfile.TemporaryDirectory(prefix="firebreak-bench-") as tmp:
-        config = ephemeral_config(Path(tmp), limits=_bench_limits())
-        result = uvloop.run(run_pay_bench(config, options, _say))
-    print(pay_table(result), flush=True)
-    _write_json(args.json, result)
-    return 0 if result.ledger_ok else 1
-
-
 def run(args: argparse.Namespace) -> int:
     if args.workload == "pay":
-        return _pay(args)
+        return pay(args)
     if args.read_model is not None:
-        return _read_model(args)
+        return read_model(args)
     if args.rebuild is not None:
-        return _rebuild(args)
+        return rebuild(args)
     if args.search is not None:
-        return _search(args)
+        return search(args)
     base = _options(args)
     if not 1 <= args.repeat <= MAX_REPEAT:
         raise BadRequest(f"--repeat takes 1-{MAX_REPEAT}")
@@ -247,9 +159,9 @@ def run(args: argparse.Namespace) -> int:
     if len(workloads) > 1:
         _print_sweep((args.sweep or "").partition("=")[0], rows)
     if args.repeat > 1:
-        _write_json(args.json, {"runs": results, "medians": [m for _, m in rows]})
+        write_json(args.json, {"runs": results, "medians": [m for _, m in rows]})
     else:
-        _write_json(args.json, results[0] if len(results) == 1 else results)
+        write_json(args.json, results[0] if len(results) == 1 else results)
     return 0
 
 
@@ -260,26 +172,13 @@ def _run_once(options: BenchOptions) -> BenchResult:
     # cost (64 MiB, ~50 ms each) would take minutes (docs/LIMITS.md).
     # All its users register and log in from one address, up to 32 at a time: the per-address
     # throttle and the hashing queue's bound are lifted too.
-    limits = _bench_limits()
+    limits = bench_limits()
     # Each run's cluster files (hundreds of MB) go when the run ends, however it ends.
     with tempfile.TemporaryDirectory(prefix="firebreak-bench-") as tmp:
         config = ephemeral_config(Path(tmp), partitions=options.partitions, limits=limits)
-        result = uvloop.run(run_bench(config, options, _say))
+        result = uvloop.run(run_bench(config, options, say))
     print(table(result), flush=True)
     return result
-
-
-def _bench_limits() -> Limits:
-    return Limits(
-        send_rate_per_s=1e9,
-        send_burst=1_000_000_000,
-        writes_in_flight=1_000_000_000,
-        password_time_cost=1,
-        password_memory_kib=1024,
-        registrations_per_address=1_000_000_000,
-        login_failures_per_address=1_000_000_000,
-        password_queue_max=1_000,
-    )
 
 
 def _print_sweep(name: str, rows: list[tuple[BenchOptions, BenchResult | RunsSummary]]) -> None:

@@ -14,7 +14,8 @@ import secrets
 import time
 
 from firebreak.adapters.nats_log import Log
-from firebreak.adapters.sqlite_queries import Queries, SessionRow, UserRow
+from firebreak.adapters.sqlite_queries import Queries
+from firebreak.adapters.sqlite_rows import SessionRow, UserRow
 from firebreak.config import Limits
 from firebreak.domain import events as ev
 from firebreak.domain.ids import ACCOUNTS_STREAM, user_subject

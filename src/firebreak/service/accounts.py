@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 
 from firebreak.adapters.nats_log import Log, SubjectNotEmpty
-from firebreak.adapters.sqlite_queries import Queries, UserRow
+from firebreak.adapters.sqlite_queries import Queries
+from firebreak.adapters.sqlite_rows import UserRow
 from firebreak.config import Limits
 from firebreak.domain import events as ev
 from firebreak.domain.ids import ACCOUNTS_STREAM, user_id_for, user_subject, username_subject

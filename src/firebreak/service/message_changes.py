@@ -13,7 +13,8 @@ import secrets
 import msgspec
 
 from firebreak.adapters.nats_log import Log
-from firebreak.adapters.sqlite_queries import MessageRow, Queries
+from firebreak.adapters.sqlite_queries import Queries
+from firebreak.adapters.sqlite_rows import MessageRow
 from firebreak.config import Config
 from firebreak.domain import events as ev
 from firebreak.domain.ids import room_subject

@@ -28,22 +28,16 @@ import asyncio
 import contextlib
 import heapq
 import itertools
-import logging
 from collections.abc import Callable
-
-import msgspec
 
 from firebreak.adapters.replica_reader import Entry
 from firebreak.adapters.sqlite_store import SqliteStore
 from firebreak.config import READ_MODEL_COMMIT_S
-from firebreak.domain.events import Event, decode_account_event, decode_room_event, decode_wallet_event
+from firebreak.domain.events import Event
 from firebreak.domain.ids import ACCOUNTS_STREAM, WALLETS_STREAM, Cursor, room_stream
-from firebreak.domain.ledger import Ledger
 from firebreak.domain.model import Applied
-from firebreak.domain.projection import Projection
 from firebreak.errors import Unavailable
-
-log = logging.getLogger(__name__)
+from firebreak.service.projector_apply import BatchApplier
 
 #: Entries per transaction while serving: bounds how long one apply holds the event loop.
 MAX_BATCH = 1000
@@ -81,23 +75,19 @@ class Projector:
         #: Told of every event of each applied batch (decoded, accepted by the rules or not), before
         #: anyone waiting for the batch is woken: the write limits count them (service/ratelimit.py).
         self._observe = observe
-        self._observed: list[Event] = []
         #: Told of each session ended (user id, session id): a logout, a log out everywhere, a
         #: password change; before the batch's events are pushed.
         self._revoked = revoked
-        self._revocations: list[tuple[str, str]] = []
         self._commit_every_s = commit_every_s
         # Set while a transaction is open across batches: the timer that will ask for its COMMIT.
         self._commit_timer: asyncio.TimerHandle | None = None
-        self._projection = Projection(store)
-        self._ledger = Ledger(store.wallets)
+        self._applier = BatchApplier(store, partitions, observing=observe is not None)
         self._partitions = partitions
         self._publish = publish
         self.queue: asyncio.Queue[Entry] = asyncio.Queue()
         positions = store.positions()
-        self._room_streams = {room_stream(p): p for p in range(partitions)}
         self.head: dict[str, int] = {
-            s: positions.get(s, 0) for s in [ACCOUNTS_STREAM, WALLETS_STREAM, *self._room_streams]
+            s: positions.get(s, 0) for s in [ACCOUNTS_STREAM, WALLETS_STREAM, *self._applier.room_streams]
         }
         # Waiters per stream: heap of (seq, tiebreak, future).
         self._waiters: dict[str, list[tuple[int, int, asyncio.Future[None]]]] = {s: [] for s in self.head}
@@ -119,49 +109,14 @@ class Projector:
         except TimeoutError as exc:
             raise Unavailable(f"this DC's read model has not reached {stream}#{seq} yet; retry") from exc
 
-    def _apply(self, batch: list[Entry]) -> tuple[list[Applied], dict[str, int]]:
-        """Applies a batch inside the caller's transaction; returns the accepted events and the
-        last sequence of each stream in the batch (written as the new positions)."""
-        out: list[Applied] = []
-        projection = self._projection
-        observing, observed = self._observe is not None, self._observed
-        for stream, seq, data in batch:
-            try:
-                if stream == ACCOUNTS_STREAM:
-                    account_event = decode_account_event(data)
-                    for session_id in projection.apply_account(account_event):
-                        self._revocations.append((account_event.user_id, session_id))
-                    if observing:
-                        observed.append(account_event)
-                elif stream == WALLETS_STREAM:
-                    # Not observed: the write limits count room and profile writes only.
-                    self._ledger.apply(seq, decode_wallet_event(data))
-                else:
-                    partition = self._room_streams[stream]
-                    room_event = decode_room_event(data)
-                    applied = projection.apply_room(partition, seq, room_event)
-                    if applied is not None:
-                        out.append(applied)
-                    if observing:
-                        observed.append(room_event)
-            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-                # Skipped identically in every DC: the same bytes fail the same way everywhere.
-                log.error("skipping undecodable entry %s#%d: %s", stream, seq, exc)
-        last = {stream: seq for stream, seq, _ in batch}  # entries of a stream arrive in order
-        for stream, seq in last.items():
-            self._store.set_position(stream, seq)
-        return out, last
-
     def apply_batch(self, batch: list[Entry]) -> list[Applied]:
         """Applies and commits one batch, then advances ``head`` and wakes waiters (no awaits)."""
         self.commit()
         try:
             with self._store.transaction():
-                applied, last = self._apply(batch)
+                applied, last = self._applier.apply(batch)
         except BaseException:
-            self._projection.forget_cache()
-            self._revocations.clear()
-            self._observed.clear()
+            self._applier.forget()
             raise
         self._advance(applied, last)
         return applied
@@ -182,7 +137,7 @@ class Projector:
                 self._commit_every_s, self.queue.put_nowait, _COMMIT_DUE
             )
         try:
-            applied, last = self._apply(batch)
+            applied, last = self._applier.apply(batch)
             store.flush()
         except BaseException:
             self._abandon()
@@ -205,12 +160,10 @@ class Projector:
 
     def _abandon(self) -> None:
         """Rolls back the open transaction and puts ``head`` back where the file is."""
-        self._revocations.clear()
-        self._observed.clear()
         if self._commit_timer is not None:
             self._commit_timer.cancel()
             self._commit_timer = None
-        self._projection.forget_cache()
+        self._applier.forget()
         self._store.rollback()
         committed = self._store.positions()
         for stream in self.head:
@@ -230,22 +183,21 @@ class Projector:
         store = self._store
         store.begin()
         try:
-            applied, last = self._apply(batch)
+            applied, last = self._applier.apply(batch)
             store.flush()
             await asyncio.to_thread(store.commit)
         except BaseException:
-            self._projection.forget_cache()
-            self._revocations.clear()
-            self._observed.clear()
+            self._applier.forget()
             store.rollback()
             raise
         self._advance(applied, last)
         return applied
 
     def _advance(self, applied: list[Applied], last: dict[str, int]) -> None:
-        if self._observed and self._observe is not None:
-            self._observe(self._observed)
-            self._observed = []
+        applier = self._applier
+        if applier.observed and self._observe is not None:
+            self._observe(applier.observed)
+            applier.observed = []
         self._advanced.set()
         for stream, seq in last.items():
             self.head[stream] = seq
@@ -254,11 +206,11 @@ class Projector:
                 _, _, fut = heapq.heappop(waiters)
                 if not fut.done():
                     fut.set_result(None)
-        if self._revocations:
+        if applier.revocations:
             # First: a logged-out session gets nothing of this batch, whatever its order.
-            for user_id, session_id in self._revocations:
+            for user_id, session_id in applier.revocations:
                 self._revoked(user_id, session_id)
-            self._revocations.clear()
+            applier.revocations.clear()
         if applied:
             self._publish(applied)
 

@@ -3,7 +3,8 @@ see a room (the same answer for no room and not yours)."""
 
 from __future__ import annotations
 
-from firebreak.adapters.sqlite_queries import MembershipRow, MessageRow, Queries, RoomRow
+from firebreak.adapters.sqlite_queries import Queries
+from firebreak.adapters.sqlite_rows import MembershipRow, MessageRow, RoomRow
 from firebreak.config import Config
 from firebreak.domain.ids import is_room_id, partition_of, room_stream
 from firebreak.domain.reactions import REACTIONS

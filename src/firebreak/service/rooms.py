@@ -6,7 +6,8 @@ from __future__ import annotations
 import secrets
 
 from firebreak.adapters.nats_log import AppendAck, Log, SubjectNotEmpty
-from firebreak.adapters.sqlite_queries import MessageRow, Queries
+from firebreak.adapters.sqlite_queries import Queries
+from firebreak.adapters.sqlite_rows import MessageRow
 from firebreak.config import Config
 from firebreak.domain import events as ev
 from firebreak.domain.ids import (

@@ -50,6 +50,9 @@ class Search:
             )
         if order not in ORDERS:
             raise BadRequest(f"order is one of {', '.join(ORDERS)}", code="invalid_order")
+        if "\x00" in query:
+            # FTS5 reads its query as a C string: a NUL would cut it short (a 500, not a search).
+            raise BadRequest("a query holds no NUL character", code="invalid_query")
         words = terms(query)
         if not words:
             raise BadRequest("the query has no words", code="invalid_query")

@@ -8,9 +8,11 @@ from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp
 
 from firebreak.config import Config, DCConfig
+from firebreak.entrypoints.gateway import body_params as bodies
 from firebreak.entrypoints.gateway import boundary
 from firebreak.entrypoints.gateway.apidocs import install_docs
-from firebreak.entrypoints.gateway.hot import SEND_OPERATION, HotLane, LaneMetrics
+from firebreak.entrypoints.gateway.hot import HotLane
+from firebreak.entrypoints.gateway.hot_contract import SEND_OPERATION, LaneMetrics
 from firebreak.entrypoints.gateway.ops import add_ops_routes
 from firebreak.entrypoints.gateway.pay_lane import PayLane
 from firebreak.entrypoints.gateway.session_routes import add_session_routes
@@ -107,7 +109,7 @@ def create_app(gw: GatewayParts) -> ASGIApp:
     @app.post(
         "/v1/accounts", responses=boundary.doc(UserView, 201) | boundary.errors(409, 429), status_code=201
     )
-    async def register(body: boundary.RegisterBody, request: Request) -> Response:
+    async def register(body: bodies.Register, request: Request) -> Response:
         user = await accounts.register(
             body.username, body.password, body.display_name, body.request_id, boundary.source(request)
         )
@@ -116,7 +118,7 @@ def create_app(gw: GatewayParts) -> ASGIApp:
     @app.post(
         "/v1/sessions", responses=boundary.doc(SessionView, 201) | boundary.errors(401, 429), status_code=201
     )
-    async def login(body: boundary.LoginBody, request: Request) -> Response:
+    async def login(body: bodies.Login, request: Request) -> Response:
         client = request.headers.get("user-agent", "")  # shown in the session list
         return boundary.reply(
             await accounts.login(body.username, body.password, boundary.source(request), client), 201
@@ -134,7 +136,7 @@ def create_app(gw: GatewayParts) -> ASGIApp:
         return boundary.reply(accounts.me(me.user_id))
 
     @app.patch("/v1/me", responses=boundary.doc(UserView) | boundary.errors(404, 409, 429))
-    async def profile(me: Me, body: boundary.ProfileBody) -> Response:
+    async def profile(me: Me, body: bodies.Profile) -> Response:
         return boundary.reply(await accounts.set_display_name(me.user_id, body.display_name))
 
     # ---- rooms ------------------------------------------------------------------------------
@@ -144,13 +146,13 @@ def create_app(gw: GatewayParts) -> ASGIApp:
         return boundary.reply(room_queries.list_rooms(me.user_id))
 
     @app.post("/v1/rooms/direct", responses=boundary.doc(RoomView) | boundary.errors(404, 429))
-    async def open_direct(me: Me, body: boundary.DirectBody) -> Response:
+    async def open_direct(me: Me, body: bodies.Direct) -> Response:
         return boundary.reply(await rooms.open_direct(me.user_id, body.username))
 
     @app.post(
         "/v1/rooms", responses=boundary.doc(RoomView, 201) | boundary.errors(404, 409, 429), status_code=201
     )
-    async def create_group(me: Me, body: boundary.GroupBody) -> Response:
+    async def create_group(me: Me, body: bodies.Group) -> Response:
         return boundary.reply(
             await rooms.create_group(me.user_id, body.name, body.members, body.request_id), 201
         )
@@ -160,17 +162,17 @@ def create_app(gw: GatewayParts) -> ASGIApp:
         return boundary.reply(await room_queries.detail(me.user_id, room_id))
 
     @app.patch("/v1/rooms/{room_id}", responses=boundary.doc(RoomView) | boundary.errors(404, 409, 429))
-    async def rename(me: Me, room_id: str, body: boundary.RenameBody) -> Response:
+    async def rename(me: Me, room_id: str, body: bodies.Rename) -> Response:
         return boundary.reply(await rooms.rename(me.user_id, room_id, body.name, body.request_id))
 
     @app.post(
         "/v1/rooms/{room_id}/members", responses=boundary.doc(RoomView) | boundary.errors(404, 409, 429)
     )
-    async def invite(me: Me, room_id: str, body: boundary.InviteBody) -> Response:
+    async def invite(me: Me, room_id: str, body: bodies.Invite) -> Response:
         return boundary.reply(await rooms.invite(me.user_id, room_id, body.members, body.request_id))
 
     @app.post("/v1/rooms/{room_id}/leave", responses=boundary.doc(Ok) | boundary.errors(404, 409, 429))
-    async def leave(me: Me, room_id: str, body: boundary.LeaveBody) -> Response:
+    async def leave(me: Me, room_id: str, body: bodies.Leave) -> Response:
         await rooms.leave(me.user_id, room_id, body.request_id)
         return boundary.reply(Ok())
 
@@ -178,7 +180,7 @@ def create_app(gw: GatewayParts) -> ASGIApp:
         "/v1/rooms/{room_id}/messages/batch",
         responses=boundary.doc(BatchResult) | boundary.errors(404, 409, 429),
     )
-    async def send_batch(me: Me, room_id: str, body: boundary.BatchBody) -> Response:
+    async def send_batch(me: Me, room_id: str, body: bodies.Batch) -> Response:
         items = [(m.client_id, m.text) for m in body.messages]
         results = await rooms.send_batch(me.user_id, room_id, items)
         duplicates = sum(r.duplicate for r in results)
@@ -210,7 +212,7 @@ def create_app(gw: GatewayParts) -> ASGIApp:
         "/v1/rooms/{room_id}/messages/{room_seq}",
         responses=boundary.doc(MessageView) | boundary.errors(403, 404, 409, 413, 429),
     )
-    async def edit_message(me: Me, room_id: str, room_seq: int, body: boundary.EditBody) -> Response:
+    async def edit_message(me: Me, room_id: str, room_seq: int, body: bodies.Edit) -> Response:
         changes = gw.message_changes
         return hinted(room_id, await changes.edit(me.user_id, room_id, room_seq, body.client_id, body.text))
 
@@ -225,7 +227,7 @@ def create_app(gw: GatewayParts) -> ASGIApp:
         "/v1/rooms/{room_id}/messages/{room_seq}/reactions",
         responses=boundary.doc(MessageView) | boundary.errors(404, 409, 429),
     )
-    async def react(me: Me, room_id: str, room_seq: int, body: boundary.ReactBody) -> Response:
+    async def react(me: Me, room_id: str, room_seq: int, body: bodies.React) -> Response:
         changes = gw.message_changes
         view = await changes.react(me.user_id, room_id, room_seq, body.emoji, body.on, body.request_id)
         return hinted(room_id, view)
@@ -238,7 +240,7 @@ def create_app(gw: GatewayParts) -> ASGIApp:
         return boundary.reply(await gw.message_changes.edits(me.user_id, room_id, room_seq))
 
     @app.post("/v1/rooms/{room_id}/read", responses=boundary.doc(ReadResult) | boundary.errors(404, 429))
-    async def mark_read(me: Me, room_id: str, body: boundary.ReadBody) -> Response:
+    async def mark_read(me: Me, room_id: str, body: bodies.Read) -> Response:
         return boundary.reply(await rooms.mark_read(me.user_id, room_id, body.up_to))
 
     # ---- search -----------------------------------------------------------------------------

@@ -1,30 +1,35 @@
-"""The HTTP boundary: error rendering, body limits, request schemas and the OpenAPI document."""
+"""The HTTP boundary: error rendering, body limits, decoding request bodies and the OpenAPI document."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from firebreak.config import Limits
+from firebreak.domain.validation import check_unicode
 from firebreak.entrypoints.gateway import schema as openapi_rules
-from firebreak.errors import FirebreakError, Unauthorized
+from firebreak.errors import BadRequest, FirebreakError, Unauthorized
 from firebreak.service.accounts import Accounts
 from firebreak.service.auth import TokenClaims
+from firebreak.wire.requests import ALL_BODIES
 from firebreak.wire.views import ALL_VIEWS
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 _encoder = msgspec.json.Encoder()
 
@@ -71,96 +76,69 @@ def doc(view: type[msgspec.Struct], status: int = 200) -> dict[int | str, dict[s
     }
 
 
-# ---- request bodies (pydantic, so FastAPI validates them and documents them) ---------------------
+# ---- request bodies (msgspec: wire/requests.py) ---------------------------------------------
 
 
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+def _undecodable(body: bytes, exc: msgspec.DecodeError) -> BadRequest:
+    """Why msgspec refused a body as JSON. It also refuses a lone surrogate escape ("\\ud800"),
+    which is JSON but no Unicode text: 400 invalid_unicode, as the domain answers such text
+    (domain/validation.py). Only refused bodies pay for the second parse."""
+    try:
+        check_unicode(json.dumps(json.loads(body), ensure_ascii=False), "the body")
+    except BadRequest as refused:
+        return refused
+    except (ValueError, RecursionError):
+        pass
+    return BadRequest(f"body: not valid JSON ({exc})", code="malformed_request")
 
 
-class RegisterBody(_Body):
-    username: str = Field(description="3-32 characters of a-z, 0-9 and _")
-    password: str
-    display_name: str | None = None
-    request_id: str = Field(description="client-chosen id; a retry with the same id is the same registration")
+def decode_body(decode: Callable[[bytes], T], body: bytes) -> T:
+    """``decode(body)``, or the 400 every route and lane answers for a body it cannot take."""
+    try:
+        return decode(body)
+    except msgspec.ValidationError as exc:
+        raise BadRequest(f"body: {exc}", code="malformed_request") from exc
+    except msgspec.DecodeError as exc:
+        raise _undecodable(body, exc) from exc
 
 
-class LoginBody(_Body):
-    username: str
-    password: str
+class JsonBody:
+    """A FastAPI dependency that decodes a route's JSON body into ``struct`` with msgspec: the
+    same types the client builds and the plain-ASGI lanes decode. A refused body is a 400
+    (``malformed_request``); :func:`install` documents ``struct`` as the route's request body."""
+
+    def __init__(self, struct: type[msgspec.Struct]) -> None:
+        self.struct = struct
+        self._decoder = msgspec.json.Decoder(struct)
+
+    async def __call__(self, request: Request) -> Any:
+        body = await request.body()
+        try:
+            return decode_body(self._decoder.decode, body)
+        except BadRequest as refused:
+            if refused.code != "invalid_unicode":
+                raise
+        # JSON whose only fault is a lone surrogate goes on to the domain, whose rule for the
+        # field answers (a username holding one is invalid_username; text is invalid_unicode).
+        return decode_body(lambda raw: msgspec.convert(json.loads(raw), self.struct), body)
 
 
-class PasswordBody(_Body):
-    current_password: str
-    new_password: str
-    request_id: str = Field(description="client-chosen id; a retry with the same id is the same change")
+def json_body(struct: type[msgspec.Struct]) -> Any:
+    """For a route's parameter: ``body: Annotated[SendBody, json_body(SendBody)]``."""
+    return Depends(JsonBody(struct))
 
 
-class ProfileBody(_Body):
-    display_name: str
-
-
-class DirectBody(_Body):
-    username: str
-
-
-class GroupBody(_Body):
-    name: str
-    members: list[str] = Field(description="usernames")
-    request_id: str
-
-
-class InviteBody(_Body):
-    members: list[str]
-    request_id: str | None = None
-
-
-class RenameBody(_Body):
-    name: str
-    request_id: str | None = None
-
-
-class LeaveBody(_Body):
-    request_id: str | None = None
-
-
-class SendBody(_Body):
-    client_id: str = Field(description="client-chosen id; sending it again never creates a second message")
-    text: str
-
-
-class BatchBody(_Body):
-    messages: list[SendBody] = Field(description="1-100 messages, sent in this order or not at all")
-
-
-class EditBody(_Body):
-    client_id: str = Field(description="the edit's own id; sending it again is the same edit")
-    text: str
-
-
-class ReactBody(_Body):
-    emoji: str = Field(description="one of the reaction set (docs/API.md)")
-    on: bool = Field(default=True, description="true adds the reaction, false removes it")
-    request_id: str | None = None
-
-
-class ReadBody(_Body):
-    up_to: int = Field(description="room_seq of the newest message read")
-
-
-class TransferBody(_Body):
-    client_id: str = Field(description="payer-chosen id; repeating it at any DC returns the first result")
-    to: str = Field(description="the payee's username")
-    amount: int = Field(strict=True, description="minor units (whole won)")
-    room_id: str | None = Field(
-        default=None, description="a room both are members of: the transfer shows there as a message"
-    )
-
-
-class FaucetBody(_Body):
-    username: str
-    amount: int = Field(strict=True, description="minor units to create in the wallet")
-    request_id: str = Field(description="operator-chosen id; a retry with the same id is the same credit")
+def _route_bodies(app: FastAPI) -> dict[tuple[str, str], type[msgspec.Struct]]:
+    """{(path, method): body struct} of every route that takes a :class:`JsonBody`."""
+    out: dict[tuple[str, str], type[msgspec.Struct]] = {}
+    for route in app.routes:
+        if not isinstance(route, APIRoute):
+            continue
+        for dependency in route.dependant.dependencies:
+            if isinstance(dependency.call, JsonBody):
+                for method in route.methods or ():
+                    out[(route.path_format, method.lower())] = dependency.call.struct
+    return out
 
 
 # ---- wiring into FastAPI --------------------------------------------------------------------
@@ -311,8 +289,16 @@ def install(
         schema = get_openapi(
             title=app.title, version=app.version, routes=app.routes, description=app.description
         )
-        _, components = msgspec.json.schema_components(ALL_VIEWS, ref_template="#/components/schemas/{name}")
+        bodies = _route_bodies(app)
+        structs = (*ALL_VIEWS, *ALL_BODIES, *(set(bodies.values()) - set(ALL_BODIES)))
+        _, components = msgspec.json.schema_components(structs, ref_template="#/components/schemas/{name}")
         schema.setdefault("components", {}).setdefault("schemas", {}).update(components)
+        for (path, method), struct in bodies.items():
+            ref = {"$ref": f"#/components/schemas/{struct.__name__}"}
+            schema["paths"][path][method]["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": ref}},
+            }
         for path, operations in extra.items():
             schema["paths"].setdefault(path, {}).update(operations)
         openapi_rules.rewrite(schema, limits or Limits())

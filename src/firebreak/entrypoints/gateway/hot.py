@@ -7,7 +7,7 @@ frame went through Starlette's WebSocket wrapper and FastAPI's exception-catchin
 reaching uvicorn (docs/PERFORMANCE.md). Here a send is: match the path, check the token, decode the
 body with msgspec, call :meth:`Rooms.send`, write the answer; a frame is one ASGI ``send``.
 
-Everything else stays in FastAPI; :data:`SEND_OPERATION` adds the send to FastAPI's OpenAPI
+Everything else stays in FastAPI; ``hot_contract.SEND_OPERATION`` adds the send to FastAPI's OpenAPI
 document. Errors are rendered by boundary.py, as for every other endpoint. The
 :class:`~.boundary.Gatekeeper` sits in front of this lane, so refusals (draining, catching up),
 body limits and ``Server-Timing`` apply here too.
@@ -17,17 +17,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import Callable
-from typing import Any, Protocol, cast
+from typing import cast
 from urllib.parse import parse_qs
 
 import msgspec
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from firebreak.domain.validation import check_unicode
-from firebreak.entrypoints.gateway.boundary import bearer, error_response, errors
+from firebreak.entrypoints.gateway.boundary import bearer, decode_body, error_response
+from firebreak.entrypoints.gateway.hot_contract import LaneMetrics, Uncounted
 from firebreak.entrypoints.gateway.websocket import SEND_NOW
 from firebreak.errors import BadRequest, FirebreakError
 from firebreak.service.accounts import Accounts
@@ -53,60 +52,6 @@ _PREFIX = "/v1/rooms/"
 _SUFFIX = "/messages"
 _JSON = [(b"content-type", b"application/json")]
 _WRITE_URL = WRITE_URL_HEADER.encode()
-
-
-def _json(schema: str) -> dict[str, Any]:
-    return {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}
-
-
-#: The OpenAPI operation of the single send, for FastAPI's document (it never sees the route).
-SEND_OPERATION: dict[str, dict[str, Any]] = {
-    "/v1/rooms/{room_id}/messages": {
-        "post": {
-            "summary": "Send",
-            "description": "Sends once per (room, sender, client_id): 201 with the new message, or 200 "
-            "with the first copy (duplicate: true) when this client_id was sent before.",
-            "operationId": "send_v1_rooms__room_id__messages_post",
-            "parameters": [
-                {"name": "room_id", "in": "path", "required": True, "schema": {"type": "string"}},
-                {"name": "authorization", "in": "header", "required": True, "schema": {"type": "string"}},
-            ],
-            "requestBody": {"required": True, "content": _json("SendBody")},
-            "responses": {
-                "201": {"description": "sent", "content": _json("SendResult")},
-                "200": {"description": "sent before (duplicate)", "content": _json("SendResult")},
-                **{str(k): v for k, v in errors(400, 401, 404, 409, 413, 429, 500, 503).items()},
-            },
-        }
-    }
-}
-
-
-class LaneMetrics(Protocol):
-    """What the lane counts (adapters/metrics.py's GatewayMetrics): one call per request."""
-
-    def sent(self, duplicate: bool, started: float) -> None: ...
-    def send_failed(self, code: str) -> None: ...
-    def ws_opened(self, session_id: str, resumed: bool) -> None: ...
-    def session_ended(self, reason: str) -> None: ...
-    def refused(self, code: str) -> None: ...
-
-
-class _Uncounted:
-    def sent(self, duplicate: bool, started: float) -> None:
-        pass
-
-    def send_failed(self, code: str) -> None:
-        pass
-
-    def ws_opened(self, session_id: str, resumed: bool) -> None:
-        pass
-
-    def session_ended(self, reason: str) -> None:
-        pass
-
-    def refused(self, code: str) -> None:
-        pass
 
 
 _send_body = msgspec.json.Decoder(SendBody)
@@ -137,7 +82,7 @@ class HotLane:
         self._new_session = new_session
         self._refusal = refusal
         self._write_url = write_url
-        self._metrics = metrics or _Uncounted()
+        self._metrics = metrics or Uncounted()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
@@ -168,12 +113,7 @@ class HotLane:
                     break
             body = await _read_body(receive)
             claims = bearer(authorization, self._accounts)
-            try:
-                parsed = _send_body.decode(body)
-            except msgspec.ValidationError as exc:
-                raise BadRequest(f"body: {exc}", code="malformed_request") from exc
-            except msgspec.DecodeError as exc:
-                raise _undecodable(body, exc) from exc
+            parsed = decode_body(_send_body.decode, body)
             result = await self._rooms.send(claims.user_id, room_id, parsed.client_id, parsed.text)
         except FirebreakError as exc:
             self._metrics.send_failed(exc.code)
@@ -263,19 +203,6 @@ async def _refuse(send: Send, exc: FirebreakError) -> None:
     await send({"type": "websocket.send", "text": error_frame(exc.code, exc.message).decode()})
     code = _WS_CLOSE.get(exc.status, WS_BAD_REQUEST)
     await send({"type": "websocket.close", "code": code, "reason": exc.code})
-
-
-def _undecodable(body: bytes, exc: msgspec.DecodeError) -> BadRequest:
-    """Why msgspec refused a body. It also refuses a lone surrogate escape ("\\ud800"), which is
-    JSON but no Unicode text: 400 invalid_unicode, as FastAPI's routes answer (domain/validation.py).
-    Only failed sends pay for the second parse."""
-    try:
-        check_unicode(json.dumps(json.loads(body), ensure_ascii=False), "the body")
-    except BadRequest as refused:
-        return refused
-    except (ValueError, RecursionError):
-        pass
-    return BadRequest(f"body: not valid JSON ({exc})", code="malformed_request")
 
 
 def _write_frame_now(scope: Scope) -> WriteFrameNow | None:

@@ -1,10 +1,11 @@
 """The OpenAPI document's rules and answers, from the one place each rule lives.
 
-FastAPI documents request bodies as bare types and adds a 422 answer the API never gives
-(boundary.py answers every validation failure with 400). This module rewrites the generated
-document: request schemas get the patterns, lengths and bounds of domain/validation.py and the
-configured :class:`~firebreak.config.Limits` (enforced there, in the domain, with stable codes;
-documented here), and every operation lists each error status it can answer, with the error body.
+The request schemas are msgspec's, of the wire structs (boundary.py), with types only, and
+FastAPI adds a 422 answer the API never gives (boundary.py answers every validation failure with
+400). This module rewrites the document: request schemas get the patterns, lengths and bounds of
+domain/validation.py and the configured :class:`~firebreak.config.Limits` (enforced there, in
+the domain, with stable codes; documented here), and every operation lists each error status it
+can answer, with the error body.
 """
 
 from __future__ import annotations
@@ -146,7 +147,7 @@ def _constrain(schema: dict[str, Any], rules: dict[str, Any]) -> None:
 
 
 def _not_null(schema: dict[str, Any]) -> None:
-    """Folds pydantic's ``anyOf: [X, null]`` for an optional parameter into X."""
+    """Folds FastAPI's ``anyOf: [X, null]`` for an optional parameter into X."""
     branches = [b for b in schema.get("anyOf", []) if b.get("type") != "null"]
     if len(branches) == 1 and len(schema["anyOf"]) == 2:
         del schema["anyOf"]

@@ -10,6 +10,7 @@ from fastapi import Depends, FastAPI, Query
 from fastapi.responses import Response
 
 from firebreak.domain.ids import SESSION_ID_PATTERN
+from firebreak.entrypoints.gateway import body_params as bodies
 from firebreak.entrypoints.gateway import boundary
 from firebreak.errors import NotFound
 from firebreak.service.accounts import Accounts
@@ -45,6 +46,6 @@ def add_session_routes(app: FastAPI, accounts: Accounts, auth: Callable[..., Awa
         return boundary.reply(Ok())
 
     @app.put("/v1/me/password", responses=boundary.doc(Ok) | boundary.errors(403, 409))
-    async def change_password(me: Me, body: boundary.PasswordBody) -> Response:
+    async def change_password(me: Me, body: bodies.Password) -> Response:
         await sessions.change_password(me, body.current_password, body.new_password, body.request_id)
         return boundary.reply(Ok())

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, Query
 from fastapi.responses import Response
 
+from firebreak.entrypoints.gateway import body_params as bodies
 from firebreak.entrypoints.gateway import boundary
 from firebreak.service.auth import TokenClaims
 from firebreak.service.wallets import Wallets
@@ -32,7 +33,7 @@ def add_wallet_routes(
         responses=boundary.doc(TransferView, 201) | boundary.doc(TransferView) | boundary.errors(404, 409),
         status_code=201,
     )
-    async def transfer(me: Me, body: boundary.TransferBody) -> Response:
+    async def transfer(me: Me, body: bodies.Transfer) -> Response:
         """201: transferred; 200: this client_id was transferred before (the first result)."""
         result = await wallets.transfer(me.user_id, body.client_id, body.to, body.amount, body.room_id)
         return boundary.reply(result, 200 if result.duplicate else 201)
@@ -59,7 +60,7 @@ def add_wallet_routes(
         | boundary.errors(403, 404, 409, 503),
         status_code=201,
     )
-    async def faucet(body: boundary.FaucetBody) -> Response:
+    async def faucet(body: bodies.Faucet) -> Response:
         """Creates money in a user's wallet (operators only; for testing)."""
         result = await wallets.credit(body.username, body.amount, body.request_id)
         return boundary.reply(result, 200 if result.duplicate else 201)

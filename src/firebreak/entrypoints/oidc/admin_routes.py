@@ -5,9 +5,9 @@ Documented in the OpenAPI document like the rest of the API."""
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
+import msgspec
 from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse, Response
-from pydantic import Field
 
 from firebreak.entrypoints.gateway import boundary
 from firebreak.errors import NotFound
@@ -16,18 +16,26 @@ from firebreak.service.oidc_provider import OidcProvider
 from firebreak.wire.views import Ok, SiteList, SiteView
 
 
-class ClientBody(boundary._Body):
-    name: str = Field(description="shown to users on the consent page")
-    redirect_uris: list[str] = Field(description="matched exactly")
-    post_logout_redirect_uris: list[str] = Field(default_factory=list)
-    public: bool = Field(default=False, description="a client without a secret (PKCE protects it)")
+def _doc(text: str) -> msgspec.Meta:
+    return msgspec.Meta(description=text)
+
+
+class ClientBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """A relying party to register (``POST /internal/oidc/clients``)."""
+
+    name: Annotated[str, _doc("shown to users on the consent page")]
+    redirect_uris: Annotated[list[str], _doc("matched exactly")]
+    post_logout_redirect_uris: list[str] = []
+    public: Annotated[bool, _doc("a client without a secret (PKCE protects it)")] = False
     client_id: str | None = None
     id_token_alg: str = "RS256"
-    replace: bool = Field(default=False, description="replace a client with this id (a new secret)")
+    replace: Annotated[bool, _doc("replace a client with this id (a new secret)")] = False
 
 
-class RotateBody(boundary._Body):
-    alg: str | None = Field(default=None, description="RS256 or ES256; none: both")
+class RotateBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """New signing keys (``POST /internal/oidc/rotate-key``)."""
+
+    alg: Annotated[str | None, _doc("RS256 or ES256; none: both")] = None
 
 
 def add_oidc_admin_routes(
@@ -57,7 +65,7 @@ def add_oidc_admin_routes(
         return boundary.reply(Ok())
 
     @app.post("/internal/oidc/clients", dependencies=[Depends(ops)], responses=boundary.errors(400, 403, 409))
-    async def add_client(body: ClientBody) -> JSONResponse:
+    async def add_client(body: Annotated[ClientBody, boundary.json_body(ClientBody)]) -> JSONResponse:
         """Registers a relying party; the answer holds its secret, shown only this once."""
         client, secret = await grants.register(
             body.name,
@@ -82,7 +90,7 @@ def add_oidc_admin_routes(
         )
 
     @app.post("/internal/oidc/rotate-key", dependencies=[Depends(ops)], responses=boundary.errors(403))
-    async def rotate(body: RotateBody) -> JSONResponse:
+    async def rotate(body: Annotated[RotateBody, boundary.json_body(RotateBody)]) -> JSONResponse:
         """Adds new signing keys: published in JWKS at once, signing after oidc_key_publish_s."""
         if body.alg is not None and body.alg not in ("RS256", "ES256"):
             return JSONResponse({"error": {"code": "invalid_alg", "message": "RS256 or ES256"}}, 400)
