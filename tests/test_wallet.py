@@ -131,8 +131,9 @@ async def test_refusals_have_stable_codes_and_change_nothing(
     payer = await user(make_client, 1, "payer")
     payee = await user(make_client, 1, "payee")
     assert payer.user is not None and payee.user is not None and payer.token is not None
-    await faucet(cluster, payer.user.username, 5, "seed")
-    before = await payer.wallet()
+    seeded = await faucet(cluster, payer.user.username, 5, "seed")
+    # credited at dc1, read at dc2: wait for dc2 to have applied it
+    before = await payer.wallet(at_least=seeded.json()["seq"])
 
     cases = [
         ({"client_id": "a", "to": "nobody_here_x", "amount": 1}, (404, "unknown_user")),
