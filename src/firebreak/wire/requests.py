@@ -82,6 +82,10 @@ class ReactBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     request_id: str | None = None
 
 
+class TypingBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    typing: bool = True
+
+
 class ReadBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     up_to: int
 

@@ -124,6 +124,10 @@ class LeaveBody(_Body):
     request_id: str | None = None
 
 
+class TypingBody(_Body):
+    typing: bool = Field(default=True, description="false: stopped typing")
+
+
 class SendBody(_Body):
     client_id: str = Field(description="client-chosen id; sending it again never creates a second message")
     text: str
