@@ -3,7 +3,13 @@ notes say, expiry when a DC stops beating, last seen, and the typing allowance."
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
+from firebreak.config_file import load_config
 from firebreak.domain.presence import BEAT, OFF, ON, Board, Change, PresenceNote, TypingAllowance
+from firebreak.errors import ConfigError
 
 EXPIRY = 5000
 
@@ -77,3 +83,20 @@ def test_a_long_refused_typist_waits_at_least_a_second() -> None:
     allowance = TypingAllowance(rate_per_s=0.25, burst=1)
     assert allowance.take("alice", 0) == 0
     assert allowance.take("alice", 100) == 4, "the next token is 3.9 s away: rounded up"
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        "typing_rate_per_s = 0",
+        "typing_burst = 0",
+        "typing_ttl_s = -1",
+        "presence_beat_s = 0",
+        "presence_expiry_s = 2.0",  # not above the default beat (2 s)
+    ],
+)
+def test_the_config_refuses_presence_limits_that_cannot_work(tmp_path: Path, lines: str) -> None:
+    path = tmp_path / "cluster.toml"
+    path.write_text(f"[limits]\n{lines}\n")
+    with pytest.raises(ConfigError, match=lines.split()[0]):
+        load_config(path)
