@@ -26,7 +26,6 @@ from typing import Protocol
 from firebreak.config import Limits
 from firebreak.domain.presence import BEAT, OFF, ON, Board, Change, PresenceNote, TypingAllowance, TypingNote
 from firebreak.errors import RateLimited
-from firebreak.service.room_queries import RoomQueries
 from firebreak.service.sessions import WriteFrame, WriteFrameNow
 from firebreak.wire.frames import presence_frame, typing_frame
 from firebreak.wire.presence_views import PresenceList, PresenceView, TypingView
@@ -51,6 +50,12 @@ class Link(Protocol):
     async def subscribe(
         self, on_typing: Callable[[TypingNote], None], on_presence: Callable[[PresenceNote], None]
     ) -> None: ...
+
+
+class Rooms(Protocol):
+    """Membership checks (service/room_queries.py): raise 404 ``unknown_room`` for a non-member."""
+
+    async def member_room(self, room_id: str, user_id: str) -> object: ...
 
 
 class People(Protocol):
@@ -97,7 +102,7 @@ class Presence:
     def __init__(
         self,
         link: Link,
-        rooms: RoomQueries,
+        rooms: Rooms,
         people: People,
         limits: Limits,
         dc: str,
