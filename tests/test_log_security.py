@@ -19,6 +19,7 @@ import pytest
 from nats.aio.client import Client as NATS
 
 from firebreak.adapters import nats_connect
+from firebreak.adapters.ephemeral import PRESENCE_PREFIX, TYPING_SUBJECT
 from firebreak.adapters.log_setup import SECRETS_BUCKET, TOKEN_KEY_NAME
 from firebreak.adapters.oidc_store import OIDC_BUCKET
 from firebreak.client import Client
@@ -92,6 +93,18 @@ async def test_the_ops_credential_reads_state_but_no_secret_no_event_and_writes_
         with pytest.raises((nats.errors.Error, nats.js.errors.Error, TimeoutError)):
             sub = await js.subscribe(room_subject(room, config.partitions))
             await sub.next_msg(timeout=2)
+        # Nor forge or overhear typing and presence (core subjects, adapters/ephemeral.py).
+        await ops.publish(TYPING_SUBJECT, b"{}")
+        await ops.subscribe(PRESENCE_PREFIX + "*")
+        await ops.flush(timeout=2)
+
+        async def refused_both() -> bool:
+            said = " ".join(errors)
+            return (
+                f'publish to "{TYPING_SUBJECT}"' in said and f'subscription to "{PRESENCE_PREFIX}*"' in said
+            )
+
+        await eventually(refused_both, within_s=5, what="the ephemeral subjects refused")
     finally:
         await ops.close()
     assert any(VIOLATION in e for e in errors), errors

@@ -27,6 +27,8 @@ ROOM_ROUTES: list[tuple[str, str, object]] = [
     ("POST", "/messages", {"client_id": "p-send", "text": "hello?"}),  # the hot lane
     ("POST", "/messages/batch", {"messages": [{"client_id": "p-batch", "text": "hello?"}]}),
     ("POST", "/read", {"up_to": 1}),
+    ("POST", "/typing", {"typing": True}),
+    ("GET", "/presence", None),
 ]
 
 

@@ -9,7 +9,7 @@ import secrets
 
 from firebreak.localcluster import LocalCluster
 from tests.chat_terminal import PASSWORD, TIME, line_of, signed_in, spawn_chat
-from tests.helpers import ClientFactory, eventually
+from tests.helpers import ClientFactory, eventually, live
 
 
 def tagged(prefix: str) -> str:
@@ -142,8 +142,8 @@ async def test_rooms_by_number_and_name_members_and_room_events(
         a.type("/rename crew")
         await a.expect(r"\[crew\] \* you renamed the room to 'crew'")
         a.type("/members")
-        await a.see(f"  {alice} (you)  read up to #0")
-        await a.see(f"  {carol}  read up to #0")
+        await a.see(f"  {alice} (you)  online, read up to #0")
+        await a.see(f"  {carol}  offline, read up to #0")
         group = next(r for r in (await bob_client.rooms()).rooms if r.name == "crew")
         await bob_client.leave(group.room_id)
         await a.expect(rf"\[crew\] \* {bob} left")
@@ -189,3 +189,28 @@ async def test_edit_delete_and_search(cluster: LocalCluster, make_client: Client
     finally:
         a.close()
         b.close()
+
+
+async def test_the_chat_shows_who_is_typing_and_who_comes_and_goes(
+    cluster: LocalCluster, make_client: ClientFactory
+) -> None:
+    alice, bob = tagged("alice"), tagged("bob")
+    await registered(make_client, bob)
+    bob_client = make_client(2)
+    await bob_client.login(bob, PASSWORD)
+    a = await signed_in(cluster, alice, "dc1", register=True)
+    try:
+        a.type(f"/dm {bob}")
+        await a.see(f"now chatting with 1 {bob}")
+        room = (await bob_client.open_direct(alice)).room_id
+        await bob_client.typing(room)
+        await a.see(f"  ({bob} is typing)")
+        bob_live = live(cluster, bob_client, 2)
+        await a.see(f"  ({bob} is online)")
+        await bob_live.close()
+        await a.see(f"  ({bob} went offline)")
+        a.type("/members")
+        await a.expect(rf"  {bob}  last seen {TIME}, read up to #0")
+        await a.quit()
+    finally:
+        a.close()

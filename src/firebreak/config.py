@@ -89,6 +89,15 @@ class Limits:
     #: (KakaoTalk: a day for both). At most the rules' hard caps (``CHANGE_WINDOW_CAP_S``).
     edit_window_s: int = 24 * 3600
     delete_window_s: int = 24 * 3600
+    #: Typing notes per user and gateway (POST /v1/rooms/{id}/typing): a token bucket; each
+    #: shows for ``typing_ttl_s`` unless renewed (docs/API.md).
+    typing_rate_per_s: float = 2.0
+    typing_burst: int = 3
+    typing_ttl_s: float = 5.0
+    #: Every gateway lists its live users this often; a user not listed by any DC for
+    #: ``presence_expiry_s`` is offline (a burned DC's users: docs/DECISIONS.md).
+    presence_beat_s: float = 2.0
+    presence_expiry_s: float = 5.0
     #: Events a WebSocket session may have queued before the server drops it (it resumes by cursor).
     ws_queue_max: int = 10_000
     #: argon2id cost per password hash (login, registration). Hashes keep their own parameters.

@@ -105,7 +105,19 @@ def load_config(path: Path | None) -> Config:
         # The projection's hard caps: a longer window would be refused there in every DC.
         if not 1 <= getattr(config.limits, window) <= CHANGE_WINDOW_CAP_S:
             raise ConfigError(f"[limits] {window} must be between 1 and {CHANGE_WINDOW_CAP_S} seconds")
+    _check_presence_limits(config.limits)
     return config
+
+
+def _check_presence_limits(limits: Limits) -> None:
+    for name in ("typing_rate_per_s", "typing_ttl_s", "presence_beat_s"):
+        if not getattr(limits, name) > 0:
+            raise ConfigError(f"[limits] {name} must be above 0")
+    if limits.typing_burst < 1:
+        raise ConfigError("[limits] typing_burst must be at least 1")
+    # Entries are renewed by beats: an expiry within one beat would let users flicker offline.
+    if not limits.presence_expiry_s > limits.presence_beat_s:
+        raise ConfigError("[limits] presence_expiry_s must be above presence_beat_s")
 
 
 def _tls(raw: dict[str, Any] | None, base: Path) -> Tls | None:

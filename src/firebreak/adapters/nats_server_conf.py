@@ -3,9 +3,11 @@
 Three NATS users (docs/SECURITY.md has the threat model):
 
 - the **gateway** user (``nats_user``) writes events and reads the token signing key: a gateway
-  needs both. It may not delete or purge the log's streams or their messages.
+  needs both. It may not delete or purge the log's streams or their messages. It also publishes
+  and hears the typing and presence notes on core subjects (``eph.>``, adapters/ephemeral.py).
 - the **ops** user (``ops_nats_user``) may ask for stream state and move stream leaders, nothing
-  else: it cannot read an event, a KV entry (the signing key) or write anything.
+  else: it cannot read an event, a KV entry (the signing key), a typing or presence note, or
+  write anything.
 - the **route** user, for the links between nodes only.
 
 Nobody may delete, purge or erase messages of the log's streams: those subjects are denied to every

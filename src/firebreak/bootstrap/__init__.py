@@ -17,6 +17,7 @@ from nats.js import JetStreamContext
 from prometheus_client import CollectorRegistry
 
 from firebreak.adapters import leadership, log_setup, nats_connect, sqlite_store
+from firebreak.adapters.ephemeral import CoreLink
 from firebreak.adapters.kv_counters import KvCounters
 from firebreak.adapters.leader_watch import StreamLeaders
 from firebreak.adapters.leadership import Leadership
@@ -28,6 +29,7 @@ from firebreak.adapters.ops_board import DCHeartbeat, OpsBoard
 from firebreak.adapters.quorum_probe import QuorumProbe
 from firebreak.adapters.replica_reader import ReplicaReader
 from firebreak.adapters.sqlite_checkpoint import Checkpointer
+from firebreak.adapters.sqlite_presence import PresenceQueries
 from firebreak.adapters.sqlite_queries import Queries
 from firebreak.adapters.sqlite_search import SearchQueries
 from firebreak.adapters.sqlite_store import SqliteStore
@@ -44,6 +46,7 @@ from firebreak.service.hub import CUT_OFF, Hub
 from firebreak.service.log_positions import LogPositions
 from firebreak.service.message_changes import MessageChanges
 from firebreak.service.oidc_provider import OidcProvider
+from firebreak.service.presence import Presence
 from firebreak.service.projector import Projector
 from firebreak.service.ratelimit import WriteLimiter
 from firebreak.service.readiness import Readiness
@@ -202,6 +205,8 @@ def _assemble(
         heartbeat=lambda: DCHeartbeat(ready=gw.serving(), draining=gw.draining),
     )
     gw.tasks.append(asyncio.create_task(balancer.run(), name="leader-balancer"))
+    gw.presence = Presence(CoreLink(nc), room_queries, PresenceQueries(conn), limits, dc.name)
+    gw.tasks.append(asyncio.create_task(gw.presence.run(), name="presence"))
     for task in gw.tasks:
         task.add_done_callback(_log_if_failed)
     return gw

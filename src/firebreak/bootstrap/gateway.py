@@ -25,6 +25,7 @@ from firebreak.service.cutoff import CUT_OFF_AFTER_S, CutOffWatch
 from firebreak.service.hub import DRAINING, Hub
 from firebreak.service.message_changes import MessageChanges
 from firebreak.service.oidc_provider import OidcProvider
+from firebreak.service.presence import Presence
 from firebreak.service.projector import Projector
 from firebreak.service.readiness import Readiness
 from firebreak.service.room_queries import RoomQueries
@@ -72,6 +73,8 @@ class Gateway:
     draining: bool = False
     #: Keeps stream leaders spread (set once built: its heartbeat reads this gateway's state).
     balancer: Balancer | None = None
+    #: Typing and presence (ephemeral, over core NATS: service/presence.py).
+    presence: Presence | None = None
 
     def serving(self) -> bool:
         """Readers running and the read model caught up with the log (what /healthz calls ready)."""
@@ -144,7 +147,15 @@ class Gateway:
         start = Cursor.parse(cursor, self.config.partitions) if cursor else None
         limit = self.config.limits.ws_queue_max
         return LiveSession(
-            user_id, start, self.projector, self.queries, self.hub, limit, session_id, deliveries=self.metrics
+            user_id,
+            start,
+            self.projector,
+            self.queries,
+            self.hub,
+            limit,
+            session_id,
+            deliveries=self.metrics,
+            ephemeral=self.presence.attach if self.presence is not None else None,
         )
 
     def write_url(self, room_id: str) -> str | None:

@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 
 from firebreak.client.transport import ANSWERED_BY, ApiError, Transport, TryAgain, Unreachable, new_id
 from firebreak.errors import FirebreakError
+from firebreak.wire.presence_views import PresenceList, TypingView
 from firebreak.wire.requests import (
     BatchBody,
     DirectBody,
@@ -28,6 +29,7 @@ from firebreak.wire.requests import (
     RenameBody,
     SendBody,
     TransferBody,
+    TypingBody,
 )
 from firebreak.wire.views import (
     BatchResult,
@@ -194,6 +196,16 @@ class Client(Transport):
 
     async def mark_read(self, room_id: str, up_to: int) -> ReadResult:
         return await self.request("POST", f"/v1/rooms/{room_id}/read", ReadBody(up_to), type=ReadResult)
+
+    async def typing(self, room_id: str, typing: bool = True) -> TypingView:
+        """Tells the room's other members that this user is typing (False: stopped). Not retried:
+        a note late or lost matters little, and a 429 (more than a few a second) raises at once."""
+        path = f"/v1/rooms/{room_id}/typing"
+        return await self.request("POST", path, TypingBody(typing), type=TypingView, retry=False)
+
+    async def presence(self, room_id: str) -> PresenceList:
+        """Who of the room's members is online, and when the others were last seen."""
+        return await self.request("GET", f"/v1/rooms/{room_id}/presence", type=PresenceList)
 
     # ---- wallet -------------------------------------------------------------------------------
 

@@ -13,6 +13,11 @@ loss it reconnects (to the next DC in its list) with that cursor and receives ex
 missed. Cursors mean the same in every DC, so which DC it lands on does not matter.
 Listeners added with :meth:`LiveConnection.on_change` hear each state with the index of the DC
 it concerns (BACKOFF names the DC just lost, CONNECTING the one tried next).
+
+Typing and presence frames (ephemeral, no cursor) update :attr:`LiveConnection.online` and what
+:meth:`LiveConnection.typing_in` answers, and go to :attr:`LiveConnection.notes`. A typing note
+shows for its ``ttl_ms`` from receipt, until a ``typing: false`` note, or until the typer's next
+message arrives.
 """
 
 from __future__ import annotations
@@ -28,9 +33,11 @@ import msgspec
 import websockets
 from websockets.asyncio.client import connect
 
+from firebreak.domain.events import MessageSent
 from firebreak.domain.model import ClientEvent
 from firebreak.retry import Backoff
 from firebreak.wire.frames import ClientFrame
+from firebreak.wire.presence_views import PresenceView, TypingView
 
 
 class LiveState(enum.Enum):
@@ -62,6 +69,12 @@ class LiveConnection:
         self.state = LiveState.CONNECTING
         #: Every event received, in order (per partition: log order).
         self.events: asyncio.Queue[ClientEvent] = asyncio.Queue()
+        #: Every typing note and presence change received, in order.
+        self.notes: asyncio.Queue[TypingView | PresenceView] = asyncio.Queue()
+        #: The presence last heard of each user (from ``presence`` frames).
+        self.online: dict[str, PresenceView] = {}
+        #: (room_id, user_id) -> when (time.monotonic()) their typing note runs out.
+        self._typing: dict[tuple[str, str], float] = {}
         #: Set while LIVE; cleared on loss.
         self.live = asyncio.Event()
         self.reconnects = 0
@@ -85,6 +98,30 @@ class LiveConnection:
             self.live.clear()
         for listener in self._listeners:
             listener(state, self.current)
+
+    def typing_in(self, room_id: str) -> list[str]:
+        """Who is typing in ``room_id`` now, as the notes received say."""
+        now = time.monotonic()
+        for key in [k for k, until in self._typing.items() if until <= now]:
+            del self._typing[key]
+        return sorted(user for room, user in self._typing if room == room_id)
+
+    def _noted(self, note: TypingView | PresenceView) -> None:
+        if isinstance(note, TypingView):
+            key = (note.room_id, note.user_id)
+            if note.typing:
+                self._typing[key] = time.monotonic() + note.ttl_ms / 1000
+            else:
+                self._typing.pop(key, None)
+        else:
+            self.online[note.user_id] = note
+        self.notes.put_nowait(note)
+
+    def _event(self, item: ClientEvent) -> None:
+        event = item.event
+        if isinstance(event, MessageSent):
+            self._typing.pop((event.room_id, event.sender), None)
+        self.events.put_nowait(item)
 
     def start(self) -> LiveConnection:
         self._task = asyncio.create_task(self.run(), name="live-connection")
@@ -117,11 +154,16 @@ class LiveConnection:
                         if frame.kind in ("event", "events") and frame.data is not None:
                             self.cursor = frame.cursor
                             for event in frame.data if isinstance(frame.data, list) else [frame.data]:
-                                self.events.put_nowait(event)
+                                self._event(event)
                         elif frame.kind == "ready":
                             self.cursor = frame.cursor
                             self._set(LiveState.LIVE)
                             delays = self._backoff.delays()
+                        elif frame.kind == "typing" and frame.typing is not None:
+                            self._noted(frame.typing)
+                        elif frame.kind == "presence" and frame.presence is not None:
+                            for change in frame.presence:
+                                self._noted(change)
                         elif frame.kind == "error":
                             self.last_error = f"{frame.code}: {frame.message}"
                             if frame.code in _FATAL_CODES:

@@ -43,6 +43,9 @@ WriteFrame = Callable[[bytes], Awaitable[None]]
 #: Writes one frame at once and returns True, or writes nothing and returns False (socket paused
 #: or closing). Provided by the gateway's WebSocket protocol (entrypoints/gateway/websocket.py).
 WriteFrameNow = Callable[[bytes], bool]
+#: Attaches a caught-up socket to typing and presence (service/presence.py): ``attach(user_id,
+#: write_frame, write_frame_now)`` returns what to call when the session ends.
+AttachEphemeral = Callable[[str, WriteFrame, WriteFrameNow | None], Callable[[], None]]
 
 
 class Deliveries(Protocol):
@@ -84,8 +87,10 @@ class LiveSession:
         max_queue: int,
         session_id: str = "",
         deliveries: Deliveries | None = None,
+        ephemeral: AttachEphemeral | None = None,
     ) -> None:
         self._user_id = user_id
+        self._ephemeral = ephemeral
         self._count = deliveries or _Uncounted()
         self._session_id = session_id
         self._start = cursor
@@ -110,7 +115,12 @@ class LiveSession:
             self.delivered = delivered
             await self._catch_up(write_frame, delivered, head)
             await write_frame(ready_frame(str(delivered)))
-            await self._live(write_frame, sub, delivered, write_frame_now)
+            detach = self._ephemeral(self._user_id, write_frame, write_frame_now) if self._ephemeral else None
+            try:
+                await self._live(write_frame, sub, delivered, write_frame_now)
+            finally:
+                if detach is not None:
+                    detach()
         finally:
             self._hub.remove(sub)
 

@@ -5,6 +5,10 @@ each is sent, docs/API.md what a client does with it).
     {"kind":"events","cursor":"c1-...","data":[{...},{...}]}   # several, in order
     {"kind":"ready","cursor":"c1-..."}                          # catch-up done; live from here
     {"kind":"error","code":"session_revoked","message":"..."}   # then the socket closes
+    {"kind":"typing","typing":{"room_id":"g_...","user_id":"...","typing":true,"until":...,"ttl_ms":5000}}
+    {"kind":"presence","presence":[{"user_id":"...","online":false,"last_seen":...}]}
+
+``typing`` and ``presence`` frames are ephemeral (not in the log, no cursor): service/presence.py.
 
 The server writes each event's JSON once, when it is applied, and puts those bytes into every
 frame that carries it (``msgspec.Raw``); clients decode the same frame type with typed events.
@@ -17,6 +21,7 @@ from typing import Generic, TypeVar
 import msgspec
 
 from firebreak.domain.model import ClientEvent
+from firebreak.wire.presence_views import PresenceView, TypingView
 
 T = TypeVar("T")
 
@@ -28,6 +33,10 @@ class Frame(msgspec.Struct, Generic[T], frozen=True, omit_defaults=True):
     data: T | None = None
     code: str | None = None
     message: str | None = None
+    #: A ``typing`` frame's note.
+    typing: TypingView | None = None
+    #: A ``presence`` frame's changes.
+    presence: list[PresenceView] | None = None
 
 
 #: What a client decodes.
@@ -51,3 +60,11 @@ def ready_frame(cursor: str) -> bytes:
 
 def error_frame(code: str, message: str) -> bytes:
     return _encoder.encode(Frame[None](kind="error", code=code, message=message))
+
+
+def typing_frame(note: TypingView) -> bytes:
+    return _encoder.encode(Frame[None](kind="typing", typing=note))
+
+
+def presence_frame(changes: list[PresenceView]) -> bytes:
+    return _encoder.encode(Frame[None](kind="presence", presence=changes))

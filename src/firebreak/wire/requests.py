@@ -91,6 +91,10 @@ class ReactBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     request_id: str | None = None
 
 
+class TypingBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    typing: bool = True
+
+
 class ReadBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     up_to: Annotated[int, _doc("room_seq of the newest message read")]
 
@@ -129,6 +133,7 @@ ALL_BODIES: tuple[type[msgspec.Struct], ...] = (
     ReadBody,
     EditBody,
     ReactBody,
+    TypingBody,
     TransferBody,
     FaucetBody,
 )

@@ -24,7 +24,7 @@ HELP = """commands:
   /open N | NAME         switch to a room by its number or name; marks it read
   /dm USER               open the 1:1 room with USER and switch to it
   /group NAME USER,...   create a group room and switch to it
-  /members               who is in the current room, and how far each has read
+  /members               who is in the current room, online or last seen, and how far each has read
   /history [N]           the last N (default 20) messages of the current room
   /edit N TEXT           replace the text of your message #N in the current room
   /delete N              delete your message #N in the current room for everyone
@@ -186,9 +186,15 @@ class Chat:
 
     async def _members(self, arg: str) -> None:
         assert self.room is not None
+        presence = {p.user_id: p for p in (await self.client.presence(self.room.room_id)).members}
         for m in sorted(await self.book.members(self.room.room_id), key=lambda m: m.username):
             you = " (you)" if m.user_id == self.me else ""
-            self.screen.line(f"  {person(m.username, m.display_name)}{you}  read up to #{m.read_room_seq}")
+            now = presence.get(m.user_id)
+            state = "online" if now is not None and now.online else "offline"
+            if now is not None and not now.online and now.last_seen is not None:
+                state = f"last seen {clock(now.last_seen)}"
+            name = person(m.username, m.display_name)
+            self.screen.line(f"  {name}{you}  {state}, read up to #{m.read_room_seq}")
 
     async def _history(self, arg: str) -> None:
         assert self.room is not None

@@ -2,7 +2,7 @@
 
 * typed lines -> commands, or messages into the outbox (which never blocks typing);
 * the outbox -> the log, in order, each message with its own client id until acknowledged;
-* the live connection -> the screen.
+* the live connection -> the screen (events, and typing and presence notes: notes.py).
 
 Leaving: ``/quit`` or end of input first waits for pending messages (saying so; Ctrl-C skips the
 wait). Ctrl-C (SIGINT) or SIGTERM leave at once, with status 0, naming any message not sent.
@@ -17,11 +17,13 @@ import sys
 
 from firebreak.client import Client, LiveConnection
 from firebreak.config import Config
+from firebreak.domain.events import MessageSent
 from firebreak.errors import FirebreakError
 from firebreak.wire.views import SessionView
 
 from .commands import Chat
 from .incoming import show
+from .notes import Notes
 from .outbox import Outbox
 from .rooms import RoomBook
 from .screen import Screen
@@ -74,10 +76,12 @@ async def _chat(config: Config, preferred: int, session: SessionView) -> int:
         with contextlib.suppress(FirebreakError):
             await chat.book.refresh()  # numbers rooms from the start, newest activity first
         reader.start()
+        notes = Notes(chat)
         finished = asyncio.Event()
         tasks = [
             asyncio.create_task(outbox.run()),
-            asyncio.create_task(_events(chat, live)),
+            asyncio.create_task(_events(chat, live, notes)),
+            asyncio.create_task(_notes(chat, live, notes)),
             asyncio.create_task(_input(chat, reader, finished)),
         ]
         waits = [asyncio.create_task(interrupted.wait()), asyncio.create_task(finished.wait())]
@@ -96,13 +100,24 @@ async def _chat(config: Config, preferred: int, session: SessionView) -> int:
     return 0
 
 
-async def _events(chat: Chat, live: LiveConnection) -> None:
+async def _events(chat: Chat, live: LiveConnection, notes: Notes) -> None:
     while True:
         item = await live.events.get()
+        if isinstance(item.event, MessageSent):
+            notes.message_from(item.event.room_id, item.event.sender)
         try:
             await show(chat, item)
         except FirebreakError as exc:
             chat.screen.notice(f"an event in a room could not be shown: {exc.message} ({exc.code})")
+
+
+async def _notes(chat: Chat, live: LiveConnection, notes: Notes) -> None:
+    while True:
+        note = await live.notes.get()
+        try:
+            await notes.show(note)
+        except FirebreakError as exc:
+            chat.screen.notice(f"a typing or presence note could not be shown: {exc.message} ({exc.code})")
 
 
 async def _input(chat: Chat, reader: LineReader, finished: asyncio.Event) -> None:

@@ -15,6 +15,7 @@ from firebreak.entrypoints.gateway.hot import HotLane
 from firebreak.entrypoints.gateway.hot_contract import SEND_OPERATION, LaneMetrics
 from firebreak.entrypoints.gateway.ops import add_ops_routes
 from firebreak.entrypoints.gateway.pay_lane import PayLane
+from firebreak.entrypoints.gateway.presence_routes import add_presence_routes
 from firebreak.entrypoints.gateway.session_routes import add_session_routes
 from firebreak.entrypoints.gateway.wallet_routes import add_wallet_routes
 from firebreak.entrypoints.oidc.admin_routes import add_oidc_admin_routes
@@ -26,6 +27,7 @@ from firebreak.service.accounts import Accounts
 from firebreak.service.auth import TokenClaims
 from firebreak.service.message_changes import MessageChanges
 from firebreak.service.oidc_provider import OidcProvider
+from firebreak.service.presence import Presence
 from firebreak.service.room_queries import RoomQueries
 from firebreak.service.rooms import Rooms
 from firebreak.service.search import Search
@@ -70,6 +72,8 @@ class GatewayParts(Protocol):
     message_changes: MessageChanges
     oidc: OidcProvider
     wallets: Wallets
+    #: Typing and presence (set once the gateway is assembled).
+    presence: Presence | None
 
     @property
     def metrics(self) -> AppMetrics: ...
@@ -242,6 +246,8 @@ def create_app(gw: GatewayParts) -> ASGIApp:
     @app.post("/v1/rooms/{room_id}/read", responses=boundary.doc(ReadResult) | boundary.errors(404, 429))
     async def mark_read(me: Me, room_id: str, body: bodies.Read) -> Response:
         return boundary.reply(await rooms.mark_read(me.user_id, room_id, body.up_to))
+
+    add_presence_routes(app, lambda: gw.presence, auth)
 
     # ---- search -----------------------------------------------------------------------------
 

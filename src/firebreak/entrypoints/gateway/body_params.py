@@ -18,6 +18,8 @@ Batch = Annotated[wire.BatchBody, json_body(wire.BatchBody)]
 Edit = Annotated[wire.EditBody, json_body(wire.EditBody)]
 React = Annotated[wire.ReactBody, json_body(wire.ReactBody)]
 Read = Annotated[wire.ReadBody, json_body(wire.ReadBody)]
+#: Optional: no body means ``{"typing": true}``.
+Typing = Annotated[wire.TypingBody, json_body(wire.TypingBody, optional=True)]
 Password = Annotated[wire.PasswordBody, json_body(wire.PasswordBody)]
 Transfer = Annotated[wire.TransferBody, json_body(wire.TransferBody)]
 Faucet = Annotated[wire.FaucetBody, json_body(wire.FaucetBody)]

@@ -107,12 +107,16 @@ class JsonBody:
     same types the client builds and the plain-ASGI lanes decode. A refused body is a 400
     (``malformed_request``); :func:`install` documents ``struct`` as the route's request body."""
 
-    def __init__(self, struct: type[msgspec.Struct]) -> None:
+    def __init__(self, struct: type[msgspec.Struct], *, optional: bool = False) -> None:
         self.struct = struct
+        #: An empty body is the struct's defaults (every field of ``struct`` has one).
+        self.optional = optional
         self._decoder = msgspec.json.Decoder(struct)
 
     async def __call__(self, request: Request) -> Any:
         body = await request.body()
+        if self.optional and not body:
+            return self.struct()
         try:
             return decode_body(self._decoder.decode, body)
         except BadRequest as refused:
@@ -123,21 +127,21 @@ class JsonBody:
         return decode_body(lambda raw: msgspec.convert(json.loads(raw), self.struct), body)
 
 
-def json_body(struct: type[msgspec.Struct]) -> Any:
+def json_body(struct: type[msgspec.Struct], *, optional: bool = False) -> Any:
     """For a route's parameter: ``body: Annotated[SendBody, json_body(SendBody)]``."""
-    return Depends(JsonBody(struct))
+    return Depends(JsonBody(struct, optional=optional))
 
 
-def _route_bodies(app: FastAPI) -> dict[tuple[str, str], type[msgspec.Struct]]:
-    """{(path, method): body struct} of every route that takes a :class:`JsonBody`."""
-    out: dict[tuple[str, str], type[msgspec.Struct]] = {}
+def _route_bodies(app: FastAPI) -> dict[tuple[str, str], JsonBody]:
+    """{(path, method): its body} of every route that takes a :class:`JsonBody`."""
+    out: dict[tuple[str, str], JsonBody] = {}
     for route in app.routes:
         if not isinstance(route, APIRoute):
             continue
         for dependency in route.dependant.dependencies:
             if isinstance(dependency.call, JsonBody):
                 for method in route.methods or ():
-                    out[(route.path_format, method.lower())] = dependency.call.struct
+                    out[(route.path_format, method.lower())] = dependency.call
     return out
 
 
@@ -290,13 +294,14 @@ def install(
             title=app.title, version=app.version, routes=app.routes, description=app.description
         )
         bodies = _route_bodies(app)
-        structs = (*ALL_VIEWS, *ALL_BODIES, *(set(bodies.values()) - set(ALL_BODIES)))
+        taken = {b.struct for b in bodies.values()}
+        structs = (*ALL_VIEWS, *ALL_BODIES, *(taken - set(ALL_BODIES)))
         _, components = msgspec.json.schema_components(structs, ref_template="#/components/schemas/{name}")
         schema.setdefault("components", {}).setdefault("schemas", {}).update(components)
-        for (path, method), struct in bodies.items():
-            ref = {"$ref": f"#/components/schemas/{struct.__name__}"}
+        for (path, method), body in bodies.items():
+            ref = {"$ref": f"#/components/schemas/{body.struct.__name__}"}
             schema["paths"][path][method]["requestBody"] = {
-                "required": True,
+                "required": not body.optional,
                 "content": {"application/json": {"schema": ref}},
             }
         for path, operations in extra.items():

@@ -1,0 +1,60 @@
+"""Core NATS pub/sub for what is not kept: typing and presence notes (domain/presence.py).
+
+Core subjects, not JetStream: a note goes to every gateway subscribed at that moment, through the
+cluster's routes (one copy per DC), and is never stored or replayed. A gateway not connected then
+misses it; the rules are built for that (typing expires, presence beats again).
+
+Subjects (the gateway user may use them; the ops user may not: adapters/nats_server_conf.py):
+
+- ``eph.typing``: :class:`TypingNote`, one per accepted ``POST /v1/rooms/{id}/typing``;
+- ``eph.presence.<dc>``: :class:`PresenceNote`, that DC's beats and its users' first and last
+  sockets. One subject per DC, so each DC's notes arrive in the order it sent them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import msgspec
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+
+from firebreak.domain.presence import PresenceNote, TypingNote
+
+TYPING_SUBJECT = "eph.typing"
+PRESENCE_PREFIX = "eph.presence."
+
+log = logging.getLogger(__name__)
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(TypingNote | PresenceNote)
+
+
+class CoreLink:
+    """Publishes notes and hands the ones received (this gateway's own included) to callbacks."""
+
+    def __init__(self, nc: NATS) -> None:
+        self._nc = nc
+
+    async def publish(self, note: TypingNote | PresenceNote) -> None:
+        subject = TYPING_SUBJECT if isinstance(note, TypingNote) else PRESENCE_PREFIX + note.dc
+        await self._nc.publish(subject, _encoder.encode(note))
+
+    async def subscribe(
+        self, on_typing: Callable[[TypingNote], None], on_presence: Callable[[PresenceNote], None]
+    ) -> None:
+        async def received(msg: Msg) -> None:
+            try:
+                note = _decoder.decode(msg.data)
+            except msgspec.DecodeError:
+                # Another version's note: skipped, never a reason to stop listening.
+                log.warning("ignored an undecodable note on %s", msg.subject)
+                return
+            if isinstance(note, TypingNote):
+                on_typing(note)
+            else:
+                on_presence(note)
+
+        await self._nc.subscribe(TYPING_SUBJECT, cb=received)
+        await self._nc.subscribe(PRESENCE_PREFIX + "*", cb=received)

@@ -1,0 +1,180 @@
+"""service/presence.py without a network: notes go out on attach and detach, typing reaches the
+room's other members only, presence frames reach only those who share a room, and a socket that
+cannot take a frame at once still gets its frames, in order, up to a bound."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from firebreak.config import Limits
+from firebreak.domain.presence import OFF, ON, PresenceNote, TypingNote
+from firebreak.errors import NotFound
+from firebreak.service.presence import SINK_PENDING_MAX, Presence, SocketSink
+from tests.helpers import eventually
+
+ROOMS = {"d_ab": ["alice", "bob"], "g_abc": ["alice", "bob", "carol"], "d_de": ["dave", "erin"]}
+
+
+class FakeLink:
+    """Core NATS on one machine: every note goes straight back to the one subscriber."""
+
+    def __init__(self) -> None:
+        self.sent: list[TypingNote | PresenceNote] = []
+        self._typing: Callable[[TypingNote], None] | None = None
+        self._presence: Callable[[PresenceNote], None] | None = None
+
+    async def publish(self, note: TypingNote | PresenceNote) -> None:
+        self.sent.append(note)
+        if isinstance(note, TypingNote) and self._typing is not None:
+            self._typing(note)
+        elif isinstance(note, PresenceNote) and self._presence is not None:
+            self._presence(note)
+
+    async def subscribe(
+        self, on_typing: Callable[[TypingNote], None], on_presence: Callable[[PresenceNote], None]
+    ) -> None:
+        self._typing, self._presence = on_typing, on_presence
+
+
+class FakeRooms:
+    async def member_room(self, room_id: str, user_id: str) -> object:
+        if user_id not in ROOMS.get(room_id, []):
+            raise NotFound("no such room", code="unknown_room")
+        return room_id
+
+
+class FakePeople:
+    def members(self, room_id: str) -> list[str]:
+        return ROOMS.get(room_id, [])
+
+    def watchers(self, user_id: str, among: set[str]) -> set[str]:
+        shared = {m for ms in ROOMS.values() if user_id in ms for m in ms} - {user_id}
+        return shared & among
+
+
+class Socket:
+    """A socket's frames; ``takes_now`` says whether it takes a frame at once."""
+
+    def __init__(self, takes_now: bool = True) -> None:
+        self.frames: list[dict[str, Any]] = []
+        self.takes_now = takes_now
+        self.gate = asyncio.Event()
+        self.gate.set()
+
+    def now(self, frame: bytes) -> bool:
+        if self.takes_now:
+            self.frames.append(json.loads(frame))
+        return self.takes_now
+
+    async def write(self, frame: bytes) -> None:
+        await self.gate.wait()
+        self.frames.append(json.loads(frame))
+
+
+async def started() -> tuple[Presence, FakeLink, asyncio.Task[None]]:
+    link = FakeLink()
+    presence = Presence(link, FakeRooms(), FakePeople(), Limits(), "dc1", clock=lambda: 1_000_000)
+    task = asyncio.create_task(presence.run())
+    await eventually(lambda: _true(link._presence is not None), within_s=5, what="subscribed")
+    return presence, link, task
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def stopped(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_first_socket_says_on_and_last_one_says_off() -> None:
+    presence, link, task = await started()
+    try:
+        first = presence.attach("alice", Socket().write, None)
+        second = presence.attach("alice", Socket().write, None)
+        await eventually(lambda: _true(PresenceNote("dc1", ON, ("alice",)) in link.sent), what="on")
+        first()
+        second()
+        await eventually(lambda: _true(PresenceNote("dc1", OFF, ("alice",)) in link.sent), what="off")
+        kinds = [n.kind for n in link.sent if isinstance(n, PresenceNote) and n.kind != "beat"]
+        assert kinds == [ON, OFF], "one on for the first socket, one off for the last"
+        assert not presence.board.online("alice", 1_000_000)
+    finally:
+        await stopped(task)
+
+
+async def test_typing_goes_to_the_other_members_only_and_strangers_get_404() -> None:
+    presence, _, task = await started()
+    sockets = {name: Socket() for name in ("alice", "bob", "carol", "dave")}
+    try:
+        for name, sock in sockets.items():
+            presence.attach(name, sock.write, sock.now)
+        with pytest.raises(NotFound):
+            await presence.typing("dave", "d_ab", True)
+        await presence.typing("alice", "d_ab", True)
+        typing = {n: [f for f in s.frames if f["kind"] == "typing"] for n, s in sockets.items()}
+        assert [f["typing"]["user_id"] for f in typing["bob"]] == ["alice"]
+        assert typing["alice"] == [] and typing["carol"] == [] and typing["dave"] == []
+        assert typing["bob"][0]["typing"] == {
+            "room_id": "d_ab",
+            "user_id": "alice",
+            "typing": True,
+            "until": 1_000_000 + 5000,
+            "ttl_ms": 5000,
+        }
+    finally:
+        await stopped(task)
+
+
+async def test_presence_frames_reach_only_people_who_share_a_room() -> None:
+    presence, _, task = await started()
+    sockets = {name: Socket() for name in ("bob", "carol", "dave")}
+    try:
+        for name, sock in sockets.items():
+            presence.attach(name, sock.write, sock.now)
+        alice = presence.attach("alice", Socket().write, None)
+
+        async def told(name: str, online: bool) -> bool:
+            return any(
+                p == {"user_id": "alice", "online": online, "last_seen": None if online else 1_000_000}
+                for f in sockets[name].frames
+                if f["kind"] == "presence"
+                for p in f["presence"]
+            )
+
+        await eventually(lambda: told("bob", True), within_s=5, what="bob told")
+        await eventually(lambda: told("carol", True), within_s=5, what="carol told")
+        alice()
+        await eventually(lambda: told("bob", False), within_s=5, what="bob told of the off")
+        assert not [f for f in sockets["dave"].frames if f["kind"] == "presence" and "alice" in str(f)], (
+            "dave shares no room with alice"
+        )
+    finally:
+        await stopped(task)
+
+
+async def test_a_socket_that_cannot_take_frames_now_gets_them_later_in_order_up_to_a_bound() -> None:
+    sock = Socket(takes_now=False)
+    sock.gate.clear()
+    sink = SocketSink(sock.write, sock.now)
+    for i in range(SINK_PENDING_MAX + 5):
+        sink(json.dumps({"kind": "typing", "n": i}).encode())
+    sock.takes_now = True  # even so: frames keep their order behind the ones waiting
+    sink(json.dumps({"kind": "typing", "n": -1}).encode())
+    sock.gate.set()
+
+    async def written() -> bool:
+        return len(sock.frames) == SINK_PENDING_MAX
+
+    await eventually(written, within_s=5, what="the waiting frames written")
+    assert [f["n"] for f in sock.frames] == list(range(SINK_PENDING_MAX)), "in order; the rest dropped"
+    sink(json.dumps({"kind": "typing", "n": 99}).encode())
+    assert sock.frames[-1]["n"] == 99, "once nothing waits, frames go out at once again"
+    sink.close()
