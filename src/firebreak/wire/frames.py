@@ -5,6 +5,7 @@ each is sent, docs/API.md what a client does with it).
     {"kind":"events","cursor":"c1-...","data":[{...},{...}]}   # several, in order
     {"kind":"ready","cursor":"c1-..."}                          # catch-up done; live from here
     {"kind":"error","code":"session_revoked","message":"..."}   # then the socket closes
+    {"kind":"heartbeat"}                                        # every ws_heartbeat_s: still here
 
 The server writes each event's JSON once, when it is applied, and puts those bytes into every
 frame that carries it (``msgspec.Raw``); clients decode the same frame type with typed events.
@@ -51,3 +52,8 @@ def ready_frame(cursor: str) -> bytes:
 
 def error_frame(code: str, message: str) -> bytes:
     return _encoder.encode(Frame[None](kind="error", code=code, message=message))
+
+
+#: Sent every ``Limits.ws_heartbeat_s`` on a live socket: silence longer than a few of these means
+#: the DC stopped answering even if its TCP connection is still open (browsers cannot send pings).
+HEARTBEAT_FRAME = _encoder.encode(Frame[None](kind="heartbeat")).decode()

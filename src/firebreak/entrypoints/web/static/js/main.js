@@ -113,6 +113,7 @@ function endSession(message) {
   app.live?.stop();
   app.outbox?.stop();
   app.room?.close();
+  app.room?.cache.clear(); // the kept messages go with the session
   drop("session");
   app.api.token = null;
   app.session = null;
