@@ -282,7 +282,8 @@ async def _heartbeat(send: Send, write_now: WriteFrameNow | None) -> None:
     if write_now is not None:
         write_now(HEARTBEAT_FRAME.encode())
         return
-    await send({"type": "websocket.send", "text": HEARTBEAT_FRAME})
+    with contextlib.suppress(OSError):  # the socket is gone: receive() says so next
+        await send({"type": "websocket.send", "text": HEARTBEAT_FRAME})
 
 
 def _undecodable(body: bytes, exc: msgspec.DecodeError) -> BadRequest:
