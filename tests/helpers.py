@@ -24,6 +24,7 @@ from firebreak.client import Client, LiveConnection
 from firebreak.config import Config, Limits
 from firebreak.domain.model import ClientEvent
 from firebreak.localcluster import LocalCluster, ephemeral_config
+from firebreak.wire.frames import HEARTBEAT_FRAME
 
 T = TypeVar("T")
 #: Makes a client of the test cluster that prefers DC ``dc`` (the ``make_client`` fixture).
@@ -233,7 +234,11 @@ async def live_socket(url: str, token: str) -> ClientConnection:
 
 
 async def next_frame(ws: ClientConnection, end: float) -> str:
-    return str(await asyncio.wait_for(ws.recv(), max(0.0, end - time.monotonic())))
+    """The next frame other than a heartbeat (which a slow test may meet between any two)."""
+    while True:
+        frame = str(await asyncio.wait_for(ws.recv(), max(0.0, end - time.monotonic())))
+        if frame != HEARTBEAT_FRAME:
+            return frame
 
 
 async def until_closed(ws: ClientConnection, within_s: float) -> list[dict[str, Any]]:

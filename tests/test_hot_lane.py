@@ -4,10 +4,13 @@ client goes away."""
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 from websockets.asyncio.client import connect
 
 from firebreak.localcluster import LocalCluster
+from firebreak.wire.frames import HEARTBEAT_FRAME
 from tests.conftest import SHARED_LIMITS
 from tests.helpers import ClientFactory, eventually, user
 
@@ -79,3 +82,13 @@ async def test_session_ends_when_its_client_goes_away(
         return await connections() == before
 
     await eventually(released, within_s=10, what="the hub to drop the closed session")
+
+
+async def test_a_quiet_socket_gets_heartbeats(cluster: LocalCluster, make_client: ClientFactory) -> None:
+    """With nothing to deliver, the server still says it is there, every ``ws_heartbeat_s``."""
+    alice = await user(make_client, 1)
+    every = cluster.config.limits.ws_heartbeat_s
+    async with connect(f"{cluster.config.dcs[1].ws_url}?token={alice.token}") as ws:
+        assert '"kind":"ready"' in str(await ws.recv())
+        for _ in range(2):
+            assert await asyncio.wait_for(ws.recv(), every + 3) == HEARTBEAT_FRAME

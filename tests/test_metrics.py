@@ -160,6 +160,7 @@ async def test_counters_move_with_sends_and_deliveries(
     assert delta("firebreak_sends_total", result="duplicate") == 1
     assert delta("firebreak_send_ack_seconds_count") == 4
     assert delta("firebreak_rate_limited_total", code="rate_limited") == 1
+    assert delta("firebreak_sends_total", result="rate_limited") == 61, "the refused batch's messages"
     assert delta("firebreak_ws_connections_total", kind="fresh") == 1
 
     async def closed() -> bool:

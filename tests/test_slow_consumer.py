@@ -49,8 +49,10 @@ def room_seqs(frame: dict[str, object]) -> list[int]:
 
 
 async def next_frame(ws: ClientConnection) -> dict[str, object]:
-    frame: dict[str, object] = json.loads(await asyncio.wait_for(ws.recv(), 10))
-    return frame
+    while True:
+        frame: dict[str, object] = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        if frame["kind"] != "heartbeat":
+            return frame
 
 
 async def test_a_device_that_stops_reading_is_cut_off_and_resumes(small_backlog: LocalCluster) -> None:

@@ -100,6 +100,12 @@ class Limits:
     presence_expiry_s: float = 5.0
     #: Events a WebSocket session may have queued before the server drops it (it resumes by cursor).
     ws_queue_max: int = 10_000
+    #: A live WebSocket gets a ``heartbeat`` frame after this long without one, so a client can
+    #: tell a DC that stopped answering (its TCP connection still open) from a quiet one.
+    ws_heartbeat_s: float = 5.0
+    #: The operations console's drill: seconds of workload, and when it is stopped if still running.
+    console_drill_s: float = 8.0
+    console_drill_timeout_s: float = 300.0
     #: argon2id cost per password hash (login, registration). Hashes keep their own parameters.
     password_time_cost: int = 3
     password_memory_kib: int = 64 * 1024

@@ -168,6 +168,10 @@ class GatewayMetrics:
     def send_failed(self, code: str) -> None:
         self._sends.labels(code).inc()
 
+    def batch_failed(self, code: str, messages: int) -> None:
+        """A batch refused as a whole: each of its messages counts as refused with ``code``."""
+        self._sends.labels(code).inc(messages)
+
     def delivered(self, events: int, stamped_ms: int) -> None:
         """A live frame of ``events`` written; ``stamped_ms`` is its newest event's ``at``."""
         self.live_events += events

@@ -7,6 +7,7 @@ each is sent, docs/API.md what a client does with it).
     {"kind":"error","code":"session_revoked","message":"..."}   # then the socket closes
     {"kind":"typing","typing":{"room_id":"g_...","user_id":"...","typing":true,"until":...,"ttl_ms":5000}}
     {"kind":"presence","presence":[{"user_id":"...","online":false,"last_seen":...}]}
+    {"kind":"heartbeat"}                                        # every ws_heartbeat_s: still here
 
 ``typing`` and ``presence`` frames are ephemeral (not in the log, no cursor): service/presence.py.
 
@@ -68,3 +69,8 @@ def typing_frame(note: TypingView) -> bytes:
 
 def presence_frame(changes: list[PresenceView]) -> bytes:
     return _encoder.encode(Frame[None](kind="presence", presence=changes))
+
+
+#: Sent every ``Limits.ws_heartbeat_s`` on a live socket: silence longer than a few of these means
+#: the DC stopped answering even if its TCP connection is still open (browsers cannot send pings).
+HEARTBEAT_FRAME = _encoder.encode(Frame[None](kind="heartbeat")).decode()

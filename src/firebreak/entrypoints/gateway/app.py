@@ -22,7 +22,7 @@ from firebreak.entrypoints.oidc.admin_routes import add_oidc_admin_routes
 from firebreak.entrypoints.oidc.routes import add_oidc_routes
 from firebreak.entrypoints.ops_console.routes import add_console
 from firebreak.entrypoints.web.routes import WebApp
-from firebreak.errors import Forbidden, Unavailable
+from firebreak.errors import FirebreakError, Forbidden, Unavailable
 from firebreak.service.accounts import Accounts
 from firebreak.service.auth import TokenClaims
 from firebreak.service.message_changes import MessageChanges
@@ -56,6 +56,7 @@ class AppMetrics(LaneMetrics, Protocol):
     """What the web layer counts and serves of adapters/metrics.py's GatewayMetrics."""
 
     def sent_batch(self, new: int, duplicates: int) -> None: ...
+    def batch_failed(self, code: str, messages: int) -> None: ...
     def exposition(self) -> bytes: ...
 
 
@@ -186,7 +187,11 @@ def create_app(gw: GatewayParts) -> ASGIApp:
     )
     async def send_batch(me: Me, room_id: str, body: bodies.Batch) -> Response:
         items = [(m.client_id, m.text) for m in body.messages]
-        results = await rooms.send_batch(me.user_id, room_id, items)
+        try:
+            results = await rooms.send_batch(me.user_id, room_id, items)
+        except FirebreakError as exc:
+            gw.metrics.batch_failed(exc.code, len(items))
+            raise
         duplicates = sum(r.duplicate for r in results)
         gw.metrics.sent_batch(len(results) - duplicates, duplicates)
         response = boundary.reply(BatchResult(results=results))
@@ -300,6 +305,7 @@ def create_app(gw: GatewayParts) -> ASGIApp:
         refusal=gw.refusal,
         write_url=gw.write_url,
         metrics=gw.metrics,
+        heartbeat_s=gw.config.limits.ws_heartbeat_s,
     )
     gatekeeper = boundary.Gatekeeper(lane, gw.config.limits.max_body_bytes, gw.refusal)
     return WebApp(gatekeeper, gw.config, gw.dc.name)

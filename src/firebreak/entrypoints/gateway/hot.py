@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
-from typing import cast
+from typing import Any, cast
 from urllib.parse import parse_qs
 
 import msgspec
@@ -33,7 +33,7 @@ from firebreak.service.accounts import Accounts
 from firebreak.service.hub import CUT_OFF, DRAINING, LOGGED_OUT
 from firebreak.service.rooms import Rooms
 from firebreak.service.sessions import LiveSession, SessionEnded, WriteFrameNow
-from firebreak.wire.frames import error_frame
+from firebreak.wire.frames import HEARTBEAT_FRAME, error_frame
 from firebreak.wire.requests import SendBody
 from firebreak.wire.views import WRITE_URL_HEADER
 
@@ -71,11 +71,13 @@ class HotLane:
         refusal: Callable[[], FirebreakError | None],
         write_url: Callable[[str], str | None] = lambda room_id: None,
         metrics: LaneMetrics | None = None,
+        heartbeat_s: float = 5.0,
     ) -> None:
         """``new_session(user_id, session_id, cursor)`` makes a user's live session (cursor as the
         client sent it, or None; raises BadRequest for a malformed one); ``refusal()`` says why this DC takes
         no WebSockets now, if so; ``write_url(room_id)`` is the hint for where to send that room's
-        writes (the ``Firebreak-Write-Url`` header), if any."""
+        writes (the ``Firebreak-Write-Url`` header), if any; ``heartbeat_s`` how often a live
+        socket gets a ``heartbeat`` frame."""
         self._app = app
         self._accounts = accounts
         self._rooms = rooms
@@ -83,6 +85,7 @@ class HotLane:
         self._refusal = refusal
         self._write_url = write_url
         self._metrics = metrics or Uncounted()
+        self._heartbeat_s = heartbeat_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
@@ -154,13 +157,21 @@ class HotLane:
         # Two things can end a session: the server (SessionEnded, or the socket failing under a
         # send) and the client going away, which only receive() reports. Without watching it, a
         # silent session would stay registered with the hub until the next event for its user.
-        streaming = asyncio.ensure_future(session.run(write_frame, _write_frame_now(scope)))
+        # The same wait sends the heartbeat: one timer per session, nothing on the event path.
+        write_now = _write_frame_now(scope)
+        streaming = asyncio.ensure_future(session.run(write_frame, write_now))
         incoming: asyncio.Future[Message] | None = None
         try:
             while not streaming.done():
-                incoming = asyncio.ensure_future(receive())
-                await asyncio.wait({streaming, incoming}, return_when=asyncio.FIRST_COMPLETED)
-                if incoming.done() and incoming.result()["type"] == "websocket.disconnect":
+                if incoming is None or incoming.done():
+                    incoming = asyncio.ensure_future(receive())
+                waiting: set[asyncio.Future[Any]] = {streaming, incoming}
+                done, _ = await asyncio.wait(
+                    waiting, timeout=self._heartbeat_s, return_when=asyncio.FIRST_COMPLETED
+                )
+                if not done:
+                    await _heartbeat(send, write_now)
+                elif incoming.done() and incoming.result()["type"] == "websocket.disconnect":
                     return
                 # Anything else the client sends is ignored: the API is server to client only.
         finally:
@@ -203,6 +214,16 @@ async def _refuse(send: Send, exc: FirebreakError) -> None:
     await send({"type": "websocket.send", "text": error_frame(exc.code, exc.message).decode()})
     code = _WS_CLOSE.get(exc.status, WS_BAD_REQUEST)
     await send({"type": "websocket.close", "code": code, "reason": exc.code})
+
+
+async def _heartbeat(send: Send, write_now: WriteFrameNow | None) -> None:
+    """One ``heartbeat`` frame; through the direct writer when there is one, which skips a socket
+    that cannot take it now (a client that reads slowly has frames to read anyway)."""
+    if write_now is not None:
+        write_now(HEARTBEAT_FRAME.encode())
+        return
+    with contextlib.suppress(OSError):  # the socket is gone: receive() says so next
+        await send({"type": "websocket.send", "text": HEARTBEAT_FRAME})
 
 
 def _write_frame_now(scope: Scope) -> WriteFrameNow | None:

@@ -26,6 +26,7 @@ from starlette.staticfiles import StaticFiles
 
 from firebreak.config import Config, DCConfig
 from firebreak.entrypoints.ops_console import status
+from firebreak.entrypoints.ops_console.drill_runs import DrillRuns
 from firebreak.errors import Forbidden, NotFound
 from firebreak.wire.views import Health
 
@@ -114,6 +115,20 @@ def add_console(app: FastAPI, gw: ConsoleParts, guard: Callable[..., Awaitable[N
             )
         found.sort(key=lambda r: str(r["started_at"] or ""), reverse=True)
         return JSONResponse({"directory": str(drills), "reports": found})
+
+    runs = DrillRuns(config, drills)
+
+    @app.post("/ops/api/drills/run", dependencies=[Depends(guard)], include_in_schema=False)
+    async def run_drill() -> JSONResponse:
+        """Starts a short drill against a throwaway local cluster (ops_console/drill_runs.py):
+        202 with its state; 409 ``drill_running`` while one runs; 501 ``not_local`` on a
+        multi-host deployment."""
+        return JSONResponse(runs.start(), status_code=202)
+
+    @app.get("/ops/api/drills/run", dependencies=[Depends(guard)], include_in_schema=False)
+    async def drill_run() -> JSONResponse:
+        """The console's drill: idle, running (with its newest output line), passed, failed or error."""
+        return JSONResponse(runs.state())
 
     @app.get("/ops/api/drills/{name}", dependencies=[Depends(guard)], include_in_schema=False)
     async def drill_report(name: str) -> FileResponse:

@@ -79,7 +79,9 @@ class WebApp:
         )
         self._files = _load_static()
         dcs = [{"name": d.name, "http_url": d.http_url, "ws_url": d.ws_url} for d in config.dcs]
-        self._files["config.json"] = (msgspec.json.encode({"dc": dc_name, "dcs": dcs}), "application/json")
+        # heartbeat_s: how often the live stream hears from a DC that still answers (js/live.js).
+        about = {"dc": dc_name, "dcs": dcs, "heartbeat_s": config.limits.ws_heartbeat_s}
+        self._files["config.json"] = (msgspec.json.encode(about), "application/json")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):

@@ -8,6 +8,7 @@ const DCS_KEY = "firebreak.opsDcs";
 const params = new URLSearchParams(location.search);
 // ?poll=MS: how often to ask (default 2 s).
 const POLL_MS = Math.max(250, Number(params.get("poll")) || 2000);
+const BUSY_POLL_MS = 250;
 const FETCH_TIMEOUT_MS = 8000;
 const METRICS_TIMEOUT_MS = 1500;
 
@@ -188,7 +189,15 @@ async function poll() {
     const now = Date.now();
     const cards = answer.dcs.map((dc, i) => {
       const state = stateOf(dc, metrics[i]);
-      if (lastState[dc.name] !== state) {
+      const was = lastState[dc.name];
+      if (state === "ready" && (was === "down" || was === "starting") && metrics[i].ok && metrics[i].target) {
+        // A small rebuild can start and end between two polls: its gauges still tell that it
+        // happened, so the timeline shows the catching up it did not see.
+        const m = metrics[i];
+        note(`${dc.name} was catching up: applied ${m.applied} of ${m.target} log entries (between two polls)`,
+          "", dc.name, "catching up");
+      }
+      if (was !== state) {
         const kind = state === "ready" ? "good" : state === "down" ? "bad" : "";
         note(`${dc.name} is ${state}`, kind, dc.name, state);
         lastState[dc.name] = state;
@@ -210,7 +219,9 @@ async function poll() {
     if (e instanceof HttpError && e.status === 403) { signOut("The ops token was refused."); return; }
     $("#served").textContent = `no DC answered (${e.message}); retrying`;
   }
-  timer = setTimeout(poll, POLL_MS);
+  // While a DC is on its way back, look more often: its catching up is worth seeing.
+  const busy = Object.values(lastState).some((st) => st === "starting" || st === "catching up");
+  timer = setTimeout(poll, busy ? Math.min(POLL_MS, BUSY_POLL_MS) : POLL_MS);
 }
 
 // ---- actions -----------------------------------------------------------------------------------
@@ -275,6 +286,58 @@ async function loadDrills() {
   }
 }
 
+// ---- the console's own short drill ------------------------------------------------------------
+
+let drillTimer = null;
+
+function showDrill(run) {
+  const state = $("#drill-state");
+  state.dataset.state = run.state;
+  const words = {
+    idle: "",
+    running: `running ${run.name} (${run.elapsed_s ?? 0} s)${run.last_line ? ": " + run.last_line : ""}`,
+    passed: `${run.name} PASSED in ${run.took_s} s`,
+    failed: `${run.name} FAILED in ${run.took_s} s`,
+    error: `${run.name} could not run: ${run.message || run.last_line || "see its log"}`,
+  };
+  state.textContent = words[run.state] ?? run.state;
+  $("#run-drill").disabled = run.state === "running";
+}
+
+// Follows the drill while it runs; when it ends, its report joins the list.
+async function watchDrill() {
+  clearTimeout(drillTimer);
+  try {
+    const run = await (await opsCall("/ops/api/drills/run")).json();
+    showDrill(run);
+    if (run.state === "running") {
+      drillTimer = setTimeout(watchDrill, POLL_MS);
+      return;
+    }
+    if (run.state !== "idle") {
+      note(`drill ${run.name}: ${run.state}`, run.state === "passed" ? "good" : "bad");
+      loadDrills();
+    }
+  } catch (e) {
+    $("#drill-state").textContent = `drill state unknown: ${e.message}`;
+    drillTimer = setTimeout(watchDrill, POLL_MS);
+  }
+}
+
+async function runDrill() {
+  const text = "Run a short fire drill? It starts a throwaway three-DC cluster on this machine, " +
+    "burns one of its DCs under a small load and checks that nothing was lost (about a minute).";
+  if (!(await confirmAction(text))) return;
+  try {
+    showDrill(await (await opsCall("/ops/api/drills/run", { method: "POST" })).json());
+    note("asked: a short drill");
+    drillTimer = setTimeout(watchDrill, POLL_MS);
+  } catch (e) {
+    $("#drill-state").textContent = `refused: ${e.message}`;
+    $("#drill-state").dataset.state = "refused";
+  }
+}
+
 async function openReport(name) {
   const html = await (await opsCall(`/ops/api/drills/${encodeURIComponent(name)}`)).text();
   window.open(URL.createObjectURL(new Blob([html], { type: "text/html" })), "_blank");
@@ -283,6 +346,7 @@ async function openReport(name) {
 // ---- sign in / out -------------------------------------------------------------------------------
 
 function signOut(message = "") {
+  clearTimeout(drillTimer);
   clearTimeout(timer);
   token = null;
   sessionStorage.removeItem(TOKEN_KEY);
@@ -298,6 +362,7 @@ function start() {
   $("#logout").hidden = false;
   poll();
   loadDrills();
+  watchDrill();
 }
 
 $("#login").addEventListener("submit", async (event) => {
@@ -314,4 +379,5 @@ $("#login").addEventListener("submit", async (event) => {
 });
 $("#logout").addEventListener("click", () => signOut());
 $("#rebalance").addEventListener("click", () => act("", "rebalance"));
+$("#run-drill").addEventListener("click", runDrill);
 if (token) start();

@@ -7,6 +7,10 @@
 //   TRY(dc) --429--> WAIT(Retry-After) --> TRY(dc)
 //   TRY(dc) --other 4xx--> refused (ApiError, not retryable)
 //   any --deadline passed--> the last error (retryable)
+//
+// A room's writes (write()) go first to the DC its last answer named in Firebreak-Write-Url (the
+// DC whose log node leads the room's stream, docs/API.md), as client/transport.py does. Only a
+// preference: if that DC fails, the call goes on at the current DC, which stays where it was.
 import { sleep } from "./store.js";
 
 const RETRY_ELSEWHERE = new Set([502, 503, 504]);
@@ -48,6 +52,7 @@ export class Api {
     this.token = null;
     this.onMove = onMove;
     this.moves = 0;
+    this.writeDc = new Map(); // room id -> index of the DC named for its writes
   }
 
   get dc() {
@@ -62,11 +67,31 @@ export class Api {
     this.onMove(this.current, why);
   }
 
-  async request(method, path, body = undefined, { deadlineMs = 30000 } = {}) {
+  // A write to room `roomId` (see above); `answer` as for request().
+  async write(roomId, method, path, body, { deadlineMs = 30000, answer = {} } = {}) {
+    try {
+      return await this.request(method, path, body, { deadlineMs, answer, dc: this.writeDc.get(roomId) });
+    } finally {
+      const hint = (answer.writeUrl ?? "").replace(/\/+$/, "");
+      const named = this.dcs.findIndex((d) => d.http_url.replace(/\/+$/, "") === hint);
+      if (named >= 0) this.writeDc.set(roomId, named);
+      else this.writeDc.delete(roomId);
+    }
+  }
+
+  // A failed try at DC `index`: a hinted DC is just left behind; the current one is moved from.
+  leave(index, hinted, why) {
+    if (hinted === null) this.moveFrom(index, why);
+  }
+
+  // answer: filled with the answering DC's name (answeredBy) and its Firebreak-Write-Url (writeUrl).
+  // dc: the DC to try first (a write hint); after a failure there, the current DC.
+  async request(method, path, body = undefined, { deadlineMs = 30000, answer = {}, dc: first = null } = {}) {
     const end = Date.now() + deadlineMs;
     let delay = 50;
+    let hinted = first;
     for (;;) {
-      const index = this.current;
+      const index = hinted ?? this.current;
       const dc = this.dcs[index];
       let error;
       let wait = delay;
@@ -79,18 +104,23 @@ export class Api {
           },
           body: body === undefined ? undefined : JSON.stringify(body),
         });
-        if (resp.ok) return await resp.json();
+        if (resp.ok) {
+          answer.answeredBy = dc.name;
+          answer.writeUrl = resp.headers.get("firebreak-write-url");
+          return await resp.json();
+        }
         error = await ApiError.from(resp);
-        if (RETRY_ELSEWHERE.has(resp.status)) this.moveFrom(index, `${dc.name}: ${error.code}`);
+        if (RETRY_ELSEWHERE.has(resp.status)) this.leave(index, hinted, `${dc.name}: ${error.code}`);
         else if (resp.status === 429) wait = Math.max(delay, (error.retryAfterS ?? 1) * 1000);
         else throw error;
       } catch (exc) {
         if (exc instanceof ApiError && !exc.retryable) throw exc;
         if (!(exc instanceof ApiError)) {
           error = new ApiError(0, "unreachable", `${dc.name} did not answer`);
-          this.moveFrom(index, `${dc.name} unreachable`);
+          this.leave(index, hinted, `${dc.name} unreachable`);
         }
       }
+      hinted = null; // a hint is tried once; then the usual way
       if (Date.now() + wait > end) throw error;
       await sleep(wait);
       delay = Math.min(delay * 2, 1000);

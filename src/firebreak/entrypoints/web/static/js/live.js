@@ -9,6 +9,11 @@
 // Every event frame carries the cursor just past it; the newest one is kept (also in storage, so
 // a reload resumes from it), and a reconnect to any DC passes it: that DC first sends everything
 // after it, then "ready". Cursors mean the same in every DC.
+//
+// "Lost" includes silence: the server sends a "heartbeat" frame every heartbeat_s on every
+// live socket, so SILENT_BEATS of them without any frame means the DC stopped answering even though
+// its TCP connection may still look open (a frozen or partitioned DC: the browser would not notice
+// until TCP gives up, and a page cannot send WebSocket pings).
 import { save } from "./store.js";
 
 export const State = {
@@ -21,10 +26,13 @@ export const State = {
 
 const FATAL = new Set(["invalid_token", "token_expired", "session_revoked", "missing_token"]);
 const OPEN_TIMEOUT_MS = 4000;
+const SILENT_BEATS = 3;
 
 export class Live {
   // api: the shared Api (its current DC is where this connects); cursorKey: where the cursor is kept.
-  constructor(api, cursor, cursorKey, { onEvents, onState, onFatal }) {
+  // heartbeatS: how often the server sends a heartbeat (config.json).
+  constructor(api, cursor, cursorKey, { onEvents, onState, onFatal }, heartbeatS = 5) {
+    this.silenceMs = SILENT_BEATS * heartbeatS * 1000;
     this.api = api;
     this.cursor = cursor;
     this.cursorKey = cursorKey;
@@ -48,6 +56,7 @@ export class Live {
   stop() {
     this.stopped = true;
     clearTimeout(this.timer);
+    clearTimeout(this.silence);
     if (this.ws) this.ws.close(1000);
     this.ws = null;
     this.set(State.CLOSED);
@@ -70,12 +79,24 @@ export class Live {
     this.ws = ws;
     let fatal = false;
     const opening = setTimeout(() => ws.close(), OPEN_TIMEOUT_MS);
+    // Any frame shows the DC is there; none for silenceMs: gone, whatever the socket says.
+    const heard = () => {
+      clearTimeout(this.silence);
+      this.silence = setTimeout(() => {
+        if (this.ws !== ws || this.stopped) return;
+        this.ws = null; // its close event, whenever it comes, changes nothing
+        ws.close();
+        this.lost(index, "silent");
+      }, this.silenceMs);
+    };
     ws.onopen = () => {
       clearTimeout(opening);
+      heard();
       this.set(State.CATCHING_UP);
     };
     ws.onmessage = (message) => {
       if (this.ws !== ws) return;
+      heard();
       const frame = JSON.parse(message.data);
       if (frame.kind === "event" || frame.kind === "events") {
         this.keep(frame.cursor);
@@ -96,6 +117,7 @@ export class Live {
     ws.onclose = (event) => {
       clearTimeout(opening);
       if (this.ws !== ws || this.stopped || fatal) return;
+      clearTimeout(this.silence);
       if (event.code === 4401) {
         this.stopped = true;
         this.set(State.CLOSED);

@@ -1,4 +1,5 @@
 // The chat app's start: which DCs exist, the session, the live stream, the outbox, the views.
+import { AccountSettings } from "./account.js";
 import { Api } from "./api.js";
 import { ChatList } from "./chatlist.js";
 import { attachComposer } from "./composer.js";
@@ -10,7 +11,7 @@ import { SearchBox } from "./search.js";
 import { drop, load, newId, save } from "./store.js";
 
 const $ = (selector) => document.querySelector(selector);
-const app = { api: null, live: null, outbox: null, list: null, room: null, search: null, session: null, origin: null };
+const app = { account: null, api: null, config: null, live: null, outbox: null, list: null, room: null, search: null, session: null, origin: null };
 
 // Every DC's addresses: from the serving gateway, else (its DC gone, the page from the service
 // worker's cache) from storage, so the app still knows where the others are.
@@ -69,11 +70,15 @@ async function startSession(session) {
   app.session = session;
   app.api.token = session.token;
   const me = session.user;
-  $("#me").textContent = `${me.display_name} (@${me.username})`;
+  const showMe = (user) => {
+    $("#me").textContent = `${user.display_name} (@${user.username})`;
+  };
+  showMe(me);
+  app.account ??= new AccountSettings(app, showMe);
   show("chats");
   app.outbox = new Outbox(me.user_id, app.api, {
     onChange: () => app.room.renderMessages(),
-    onSent: (item, message) => app.room.sent(message),
+    onSent: (item, message, answeredBy) => app.room.sent(message, answeredBy),
     onSignedOut: () => endSession("Your session has ended: sign in again."),
   });
   app.list = new ChatList(app.api, me, (roomId) => app.room.open(roomId));
@@ -94,7 +99,7 @@ async function startSession(session) {
       }
     },
     onFatal: () => endSession("Your session has ended: sign in again."),
-  });
+  }, app.config.heartbeat_s ?? 5);
   app.list.render();
   app.list.refreshSoon();
   app.live.start();
@@ -104,9 +109,11 @@ async function startSession(session) {
 }
 
 function endSession(message) {
+  if ($("#settings").open) $("#settings").close();
   app.live?.stop();
   app.outbox?.stop();
   app.room?.close();
+  app.room?.cache.clear(); // the kept messages go with the session
   drop("session");
   app.api.token = null;
   app.session = null;
@@ -182,6 +189,7 @@ function wireForms() {
 async function main() {
   const { config, start, origin } = await loadConfig();
   app.origin = origin;
+  app.config = config;
   app.api = new Api(config.dcs, start, onMove);
   showConnection(connectionText("signed out"), "idle");
   wireForms();

@@ -8,7 +8,7 @@
 //   PENDING --other 4xx (too long, not a member, ...)--> FAILED(reason)
 //   FAILED --edit--> PENDING (a new id: the refused one stored nothing)   FAILED --drop--> gone
 //
-// One worker sends the oldest pending message first, one at a time, so a room's messages keep
+// Sends go to the room's write hint first (Api.write). One worker sends the oldest pending message first, one at a time, so a room's messages keep
 // the order they were typed in. Every change re-reads storage first: another tab of the same
 // origin may have added messages (it may also send the same one: same id, one message).
 import { load, newId, save, sleep } from "./store.js";
@@ -73,18 +73,20 @@ export class Outbox {
         const item = this.items.find((m) => m.state === "pending");
         if (!item) return;
         try {
-          const result = await this.api.request(
+          const answer = {};
+          const result = await this.api.write(
+            item.room_id,
             "POST",
             `/v1/rooms/${encodeURIComponent(item.room_id)}/messages`,
             { client_id: item.client_id, text: item.text },
-            { deadlineMs: 15000 },
+            { deadlineMs: 15000, answer },
           );
           this.waiting = null;
           this.mutate((items) => {
             const i = items.findIndex((m) => m.client_id === item.client_id);
             if (i >= 0) items.splice(i, 1);
           });
-          this.handlers.onSent(item, result.message);
+          this.handlers.onSent(item, result.message, answer.answeredBy);
         } catch (error) {
           if (error.retryable) {
             this.waiting = error.message;

@@ -11,6 +11,7 @@
 import { MessageActions, applyChange } from "./changes.js";
 import { openDialog } from "./dialog.js";
 import { clock, day, el, roomName } from "./format.js";
+import { RoomCache } from "./history.js";
 import { newId, save } from "./store.js";
 
 const $ = (selector) => document.querySelector(selector);
@@ -22,6 +23,7 @@ export class RoomView {
     this.me = me;
     this.room = null;
     this.actions = new MessageActions(this);
+    this.cache = new RoomCache(me.user_id); // the recent rooms' newest messages, for offline
     const box = $("#messages");
     box.onscroll = () => this.scrolled();
     $("#older").onclick = () => this.loadOlder();
@@ -48,12 +50,19 @@ export class RoomView {
       more: false,
       readAtOpen: known ? known.read_room_seq : 0,
     };
+    const kept = this.cache.get(roomId);
+    if (kept) {
+      for (const m of kept.msgs) this.room.msgs.set(m.room_seq, m);
+      for (const m of kept.members) this.room.members.set(m.user_id, m);
+      this.room.view ??= kept.view;
+      this.room.more = kept.more;
+    }
     save(`open.${this.me.user_id}`, roomId);
     this.app.list.setOpen(roomId);
     $("#chats").dataset.open = "1";
     $("#room-pane").hidden = false;
     $("#room-pane").dataset.loaded = "";
-    $("#room-title").textContent = known ? roomName(known) : "…";
+    $("#room-title").textContent = this.room.view ? roomName(this.room.view) : "…";
     this.renderMessages();
     $("#text").focus();
     const room = this.room;
@@ -94,9 +103,22 @@ export class RoomView {
     const room = this.room;
     const page = await this.api.request("GET", `/v1/rooms/${room.id}/messages?limit=${PAGE}${query}`);
     if (this.room !== room) return page;
-    for (const m of page.messages) if (!room.msgs.has(m.room_seq)) room.msgs.set(m.room_seq, m);
+    if (!query && page.messages.length) this.dropCachedBefore(page.messages[0].room_seq);
+    for (const m of page.messages) if (!room.msgs.get(m.room_seq) || room.msgs.get(m.room_seq).cached) room.msgs.set(m.room_seq, m);
     if (!query.includes("after")) room.more = page.more;
     return page;
+  }
+
+  // The newest page starts at `first`: kept copies that end before it would leave a gap between
+  // them and the page, so they go (scrolling back loads them again).
+  dropCachedBefore(first) {
+    const msgs = this.room.msgs;
+    const below = [...msgs.values()].filter((m) => m.cached && m.room_seq < first);
+    if (below.length && !msgs.has(first - 1)) for (const m of below) msgs.delete(m.room_seq);
+  }
+
+  hasCached() {
+    return [...this.room.msgs.values()].some((m) => m.cached);
   }
 
   async loadOlder() {
@@ -117,7 +139,8 @@ export class RoomView {
     if (!room) return;
     try {
       await this.loadDetail();
-      if (!room.msgs.size) await this.loadPage(); // never loaded: the newest page, not the whole room
+      // Never loaded, or only kept copies: the newest page, not the whole room.
+      if (!room.msgs.size || this.hasCached()) await this.loadPage();
       for (let more = true; more && this.room === room; ) more = (await this.loadPage(`&after=${this.newest()}`)).more;
     } catch {
       return;
@@ -193,10 +216,12 @@ export class RoomView {
   }
 
   // An acknowledged send: shown at once, whether or not the live stream has brought it yet.
-  sent(message) {
+  // answeredBy: the DC that acknowledged it (on the bubble as data-answered-by).
+  sent(message, answeredBy) {
     const room = this.room;
     if (!room || message.room_id !== room.id) return;
     if (!room.msgs.has(message.room_seq)) room.msgs.set(message.room_seq, { ...message });
+    room.msgs.get(message.room_seq).answered_by = answeredBy;
     this.renderMessages();
   }
 
@@ -282,6 +307,7 @@ export class RoomView {
     $("#older").hidden = !room.more;
     if (wasAtBottom) box.scrollTop = box.scrollHeight;
     else if (keepFromBottom) box.scrollTop = box.scrollHeight - fromBottom;
+    if (room.msgs.size) this.cache.keepSoon(room);
   }
 
   bubble(m, withName = true) {
@@ -289,7 +315,7 @@ export class RoomView {
     const who = mine || !withName ? null : (this.room.members.get(m.sender)?.display_name ?? "(left)");
     return el(
       "li",
-      { class: mine ? "msg mine" : "msg theirs", dataset: { seq: m.room_seq, state: "sent", client: m.client_id } },
+      { class: mine ? "msg mine" : "msg theirs", dataset: { seq: m.room_seq, state: "sent", client: m.client_id, ...(m.answered_by ? { answeredBy: m.answered_by } : {}) } },
       who ? el("span", { class: "who" }, who) : null,
       el(
         "div",
