@@ -91,6 +91,11 @@ class Limits:
     delete_window_s: int = 24 * 3600
     #: Events a WebSocket session may have queued before the server drops it (it resumes by cursor).
     ws_queue_max: int = 10_000
+    #: Commands over the live WebSocket (wire/commands.py): bytes in one command frame (larger
+    #: ones are answered 413; the server closes the connection on frames over twice this), and
+    #: commands one connection may have unacknowledged (one more is answered 429).
+    max_ws_frame_bytes: int = 64 * 1024
+    ws_commands_in_flight: int = 100
     #: argon2id cost per password hash (login, registration). Hashes keep their own parameters.
     password_time_cost: int = 3
     password_memory_kib: int = 64 * 1024

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import Callable
 from typing import Any, Protocol, cast
@@ -26,9 +25,10 @@ from urllib.parse import parse_qs
 import msgspec
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from firebreak.domain.validation import check_unicode
+from firebreak.entrypoints.gateway.bodies import undecodable
 from firebreak.entrypoints.gateway.boundary import bearer, error_response, errors
 from firebreak.entrypoints.gateway.websocket import SEND_NOW
+from firebreak.entrypoints.gateway.ws_commands import LiveCommands
 from firebreak.errors import BadRequest, FirebreakError
 from firebreak.service.accounts import Accounts
 from firebreak.service.hub import CUT_OFF, DRAINING, LOGGED_OUT
@@ -126,11 +126,13 @@ class HotLane:
         refusal: Callable[[], FirebreakError | None],
         write_url: Callable[[str], str | None] = lambda room_id: None,
         metrics: LaneMetrics | None = None,
+        commands: LiveCommands | None = None,
     ) -> None:
         """``new_session(user_id, session_id, cursor)`` makes a user's live session (cursor as the
         client sent it, or None; raises BadRequest for a malformed one); ``refusal()`` says why this DC takes
         no WebSockets now, if so; ``write_url(room_id)`` is the hint for where to send that room's
-        writes (the ``Firebreak-Write-Url`` header), if any."""
+        writes (the ``Firebreak-Write-Url`` header), if any; ``commands`` runs what clients send
+        on their live sockets (ws_commands.py; without it, what they send is ignored)."""
         self._app = app
         self._accounts = accounts
         self._rooms = rooms
@@ -138,6 +140,7 @@ class HotLane:
         self._refusal = refusal
         self._write_url = write_url
         self._metrics = metrics or _Uncounted()
+        self._commands = commands
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
@@ -173,7 +176,7 @@ class HotLane:
             except msgspec.ValidationError as exc:
                 raise BadRequest(f"body: {exc}", code="malformed_request") from exc
             except msgspec.DecodeError as exc:
-                raise _undecodable(body, exc) from exc
+                raise undecodable(body, exc) from exc
             result = await self._rooms.send(claims.user_id, room_id, parsed.client_id, parsed.text)
         except FirebreakError as exc:
             self._metrics.send_failed(exc.code)
@@ -200,7 +203,8 @@ class HotLane:
             if refused is not None:
                 raise refused
             query = parse_qs(scope["query_string"].decode("latin-1"))
-            claims = self._accounts.authenticate(query.get("token", [""])[0])
+            token = query.get("token", [""])[0]
+            claims = self._accounts.authenticate(token)
             cursor = query.get("cursor", [None])[0]
             session = self._new_session(claims.user_id, claims.session_id, cursor)
             self._metrics.ws_opened(claims.session_id, cursor is not None)
@@ -214,16 +218,25 @@ class HotLane:
         # Two things can end a session: the server (SessionEnded, or the socket failing under a
         # send) and the client going away, which only receive() reports. Without watching it, a
         # silent session would stay registered with the hub until the next event for its user.
-        streaming = asyncio.ensure_future(session.run(write_frame, _write_frame_now(scope)))
+        write_now = _write_frame_now(scope)
+        commands = (
+            None if self._commands is None else self._commands.connection(token, write_frame, write_now)
+        )
+        streaming = asyncio.ensure_future(session.run(write_frame, write_now))
         incoming: asyncio.Future[Message] | None = None
         try:
             while not streaming.done():
                 incoming = asyncio.ensure_future(receive())
                 await asyncio.wait({streaming, incoming}, return_when=asyncio.FIRST_COMPLETED)
-                if incoming.done() and incoming.result()["type"] == "websocket.disconnect":
-                    return
-                # Anything else the client sends is ignored: the API is server to client only.
+                if incoming.done():
+                    message = incoming.result()
+                    if message["type"] == "websocket.disconnect":
+                        return
+                    if commands is not None:
+                        commands.take(message.get("text") or message.get("bytes") or b"")
         finally:
+            if commands is not None:
+                commands.close()
             for task in (incoming, streaming):
                 if task is not None and not task.done():
                     task.cancel()
@@ -263,19 +276,6 @@ async def _refuse(send: Send, exc: FirebreakError) -> None:
     await send({"type": "websocket.send", "text": error_frame(exc.code, exc.message).decode()})
     code = _WS_CLOSE.get(exc.status, WS_BAD_REQUEST)
     await send({"type": "websocket.close", "code": code, "reason": exc.code})
-
-
-def _undecodable(body: bytes, exc: msgspec.DecodeError) -> BadRequest:
-    """Why msgspec refused a body. It also refuses a lone surrogate escape ("\\ud800"), which is
-    JSON but no Unicode text: 400 invalid_unicode, as FastAPI's routes answer (domain/validation.py).
-    Only failed sends pay for the second parse."""
-    try:
-        check_unicode(json.dumps(json.loads(body), ensure_ascii=False), "the body")
-    except BadRequest as refused:
-        return refused
-    except (ValueError, RecursionError):
-        pass
-    return BadRequest(f"body: not valid JSON ({exc})", code="malformed_request")
 
 
 def _write_frame_now(scope: Scope) -> WriteFrameNow | None:

@@ -9,8 +9,9 @@ from __future__ import annotations
 import msgspec
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from firebreak.entrypoints.gateway.bodies import undecodable
 from firebreak.entrypoints.gateway.boundary import bearer, error_response
-from firebreak.entrypoints.gateway.hot import _answer, _read_body, _undecodable
+from firebreak.entrypoints.gateway.hot import _answer, _read_body
 from firebreak.errors import BadRequest, FirebreakError
 from firebreak.service.accounts import Accounts
 from firebreak.service.wallets import Wallets
@@ -47,7 +48,7 @@ class PayLane:
             except msgspec.ValidationError as exc:
                 raise BadRequest(f"body: {exc}", code="malformed_request") from exc
             except msgspec.DecodeError as exc:
-                raise _undecodable(body, exc) from exc
+                raise undecodable(body, exc) from exc
             result = await self._wallets.transfer(
                 claims.user_id, parsed.client_id, parsed.to, parsed.amount, parsed.room_id
             )
