@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import subprocess
+import sys
 import urllib.parse
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -349,3 +351,22 @@ def test_ack_frames_decode_as_the_http_answer() -> None:
     assert msgspec.json.decode(ack.result, type=ReadResult) == ReadResult(room_id="g_x", read_room_seq=3)
     err = decode_ack(error_ack("e", 429, "rate_limited", "slow down", 2))
     assert (err.status, err.code, err.retry_after_s, len(err.result)) == (429, "rate_limited", 2, 0)
+
+
+def test_the_bench_sends_over_the_websocket(tmp_path: Path) -> None:
+    """``firebreak bench --send-over ws`` runs and produces well-formed figures (no timing asserted)."""
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "firebreak.entrypoints.cli", "bench", "--rooms", "2", "--room-size", "2",
+         "--duration", "2", "--raw-messages", "300", "--raw-sequential", "30", "--send-over", "ws",
+         "--json", str(out)],
+        capture_output=True, text=True, timeout=240, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "sent over ws" in proc.stdout
+    run = json.loads(out.read_text())
+    fb = run["firebreak"]
+    assert run["options"]["send_over"] == "ws"
+    assert fb["messages"] > 0 and fb["failed_sends"] == 0 and fb["undelivered_messages"] == 0
+    assert fb["deliveries"] == fb["messages"] * 2, "each online member got each message"
+    assert fb["send_to_ack"]["p50_ms"] > 0 and run["ratio_to_raw_pipelined"] > 0

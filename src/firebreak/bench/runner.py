@@ -109,7 +109,8 @@ def table(result: BenchResult) -> str:
     f = result.firebreak
     lines = [
         f"rooms {result.options.rooms} x {result.options.room_size} members, {f.online_clients} online, "
-        f"{result.options.message_size} B messages, {result.options.batch} per request",
+        f"{result.options.message_size} B messages, {result.options.batch} per request, "
+        f"sent over {result.options.send_over}",
         f"{'firebreak sends/s':28} {f.per_s:>10,.1f}   ({f.messages} in {f.seconds:.1f} s)",
         f"{'deliveries/s':28} {f.deliveries_per_s:>10,.1f}",
     ]

@@ -50,6 +50,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="senders stay on their first DC instead of moving to the one each answer names "
         "(Firebreak-Write-Url), to compare",
     )
+    p.add_argument(
+        "--send-over",
+        choices=["http", "ws"],
+        default=d.send_over,
+        help="http: one POST per message; ws: send commands on the sender's live WebSocket (single sends)",
+    )
     p.add_argument("--raw-messages", type=int, default=d.raw_messages)
     p.add_argument("--raw-sequential", type=int, default=d.raw_sequential)
     p.add_argument("--sweep", help=f"NAME=V1,V2,... with NAME one of {', '.join(SWEEPABLE)}")
@@ -113,6 +119,7 @@ def _options(args: argparse.Namespace) -> BenchOptions:
         raw_sequential=args.raw_sequential,
         partitions=args.partitions,
         follow_write_hints=not args.ignore_write_hints,
+        send_over=args.send_over,
     )
     if not 1 <= options.partitions <= 64:
         raise BadRequest("--partitions takes 1-64")
@@ -120,6 +127,8 @@ def _options(args: argparse.Namespace) -> BenchOptions:
         raise BadRequest("need rooms >= 1, room size >= 2 and 0 < online <= 1")
     if not 1 <= options.batch <= 100:
         raise BadRequest("--batch takes 1-100 messages per request")
+    if options.send_over == "ws" and options.batch != 1:
+        raise BadRequest("--send-over ws sends one message per command: use --batch 1")
     if not 1 <= options.duration_s <= 600 or not 1 <= options.message_size <= 4000:
         raise BadRequest("duration must be 1-600 s and message size 1-4000 bytes")
     return options
