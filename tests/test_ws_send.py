@@ -370,3 +370,20 @@ def test_the_bench_sends_over_the_websocket(tmp_path: Path) -> None:
     assert fb["messages"] > 0 and fb["failed_sends"] == 0 and fb["undelivered_messages"] == 0
     assert fb["deliveries"] == fb["messages"] * 2, "each online member got each message"
     assert fb["send_to_ack"]["p50_ms"] > 0 and run["ratio_to_raw_pipelined"] > 0
+
+
+def test_the_bench_spreads_its_sockets_over_source_addresses(tmp_path: Path) -> None:
+    """The mechanism for 100,000 connections at a small size: live sockets from several loopback
+    source addresses, the open-files limit raised by the tool itself."""
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "firebreak.entrypoints.cli", "bench", "--rooms", "3", "--room-size", "4",
+         "--duration", "1", "--raw-messages", "100", "--raw-sequential", "10", "--send-over", "ws",
+         "--source-addresses", "3", "--json", str(out)],
+        capture_output=True, text=True, timeout=240, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    run = json.loads(out.read_text())
+    fb = run["firebreak"]
+    assert fb["online_clients"] == 12 and fb["source_addresses"] == 3
+    assert fb["undelivered_messages"] == 0 and fb["failed_sends"] == 0

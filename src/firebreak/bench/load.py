@@ -23,6 +23,7 @@ from collections.abc import Callable
 
 import msgspec
 
+from firebreak.bench.connections import source_address
 from firebreak.bench.wire import HttpConnection, WireError, WireWebSocket, close_websocket, open_websocket
 from firebreak.bench.ws_send import AckWaiter
 from firebreak.config import Config
@@ -46,6 +47,8 @@ class BenchOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     follow_write_hints: bool = True
     #: "http": one POST per send; "ws": a ``send`` command on the sender's live WebSocket
     send_over: str = "http"
+    #: loopback source addresses the live sockets are spread over (bench/connections.py)
+    source_addresses: int = 1
 
 
 class Latency(msgspec.Struct, frozen=True):
@@ -70,6 +73,8 @@ class LoadResult(msgspec.Struct, frozen=True):
     undelivered_messages: int
     #: sends answered with an error (not retried: the bench reports, it does not hide)
     failed_sends: int = 0
+    #: distinct local addresses the live sockets came from
+    source_addresses: int = 1
 
 
 def latency(values: list[float]) -> Latency:
@@ -132,6 +137,7 @@ class Load:
         self._all_ready = asyncio.Event()
         self._want_ready = 0
         self._acks = AckWaiter()
+        self._socket_counter = itertools.count()
         #: each sender's live socket (one per room; None when the sender is not online)
         self.sender_sockets: list[WireWebSocket | None] = []
 
@@ -175,7 +181,8 @@ class Load:
             async with gate:
                 host, port = self._dc(dc)
                 path = "/v1/ws?" + urllib.parse.urlencode({"token": token})
-                sock = await open_websocket(host, port, path, self._on_text)
+                source = source_address(next(self._socket_counter), self._o.source_addresses)
+                sock = await open_websocket(host, port, path, self._on_text, source)
                 self._sockets.append(sock)
                 return sock
 
@@ -299,6 +306,9 @@ class Load:
             send_to_all_delivered=latency(to_all),
             undelivered_messages=len(self.sent_at) - len(to_all),
             failed_sends=failed,
+            source_addresses=len(
+                {s.transport.get_extra_info("sockname")[0] for s in self._sockets if s.transport is not None}
+            ),
         )
 
     async def close(self) -> None:

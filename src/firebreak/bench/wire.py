@@ -225,15 +225,21 @@ class WireWebSocket(asyncio.Protocol):
         del buf[:pos]
 
 
-async def open_websocket(host: str, port: int, path: str, on_text: Callable[[bytes], None]) -> WireWebSocket:
-    """Opens a WebSocket; ``on_text`` is called with every text frame, in order, on the event loop."""
+async def open_websocket(
+    host: str, port: int, path: str, on_text: Callable[[bytes], None], source: str | None = None
+) -> WireWebSocket:
+    """Opens a WebSocket (from local address ``source``, if given); ``on_text`` is called with every
+    text frame, in order, on the event loop."""
     key = base64.b64encode(os.urandom(16)).decode()
     handshake = (
         f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
     ).encode()
     loop = asyncio.get_running_loop()
-    _, proto = await loop.create_connection(lambda: WireWebSocket(on_text, handshake), host, port)
+    local = None if source is None else (source, 0)
+    _, proto = await loop.create_connection(
+        lambda: WireWebSocket(on_text, handshake), host, port, local_addr=local
+    )
     await proto.opened
     return proto
 
