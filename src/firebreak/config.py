@@ -106,6 +106,11 @@ class Limits:
     #: The operations console's drill: seconds of workload, and when it is stopped if still running.
     console_drill_s: float = 8.0
     console_drill_timeout_s: float = 300.0
+    #: Commands over the live WebSocket (wire/commands.py): bytes in one command frame (larger
+    #: ones are answered 413; the server closes the connection on frames over twice this), and
+    #: commands one connection may have unacknowledged (one more is answered 429).
+    max_ws_frame_bytes: int = 64 * 1024
+    ws_commands_in_flight: int = 100
     #: argon2id cost per password hash (login, registration). Hashes keep their own parameters.
     password_time_cost: int = 3
     password_memory_kib: int = 64 * 1024

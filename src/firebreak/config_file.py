@@ -140,8 +140,12 @@ def _check_write_limits(limits: Limits) -> None:
     for count in ("send_burst", "read_burst", "room_change_burst", "profile_change_burst"):
         if getattr(limits, count) < 1:
             raise ConfigError(f"[limits] {count} must be at least 1")
-    if limits.writes_in_flight < 1 or limits.max_ws_per_user < 1:
-        raise ConfigError("[limits] writes_in_flight and max_ws_per_user must be at least 1")
+    if limits.writes_in_flight < 1 or limits.max_ws_per_user < 1 or limits.ws_commands_in_flight < 1:
+        raise ConfigError(
+            "[limits] writes_in_flight, max_ws_per_user and ws_commands_in_flight must be at least 1"
+        )
+    if limits.max_ws_frame_bytes < 1024:
+        raise ConfigError("[limits] max_ws_frame_bytes must be at least 1024")
 
 
 def _toml_value(value: object) -> str:

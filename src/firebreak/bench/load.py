@@ -1,4 +1,5 @@
-"""Firebreak end to end, the way users reach it: HTTP sends and WebSocket deliveries.
+"""Firebreak end to end, the way users reach it: sends over HTTP (or, with ``send_over="ws"``, as
+commands on the sender's live WebSocket, bench/ws_send.py) and WebSocket deliveries.
 
 ``rooms`` rooms of ``room_size`` members each (distinct users); the first member of every room is
 its sender, so there are ``rooms`` concurrent senders. Closed loop by default (each sender sends
@@ -22,7 +23,9 @@ from collections.abc import Callable
 
 import msgspec
 
+from firebreak.bench.connections import source_address
 from firebreak.bench.wire import HttpConnection, WireError, WireWebSocket, close_websocket, open_websocket
+from firebreak.bench.ws_send import AckWaiter
 from firebreak.config import Config
 from firebreak.stats import quantile
 
@@ -42,6 +45,10 @@ class BenchOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     partitions: int = 3
     #: senders move to the DC a send's answer names in Firebreak-Write-Url, as the client does
     follow_write_hints: bool = True
+    #: "http": one POST per send; "ws": a ``send`` command on the sender's live WebSocket
+    send_over: str = "http"
+    #: loopback source addresses the live sockets are spread over (bench/connections.py)
+    source_addresses: int = 1
 
 
 class Latency(msgspec.Struct, frozen=True):
@@ -66,6 +73,8 @@ class LoadResult(msgspec.Struct, frozen=True):
     undelivered_messages: int
     #: sends answered with an error (not retried: the bench reports, it does not hide)
     failed_sends: int = 0
+    #: distinct local addresses the live sockets came from
+    source_addresses: int = 1
 
 
 def latency(values: list[float]) -> Latency:
@@ -90,6 +99,9 @@ class _Frame(msgspec.Struct):
 
     kind: str
     data: _Data | list[_Data] | None = None
+    #: of an ack (sends over the WebSocket)
+    ref: str | None = None
+    status: int = 0
 
 
 class _Session(msgspec.Struct):
@@ -124,6 +136,10 @@ class Load:
         self._ready = 0
         self._all_ready = asyncio.Event()
         self._want_ready = 0
+        self._acks = AckWaiter()
+        self._socket_counter = itertools.count()
+        #: each sender's live socket (one per room; None when the sender is not online)
+        self.sender_sockets: list[WireWebSocket | None] = []
 
     def _dc(self, i: int) -> tuple[str, int]:
         dc = self._config.dcs[i % len(self._config.dcs)]
@@ -161,11 +177,14 @@ class Load:
                 login = await call(i, "/v1/sessions", {"username": name, "password": PASSWORD})
             return name, msgspec.json.decode(login, type=_Session).token
 
-        async def connect(dc: int, token: str) -> None:
+        async def connect(dc: int, token: str) -> WireWebSocket:
             async with gate:
                 host, port = self._dc(dc)
                 path = "/v1/ws?" + urllib.parse.urlencode({"token": token})
-                self._sockets.append(await open_websocket(host, port, path, self._on_text))
+                source = source_address(next(self._socket_counter), self._o.source_addresses)
+                sock = await open_websocket(host, port, path, self._on_text, source)
+                self._sockets.append(sock)
+                return sock
 
         online_per_room = max(1, round(self._o.room_size * self._o.online))
         self.online_per_room = online_per_room
@@ -179,7 +198,8 @@ class Load:
             room_id = msgspec.json.decode(made, type=_Room).room_id
             self.senders.append((await self._connection(room), sender_token, room_id))
             online = members[:online_per_room]
-            await asyncio.gather(*(connect(room + k, token) for k, (_, token) in enumerate(online)))
+            socks = await asyncio.gather(*(connect(room + k, token) for k, (_, token) in enumerate(online)))
+            self.sender_sockets.append(socks[0])  # the sender is the room's first member, online first
             self._say(f"  room {room + 1}/{self._o.rooms} ready ({online_per_room} members online)")
         await asyncio.wait_for(self._all_ready.wait(), 120)
 
@@ -192,6 +212,9 @@ class Load:
             for one in data if isinstance(data, list) else (data,):
                 if one.event.type == "message_sent":
                     self.received[one.event.client_id].append(now)
+        elif frame.kind == "ack":
+            if frame.ref is not None:
+                self._acks.heard(frame.ref, frame.status)
         elif frame.kind == "ready":
             self._ready += 1
             if self._ready >= self._want_ready:
@@ -208,9 +231,15 @@ class Load:
         single = n == 1
         follow = self._o.follow_write_hints
         urls = [dc.http_url for dc in self._config.dcs]
+        over_ws = self._o.send_over == "ws"
 
         async def sender(
-            conn: HttpConnection, token: str, room_id: str, interval: float | None, phase: float
+            conn: HttpConnection,
+            token: str,
+            room_id: str,
+            sock: WireWebSocket | None,
+            interval: float | None,
+            phase: float,
         ) -> None:
             nonlocal failed
             path = f"/v1/rooms/{room_id}/messages" + ("" if single else "/batch")
@@ -227,14 +256,19 @@ class Load:
                 started = time.perf_counter()
                 for cid in cids:
                     self.sent_at[cid] = started
-                status, _ = await conn.post(path, _encode(body[0] if single else {"messages": body}), token)
+                if over_ws and sock is not None:
+                    status = await self._acks.send(sock, room_id, cids[0], text)
+                else:
+                    status, _ = await conn.post(
+                        path, _encode(body[0] if single else {"messages": body}), token
+                    )
                 if status >= 300:
                     failed += n
                     for cid in cids:
                         del self.sent_at[cid]
                     continue
                 acks.extend([time.perf_counter() - started] * n)
-                hint = conn.write_url
+                hint = None if over_ws else conn.write_url
                 if follow and hint is not None and hint != conn.url and hint in urls:
                     # As client/client.py does: the room's next writes go where the answer said.
                     conn = await self._connection(urls.index(hint))
@@ -243,7 +277,10 @@ class Load:
         interval = None if self._o.rate is None else len(self.senders) * n / self._o.rate
         started = time.perf_counter()
         k = len(self.senders)
-        await asyncio.gather(*(sender(c, t, r, interval, i / k) for i, (c, t, r) in enumerate(self.senders)))
+        socks = self.sender_sockets
+        await asyncio.gather(
+            *(sender(c, t, r, socks[i], interval, i / k) for i, (c, t, r) in enumerate(self.senders))
+        )
         took = time.perf_counter() - started
         # Let deliveries finish (bounded): every online member should have every message.
         deadline = time.perf_counter() + 15
@@ -269,6 +306,9 @@ class Load:
             send_to_all_delivered=latency(to_all),
             undelivered_messages=len(self.sent_at) - len(to_all),
             failed_sends=failed,
+            source_addresses=len(
+                {s.transport.get_extra_info("sockname")[0] for s in self._sockets if s.transport is not None}
+            ),
         )
 
     async def close(self) -> None:

@@ -108,8 +108,10 @@ async def run_bench(config: Config, options: BenchOptions, say: Callable[[str], 
 def table(result: BenchResult) -> str:
     f = result.firebreak
     lines = [
-        f"rooms {result.options.rooms} x {result.options.room_size} members, {f.online_clients} online, "
-        f"{result.options.message_size} B messages, {result.options.batch} per request",
+        f"rooms {result.options.rooms} x {result.options.room_size} members, {f.online_clients} online "
+        f"(from {f.source_addresses} source addresses), "
+        f"{result.options.message_size} B messages, {result.options.batch} per request, "
+        f"sent over {result.options.send_over}",
         f"{'firebreak sends/s':28} {f.per_s:>10,.1f}   ({f.messages} in {f.seconds:.1f} s)",
         f"{'deliveries/s':28} {f.deliveries_per_s:>10,.1f}",
     ]

@@ -3,7 +3,8 @@
 Why not the real client (httpx + websockets): on this 2-core machine the load generator shares the
 CPU with the system under test, and the full client spent ~2.5 ms of CPU per 20-member message
 (one send plus 20 deliveries), more than a gateway. These protocols keep to the wire basics the
-gateway speaks (keep-alive with Content-Length, unfragmented unmasked server frames) and parse in
+gateway speaks (keep-alive with Content-Length, unfragmented unmasked server frames, masked text
+frames for commands) and parse in
 ``data_received``, with no task or queue per frame. They still go through the real sockets, HTTP
 parser and WebSocket framing of the gateway: only the client side is thinner.
 
@@ -137,7 +138,9 @@ def _client_frame(opcode: int, payload: bytes) -> bytes:
         head += bytes([0x80 | 126]) + struct.pack("!H", n)
     else:
         head += bytes([0x80 | 127]) + struct.pack("!Q", n)
-    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    # XOR as one big integer: a loop per byte would cost the load generator more than the frame.
+    key = (mask * (n // 4 + 1))[:n]
+    masked = (int.from_bytes(payload, "little") ^ int.from_bytes(key, "little")).to_bytes(n, "little")
     return head + mask + masked
 
 
@@ -157,6 +160,13 @@ class WireWebSocket(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
         self.transport.write(self._handshake)
+
+    def send_texts(self, *payloads: bytes) -> None:
+        """Writes one masked text frame per payload (client to server: commands, wire/commands.py),
+        in one socket write."""
+        if self.transport is None or self.transport.is_closing():
+            raise WireError("connection closed")
+        self.transport.write(b"".join(_client_frame(0x1, payload) for payload in payloads))
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.opened.done():
@@ -215,15 +225,21 @@ class WireWebSocket(asyncio.Protocol):
         del buf[:pos]
 
 
-async def open_websocket(host: str, port: int, path: str, on_text: Callable[[bytes], None]) -> WireWebSocket:
-    """Opens a WebSocket; ``on_text`` is called with every text frame, in order, on the event loop."""
+async def open_websocket(
+    host: str, port: int, path: str, on_text: Callable[[bytes], None], source: str | None = None
+) -> WireWebSocket:
+    """Opens a WebSocket (from local address ``source``, if given); ``on_text`` is called with every
+    text frame, in order, on the event loop."""
     key = base64.b64encode(os.urandom(16)).decode()
     handshake = (
         f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
     ).encode()
     loop = asyncio.get_running_loop()
-    _, proto = await loop.create_connection(lambda: WireWebSocket(on_text, handshake), host, port)
+    local = None if source is None else (source, 0)
+    _, proto = await loop.create_connection(
+        lambda: WireWebSocket(on_text, handshake), host, port, local_addr=local
+    )
     await proto.opened
     return proto
 

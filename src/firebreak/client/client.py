@@ -2,7 +2,9 @@
 :class:`~firebreak.client.transport.Transport` (failover and retries).
 
 Writes carry a client-chosen id, so :meth:`Client.send` simply retries, on any DC, with the same id
-until one DC acknowledges: the server turns every retry into the same single message.
+until one DC acknowledges: the server turns every retry into the same single message. With a live
+connection (:meth:`Client.use_live`), sends and mark-reads go over it while it is live
+(client/live_sends.py), and over HTTP otherwise.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import secrets
 from collections.abc import Callable
 from urllib.parse import urlencode
 
+from firebreak.client.live import LiveConnection
+from firebreak.client.live_sends import LiveSends, UseHttp
 from firebreak.client.transport import ANSWERED_BY, ApiError, Transport, TryAgain, Unreachable, new_id
 from firebreak.errors import FirebreakError
 from firebreak.wire.presence_views import PresenceList, TypingView
@@ -52,6 +56,14 @@ __all__ = ["ANSWERED_BY", "ApiError", "Client", "TryAgain", "Unreachable", "new_
 
 
 class Client(Transport):
+    #: Commands over the live connection, once :meth:`use_live` gave one.
+    live_sends: LiveSends | None = None
+
+    def use_live(self, live: LiveConnection) -> LiveSends:
+        """Sends (and marks read) over ``live`` whenever it is live, instead of HTTP."""
+        self.live_sends = LiveSends(live)
+        return self.live_sends
+
     # ---- accounts -----------------------------------------------------------------------------
 
     async def register(self, username: str, password: str, display_name: str | None = None) -> UserView:
@@ -129,6 +141,14 @@ class Client(Transport):
         ``deadline_s``, ``on_retry`` and ``answer_headers`` as for :meth:`request` (an outbox passes
         ``math.inf``)."""
         body = SendBody(client_id=client_id or new_id(), text=text)
+        sends = self.live_sends
+        # A caller that asks for the answer's headers (which DC answered) gets an HTTP answer.
+        if sends is not None and sends.ready and answer_headers is None:
+            deadline = self.retry_deadline if deadline_s is None else deadline_s
+            try:
+                return await sends.send(room_id, body.client_id, text, deadline_s=deadline, on_retry=on_retry)
+            except UseHttp:
+                pass  # this DC takes no writes now, or the connection ended: HTTP fails over
         path = f"/v1/rooms/{room_id}/messages"
         return await self._room_write(
             room_id, path, body, SendResult, deadline_s, on_retry, answer_headers=answer_headers
@@ -195,6 +215,12 @@ class Client(Transport):
         return await self.request("GET", f"/v1/search?{urlencode(params)}", type=SearchResult)
 
     async def mark_read(self, room_id: str, up_to: int) -> ReadResult:
+        sends = self.live_sends
+        if sends is not None and sends.ready:
+            try:
+                return await sends.mark_read(room_id, up_to, deadline_s=self.retry_deadline)
+            except UseHttp:
+                pass
         return await self.request("POST", f"/v1/rooms/{room_id}/read", ReadBody(up_to), type=ReadResult)
 
     async def typing(self, room_id: str, typing: bool = True) -> TypingView:

@@ -11,6 +11,8 @@ State machine::
 Every event frame carries the cursor just past it; the connection keeps the newest one, so after a
 loss it reconnects (to the next DC in its list) with that cursor and receives exactly what it
 missed. Cursors mean the same in every DC, so which DC it lands on does not matter.
+The socket also carries commands (sends, mark-reads) the other way: client/live_sends.py writes
+them on :attr:`LiveConnection.ws` and hears their ``ack`` frames through :meth:`LiveConnection.on_ack`.
 Listeners added with :meth:`LiveConnection.on_change` hear each state with the index of the DC
 it concerns (BACKOFF names the DC just lost, CONNECTING the one tried next).
 
@@ -31,7 +33,7 @@ from collections.abc import Callable
 
 import msgspec
 import websockets
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 
 from firebreak.domain.events import MessageSent
 from firebreak.domain.model import ClientEvent
@@ -84,10 +86,17 @@ class LiveConnection:
         self._backoff = Backoff(first_s=0.05, max_s=max_backoff)
         self._task: asyncio.Task[None] | None = None
         self._listeners: list[Callable[[LiveState, int], None]] = []
+        self._ack_listeners: list[Callable[[bytes | str], None]] = []
+        #: The open socket, while there is one (commands are written on it).
+        self.ws: ClientConnection | None = None
 
     def on_change(self, listener: Callable[[LiveState, int], None]) -> None:
         """Calls ``listener(state, dc_index)`` on every state change, in the connection's task."""
         self._listeners.append(listener)
+
+    def on_ack(self, listener: Callable[[bytes | str], None]) -> None:
+        """Calls ``listener(frame)`` with every ``ack`` frame (wire/commands.py), in the connection's task."""
+        self._ack_listeners.append(listener)
 
     def _set(self, state: LiveState) -> None:
         self.state = state
@@ -148,9 +157,14 @@ class LiveConnection:
                 async with connect(
                     self._url(), open_timeout=3, ping_interval=2, ping_timeout=3, max_size=2**22
                 ) as ws:
+                    self.ws = ws
                     self._set(LiveState.CATCHING_UP)
                     async for raw in ws:
                         frame = _decoder.decode(raw)
+                        if frame.kind == "ack":
+                            for listener in self._ack_listeners:
+                                listener(raw)
+                            continue
                         if frame.kind in ("event", "events") and frame.data is not None:
                             self.cursor = frame.cursor
                             for event in frame.data if isinstance(frame.data, list) else [frame.data]:
@@ -178,6 +192,8 @@ class LiveConnection:
                 msgspec.DecodeError,
             ) as exc:
                 self.last_error = repr(exc)
+            finally:
+                self.ws = None
             # Lost (or never reached) this DC: try the next one with the same cursor.
             self._set(LiveState.BACKOFF)
             self.reconnects += 1

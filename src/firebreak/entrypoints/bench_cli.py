@@ -9,6 +9,7 @@ from pathlib import Path
 import msgspec
 import uvloop
 
+from firebreak.bench.connections import MAX_SOURCE_ADDRESSES, raise_open_files
 from firebreak.bench.load import BenchOptions
 from firebreak.bench.runner import BenchResult, run_bench, table
 from firebreak.bench.summary import RunsSummary, summarize, summary_line
@@ -20,6 +21,8 @@ from firebreak.service.projector import CATCH_UP_BATCH
 SWEEPABLE = ("rooms", "room_size", "message_size", "online", "batch")
 #: Bounds --repeat: every run starts a fresh cluster (~20-40 s each).
 MAX_REPEAT = 50
+#: Open files besides the live sockets (HTTP connections, the cluster's files, NATS).
+OPEN_FILES_SPARE = 1024
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -48,6 +51,20 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         action="store_true",
         help="senders stay on their first DC instead of moving to the one each answer names "
         "(Firebreak-Write-Url), to compare",
+    )
+    p.add_argument(
+        "--send-over",
+        choices=["http", "ws"],
+        default=d.send_over,
+        help="http: one POST per message; ws: send commands on the sender's live WebSocket (single sends)",
+    )
+    p.add_argument(
+        "--source-addresses",
+        type=int,
+        default=d.source_addresses,
+        metavar="N",
+        help="spread the live sockets over N loopback source addresses (127.0.0.2, ...; "
+        f"1-{MAX_SOURCE_ADDRESSES}), past the ephemeral port range of one",
     )
     p.add_argument("--raw-messages", type=int, default=d.raw_messages)
     p.add_argument("--raw-sequential", type=int, default=d.raw_sequential)
@@ -112,6 +129,8 @@ def _options(args: argparse.Namespace) -> BenchOptions:
         raw_sequential=args.raw_sequential,
         partitions=args.partitions,
         follow_write_hints=not args.ignore_write_hints,
+        send_over=args.send_over,
+        source_addresses=args.source_addresses,
     )
     if not 1 <= options.partitions <= 64:
         raise BadRequest("--partitions takes 1-64")
@@ -119,6 +138,10 @@ def _options(args: argparse.Namespace) -> BenchOptions:
         raise BadRequest("need rooms >= 1, room size >= 2 and 0 < online <= 1")
     if not 1 <= options.batch <= 100:
         raise BadRequest("--batch takes 1-100 messages per request")
+    if not 1 <= options.source_addresses <= MAX_SOURCE_ADDRESSES:
+        raise BadRequest(f"--source-addresses takes 1-{MAX_SOURCE_ADDRESSES}")
+    if options.send_over == "ws" and options.batch != 1:
+        raise BadRequest("--send-over ws sends one message per command: use --batch 1")
     if not 1 <= options.duration_s <= 600 or not 1 <= options.message_size <= 4000:
         raise BadRequest("duration must be 1-600 s and message size 1-4000 bytes")
     return options
@@ -173,6 +196,11 @@ def _run_once(options: BenchOptions) -> BenchResult:
     # All its users register and log in from one address, up to 32 at a time: the per-address
     # throttle and the hashing queue's bound are lifted too.
     limits = bench_limits()
+    # Every live socket is a file here and one in a gateway; the cluster's processes inherit it.
+    online = options.rooms * max(1, round(options.room_size * options.online))
+    have = raise_open_files(2 * online + OPEN_FILES_SPARE)
+    if have < online + OPEN_FILES_SPARE:
+        say(f"warning: open files limited to {have} (the hard limit): {online} live sockets may not fit")
     # Each run's cluster files (hundreds of MB) go when the run ends, however it ends.
     with tempfile.TemporaryDirectory(prefix="firebreak-bench-") as tmp:
         config = ephemeral_config(Path(tmp), partitions=options.partitions, limits=limits)

@@ -62,6 +62,7 @@ async def _chat(config: Config, preferred: int, session: SessionView) -> int:
     async with Client(urls, preferred=preferred, retry_deadline=COMMAND_DEADLINE_S) as client:
         client.resume(session)
         live = LiveConnection([d.ws_url for d in config.dcs], client.current_token, preferred=preferred)
+        client.use_live(live)  # messages go over the live connection while it is up
         status = ConnectionStatus([d.name for d in config.dcs], client, live, screen.notice)
         outbox = Outbox(client, screen)
         chat = Chat(client, RoomBook(client), outbox, screen, status)

@@ -18,6 +18,7 @@ from firebreak.entrypoints.gateway.pay_lane import PayLane
 from firebreak.entrypoints.gateway.presence_routes import add_presence_routes
 from firebreak.entrypoints.gateway.session_routes import add_session_routes
 from firebreak.entrypoints.gateway.wallet_routes import add_wallet_routes
+from firebreak.entrypoints.gateway.ws_commands import LiveCommands
 from firebreak.entrypoints.oidc.admin_routes import add_oidc_admin_routes
 from firebreak.entrypoints.oidc.routes import add_oidc_routes
 from firebreak.entrypoints.ops_console.routes import add_console
@@ -306,6 +307,9 @@ def create_app(gw: GatewayParts) -> ASGIApp:
         write_url=gw.write_url,
         metrics=gw.metrics,
         heartbeat_s=gw.config.limits.ws_heartbeat_s,
+        commands=LiveCommands(
+            accounts=accounts, rooms=rooms, refusal=gw.refusal, limits=gw.config.limits, metrics=gw.metrics
+        ),
     )
     gatekeeper = boundary.Gatekeeper(lane, gw.config.limits.max_body_bytes, gw.refusal)
     return WebApp(gatekeeper, gw.config, gw.dc.name)

@@ -30,6 +30,7 @@ from firebreak.wire.views import ALL_VIEWS
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+B = TypeVar("B", bound=bytes | str)
 
 _encoder = msgspec.json.Encoder()
 
@@ -79,27 +80,28 @@ def doc(view: type[msgspec.Struct], status: int = 200) -> dict[int | str, dict[s
 # ---- request bodies (msgspec: wire/requests.py) ---------------------------------------------
 
 
-def _undecodable(body: bytes, exc: msgspec.DecodeError) -> BadRequest:
+def _undecodable(body: bytes | str, exc: msgspec.DecodeError, what: str) -> BadRequest:
     """Why msgspec refused a body as JSON. It also refuses a lone surrogate escape ("\\ud800"),
     which is JSON but no Unicode text: 400 invalid_unicode, as the domain answers such text
     (domain/validation.py). Only refused bodies pay for the second parse."""
     try:
-        check_unicode(json.dumps(json.loads(body), ensure_ascii=False), "the body")
+        check_unicode(json.dumps(json.loads(body), ensure_ascii=False), f"the {what}")
     except BadRequest as refused:
         return refused
     except (ValueError, RecursionError):
         pass
-    return BadRequest(f"body: not valid JSON ({exc})", code="malformed_request")
+    return BadRequest(f"{what}: not valid JSON ({exc})", code="malformed_request")
 
 
-def decode_body(decode: Callable[[bytes], T], body: bytes) -> T:
-    """``decode(body)``, or the 400 every route and lane answers for a body it cannot take."""
+def decode_body(decode: Callable[[B], T], body: B, what: str = "body") -> T:
+    """``decode(body)``, or the 400 every route, lane and socket command answers for a body (or
+    command frame: ``what``) it cannot take."""
     try:
         return decode(body)
     except msgspec.ValidationError as exc:
-        raise BadRequest(f"body: {exc}", code="malformed_request") from exc
+        raise BadRequest(f"{what}: {exc}", code="malformed_request") from exc
     except msgspec.DecodeError as exc:
-        raise _undecodable(body, exc) from exc
+        raise _undecodable(body, exc, what) from exc
 
 
 class JsonBody:

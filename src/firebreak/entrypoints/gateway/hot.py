@@ -28,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from firebreak.entrypoints.gateway.boundary import bearer, decode_body, error_response
 from firebreak.entrypoints.gateway.hot_contract import LaneMetrics, Uncounted
 from firebreak.entrypoints.gateway.websocket import SEND_NOW
+from firebreak.entrypoints.gateway.ws_commands import LiveCommands
 from firebreak.errors import BadRequest, FirebreakError
 from firebreak.service.accounts import Accounts
 from firebreak.service.hub import CUT_OFF, DRAINING, LOGGED_OUT
@@ -72,12 +73,14 @@ class HotLane:
         write_url: Callable[[str], str | None] = lambda room_id: None,
         metrics: LaneMetrics | None = None,
         heartbeat_s: float = 5.0,
+        commands: LiveCommands | None = None,
     ) -> None:
         """``new_session(user_id, session_id, cursor)`` makes a user's live session (cursor as the
         client sent it, or None; raises BadRequest for a malformed one); ``refusal()`` says why this DC takes
         no WebSockets now, if so; ``write_url(room_id)`` is the hint for where to send that room's
         writes (the ``Firebreak-Write-Url`` header), if any; ``heartbeat_s`` how often a live
-        socket gets a ``heartbeat`` frame."""
+        socket gets a ``heartbeat`` frame; ``commands`` runs what clients send on their live
+        sockets (ws_commands.py; without it, what they send is ignored)."""
         self._app = app
         self._accounts = accounts
         self._rooms = rooms
@@ -86,6 +89,7 @@ class HotLane:
         self._write_url = write_url
         self._metrics = metrics or Uncounted()
         self._heartbeat_s = heartbeat_s
+        self._commands = commands
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
@@ -143,7 +147,8 @@ class HotLane:
             if refused is not None:
                 raise refused
             query = parse_qs(scope["query_string"].decode("latin-1"))
-            claims = self._accounts.authenticate(query.get("token", [""])[0])
+            token = query.get("token", [""])[0]
+            claims = self._accounts.authenticate(token)
             cursor = query.get("cursor", [None])[0]
             session = self._new_session(claims.user_id, claims.session_id, cursor)
             self._metrics.ws_opened(claims.session_id, cursor is not None)
@@ -159,6 +164,9 @@ class HotLane:
         # silent session would stay registered with the hub until the next event for its user.
         # The same wait sends the heartbeat: one timer per session, nothing on the event path.
         write_now = _write_frame_now(scope)
+        commands = (
+            None if self._commands is None else self._commands.connection(token, write_frame, write_now)
+        )
         streaming = asyncio.ensure_future(session.run(write_frame, write_now))
         incoming: asyncio.Future[Message] | None = None
         try:
@@ -171,10 +179,15 @@ class HotLane:
                 )
                 if not done:
                     await _heartbeat(send, write_now)
-                elif incoming.done() and incoming.result()["type"] == "websocket.disconnect":
-                    return
-                # Anything else the client sends is ignored: the API is server to client only.
+                elif incoming.done():
+                    message = incoming.result()
+                    if message["type"] == "websocket.disconnect":
+                        return
+                    if commands is not None:
+                        commands.take(message.get("text") or message.get("bytes") or b"")
         finally:
+            if commands is not None:
+                commands.close()
             for task in (incoming, streaming):
                 if task is not None and not task.done():
                     task.cancel()

@@ -35,7 +35,8 @@ async def serve(config: Config, dc_name: str) -> None:
             port=dc.http_port,
             log_level="warning",
             lifespan="off",
-            ws_max_size=64 * 1024,
+            # Command frames up to twice their limit get an answer (ws_commands.py); larger: close 1009.
+            ws_max_size=2 * config.limits.max_ws_frame_bytes,
             # Small JSON frames on fast links: compression costs more CPU than it saves.
             ws_per_message_deflate=False,
             http="httptools",

@@ -1,0 +1,37 @@
+"""What the load generator needs to hold very many live connections on one machine.
+
+* Source addresses: the kernel gives each (source address, destination address, destination
+  port) at most the ephemeral port range (~28,000 ports by default) of connections, and a
+  gateway is one destination. Spreading the sockets over several loopback source addresses
+  (127.0.0.2, 127.0.0.3, ...: all of 127.0.0.0/8 is the loopback interface on Linux) multiplies
+  that by their number.
+* Open files: each socket is a file descriptor in the load generator and one in a gateway. The
+  bench raises its own soft limit up to the hard limit before it starts the cluster, whose
+  processes inherit it.
+"""
+
+from __future__ import annotations
+
+import resource
+
+#: 127.0.0.2 up to 127.0.0.251: 127.0.0.1 stays the gateways' own address.
+MAX_SOURCE_ADDRESSES = 250
+
+
+def raise_open_files(wanted: int) -> int:
+    """Raises this process's soft limit of open files to ``wanted`` (at most the hard limit, which
+    only root may raise); returns the limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    ceiling = wanted if hard == resource.RLIM_INFINITY else min(hard, wanted)
+    if ceiling > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (ceiling, hard))
+        return ceiling
+    return soft
+
+
+def source_address(i: int, count: int) -> str | None:
+    """The loopback source address of the ``i``-th connection when spreading over ``count`` of
+    them (None for 1: the kernel chooses, as for any connection)."""
+    if count <= 1:
+        return None
+    return f"127.0.0.{2 + i % min(count, MAX_SOURCE_ADDRESSES)}"

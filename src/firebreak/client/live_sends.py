@@ -1,0 +1,190 @@
+"""Commands over the live connection (wire/commands.py): sends and mark-reads written as frames on
+the :class:`~firebreak.client.live.LiveConnection`'s socket, pipelined, each answered by an ack.
+
+Every command waits in :attr:`LiveSends.pending` until its ack arrives. When the connection is
+lost, nothing is failed: once a connection is live again (on whichever DC), every pending command
+is written again, in the order they were first given, with the same client_id, so the server
+answers each with its first result (duplicate: true where the lost connection's copy went
+through) and one room's messages keep their order. Acks are matched by ``ref``.
+
+An ack answers as the HTTP request would: 429 is asked again after its ``retry_after_s``; a
+502/503/504 (this DC cannot take writes now: draining, catching up, cut off from the log) and a
+connection that ended for good (CLOSED) hand the command back to the caller, which sends it over
+HTTP with its failover (client.py); other errors raise :class:`~firebreak.client.transport.ApiError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import msgspec
+
+from firebreak.client.live import LiveConnection, LiveState
+from firebreak.client.transport import ApiError, TryAgain, Unreachable
+from firebreak.errors import FirebreakError
+from firebreak.retry import Backoff
+from firebreak.retry import retry as retry_helper
+from firebreak.wire.commands import Command, RawAck, ReadCommand, SendCommand, decode_ack, encode_command
+from firebreak.wire.views import ReadResult, SendResult
+
+T = TypeVar("T")
+
+#: Statuses after which the command goes over HTTP instead (the transport fails over to another DC).
+_ELSEWHERE = {502, 503, 504}
+_BACKOFF = Backoff(first_s=0.05, max_s=1.0)
+
+
+class UseHttp(Exception):
+    """The live connection cannot carry this command now: send it over HTTP."""
+
+
+@dataclass
+class _Pending:
+    frame: bytes
+    answer: asyncio.Future[RawAck | None]
+    on_retry: Callable[[FirebreakError], None] | None = None
+    written_at: list[float] = field(default_factory=list)
+
+
+class LiveSends:
+    """Commands over one LiveConnection (see the module's docstring)."""
+
+    def __init__(self, live: LiveConnection) -> None:
+        self._live = live
+        self._refs = itertools.count(1)
+        #: ref -> the command waiting for its ack, in the order given (dicts keep it).
+        self.pending: dict[str, _Pending] = {}
+        #: Commands acknowledged, and written again on a new connection (for tests and status lines).
+        self.acked = 0
+        self.resent = 0
+        live.on_change(self._changed)
+        live.on_ack(self._acked)
+
+    @property
+    def ready(self) -> bool:
+        """Whether a command given now goes out at once."""
+        return self._live.state is LiveState.LIVE and self._live.ws is not None
+
+    async def send(
+        self,
+        room_id: str,
+        client_id: str,
+        text: str,
+        *,
+        deadline_s: float,
+        on_retry: Callable[[FirebreakError], None] | None = None,
+    ) -> SendResult:
+        """Sends one message; raises :class:`UseHttp` when it should go over HTTP instead."""
+
+        def make(ref: str) -> Command:
+            return SendCommand(ref=ref, room_id=room_id, client_id=client_id, text=text)
+
+        return await self._call(make, SendResult, deadline_s, on_retry)
+
+    async def mark_read(self, room_id: str, up_to: int, *, deadline_s: float) -> ReadResult:
+        def make(ref: str) -> Command:
+            return ReadCommand(ref=ref, room_id=room_id, up_to=up_to)
+
+        return await self._call(make, ReadResult, deadline_s, None)
+
+    async def _call(
+        self,
+        make: Callable[[str], Command],
+        type: type[T],
+        deadline_s: float,
+        on_retry: Callable[[FirebreakError], None] | None,
+    ) -> T:
+        end = time.monotonic() + deadline_s
+
+        async def attempt() -> T:
+            ack = await self._command(make, end, on_retry)
+            if ack.status < 300 and len(ack.result):
+                return msgspec.json.decode(ack.result, type=type)
+            error = (TryAgain if ack.status == 429 else ApiError)(
+                ack.message or "", code=ack.code, status=ack.status, retry_after_s=ack.retry_after_s
+            )
+            if ack.status in _ELSEWHERE:
+                if on_retry is not None:
+                    on_retry(error)
+                raise UseHttp(ack.code) from error
+            raise error
+
+        def heard(exc: BaseException) -> None:
+            if on_retry is not None and isinstance(exc, FirebreakError):
+                on_retry(exc)
+
+        return await retry_helper(
+            attempt,
+            retry_on=(TryAgain,),
+            deadline=None if math.isinf(end) else end,
+            backoff=_BACKOFF,
+            on_retry=heard,
+        )
+
+    async def _command(
+        self, make: Callable[[str], Command], end: float, on_retry: Callable[[FirebreakError], None] | None
+    ) -> RawAck:
+        if self._live.state is LiveState.CLOSED:
+            raise UseHttp("closed")
+        ref = str(next(self._refs))
+        answer: asyncio.Future[RawAck | None] = asyncio.get_running_loop().create_future()
+        pending = self.pending[ref] = _Pending(encode_command(make(ref)), answer, on_retry)
+        if self.ready:
+            self._write(pending)
+        try:
+            timeout = None if math.isinf(end) else max(0.0, end - time.monotonic())
+            ack = await asyncio.wait_for(asyncio.shield(answer), timeout)
+        except TimeoutError as exc:
+            raise Unreachable("no acknowledgement on the live connection in time") from exc
+        finally:
+            self.pending.pop(ref, None)
+        if ack is None:
+            raise UseHttp("the live connection ended")
+        return ack
+
+    def _write(self, pending: _Pending) -> None:
+        ws = self._live.ws
+        if ws is None:
+            return
+        pending.written_at.append(time.monotonic())
+        # websockets writes a text frame synchronously when send() starts, so tasks started in
+        # this order write in this order; a write into a lost connection is simply repeated
+        # on the next one.
+        task = asyncio.ensure_future(ws.send(pending.frame.decode()))
+        task.add_done_callback(_ignore_failure)
+
+    def _changed(self, state: LiveState, dc: int) -> None:
+        if state is LiveState.LIVE:
+            for pending in list(self.pending.values()):
+                self.resent += bool(pending.written_at)
+                self._write(pending)
+        elif state is LiveState.BACKOFF:
+            lost = Unreachable("the live connection was lost; unacknowledged commands go again on the next")
+            for pending in self.pending.values():
+                if pending.on_retry is not None:
+                    pending.on_retry(lost)
+        elif state is LiveState.CLOSED:
+            for pending in self.pending.values():
+                if not pending.answer.done():
+                    pending.answer.set_result(None)
+
+    def _acked(self, frame: bytes | str) -> None:
+        try:
+            ack = decode_ack(frame)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return
+        pending = self.pending.get(ack.ref)
+        if pending is not None and not pending.answer.done():
+            self.acked += 1
+            pending.answer.set_result(ack)
+
+
+def _ignore_failure(task: asyncio.Future[None]) -> None:
+    if not task.cancelled():
+        task.exception()

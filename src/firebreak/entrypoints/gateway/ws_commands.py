@@ -1,0 +1,193 @@
+"""Commands over the live WebSocket (wire/commands.py): sends and mark-reads as frames on the
+connection a client already has, answered by ``ack`` frames.
+
+A command takes the same path as its HTTP request: the DC's refusal for writes (draining,
+catching up, cut off from the log: 503), the token (checked again for every command, so a token
+that expired or was logged out meanwhile gets the same 401 as over HTTP), then
+:meth:`Rooms.send` / :meth:`Rooms.mark_read` with their validation, idempotency by client_id,
+rate limits and metrics. The ack's status, result and error are the HTTP answer's.
+
+Pipelining: a connection may have up to ``ws_commands_in_flight`` commands unacknowledged. Each
+room's commands run one after another, in the order they arrived (a sender's per-room order is
+the log's); different rooms' run at once. An ack goes out as soon as its command is done: acks of
+different rooms may come in any order, and an ack may come before or after the ``event`` frame of
+the same message (the event is written when this DC applies it, the ack after that but through
+another path); clients match acks by ``ref`` and their own messages by ``client_id``.
+
+When the connection ends, commands not yet started are dropped and running ones finish without an
+ack: the client resends every unacknowledged command, with the same client_id, on its next
+connection, and gets the first result back (duplicate: true where the first one went through).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from firebreak.config import Limits
+from firebreak.entrypoints.gateway.boundary import decode_body
+from firebreak.errors import FirebreakError, RateLimited, TooLarge
+from firebreak.service.accounts import Accounts
+from firebreak.service.rooms import Rooms
+from firebreak.wire.commands import Command, SendCommand, decode_command, error_ack, ok_ack, ref_of
+from firebreak.wire.frames import error_frame
+
+log = logging.getLogger(__name__)
+
+WriteFrame = Callable[[bytes], Awaitable[None]]
+WriteFrameNow = Callable[[bytes], bool]
+
+
+class CommandMetrics(Protocol):
+    """What commands count (adapters/metrics.py's GatewayMetrics), as the HTTP lane does."""
+
+    def sent(self, duplicate: bool, started: float) -> None: ...
+    def send_failed(self, code: str) -> None: ...
+    def refused(self, code: str) -> None: ...
+
+
+class LiveCommands:
+    """The gateway's command path for live WebSockets; :meth:`connection` makes one per socket."""
+
+    def __init__(
+        self,
+        *,
+        accounts: Accounts,
+        rooms: Rooms,
+        refusal: Callable[[bool], FirebreakError | None],
+        limits: Limits,
+        metrics: CommandMetrics,
+    ) -> None:
+        """``refusal(writing)`` says why this DC takes no write now, if so (bootstrap.Gateway)."""
+        self._accounts = accounts
+        self._rooms = rooms
+        self._refusal = refusal
+        self._max_bytes = limits.max_ws_frame_bytes
+        self._max_in_flight = limits.ws_commands_in_flight
+        self._metrics = metrics
+
+    def connection(self, token: str, write: WriteFrame, write_now: WriteFrameNow | None) -> CommandConnection:
+        """The commands of one socket authenticated with ``token``; acks go out with ``write_now``
+        when the socket takes them at once, else with ``write``."""
+        return CommandConnection(self, token, write, write_now)
+
+    async def run(self, token: str, command: Command, started: float) -> bytes:
+        """``command``'s ack frame: what its HTTP request would have answered."""
+        is_send = isinstance(command, SendCommand)
+        try:
+            refused = self._refusal(True)
+            if refused is not None:
+                raise refused
+            me = self._accounts.authenticate(token).user_id
+            if isinstance(command, SendCommand):
+                sent = await self._rooms.send(me, command.room_id, command.client_id, command.text)
+                self._metrics.sent(sent.duplicate, started)
+                return ok_ack(command.ref, 200 if sent.duplicate else 201, sent)
+            read = await self._rooms.mark_read(me, command.room_id, command.up_to)
+            return ok_ack(command.ref, 200, read)
+        except FirebreakError as exc:
+            if is_send:
+                self._metrics.send_failed(exc.code)
+            return self.refuse(command.ref, exc)
+        except Exception:
+            log.exception("unhandled error in a %s command", "send" if is_send else "read")
+            return error_ack(command.ref, 500, "internal_error", "internal server error")
+
+    def refuse(self, ref: str | None, exc: FirebreakError) -> bytes:
+        """The error ack for ``ref`` (an ``error`` frame when the frame named none)."""
+        if exc.status == 429:
+            self._metrics.refused(exc.code)
+        if ref is None:
+            return error_frame(exc.code, exc.message)
+        wait = None if exc.retry_after_s is None else max(1, exc.retry_after_s)
+        return error_ack(ref, exc.status, exc.code, exc.message, wait)
+
+    def check(self, frame: str | bytes) -> Command:
+        """The command in ``frame``, or a FirebreakError saying why there is none."""
+        size = len(frame) if isinstance(frame, bytes) else len(frame.encode())
+        if size > self._max_bytes:
+            raise TooLarge(f"command frames are at most {self._max_bytes} bytes", code="body_too_large")
+        return decode_body(decode_command, frame, "command")
+
+    @property
+    def max_in_flight(self) -> int:
+        return self._max_in_flight
+
+
+class CommandConnection:
+    """One socket's commands: a queue per room, run in order, acknowledged as each is done."""
+
+    def __init__(
+        self, commands: LiveCommands, token: str, write: WriteFrame, write_now: WriteFrameNow | None
+    ) -> None:
+        self._commands = commands
+        self._token = token
+        self._write_frame = write
+        self._write_now = write_now
+        #: Commands waiting or running, per room; a room is here while its worker runs.
+        self._rooms: dict[str, deque[tuple[Command, float]]] = {}
+        self._in_flight = 0
+        self._workers: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    def take(self, frame: str | bytes) -> None:
+        """Queues the command in ``frame``, or answers at once why it cannot run."""
+        started = time.perf_counter()
+        try:
+            command = self._commands.check(frame)
+        except FirebreakError as exc:
+            self._answer_now(self._commands.refuse(ref_of(frame), exc))
+            return
+        if self._in_flight >= self._commands.max_in_flight:
+            too_many = RateLimited(
+                f"at most {self._commands.max_in_flight} commands unacknowledged per connection",
+                code="too_many_commands",
+                retry_after_s=1,
+            )
+            self._answer_now(self._commands.refuse(command.ref, too_many))
+            return
+        self._in_flight += 1
+        queue = self._rooms.get(command.room_id)
+        if queue is None:
+            queue = self._rooms[command.room_id] = deque()
+            worker = asyncio.create_task(self._work(command.room_id, queue))
+            self._workers.add(worker)
+            worker.add_done_callback(self._workers.discard)
+        queue.append((command, started))
+
+    async def _work(self, room_id: str, queue: deque[tuple[Command, float]]) -> None:
+        try:
+            while queue and not self._closed:
+                command, started = queue.popleft()
+                try:
+                    ack = await self._commands.run(self._token, command, started)
+                    await self._write(ack)
+                finally:
+                    self._in_flight -= 1
+        finally:
+            del self._rooms[room_id]
+
+    def _answer_now(self, frame: bytes) -> None:
+        if self._write_now is not None and self._write_now(frame):
+            return
+        worker = asyncio.create_task(self._write(frame))
+        self._workers.add(worker)
+        worker.add_done_callback(self._workers.discard)
+
+    async def _write(self, frame: bytes) -> None:
+        if self._closed:
+            return
+        if self._write_now is not None and self._write_now(frame):
+            return
+        # The socket cannot take it now (paused, or no direct writes): wait for it, as event frames do.
+        with contextlib.suppress(OSError, RuntimeError):
+            await self._write_frame(frame)
+
+    def close(self) -> None:
+        """The socket is gone: drop what has not started; what runs finishes unacknowledged."""
+        self._closed = True
