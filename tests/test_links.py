@@ -12,10 +12,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from firebreak.config_file import dump_config
 from firebreak.localcluster import LocalCluster
 from firebreak.localcluster.linkfaults import MIN_RTO_S, LinkFault, chunk_lost, release_at, retransmission_s
 from tests.conftest import SHARED_LIMITS
-from tests.helpers import cluster_config, eventually
+from tests.helpers import cluster_config, eventually, read_until, run_cli, spawn_up, stop_up
 
 # ---- the fault model (pure) ---------------------------------------------------------------------
 
@@ -149,3 +150,39 @@ async def test_every_route_passes_the_proxies_and_links_change_at_run_time(tmp_p
         await eventually(all_proxied, within_s=60, what="dc3's routes to come back through the proxies")
     finally:
         cluster.stop()
+
+
+@pytest.mark.slow
+async def test_up_starts_slow_links_that_dc_link_changes_and_dc_cut_cuts_without_root(tmp_path: Path) -> None:
+    config = cluster_config(tmp_path / "data")
+    path = tmp_path / "cluster.toml"
+    path.write_text(dump_config(config))
+    proc = await spawn_up(path, "--link-delay-ms", "5", "--link-jitter-ms", "1", "--link-loss", "0.001")
+    assert proc.stdout is not None
+    seen: list[str] = []
+    try:
+        await read_until(proc.stdout, "ready.", 120, seen)
+        code, out = await run_cli(
+            "dc", "link", "dc3", "--delay-ms", "40", "--to", "dc1", "--config", str(path)
+        )
+        assert code == 0, out
+        assert "dc1>dc3: delay 40 ms" in out and "dc3>dc1: delay 40 ms" in out, out
+        assert "dc2>dc3: delay 5 ms, jitter 1 ms, loss 0.001" in out, out
+        code, out = await run_cli("dc", "link", "dc3", "--loss", "0.9", "--config", str(path))
+        assert code == 2 and "invalid_link" in out, out
+
+        code, out = await run_cli("dc", "cut", "dc3", "--config", str(path))
+        assert code == 0 and "links cut now: dc1-dc3, dc2-dc3" in out, out
+
+        async def dc3_alone() -> bool:
+            async with httpx.AsyncClient(timeout=5) as http:
+                resp = await http.get(f"http://127.0.0.1:{config.dc('dc3').monitor_port}/routez")
+            return not resp.json().get("routes")
+
+        await eventually(dc3_alone, within_s=30, what="dc3's routes to go")
+        code, out = await run_cli("dc", "heal", "dc3", "--config", str(path))
+        assert code == 0 and "links cut now: none" in out and "dc1>dc3: delay 5 ms" in out, out
+        await stop_up(proc)
+        assert await proc.wait() == 0
+    finally:
+        await stop_up(proc)

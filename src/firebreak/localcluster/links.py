@@ -117,6 +117,15 @@ class LinkProxies:
     def set_dc(self, dc: str, fault: LinkFault, to: str | None = None) -> dict[str, Any]:
         return self.set(self.of_dc(dc, to), fault)
 
+    @property
+    def default(self) -> LinkFault:
+        """The fault every link started with (what a heal restores)."""
+        return self._default
+
+    def cuts(self) -> list[str]:
+        """The pairs of DCs with a cut link between them, as ``a-b``."""
+        return sorted({"-".join(sorted(k.split(">"))) for k, f in self.faults().items() if f.cut})
+
     def faults(self) -> dict[str, LinkFault]:
         return msgspec.convert(self.status()["faults"], dict[str, LinkFault])
 
