@@ -52,9 +52,11 @@ def _tls_block(config: Config, dc: DCConfig, *, routes: bool) -> str:
     )
 
 
-#: With proxied routes: how often a route is pinged (its RTT in /routez is that fresh) and how
-#: many pings may go unanswered before the route is dropped.
-PROXIED_ROUTE_PINGS = 'ping_interval: "2s"\n  ping_max: 10\n'
+#: How often a route is pinged: the round trip /routez shows is that fresh, and the leader balancer
+#: keeps leaders off a DC far from its peers by it (adapters/route_rtt.py). nats-server's default
+#: (2 minutes) would judge by a round trip measured when the route connected. As many pings may go
+#: unanswered before the route is dropped as by default (2 minutes' worth).
+ROUTE_PINGS = '  ping_interval: "2s"\n  ping_max: 60\n'
 
 
 def nats_conf(config: Config, dc: DCConfig, *, proxied: tuple[dict[str, str], str] | None = None) -> str:
@@ -71,7 +73,7 @@ def nats_conf(config: Config, dc: DCConfig, *, proxied: tuple[dict[str, str], st
         for d in config.dcs
         if d != dc
     )
-    extra = f'  advertise: "{proxied[1]}"\n{PROXIED_ROUTE_PINGS}' if proxied is not None else ""
+    extra = ROUTE_PINGS + (f'  advertise: "{proxied[1]}"\n' if proxied is not None else "")
     store = (config.data_dir / dc.name / "nats").resolve()
     deny = _quoted(erasing_subjects(config))
     ops = f'publish: {{ allow: {_quoted(OPS_PUBLISH)} }}, subscribe: {{ allow: ["_INBOX.>"] }}'

@@ -42,6 +42,8 @@ class BenchOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     partitions: int = 3
     #: senders move to the DC a send's answer names in Firebreak-Write-Url, as the client does
     follow_write_hints: bool = True
+    #: one-way delay of every link between DCs, through the link proxies (0: direct routes)
+    link_delay_ms: float = 0.0
 
 
 class Latency(msgspec.Struct, frozen=True):
