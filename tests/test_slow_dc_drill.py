@@ -1,7 +1,7 @@
 """The ``slow-dc`` drill (slow set): the DC leading the most partitions has its links slowed by
-100 ms each way with 1 % loss from 4 s to 26 s of a 30 s drill, through the link proxies (no root). Writes go on and nothing
-acknowledged is lost; the leaders leave the slow DC, so writes are fast again while its links are
-still slow; after the restore the read models agree."""
+100 ms each way with 1 % loss from 4 s to 26 s of a 30 s drill, through the link proxies (no
+root). Writes go on and nothing acknowledged is lost; the leaders leave the slow DC, so writes are
+fast again while its links are still slow; after the restore the read models agree."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from firebreak.drill import report
 from firebreak.drill.plan import Disaster, needs_link_proxies
 from firebreak.drill.runner import Drill
 from firebreak.localcluster import ephemeral_config
@@ -26,6 +27,7 @@ async def test_a_slow_dc_loses_nothing_and_its_leaders_move_off(tmp_path: Path) 
     assert needs_link_proxies(options)
     config = ephemeral_config(tmp_path / "cluster", partitions=options.partitions)
     result = await Drill(config, options, "pytest", lambda line: None, links=LinkFault()).run()
+    print(report.phase_lines(result.findings.phases))  # the figures, with pytest -s
     assert_clean(result)
     assert result.findings.verdict.failed == 0, result.findings.errors
     labels = [m.label for m in result.marks]
