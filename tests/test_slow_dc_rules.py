@@ -1,10 +1,14 @@
-"""The rules that keep leaders off a DC with slow links (pure): how far each DC is from its
-nearest peer (adapters/route_rtt.py) and which DCs are too far to lead (domain/placement.py)."""
+"""The rules that keep leaders off a DC with slow links (no I/O): how far each DC is from its
+nearest peer (adapters/route_rtt.py), which DCs are too far to lead (domain/placement.py), and
+the leader balancer acting on it (service/balancer.py) with an in-memory board and leaders."""
 
 from __future__ import annotations
 
+from firebreak.adapters.leadership import Leadership, StreamPlacement
+from firebreak.adapters.ops_board import DCHeartbeat, OpsBoard
 from firebreak.adapters.route_rtt import duration_ms, nearest_peer_ms
 from firebreak.domain.placement import moves, too_far
+from firebreak.service.balancer import Balancer
 
 
 def test_go_durations_read_as_milliseconds() -> None:
@@ -45,3 +49,52 @@ def test_evenly_distant_or_unknown_dcs_all_may_lead() -> None:
     assert too_far({"dc1": 0.4, "dc2": 1.5, "dc3": 3.0}) == set()  # loopback noise, factors apart
     assert too_far({"dc1": 1.0, "dc2": None, "dc3": None}) == set()
     assert too_far({"dc1": 1.0, "dc2": None, "dc3": 150.0}) == {"dc3"}
+
+
+class _Board(OpsBoard):
+    """The ops board as the balancer sees it: every DC's heartbeat, the lease always held."""
+
+    def __init__(self, beats: dict[str, DCHeartbeat]) -> None:
+        self.beats = beats
+
+    async def beat(self, dc: str, heartbeat: DCHeartbeat) -> None:
+        pass
+
+    async def hold(self, lease: str, me: str) -> bool:
+        return True
+
+    async def heartbeats(self, dcs: list[str]) -> dict[str, DCHeartbeat]:
+        return {dc: self.beats[dc] for dc in dcs}
+
+
+class _Leaders(Leadership):
+    """Streams whose replicas are all current (a slow link need not make one lag)."""
+
+    def __init__(self, leaders: dict[str, str]) -> None:
+        self.leaders = leaders
+
+    async def placement(self, stream: str) -> StreamPlacement:
+        return StreamPlacement(self.leaders[stream], frozenset({"dc1", "dc2", "dc3"}))
+
+    async def step_down(self, stream: str, preferred: str) -> None:
+        self.leaders[stream] = preferred
+
+
+async def test_the_balancer_moves_leaders_off_a_far_dc_after_two_rounds() -> None:
+    near = DCHeartbeat(ready=True, draining=False, nearest_peer_ms=1.0)
+    beats = {"dc1": near, "dc2": near, "dc3": near}
+    leaders = _Leaders({"ROOMS_0": "dc1", "ROOMS_1": "dc2", "ROOMS_2": "dc3"})
+    balancer = Balancer(
+        _Board(beats), leaders, dc="dc1", dcs=["dc1", "dc2", "dc3"], streams=list(leaders.leaders),
+        heartbeat=lambda: near,
+    )  # fmt: skip
+    for _ in range(2):
+        assert await balancer.round() == []  # balanced
+    beats["dc3"] = DCHeartbeat(ready=True, draining=False, nearest_peer_ms=201.0)
+    assert await balancer.round() == []  # one far round moves nothing
+    assert await balancer.round() == [("ROOMS_2", "dc1")]
+    assert "dc3" not in leaders.leaders.values()
+    beats["dc3"] = near  # restored: it leads again once fit for two rounds
+    await balancer.round()
+    assert await balancer.round() != []
+    assert "dc3" in leaders.leaders.values()
