@@ -46,19 +46,32 @@ def nearest_peer_ms(routez: dict[str, Any]) -> float | None:
     return min(medians) if medians else None
 
 
+def steady(samples: list[float | None]) -> float | None:
+    """The smaller of the last two samples: one slow answer to a ping (a busy node, a retransmitted
+    segment) is not a slow link, a link slow in two samples in a row is; None while unknown."""
+    last = [x for x in samples[-2:] if x is not None]
+    return min(last) if len(last) == 2 else None
+
+
 class RouteRtt:
-    """Polls ``/routez`` of this DC's nats-server; :attr:`nearest_ms` is None while unknown."""
+    """Polls ``/routez`` of this DC's nats-server every ``every_s`` (routes are pinged as often:
+    adapters/nats_server_conf.py); :attr:`nearest_ms` is :func:`steady` over the samples."""
 
     def __init__(self, monitor_port: int, *, every_s: float = 2.0) -> None:
         self._url = f"http://127.0.0.1:{monitor_port}/routez"
         self._every_s = every_s
-        self.nearest_ms: float | None = None
+        self._samples: list[float | None] = []
+
+    @property
+    def nearest_ms(self) -> float | None:
+        return steady(self._samples)
 
     async def run(self) -> None:
         async with httpx.AsyncClient(timeout=2.0) as http:
             while True:
                 try:
-                    self.nearest_ms = nearest_peer_ms((await http.get(self._url)).json())
+                    sample = nearest_peer_ms((await http.get(self._url)).json())
                 except (httpx.HTTPError, ValueError):
-                    self.nearest_ms = None  # unknown, not slow: the balancer judges only what it knows
+                    sample = None  # unknown, not slow: the balancer judges only what it knows
+                self._samples = [*self._samples[-1:], sample]
                 await asyncio.sleep(self._every_s)

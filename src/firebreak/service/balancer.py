@@ -57,8 +57,6 @@ class Balancer:
         self._settle_rounds = settle_rounds
         #: DC -> rounds in a row it was found fit to lead
         self._streak: dict[str, int] = {}
-        #: DC -> rounds in a row it was found too far from its peers to lead
-        self._far: dict[str, int] = {}
 
     async def run(self) -> None:
         while True:
@@ -78,7 +76,6 @@ class Balancer:
         await self.announce()
         if not await self._board.hold(LEASE, self._dc):
             self._streak.clear()  # another DC balances; start afresh if the lease comes here
-            self._far.clear()
             return []
         beats = await self._board.heartbeats(self._dcs)
         placements = {s: await self._leadership.placement(s) for s in self._streams}
@@ -92,10 +89,7 @@ class Balancer:
         return planned
 
     def _eligible(self, beats: dict[str, DCHeartbeat], placements: dict[str, StreamPlacement]) -> list[str]:
-        # Too far in settle_rounds rounds in a row: one slow answer to a ping moves no leader.
-        far_now = placement.too_far({dc: b.nearest_peer_ms for dc, b in beats.items()})
-        self._far = {dc: self._far.get(dc, 0) + 1 for dc in far_now}
-        far = {dc for dc, rounds in self._far.items() if rounds >= self._settle_rounds}
+        far = placement.too_far({dc: b.nearest_peer_ms for dc, b in beats.items()})
         for dc in self._dcs:
             beat = beats.get(dc)
             fit = (
