@@ -77,13 +77,18 @@ class _Board(OpsBoard):
 
 
 class _Leaders(Leadership):
-    """Streams whose replicas are all current (a slow link need not make one lag)."""
+    """Streams whose replicas are current, except that a stream led from a DC in ``far`` reaches
+    its followers late, so they look behind (as a slow link's leader makes them)."""
 
     def __init__(self, leaders: dict[str, str]) -> None:
         self.leaders = leaders
+        self.far: set[str] = set()
 
     async def placement(self, stream: str) -> StreamPlacement:
-        return StreamPlacement(self.leaders[stream], frozenset({"dc1", "dc2", "dc3"}))
+        leader = self.leaders[stream]
+        if leader in self.far:
+            return StreamPlacement(leader, frozenset({leader}))
+        return StreamPlacement(leader, frozenset({"dc1", "dc2", "dc3"}))
 
     async def step_down(self, stream: str, preferred: str) -> None:
         self.leaders[stream] = preferred
@@ -100,7 +105,9 @@ async def test_the_balancer_moves_leaders_off_a_far_dc_and_back_after() -> None:
     for _ in range(2):
         assert await balancer.round() == []  # balanced
     beats["dc3"] = DCHeartbeat(ready=True, draining=False, nearest_peer_ms=201.0)
+    leaders.far = {"dc3"}
     assert await balancer.round() == [("ROOMS_2", "dc1")]
+    leaders.far = set()
     assert "dc3" not in leaders.leaders.values()
     beats["dc3"] = near  # restored: it leads again once fit for two rounds
     await balancer.round()

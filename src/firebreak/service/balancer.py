@@ -97,7 +97,9 @@ class Balancer:
                 and beat.ready
                 and not beat.draining
                 and dc not in far
-                and all(dc in p.current for p in placements.values())
+                # A stream led from a far DC reaches its followers late, so they look behind: that
+                # is the leader's distance, not theirs, and must not keep them from taking over.
+                and all(dc in p.current or p.leader in far for p in placements.values())
             )
             self._streak[dc] = self._streak.get(dc, 0) + 1 if fit else 0
         return [dc for dc in self._dcs if self._streak[dc] >= self._settle_rounds]
