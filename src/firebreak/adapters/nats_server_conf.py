@@ -54,16 +54,28 @@ def _tls_block(config: Config, dc: DCConfig, *, routes: bool) -> str:
     )
 
 
-def nats_conf(config: Config, dc: DCConfig) -> str:
+#: How often a route is pinged: the round trip /routez shows is that fresh, and the leader balancer
+#: keeps leaders off a DC far from its peers by it (adapters/route_rtt.py). nats-server's default
+#: (2 minutes) would judge by a round trip measured when the route connected. As many pings may go
+#: unanswered before the route is dropped as by default (2 minutes' worth).
+ROUTE_PINGS = '  ping_interval: "2s"\n  ping_max: 60\n'
+
+
+def nats_conf(config: Config, dc: DCConfig, *, proxied: tuple[dict[str, str], str] | None = None) -> str:
     """One DC's nats-server config. Its monitoring port (``http``) listens on 127.0.0.1 only,
     whatever the DC's address: it answers without credentials (server, route and stream details)
-    and is for operators on that machine (docs/SECURITY.md)."""
+    and is for operators on that machine (docs/SECURITY.md).
+
+    ``proxied`` (local clusters with link faults, localcluster/links.py): the ``host:port`` of each
+    other DC's route as this DC must dial it, and the address to advertise instead of its own."""
     s = config.secrets
+    via = proxied[0] if proxied is not None else {}
     routes = ", ".join(
-        f'"nats-route://{s.route_user}:{s.route_password}@{d.host}:{d.cluster_port}"'
+        f'"nats-route://{s.route_user}:{s.route_password}@{via.get(d.name, f"{d.host}:{d.cluster_port}")}"'
         for d in config.dcs
         if d != dc
     )
+    extra = ROUTE_PINGS + (f'  advertise: "{proxied[1]}"\n' if proxied is not None else "")
     store = (config.data_dir / dc.name / "nats").resolve()
     deny = _quoted(erasing_subjects(config))
     ops = f'publish: {{ allow: {_quoted(OPS_PUBLISH)} }}, subscribe: {{ allow: ["_INBOX.>"] }}'
@@ -90,5 +102,5 @@ cluster {{
   listen: "{dc.bind or dc.host}:{dc.cluster_port}"
   authorization {{ user: "{s.route_user}", password: "{s.route_password}" }}
   routes: [ {routes} ]
-{_tls_block(config, dc, routes=True)}}}
+{extra}{_tls_block(config, dc, routes=True)}}}
 """

@@ -34,6 +34,8 @@ OPS_TTL_S = 15.0
 class DCHeartbeat(msgspec.Struct, frozen=True):
     ready: bool
     draining: bool
+    #: round trip from this DC's node to its nearest peer (adapters/route_rtt.py); None: unknown
+    nearest_peer_ms: float | None = None
 
 
 def bucket_config() -> KeyValueConfig:

@@ -49,6 +49,8 @@ class BenchOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     send_over: str = "http"
     #: loopback source addresses the live sockets are spread over (bench/connections.py)
     source_addresses: int = 1
+    #: one-way delay of every link between DCs, through the link proxies (0: direct routes)
+    link_delay_ms: float = 0.0
 
 
 class Latency(msgspec.Struct, frozen=True):

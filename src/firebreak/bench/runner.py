@@ -15,6 +15,7 @@ from firebreak.bench.procstats import ProcSample, sample
 from firebreak.bench.raw import RawResult, raw_publish
 from firebreak.config import Config
 from firebreak.localcluster import LocalCluster
+from firebreak.localcluster.linkfaults import LinkFault
 
 
 class ProcessCost(msgspec.Struct, frozen=True):
@@ -49,7 +50,8 @@ def _costs(
 
 
 async def run_bench(config: Config, options: BenchOptions, say: Callable[[str], None]) -> BenchResult:
-    cluster = LocalCluster(config)
+    links = LinkFault(delay_ms=options.link_delay_ms) if options.link_delay_ms else None
+    cluster = LocalCluster(config, links=links)
     started_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     say(f"starting a 3-DC cluster in {config.data_dir} ...")
     await cluster.start()
@@ -103,6 +105,13 @@ async def run_bench(config: Config, options: BenchOptions, say: Callable[[str], 
         ratio_to_raw_pipelined=round(ratio, 3),
         processes=_costs(before, after, result.messages),
     )
+
+
+def _links(options: BenchOptions) -> str:
+    if not options.link_delay_ms:
+        return "direct (loopback)"
+    rtt = 2 * options.link_delay_ms
+    return f"{options.link_delay_ms:g} ms one way (RTT {rtt:g} ms) through the link proxies"
 
 
 def table(result: BenchResult) -> str:

@@ -28,6 +28,7 @@ from firebreak.adapters.oidc_store import OidcStore
 from firebreak.adapters.ops_board import DCHeartbeat, OpsBoard
 from firebreak.adapters.quorum_probe import QuorumProbe
 from firebreak.adapters.replica_reader import ReplicaReader
+from firebreak.adapters.route_rtt import RouteRtt
 from firebreak.adapters.sqlite_checkpoint import Checkpointer
 from firebreak.adapters.sqlite_presence import PresenceQueries
 from firebreak.adapters.sqlite_queries import Queries
@@ -196,13 +197,17 @@ def _assemble(
     gw.tasks.append(asyncio.create_task(probe.run(), name="quorum-probe"))
     gw.tasks.append(asyncio.create_task(link.run(), name="cut-off-watch"))
     _watch(gw, LogPositions(functools.partial(the_log.last_seq, deadline_s=2.0), list(by_stream)))
+    route_rtt = RouteRtt(dc.monitor_port)
+    gw.tasks.append(asyncio.create_task(route_rtt.run(), name="route-rtt"))
     gw.balancer = balancer = Balancer(
         OpsBoard(js),
         Leadership(nc),
         dc=dc.name,
         dcs=[d.name for d in config.dcs],
         streams=leadership.stream_names(config),
-        heartbeat=lambda: DCHeartbeat(ready=gw.serving(), draining=gw.draining),
+        heartbeat=lambda: DCHeartbeat(
+            ready=gw.serving(), draining=gw.draining, nearest_peer_ms=route_rtt.nearest_ms
+        ),
     )
     gw.tasks.append(asyncio.create_task(balancer.run(), name="leader-balancer"))
     gw.presence = Presence(CoreLink(nc), room_queries, PresenceQueries(conn), limits, dc.name)

@@ -4,13 +4,31 @@ Every append to a stream goes through its leader, and losing the leader's DC sta
 for a Raft election (4-9 s), while losing a follower costs ~20 ms (../shared/notes). So leaders
 are spread evenly over the DCs that can take them: with n streams and k eligible DCs each leads
 floor(n/k) or ceil(n/k), and no stream is led by a DC that is not eligible (draining, not caught
-up, or gone). Losing any one DC then stalls about a third of the streams, not all of them.
+up, or gone). Losing any one DC then stalls about a third of the streams, not all of them. Nor
+does a DC lead while it is much farther from its peers than the others (:func:`too_far`): a
+degraded wide-area link would make every write it leads slow.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
+
+#: A DC is too far to lead when its round trip to its nearest peer is more than SLOW_FACTOR times
+#: the nearest DC's and SLOW_MARGIN_MS more than it (both: small round trips vary by factors).
+SLOW_FACTOR = 3.0
+SLOW_MARGIN_MS = 20.0
+
+
+def too_far(nearest_peer_ms: Mapping[str, float | None]) -> set[str]:
+    """The DCs whose leaders would make every write slow: a leader commits once its nearest
+    follower has the entry, so a DC much farther from its nearest peer than the others are should
+    lead nothing while they can. DCs whose distance is unknown are judged by the ones known."""
+    known = {dc: ms for dc, ms in nearest_peer_ms.items() if ms is not None}
+    if len(known) < 2:
+        return set()
+    best = min(known.values())
+    return {dc for dc, ms in known.items() if ms > SLOW_FACTOR * best and ms > best + SLOW_MARGIN_MS}
 
 
 def moves(leaders: Mapping[str, str | None], eligible: Sequence[str]) -> list[tuple[str, str]]:

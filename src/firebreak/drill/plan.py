@@ -9,9 +9,11 @@ import msgspec
 
 from firebreak.errors import BadRequest
 
-DisasterKind = Literal["fire", "rebuild", "evacuate", "double_fire", "partition", "heal"]
+DisasterKind = Literal["fire", "rebuild", "evacuate", "double_fire", "partition", "heal", "slow", "restore"]
 #: Disasters of the network, not of machines: they need isolated DCs (localcluster/netns.py).
 NETWORK_KINDS = ("partition", "heal")
+#: Degraded links (drill/slowdc.py): they need the link proxies (localcluster/links.py).
+LINK_KINDS = ("slow", "restore")
 Fault = Literal["", "phantom", "forget", "double", "lose", "forget_family", "replay_code"]
 #: chat: messages in rooms (drill/workload.py); bank: transfers between wallets (drill/bank.py);
 #: login: OpenID Connect sign-ins and refreshes by simulated sites (drill/login.py).
@@ -22,7 +24,9 @@ class Disaster(msgspec.Struct, frozen=True):
     """``dc`` is a DC name, ``leader`` (the DC leading most room partitions) or ``other`` (a DC that
     leads the fewest); for ``rebuild`` an empty ``dc`` means every DC burned so far, for ``heal``
     every DC cut off so far. ``partition`` cuts the DC off from every other DC, leaving it running
-    and reachable by its clients."""
+    and reachable by its clients. ``slow`` degrades the DC's links to every other DC (the drill's
+    ``slow_delay_ms`` and ``slow_loss``, both ways); ``restore`` (empty ``dc``: every slowed DC)
+    gives them back."""
 
     kind: DisasterKind
     at_s: float
@@ -58,10 +62,14 @@ class DrillOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_transfer: int = 400
     #: The login workload: accounts signing in at one registered site (``rate`` = attempts per second).
     login_users: int = 20
+    #: The ``slow`` disaster: one-way delay added to the slowed DC's links, and their segment loss.
+    slow_delay_ms: float = 100.0
+    slow_loss: float = 0.01
 
 
 _DISASTER = re.compile(
-    r"^(fire|rebuild|evacuate|double_fire|double-fire|partition|heal)(?::([\w-]*))?@(\d+(?:\.\d+)?)$"
+    r"^(fire|rebuild|evacuate|double_fire|double-fire|partition|heal|slow|restore)(?::([\w-]*))?"
+    r"@(\d+(?:\.\d+)?)$"
 )
 
 
@@ -71,11 +79,11 @@ def parse_disaster(text: str) -> Disaster:
     if not m:
         raise BadRequest(
             f"bad disaster {text!r}: use KIND[:DC]@SECONDS, KIND one of fire, rebuild, evacuate, "
-            "double_fire, partition, heal",
+            "double_fire, partition, heal, slow, restore",
             code="invalid_disaster",
         )
     kind = m.group(1).replace("-", "_")
-    default = "" if kind in ("rebuild", "heal") else "leader"
+    default = "" if kind in ("rebuild", "heal", "restore") else "leader"
     return Disaster(kind=kind, at_s=float(m.group(3)), dc=m.group(2) if m.group(2) is not None else default)  # type: ignore[arg-type]
 
 
@@ -92,6 +100,7 @@ def scenario(name: str, duration_s: float) -> tuple[Disaster, ...]:
         "partition": (Disaster("partition", t1, "other"), Disaster("heal", t2, "")),
         "partition-leader": (Disaster("partition", t1, "leader"), Disaster("heal", t2, "")),
         "flapping": _flapping(t1, t2),
+        "slow-dc": (Disaster("slow", t1, "leader"), Disaster("restore", t2, "")),
     }
     if name not in table:
         raise BadRequest(f"unknown scenario {name!r}; known: {', '.join(table)}")
@@ -120,6 +129,10 @@ def needs_isolated_dcs(options: DrillOptions) -> bool:
     return any(d.kind in NETWORK_KINDS for d in options.disasters)
 
 
+def needs_link_proxies(options: DrillOptions) -> bool:
+    return any(d.kind in LINK_KINDS for d in options.disasters)
+
+
 def check_options(options: DrillOptions) -> None:
     if options.users < 2 or options.room_size < 2 or options.room_size > options.users:
         raise BadRequest("need at least 2 users and 2 <= room size <= users")
@@ -138,6 +151,10 @@ def check_options(options: DrillOptions) -> None:
     }[options.workload]
     if options.inject_fault not in faults:
         raise BadRequest(f"fault {options.inject_fault!r} is not one of the {options.workload} workload's")
+    if needs_isolated_dcs(options) and needs_link_proxies(options):
+        raise BadRequest("a drill either cuts isolated DCs or slows links through proxies, not both")
+    if not 0 <= options.slow_delay_ms <= 5000 or not 0 <= options.slow_loss <= 0.5:
+        raise BadRequest("the slow disaster takes a delay of 0-5000 ms and a loss of 0-0.5")
     for d in options.disasters:
         if not 0 <= d.at_s <= options.duration_s:
             raise BadRequest(f"{d.kind} at {d.at_s}s is outside the drill's {options.duration_s}s")

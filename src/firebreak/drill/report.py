@@ -7,7 +7,7 @@ from pathlib import Path
 
 import msgspec
 
-from firebreak.drill.findings import Findings, Percentiles, Verdict
+from firebreak.drill.findings import Findings, Percentiles, Phase, Verdict
 from firebreak.drill.plan import DrillOptions
 from firebreak.drill.record import Mark
 from firebreak.drill.runner import DrillResult
@@ -26,6 +26,17 @@ _CHECKS: list[tuple[str, str]] = [
     ("duplicate_deliveries", "messages a device received twice"),
     ("wrong_position", "acknowledged position differs from the stored one"),
 ]
+
+
+def phase_lines(phases: list[Phase]) -> str:
+    """Write latency per phase of the drill (between its marks), one line each."""
+    lines = ["send -> ack by phase (p50 / p99 / max, s):"]
+    for p in phases:
+        a = p.send_to_ack
+        lines.append(
+            f"  {p.label:30} {p.start:6.1f}-{p.end:6.1f}s  {a.count:5} sends  {a.p50} / {a.p99} / {a.max}"
+        )
+    return "\n".join(lines)
 
 
 def summary(result: DrillResult) -> str:

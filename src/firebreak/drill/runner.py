@@ -22,12 +22,14 @@ from firebreak.domain import events as ev
 from firebreak.domain.ids import room_stream, room_subject
 from firebreak.drill.checker import check
 from firebreak.drill.findings import Findings
-from firebreak.drill.plan import Disaster, DrillOptions
+from firebreak.drill.plan import LINK_KINDS, Disaster, DrillOptions
 from firebreak.drill.readback import probe_reads, read_back, settle
 from firebreak.drill.record import Mark, ReadProbe
+from firebreak.drill.slowdc import SlowLinks
 from firebreak.drill.workload import Workload
 from firebreak.errors import FirebreakError
 from firebreak.localcluster import LocalCluster, Sites
+from firebreak.localcluster.linkfaults import LinkFault
 
 Progress = Callable[[str], None]
 
@@ -56,12 +58,14 @@ class Drill:
         command: str,
         progress: Progress,
         sites: Sites | None = None,
+        links: LinkFault | None = None,
     ) -> None:
         self._config = config
         self._o = options
         self._command = command
         self._say = progress
-        self._cluster = LocalCluster(config, sites=sites)
+        self._cluster = LocalCluster(config, sites=sites, links=links)
+        self._slow = SlowLinks(config, options, self._cluster.links, self._pick, self._mark)
         self._t0 = 0.0
         self.marks: list[Mark] = []
         self.burned: list[str] = []
@@ -196,6 +200,8 @@ class Drill:
         elif d.kind == "heal":
             for dc in [d.dc] if d.dc else list(self.cut):
                 await self._heal(dc)
+        elif d.kind in LINK_KINDS:
+            await self._slow.apply(d)
 
     def _sites(self) -> Sites:
         if self._cluster.sites is None:

@@ -66,6 +66,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="spread the live sockets over N loopback source addresses (127.0.0.2, ...; "
         f"1-{MAX_SOURCE_ADDRESSES}), past the ephemeral port range of one",
     )
+    p.add_argument(
+        "--link-rtt-ms",
+        type=float,
+        default=0.0,
+        help="round trip of every link between DCs, through the link proxies (e.g. 10: Seoul-Busan, "
+        "35: Seoul-Tokyo); 0: direct routes",
+    )
     p.add_argument("--raw-messages", type=int, default=d.raw_messages)
     p.add_argument("--raw-sequential", type=int, default=d.raw_sequential)
     p.add_argument("--sweep", help=f"NAME=V1,V2,... with NAME one of {', '.join(SWEEPABLE)}")
@@ -131,7 +138,10 @@ def _options(args: argparse.Namespace) -> BenchOptions:
         follow_write_hints=not args.ignore_write_hints,
         send_over=args.send_over,
         source_addresses=args.source_addresses,
+        link_delay_ms=args.link_rtt_ms / 2,
     )
+    if not 0 <= args.link_rtt_ms <= 2000:
+        raise BadRequest("--link-rtt-ms takes 0-2000")
     if not 1 <= options.partitions <= 64:
         raise BadRequest("--partitions takes 1-64")
     if options.rooms < 1 or options.room_size < 2 or not 0 < options.online <= 1:

@@ -76,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
         help="run each DC in its own network namespace with its own address (needs root), so "
         "'firebreak dc cut DC' can partition it",
     )
+    from firebreak.entrypoints import link_cli
+
+    link_cli.add_up_options(up)
     up.add_argument(
         "--with-taxi",
         action="store_true",
@@ -139,7 +142,10 @@ def main(argv: list[str] | None = None) -> int:
             from firebreak.entrypoints import supervisor
 
             taxi_port = args.taxi_port if args.with_taxi else None
-            return asyncio.run(supervisor.up(config, taxi_port, isolated=args.isolated_dcs))
+            from firebreak.entrypoints.link_cli import up_links
+
+            links = up_links(args)
+            return asyncio.run(supervisor.up(config, taxi_port, isolated=args.isolated_dcs, links=links))
         if args.command == "dc":
             from firebreak.entrypoints import dc_cli
 

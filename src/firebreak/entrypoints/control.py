@@ -25,8 +25,9 @@ MAX_SOCKET_PATH = 107
 
 #: Actions on a DC's processes: only a supervisor (``up``) can do them.
 PROCESS_ACTIONS = ("stop", "start", "burn", "rebuild")
-#: Actions on a DC's links to the other DCs: only with isolated DCs (``up --isolated-dcs``).
-LINK_ACTIONS = ("cut", "heal")
+#: Actions on a DC's links to the other DCs: with isolated DCs (``up --isolated-dcs``) or link
+#: proxies (``up --link-...``); ``link`` (delay, jitter, loss) only with link proxies.
+LINK_ACTIONS = ("cut", "heal", "link")
 #: Every action on one DC.
 DC_ACTIONS = (*PROCESS_ACTIONS, "evacuate", *LINK_ACTIONS)
 

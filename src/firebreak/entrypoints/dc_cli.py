@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 
 from firebreak.config import Config
-from firebreak.entrypoints import control
+from firebreak.entrypoints import control, link_cli
 from firebreak.entrypoints.dcops import ClusterStatus, DCStatus, Process
 from firebreak.errors import BadRequest
 
@@ -24,7 +24,10 @@ rebuild   burn, then start: the DC copies the log from its peers and rebuilds it
 evacuate  move the DC's stream leaders to the other DCs and drain its clients (planned outage)
 cut       cut the DC's links to every other DC, processes left running: a partition (only with
           'up --isolated-dcs')
-heal      restore the DC's links to the other DCs
+heal      restore the DC's links to the other DCs (as 'up' started them)
+link      set the delay, jitter and loss of the DC's links (both directions; --to one DC only):
+          e.g. 'dc link dc3 --delay-ms 50 --loss 0.01' (only with 'up --link-...' proxies)
+cut, heal and link work on isolated DCs or with link proxies ('up --link-proxies')
 """
 
 
@@ -41,6 +44,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     dc.add_argument("--data-dir", help="the data folder 'up' was started with")
     dc.add_argument("--json", action="store_true", help="print the answer as JSON")
     dc.add_argument("--no-wait", action="store_true", help="start/rebuild: return once the processes run")
+    link_cli.add_dc_options(dc)
 
 
 def _process(p: Process | None) -> str:
@@ -93,6 +97,7 @@ async def run(config: Config, args: argparse.Namespace) -> int:
             f"{args.action} {args.name}: waiting until it serves (it catches up from the log) ...", flush=True
         )
     request: dict[str, Any] = {"action": args.action, "dc": args.name, "wait": not args.no_wait}
+    request |= link_cli.dc_request(args)
     answer = await control.call(config, request)
     if args.json:
         print(json.dumps(answer, indent=2))
@@ -101,8 +106,7 @@ async def run(config: Config, args: argparse.Namespace) -> int:
         ended = answer["ended_sessions"]
         print(f"evacuated {args.name}: leaders moved: {moved}; draining, {ended} sessions ended")
     elif args.action in control.LINK_ACTIONS:
-        cut = ", ".join(answer["cut_links"]) or "none"
-        print(f"{args.action} {args.name}: done; links cut now: {cut}")
+        print(link_cli.format_answer(args.action, args.name, answer))
     else:
         procs = ", ".join(f"{k} {v['state']}" for k, v in answer["processes"].items())
         print(f"{args.action} {args.name}: done ({procs})" + ("; it serves" if waits else ""))

@@ -17,10 +17,18 @@ from firebreak.config import Config, Limits
 from firebreak.drill import report
 from firebreak.drill.bank_runner import BankDrill
 from firebreak.drill.login_runner import LoginDrill
-from firebreak.drill.plan import DrillOptions, check_options, needs_isolated_dcs, parse_disaster, scenario
+from firebreak.drill.plan import (
+    DrillOptions,
+    check_options,
+    needs_isolated_dcs,
+    needs_link_proxies,
+    parse_disaster,
+    scenario,
+)
 from firebreak.drill.runner import Drill
 from firebreak.errors import ConfigError
 from firebreak.localcluster import Sites, ephemeral_config, isolated_config
+from firebreak.localcluster.linkfaults import LinkFault
 from firebreak.localcluster.netns import unavailable
 
 
@@ -36,8 +44,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument(
         "--scenario",
         default="fire",
-        help="none, fire, fire-other, evacuate, double-fire, fire-only; on isolated DCs (root): "
-        "partition, partition-leader, flapping",
+        help="none, fire, fire-other, evacuate, double-fire, fire-only, slow-dc (through link proxies); "
+        "on isolated DCs (root): partition, partition-leader, flapping",
     )
     p.add_argument(
         "--disaster",
@@ -45,7 +53,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         default=[],
         metavar="KIND[:DC]@S",
         help="instead of --scenario: e.g. fire:leader@12, rebuild@26, evacuate:dc2@10, double_fire@12, "
-        "partition:other@12, heal@24 "
+        "partition:other@12, heal@24, slow:leader@12, restore@24 "
         "(DC: a name, 'leader' = leading most partitions, 'other' = leading fewest); repeatable",
     )
     p.add_argument("--users", type=int, default=d.users)
@@ -77,6 +85,15 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--initial-balance", type=int, default=d.initial_balance, help="bank: faucet credit each")
     p.add_argument("--max-transfer", type=int, default=d.max_transfer, help="bank: largest transfer")
     p.add_argument("--login-users", type=int, default=d.login_users, help="login: accounts signing in")
+    p.add_argument(
+        "--slow-delay-ms",
+        type=float,
+        default=d.slow_delay_ms,
+        help="slow: one-way delay added to the DC's links",
+    )
+    p.add_argument(
+        "--slow-loss", type=float, default=d.slow_loss, help="slow: segment loss on the DC's links"
+    )
     p.add_argument("--report", type=Path, help="write DIR/report.json and DIR/report.html")
     p.add_argument(
         "--data-dir",
@@ -107,6 +124,8 @@ def options_from(args: argparse.Namespace) -> DrillOptions:
         initial_balance=args.initial_balance,
         max_transfer=args.max_transfer,
         login_users=args.login_users,
+        slow_delay_ms=args.slow_delay_ms,
+        slow_loss=args.slow_loss,
     )
     check_options(options)
     return options
@@ -139,16 +158,18 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
             config: Config = isolated_config(data_dir, sites, partitions=options.partitions, limits=limits)
         else:
             config = ephemeral_config(data_dir, partitions=options.partitions, limits=limits)
+        links = LinkFault() if needs_link_proxies(options) else None
         if options.workload == "bank":
-            return _bank(BankDrill(config, options, command, say, sites), args.report)
+            return _bank(BankDrill(config, options, command, say, sites, links), args.report)
         if options.workload == "login":
-            return _login(LoginDrill(config, options, command, say, sites), args.report)
-        result = asyncio.run(Drill(config, options, command, say, sites).run())
+            return _login(LoginDrill(config, options, command, say, sites, links), args.report)
+        result = asyncio.run(Drill(config, options, command, say, sites, links).run())
     v = result.findings.verdict
     print(report.summary(result))
     width = max(len(k) for k in v.__struct_fields__)
     for field in v.__struct_fields__:
         print(f"  {field:{width}}  {getattr(v, field)}")
+    print(report.phase_lines(result.findings.phases))
     if args.report:
         json_path, html_path = report.write(result, args.report)
         print(f"report: {html_path} and {json_path}")

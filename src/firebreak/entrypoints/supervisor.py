@@ -19,11 +19,12 @@ from typing import Any
 import msgspec
 
 from firebreak.config import Config
-from firebreak.entrypoints import control, dcops, preflight
+from firebreak.entrypoints import control, dcops, link_ops, preflight
 from firebreak.entrypoints.taxi_site import TaxiSite, register
 from firebreak.errors import BadRequest, ConfigError, Unavailable
 from firebreak.localcluster import LocalCluster, netns
 from firebreak.localcluster.cluster import on_sites
+from firebreak.localcluster.linkfaults import LinkFault
 
 #: How long ``dc start``/``dc rebuild`` wait (when asked to) for the DC to serve again.
 START_WITHIN_S = 180.0
@@ -89,21 +90,15 @@ class Supervisor:
         name = str(request.get("dc"))
         self.cluster.config.dc(name)  # a clear error for an unknown DC
         async with self._lock:
-            return await self._act(str(action), name, wait=bool(request.get("wait", True)))
+            return await self._act(str(action), name, request)
 
-    async def _act(self, action: str, name: str, *, wait: bool) -> dict[str, Any]:
+    async def _act(self, action: str, name: str, request: dict[str, Any]) -> dict[str, Any]:
+        wait = bool(request.get("wait", True))
         cluster = self.cluster
         if action == "evacuate":
             return await dcops.evacuate(cluster.config, name)
         if action in control.LINK_ACTIONS:
-            if cluster.sites is None:
-                raise BadRequest(
-                    f"'{action}' needs isolated DCs: start the cluster with 'firebreak up --isolated-dcs'",
-                    code="not_isolated",
-                )
-            (cluster.sites.isolate if action == "cut" else cluster.sites.rejoin)(name)
-            cut = sorted("-".join(sorted(link)) for link in cluster.sites.cuts())
-            return {"dc": name, "action": action, "cut_links": cut}
+            return link_ops.act(cluster, action, name, request)
         if action == "stop":
             # SIGTERM waits up to 10 s per process: off the event loop, which keeps serving.
             await asyncio.to_thread(cluster.stop_dc, name)
@@ -144,10 +139,13 @@ async def _start_taxi(config: Config, taxi: TaxiSite) -> None:
     _print(f"Firebreak Taxi (signs in with Firebreak): {taxi.url}/   log: {taxi.folder}/taxi.log")
 
 
-async def up(config: Config, taxi_port: int | None = None, *, isolated: bool = False) -> int:
+async def up(
+    config: Config, taxi_port: int | None = None, *, isolated: bool = False, links: LinkFault | None = None
+) -> int:
     """Runs the local cluster until SIGINT/SIGTERM; refuses before starting anything when it cannot.
     With ``taxi_port``, the demo site Firebreak Taxi runs beside it on that port; ``isolated``:
-    each DC in its own network namespace and address (localcluster/netns.py)."""
+    each DC in its own network namespace and address (localcluster/netns.py); ``links``: every
+    route between DCs through a proxy whose links start with that fault (localcluster/links.py)."""
     sock = control.socket_path(config)
     sites = None
     if isolated:
@@ -159,7 +157,9 @@ async def up(config: Config, taxi_port: int | None = None, *, isolated: bool = F
     taxi = TaxiSite(config, taxi_port) if taxi_port is not None else None
     extra = (("taxi site", taxi_port),) if taxi_port is not None else ()
     preflight.check(config, sock, extra, ports=sites is None)
-    cluster = LocalCluster(config, sites=sites)
+    if links is not None and sites is not None:
+        raise ConfigError("link proxies run on loopback: use them without --isolated-dcs")
+    cluster = LocalCluster(config, sites=sites, links=links)
     supervisor = Supervisor(cluster)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

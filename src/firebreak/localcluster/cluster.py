@@ -22,6 +22,8 @@ import httpx
 from firebreak.config import Config, DCConfig, Limits, Secrets, check_secrets
 from firebreak.config_file import dump_config
 from firebreak.errors import Unavailable
+from firebreak.localcluster.linkfaults import LinkFault
+from firebreak.localcluster.links import NOWHERE, LinkProxies
 from firebreak.localcluster.netns import Sites
 from firebreak.localcluster.processes import (
     free_ports,
@@ -86,13 +88,23 @@ class LocalCluster:
     """Starts, stops, burns and rebuilds DCs as local processes.
 
     With ``sites`` each DC runs in its own network namespace (localcluster/netns.py), made by
-    :meth:`start` and removed by :meth:`stop`.
+    :meth:`start` and removed by :meth:`stop`. With ``links`` every route between the DCs passes a
+    fault-injecting proxy (localcluster/links.py) whose links start with that fault; the proxies
+    are the network, so they outlive the DCs' fires and go only with :meth:`stop`.
     """
 
-    def __init__(self, config: Config, *, quiet: bool = True, sites: Sites | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        quiet: bool = True,
+        sites: Sites | None = None,
+        links: LinkFault | None = None,
+    ) -> None:
         check_secrets(config)
         self.config = config
         self.sites = sites
+        self.links = LinkProxies(config, links) if links is not None else None
         self._quiet = quiet
         self.nats: dict[str, subprocess.Popen[bytes]] = {}
         self.gateways: dict[str, subprocess.Popen[bytes]] = {}
@@ -110,7 +122,8 @@ class LocalCluster:
         return None
 
     def start_nats(self, name: str) -> None:
-        conf = write_nats_conf(self.config, self.config.dc(name))
+        proxied = None if self.links is None else (self.links.routes(name), NOWHERE)
+        conf = write_nats_conf(self.config, self.config.dc(name), proxied=proxied)
         out = self._log(name, "nats", f"starting nats-server {name} ({conf})")
         self.nats[name] = subprocess.Popen(
             self._in_dc(name, [nats_server_binary(), "-c", str(conf)]),
@@ -170,6 +183,8 @@ class LocalCluster:
         try:
             if self.sites is not None:
                 self.sites.create()
+            if self.links is not None:
+                self.links.start()
             for dc in self.config.dcs:
                 self.start_nats(dc.name)
             for dc in self.config.dcs:
@@ -286,5 +301,7 @@ class LocalCluster:
                     os.killpg(proc.pid, signal.SIGKILL)
                     proc.wait()
             procs.clear()
+        if self.links is not None:
+            self.links.stop()
         if self.sites is not None:
             self.sites.destroy()

@@ -43,13 +43,16 @@ def nats_environment(dcs_on_this_host: int) -> dict[str, str]:
     return env
 
 
-def write_nats_conf(config: Config, dc: DCConfig) -> Path:
+def write_nats_conf(
+    config: Config, dc: DCConfig, *, proxied: tuple[dict[str, str], str] | None = None
+) -> Path:
     """Writes ``<data_dir>/<dc>/nats.conf`` from the cluster config (again after a burn) and returns
-    it; it holds the NATS and route passwords, so the folders are 0700 and the file 0600."""
+    it; it holds the NATS and route passwords, so the folders are 0700 and the file 0600.
+    ``proxied``: routes through the link proxies (adapters/nats_server_conf.py)."""
     make_private_dir(config.data_dir)
     conf = config.data_dir / dc.name / "nats.conf"
     make_private_dir(conf.parent)
-    write_private(conf, nats_conf(config, dc))
+    write_private(conf, nats_conf(config, dc, proxied=proxied))
     return conf
 
 

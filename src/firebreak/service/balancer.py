@@ -8,9 +8,10 @@ Every gateway runs a :class:`Balancer`; each round it
 2. takes or renews the board's ``balancer`` lease: only the holder goes on, so one actor moves
    leaders at a time (a holder that dies loses the lease when it expires),
 3. reads every DC's heartbeat and every stream's placement, and counts a DC as one that may lead
-   only if its gateway serves, is not draining, and its replica of every stream is current, for
-   ``settle_rounds`` rounds in a row (a DC that has just rejoined takes no leader before it has
-   caught up and stayed so),
+   only if its gateway serves, is not draining, is not much farther from its peers than the
+   others are (domain/placement.py ``too_far``: a slow link), and its replica of every stream is
+   current, for ``settle_rounds`` rounds in a row (a DC that has just rejoined takes no leader
+   before it has caught up and stayed so),
 4. asks the leaders that should move to step down in favour of their target (~23 ms each).
 
 It acts only while a majority of the DCs may lead: while the cluster is still starting (one
@@ -88,13 +89,17 @@ class Balancer:
         return planned
 
     def _eligible(self, beats: dict[str, DCHeartbeat], placements: dict[str, StreamPlacement]) -> list[str]:
+        far = placement.too_far({dc: b.nearest_peer_ms for dc, b in beats.items()})
         for dc in self._dcs:
             beat = beats.get(dc)
             fit = (
                 beat is not None
                 and beat.ready
                 and not beat.draining
-                and all(dc in p.current for p in placements.values())
+                and dc not in far
+                # A stream led from a far DC reaches its followers late, so they look behind: that
+                # is the leader's distance, not theirs, and must not keep them from taking over.
+                and all(dc in p.current or p.leader in far for p in placements.values())
             )
             self._streak[dc] = self._streak.get(dc, 0) + 1 if fit else 0
         return [dc for dc in self._dcs if self._streak[dc] >= self._settle_rounds]
