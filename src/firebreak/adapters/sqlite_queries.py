@@ -80,6 +80,7 @@ DIGEST_TABLES = {
     "reactions": "room_id, room_seq, emoji, user_id",
     "events": "partition, seq",
     "message_text": "rowid",
+    "files": "file_id",
     **WALLET_DIGEST_TABLES,
 }
 

@@ -19,12 +19,13 @@ from pathlib import Path
 import msgspec
 
 from firebreak.adapters.sqlite_changes import ChangeWrites
+from firebreak.adapters.sqlite_files import FILES_SCHEMA, FileWrites
 from firebreak.adapters.sqlite_wallets import WALLET_SCHEMA, SqliteWallets
 from firebreak.domain.events import RoomKind
 from firebreak.domain.model import MemberState, RoomState
 from firebreak.domain.search import index_text, room_tag, search_rowid
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 _SCHEMA = (
     """
@@ -75,6 +76,7 @@ CREATE TABLE IF NOT EXISTS events(
     PRIMARY KEY(partition, seq)) WITHOUT ROWID;
 """
     + WALLET_SCHEMA
+    + FILES_SCHEMA
 )
 
 
@@ -103,7 +105,7 @@ def connect(path: Path | str) -> sqlite3.Connection:
     return conn
 
 
-class SqliteStore(ChangeWrites):
+class SqliteStore(ChangeWrites, FileWrites):
     """Implements :class:`firebreak.domain.model.Store` over one connection."""
 
     #: Cached rows before the caches are dropped and refilled (bounds their memory).

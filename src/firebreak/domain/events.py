@@ -167,6 +167,26 @@ class ReactionRemoved(_Event, frozen=True, tag="reaction_removed"):
     request_id: str
 
 
+class FileStored(_Event, frozen=True, tag="file_stored"):
+    """An upload completed: the file's bytes (and an image's thumbnail) are in the replicated
+    object store under ``file_id`` (docs/FILES.md), and every member of the room may fetch it.
+    Appended only after the bytes are stored, so a file the read model knows is always whole."""
+
+    room_id: str
+    uploader: str
+    file_id: str
+    name: str
+    size: int
+    #: Sniffed from the bytes at completion, never the client's word.
+    content_type: str
+    sha256: str  # hex, of the whole file
+    width: int = 0  # images only
+    height: int = 0
+    #: The thumbnail's size in bytes (0: none) and type; stored as ``<file_id>.thumb``.
+    thumb_size: int = 0
+    thumb_type: str = ""
+
+
 RoomEvent = (
     RoomCreated
     | MembersInvited
@@ -178,6 +198,7 @@ RoomEvent = (
     | MessageDeleted
     | ReactionAdded
     | ReactionRemoved
+    | FileStored
 )
 
 # ---- wallets stream -------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import msgspec
 from firebreak.domain.events import (
     AccountEvent,
     DisplayNameChanged,
+    FileStored,
     MemberLeft,
     MembersInvited,
     MessageDeleted,
@@ -228,6 +229,13 @@ class Projection:
                 )
                 if not changed:
                     return None  # already so: nothing to push
+            case FileStored():
+                # Only a member's upload belongs to the room; a second copy of the event (a retried
+                # completion after the dedupe window) changes nothing.
+                if room is None or event.uploader not in self.members(event.room_id):
+                    return None
+                if not store.insert_file(event, partition, seq):
+                    return None
         body = _encoder.encode(
             ClientEvent(
                 p=partition, seq=seq, room_seq=room_seq, event=event, unread=unread, read_from=read_from

@@ -103,6 +103,17 @@ class FaucetBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     request_id: str
 
 
+class UploadBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Starts an upload (``POST /v1/uploads``, docs/FILES.md); the same ``client_id`` again is the
+    same upload, at any DC."""
+
+    client_id: str
+    room_id: str
+    name: str
+    size: int
+    sha256: str | None = None
+
+
 ALL_BODIES: tuple[type[msgspec.Struct], ...] = (
     RegisterBody,
     LoginBody,
@@ -120,4 +131,5 @@ ALL_BODIES: tuple[type[msgspec.Struct], ...] = (
     ReactBody,
     TransferBody,
     FaucetBody,
+    UploadBody,
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgspec
 
 from firebreak.domain.events import RoomKind
+from firebreak.wire.file_views import FILE_VIEWS
 from firebreak.wire.wallet_views import WALLET_VIEWS
 
 #: Response header on a room's writes: the HTTP URL of the DC whose node leads the room's log
@@ -241,4 +242,5 @@ ALL_VIEWS: tuple[type[msgspec.Struct], ...] = (
     SiteView,
     SiteList,
     *WALLET_VIEWS,
+    *FILE_VIEWS,
 )

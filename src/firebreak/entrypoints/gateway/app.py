@@ -10,6 +10,7 @@ from starlette.types import ASGIApp
 from firebreak.config import Config, DCConfig
 from firebreak.entrypoints.gateway import boundary
 from firebreak.entrypoints.gateway.apidocs import install_docs
+from firebreak.entrypoints.gateway.file_routes import CHUNK_PATH, add_file_routes
 from firebreak.entrypoints.gateway.hot import SEND_OPERATION, HotLane, LaneMetrics
 from firebreak.entrypoints.gateway.ops import add_ops_routes
 from firebreak.entrypoints.gateway.pay_lane import PayLane
@@ -22,6 +23,7 @@ from firebreak.entrypoints.web.routes import WebApp
 from firebreak.errors import Forbidden, Unavailable
 from firebreak.service.accounts import Accounts
 from firebreak.service.auth import TokenClaims
+from firebreak.service.files import Files
 from firebreak.service.message_changes import MessageChanges
 from firebreak.service.oidc_provider import OidcProvider
 from firebreak.service.room_queries import RoomQueries
@@ -68,6 +70,7 @@ class GatewayParts(Protocol):
     message_changes: MessageChanges
     oidc: OidcProvider
     wallets: Wallets
+    files: Files
 
     @property
     def metrics(self) -> AppMetrics: ...
@@ -276,6 +279,7 @@ def create_app(gw: GatewayParts) -> ASGIApp:
         return JSONResponse({"dc": gw.dc.name, "draining": True, "ended_sessions": await gw.drain()})
 
     add_wallet_routes(app, gw.wallets, auth, ops)
+    add_file_routes(app, gw.files, auth)
     add_ops_routes(app, gw.config, gw.dc.name, ops)
     add_oidc_routes(app, gw.oidc, accounts, gw.config, gw.dc)
     add_oidc_admin_routes(app, gw.oidc, auth, ops)
@@ -290,5 +294,7 @@ def create_app(gw: GatewayParts) -> ASGIApp:
         write_url=gw.write_url,
         metrics=gw.metrics,
     )
-    gatekeeper = boundary.Gatekeeper(lane, gw.config.limits.max_body_bytes, gw.refusal)
+    limits = gw.config.limits
+    chunks = (CHUNK_PATH, max(limits.upload_chunk_bytes, limits.max_body_bytes))
+    gatekeeper = boundary.Gatekeeper(lane, limits.max_body_bytes, gw.refusal, large=chunks)
     return WebApp(gatekeeper, gw.config, gw.dc.name)

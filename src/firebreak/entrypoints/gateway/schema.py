@@ -46,10 +46,11 @@ STATUS_TEXT = {
     401: "No valid token (or wrong credentials)",
     403: "Not allowed: an ops endpoint without the ops token, a change to another user's message, "
     "or an edit or delete after its window (docs/LIMITS.md)",
-    404: "No such user, or no such room among yours (one answer for both: a room that is not yours "
-    "looks like none)",
+    404: "No such user, or no such room or file among yours (one answer for both: a room or file "
+    "that is not yours looks like none)",
     409: "Conflict: taken, an id reused with another body, or a change to a deleted message",
-    413: "Body, message or group too large",
+    413: "Body, message, group or file too large",
+    416: "The byte range asked for starts past the file's end (Content-Range names its size)",
     429: "Rate limited (docs/LIMITS.md): retry after the seconds in the Retry-After header",
     500: "A bug (code internal_error); nothing was changed by the request itself",
     503: "This DC cannot serve now (draining, catching up) or the log has no quorum: retry, "
