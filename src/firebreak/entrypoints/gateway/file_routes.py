@@ -1,7 +1,5 @@
 """Attachments' routes (docs/FILES.md): uploads in chunks, and downloads with ranges and caching."""
 
-from __future__ import annotations
-
 import re
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
