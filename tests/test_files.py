@@ -10,10 +10,12 @@ import os
 from pathlib import Path
 
 import httpx
+import pytest
 from PIL import Image
 
+from firebreak.client import ApiError
 from firebreak.localcluster import LocalCluster
-from tests.helpers import clients_of, cluster_config, code_of, eventually, fully_replicated, user
+from tests.helpers import clients_of, cluster_config, code_of, eventually, fully_replicated, pinned, user
 
 CHUNK = 512 * 1024
 
@@ -116,17 +118,23 @@ async def test_an_acknowledged_upload_survives_the_burn_of_its_dc(tmp_path: Path
             assert code_of(stranger) == code_of(unknown) == (404, "unknown_file")
             assert stranger.json() == unknown.json()
 
-            # The half-finished upload goes on at dc2 and is served whole at dc3.
+            # The half-finished upload goes on at dc2 (the client library sends what the log lacks)
+            # and is served whole at dc3.
             status = (await http.get(f"{dc2}/v1/uploads/{half}", headers=auth_a)).json()
             assert status["received"] == [0] and status["file_id"] is None
-            for n in (1, 2):
-                piece = other[n * CHUNK : (n + 1) * CHUNK]
-                put = await http.put(f"{dc2}/v1/uploads/{half}/chunks/{n}", content=piece, headers=auth_a)
-                assert put.status_code == 200, put.text
-            finished = await http.post(f"{dc2}/v1/uploads/{half}/complete", headers=auth_a)
-            assert finished.status_code == 200, finished.text
-            other_id = finished.json()["file_id"]
-            assert finished.json()["content_type"] == "application/octet-stream"
+            finished = await alice.upload(room, other, "half.bin", client_id="half")
+            assert finished.content_type == "application/octet-stream"
+            other_id = finished.file_id
+
+            # A message shows the files, at every DC; a file that is not the room's is refused.
+            sent = await alice.send(room, "", attachments=[file_id, other_id])
+            assert sent.message.attachments == [file_id, other_id]
+            with pytest.raises(ApiError) as refused:
+                await alice.send(room, "nope", attachments=["f_" + "1" * 32])
+            assert refused.value.code == "invalid_attachments"
+            seen = (await pinned(make, bob, 2).history(room)).messages[-1]
+            assert seen.attachments == [file_id, other_id] and seen.text == ""
+            assert await pinned(make, bob, 2).download(file_id, byte_range="bytes=-10") == image[-10:]
             got = await http.get(f"{dc3}/v1/files/{other_id}", headers={"authorization": f"Bearer {token_b}"})
             assert got.status_code == 200 and got.content == other
             assert got.headers["content-disposition"].startswith("attachment")

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import io
 
+import msgspec
 import pytest
 from PIL import Image
 
 from firebreak.adapters import sqlite_store
 from firebreak.adapters.sqlite_files import FileQueries
+from firebreak.adapters.sqlite_queries import Queries
 from firebreak.adapters.sqlite_store import SqliteStore
 from firebreak.adapters.thumbnails import inspect_image
 from firebreak.domain import events as ev
@@ -17,6 +19,7 @@ from firebreak.domain.files import (
     THUMB_MAX_PX,
     ByteRange,
     RangeNotSatisfiable,
+    check_attachments,
     check_upload,
     chunk_count,
     expected_chunk_size,
@@ -156,3 +159,46 @@ def test_only_a_members_file_joins_the_room() -> None:
     assert files.file("f_" + "1" * 32) is None and files.file("f_" + "2" * 32) is None
     row = files.file("f_" + "3" * 32)
     assert row is not None and (row.room_id, row.uploader, row.size) == ("g_a", "u2", 3)
+
+
+def test_a_message_shows_only_files_of_its_own_room() -> None:
+    conn = sqlite_store.connect(":memory:")
+    store = SqliteStore(conn)
+    queries = Queries(conn)
+    projection = Projection(store)
+    mine, theirs = "f_" + "a" * 32, "f_" + "b" * 32
+
+    def send(seq: int, client_id: str, *files: str) -> object:
+        event = ev.MessageSent(
+            v=2, at=6, room_id="g_a", sender="u1", client_id=client_id, text="", attachments=files
+        )
+        return projection.apply_room(0, seq, event)
+
+    with store.transaction():
+        for seq, room in ((1, "g_a"), (2, "g_b")):
+            created = ev.RoomCreated(
+                v=1, at=1, room_id=room, kind="group", name="A", creator="u1", members=()
+            )
+            projection.apply_room(0, seq, created)
+        projection.apply_room(0, 3, _stored("g_a", "u1", mine))
+        projection.apply_room(0, 4, _stored("g_b", "u1", theirs))
+        assert send(5, "c1", mine, theirs) is None, "a file of another room"
+        assert send(6, "c2", mine, mine) is None, "the same file twice"
+        assert send(7, "c3", mine) is not None
+    row = queries.message("g_a", 1)
+    assert row is not None and row.attachments.split() == [mine]
+    with store.transaction():
+        projection.apply_room(0, 8, ev.MessageDeleted(v=1, at=7, room_id="g_a", sender="u1", room_seq=1))
+    row = queries.message("g_a", 1)
+    assert row is not None and row.attachments == ""
+    body = queries.event_body(0, 7)
+    assert body is not None and mine.encode() not in body, "the pushed copy forgets it too"
+
+
+def test_version_two_is_the_message_with_attachments() -> None:
+    with pytest.raises(msgspec.ValidationError):
+        ev.MessageSent(v=1, at=1, room_id="r", sender="u", client_id="c", text="", attachments=("f",))
+    with pytest.raises(FirebreakError):
+        check_attachments(("f_" + "a" * 32,) * 2, 10)
+    with pytest.raises(FirebreakError):
+        check_attachments(tuple(f"f_{i:032x}" for i in range(11)), 10)

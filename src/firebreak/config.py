@@ -133,6 +133,8 @@ class Limits:
     upload_ttl_s: int = 24 * 3600
     uploads_in_flight: int = 10
     file_reads_in_flight: int = 8
+    #: Files one message may show.
+    max_attachments: int = 10
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,21 @@ class FileWrites:
         )
         return cur.rowcount == 1
 
+    def room_has_files(self, room_id: str, file_ids: tuple[str, ...]) -> bool:
+        if len(set(file_ids)) != len(file_ids):
+            return False
+        marks = ",".join("?" * len(file_ids))
+        (found,) = self._db.execute(
+            f"SELECT count(*) FROM files WHERE room_id=? AND file_id IN ({marks})", (room_id, *file_ids)
+        ).fetchone()
+        return bool(found == len(file_ids))
+
+    def set_attachments(self, room_id: str, room_seq: int, file_ids: tuple[str, ...]) -> None:
+        self._db.execute(
+            "UPDATE messages SET attachments=? WHERE room_id=? AND room_seq=?",
+            (" ".join(file_ids), room_id, room_seq),
+        )
+
 
 class FileQueries:
     def __init__(self, conn: sqlite3.Connection) -> None:

@@ -53,6 +53,7 @@ CREATE TABLE IF NOT EXISTS messages(
     room_id TEXT NOT NULL, room_seq INTEGER NOT NULL, partition INTEGER NOT NULL, seq INTEGER NOT NULL,
     sender TEXT NOT NULL, client_id TEXT NOT NULL, text TEXT NOT NULL, at INTEGER NOT NULL,
     edited_at INTEGER NOT NULL DEFAULT 0, deleted_at INTEGER NOT NULL DEFAULT 0,
+    attachments TEXT NOT NULL DEFAULT '',
     PRIMARY KEY(room_id, room_seq)) WITHOUT ROWID;
 -- Edit history: each edit's log position, its id, when, and the text it replaced ('' once the
 -- message is deleted).

@@ -11,7 +11,8 @@ import secrets
 from collections.abc import Callable
 from urllib.parse import urlencode
 
-from firebreak.client.transport import ANSWERED_BY, ApiError, Transport, TryAgain, Unreachable, new_id
+from firebreak.client.files import FileCalls
+from firebreak.client.transport import ANSWERED_BY, ApiError, TryAgain, Unreachable, new_id
 from firebreak.errors import FirebreakError
 from firebreak.wire.requests import (
     BatchBody,
@@ -49,7 +50,7 @@ from firebreak.wire.wallet_views import TransferView, WalletHistory, WalletView
 __all__ = ["ANSWERED_BY", "ApiError", "Client", "TryAgain", "Unreachable", "new_id"]
 
 
-class Client(Transport):
+class Client(FileCalls):
     # ---- accounts -----------------------------------------------------------------------------
 
     async def register(self, username: str, password: str, display_name: str | None = None) -> UserView:
@@ -122,11 +123,12 @@ class Client(Transport):
         deadline_s: float | None = None,
         on_retry: Callable[[FirebreakError], None] | None = None,
         answer_headers: dict[str, str] | None = None,
+        attachments: list[str] | None = None,
     ) -> SendResult:
         """Sends with retries across DCs until acknowledged; the id makes every retry the same message.
         ``deadline_s``, ``on_retry`` and ``answer_headers`` as for :meth:`request` (an outbox passes
         ``math.inf``)."""
-        body = SendBody(client_id=client_id or new_id(), text=text)
+        body = SendBody(client_id=client_id or new_id(), text=text, attachments=attachments)
         path = f"/v1/rooms/{room_id}/messages"
         return await self._room_write(
             room_id, path, body, SendResult, deadline_s, on_retry, answer_headers=answer_headers

@@ -116,11 +116,20 @@ class RoomRenamed(_Event, frozen=True, tag="room_renamed"):
     name: str
 
 
-class MessageSent(_Event, frozen=True, tag="message_sent"):
+class MessageSent(_Event, frozen=True, tag="message_sent", omit_defaults=True):
+    """A message. Version 2 adds ``attachments``: ids of files stored in the same room
+    (``file_stored`` earlier in the room's stream, docs/FILES.md); its text may then be empty."""
+
     room_id: str
     sender: str
     client_id: str
     text: str
+    attachments: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # Version 2 is exactly the messages with attachments: an old reader refuses them loudly.
+        if self.v != (2 if self.attachments else 1):
+            raise msgspec.ValidationError(f"unsupported version {self.v} for MessageSent")
 
 
 class ReadUpTo(_Event, frozen=True, tag="read_up_to"):

@@ -75,6 +75,13 @@ def check_upload(client_id: str, name: str, size: int, max_file_bytes: int) -> s
     return trimmed
 
 
+def check_attachments(file_ids: tuple[str, ...], max_files: int) -> None:
+    if not 1 <= len(file_ids) <= max_files or len(set(file_ids)) != len(file_ids):
+        raise BadRequest(f"a message shows 1-{max_files} distinct files", code="invalid_attachments")
+    if not all(is_file_id(f) for f in file_ids):
+        raise BadRequest("attachments are file ids (f_ and 32 hex digits)", code="invalid_attachments")
+
+
 def chunk_count(size: int, chunk_bytes: int) -> int:
     return -(-size // chunk_bytes)
 

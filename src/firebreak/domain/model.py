@@ -134,6 +134,12 @@ class Store(Protocol):
         """Records a stored file unless its id is known; returns whether it inserted."""
         ...
 
+    def room_has_files(self, room_id: str, file_ids: tuple[str, ...]) -> bool:
+        """Whether every one of ``file_ids`` (distinct) is a file stored in ``room_id``."""
+        ...
+
+    def set_attachments(self, room_id: str, room_seq: int, file_ids: tuple[str, ...]) -> None: ...
+
     # accounts
     def insert_user(
         self, user_id: str, username: str, password_hash: str, display_name: str, request_id: str, at: int

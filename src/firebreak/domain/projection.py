@@ -163,6 +163,8 @@ class Projection:
             case MessageSent():
                 if room is None or event.sender not in self.members(event.room_id):
                     return None
+                if event.attachments and not store.room_has_files(event.room_id, event.attachments):
+                    return None  # only files stored in this room, earlier in its stream
                 room_seq = room.last_room_seq + 1
                 if not store.insert_message(
                     event.room_id,
@@ -183,6 +185,8 @@ class Projection:
                 store.set_room_last(event.room_id, room_seq, event.at)
                 # Sending a message means having read everything up to it.
                 store.set_read(event.room_id, event.sender, room_seq)
+                if event.attachments:
+                    store.set_attachments(event.room_id, room_seq, event.attachments)
             case ReadUpTo():
                 if room is None or event.user_id not in self.members(event.room_id):
                     return None
@@ -274,7 +278,9 @@ class Projection:
             return
         stored = _client_event.decode(body)
         if isinstance(stored.event, MessageSent | MessageEdited):
-            blank = msgspec.structs.replace(stored, event=msgspec.structs.replace(stored.event, text=""))
+            gone = {"attachments": (), "v": 1} if isinstance(stored.event, MessageSent) else {}
+            event = msgspec.structs.replace(stored.event, text="", **gone)
+            blank = msgspec.structs.replace(stored, event=event)
             self._store.replace_event(partition, seq, _encoder.encode(blank))
 
     def _read_position(self, room_id: str, user_id: str) -> int:

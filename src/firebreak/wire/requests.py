@@ -54,11 +54,13 @@ class LeaveBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     request_id: str | None = None
 
 
-class SendBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+class SendBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True, omit_defaults=True):
     """One message: a client-chosen id (sending it again never creates a second message) and text."""
 
     client_id: str
     text: str
+    #: Files of the room to show with the message (docs/FILES.md); the text may then be empty.
+    attachments: list[str] | None = None
 
 
 class BatchBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):

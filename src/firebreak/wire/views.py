@@ -73,6 +73,8 @@ class MessageView(msgspec.Struct, frozen=True):
     deleted: bool = False
     #: Reactions, in the order of the reaction set (docs/API.md).
     reactions: list[ReactionView] = msgspec.field(default_factory=list)
+    #: Files of the room this message shows, by id (``GET /v1/files/{id}/info``, docs/FILES.md).
+    attachments: list[str] = msgspec.field(default_factory=list)
 
 
 class TextVersion(msgspec.Struct, frozen=True):

@@ -20,7 +20,7 @@ from firebreak.entrypoints.oidc.admin_routes import add_oidc_admin_routes
 from firebreak.entrypoints.oidc.routes import add_oidc_routes
 from firebreak.entrypoints.ops_console.routes import add_console
 from firebreak.entrypoints.web.routes import WebApp
-from firebreak.errors import Forbidden, Unavailable
+from firebreak.errors import BadRequest, Forbidden, Unavailable
 from firebreak.service.accounts import Accounts
 from firebreak.service.auth import TokenClaims
 from firebreak.service.files import Files
@@ -182,6 +182,8 @@ def create_app(gw: GatewayParts) -> ASGIApp:
         responses=boundary.doc(BatchResult) | boundary.errors(404, 409, 429),
     )
     async def send_batch(me: Me, room_id: str, body: boundary.BatchBody) -> Response:
+        if any(m.attachments for m in body.messages):
+            raise BadRequest("attachments are sent one message at a time", code="invalid_batch")
         items = [(m.client_id, m.text) for m in body.messages]
         results = await rooms.send_batch(me.user_id, room_id, items)
         duplicates = sum(r.duplicate for r in results)

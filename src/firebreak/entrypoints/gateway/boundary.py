@@ -127,6 +127,9 @@ class LeaveBody(_Body):
 class SendBody(_Body):
     client_id: str = Field(description="client-chosen id; sending it again never creates a second message")
     text: str
+    attachments: list[str] | None = Field(
+        default=None, description="ids of files of this room to show with it (then text may be empty)"
+    )
 
 
 class BatchBody(_Body):

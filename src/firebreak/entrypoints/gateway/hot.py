@@ -174,7 +174,9 @@ class HotLane:
                 raise BadRequest(f"body: {exc}", code="malformed_request") from exc
             except msgspec.DecodeError as exc:
                 raise _undecodable(body, exc) from exc
-            result = await self._rooms.send(claims.user_id, room_id, parsed.client_id, parsed.text)
+            result = await self._rooms.send(
+                claims.user_id, room_id, parsed.client_id, parsed.text, parsed.attachments
+            )
         except FirebreakError as exc:
             self._metrics.send_failed(exc.code)
             if exc.status == 429:
