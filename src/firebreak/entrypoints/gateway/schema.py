@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from firebreak.config import Limits
+from firebreak.domain.files import FILE_ID_PATTERN, FILE_NAME_MAX, UPLOAD_ID_PATTERN
 from firebreak.domain.ids import ROOM_ID_PATTERN, SESSION_ID_PATTERN
 from firebreak.domain.reactions import REACTIONS
 from firebreak.domain.validation import (
@@ -105,6 +106,13 @@ def _body_rules(limits: Limits) -> dict[str, dict[str, dict[str, Any]]]:
             "amount": {"minimum": 1, "maximum": limits.max_credit_amount},
             "request_id": client_id,
         },
+        "UploadBody": {
+            "client_id": client_id,
+            "room_id": {"pattern": ROOM_ID_PATTERN},
+            "name": {"pattern": NAME_PATTERN, "minLength": 1, "maxLength": FILE_NAME_MAX},
+            "size": {"minimum": 1, "maximum": limits.max_file_bytes},
+            "sha256": {"pattern": "^[0-9a-f]{64}$"},
+        },
     }
 
 
@@ -119,6 +127,9 @@ def _param_rules(limits: Limits) -> dict[str, dict[str, Any]]:
         "after": {"minimum": 0, "maximum": MAX_POSITION},
         "limit": {"minimum": 1, "maximum": limits.history_page_max},
         "at_least": {"minimum": 0, "maximum": MAX_POSITION},
+        "upload_id": {"pattern": UPLOAD_ID_PATTERN},
+        "file_id": {"pattern": FILE_ID_PATTERN},
+        "index": {"minimum": 0, "maximum": limits.max_file_bytes // limits.upload_chunk_bytes},
     }
 
 
