@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import tempfile
 from pathlib import Path
@@ -91,6 +92,15 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--wallets", type=int, default=1000, help="pay: wallets")
     p.add_argument("--hot", type=int, default=0, help="pay: transfers only among the first N wallets")
     p.add_argument("--senders", type=int, default=48, help="pay: concurrent closed-loop senders")
+    p.add_argument(
+        "--files",
+        type=int,
+        metavar="N",
+        help="instead: upload N files through the API and download them at another DC, next to the "
+        "raw object-store rate (docs/FILES.md)",
+    )
+    p.add_argument("--file-size", type=int, default=1_000_000, help="files: bytes per file")
+    p.add_argument("--file-concurrency", type=int, default=4, help="files: uploads (and downloads) at once")
     p.add_argument(
         "--rebuild",
         type=int,
@@ -201,6 +211,26 @@ def _rebuild(args: argparse.Namespace) -> int:
     return 0
 
 
+def _files(args: argparse.Namespace) -> int:
+    from firebreak.bench.files import files_table, run_files_bench
+
+    if not 1 <= args.files <= 10_000 or not 1 <= args.file_size <= 25 * 1024 * 1024:
+        raise BadRequest("--files takes 1-10,000 and --file-size 1 byte to 25 MiB")
+    if not 1 <= args.file_concurrency <= 64:
+        raise BadRequest("--file-concurrency takes 1-64")
+    with tempfile.TemporaryDirectory(prefix="firebreak-bench-") as tmp:
+        limits = dataclasses.replace(_bench_limits(), uploads_in_flight=1_000_000)
+        config = ephemeral_config(Path(tmp), limits=limits)
+        result = uvloop.run(
+            run_files_bench(
+                config, files=args.files, size=args.file_size, concurrency=args.file_concurrency, say=_say
+            )
+        )
+    print(files_table(result), flush=True)
+    _write_json(args.json, result)
+    return 0 if result.identical else 1
+
+
 def _pay(args: argparse.Namespace) -> int:
     from firebreak.bench.pay import PayOptions, pay_table, run_pay_bench
 
@@ -232,6 +262,8 @@ def run(args: argparse.Namespace) -> int:
         return _rebuild(args)
     if args.search is not None:
         return _search(args)
+    if args.files is not None:
+        return _files(args)
     base = _options(args)
     if not 1 <= args.repeat <= MAX_REPEAT:
         raise BadRequest(f"--repeat takes 1-{MAX_REPEAT}")
