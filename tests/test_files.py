@@ -78,6 +78,16 @@ async def test_an_acknowledged_upload_survives_the_burn_of_its_dc(tmp_path: Path
             again = await http.post(f"{dc1}/v1/uploads/{upload}/complete", headers=auth_a)
             assert again.json()["file_id"] == file_id, "completing again is the same file"
 
+            # A chunk larger than the upload's chunks is refused before it is read; a client id
+            # used again for another file is refused; neither changes the upload.
+            big = await http.put(
+                f"{dc1}/v1/uploads/{upload}/chunks/0", content=b"x" * (CHUNK + 1), headers=auth_a
+            )
+            assert code_of(big) == (413, "body_too_large")
+            body = {"client_id": "pic", "room_id": room, "name": "other.bin", "size": 5}
+            reused = await http.post(f"{dc1}/v1/uploads", json=body, headers=auth_a)
+            assert code_of(reused) == (409, "client_id_reused")
+
             # Half an upload: one chunk of three, at dc1 only.
             half = await _upload(http, dc1, token_a, room, "half", other, [0])
             early = await http.post(f"{dc1}/v1/uploads/{half}/complete", headers=auth_a)
