@@ -167,6 +167,9 @@ class Files:
         file_id = file_id_for(upload_id)
         row = self._files.file(file_id)
         if row is not None:
+            # Recorded already (an earlier completion may have stopped before its mark).
+            if await self._objects.done(me, upload_id) is None:
+                await self._objects.mark_done(me, upload_id, file_id)
             return file_view(row)
         await self._views.member_room(meta.room_id, me)
         count = chunk_count(meta.size, meta.chunk_bytes)

@@ -1,7 +1,7 @@
 // The service worker: keeps the app's files so that a reload works while this page's DC is
 // gone (the app then talks to another DC, whose address it has in storage). Network first, so a
 // new version is used as soon as the DC serves it; the cache only when the network fails.
-const CACHE = "firebreak-app-v2";
+const CACHE = "firebreak-app-v3";
 const SHELL = [
   "/",
   "/app/app.css",
@@ -12,6 +12,7 @@ const SHELL = [
   "/app/js/chatlist.js",
   "/app/js/composer.js",
   "/app/js/dialog.js",
+  "/app/js/files.js",
   "/app/js/format.js",
   "/app/js/live.js",
   "/app/js/outbox.js",

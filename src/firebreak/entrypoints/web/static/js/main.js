@@ -2,6 +2,7 @@
 import { Api } from "./api.js";
 import { ChatList } from "./chatlist.js";
 import { attachComposer } from "./composer.js";
+import { wireAttach } from "./files.js";
 import { openDialog } from "./dialog.js";
 import { Live, State } from "./live.js";
 import { Outbox } from "./outbox.js";
@@ -177,6 +178,7 @@ function wireForms() {
     }),
   );
   attachComposer($("#text"), (text) => app.room.send(text));
+  wireAttach(app);
 }
 
 async function main() {
