@@ -21,6 +21,7 @@ from nats.aio.client import Client as NATS
 from firebreak.adapters import nats_connect
 from firebreak.adapters.ephemeral import PRESENCE_PREFIX, TYPING_SUBJECT
 from firebreak.adapters.log_setup import SECRETS_BUCKET, TOKEN_KEY_NAME
+from firebreak.adapters.object_files import FILES_STREAM, UPLOADS_STREAM
 from firebreak.adapters.oidc_store import OIDC_BUCKET
 from firebreak.client import Client
 from firebreak.config import Config
@@ -129,6 +130,8 @@ async def test_no_client_credential_can_erase_the_log(cluster: LocalCluster) -> 
                 js.delete_key_value(SECRETS_BUCKET),
                 js.delete_key_value(OIDC_BUCKET),
                 js.purge_stream(f"KV_{OIDC_BUCKET}"),
+                js.purge_stream(FILES_STREAM),
+                js.delete_stream(UPLOADS_STREAM),
             ):
                 with pytest.raises((nats.errors.Error, nats.js.errors.Error, TimeoutError)):
                     await erase

@@ -40,6 +40,9 @@ at = st.integers(1, 10)
 late = st.one_of(at, st.just(MAX_EDIT_WINDOW_MS + 20))
 
 
+file_id = st.sampled_from(["f_" + "1" * 32, "f_" + "2" * 32])
+
+
 def _created(r: str, creator: str, members: list[str], t: int) -> ev.RoomEvent:
     kind: ev.RoomKind = "direct" if r.startswith("d_") else "group"
     return ev.RoomCreated(v=1, at=t, room_id=r, kind=kind, name=r, creator=creator, members=tuple(members))
@@ -89,6 +92,35 @@ room_event = st.one_of(
         st.integers(1, 6),
         st.sampled_from([*REACTIONS[:2], "x"]),
         st.booleans(),
+        at,
+    ),
+    # Files (docs/FILES.md): stored by members or not, the same file in two rooms, and messages
+    # showing files of their room, of another room, or none yet stored.
+    st.builds(
+        lambda r, u, f, t: ev.FileStored(
+            v=1,
+            at=t,
+            room_id=r,
+            uploader=u,
+            file_id=f,
+            name=f"{f}.png",
+            size=3,
+            content_type="image/png",
+            sha256="0" * 64,
+        ),
+        room,
+        user,
+        file_id,
+        at,
+    ),
+    st.builds(
+        lambda r, s, c, fs, t: ev.MessageSent(
+            v=2, at=t, room_id=r, sender=s, client_id=c, text="", attachments=tuple(fs)
+        ),
+        room,
+        user,
+        st.sampled_from(["c1", "c5"]),
+        st.lists(file_id, min_size=1, max_size=2),
         at,
     ),
     st.builds(

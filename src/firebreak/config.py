@@ -143,6 +143,18 @@ class Limits:
     max_credit_amount: int = 1_000_000_000_000
     #: Seconds a wallet read with ``at_least`` waits for this DC to reach that position (then 503).
     wallet_read_wait_s: float = 5.0
+    #: Attachments (docs/FILES.md): largest file; bytes per upload chunk (every chunk but the last
+    #: has exactly this many; at most adapters/object_files.MAX_UPLOAD_CHUNK_BYTES, as a NATS
+    #: message must hold one); how long an unfinished upload's chunks are kept; uploads a user may
+    #: have started and not completed within that time; files a gateway reads at once (each is
+    #: held in memory whole while it is checked and served).
+    max_file_bytes: int = 25 * 1024 * 1024
+    upload_chunk_bytes: int = 512 * 1024
+    upload_ttl_s: int = 24 * 3600
+    uploads_in_flight: int = 10
+    file_reads_in_flight: int = 8
+    #: Files one message may show.
+    max_attachments: int = 10
 
 
 @dataclass(frozen=True)

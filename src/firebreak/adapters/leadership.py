@@ -14,6 +14,7 @@ from nats.aio.client import Client as NATS
 from firebreak.adapters.kv_counters import LIMITS_BUCKET
 from firebreak.adapters.log_setup import SECRETS_BUCKET
 from firebreak.adapters.nats_connect import connect
+from firebreak.adapters.object_files import FILES_STREAM, UPLOADS_STREAM
 from firebreak.adapters.oidc_store import OIDC_BUCKET
 from firebreak.adapters.ops_board import OPS_BUCKET
 from firebreak.config import Config
@@ -24,8 +25,8 @@ LEADERSHIP_ERRORS: tuple[type[BaseException], ...] = (TimeoutError, nats.errors.
 
 
 def stream_names(config: Config) -> list[str]:
-    """Every stream whose leader matters: accounts, room partitions, the wallet ledger, and the KV
-    buckets."""
+    """Every stream whose leader matters: accounts, room partitions, the wallet ledger, the KV
+    buckets, and the attachments' object store and uploads."""
     rooms = [room_stream(p) for p in range(config.partitions)]
     return [
         ACCOUNTS_STREAM,
@@ -35,6 +36,8 @@ def stream_names(config: Config) -> list[str]:
         f"KV_{OPS_BUCKET}",
         f"KV_{LIMITS_BUCKET}",
         f"KV_{OIDC_BUCKET}",
+        FILES_STREAM,
+        UPLOADS_STREAM,
     ]
 
 

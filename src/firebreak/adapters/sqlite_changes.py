@@ -65,7 +65,8 @@ class ChangeWrites:
             "SELECT partition, seq FROM message_edits WHERE room_id=? AND room_seq=? ORDER BY seq", key
         ).fetchall()
         self._db.execute(
-            "UPDATE messages SET text='', deleted_at=? WHERE room_id=? AND room_seq=?", (at, *key)
+            "UPDATE messages SET text='', attachments='', deleted_at=? WHERE room_id=? AND room_seq=?",
+            (at, *key),
         )
         self._db.execute("UPDATE message_edits SET previous='' WHERE room_id=? AND room_seq=?", key)
         self._db.execute("DELETE FROM message_text WHERE rowid=?", (search_rowid(sent[2], sent[0], sent[1]),))

@@ -13,7 +13,9 @@ from collections.abc import Sequence
 from firebreak.adapters.sqlite_rows import MembershipRow, MessageRow, RoomRow, SessionRow, UserRow
 from firebreak.adapters.sqlite_wallets import WALLET_DIGEST_TABLES
 
-_MSG_COLS = "room_id, room_seq, partition, seq, sender, client_id, text, at, edited_at, deleted_at"
+_MSG_COLS = (
+    "room_id, room_seq, partition, seq, sender, client_id, text, at, edited_at, deleted_at, attachments"
+)
 _ROOM_COLS = "room_id, kind, name, creator, partition, last_room_seq, last_at"
 
 #: Tables whose contents must be identical in every DC that has applied the same log positions.
@@ -28,6 +30,7 @@ DIGEST_TABLES = {
     "reactions": "room_id, room_seq, emoji, user_id",
     "events": "partition, seq",
     "message_text": "rowid",
+    "files": "file_id",
     **WALLET_DIGEST_TABLES,
 }
 
@@ -196,6 +199,14 @@ class Queries:
             if room_id is None or message.room_id == room_id:
                 found.setdefault(message.client_id, message)
         return found
+
+    def files_in_room(self, room_id: str, file_ids: list[str]) -> set[str]:
+        """Which of ``file_ids`` are files stored in ``room_id`` (docs/FILES.md)."""
+        marks = ",".join("?" * len(file_ids))
+        rows = self._db.execute(
+            f"SELECT file_id FROM files WHERE room_id=? AND file_id IN ({marks})", (room_id, *file_ids)
+        )
+        return {str(r[0]) for r in rows}
 
     def history_before(self, room_id: str, before: int | None, limit: int) -> list[MessageRow]:
         """Up to ``limit`` messages older than ``before`` (newest when None), oldest first."""

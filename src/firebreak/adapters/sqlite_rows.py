@@ -39,6 +39,8 @@ class MessageRow(msgspec.Struct, frozen=True):
     #: When it was last edited, when it was deleted (milliseconds; 0: never).
     edited_at: int = 0
     deleted_at: int = 0
+    #: File ids (docs/FILES.md), separated by spaces; '' for none (and once deleted).
+    attachments: str = ""
 
 
 class RoomRow(msgspec.Struct, frozen=True):

@@ -20,12 +20,13 @@ import msgspec
 
 from firebreak.adapters.sqlite_accounts import AccountWrites
 from firebreak.adapters.sqlite_changes import ChangeWrites
+from firebreak.adapters.sqlite_files import FILES_SCHEMA, FileWrites
 from firebreak.adapters.sqlite_messages import MessageWrites
 from firebreak.adapters.sqlite_wallets import WALLET_SCHEMA, SqliteWallets
 from firebreak.domain.events import RoomKind
 from firebreak.domain.model import MemberState, RoomState
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 _SCHEMA = (
     """
@@ -53,6 +54,7 @@ CREATE TABLE IF NOT EXISTS messages(
     room_id TEXT NOT NULL, room_seq INTEGER NOT NULL, partition INTEGER NOT NULL, seq INTEGER NOT NULL,
     sender TEXT NOT NULL, client_id TEXT NOT NULL, text TEXT NOT NULL, at INTEGER NOT NULL,
     edited_at INTEGER NOT NULL DEFAULT 0, deleted_at INTEGER NOT NULL DEFAULT 0,
+    attachments TEXT NOT NULL DEFAULT '',
     PRIMARY KEY(room_id, room_seq)) WITHOUT ROWID;
 -- Edit history: each edit's log position, its id, when, and the text it replaced ('' once the
 -- message is deleted).
@@ -76,6 +78,7 @@ CREATE TABLE IF NOT EXISTS events(
     PRIMARY KEY(partition, seq)) WITHOUT ROWID;
 """
     + WALLET_SCHEMA
+    + FILES_SCHEMA
 )
 
 
@@ -104,7 +107,7 @@ def connect(path: Path | str) -> sqlite3.Connection:
     return conn
 
 
-class SqliteStore(MessageWrites, ChangeWrites, AccountWrites):
+class SqliteStore(MessageWrites, ChangeWrites, AccountWrites, FileWrites):
     """Implements :class:`firebreak.domain.model.Store` over one connection."""
 
     #: Cached rows before the caches are dropped and refilled (bounds their memory).

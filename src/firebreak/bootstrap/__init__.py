@@ -24,12 +24,14 @@ from firebreak.adapters.leadership import Leadership
 from firebreak.adapters.metrics import GatewayMetrics, GatewayState
 from firebreak.adapters.nats_connect import PATIENT, STARTUP_RETRYABLE
 from firebreak.adapters.nats_log import Log
+from firebreak.adapters.object_files import ObjectFiles
 from firebreak.adapters.oidc_store import OidcStore
 from firebreak.adapters.ops_board import DCHeartbeat, OpsBoard
 from firebreak.adapters.quorum_probe import QuorumProbe
 from firebreak.adapters.replica_reader import ReplicaReader
 from firebreak.adapters.route_rtt import RouteRtt
 from firebreak.adapters.sqlite_checkpoint import Checkpointer
+from firebreak.adapters.sqlite_files import FileQueries
 from firebreak.adapters.sqlite_presence import PresenceQueries
 from firebreak.adapters.sqlite_queries import Queries
 from firebreak.adapters.sqlite_search import SearchQueries
@@ -43,6 +45,7 @@ from firebreak.service.accounts import Accounts
 from firebreak.service.auth import Passwords, Tokens
 from firebreak.service.balancer import Balancer
 from firebreak.service.cutoff import CutOffWatch
+from firebreak.service.files import Files
 from firebreak.service.hub import CUT_OFF, Hub
 from firebreak.service.log_positions import LogPositions
 from firebreak.service.message_changes import MessageChanges
@@ -183,6 +186,7 @@ def _assemble(
         metrics,
         link,
         OidcProvider.build(OidcStore(nc.jetstream(timeout=ATTEMPT_S)), queries, limits, config.issuer),
+        Files(config, ObjectFiles(js), the_log, queries, FileQueries(conn), fresh, room_queries),
     )
     # What the log held at start, as each stream's leader says: the read model must reach it
     # before this DC answers anyone (waits for a leader where there is none).

@@ -22,6 +22,7 @@ from firebreak.errors import Unavailable
 from firebreak.service.accounts import Accounts
 from firebreak.service.balancer import Balancer
 from firebreak.service.cutoff import CUT_OFF_AFTER_S, CutOffWatch
+from firebreak.service.files import Files
 from firebreak.service.hub import DRAINING, Hub
 from firebreak.service.message_changes import MessageChanges
 from firebreak.service.oidc_provider import OidcProvider
@@ -68,6 +69,8 @@ class Gateway:
     link: CutOffWatch
     #: The OpenID Connect provider (docs/LOGIN.md).
     oidc: OidcProvider
+    #: Attachments (docs/FILES.md).
+    files: Files
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     #: Set by an operator before a planned outage: refuse new work so clients move elsewhere.
     draining: bool = False

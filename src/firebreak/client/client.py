@@ -13,9 +13,10 @@ import secrets
 from collections.abc import Callable
 from urllib.parse import urlencode
 
+from firebreak.client.files import FileCalls
 from firebreak.client.live import LiveConnection
 from firebreak.client.live_sends import LiveSends, UseHttp
-from firebreak.client.transport import ANSWERED_BY, ApiError, Transport, TryAgain, Unreachable, new_id
+from firebreak.client.transport import ANSWERED_BY, ApiError, TryAgain, Unreachable, new_id
 from firebreak.errors import FirebreakError
 from firebreak.wire.presence_views import PresenceList, TypingView
 from firebreak.wire.requests import (
@@ -55,7 +56,7 @@ from firebreak.wire.wallet_views import TransferView, WalletHistory, WalletView
 __all__ = ["ANSWERED_BY", "ApiError", "Client", "TryAgain", "Unreachable", "new_id"]
 
 
-class Client(Transport):
+class Client(FileCalls):
     #: Commands over the live connection, once :meth:`use_live` gave one.
     live_sends: LiveSends | None = None
 
@@ -136,14 +137,16 @@ class Client(Transport):
         deadline_s: float | None = None,
         on_retry: Callable[[FirebreakError], None] | None = None,
         answer_headers: dict[str, str] | None = None,
+        attachments: list[str] | None = None,
     ) -> SendResult:
         """Sends with retries across DCs until acknowledged; the id makes every retry the same message.
         ``deadline_s``, ``on_retry`` and ``answer_headers`` as for :meth:`request` (an outbox passes
         ``math.inf``)."""
-        body = SendBody(client_id=client_id or new_id(), text=text)
+        body = SendBody(client_id=client_id or new_id(), text=text, attachments=attachments)
         sends = self.live_sends
-        # A caller that asks for the answer's headers (which DC answered) gets an HTTP answer.
-        if sends is not None and sends.ready and answer_headers is None:
+        # A caller that asks for the answer's headers (which DC answered) gets an HTTP answer, and
+        # so does a message with attachments (the socket's send command carries text only).
+        if sends is not None and sends.ready and answer_headers is None and not attachments:
             deadline = self.retry_deadline if deadline_s is None else deadline_s
             try:
                 return await sends.send(room_id, body.client_id, text, deadline_s=deadline, on_retry=on_retry)

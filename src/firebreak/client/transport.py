@@ -174,6 +174,35 @@ class Transport:
             on_retry=heard,
         )
 
+    async def request_bytes(
+        self, method: str, path: str, content: bytes | None = None, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
+        """Like :meth:`request` for bodies that are bytes (attachments' chunks and downloads):
+        the same failover and retries; answers the response (2xx or 304) itself."""
+        sent = {**({"authorization": f"Bearer {self.token}"} if self.token else {}), **(headers or {})}
+        index = self.current
+
+        async def attempt() -> httpx.Response:
+            nonlocal index
+            url = self.dc_urls[index]
+            try:
+                resp = await self._http.request(method, url + path, content=content, headers=sent)
+            except httpx.TransportError as exc:
+                index = self._fail_over(index, follow=True)
+                raise Unreachable(f"{url}: {exc!r}") from exc
+            if resp.status_code < 400:
+                return resp
+            if resp.status_code in _RETRY_ELSEWHERE:
+                index = self._fail_over(index, follow=True)
+            raise self._error(resp)
+
+        return await retry_helper(
+            attempt,
+            retry_on=(Unreachable, TryAgain),
+            deadline=time.monotonic() + self.retry_deadline,
+            backoff=_BACKOFF,
+        )
+
     @staticmethod
     def _error(resp: httpx.Response) -> ApiError:
         """The answer as an error; a TryAgain when the same request may succeed later (429: at

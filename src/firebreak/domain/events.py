@@ -116,11 +116,20 @@ class RoomRenamed(_Event, frozen=True, tag="room_renamed"):
     name: str
 
 
-class MessageSent(_Event, frozen=True, tag="message_sent"):
+class MessageSent(_Event, frozen=True, tag="message_sent", omit_defaults=True):
+    """A message. Version 2 adds ``attachments``: ids of files stored in the same room
+    (``file_stored`` earlier in the room's stream, docs/FILES.md); its text may then be empty."""
+
     room_id: str
     sender: str
     client_id: str
     text: str
+    attachments: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # Version 2 is exactly the messages with attachments: an old reader refuses them loudly.
+        if self.v != (2 if self.attachments else 1):
+            raise msgspec.ValidationError(f"unsupported version {self.v} for MessageSent")
 
 
 class ReadUpTo(_Event, frozen=True, tag="read_up_to"):
@@ -167,6 +176,26 @@ class ReactionRemoved(_Event, frozen=True, tag="reaction_removed"):
     request_id: str
 
 
+class FileStored(_Event, frozen=True, tag="file_stored"):
+    """An upload completed: the file's bytes (and an image's thumbnail) are in the replicated
+    object store under ``file_id`` (docs/FILES.md), and every member of the room may fetch it.
+    Appended only after the bytes are stored, so a file the read model knows is always whole."""
+
+    room_id: str
+    uploader: str
+    file_id: str
+    name: str
+    size: int
+    #: Sniffed from the bytes at completion, never the client's word.
+    content_type: str
+    sha256: str  # hex, of the whole file
+    width: int = 0  # images only
+    height: int = 0
+    #: The thumbnail's size in bytes (0: none) and type; stored as ``<file_id>.thumb``.
+    thumb_size: int = 0
+    thumb_type: str = ""
+
+
 RoomEvent = (
     RoomCreated
     | MembersInvited
@@ -178,6 +207,7 @@ RoomEvent = (
     | MessageDeleted
     | ReactionAdded
     | ReactionRemoved
+    | FileStored
 )
 
 # ---- wallets stream -------------------------------------------------------------------------

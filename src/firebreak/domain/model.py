@@ -6,7 +6,7 @@ from typing import Protocol
 
 import msgspec
 
-from firebreak.domain.events import RoomEvent, RoomKind
+from firebreak.domain.events import FileStored, RoomEvent, RoomKind
 
 
 class RoomState(msgspec.Struct, frozen=True):
@@ -128,6 +128,17 @@ class Store(Protocol):
     def remove_reaction(self, room_id: str, room_seq: int, emoji: str, user_id: str) -> bool:
         """Removes the user's reaction if it is there; returns whether it removed."""
         ...
+
+    # files (docs/FILES.md)
+    def insert_file(self, event: FileStored, partition: int, seq: int) -> bool:
+        """Records a stored file unless its id is known; returns whether it inserted."""
+        ...
+
+    def room_has_files(self, room_id: str, file_ids: tuple[str, ...]) -> bool:
+        """Whether every one of ``file_ids`` (distinct) is a file stored in ``room_id``."""
+        ...
+
+    def set_attachments(self, room_id: str, room_seq: int, file_ids: tuple[str, ...]) -> None: ...
 
     # accounts
     def insert_user(

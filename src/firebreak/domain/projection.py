@@ -15,6 +15,7 @@ import msgspec
 from firebreak.domain.events import (
     AccountEvent,
     DisplayNameChanged,
+    FileStored,
     MemberLeft,
     MembersInvited,
     MessageDeleted,
@@ -162,6 +163,8 @@ class Projection:
             case MessageSent():
                 if room is None or event.sender not in self.members(event.room_id):
                     return None
+                if event.attachments and not store.room_has_files(event.room_id, event.attachments):
+                    return None  # only files stored in this room, earlier in its stream
                 room_seq = room.last_room_seq + 1
                 if not store.insert_message(
                     event.room_id,
@@ -182,6 +185,8 @@ class Projection:
                 store.set_room_last(event.room_id, room_seq, event.at)
                 # Sending a message means having read everything up to it.
                 store.set_read(event.room_id, event.sender, room_seq)
+                if event.attachments:
+                    store.set_attachments(event.room_id, room_seq, event.attachments)
             case ReadUpTo():
                 if room is None or event.user_id not in self.members(event.room_id):
                     return None
@@ -228,6 +233,13 @@ class Projection:
                 )
                 if not changed:
                     return None  # already so: nothing to push
+            case FileStored():
+                # Only a member's upload belongs to the room; a second copy of the event (a retried
+                # completion after the dedupe window) changes nothing.
+                if room is None or event.uploader not in self.members(event.room_id):
+                    return None
+                if not store.insert_file(event, partition, seq):
+                    return None
         body = _encoder.encode(
             ClientEvent(
                 p=partition, seq=seq, room_seq=room_seq, event=event, unread=unread, read_from=read_from
@@ -266,7 +278,9 @@ class Projection:
             return
         stored = _client_event.decode(body)
         if isinstance(stored.event, MessageSent | MessageEdited):
-            blank = msgspec.structs.replace(stored, event=msgspec.structs.replace(stored.event, text=""))
+            gone = {"attachments": (), "v": 1} if isinstance(stored.event, MessageSent) else {}
+            event = msgspec.structs.replace(stored.event, text="", **gone)
+            blank = msgspec.structs.replace(stored, event=event)
             self._store.replace_event(partition, seq, _encoder.encode(blank))
 
     def _read_position(self, room_id: str, user_id: str) -> int:

@@ -13,7 +13,16 @@ from firebreak.bench.connections import MAX_SOURCE_ADDRESSES, raise_open_files
 from firebreak.bench.load import BenchOptions
 from firebreak.bench.runner import BenchResult, run_bench, table
 from firebreak.bench.summary import RunsSummary, summarize, summary_line
-from firebreak.entrypoints.bench_modes import bench_limits, pay, read_model, rebuild, say, search, write_json
+from firebreak.entrypoints.bench_modes import (
+    bench_limits,
+    files,
+    pay,
+    read_model,
+    rebuild,
+    say,
+    search,
+    write_json,
+)
 from firebreak.errors import BadRequest
 from firebreak.localcluster import ephemeral_config
 from firebreak.service.projector import CATCH_UP_BATCH
@@ -115,6 +124,15 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--hot", type=int, default=0, help="pay: transfers only among the first N wallets")
     p.add_argument("--senders", type=int, default=48, help="pay: concurrent closed-loop senders")
     p.add_argument(
+        "--files",
+        type=int,
+        metavar="N",
+        help="instead: upload N files through the API and download them at another DC, next to the "
+        "raw object-store rate (docs/FILES.md)",
+    )
+    p.add_argument("--file-size", type=int, default=1_000_000, help="files: bytes per file")
+    p.add_argument("--file-concurrency", type=int, default=4, help="files: uploads (and downloads) at once")
+    p.add_argument(
         "--rebuild",
         type=int,
         metavar="N",
@@ -174,6 +192,8 @@ def run(args: argparse.Namespace) -> int:
         return rebuild(args)
     if args.search is not None:
         return search(args)
+    if args.files is not None:
+        return files(args)
     base = _options(args)
     if not 1 <= args.repeat <= MAX_REPEAT:
         raise BadRequest(f"--repeat takes 1-{MAX_REPEAT}")

@@ -1,9 +1,10 @@
 """The benches of ``firebreak bench`` beside the messaging one (entrypoints/bench_cli.py): the
-read model, search, a rebuild, and payments; and what every bench shares (progress, JSON, limits)."""
+read model, search, a rebuild, payments and files; and what every bench shares (progress, JSON, limits)."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import tempfile
 from pathlib import Path
@@ -102,6 +103,26 @@ def pay(args: argparse.Namespace) -> int:
     print(pay_table(result), flush=True)
     write_json(args.json, result)
     return 0 if result.ledger_ok else 1
+
+
+def files(args: argparse.Namespace) -> int:
+    from firebreak.bench.files import files_table, run_files_bench
+
+    if not 1 <= args.files <= 10_000 or not 1 <= args.file_size <= 25 * 1024 * 1024:
+        raise BadRequest("--files takes 1-10,000 and --file-size 1 byte to 25 MiB")
+    if not 1 <= args.file_concurrency <= 64:
+        raise BadRequest("--file-concurrency takes 1-64")
+    with tempfile.TemporaryDirectory(prefix="firebreak-bench-") as tmp:
+        limits = dataclasses.replace(bench_limits(), uploads_in_flight=1_000_000)
+        config = ephemeral_config(Path(tmp), limits=limits)
+        result = uvloop.run(
+            run_files_bench(
+                config, files=args.files, size=args.file_size, concurrency=args.file_concurrency, say=say
+            )
+        )
+    print(files_table(result), flush=True)
+    write_json(args.json, result)
+    return 0 if result.identical else 1
 
 
 def bench_limits() -> Limits:

@@ -61,6 +61,7 @@ def message_view(row: MessageRow, unread: int, reactions: list[tuple[str, str]] 
         edited_at=row.edited_at,
         deleted=row.deleted_at != 0,
         reactions=reaction_views(reactions) if reactions else [],
+        attachments=row.attachments.split(),
     )
 
 

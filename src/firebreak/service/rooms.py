@@ -10,6 +10,7 @@ from firebreak.adapters.sqlite_queries import Queries
 from firebreak.adapters.sqlite_rows import MessageRow
 from firebreak.config import Config
 from firebreak.domain import events as ev
+from firebreak.domain.files import check_attachments
 from firebreak.domain.ids import (
     direct_room_id,
     group_room_id,
@@ -160,23 +161,40 @@ class Rooms:
             return f"{op}:{room_id}:{me}:{secrets.token_hex(8)}"
         return f"{op}:{room_id}:{me}:{check_client_id(request_id, 'request_id')}"
 
-    def _check_message(self, client_id: str, text: str) -> None:
+    def _check_message(self, client_id: str, text: str, attachments: tuple[str, ...] = ()) -> None:
         check_client_id(client_id)
+        if attachments:
+            check_attachments(attachments, self._limits.max_attachments)
+            if not text:
+                return  # a photo alone
         check_message_text(text, self._limits.max_message_chars)
 
-    async def send(self, me: str, room_id: str, client_id: str, text: str) -> SendResult:
+    async def send(
+        self, me: str, room_id: str, client_id: str, text: str, attachments: list[str] | None = None
+    ) -> SendResult:
         """Sends once per (room, sender, client_id), whatever the retries and whichever DC they reach."""
-        self._check_message(client_id, text)
+        files = tuple(attachments or ())
+        self._check_message(client_id, text, files)
         # Best effort: a client id already used in another room is refused (409). The log's rules
         # only dedupe within a room, so a race past this check yields two distinct messages, the
         # same in every DC.
         earlier = self._q.message_by_client_id(me, client_id)
         if earlier is not None:
             return self._sent(earlier, room_id, duplicate=True)
-        event = ev.MessageSent(v=1, at=now_ms(), room_id=room_id, sender=me, client_id=client_id, text=text)
+        event = ev.MessageSent(
+            v=2 if files else 1,
+            at=now_ms(),
+            room_id=room_id,
+            sender=me,
+            client_id=client_id,
+            text=text,
+            attachments=files,
+        )
         # Admitted before the membership check: a flood is refused before it costs barriers.
         with self._limiter.admit(event):
             await self._views.member_room(room_id, me)
+            if files:
+                await self._files_of_room(room_id, files)
             appended = await self._log.append(
                 room_subject(room_id, self._partitions),
                 ev.encode(event),
@@ -229,6 +247,14 @@ class Rooms:
             counted = None if duplicate else unread.get(row.room_seq)
             results.append(self._sent(row, room_id, duplicate=duplicate, unread=counted))
         return results
+
+    async def _files_of_room(self, room_id: str, files: tuple[str, ...]) -> None:
+        """Refuses files that are not this room's (after a barrier: one completed a moment ago
+        at another DC may not be applied here yet)."""
+        if len(self._q.files_in_room(room_id, list(files))) != len(files):
+            await self._fresh.barrier(room_stream(partition_of(room_id, self._partitions)))
+            if len(self._q.files_in_room(room_id, list(files))) != len(files):
+                raise BadRequest("attachments must be files stored in this room", code="invalid_attachments")
 
     def _sent(
         self, row: MessageRow, room_id: str, *, duplicate: bool, unread: int | None = None

@@ -63,11 +63,13 @@ class LeaveBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     request_id: str | None = None
 
 
-class SendBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+class SendBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True, omit_defaults=True):
     """One message: a client-chosen id (sending it again never creates a second message) and text."""
 
     client_id: Annotated[str, _doc("client-chosen id; sending it again never creates a second message")]
     text: str
+    #: Files of the room to show with the message (docs/FILES.md); the text may then be empty.
+    attachments: list[str] | None = None
 
 
 class BatchBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -118,6 +120,17 @@ class FaucetBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     request_id: Annotated[str, _doc("operator-chosen id; a retry with the same id is the same credit")]
 
 
+class UploadBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Starts an upload (``POST /v1/uploads``, docs/FILES.md); the same ``client_id`` again is the
+    same upload, at any DC."""
+
+    client_id: str
+    room_id: str
+    name: str
+    size: int
+    sha256: str | None = None
+
+
 ALL_BODIES: tuple[type[msgspec.Struct], ...] = (
     RegisterBody,
     LoginBody,
@@ -136,4 +149,5 @@ ALL_BODIES: tuple[type[msgspec.Struct], ...] = (
     TypingBody,
     TransferBody,
     FaucetBody,
+    UploadBody,
 )

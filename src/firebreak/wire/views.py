@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgspec
 
 from firebreak.domain.events import RoomKind
+from firebreak.wire.file_views import FILE_VIEWS
 from firebreak.wire.presence_views import PRESENCE_VIEWS
 from firebreak.wire.wallet_views import WALLET_VIEWS
 
@@ -73,6 +74,8 @@ class MessageView(msgspec.Struct, frozen=True):
     deleted: bool = False
     #: Reactions, in the order of the reaction set (docs/API.md).
     reactions: list[ReactionView] = msgspec.field(default_factory=list)
+    #: Files of the room this message shows, by id (``GET /v1/files/{id}/info``, docs/FILES.md).
+    attachments: list[str] = msgspec.field(default_factory=list)
 
 
 class TextVersion(msgspec.Struct, frozen=True):
@@ -243,4 +246,5 @@ ALL_VIEWS: tuple[type[msgspec.Struct], ...] = (
     SiteList,
     *WALLET_VIEWS,
     *PRESENCE_VIEWS,
+    *FILE_VIEWS,
 )

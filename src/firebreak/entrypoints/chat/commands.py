@@ -9,11 +9,13 @@ announced, and every line names its room (``incoming.py``).
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable
 
 from firebreak.client import Client
 from firebreak.errors import FirebreakError
 
+from . import attachments
 from .outbox import Outbox
 from .rooms import NoSuchRoom, Room, RoomBook
 from .screen import Screen, clock
@@ -29,6 +31,8 @@ HELP = """commands:
   /edit N TEXT           replace the text of your message #N in the current room
   /delete N              delete your message #N in the current room for everyone
   /search WORDS          find messages with all these words in your rooms
+  /attach PATH           send a file (a photo gets a thumbnail) to the current room
+  /save FILE_ID [DIR]    download a file shown in a message (to DIR, default here)
   /read                  mark the current room read
   /invite USER,...       add people to the current group
   /rename NAME           rename the current group
@@ -46,8 +50,10 @@ USAGE = {
     "/edit": "usage: /edit N TEXT (N: the message's #number)",
     "/delete": "usage: /delete N (N: the message's #number)",
     "/search": "usage: /search WORDS",
+    "/attach": "usage: /attach PATH",
+    "/save": "usage: /save FILE_ID [DIR]",
 }
-NEEDS_ROOM = {"/members", "/history", "/read", "/invite", "/rename", "/leave", "/edit", "/delete"}
+NEEDS_ROOM = {"/members", "/history", "/read", "/invite", "/rename", "/leave", "/edit", "/delete", "/attach"}
 
 
 def person(username: str, display_name: str) -> str:
@@ -103,6 +109,7 @@ class Chat:
         for m in (await self.client.history(room.room_id, limit=limit)).messages:
             who = "me" if m.sender == self.me else await self.book.person(m.sender, room.room_id)
             text = "(deleted)" if m.deleted else m.text + (" (edited)" if m.edited_at else "")
+            text += await attachments.describe(self.client, m.attachments)
             reactions = "".join(f" {r.emoji}{r.count}" for r in m.reactions)
             self.screen.line(f"  #{m.room_seq} {clock(m.at)} {who}: {text}  ({m.unread} unread){reactions}")
 
@@ -146,6 +153,8 @@ class Chat:
             "/edit": self._edit,
             "/delete": self._delete,
             "/search": self._search,
+            "/attach": functools.partial(attachments.attach, self),
+            "/save": functools.partial(attachments.save, self),
         }
 
     async def _help(self, arg: str) -> None:

@@ -16,6 +16,7 @@ from firebreak.domain.events import (
 )
 from firebreak.domain.model import ClientEvent
 
+from . import attachments
 from .commands import Chat
 from .screen import event_line, message_line, room_event_text
 
@@ -28,7 +29,8 @@ async def show(chat: Chat, item: ClientEvent) -> None:
         if e.client_id in chat.outbox.mine:
             return  # typed here: the outbox has shown it, with its delivery mark
         who = "me" if e.sender == me else await book.person(e.sender, e.room_id)
-        chat.screen.line(message_line(e.at, room.title, who, e.text))
+        files = await attachments.describe(chat.client, list(e.attachments)) if e.attachments else ""
+        chat.screen.line(message_line(e.at, room.title, who, e.text + files))
         room.last = e.text
         if e.sender != me:
             room.unread += 1

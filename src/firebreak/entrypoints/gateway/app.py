@@ -11,6 +11,7 @@ from firebreak.config import Config, DCConfig
 from firebreak.entrypoints.gateway import body_params as bodies
 from firebreak.entrypoints.gateway import boundary
 from firebreak.entrypoints.gateway.apidocs import install_docs
+from firebreak.entrypoints.gateway.file_routes import CHUNK_PATH, add_file_routes
 from firebreak.entrypoints.gateway.hot import HotLane
 from firebreak.entrypoints.gateway.hot_contract import SEND_OPERATION, LaneMetrics
 from firebreak.entrypoints.gateway.ops import add_ops_routes
@@ -23,9 +24,10 @@ from firebreak.entrypoints.oidc.admin_routes import add_oidc_admin_routes
 from firebreak.entrypoints.oidc.routes import add_oidc_routes
 from firebreak.entrypoints.ops_console.routes import add_console
 from firebreak.entrypoints.web.routes import WebApp
-from firebreak.errors import FirebreakError, Forbidden, Unavailable
+from firebreak.errors import BadRequest, FirebreakError, Forbidden, Unavailable
 from firebreak.service.accounts import Accounts
 from firebreak.service.auth import TokenClaims
+from firebreak.service.files import Files
 from firebreak.service.message_changes import MessageChanges
 from firebreak.service.oidc_provider import OidcProvider
 from firebreak.service.presence import Presence
@@ -76,6 +78,7 @@ class GatewayParts(Protocol):
     wallets: Wallets
     #: Typing and presence (set once the gateway is assembled).
     presence: Presence | None
+    files: Files
 
     @property
     def metrics(self) -> AppMetrics: ...
@@ -187,6 +190,8 @@ def create_app(gw: GatewayParts) -> ASGIApp:
         responses=boundary.doc(BatchResult) | boundary.errors(404, 409, 429),
     )
     async def send_batch(me: Me, room_id: str, body: bodies.Batch) -> Response:
+        if any(m.attachments for m in body.messages):
+            raise BadRequest("attachments are sent one message at a time", code="invalid_batch")
         items = [(m.client_id, m.text) for m in body.messages]
         try:
             results = await rooms.send_batch(me.user_id, room_id, items)
@@ -293,6 +298,7 @@ def create_app(gw: GatewayParts) -> ASGIApp:
         return JSONResponse({"dc": gw.dc.name, "draining": True, "ended_sessions": await gw.drain()})
 
     add_wallet_routes(app, gw.wallets, auth, ops)
+    add_file_routes(app, gw.files, auth)
     add_ops_routes(app, gw.config, gw.dc.name, ops)
     add_oidc_routes(app, gw.oidc, accounts, gw.config, gw.dc)
     add_oidc_admin_routes(app, gw.oidc, auth, ops)
@@ -311,5 +317,7 @@ def create_app(gw: GatewayParts) -> ASGIApp:
             accounts=accounts, rooms=rooms, refusal=gw.refusal, limits=gw.config.limits, metrics=gw.metrics
         ),
     )
-    gatekeeper = boundary.Gatekeeper(lane, gw.config.limits.max_body_bytes, gw.refusal)
+    limits = gw.config.limits
+    chunks = (CHUNK_PATH, max(limits.upload_chunk_bytes, limits.max_body_bytes))
+    gatekeeper = boundary.Gatekeeper(lane, limits.max_body_bytes, gw.refusal, large=chunks)
     return WebApp(gatekeeper, gw.config, gw.dc.name)

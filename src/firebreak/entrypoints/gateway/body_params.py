@@ -21,5 +21,6 @@ Read = Annotated[wire.ReadBody, json_body(wire.ReadBody)]
 #: Optional: no body means ``{"typing": true}``.
 Typing = Annotated[wire.TypingBody, json_body(wire.TypingBody, optional=True)]
 Password = Annotated[wire.PasswordBody, json_body(wire.PasswordBody)]
+Upload = Annotated[wire.UploadBody, json_body(wire.UploadBody)]
 Transfer = Annotated[wire.TransferBody, json_body(wire.TransferBody)]
 Faucet = Annotated[wire.FaucetBody, json_body(wire.FaucetBody)]

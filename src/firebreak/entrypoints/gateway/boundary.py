@@ -161,10 +161,18 @@ class Gatekeeper:
     before the app reads them whole, and turns any exception that escapes the app (the hot lane
     renders only FirebreakErrors) into a JSON 500 instead of a plain-text answer."""
 
-    def __init__(self, app: ASGIApp, limit: int, refusal: Callable[[bool], FirebreakError | None]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        limit: int,
+        refusal: Callable[[bool], FirebreakError | None],
+        large: tuple[re.Pattern[str], int] | None = None,
+    ) -> None:
         self._app = app
-        self._limit = limit
+        self._default_limit = limit
         self._refusal = refusal
+        #: Paths whose bodies have a limit of their own (upload chunks: docs/FILES.md).
+        self._large = large
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -193,7 +201,10 @@ class Gatekeeper:
                 }
             await send(message)
 
-        too_large = f"request bodies are at most {self._limit} bytes"
+        limit = self._default_limit
+        if self._large is not None and self._large[0].fullmatch(scope["path"]):
+            limit = self._large[1]
+        too_large = f"request bodies are at most {limit} bytes"
         # The login provider's endpoints too: its sign-in and profile claims read the read model.
         if scope["path"].startswith(("/v1/", "/oauth/")):
             refused = self._refusal(scope["method"] not in _READING)
@@ -202,7 +213,7 @@ class Gatekeeper:
                 await answer(scope, receive, timed_send)
                 return
         for name, value in scope.get("headers", []):
-            if name == b"content-length" and value.isdigit() and int(value) > self._limit:
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
                 await error_response(413, "body_too_large", too_large)(scope, receive, timed_send)
                 return
         seen = 0
@@ -215,7 +226,7 @@ class Gatekeeper:
                 return {"type": "http.disconnect"}
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self._limit:
+            if seen > limit:
                 if not answering:
                     await error_response(413, "body_too_large", too_large)(scope, receive, timed_send)
                 cut_off = True

@@ -121,7 +121,9 @@ class HotLane:
             body = await _read_body(receive)
             claims = bearer(authorization, self._accounts)
             parsed = decode_body(_send_body.decode, body)
-            result = await self._rooms.send(claims.user_id, room_id, parsed.client_id, parsed.text)
+            result = await self._rooms.send(
+                claims.user_id, room_id, parsed.client_id, parsed.text, parsed.attachments
+            )
         except FirebreakError as exc:
             self._metrics.send_failed(exc.code)
             if exc.status == 429:

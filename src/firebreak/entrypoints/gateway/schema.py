@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from firebreak.config import Limits
+from firebreak.domain.files import FILE_ID_PATTERN, FILE_NAME_MAX, UPLOAD_ID_PATTERN
 from firebreak.domain.ids import ROOM_ID_PATTERN, SESSION_ID_PATTERN
 from firebreak.domain.reactions import REACTIONS
 from firebreak.domain.validation import (
@@ -47,10 +48,11 @@ STATUS_TEXT = {
     401: "No valid token (or wrong credentials)",
     403: "Not allowed: an ops endpoint without the ops token, a change to another user's message, "
     "or an edit or delete after its window (docs/LIMITS.md)",
-    404: "No such user, or no such room among yours (one answer for both: a room that is not yours "
-    "looks like none)",
+    404: "No such user, or no such room or file among yours (one answer for both: a room or file "
+    "that is not yours looks like none)",
     409: "Conflict: taken, an id reused with another body, or a change to a deleted message",
-    413: "Body, message or group too large",
+    413: "Body, message, group or file too large",
+    416: "The byte range asked for starts past the file's end (Content-Range names its size)",
     429: "Rate limited (docs/LIMITS.md): retry after the seconds in the Retry-After header",
     500: "A bug (code internal_error); nothing was changed by the request itself",
     503: "This DC cannot serve now (draining, catching up) or the log has no quorum: retry, "
@@ -105,6 +107,13 @@ def _body_rules(limits: Limits) -> dict[str, dict[str, dict[str, Any]]]:
             "amount": {"minimum": 1, "maximum": limits.max_credit_amount},
             "request_id": client_id,
         },
+        "UploadBody": {
+            "client_id": client_id,
+            "room_id": {"pattern": ROOM_ID_PATTERN},
+            "name": {"pattern": NAME_PATTERN, "minLength": 1, "maxLength": FILE_NAME_MAX},
+            "size": {"minimum": 1, "maximum": limits.max_file_bytes},
+            "sha256": {"pattern": "^[0-9a-f]{64}$"},
+        },
     }
 
 
@@ -119,6 +128,9 @@ def _param_rules(limits: Limits) -> dict[str, dict[str, Any]]:
         "after": {"minimum": 0, "maximum": MAX_POSITION},
         "limit": {"minimum": 1, "maximum": limits.history_page_max},
         "at_least": {"minimum": 0, "maximum": MAX_POSITION},
+        "upload_id": {"pattern": UPLOAD_ID_PATTERN},
+        "file_id": {"pattern": FILE_ID_PATTERN},
+        "index": {"minimum": 0, "maximum": limits.max_file_bytes // limits.upload_chunk_bytes},
     }
 
 

@@ -3,6 +3,7 @@ import { AccountSettings } from "./account.js";
 import { Api } from "./api.js";
 import { ChatList } from "./chatlist.js";
 import { attachComposer } from "./composer.js";
+import { wireAttach } from "./files.js";
 import { openDialog } from "./dialog.js";
 import { Live, State } from "./live.js";
 import { Outbox } from "./outbox.js";
@@ -184,6 +185,7 @@ function wireForms() {
     }),
   );
   attachComposer($("#text"), (text) => app.room.send(text));
+  wireAttach(app);
 }
 
 async function main() {

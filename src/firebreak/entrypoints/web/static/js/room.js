@@ -10,6 +10,7 @@
 // reconnect) changes nothing twice.
 import { MessageActions, applyChange } from "./changes.js";
 import { openDialog } from "./dialog.js";
+import { attachmentsOf } from "./files.js";
 import { clock, day, el, roomName } from "./format.js";
 import { RoomCache } from "./history.js";
 import { newId, save } from "./store.js";
@@ -173,7 +174,7 @@ export class RoomView {
       if (e.type === "message_sent") {
         if (!room.msgs.has(item.room_seq)) {
           if (room.msgs.size && item.room_seq > this.newest() + 1) gap = true;
-          const m = { room_id: e.room_id, room_seq: item.room_seq, sender: e.sender, client_id: e.client_id, text: e.text, at: e.at, unread: item.unread };
+          const m = { room_id: e.room_id, room_seq: item.room_seq, sender: e.sender, client_id: e.client_id, text: e.text, at: e.at, unread: item.unread, attachments: e.attachments ?? [] };
           room.msgs.set(item.room_seq, m);
           if (e.sender !== this.me.user_id) this.announce(m);
         }
@@ -320,7 +321,8 @@ export class RoomView {
       el(
         "div",
         { class: "line" },
-        m.deleted ? el("p", { class: "bubble deleted" }, "This message was deleted.") : el("p", { class: "bubble" }, m.text),
+        m.deleted ? el("p", { class: "bubble deleted" }, "This message was deleted.") : m.text || !m.attachments?.length ? el("p", { class: "bubble" }, m.text) : null,
+        attachmentsOf(this.api, m),
         el(
           "span",
           { class: "meta" },
