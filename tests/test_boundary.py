@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
 from firebreak.entrypoints.gateway import boundary
+from firebreak.entrypoints.gateway.gatekeeper import Gatekeeper
 
 
 async def _raises(scope: Scope, receive: Receive, send: Send) -> None:
@@ -20,7 +21,7 @@ def _client(app: object) -> httpx.AsyncClient:
 
 
 async def test_plain_asgi_failure_is_a_json_500() -> None:
-    gate = boundary.Gatekeeper(_raises, 1024, lambda writing: None)
+    gate = Gatekeeper(_raises, 1024, lambda writing: None)
     async with _client(gate) as http:
         resp = await http.post("/v1/rooms/x/messages", json={})
     assert resp.status_code == 500
@@ -36,7 +37,7 @@ async def test_fastapi_failure_is_a_json_500() -> None:
     async def boom() -> None:
         raise OverflowError("Python int too large to convert to SQLite INTEGER")
 
-    async with _client(boundary.Gatekeeper(app, 1024, lambda writing: None)) as http:
+    async with _client(Gatekeeper(app, 1024, lambda writing: None)) as http:
         resp = await http.get("/v1/boom")
     assert resp.status_code == 500 and resp.json()["error"]["code"] == "internal_error"
     assert "SQLite" not in resp.text, "internals stay in the log"

@@ -12,8 +12,10 @@ from firebreak.entrypoints.gateway import body_params as bodies
 from firebreak.entrypoints.gateway import boundary
 from firebreak.entrypoints.gateway.apidocs import install_docs
 from firebreak.entrypoints.gateway.file_routes import CHUNK_PATH, add_file_routes
+from firebreak.entrypoints.gateway.gatekeeper import Gatekeeper
 from firebreak.entrypoints.gateway.hot import HotLane
 from firebreak.entrypoints.gateway.hot_contract import SEND_OPERATION, LaneMetrics
+from firebreak.entrypoints.gateway.message_routes import add_message_routes
 from firebreak.entrypoints.gateway.ops import add_ops_routes
 from firebreak.entrypoints.gateway.pay_lane import PayLane
 from firebreak.entrypoints.gateway.presence_routes import add_presence_routes
@@ -40,16 +42,13 @@ from firebreak.wire.views import (
     WRITE_URL_HEADER,
     BatchResult,
     Digest,
-    EditHistory,
     Health,
     History,
-    MessageView,
     Ok,
     ReadResult,
     RoomDetail,
     RoomList,
     RoomView,
-    SearchResult,
     SessionView,
     UserView,
 )
@@ -216,64 +215,13 @@ def create_app(gw: GatewayParts) -> ASGIApp:
     ) -> Response:
         return boundary.reply(await room_queries.history(me.user_id, room_id, before, after, limit))
 
-    def hinted(room_id: str, view: MessageView) -> Response:
-        response = boundary.reply(view)
-        hint = gw.write_url(room_id)
-        if hint:
-            response.headers[WRITE_URL_HEADER] = hint
-        return response
-
-    @app.patch(
-        "/v1/rooms/{room_id}/messages/{room_seq}",
-        responses=boundary.doc(MessageView) | boundary.errors(403, 404, 409, 413, 429),
-    )
-    async def edit_message(me: Me, room_id: str, room_seq: int, body: bodies.Edit) -> Response:
-        changes = gw.message_changes
-        return hinted(room_id, await changes.edit(me.user_id, room_id, room_seq, body.client_id, body.text))
-
-    @app.delete(
-        "/v1/rooms/{room_id}/messages/{room_seq}",
-        responses=boundary.doc(MessageView) | boundary.errors(403, 404, 409, 429),
-    )
-    async def delete_message(me: Me, room_id: str, room_seq: int) -> Response:
-        return hinted(room_id, await gw.message_changes.delete(me.user_id, room_id, room_seq))
-
-    @app.post(
-        "/v1/rooms/{room_id}/messages/{room_seq}/reactions",
-        responses=boundary.doc(MessageView) | boundary.errors(404, 409, 429),
-    )
-    async def react(me: Me, room_id: str, room_seq: int, body: bodies.React) -> Response:
-        changes = gw.message_changes
-        view = await changes.react(me.user_id, room_id, room_seq, body.emoji, body.on, body.request_id)
-        return hinted(room_id, view)
-
-    @app.get(
-        "/v1/rooms/{room_id}/messages/{room_seq}/edits",
-        responses=boundary.doc(EditHistory) | boundary.errors(404),
-    )
-    async def edit_history(me: Me, room_id: str, room_seq: int) -> Response:
-        return boundary.reply(await gw.message_changes.edits(me.user_id, room_id, room_seq))
-
     @app.post("/v1/rooms/{room_id}/read", responses=boundary.doc(ReadResult) | boundary.errors(404, 429))
     async def mark_read(me: Me, room_id: str, body: bodies.Read) -> Response:
         return boundary.reply(await rooms.mark_read(me.user_id, room_id, body.up_to))
 
     add_presence_routes(app, lambda: gw.presence, auth)
 
-    # ---- search -----------------------------------------------------------------------------
-
-    @app.get("/v1/search", responses=boundary.doc(SearchResult) | boundary.errors(404))
-    async def search(
-        me: Me,
-        q: Annotated[str, Query(description="words to find, all of them (docs/API.md)")],
-        room_id: Annotated[str | None, Query(description="only this room")] = None,
-        limit: Annotated[int | None, Query(description="hits per page")] = None,
-        cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
-        order: Annotated[
-            str, Query(description="`newest` (first) or `relevance` (best first, bm25)")
-        ] = "newest",
-    ) -> Response:
-        return boundary.reply(await gw.search.search(me.user_id, q, room_id, limit, cursor, order))
+    add_message_routes(app, gw.message_changes, gw.search, gw.write_url, auth)
 
     # ---- operations -------------------------------------------------------------------------
 
@@ -319,5 +267,5 @@ def create_app(gw: GatewayParts) -> ASGIApp:
     )
     limits = gw.config.limits
     chunks = (CHUNK_PATH, max(limits.upload_chunk_bytes, limits.max_body_bytes))
-    gatekeeper = boundary.Gatekeeper(lane, limits.max_body_bytes, gw.refusal, large=chunks)
+    gatekeeper = Gatekeeper(lane, limits.max_body_bytes, gw.refusal, large=chunks)
     return WebApp(gatekeeper, gw.config, gw.dc.name)

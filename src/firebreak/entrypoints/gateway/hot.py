@@ -9,7 +9,7 @@ body with msgspec, call :meth:`Rooms.send`, write the answer; a frame is one ASG
 
 Everything else stays in FastAPI; ``hot_contract.SEND_OPERATION`` adds the send to FastAPI's OpenAPI
 document. Errors are rendered by boundary.py, as for every other endpoint. The
-:class:`~.boundary.Gatekeeper` sits in front of this lane, so refusals (draining, catching up),
+:class:`~.gatekeeper.Gatekeeper` sits in front of this lane, so refusals (draining, catching up),
 body limits and ``Server-Timing`` apply here too.
 """
 
