@@ -1,7 +1,7 @@
 """Typing and presence in the web app (docs/WEB.md), in a real browser (Debian's chromium) against a
 real three-DC cluster: alice's tab is served by dc1, bob's by dc3, in a DM. bob sees "Alice is
 typing…" while she types, gone when she sends, empties her composer, or stops (the note's ttl);
-he sees her online, and "last seen" once her page is closed."""
+he sees her online, and "last seen" once her page is closed. In a group, several typists."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page
 
+from firebreak.client import Client
 from firebreak.localcluster import LocalCluster
 from tests.helpers import cluster_config, eventually, uname
 from tests.web_pages import (
+    PASSWORD,
     axe_violations,
     dialog,
     open_app,
@@ -103,4 +105,36 @@ async def test_typing_and_presence_in_a_dm(web_cluster: LocalCluster, browser: B
     assert any(t.startswith("Alice") and "last seen" in t for t in items), items
     assert any(t.startswith("Bob") and "online" in t for t in items), items
     await shot(bob, "notes-02-last-seen")
+    await bob.context.close()
+
+
+async def test_several_typists_in_a_group(web_cluster: LocalCluster, browser: Browser) -> None:
+    """carol (at dc1) and dan (at dc2) type through the API; bob's tab (dc3) names both, then
+    drops carol when her message arrives and dan on his `typing: false`."""
+    dcs = web_cluster.config.dcs
+    urls = [dc.http_url for dc in dcs]
+    bob = await open_app(browser, dcs[2].http_url)
+    bob_name, carol_name, dan_name = uname("bob"), uname("carol"), uname("dan")
+    await register(bob, bob_name)
+    async with Client(urls, preferred=0) as carol, Client(urls, preferred=1) as dan:
+        for client, name in ((carol, carol_name), (dan, dan_name)):
+            await client.register(name, PASSWORD, display_name=name.split("_")[0].title())
+            await client.login(name, PASSWORD)
+        group = await carol.create_group("notes", [bob_name, dan_name])
+        await carol.send(group.room_id, "welcome")
+        await eventually(lambda: _has(bob, "#rooms", "welcome"), what="bob's list shows the group")
+        await open_room(bob, "notes")
+        await bob.wait_for_selector("#room-pane[data-loaded='1']")
+        # Only bob has a live connection: carol and dan use plain HTTP.
+        await eventually(lambda: _is(bob, "#room-presence", "1 of 3 online"), what="the group's header")
+
+        await carol.typing(group.room_id)
+        await eventually(lambda: _is(bob, "#typing", "Carol is typing…"), what="one typist")
+        await dan.typing(group.room_id)
+        await eventually(lambda: _is(bob, "#typing", "Carol and Dan are typing…"), what="two typists")
+        await shot(bob, "notes-03-two-typists")
+        await carol.send(group.room_id, "done")
+        await eventually(lambda: _is(bob, "#typing", "Dan is typing…"), within_s=4, what="carol's message")
+        await dan.typing(group.room_id, typing=False)
+        await eventually(lambda: _is(bob, "#typing", ""), within_s=4, what="dan stopped")
     await bob.context.close()
