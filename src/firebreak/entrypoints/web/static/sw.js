@@ -1,7 +1,7 @@
 // The service worker: keeps the app's files so that a reload works while this page's DC is
 // gone (the app then talks to another DC, whose address it has in storage). Network first, so a
 // new version is used as soon as the DC serves it; the cache only when the network fails.
-const CACHE = "firebreak-app-v5";
+const CACHE = "firebreak-app-v6";
 const SHELL = [
   "/",
   "/app/app.css",
@@ -17,6 +17,7 @@ const SHELL = [
   "/app/js/format.js",
   "/app/js/history.js",
   "/app/js/live.js",
+  "/app/js/notes.js",
   "/app/js/outbox.js",
   "/app/js/room.js",
   "/app/js/search.js",

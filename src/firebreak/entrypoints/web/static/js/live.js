@@ -31,12 +31,13 @@ const SILENT_BEATS = 3;
 export class Live {
   // api: the shared Api (its current DC is where this connects); cursorKey: where the cursor is kept.
   // heartbeatS: how often the server sends a heartbeat (config.json).
-  constructor(api, cursor, cursorKey, { onEvents, onState, onFatal }, heartbeatS = 5) {
+  // onNote(frame): the ephemeral "typing" and "presence" frames (js/notes.js).
+  constructor(api, cursor, cursorKey, { onEvents, onState, onFatal, onNote }, heartbeatS = 5) {
     this.silenceMs = SILENT_BEATS * heartbeatS * 1000;
     this.api = api;
     this.cursor = cursor;
     this.cursorKey = cursorKey;
-    this.handlers = { onEvents, onState, onFatal };
+    this.handlers = { onEvents, onState, onFatal, onNote };
     this.state = State.CLOSED;
     this.ws = null;
     this.delay = 50;
@@ -105,6 +106,8 @@ export class Live {
         this.keep(frame.cursor);
         this.delay = 50;
         this.set(State.LIVE);
+      } else if (frame.kind === "typing" || frame.kind === "presence") {
+        this.handlers.onNote?.(frame);
       } else if (frame.kind === "error" && FATAL.has(frame.code)) {
         fatal = true;
         this.stopped = true;

@@ -6,13 +6,14 @@ import { attachComposer } from "./composer.js";
 import { wireAttach } from "./files.js";
 import { openDialog } from "./dialog.js";
 import { Live, State } from "./live.js";
+import { Notes } from "./notes.js";
 import { Outbox } from "./outbox.js";
 import { RoomView } from "./room.js";
 import { SearchBox } from "./search.js";
 import { drop, load, newId, save } from "./store.js";
 
 const $ = (selector) => document.querySelector(selector);
-const app = { account: null, api: null, config: null, live: null, outbox: null, list: null, room: null, search: null, session: null, origin: null };
+const app = { account: null, api: null, config: null, live: null, notes: null, outbox: null, list: null, room: null, search: null, session: null, origin: null };
 
 // Every DC's addresses: from the serving gateway, else (its DC gone, the page from the service
 // worker's cache) from storage, so the app still knows where the others are.
@@ -84,10 +85,12 @@ async function startSession(session) {
   });
   app.list = new ChatList(app.api, me, (roomId) => app.room.open(roomId));
   app.room = new RoomView(app, me);
+  app.notes = new Notes(app, me);
   app.search = new SearchBox(app);
   app.live = new Live(app.api, load(`cursor.${me.user_id}`, null), `cursor.${me.user_id}`, {
     onEvents: (items) => {
       app.room.apply(items);
+      app.notes.events(items);
       app.list.refreshSoon();
     },
     onState: (state) => {
@@ -96,9 +99,11 @@ async function startSession(session) {
         // Whatever happened while the stream was away: the list and the open room catch up.
         app.list.refreshSoon();
         app.room.catchUp();
+        app.notes.refresh(); // presence changes while away were not sent
         app.outbox.kick();
       }
     },
+    onNote: (frame) => app.notes.frame(frame),
     onFatal: () => endSession("Your session has ended: sign in again."),
   }, app.config.heartbeat_s ?? 5);
   app.list.render();
@@ -184,7 +189,11 @@ function wireForms() {
       },
     }),
   );
-  attachComposer($("#text"), (text) => app.room.send(text));
+  attachComposer($("#text"), (text) => {
+    app.notes?.sent(app.room?.room?.id);
+    app.room.send(text);
+  });
+  $("#text").addEventListener("input", () => app.notes?.typed(app.room?.room?.id, $("#text").value));
   wireAttach(app);
 }
 

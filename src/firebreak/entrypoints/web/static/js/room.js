@@ -65,6 +65,7 @@ export class RoomView {
     $("#room-pane").dataset.loaded = "";
     $("#room-title").textContent = this.room.view ? roomName(this.room.view) : "…";
     this.renderMessages();
+    this.app.notes?.render();
     $("#text").focus();
     const room = this.room;
     try {
@@ -74,6 +75,7 @@ export class RoomView {
       return;
     }
     if (this.room !== room) return; // another room was opened meanwhile
+    this.app.notes?.refresh();
     this.renderMessages(true);
     $("#room-pane").dataset.loaded = "1";
     this.markRead();
@@ -85,6 +87,7 @@ export class RoomView {
     $("#chats").dataset.open = "";
     $("#room-pane").hidden = true;
     this.app.list?.setOpen(null);
+    this.app.notes?.render();
   }
 
   async loadDetail() {
@@ -374,7 +377,12 @@ export class RoomView {
     if (!room) return;
     const newest = this.newest();
     const items = [...room.members.values()].map((m) =>
-      el("li", {}, `${m.display_name} (@${m.username}) · ${m.read_room_seq >= newest ? "read all" : `read up to #${m.read_room_seq}`}`),
+      el(
+        "li",
+        {},
+        `${m.display_name} (@${m.username}) · ${m.read_room_seq >= newest ? "read all" : `read up to #${m.read_room_seq}`}`,
+        this.app.notes?.memberStatus(m.user_id) ?? null,
+      ),
     );
     openDialog({ title: `Members (${items.length})`, body: el("ul", { class: "members" }, ...items) });
   }
