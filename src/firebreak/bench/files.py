@@ -20,7 +20,7 @@ import msgspec
 
 from firebreak.adapters import nats_connect
 from firebreak.adapters.object_files import ObjectFiles
-from firebreak.bench.load import Latency, latency
+from firebreak.bench.latency import Latency, latency
 from firebreak.client import Client
 from firebreak.config import Config
 from firebreak.localcluster import LocalCluster

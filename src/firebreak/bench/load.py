@@ -24,10 +24,10 @@ from collections.abc import Callable
 import msgspec
 
 from firebreak.bench.connections import source_address
+from firebreak.bench.latency import Latency, latency
 from firebreak.bench.wire import HttpConnection, WireError, WireWebSocket, close_websocket, open_websocket
 from firebreak.bench.ws_send import AckWaiter
 from firebreak.config import Config
-from firebreak.stats import quantile
 
 
 class BenchOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -53,15 +53,6 @@ class BenchOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     link_delay_ms: float = 0.0
 
 
-class Latency(msgspec.Struct, frozen=True):
-    count: int
-    p50_ms: float | None
-    p95_ms: float | None
-    p99_ms: float | None
-    p999_ms: float | None
-    max_ms: float | None
-
-
 class LoadResult(msgspec.Struct, frozen=True):
     messages: int
     seconds: float
@@ -77,14 +68,6 @@ class LoadResult(msgspec.Struct, frozen=True):
     failed_sends: int = 0
     #: distinct local addresses the live sockets came from
     source_addresses: int = 1
-
-
-def latency(values: list[float]) -> Latency:
-    if not values:
-        return Latency(0, None, None, None, None, None)
-    s = sorted(values)
-    p50, p95, p99, p999 = (round(quantile(s, q) * 1000, 2) for q in (0.5, 0.95, 0.99, 0.999))
-    return Latency(len(s), p50, p95, p99, p999, round(s[-1] * 1000, 2))
 
 
 class _Event(msgspec.Struct):

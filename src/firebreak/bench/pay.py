@@ -19,7 +19,7 @@ from collections.abc import Callable
 import httpx
 import msgspec
 
-from firebreak.bench.load import Latency, latency
+from firebreak.bench.latency import Latency, latency
 from firebreak.bench.raw import RawResult, raw_publish
 from firebreak.bench.wire import HttpConnection
 from firebreak.config import Config

@@ -21,7 +21,7 @@ from firebreak.adapters import sqlite_store
 from firebreak.adapters.replica_reader import Entry
 from firebreak.adapters.sqlite_queries import Queries
 from firebreak.adapters.sqlite_store import SqliteStore
-from firebreak.bench.load import Latency, latency
+from firebreak.bench.latency import Latency, latency
 from firebreak.domain import events as ev
 from firebreak.domain.ids import room_stream
 from firebreak.service.projector import CATCH_UP_BATCH, Projector
