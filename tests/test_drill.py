@@ -54,6 +54,11 @@ async def test_fire_on_the_leader_then_rebuild(tmp_path: Path) -> None:
     burned = result.marks[0].dc
     assert burned in result.back_at and result.back_at[burned] > 9
     assert result.findings.verdict.failed == 0, result.findings.errors
+    # The uploaders' files (docs/FILES.md): every acknowledged one, byte for byte at every DC,
+    # the burned and rebuilt one included.
+    v = result.findings.verdict
+    assert v.files_acked > 0 and v.files_dcs_checked == ["dc1", "dc2", "dc3"]
+    assert (v.files_lost, v.files_differing) == (0, 0), result.findings.examples
 
 
 async def test_fire_on_another_dc(tmp_path: Path) -> None:
@@ -89,10 +94,11 @@ async def test_double_fire_fails_writes_cleanly_and_keeps_reads(tmp_path: Path) 
 
 
 def test_the_checker_catches_injected_faults(tmp_path: Path) -> None:
-    """Through the real command: a phantom message and a forgotten one must fail the verdict."""
+    """Through the real command: a phantom message, a forgotten one and a forgotten file must fail
+    the verdict."""
     temp = tmp_path / "tmp"
     temp.mkdir()
-    for fault, expect in (("phantom", "never_sent"), ("forget", "lost")):
+    for fault, expect in (("phantom", "never_sent"), ("forget", "lost"), ("forget_file", "files_lost")):
         report_dir = tmp_path / fault
         # One drill keeps its cluster files where asked; the other uses a temporary directory,
         # which must be gone afterwards.
@@ -110,6 +116,8 @@ def test_the_checker_catches_injected_faults(tmp_path: Path) -> None:
         assert verdict["passed"] is False and verdict[expect] >= 1, verdict
         if fault == "forget":
             assert verdict["read_models_identical"] is False
+        if fault == "forget_file":
+            assert verdict["files_acked"] > 0 and verdict["lost"] == 0, verdict
         page = (report_dir / "report.html").read_text()
         assert "FAILED" in page and doc["summary"].split(";")[0] in page
 

@@ -65,7 +65,8 @@ async def test_a_person_reads_the_report_at_a_glance(browser: Browser, tmp_path:
         and "dc2 was back at 8.2 s" in summary
     )
     assert "1/1 rooms could not write for up to 5.1 s" in summary
-    assert await page.locator("#verdict tr").count() == 11  # header + 9 checks + identical read models
+    # header, 9 message checks, 2 file checks, identical read models
+    assert await page.locator("#verdict tr").count() == 13
     for chart in await page.locator("svg").all():
         box = await chart.bounding_box()
         assert box is not None and box["width"] > 300 and box["height"] > 60, "charts are drawn"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 from collections import Counter, defaultdict
 
+from firebreak.drill.files_checker import FileReads, FileRecord, check_files
 from firebreak.drill.findings import Findings, Phase, RoomOutage, Second, Verdict, percentiles
 from firebreak.drill.partition import minority_acks
 from firebreak.drill.record import HistoryEntry, Mark, ReadProbe, Receipt, SendRecord
@@ -34,6 +35,8 @@ def check(
     probes: list[ReadProbe],
     end: float,
     max_outage_limit_s: float | None = None,
+    files: list[FileRecord] | None = None,
+    file_reads: FileReads | None = None,
 ) -> Findings:
     by_key = {(s.sender, s.client_id): s for s in sends}
     acked = {k: s for k, s in by_key.items() if s.acked is not None}
@@ -185,6 +188,9 @@ def check(
     split = minority_acks(sends, marks, end)
     for s in split:
         note("minority_acks", f"{s.sender}/{s.client_id} acknowledged by cut-off {s.dc} at {s.acked:.1f}s")
+    fv = check_files(files or [], file_reads or {})
+    for kind, items in fv.examples.items():
+        examples[kind].extend(items)
     verdict = Verdict(
         acked=len(acked),
         failed=sum(1 for s in sends if s.failed is not None),
@@ -206,7 +212,18 @@ def check(
         max_outage_s=round(max_outage, 3),
         max_outage_limit_s=max_outage_limit_s,
         minority_acks=len(split),
-        passed=faults == 0 and not split and read_failures == 0 and identical and not exceeded,
+        passed=faults == 0
+        and not split
+        and read_failures == 0
+        and identical
+        and not exceeded
+        and fv.lost == 0
+        and fv.differing == 0,
+        files_acked=fv.acked,
+        files_failed=fv.failed,
+        files_lost=fv.lost,
+        files_differing=fv.differing,
+        files_dcs_checked=fv.dcs_checked,
     )
     rooms_out = sorted(
         (RoomOutage(r, round(room_waits.get(r, 0.0), 3), room_failed[r]) for r in rooms),

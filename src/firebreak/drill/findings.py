@@ -42,6 +42,13 @@ class Verdict(msgspec.Struct):
     #: sends acknowledged by a DC while it was cut off from the others (drill/partition.py): must be 0
     minority_acks: int
     passed: bool
+    #: Attachments (drill/files_checker.py): uploads whose completion was answered, uploads given up,
+    #: acknowledged files some DC could not serve, and ones some DC served with other bytes.
+    files_acked: int = 0
+    files_failed: int = 0
+    files_lost: int = 0
+    files_differing: int = 0
+    files_dcs_checked: list[str] = msgspec.field(default_factory=list)
 
 
 class Percentiles(msgspec.Struct):

@@ -14,7 +14,7 @@ DisasterKind = Literal["fire", "rebuild", "evacuate", "double_fire", "partition"
 NETWORK_KINDS = ("partition", "heal")
 #: Degraded links (drill/slowdc.py): they need the link proxies (localcluster/links.py).
 LINK_KINDS = ("slow", "restore")
-Fault = Literal["", "phantom", "forget", "double", "lose", "forget_family", "replay_code"]
+Fault = Literal["", "phantom", "forget", "forget_file", "double", "lose", "forget_family", "replay_code"]
 #: chat: messages in rooms (drill/workload.py); bank: transfers between wallets (drill/bank.py);
 #: login: OpenID Connect sign-ins and refreshes by simulated sites (drill/login.py).
 WorkloadKind = Literal["chat", "bank", "login"]
@@ -55,6 +55,8 @@ class DrillOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: Deliberately break something, to prove the checker catches it.
     inject_fault: Fault = ""
     partitions: int = 3
+    #: Chat drills: users (the first N with rooms) that upload files while the chat runs (drill/files.py).
+    files: int = 2
     workload: WorkloadKind = "chat"
     #: The bank workload: wallets, each funded with initial_balance, transfers of 1-max_transfer.
     wallets: int = 200
@@ -145,12 +147,16 @@ def check_options(options: DrillOptions) -> None:
     if options.workload == "login" and not 1 <= options.login_users <= 1000:
         raise BadRequest("a login drill needs 1-1000 users")
     faults = {
-        "chat": ("", "phantom", "forget"),
+        "chat": ("", "phantom", "forget", "forget_file"),
         "bank": ("", "double", "lose"),
         "login": ("", "forget_family", "replay_code"),
     }[options.workload]
     if options.inject_fault not in faults:
         raise BadRequest(f"fault {options.inject_fault!r} is not one of the {options.workload} workload's")
+    if not 0 <= options.files <= 20:
+        raise BadRequest("--files takes 0-20 uploaders")
+    if options.inject_fault == "forget_file" and options.files < 1:
+        raise BadRequest("the forget_file fault needs at least one uploader (--files)")
     if needs_isolated_dcs(options) and needs_link_proxies(options):
         raise BadRequest("a drill either cuts isolated DCs or slows links through proxies, not both")
     if not 0 <= options.slow_delay_ms <= 5000 or not 0 <= options.slow_loss <= 0.5:

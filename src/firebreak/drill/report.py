@@ -25,6 +25,8 @@ _CHECKS: list[tuple[str, str]] = [
     ("missing_deliveries", "messages a member's device never received"),
     ("duplicate_deliveries", "messages a device received twice"),
     ("wrong_position", "acknowledged position differs from the stored one"),
+    ("files_lost", "acknowledged files a DC could not serve"),
+    ("files_differing", "acknowledged files a DC served with other bytes"),
 ]
 
 
@@ -59,6 +61,14 @@ def summary(result: DrillResult) -> str:
         parts.append(f"{faults - v.lost} other faults")
     if v.failed:
         parts.append(f"{v.failed} sends failed cleanly (never acknowledged)")
+    if v.files_acked or v.files_failed:
+        bad = v.files_lost + v.files_differing
+        where = f"at {len(v.files_dcs_checked)} DCs"
+        parts.append(
+            f"{v.files_acked} files acknowledged, every one identical {where}"
+            if not bad
+            else f"{v.files_lost} files LOST and {v.files_differing} DIFFERING of {v.files_acked} {where}"
+        )
     if v.read_probes:
         ok = v.read_probes - v.read_failures
         parts.append(
@@ -214,7 +224,8 @@ svg {{ width: 100%; height: auto; }} .axis {{ font-size: 11px; fill: #444; }}
 <table id="verdict"><tr><th>check</th><th>count</th></tr>{rows}</table>
 <p>{v.acked} sends acknowledged, {v.failed} failed cleanly, {v.not_attempted} never attempted;
 {v.unacked_but_present} unacknowledged send(s) in the log anyway (allowed: the client was told it failed, not that it was lost);
-{v.read_probes - v.read_failures} of {v.read_probes} reads against serving DCs answered.</p>
+{v.read_probes - v.read_failures} of {v.read_probes} reads against serving DCs answered;
+{v.files_acked} file uploads acknowledged ({v.files_failed} given up), each read back at {e(", ".join(v.files_dcs_checked)) or "no DC"}.</p>
 <h2>Outage seen by clients</h2>
 <table><tr><th></th><th>clients</th><th>p50</th><th>p95</th><th>p99</th><th>max</th></tr>
 <tr><td>longest wait for one send</td>{_pct(f.send_outage)}</tr>

@@ -6,8 +6,6 @@ Every loop here is bounded: the workload by count and duration, every wait by a 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -15,12 +13,12 @@ from collections.abc import Callable
 import httpx
 import msgspec
 
-from firebreak.adapters import leadership, nats_connect, nats_log
-from firebreak.bootstrap import read_model_path
+from firebreak.adapters import leadership
 from firebreak.config import Config
-from firebreak.domain import events as ev
-from firebreak.domain.ids import room_stream, room_subject
+from firebreak.domain.ids import room_stream
+from firebreak.drill.chat_faults import forget_one, inject_phantom
 from firebreak.drill.checker import check
+from firebreak.drill.files import Uploads, forget_file, read_files
 from firebreak.drill.findings import Findings
 from firebreak.drill.plan import LINK_KINDS, Disaster, DrillOptions
 from firebreak.drill.readback import probe_reads, read_back, settle
@@ -101,18 +99,24 @@ class Drill:
                 )
             )
             side.append(asyncio.create_task(self._progress(workload)))
+            uploads = Uploads(self._config, self._o, workload, self.clock)
+            uploading = asyncio.create_task(uploads.run(stop))
             await workload.run(stop)
             end = self.clock()
             self.phase = "settling"
             for task in side[:-2]:  # disasters scheduled later than the workload still happen
                 await task
             side[-2].cancel()
+            await uploading
             if self._o.inject_fault == "phantom":
-                await self._inject_phantom(workload)
+                self._say(await inject_phantom(self._config, self._alive(), workload))
             histories, digests = await settle(self._config, self._alive, workload, self._o.settle_s)
             if self._o.inject_fault == "forget":
-                self._forget_one(workload)
+                self._say(forget_one(self._config, self._alive(), workload))
                 histories, digests = await read_back(self._config, self._alive(), workload)
+            file_reads = await read_files(self._config, self._alive(), workload, uploads.records)
+            if self._o.inject_fault == "forget_file":
+                self._say("injected fault: " + forget_file(file_reads, uploads.records))
             side[-1].cancel()
             findings = check(
                 sends=workload.sends,
@@ -125,6 +129,8 @@ class Drill:
                 probes=self.probes,
                 end=end,
                 max_outage_limit_s=self._o.max_outage_s,
+                files=uploads.records,
+                file_reads=file_reads,
             )
         finally:
             await workload.close()
@@ -278,25 +284,3 @@ class Drill:
                 f"[{self.clock():6.1f}s] {self.phase:28} sent {len(workload.sends):5} acked {acked:5} "
                 f"failed {failed:4} in flight {workload.inflight():4} received {workload.received_count():6}"
             )
-
-    async def _inject_phantom(self, workload: Workload) -> None:
-        """Fault: a message nobody sent, written straight into the log."""
-        room_id, members = next(iter(workload.rooms.items()))
-        event = ev.MessageSent(v=1, at=0, room_id=room_id, sender=members[0], client_id="ghost", text="boo")
-        nc = await nats_connect.connect(self._config, prefer_dc=self._alive()[0], name="drill-fault")
-        try:
-            log = nats_log.Log(nc, nc.jetstream())
-            await log.append(room_subject(room_id, self._config.partitions), ev.encode(event), "ghost")
-        finally:
-            await nc.close()
-        self._say("injected fault: a message nobody sent")
-
-    def _forget_one(self, workload: Workload) -> None:
-        """Fault: one DC's read model forgets an acknowledged message."""
-        victim = self._alive()[-1]
-        sent = next(s for s in workload.sends if s.acked is not None)
-        path = read_model_path(self._config, self._config.dc(victim))
-        with contextlib.closing(sqlite3.connect(path)) as db:
-            db.execute("DELETE FROM messages WHERE sender=? AND client_id=?", (sent.sender, sent.client_id))
-            db.commit()
-        self._say(f"injected fault: {victim} forgot message {sent.client_id}")

@@ -69,10 +69,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--max-outage", type=float, default=None, help="fail if a client waited longer (s)")
     p.add_argument("--partitions", type=int, default=d.partitions)
     p.add_argument(
+        "--files", type=int, default=d.files, help="chat: users uploading files (32-128 KiB) during the drill"
+    )
+    p.add_argument(
         "--inject-fault",
-        choices=["phantom", "forget", "double", "lose", "forget_family", "replay_code"],
+        choices=["phantom", "forget", "forget_file", "double", "lose", "forget_family", "replay_code"],
         default="",
-        help="prove the checker works (chat: phantom, forget; bank: double, lose; "
+        help="prove the checker works (chat: phantom, forget, forget_file; bank: double, lose; "
         "login: forget_family, replay_code)",
     )
     p.add_argument(
@@ -119,6 +122,7 @@ def options_from(args: argparse.Namespace) -> DrillOptions:
         max_outage_s=args.max_outage,
         inject_fault=args.inject_fault,
         partitions=args.partitions,
+        files=args.files,
         workload=args.workload,
         wallets=args.wallets,
         initial_balance=args.initial_balance,
