@@ -9,7 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 
+
+# Slow set: four fresh clusters (~35 s).
+@pytest.mark.slow
 def test_bench_sweep_with_repeats_produces_well_formed_results(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     temp = tmp_path / "tmp"

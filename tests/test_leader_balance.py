@@ -111,6 +111,8 @@ async def _spread(config: Config) -> Counter[str | None]:
     return led
 
 
+# Slow set: three sites of their own and a fire (~45 s).
+@pytest.mark.slow
 async def test_three_sites_spread_their_leaders_and_respread_after_a_fire(sites: list[Site]) -> None:
     config = sites[0].config
     # Gateways first: with no node of the log up they wait, and say so, instead of exiting.
