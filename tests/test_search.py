@@ -163,3 +163,23 @@ def test_quotes_and_fts_syntax_are_plain_text() -> None:
     assert [h.room_seq for h in m.find("u1", '"NEAR').hits] == [1]
     assert [h.room_seq for h in m.find("u1", "not*").hits] == [1]
     assert m.find("u1", "text:she").hits == []
+
+
+def test_newest_first_is_the_same_page_whichever_way_the_index_is_read() -> None:
+    """Someone in a busy room gets the page from the word's matches in the whole DC; someone whose
+    rooms hold few of them gets it through the rooms' tags after a bounded scan. Both must be the
+    caller's own matches, newest first, paged without gaps."""
+    m = Model()
+    m.group(GROUP, "u1", "u2")
+    m.group(OTHER, "u2", "u3")
+    for i in range(2_100):
+        m.send(OTHER, "u3", f"lunch {i}")
+        if i % 700 == 0:
+            m.send(GROUP, "u1", f"lunch in the group {i}")
+    quiet = m.find("u1", "lunch", limit=2)
+    assert [h.snippet for h in quiet.hits] == ["lunch in the group 1400", "lunch in the group 700"]
+    assert quiet.next_cursor is not None
+    last = m.find("u1", "lunch", limit=2, cursor=quiet.next_cursor)
+    assert [h.snippet for h in last.hits] == ["lunch in the group 0"] and last.next_cursor is None
+    busy = m.find("u2", "lunch", limit=3, cursor="s1-1")
+    assert [h.snippet for h in busy.hits] == ["lunch 2098", "lunch 2097", "lunch 2096"]

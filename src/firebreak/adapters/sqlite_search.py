@@ -12,7 +12,7 @@ import sqlite3
 
 import msgspec
 
-from firebreak.domain.search import fts_expression, like_pattern
+from firebreak.domain.search import fts_expression, like_pattern, words_expression
 
 
 class SearchRow(msgspec.Struct, frozen=True):
@@ -53,25 +53,23 @@ class SearchQueries:
         best first must score every match of the caller's rooms before it can sort them."""
         if not room_ids:
             return []
-        where = ["message_text MATCH ?"]
-        args: list[object] = [fts_expression(terms, room_ids)]
-        for term in also:
-            where.append("text LIKE ? ESCAPE '\\'")
-            args.append(like_pattern(term))
-        args += [limit, offset]
-        order = "bm25(message_text, 1.0, 0.0), rowid DESC" if relevance else "rowid DESC"
-        # Selects rowids and stored columns only: a snippet or the messages row would be computed
-        # for every match before the sort, not only for the page.
-        ranked = self._db.execute(
-            "SELECT rowid, room_id, room_seq, text FROM message_text "
-            f"WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ? OFFSET ?",
-            args,
-        ).fetchall()
         mine = set(room_ids)
+        if relevance:
+            rows = self._matches(fts_expression(terms, room_ids), also, "bm25(message_text, 1.0, 0.0), ")
+            found = _page(rows, mine, offset, limit, None)
+        else:
+            # Two ways to the same page (the same rows, filtered by the same rooms, in the same
+            # order): the word's matches in the whole DC, newest first, fill it at once when the
+            # caller's rooms hold a good share of them (someone in many busy rooms), and end at
+            # once for a rare word; else the matches narrowed by the rooms' tags, whose cost
+            # follows the caller's rooms. The first is tried for a bounded number of rows.
+            rows = self._matches(words_expression(terms), also, "")
+            found = _page(rows, mine, offset, limit, _SCAN_FIRST)
+            if found is None:
+                rows = self._matches(fts_expression(terms, room_ids), also, "")
+                found = _page(rows, mine, offset, limit, None)
         out = []
-        for _, room_id, room_seq, text in ranked:
-            if room_id not in mine:
-                continue  # another room with the same tag: never shown (the page may be short)
+        for room_id, room_seq, text in found or []:
             row = self._db.execute(
                 "SELECT partition, seq, sender, at FROM messages WHERE room_id=? AND room_seq=?",
                 (room_id, room_seq),
@@ -79,6 +77,21 @@ class SearchQueries:
             if row is not None:
                 out.append(SearchRow(room_id, room_seq, row[0], row[1], row[2], row[3], text))
         return out
+
+    def _matches(self, expression: str, also: list[str], order: str) -> sqlite3.Cursor:
+        """Matching rows, lazily (an unfinished cursor reads no further): ``order`` first, then
+        newest first. Rowids and stored columns only: a snippet or the messages row would be
+        computed for every match, not only for the page."""
+        where = ["message_text MATCH ?"]
+        args: list[object] = [expression]
+        for term in also:
+            where.append("text LIKE ? ESCAPE '\\'")
+            args.append(like_pattern(term))
+        return self._db.execute(
+            "SELECT room_id, room_seq, text FROM message_text "
+            f"WHERE {' AND '.join(where)} ORDER BY {order}rowid DESC",
+            args,
+        )
 
     def recent(
         self, user_id: str, terms: list[str], room_id: str | None, per_room: int, offset: int, limit: int
@@ -104,3 +117,33 @@ class SearchQueries:
             args,
         ).fetchall()
         return [SearchRow(*r) for r in rows]
+
+
+#: Rows a newest-first search reads of the word's matches in the whole DC before it narrows them
+#: by the caller's rooms' tags instead.
+_SCAN_FIRST = 2_000
+
+
+def _page(
+    rows: sqlite3.Cursor, mine: set[str], offset: int, limit: int, budget: int | None
+) -> list[tuple[str, int, str]] | None:
+    """Hits ``offset`` to ``offset + limit`` of ``rows`` in the caller's rooms (``mine``): a tag is
+    shared by several rooms, and the whole DC's matches hold every room. None when ``budget``
+    rows were read before the page was full."""
+    found: list[tuple[str, int, str]] = []
+    skipped = read = 0
+    try:
+        for room_id, room_seq, text in rows:
+            read += 1
+            if room_id in mine:
+                if skipped < offset:
+                    skipped += 1
+                else:
+                    found.append((room_id, room_seq, text))
+                    if len(found) >= limit:
+                        return found
+            if budget is not None and read >= budget:
+                return None
+        return found
+    finally:
+        rows.close()

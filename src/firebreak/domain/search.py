@@ -66,12 +66,17 @@ def terms(query: str) -> list[str]:
     return list(dict.fromkeys(index_text(query).split()))
 
 
-def fts_expression(long_terms: list[str], room_ids: list[str]) -> str:
-    """An FTS5 query that matches rows of one of ``room_ids`` whose text holds every term, each
-    taken literally (quoted, so no term is read as FTS5 syntax: AND, NEAR, column filters, stars)."""
+def words_expression(long_terms: list[str]) -> str:
+    """An FTS5 query that matches rows whose text holds every term, each taken literally (quoted,
+    so no term is read as FTS5 syntax: AND, NEAR, column filters, stars)."""
     words = " AND ".join('"' + t.replace('"', '""') + '"' for t in long_terms)
+    return f"text : ({words})"
+
+
+def fts_expression(long_terms: list[str], room_ids: list[str]) -> str:
+    """:func:`words_expression`, narrowed to rows of one of ``room_ids`` (by their tags)."""
     rooms = " OR ".join(f'"{room_tag(r)}"' for r in room_ids)
-    return f"text : ({words}) AND tag : ({rooms})"
+    return f"{words_expression(long_terms)} AND tag : ({rooms})"
 
 
 def like_pattern(term: str) -> str:
