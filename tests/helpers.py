@@ -188,7 +188,10 @@ async def digests(cluster: LocalCluster, names: list[str]) -> dict[str, dict[str
 
 
 async def spawn_up(config_path: Path, *options: str) -> asyncio.subprocess.Process:
-    """``firebreak up`` started as a user starts it, its output (stdout and stderr) on a pipe."""
+    """``firebreak up`` started as a user starts it, its output (stdout and stderr) on a pipe; on
+    isolated DCs under ``FIREBREAK_TEST_ISOLATED=1`` (unless the test runs link proxies)."""
+    if ISOLATED and not any(o.startswith("--link-") or o == "--isolated-dcs" for o in options):
+        options = (*options, "--isolated-dcs")
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "firebreak.entrypoints.cli", "up", "--config", str(config_path), *options,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
