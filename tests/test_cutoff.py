@@ -12,10 +12,12 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from nats.js.api import ClusterInfo, PeerInfo, PubAck, StreamConfig, StreamInfo, StreamState
 
-from firebreak.adapters.nats_log import Log
+from firebreak.adapters.nats_log import AppendAck, Log
 from firebreak.adapters.quorum_probe import in_touch
 from firebreak.errors import FirebreakError
 from firebreak.service.cutoff import CutOffWatch, Link
+from firebreak.service.projector import Projector
+from firebreak.service.sync import Freshness
 from tests.helpers import eventually
 
 
@@ -135,6 +137,31 @@ async def test_an_acknowledged_write_is_answered_even_if_the_cut_follows() -> No
     ack = await log.append("rooms.0.r", b"x", "m1")
     assert tick(w, clock, 3.1) is Link.CUT_OFF
     assert ack.seq == 1 and not ack.duplicate
+
+
+@dataclass
+class StillProjector:
+    """A read model that has applied ``head`` and applies nothing more."""
+
+    head: dict[str, int]
+
+    async def wait_for(self, stream: str, seq: int) -> None:
+        await asyncio.Event().wait()
+
+
+async def test_an_acknowledged_write_not_yet_applied_here_is_answered_at_once_when_cut_off() -> None:
+    clock = Clock()
+    w = watch(Contact(clock.now), [True], clock, [])
+    log, _ = quiet_log(w)
+    fresh = Freshness(
+        log, cast(Projector, StillProjector({"ROOMS_0": 5})), ring=lambda s, q: None, cut_off=w.signal
+    )
+    waiting = asyncio.create_task(fresh.until_applied(AppendAck("ROOMS_0", 6, duplicate=False)))
+    assert tick(w, clock, 3.1) is Link.CUT_OFF
+    with pytest.raises(FirebreakError, match="cut off"):
+        await asyncio.wait_for(waiting, 1.0)
+    # What this DC has applied already is answered, cut off or not.
+    await asyncio.wait_for(fresh.until_applied(AppendAck("ROOMS_0", 5, duplicate=False)), 1.0)
 
 
 def info(leader: str | None, *replicas: PeerInfo) -> StreamInfo:

@@ -152,7 +152,9 @@ def _assemble(
     link = CutOffWatch(probe, active=readiness.caught_up, on_cut=lambda: hub.end_all(CUT_OFF), dc=dc.name)
     # Every append waits on "acknowledged or this DC cut off" (service/cutoff.py).
     the_log = Log(nc, js, cut_off=link.signal)
-    fresh = Freshness(the_log, projector, ring=lambda stream, seq: by_stream[stream].ring(seq))
+    fresh = Freshness(
+        the_log, projector, ring=lambda stream, seq: by_stream[stream].ring(seq), cut_off=link.signal
+    )
     limits = config.limits
     passwords = Passwords(
         limits.password_time_cost, limits.password_memory_kib, queue_max=limits.password_queue_max
