@@ -8,7 +8,7 @@ from playwright.async_api import Browser, async_playwright
 
 from firebreak.config import Limits
 from firebreak.localcluster import LocalCluster
-from tests.helpers import ClientFactory, clients_of, cluster_config
+from tests.helpers import ClientFactory, clients_of, cluster_config, local_cluster
 
 #: The shared cluster uses a small send limit so the rate-limit test can reach it quickly. Every
 #: test registers from 127.0.0.1: the per-address registration throttle would stop the suite.
@@ -29,7 +29,7 @@ SHARED_LIMITS = Limits(
 async def cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalCluster]:
     """A real three-DC cluster (three nats-servers, three gateways), shared by the non-destructive tests."""
     data = Path(tmp_path_factory.mktemp("cluster"))
-    local = LocalCluster(cluster_config(data, SHARED_LIMITS))
+    local = local_cluster(cluster_config(data, SHARED_LIMITS))
     try:
         await local.start()
         yield local

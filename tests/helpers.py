@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
+import os
 import secrets
 import signal
 import sys
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
@@ -23,7 +26,9 @@ from firebreak.adapters.leadership import LEADERSHIP_ERRORS, Leadership, stream_
 from firebreak.client import Client, LiveConnection
 from firebreak.config import Config, Limits
 from firebreak.domain.model import ClientEvent
-from firebreak.localcluster import LocalCluster, ephemeral_config
+from firebreak.localcluster import LocalCluster, Sites, ephemeral_config, isolated_config
+from firebreak.localcluster.linkfaults import LinkFault
+from firebreak.localcluster.netns import unavailable
 from firebreak.wire.frames import HEARTBEAT_FRAME
 
 T = TypeVar("T")
@@ -31,8 +36,44 @@ T = TypeVar("T")
 ClientFactory = Callable[..., Client]
 
 
+#: ``FIREBREAK_TEST_ISOLATED=1``: every test cluster made with :func:`cluster_config` and
+#: :func:`local_cluster` runs on isolated DCs (localcluster/netns.py: a network namespace and an
+#: address per DC), so that traffic between DCs crosses real interfaces.
+ISOLATED = os.environ.get("FIREBREAK_TEST_ISOLATED") == "1"
+#: The isolated sites planned for each test cluster's data directory.
+_SITES: dict[Path, Sites] = {}
+
+
+@functools.cache
+def _why_not_isolated() -> str | None:
+    return unavailable()
+
+
 def cluster_config(data_dir: Path, limits: Limits | None = None, partitions: int = 3) -> Config:
-    return ephemeral_config(data_dir, partitions=partitions, limits=limits)
+    """A test cluster's layout: free loopback ports, or isolated DCs under ``FIREBREAK_TEST_ISOLATED=1``
+    (the test is skipped, saying why, where this machine cannot make them)."""
+    if not ISOLATED:
+        return ephemeral_config(data_dir, partitions=partitions, limits=limits)
+    why = _why_not_isolated()
+    if why is not None:
+        pytest.skip(f"FIREBREAK_TEST_ISOLATED=1, but {why}")
+    sites = _SITES[data_dir] = Sites.plan(("dc1", "dc2", "dc3"))
+    return isolated_config(data_dir, sites, partitions=partitions, limits=limits)
+
+
+def sites_of(config: Config) -> Sites | None:
+    """The isolated DCs :func:`cluster_config` planned for ``config`` (None: on loopback)."""
+    return _SITES.get(config.data_dir)
+
+
+def local_cluster(
+    config: Config, *, sites: Sites | None = None, links: LinkFault | None = None
+) -> LocalCluster:
+    """The cluster of a config made by :func:`cluster_config`, on its isolated DCs if it has them."""
+    sites = sites or sites_of(config)
+    if sites is not None and links is not None:
+        pytest.skip("link proxies run on loopback: this test cannot run on isolated DCs")
+    return LocalCluster(config, sites=sites, links=links)
 
 
 async def eventually(
@@ -147,7 +188,10 @@ async def digests(cluster: LocalCluster, names: list[str]) -> dict[str, dict[str
 
 
 async def spawn_up(config_path: Path, *options: str) -> asyncio.subprocess.Process:
-    """``firebreak up`` started as a user starts it, its output (stdout and stderr) on a pipe."""
+    """``firebreak up`` started as a user starts it, its output (stdout and stderr) on a pipe; on
+    isolated DCs under ``FIREBREAK_TEST_ISOLATED=1`` (unless the test runs link proxies)."""
+    if ISOLATED and not any(o.startswith("--link-") or o == "--isolated-dcs" for o in options):
+        options = (*options, "--isolated-dcs")
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "firebreak.entrypoints.cli", "up", "--config", str(config_path), *options,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,

@@ -11,7 +11,7 @@ import pytest
 from firebreak.config import Limits
 from firebreak.drill.bank_runner import BankDrill, BankResult
 from firebreak.drill.plan import Disaster, DrillOptions, Fault
-from firebreak.localcluster import ephemeral_config
+from tests.helpers import cluster_config, sites_of
 
 # Real drills (a fire and a rebuild each): the slow set, with the other long proofs.
 pytestmark = pytest.mark.slow
@@ -22,8 +22,8 @@ BANK = DrillOptions(workload="bank", wallets=30, rate=30.0, duration_s=14.0, see
 async def bank_drill(tmp_path: Path, options: DrillOptions) -> BankResult:
     # Cheap password hashes: every wallet registers and logs in (the drill is about money).
     limits = Limits(registrations_per_address=1_000_000, password_time_cost=1, password_memory_kib=1024)
-    config = ephemeral_config(tmp_path / "cluster", limits=limits)
-    return await BankDrill(config, options, "pytest", lambda line: None).run_bank()
+    config = cluster_config(tmp_path / "cluster", limits=limits)
+    return await BankDrill(config, options, "pytest", lambda line: None, sites_of(config)).run_bank()
 
 
 async def test_bank_survives_the_ledger_leaders_fire_and_rebuild(tmp_path: Path) -> None:

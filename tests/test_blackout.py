@@ -14,9 +14,17 @@ import httpx
 import pytest
 
 from firebreak.client import Client
-from firebreak.localcluster import LocalCluster
 from tests.conftest import SHARED_LIMITS
-from tests.helpers import clients_of, cluster_config, digests, eventually, history_ids, settled, user
+from tests.helpers import (
+    clients_of,
+    cluster_config,
+    digests,
+    eventually,
+    history_ids,
+    local_cluster,
+    settled,
+    user,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -45,7 +53,7 @@ class Writer:
 
 
 async def test_every_acknowledged_write_survives_a_blackout_of_every_dc_exactly_once(tmp_path: Path) -> None:
-    cluster = LocalCluster(cluster_config(tmp_path / "data", SHARED_LIMITS))
+    cluster = local_cluster(cluster_config(tmp_path / "data", SHARED_LIMITS))
     try:
         await cluster.start()
         async with clients_of(cluster) as make, httpx.AsyncClient(timeout=30) as http:

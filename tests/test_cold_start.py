@@ -12,8 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from firebreak.localcluster import LocalCluster
-from tests.helpers import cluster_config
+from tests.helpers import cluster_config, local_cluster
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +38,7 @@ def busy_machine() -> Iterator[None]:
 async def test_twenty_cold_starts_on_a_busy_machine_all_succeed(tmp_path: Path) -> None:
     took: list[float] = []
     for i in range(STARTS):
-        cluster = LocalCluster(cluster_config(tmp_path / f"start-{i}"))
+        cluster = local_cluster(cluster_config(tmp_path / f"start-{i}"))
         began = time.monotonic()
         try:
             await cluster.start(within_s=300)

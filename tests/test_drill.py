@@ -13,7 +13,7 @@ import pytest
 
 from firebreak.drill.plan import Disaster, DrillOptions
 from firebreak.drill.runner import Drill, DrillResult
-from firebreak.localcluster import ephemeral_config
+from tests.helpers import cluster_config, sites_of
 
 # Real drills, each a cluster with fires and rebuilds: the slow set, with the other long proofs.
 pytestmark = pytest.mark.slow
@@ -24,8 +24,8 @@ SMALL = DrillOptions(
 
 
 async def drill(tmp_path: Path, options: DrillOptions) -> DrillResult:
-    config = ephemeral_config(tmp_path / "cluster", partitions=options.partitions)
-    return await Drill(config, options, "pytest", lambda line: None).run()
+    config = cluster_config(tmp_path / "cluster", partitions=options.partitions)
+    return await Drill(config, options, "pytest", lambda line: None, sites_of(config)).run()
 
 
 FAULTS = (

@@ -18,12 +18,12 @@ from firebreak.adapters import leadership
 from firebreak.client import Client, LiveConnection
 from firebreak.domain.ids import partition_of, room_stream
 from firebreak.localcluster import LocalCluster
-from tests.helpers import cluster_config, collect_messages, digests, eventually
+from tests.helpers import cluster_config, collect_messages, digests, eventually, local_cluster
 
 
 @pytest.fixture(scope="module")
 async def burnable(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalCluster]:
-    local = LocalCluster(cluster_config(Path(tmp_path_factory.mktemp("burn"))))
+    local = local_cluster(cluster_config(Path(tmp_path_factory.mktemp("burn"))))
     try:
         await local.start()
         yield local

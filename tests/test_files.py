@@ -14,8 +14,16 @@ import pytest
 from PIL import Image
 
 from firebreak.client import ApiError
-from firebreak.localcluster import LocalCluster
-from tests.helpers import clients_of, cluster_config, code_of, eventually, fully_replicated, pinned, user
+from tests.helpers import (
+    clients_of,
+    cluster_config,
+    code_of,
+    eventually,
+    fully_replicated,
+    local_cluster,
+    pinned,
+    user,
+)
 
 CHUNK = 512 * 1024
 
@@ -49,7 +57,7 @@ async def _upload(
 
 
 async def test_an_acknowledged_upload_survives_the_burn_of_its_dc(tmp_path: Path) -> None:
-    cluster = LocalCluster(cluster_config(tmp_path / "data"))
+    cluster = local_cluster(cluster_config(tmp_path / "data"))
     dc1, dc2, dc3 = (dc.http_url for dc in cluster.config.dcs)
     image = _noisy_png()
     other = os.urandom(2 * CHUNK + 1000)

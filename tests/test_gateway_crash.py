@@ -19,16 +19,16 @@ import pytest
 
 from firebreak.bootstrap import read_model_path
 from firebreak.client import Client
-from firebreak.localcluster import LocalCluster, ephemeral_config
-from tests.helpers import digests, eventually, settled
+from firebreak.localcluster import LocalCluster
+from tests.helpers import cluster_config, digests, eventually, local_cluster, settled
 
 
 @pytest.fixture(scope="module")
 async def slow_committing(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalCluster]:
     config = dataclasses.replace(
-        ephemeral_config(Path(tmp_path_factory.mktemp("crash"))), read_model_commit_s=3600.0
+        cluster_config(Path(tmp_path_factory.mktemp("crash"))), read_model_commit_s=3600.0
     )
-    local = LocalCluster(config)
+    local = local_cluster(config)
     try:
         await local.start()
         yield local

@@ -16,7 +16,7 @@ from firebreak.config_file import dump_config
 from firebreak.localcluster import LocalCluster
 from firebreak.localcluster.linkfaults import MIN_RTO_S, LinkFault, chunk_lost, release_at, retransmission_s
 from tests.conftest import SHARED_LIMITS
-from tests.helpers import cluster_config, eventually, read_until, run_cli, spawn_up, stop_up
+from tests.helpers import cluster_config, eventually, local_cluster, read_until, run_cli, spawn_up, stop_up
 
 # ---- the fault model (pure) ---------------------------------------------------------------------
 
@@ -91,7 +91,7 @@ async def _routes(cluster: LocalCluster) -> dict[str, list[dict[str, object]]]:
 
 @pytest.mark.slow
 async def test_every_route_passes_the_proxies_and_links_change_at_run_time(tmp_path: Path) -> None:
-    cluster = LocalCluster(cluster_config(tmp_path / "data", SHARED_LIMITS), links=LinkFault())
+    cluster = local_cluster(cluster_config(tmp_path / "data", SHARED_LIMITS), links=LinkFault())
     links = cluster.links
     assert links is not None
     try:

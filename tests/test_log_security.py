@@ -29,7 +29,7 @@ from firebreak.domain import events as ev
 from firebreak.domain.ids import ACCOUNTS_STREAM, room_subject
 from firebreak.entrypoints.certs import make_certs
 from firebreak.localcluster import LocalCluster
-from tests.helpers import cluster_config, eventually
+from tests.helpers import cluster_config, eventually, local_cluster
 
 VIOLATION = "permissions violation"
 
@@ -51,7 +51,7 @@ async def _connect(config: Config, user: str, password: str, errors: list[str]) 
 
 @pytest.fixture
 async def cluster(tmp_path: Path) -> LocalCluster:  # type: ignore[misc]
-    running = LocalCluster(cluster_config(tmp_path / "data"))
+    running = local_cluster(cluster_config(tmp_path / "data"))
     await running.start()
     try:
         yield running
@@ -145,7 +145,7 @@ async def test_no_client_credential_can_erase_the_log(cluster: LocalCluster) -> 
 async def test_a_cluster_with_tls_serves_and_refuses_clients_without_it(tmp_path: Path) -> None:
     plain = cluster_config(tmp_path / "data")
     config = replace(plain, tls=make_certs(plain, tmp_path / "certs"))
-    cluster = LocalCluster(config)
+    cluster = local_cluster(config)
     try:
         await cluster.start()
         # The streams are R3: writes acknowledged and read at another DC crossed TLS routes.

@@ -14,7 +14,7 @@ from firebreak.adapters.oidc_store import OIDC_BUCKET
 from firebreak.config import Limits
 from firebreak.drill.login_runner import LoginDrill, LoginResult
 from firebreak.drill.plan import Disaster, DrillOptions, Fault
-from firebreak.localcluster import ephemeral_config
+from tests.helpers import cluster_config, sites_of
 
 LOGIN = DrillOptions(workload="login", login_users=12, rate=4.0, duration_s=16.0, seed=7)
 
@@ -35,9 +35,8 @@ class Watched(LoginDrill):
 
 async def login_drill(tmp_path: Path, options: DrillOptions) -> tuple[LoginResult, Watched]:
     limits = Limits(registrations_per_address=1_000_000, password_time_cost=1, password_memory_kib=1024)
-    drill = Watched(
-        ephemeral_config(tmp_path / "cluster", limits=limits), options, "pytest", lambda line: None
-    )
+    config = cluster_config(tmp_path / "cluster", limits=limits)
+    drill = Watched(config, options, "pytest", lambda line: None, sites_of(config))
     return await drill.run_login(), drill
 
 

@@ -13,7 +13,7 @@ import pytest
 from firebreak.adapters import leadership
 from firebreak.adapters.oidc_store import OIDC_BUCKET
 from firebreak.localcluster import LocalCluster
-from tests.helpers import cluster_config
+from tests.helpers import cluster_config, local_cluster
 from tests.oidc_helpers import add_site, exchange, new_user, oauth_error, refresh, sign_in, userinfo
 
 # A cluster of its own whose DCs burn: the slow set, with the other long proofs.
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 async def cluster(tmp_path: Path) -> AsyncIterator[LocalCluster]:
-    running = LocalCluster(cluster_config(tmp_path / "data"))
+    running = local_cluster(cluster_config(tmp_path / "data"))
     await running.start()
     try:
         yield running

@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from firebreak.entrypoints.ops_console.drill_runs import DrillRuns, is_local
 from firebreak.errors import FirebreakError
 from firebreak.localcluster import LocalCluster
-from tests.helpers import ClientFactory, clients_of, cluster_config, eventually, user
+from tests.helpers import ClientFactory, clients_of, cluster_config, eventually, local_cluster, user
 
 SHOTS = Path(os.environ.get("FIREBREAK_ARTIFACTS", "test-artifacts")) / "ops-console"
 
@@ -26,7 +26,7 @@ SHOTS = Path(os.environ.get("FIREBREAK_ARTIFACTS", "test-artifacts")) / "ops-con
 @pytest.fixture(scope="module")
 async def fire_cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalCluster]:
     """A cluster of this module's own: its test burns a DC."""
-    local = LocalCluster(cluster_config(Path(tmp_path_factory.mktemp("ops"))))
+    local = local_cluster(cluster_config(Path(tmp_path_factory.mktemp("ops"))))
     try:
         await local.start()
         yield local

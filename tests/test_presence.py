@@ -21,14 +21,23 @@ from firebreak.client.transport import TryAgain
 from firebreak.config import Limits
 from firebreak.localcluster import LocalCluster
 from firebreak.wire.presence_views import PresenceView, TypingView
-from tests.helpers import ClientFactory, clients_of, cluster_config, eventually, live, live_socket, user
+from tests.helpers import (
+    ClientFactory,
+    clients_of,
+    cluster_config,
+    eventually,
+    live,
+    live_socket,
+    local_cluster,
+    user,
+)
 
 LIMITS = Limits()
 
 
 @pytest.fixture(scope="module")
 async def own(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalCluster]:
-    local = LocalCluster(cluster_config(Path(tmp_path_factory.mktemp("presence"))))
+    local = local_cluster(cluster_config(Path(tmp_path_factory.mktemp("presence"))))
     try:
         await local.start()
         yield local

@@ -16,8 +16,7 @@ import httpx
 import pytest
 
 from firebreak.client import Client
-from firebreak.localcluster import LocalCluster
-from tests.helpers import cluster_config, eventually, fully_replicated, history_ids
+from tests.helpers import cluster_config, eventually, fully_replicated, history_ids, local_cluster
 
 pytestmark = pytest.mark.slow
 
@@ -50,7 +49,7 @@ async def _history(http: httpx.AsyncClient, url: str, token: str, room: str) -> 
 
 
 async def test_a_rebuilt_dc_never_serves_a_read_that_misses_an_acknowledged_message(tmp_path: Path) -> None:
-    cluster = LocalCluster(cluster_config(tmp_path / "data"))
+    cluster = local_cluster(cluster_config(tmp_path / "data"))
     urls = [dc.http_url for dc in cluster.config.dcs]
     try:
         await cluster.start()

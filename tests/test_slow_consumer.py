@@ -20,7 +20,7 @@ from firebreak.client.client import Client
 from firebreak.config import Limits
 from firebreak.entrypoints.gateway.hot import WS_SLOW_CONSUMER
 from firebreak.localcluster import LocalCluster
-from tests.helpers import cluster_config
+from tests.helpers import cluster_config, local_cluster
 
 BACKLOG = 40
 #: 4,000-character messages, 15 per batch (a batch request's body stays under 64 KiB).
@@ -34,7 +34,7 @@ BATCHES = 100
 @pytest.fixture
 async def small_backlog(tmp_path: Path) -> AsyncIterator[LocalCluster]:
     limits = Limits(send_rate_per_s=10_000.0, send_burst=10_000, ws_queue_max=BACKLOG)
-    local = LocalCluster(cluster_config(tmp_path / "data", limits))
+    local = local_cluster(cluster_config(tmp_path / "data", limits))
     try:
         await local.start()
         yield local

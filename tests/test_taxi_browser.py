@@ -22,7 +22,7 @@ from firebreak.entrypoints.taxi_site import TaxiSite, register
 from firebreak.localcluster import LocalCluster
 from firebreak.localcluster.processes import free_ports
 from tests.conftest import SHARED_LIMITS
-from tests.helpers import cluster_config, eventually, uname
+from tests.helpers import cluster_config, eventually, local_cluster, uname
 from tests.web_pages import PASSWORD, axe_violations, shot
 
 # A browser through fires and rebuilds: the slow set, with the other long proofs.
@@ -45,7 +45,7 @@ async def _running(data: Path) -> AsyncIterator[Taxi]:
     limits = dataclasses.replace(
         SHARED_LIMITS, oidc_access_token_ttl_s=ACCESS_TTL_S, oidc_key_publish_s=KEY_PUBLISH_S
     )
-    cluster = LocalCluster(cluster_config(data, limits))
+    cluster = local_cluster(cluster_config(data, limits))
     site = TaxiSite(cluster.config, free_ports(1)[0])
     try:
         await cluster.start()

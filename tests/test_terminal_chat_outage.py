@@ -13,12 +13,12 @@ import pytest
 from firebreak.client import Client
 from firebreak.localcluster import LocalCluster
 from tests.chat_terminal import PASSWORD, ChatTerminal, line_of, signed_in
-from tests.helpers import cluster_config, settled
+from tests.helpers import cluster_config, local_cluster, settled
 
 
 @pytest.fixture(scope="module")
 async def own_cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalCluster]:
-    local = LocalCluster(cluster_config(Path(tmp_path_factory.mktemp("chat-outage"))))
+    local = local_cluster(cluster_config(Path(tmp_path_factory.mktemp("chat-outage"))))
     try:
         await local.start()
         yield local

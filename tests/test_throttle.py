@@ -21,7 +21,7 @@ import pytest
 from firebreak.client.client import ApiError, Client
 from firebreak.config import Limits
 from firebreak.localcluster import LocalCluster
-from tests.helpers import cluster_config
+from tests.helpers import cluster_config, local_cluster
 
 PER_ACCOUNT = 4
 PER_ADDRESS = 13
@@ -42,7 +42,7 @@ LIMITS = Limits(
 
 @pytest.fixture(scope="module")
 async def throttled(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalCluster]:
-    local = LocalCluster(cluster_config(tmp_path_factory.mktemp("throttle") / "data", LIMITS))
+    local = local_cluster(cluster_config(tmp_path_factory.mktemp("throttle") / "data", LIMITS))
     try:
         await local.start()
         yield local

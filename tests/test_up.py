@@ -18,7 +18,7 @@ from firebreak.config_file import dump_config
 from firebreak.errors import FirebreakError, Unauthorized
 from firebreak.localcluster import LocalCluster
 from firebreak.service.auth import Tokens
-from tests.helpers import cluster_config, eventually, read_until, run_cli, spawn_up
+from tests.helpers import cluster_config, eventually, local_cluster, read_until, run_cli, spawn_up
 
 
 def port_open(port: int) -> bool:
@@ -80,10 +80,9 @@ def test_nats_config_for_one_site(tmp_path: Path, capsys: pytest.CaptureFixture[
 
 
 async def test_a_failed_start_leaves_no_process_behind(tmp_path: Path) -> None:
-    from firebreak.localcluster import LocalCluster
 
     config = cluster_config(tmp_path / "data")
-    cluster = LocalCluster(config)
+    cluster = local_cluster(config)
     # Occupy dc2's HTTP port, so its gateway cannot start and the cluster never becomes ready.
     blocker = socket.socket()
     blocker.bind(("127.0.0.1", config.dcs[1].http_port))
@@ -184,7 +183,7 @@ def test_each_start_rotates_the_log_and_stamps_what_stops_a_gateway(tmp_path: Pa
     stops it at once)."""
     import re
 
-    cluster = LocalCluster(cluster_config(tmp_path / "data"))
+    cluster = local_cluster(cluster_config(tmp_path / "data"))
     log = cluster.dc_dir("nowhere") / "gateway.log"
     for _ in range(2):
         cluster.start_gateway("nowhere")

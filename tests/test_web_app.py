@@ -14,7 +14,7 @@ from playwright.async_api import Browser, Locator, Page
 
 from firebreak.client import Client
 from firebreak.localcluster import LocalCluster
-from tests.helpers import cluster_config, eventually, uname
+from tests.helpers import cluster_config, eventually, local_cluster, uname
 from tests.web_pages import (
     PASSWORD,
     axe_violations,
@@ -38,7 +38,7 @@ class People:
 
 @pytest.fixture(scope="module")
 async def web_cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalCluster]:
-    local = LocalCluster(cluster_config(Path(tmp_path_factory.mktemp("web"))))
+    local = local_cluster(cluster_config(Path(tmp_path_factory.mktemp("web"))))
     try:
         await local.start()
         yield local

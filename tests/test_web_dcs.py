@@ -18,7 +18,7 @@ from playwright.async_api import Browser, Page, Route
 from firebreak.client import Client
 from firebreak.localcluster import LocalCluster
 from firebreak.wire.views import WRITE_URL_HEADER
-from tests.helpers import cluster_config, eventually, uname
+from tests.helpers import cluster_config, eventually, local_cluster, uname
 from tests.web_pages import PASSWORD, bubbles, open_app, open_room, register, sent_bubbles, shot, type_message
 
 #: The app's rule (js/live.js): this many heartbeat intervals (config.Limits.ws_heartbeat_s) of
@@ -28,7 +28,7 @@ SILENT_BEATS = 3
 
 @pytest.fixture(scope="module")
 async def web_cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalCluster]:
-    local = LocalCluster(cluster_config(Path(tmp_path_factory.mktemp("web-dcs"))))
+    local = local_cluster(cluster_config(Path(tmp_path_factory.mktemp("web-dcs"))))
     try:
         await local.start()
         yield local

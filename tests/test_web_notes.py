@@ -13,7 +13,7 @@ from playwright.async_api import Browser, Page
 
 from firebreak.client import Client
 from firebreak.localcluster import LocalCluster
-from tests.helpers import cluster_config, eventually, uname
+from tests.helpers import cluster_config, eventually, local_cluster, uname
 from tests.web_pages import (
     PASSWORD,
     axe_violations,
@@ -29,7 +29,7 @@ from tests.web_pages import (
 
 @pytest.fixture(scope="module")
 async def web_cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalCluster]:
-    local = LocalCluster(cluster_config(Path(tmp_path_factory.mktemp("web-notes"))))
+    local = local_cluster(cluster_config(Path(tmp_path_factory.mktemp("web-notes"))))
     try:
         await local.start()
         yield local

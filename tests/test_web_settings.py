@@ -13,7 +13,7 @@ from playwright.async_api import Browser, Locator, Page
 
 from firebreak.client import ApiError, Client
 from firebreak.localcluster import LocalCluster
-from tests.helpers import cluster_config, eventually, uname
+from tests.helpers import cluster_config, eventually, local_cluster, uname
 from tests.web_pages import PASSWORD, axe_violations, open_app, register, shot
 
 NEW_PASSWORD = "battery staple"
@@ -21,7 +21,7 @@ NEW_PASSWORD = "battery staple"
 
 @pytest.fixture(scope="module")
 async def web_cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalCluster]:
-    local = LocalCluster(cluster_config(Path(tmp_path_factory.mktemp("web-settings"))))
+    local = local_cluster(cluster_config(Path(tmp_path_factory.mktemp("web-settings"))))
     try:
         await local.start()
         yield local

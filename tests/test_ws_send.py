@@ -30,7 +30,7 @@ from firebreak.service.accounts import Accounts
 from firebreak.service.rooms import Rooms
 from firebreak.wire.commands import SendCommand, decode_ack
 from tests.conftest import SHARED_LIMITS
-from tests.helpers import ClientFactory, cluster_config, eventually, history_ids, live, user
+from tests.helpers import ClientFactory, cluster_config, eventually, history_ids, live, local_cluster, user
 
 
 class Socket:
@@ -300,7 +300,7 @@ async def test_a_refused_command_is_answered_as_the_http_send() -> None:
 
 @pytest.fixture(scope="module")
 async def own_cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalCluster]:
-    local = LocalCluster(cluster_config(Path(tmp_path_factory.mktemp("wssend"))))
+    local = local_cluster(cluster_config(Path(tmp_path_factory.mktemp("wssend"))))
     try:
         await local.start()
         yield local

@@ -9,6 +9,7 @@ the timing, so no module grows a loop of its own.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -64,3 +65,25 @@ async def retry(
             if on_retry is not None:
                 on_retry(exc)
         await asyncio.sleep(delay)
+
+
+async def unless(work: Awaitable[T], stop: asyncio.Future[BaseException]) -> T:
+    """``work``'s result, unless ``stop`` is done first: then ``work`` is cancelled and the error
+    ``stop`` holds is raised. ``stop`` may be shared by many waiters and is never cancelled here;
+    when both are done, ``work`` wins (an answer in hand is never thrown away). With ``stop``
+    done already, ``work`` is not begun."""
+    if stop.done():
+        if inspect.iscoroutine(work):
+            work.close()
+        raise stop.result()
+    task = asyncio.ensure_future(work)
+    try:
+        await asyncio.wait((task, stop), return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:
+        task.cancel()
+        raise
+    if task.done():
+        return task.result()
+    task.cancel()
+    await asyncio.wait((task,))
+    raise stop.result()

@@ -8,6 +8,7 @@ boundary, so nothing above the adapters imports nats.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import secrets
@@ -23,7 +24,7 @@ from nats.js import JetStreamContext
 
 from firebreak.adapters.nats_connect import PATIENT, STARTUP_RETRYABLE, TRANSIENT, NotReady
 from firebreak.errors import FirebreakError, Unavailable
-from firebreak.retry import Backoff, retry
+from firebreak.retry import Backoff, retry, unless
 
 log = logging.getLogger(__name__)
 
@@ -56,14 +57,28 @@ class AppendAck:
 
 
 class Log:
-    """Appends to and reads positions of the replicated log."""
+    """Appends to and reads positions of the replicated log.
+
+    ``cut_off`` (service/cutoff.py's ``CutOffWatch.signal``) gives a future that is done, holding
+    the error to answer, once this DC finds itself cut off from the log: an append still waiting
+    then fails at once instead of at the write deadline, and its client retries at the majority
+    with the same id (the append may have reached the log before the cut: the retry then says
+    duplicate).
+    """
 
     def __init__(
-        self, nc: NATS, js: JetStreamContext, write_deadline_s: float = 12.0, attempt_s: float = 0.75
+        self,
+        nc: NATS,
+        js: JetStreamContext,
+        write_deadline_s: float = 12.0,
+        attempt_s: float = 0.75,
+        *,
+        cut_off: Callable[[], asyncio.Future[BaseException]] | None = None,
     ) -> None:
         self._nc = nc
         self._js = js
         self._attempt_s = attempt_s
+        self._cut_off = cut_off
         #: Long enough to ride out one Raft election (4-9 s measured), short enough to fail clearly.
         self._write_deadline_s = write_deadline_s
 
@@ -106,14 +121,18 @@ class Log:
     async def _within_write_deadline(
         self, once: Callable[[], Awaitable[AppendAck]], advice: str
     ) -> AppendAck:
-        """Tries ``once`` through leader elections until the write deadline, then Unavailable."""
+        """Tries ``once`` through leader elections until the write deadline, then Unavailable; or
+        until this DC is cut off, whichever comes first (the one place every append waits)."""
+        attempts = retry(
+            once,
+            retry_on=(_WriteAgain,),
+            deadline=time.monotonic() + self._write_deadline_s,
+            backoff=_WRITE_BACKOFF,
+        )
         try:
-            return await retry(
-                once,
-                retry_on=(_WriteAgain,),
-                deadline=time.monotonic() + self._write_deadline_s,
-                backoff=_WRITE_BACKOFF,
-            )
+            if self._cut_off is None:
+                return await attempts
+            return await unless(attempts, self._cut_off())
         except _WriteAgain as exc:
             raise Unavailable(f"the log has no quorum for this write right now; {advice}") from exc.__cause__
 

@@ -147,8 +147,14 @@ def _assemble(
     ]
     by_stream = {r.stream: r for r in readers}
 
-    the_log = Log(nc, js)
-    fresh = Freshness(the_log, projector, ring=lambda stream, seq: by_stream[stream].ring(seq))
+    readiness = Readiness(projector, readers)
+    probe = QuorumProbe(nc, dc.name, leadership.stream_names(config))
+    link = CutOffWatch(probe, active=readiness.caught_up, on_cut=lambda: hub.end_all(CUT_OFF), dc=dc.name)
+    # Every append waits on "acknowledged or this DC cut off" (service/cutoff.py).
+    the_log = Log(nc, js, cut_off=link.signal)
+    fresh = Freshness(
+        the_log, projector, ring=lambda stream, seq: by_stream[stream].ring(seq), cut_off=link.signal
+    )
     limits = config.limits
     passwords = Passwords(
         limits.password_time_cost, limits.password_memory_kib, queue_max=limits.password_queue_max
@@ -163,10 +169,7 @@ def _assemble(
     rooms = Rooms(config, the_log, queries, fresh, accounts, limiter, room_queries, room_key=room_key)
     wallets = Wallets(config, the_log, queries, store.wallets, fresh, accounts, dc.name, rooms, room_queries)
 
-    readiness = Readiness(projector, readers)
     leaders = StreamLeaders(nc, list(by_stream))
-    probe = QuorumProbe(nc, dc.name, leadership.stream_names(config))
-    link = CutOffWatch(probe, active=readiness.caught_up, on_cut=lambda: hub.end_all(CUT_OFF))
     gw = Gateway(
         config,
         dc,

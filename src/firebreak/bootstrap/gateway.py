@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 from dataclasses import dataclass, field
 
 from nats.aio.client import Client as NATS
@@ -21,7 +20,7 @@ from firebreak.domain.ids import Cursor, partition_of, room_stream
 from firebreak.errors import Unavailable
 from firebreak.service.accounts import Accounts
 from firebreak.service.balancer import Balancer
-from firebreak.service.cutoff import CUT_OFF_AFTER_S, CutOffWatch
+from firebreak.service.cutoff import CutOffWatch
 from firebreak.service.files import Files
 from firebreak.service.hub import DRAINING, Hub
 from firebreak.service.message_changes import MessageChanges
@@ -109,13 +108,7 @@ class Gateway:
                 code="dc_catching_up",
             )
         if writing and self.link.cut_off:
-            return Unavailable(
-                f"{self.dc.name} is cut off from the log (no stream shows it a quorum): it can take no "
-                "write; use another DC",
-                code="dc_cut_off",
-                # Worth asking this DC again only once the cut-off rule could have changed its mind.
-                retry_after_s=math.ceil(CUT_OFF_AFTER_S),
-            )
+            return self.link.refusal()
         return None
 
     def health(self) -> Health:

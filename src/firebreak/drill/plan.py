@@ -67,6 +67,9 @@ class DrillOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: The ``slow`` disaster: one-way delay added to the slowed DC's links, and their segment loss.
     slow_delay_ms: float = 100.0
     slow_loss: float = 0.01
+    #: Run the drill on isolated DCs (localcluster/netns.py) whatever its disasters; partition
+    #: disasters always do.
+    isolated_dcs: bool = False
 
 
 _DISASTER = re.compile(
@@ -128,7 +131,7 @@ def _flapping(start: float, end: float) -> tuple[Disaster, ...]:
 
 
 def needs_isolated_dcs(options: DrillOptions) -> bool:
-    return any(d.kind in NETWORK_KINDS for d in options.disasters)
+    return options.isolated_dcs or any(d.kind in NETWORK_KINDS for d in options.disasters)
 
 
 def needs_link_proxies(options: DrillOptions) -> bool:
@@ -158,7 +161,10 @@ def check_options(options: DrillOptions) -> None:
     if options.inject_fault == "forget_file" and options.files < 1:
         raise BadRequest("the forget_file fault needs at least one uploader (--files)")
     if needs_isolated_dcs(options) and needs_link_proxies(options):
-        raise BadRequest("a drill either cuts isolated DCs or slows links through proxies, not both")
+        raise BadRequest(
+            "a drill either runs on isolated DCs (partitions, --isolated-dcs) or slows links through "
+            "proxies on loopback (slow-dc), not both"
+        )
     if not 0 <= options.slow_delay_ms <= 5000 or not 0 <= options.slow_loss <= 0.5:
         raise BadRequest("the slow disaster takes a delay of 0-5000 ms and a loss of 0-0.5")
     for d in options.disasters:

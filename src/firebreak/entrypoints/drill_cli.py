@@ -97,6 +97,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument(
         "--slow-loss", type=float, default=d.slow_loss, help="slow: segment loss on the DC's links"
     )
+    p.add_argument(
+        "--isolated-dcs",
+        action="store_true",
+        help="run any scenario on isolated DCs: each DC in its own network namespace (root); "
+        "partition scenarios always are",
+    )
     p.add_argument("--report", type=Path, help="write DIR/report.json and DIR/report.html")
     p.add_argument(
         "--data-dir",
@@ -130,6 +136,7 @@ def options_from(args: argparse.Namespace) -> DrillOptions:
         login_users=args.login_users,
         slow_delay_ms=args.slow_delay_ms,
         slow_loss=args.slow_loss,
+        isolated_dcs=args.isolated_dcs,
     )
     check_options(options)
     return options
@@ -157,7 +164,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         if needs_isolated_dcs(options):
             why = unavailable()
             if why is not None:
-                raise ConfigError(f"partition disasters need isolated DCs: {why}")
+                raise ConfigError(f"this drill needs isolated DCs: {why}")
             sites = Sites.plan(("dc1", "dc2", "dc3"))
             config: Config = isolated_config(data_dir, sites, partitions=options.partitions, limits=limits)
         else:

@@ -12,24 +12,43 @@ close that gap where it matters:
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 from firebreak.adapters.nats_log import AppendAck, Log
 from firebreak.errors import BadRequest
+from firebreak.retry import unless
 from firebreak.service.projector import Projector
 
 
 class Freshness:
-    def __init__(self, log: Log, projector: Projector, ring: Callable[[str, int], None]) -> None:
+    def __init__(
+        self,
+        log: Log,
+        projector: Projector,
+        ring: Callable[[str, int], None],
+        *,
+        cut_off: Callable[[], asyncio.Future[BaseException]] | None = None,
+    ) -> None:
+        """``cut_off``: as for the Log (service/cutoff.py), so that a write acknowledged just
+        before this DC was cut off does not wait for an entry its replica may never receive."""
         self._log = log
         self._projector = projector
         self._ring = ring
+        self._cut_off = cut_off
 
     async def until_applied(self, ack: AppendAck) -> None:
         # The entry is committed: this DC's reader of that stream reads it now if the leader's
         # push does not deliver it promptly.
+        if self._projector.head[ack.stream] >= ack.seq:
+            return
         self._ring(ack.stream, ack.seq)
-        await self._projector.wait_for(ack.stream, ack.seq)
+        applied = self._projector.wait_for(ack.stream, ack.seq)
+        if self._cut_off is None:
+            await applied
+        else:
+            # Cut off: the client's retry at the majority (same id) is answered as a duplicate.
+            await unless(applied, self._cut_off())
 
     async def barrier(self, stream: str) -> None:
         last = await self._log.last_seq(stream)

@@ -1,0 +1,29 @@
+"""Which drills run on isolated DCs (drill/plan.py), as ``firebreak drill``'s options say."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from firebreak.drill.plan import DrillOptions, needs_isolated_dcs
+from firebreak.entrypoints import drill_cli
+from firebreak.errors import BadRequest
+
+
+def options(*argv: str) -> DrillOptions:
+    parser = argparse.ArgumentParser()
+    drill_cli.add_parser(parser.add_subparsers())
+    return drill_cli.options_from(parser.parse_args(["drill", *argv]))
+
+
+def test_any_scenario_runs_on_isolated_dcs_when_asked() -> None:
+    assert not needs_isolated_dcs(options("--scenario", "fire"))
+    fire = options("--scenario", "fire", "--isolated-dcs")
+    assert fire.isolated_dcs and needs_isolated_dcs(fire)
+    assert needs_isolated_dcs(options("--scenario", "partition")), "partitions always do"
+
+
+def test_link_proxies_and_isolated_dcs_do_not_mix() -> None:
+    with pytest.raises(BadRequest, match="not both"):
+        options("--scenario", "slow-dc", "--isolated-dcs")
