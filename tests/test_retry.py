@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from firebreak.errors import FirebreakError, RateLimited
-from firebreak.retry import Backoff, retry
+from firebreak.retry import Backoff, retry, unless
 
 
 @pytest.fixture
@@ -64,3 +64,32 @@ async def test_a_server_saying_when_to_come_back_is_not_asked_sooner(slept: list
             retry_on=(RateLimited,),
             deadline=time.monotonic() + 10,
         )
+
+
+async def test_unless_ends_the_wait_on_stop_and_leaves_other_cancellations_alone() -> None:
+    loop = asyncio.get_running_loop()
+    never: asyncio.Future[str] = loop.create_future()
+    stop: asyncio.Future[BaseException] = loop.create_future()
+    waiting = asyncio.ensure_future(unless(never, stop))
+    await asyncio.sleep(0)
+    stop.set_result(RateLimited("cut off", code="dc_cut_off"))
+    with pytest.raises(RateLimited):
+        await waiting
+    assert never.cancelled(), "the work is cancelled, not left running"
+
+    # A cancellation from outside stays a cancellation, even with stop done by then.
+    other: asyncio.Future[str] = loop.create_future()
+    stop2: asyncio.Future[BaseException] = loop.create_future()
+    outer = asyncio.ensure_future(unless(other, stop2))
+    await asyncio.sleep(0)
+    outer.cancel()
+    stop2.set_result(RateLimited("cut off", code="dc_cut_off"))
+    with pytest.raises(asyncio.CancelledError):
+        await outer
+
+    # An answer in hand before the stop is kept; a stop already done begins nothing.
+    done: asyncio.Future[str] = loop.create_future()
+    done.set_result("acked")
+    assert await unless(done, loop.create_future()) == "acked"
+    with pytest.raises(RateLimited):
+        await unless(failing([])(), stop)

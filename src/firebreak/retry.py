@@ -69,21 +69,36 @@ async def retry(
 
 async def unless(work: Awaitable[T], stop: asyncio.Future[BaseException]) -> T:
     """``work``'s result, unless ``stop`` is done first: then ``work`` is cancelled and the error
-    ``stop`` holds is raised. ``stop`` may be shared by many waiters and is never cancelled here;
-    when both are done, ``work`` wins (an answer in hand is never thrown away). With ``stop``
-    done already, ``work`` is not begun."""
+    ``stop`` holds is raised. ``stop`` may be shared by many waiters and is never cancelled here.
+    With ``stop`` done already, ``work`` is not begun.
+
+    ``work`` runs in the caller's task, and ``stop`` cancels that task through a callback: a task
+    and a wait per call would cost every append more than the append's own bookkeeping. Should
+    ``work`` finish in the same loop step as ``stop``, the answer may be lost to the cancel; the
+    callers' writes are idempotent, so the client's retry is answered as a duplicate."""
     if stop.done():
         if inspect.iscoroutine(work):
             work.close()
         raise stop.result()
-    task = asyncio.ensure_future(work)
+    task = asyncio.current_task()
+    assert task is not None, "unless() runs in a task"
+    stopped = False
+    waiting = True
+
+    def on_stop(_: asyncio.Future[BaseException]) -> None:
+        nonlocal stopped
+        if waiting:
+            stopped = True
+            task.cancel()
+
+    stop.add_done_callback(on_stop)
     try:
-        await asyncio.wait((task, stop), return_when=asyncio.FIRST_COMPLETED)
-    except BaseException:
-        task.cancel()
+        return await work
+    except asyncio.CancelledError:
+        # Ours only if no one else cancelled the task too: theirs goes on as a cancellation.
+        if stopped and task.uncancel() == 0:
+            raise stop.result() from None
         raise
-    if task.done():
-        return task.result()
-    task.cancel()
-    await asyncio.wait((task,))
-    raise stop.result()
+    finally:
+        waiting = False
+        stop.remove_done_callback(on_stop)
