@@ -22,11 +22,14 @@ from firebreak.drill.plan import DrillOptions
 from firebreak.drill.readback import member_reader
 from firebreak.drill.workload import SimUser, Workload
 from firebreak.errors import FirebreakError
+from firebreak.retry import Backoff, retry
 
 #: Uploads each uploader starts at most, and how often; the size range of a file, in bytes.
 MAX_FILES_EACH = 20
 UPLOAD_EVERY_S = 1.0
 FILE_BYTES = (32 * 1024, 128 * 1024)
+#: Between two starts of the same upload.
+_AGAIN = Backoff(first_s=0.2, max_s=0.2, jitter=0.0)
 
 
 class Uploads:
@@ -68,20 +71,25 @@ class Uploads:
             user.user_id, cid, room, len(data), hashlib.sha256(data).hexdigest(), started=self._clock()
         )
         self.records.append(record)
-        end = time.monotonic() + self._o.send_deadline_s
-        while True:
-            try:
-                view = await client.upload(room, data, f"{cid}.bin", client_id=cid)
-                record.acked, record.file_id = self._clock(), view.file_id
-                return
-            except FirebreakError as exc:
-                # The client already failed over within its deadline; starting the upload again
-                # with the same client id resumes it wherever the log has it.
+
+        def heard(exc: BaseException) -> None:
+            if isinstance(exc, FirebreakError):  # the only kind retried
                 record.error = exc.code
-                if time.monotonic() >= end:
-                    record.failed = self._clock()
-                    return
-                await asyncio.sleep(0.2)
+
+        # The client already fails over within its deadline; starting the upload again with the
+        # same client id resumes it wherever the log has it.
+        try:
+            view = await retry(
+                lambda: client.upload(room, data, f"{cid}.bin", client_id=cid),
+                retry_on=(FirebreakError,),
+                deadline=time.monotonic() + self._o.send_deadline_s,
+                backoff=_AGAIN,
+                on_retry=heard,
+            )
+        except FirebreakError as exc:
+            record.error, record.failed = exc.code, self._clock()
+            return
+        record.acked, record.file_id = self._clock(), view.file_id
 
 
 async def read_files(

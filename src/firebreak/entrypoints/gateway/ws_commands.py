@@ -26,8 +26,8 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Protocol
 
 from firebreak.config import Limits
 from firebreak.entrypoints.gateway.boundary import decode_body
@@ -155,9 +155,7 @@ class CommandConnection:
         queue = self._rooms.get(command.room_id)
         if queue is None:
             queue = self._rooms[command.room_id] = deque()
-            worker = asyncio.create_task(self._work(command.room_id, queue))
-            self._workers.add(worker)
-            worker.add_done_callback(self._workers.discard)
+            self._spawn(self._work(command.room_id, queue))
         queue.append((command, started))
 
     async def _work(self, room_id: str, queue: deque[tuple[Command, float]]) -> None:
@@ -175,7 +173,11 @@ class CommandConnection:
     def _answer_now(self, frame: bytes) -> None:
         if self._write_now is not None and self._write_now(frame):
             return
-        worker = asyncio.create_task(self._write(frame))
+        self._spawn(self._write(frame))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Runs ``work`` as a task this connection keeps until it ends."""
+        worker = asyncio.create_task(work)
         self._workers.add(worker)
         worker.add_done_callback(self._workers.discard)
 
