@@ -5,6 +5,7 @@ is readable by other users; the monitoring port stays on loopback."""
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import stat
 from pathlib import Path
@@ -147,12 +148,24 @@ def test_ephemeral_clusters_get_secrets_of_their_own(tmp_path: Path) -> None:
 
 
 def private(root: Path) -> list[str]:
-    """Everything under ``root`` that a group or other users may read, write or enter."""
-    return [
-        f"{p} {oct(stat.S_IMODE(p.stat().st_mode))}"
-        for p in [root, *root.rglob("*")]
-        if p.stat().st_mode & 0o077
-    ]
+    """Everything under ``root`` that a group or other users may read, write or enter.
+
+    The cluster keeps running while this walks it: nats-server removes message blocks as it
+    compacts, so a path listed a moment ago may be gone; a file that no longer exists exposes nothing.
+    """
+    found = []
+    # os.walk skips a directory that vanishes under it, where Path.rglob would raise.
+    paths = [root]
+    for top, dirs, files in os.walk(root):
+        paths += [Path(top, name) for name in (*dirs, *files)]
+    for p in paths:
+        try:
+            mode = p.stat().st_mode
+        except FileNotFoundError:
+            continue
+        if mode & 0o077:
+            found.append(f"{p} {oct(stat.S_IMODE(mode))}")
+    return found
 
 
 async def test_nothing_a_cluster_writes_is_readable_by_other_users(cluster: LocalCluster) -> None:
