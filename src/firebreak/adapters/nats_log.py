@@ -13,7 +13,7 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import nats
@@ -137,29 +137,34 @@ class Log:
             raise Unavailable(f"the log has no quorum for this write right now; {advice}") from exc.__cause__
 
     async def append_batch(self, subject: str, payloads: list[bytes]) -> AppendAck:
-        """Appends ``payloads`` to ``subject`` as one JetStream atomic batch: all or nothing, in
-        order, at consecutive sequences; returns the last one.
+        """Appends ``payloads`` to ``subject`` as one JetStream atomic batch (:meth:`append_entries`)."""
+        return await self.append_entries([(subject, data) for data in payloads])
+
+    async def append_entries(self, entries: Sequence[tuple[str, bytes]]) -> AppendAck:
+        """Appends ``entries`` (subject, data), all subjects of one stream, as one JetStream atomic
+        batch: all or nothing, in order, at consecutive sequences; returns the last one.
 
         Atomic batches refuse message-id dedupe, so a retry after a lost acknowledgement may store
         the batch twice: the projection's durable check (room, sender, client id) ignores the
         second copy in every DC alike. Each attempt uses a new batch id; a batch cut by a leader
         change is never committed and is simply sent again.
         """
-        if not 1 <= len(payloads) <= MAX_ATOMIC_BATCH:
+        if not 1 <= len(entries) <= MAX_ATOMIC_BATCH:
             raise FirebreakError(f"a batch holds 1-{MAX_ATOMIC_BATCH} entries")
 
         async def once() -> AppendAck:
             batch_id = secrets.token_hex(8)
             try:
-                for i, data in enumerate(payloads[:-1], start=1):
+                for i, (subject, data) in enumerate(entries[:-1], start=1):
                     headers = {"Nats-Batch-Id": batch_id, "Nats-Batch-Sequence": str(i)}
                     await self._nc.publish(subject, data, headers=headers)
                 commit = {
                     "Nats-Batch-Id": batch_id,
-                    "Nats-Batch-Sequence": str(len(payloads)),
+                    "Nats-Batch-Sequence": str(len(entries)),
                     "Nats-Batch-Commit": "1",
                 }
-                reply = await self._nc.request(subject, payloads[-1], timeout=self._attempt_s, headers=commit)
+                subject, data = entries[-1]
+                reply = await self._nc.request(subject, data, timeout=self._attempt_s, headers=commit)
             except TRANSIENT as exc:
                 raise _WriteAgain from exc
             ack = json.loads(reply.data)

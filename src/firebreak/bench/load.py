@@ -26,7 +26,7 @@ import msgspec
 from firebreak.bench.connections import source_address
 from firebreak.bench.latency import Latency, latency
 from firebreak.bench.wire import HttpConnection, WireError, WireWebSocket, close_websocket, open_websocket
-from firebreak.bench.ws_send import AckWaiter
+from firebreak.bench.ws_send import AckWaiter, send_pipelined
 from firebreak.config import Config
 
 
@@ -47,6 +47,8 @@ class BenchOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     follow_write_hints: bool = True
     #: "http": one POST per send; "ws": a ``send`` command on the sender's live WebSocket
     send_over: str = "http"
+    #: sends each sender keeps in flight on its socket (``send_over="ws"``; 1: closed loop)
+    window: int = 1
     #: loopback source addresses the live sockets are spread over (bench/connections.py)
     source_addresses: int = 1
     #: one-way delay of every link between DCs, through the link proxies (0: direct routes)
@@ -110,6 +112,9 @@ class Load:
         self._o = options
         self._say = say
         self._counter = itertools.count()
+        #: shared by all senders of a run: every send takes one number, up to max_messages
+        self._budget = itertools.count()
+        self._failed = 0
         self._sockets: list[WireWebSocket] = []
         self._conns: list[HttpConnection] = []
         self.sent_at: dict[str, float] = {}
@@ -207,10 +212,10 @@ class Load:
 
     async def run(self) -> LoadResult:
         acks: list[float] = []
-        failed = 0
+        self._failed = 0
         text = "x" * self._o.message_size
         end = time.perf_counter() + self._o.duration_s
-        budget = itertools.count()
+        self._budget = budget = itertools.count()
 
         n = self._o.batch
         single = n == 1
@@ -226,7 +231,6 @@ class Load:
             interval: float | None,
             phase: float,
         ) -> None:
-            nonlocal failed
             path = f"/v1/rooms/{room_id}/messages" + ("" if single else "/batch")
             # Open loop: senders are spread over the interval, not all firing at the same instant.
             next_at = time.perf_counter() + (interval or 0.0) * phase
@@ -236,6 +240,9 @@ class Load:
                     delay = next_at - time.perf_counter()
                     if delay > 0:
                         await asyncio.sleep(delay)
+                if over_ws and sock is not None and self._o.window > 1:
+                    await self._pipelined(sock, room_id, text, end, acks)
+                    return
                 cids = [f"m{next(self._counter)}" for _ in range(n)]
                 body = [{"client_id": cid, "text": text} for cid in cids]
                 started = time.perf_counter()
@@ -248,7 +255,7 @@ class Load:
                         path, _encode(body[0] if single else {"messages": body}), token
                     )
                 if status >= 300:
-                    failed += n
+                    self._failed += n
                     for cid in cids:
                         del self.sent_at[cid]
                     continue
@@ -290,11 +297,32 @@ class Load:
             send_to_ack=latency(acks),
             send_to_all_delivered=latency(to_all),
             undelivered_messages=len(self.sent_at) - len(to_all),
-            failed_sends=failed,
+            failed_sends=self._failed,
             source_addresses=len(
                 {s.transport.get_extra_info("sockname")[0] for s in self._sockets if s.transport is not None}
             ),
         )
+
+    async def _pipelined(
+        self, sock: WireWebSocket, room_id: str, text: str, end: float, acks: list[float]
+    ) -> None:
+        """One sender with ``window`` sends in flight on its socket (bench/ws_send.py)."""
+
+        def next_id() -> str | None:
+            if next(self._budget) >= self._o.max_messages:
+                return None
+            cid = f"m{next(self._counter)}"
+            self.sent_at[cid] = time.perf_counter()
+            return cid
+
+        def answered(cid: str, status: int) -> None:
+            if 200 <= status < 300:
+                acks.append(time.perf_counter() - self.sent_at[cid])
+            else:
+                self._failed += 1
+                self.sent_at.pop(cid, None)
+
+        await send_pipelined(self._acks, sock, room_id, text, self._o.window, next_id, answered, end)
 
     async def close(self) -> None:
         for sock in self._sockets:

@@ -5,6 +5,8 @@ The acks arrive in the socket's ``on_text`` callback (bench/load.py), which hand
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 
 from firebreak.bench.wire import WireWebSocket
 from firebreak.wire.commands import SendCommand, encode_command
@@ -21,6 +23,20 @@ class AckWaiter:
         if waiting is not None and not waiting.done():
             waiting.set_result(status)
 
+    def send_nowait(
+        self, sock: WireWebSocket, room_id: str, client_id: str, text: str
+    ) -> asyncio.Future[int]:
+        """Sends one message on ``sock``; the future gives the ack's status."""
+        answer: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._waiting[client_id] = answer
+        sock.send_texts(
+            encode_command(SendCommand(ref=client_id, room_id=room_id, client_id=client_id, text=text))
+        )
+        return answer
+
+    def forget(self, client_id: str) -> None:
+        self._waiting.pop(client_id, None)
+
     async def send(self, sock: WireWebSocket, room_id: str, client_id: str, text: str) -> int:
         """Sends one message on ``sock``; returns the ack's status."""
         answer: asyncio.Future[int] = asyncio.get_running_loop().create_future()
@@ -36,3 +52,52 @@ class AckWaiter:
             self._waiting.pop(client_id, None)
             raise ConnectionError(f"the sender's socket closed ({sock.closed.result()})")
         return answer.result()
+
+
+#: How long a pipelined sender waits for its last acks after its time is up.
+_DRAIN_S = 15.0
+
+
+async def send_pipelined(
+    waiter: AckWaiter,
+    sock: WireWebSocket,
+    room_id: str,
+    text: str,
+    window: int,
+    next_id: Callable[[], str | None],
+    answered: Callable[[str, int], None],
+    until: float,
+) -> None:
+    """Keeps up to ``window`` sends in flight on ``sock`` until ``next_id`` says no more (None) or
+    ``until`` (perf_counter) passes; ``answered(client_id, status)`` hears each ack, status 0 for a
+    send whose ack never came (the socket closed, or none within _DRAIN_S at the end)."""
+    slots = asyncio.Semaphore(window)
+    in_flight: dict[asyncio.Future[int], str] = {}
+
+    def heard(answer: asyncio.Future[int]) -> None:
+        slots.release()
+        cid = in_flight.pop(answer, None)
+        if cid is not None:
+            answered(cid, 0 if answer.cancelled() else answer.result())
+
+    while not sock.closed.done():
+        left = until - time.perf_counter()
+        if left <= 0:
+            break
+        try:
+            await asyncio.wait_for(slots.acquire(), left)
+        except TimeoutError:
+            break
+        cid = next_id()
+        if cid is None or sock.closed.done():
+            break
+        answer = waiter.send_nowait(sock, room_id, cid, text)
+        in_flight[answer] = cid
+        answer.add_done_callback(heard)
+    drained_by = time.perf_counter() + _DRAIN_S
+    while in_flight and not sock.closed.done() and (left := drained_by - time.perf_counter()) > 0:
+        await asyncio.wait([*in_flight, sock.closed], timeout=left, return_when=asyncio.FIRST_COMPLETED)
+    for answer, cid in list(in_flight.items()):
+        del in_flight[answer]
+        waiter.forget(cid)
+        answered(cid, 0)

@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry
 
 from firebreak.adapters import leadership, log_setup, nats_connect, sqlite_store
 from firebreak.adapters.ephemeral import CoreLink
+from firebreak.adapters.group_commit import GroupCommit
 from firebreak.adapters.kv_counters import KvCounters
 from firebreak.adapters.leader_watch import StreamLeaders
 from firebreak.adapters.leadership import Leadership
@@ -166,7 +167,17 @@ def _assemble(
         the_log, queries, fresh, tokens, passwords, limits, account_sessions, limiter, throttle
     )
     room_queries = RoomQueries(config, queries, fresh)
-    rooms = Rooms(config, the_log, queries, fresh, accounts, limiter, room_queries, room_key=room_key)
+    rooms = Rooms(
+        config,
+        the_log,
+        queries,
+        fresh,
+        accounts,
+        limiter,
+        room_queries,
+        room_key=room_key,
+        appends=GroupCommit(the_log),
+    )
     wallets = Wallets(config, the_log, queries, store.wallets, fresh, accounts, dc.name, rooms, room_queries)
 
     leaders = StreamLeaders(nc, list(by_stream))

@@ -68,6 +68,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="http: one POST per message; ws: send commands on the sender's live WebSocket (single sends)",
     )
     p.add_argument(
+        "--window",
+        type=int,
+        default=d.window,
+        metavar="N",
+        help="with --send-over ws: sends each sender keeps in flight on its socket, pipelined (default 1)",
+    )
+    p.add_argument(
         "--source-addresses",
         type=int,
         default=d.source_addresses,
@@ -155,6 +162,7 @@ def _options(args: argparse.Namespace) -> BenchOptions:
         partitions=args.partitions,
         follow_write_hints=not args.ignore_write_hints,
         send_over=args.send_over,
+        window=args.window,
         source_addresses=args.source_addresses,
         link_delay_ms=args.link_rtt_ms / 2,
     )
@@ -168,6 +176,8 @@ def _options(args: argparse.Namespace) -> BenchOptions:
         raise BadRequest("--batch takes 1-100 messages per request")
     if not 1 <= options.source_addresses <= MAX_SOURCE_ADDRESSES:
         raise BadRequest(f"--source-addresses takes 1-{MAX_SOURCE_ADDRESSES}")
+    if not 1 <= options.window <= 100 or (options.window > 1 and options.send_over != "ws"):
+        raise BadRequest("--window takes 1-100 sends in flight, with --send-over ws")
     if options.send_over == "ws" and options.batch != 1:
         raise BadRequest("--send-over ws sends one message per command: use --batch 1")
     if not 1 <= options.duration_s <= 600 or not 1 <= options.message_size <= 4000:

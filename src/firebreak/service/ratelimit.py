@@ -237,6 +237,10 @@ class Admission:
     def __enter__(self) -> None:
         return None
 
+    def release(self) -> None:
+        """Leaves the admission without a ``with`` block (the request ended before its append)."""
+        self._limiter._release(self._bucket, self._interval, self._events)
+
     def __exit__(
         self,
         exc_type: type[BaseException] | None,

@@ -3,8 +3,11 @@ room_queries.py's)."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+from collections.abc import Awaitable
 
+from firebreak.adapters.group_commit import GroupCommit
 from firebreak.adapters.nats_log import AppendAck, Log, SubjectNotEmpty
 from firebreak.adapters.sqlite_queries import Queries
 from firebreak.adapters.sqlite_rows import MessageRow
@@ -22,7 +25,7 @@ from firebreak.domain.ids import (
 from firebreak.domain.validation import check_client_id, check_message_text, check_name, check_position
 from firebreak.errors import BadRequest, Conflict, TooLarge
 from firebreak.service.accounts import Accounts, now_ms
-from firebreak.service.ratelimit import WriteLimiter
+from firebreak.service.ratelimit import Admission, WriteLimiter
 from firebreak.service.reuse import check_same_group, check_same_op
 from firebreak.service.room_queries import RoomQueries, message_view, unknown_room
 from firebreak.service.sync import Freshness
@@ -44,9 +47,11 @@ class Rooms:
         limiter: WriteLimiter,
         views: RoomQueries,
         room_key: bytes,
+        appends: GroupCommit,
     ) -> None:
         """``room_key`` is the cluster secret that room ids are made with (domain/ids.py);
-        ``views`` answers what a command returns (and who may issue it)."""
+        ``views`` answers what a command returns (and who may issue it); messages are appended
+        through ``appends`` (group commit), every other command straight to ``log``."""
         self._partitions = config.partitions
         self._limits = config.limits
         self._log = log
@@ -56,6 +61,7 @@ class Rooms:
         self._limiter = limiter
         self._views = views
         self._room_key = room_key
+        self._appends = appends
 
     # ---- helpers ------------------------------------------------------------------------------
 
@@ -173,6 +179,15 @@ class Rooms:
         self, me: str, room_id: str, client_id: str, text: str, attachments: list[str] | None = None
     ) -> SendResult:
         """Sends once per (room, sender, client_id), whatever the retries and whichever DC they reach."""
+        return await (await self.queue_send(me, room_id, client_id, text, attachments))
+
+    async def queue_send(
+        self, me: str, room_id: str, client_id: str, text: str, attachments: list[str] | None = None
+    ) -> Awaitable[SendResult]:
+        """Checks a send and queues its append (group commit, adapters/group_commit.py); the
+        answer comes from the awaitable, which the caller must await. Sends queued one after
+        another reach the room's log in that order, so a connection may have the next one of the
+        same room checked and queued while this one is still being written."""
         files = tuple(attachments or ())
         self._check_message(client_id, text, files)
         # Best effort: a client id already used in another room is refused (409). The log's rules
@@ -180,7 +195,7 @@ class Rooms:
         # same in every DC.
         earlier = self._q.message_by_client_id(me, client_id)
         if earlier is not None:
-            return self._sent(earlier, room_id, duplicate=True)
+            return _ready(self._sent(earlier, room_id, duplicate=True))
         event = ev.MessageSent(
             v=2 if files else 1,
             at=now_ms(),
@@ -191,15 +206,32 @@ class Rooms:
             attachments=files,
         )
         # Admitted before the membership check: a flood is refused before it costs barriers.
-        with self._limiter.admit(event):
+        admission = self._limiter.admit(event)
+        try:
             await self._views.member_room(room_id, me)
             if files:
                 await self._files_of_room(room_id, files)
-            appended = await self._log.append(
+            appending = self._appends.append(
+                self._stream(room_id),
                 room_subject(room_id, self._partitions),
                 ev.encode(event),
                 message_dedupe_id(room_id, me, client_id),
             )
+        except BaseException:
+            admission.release()
+            raise
+        return self._sent_when_applied(admission, appending, me, room_id, client_id)
+
+    async def _sent_when_applied(
+        self,
+        admission: Admission,
+        appending: asyncio.Future[AppendAck],
+        me: str,
+        room_id: str,
+        client_id: str,
+    ) -> SendResult:
+        with admission:
+            appended = await appending
             await self._fresh.until_applied(appended)
         row = self._q.message_by_client_id(me, client_id, room_id)
         if row is None:
@@ -279,3 +311,7 @@ class Rooms:
             event = ev.ReadUpTo(v=1, at=now_ms(), room_id=room_id, user_id=me, room_seq=up_to)
             await self._append(event, f"read:{me}:{room_id}:{up_to}")
         return ReadResult(room_id=room_id, read_room_seq=self._q.read_position(room_id, me))
+
+
+async def _ready(result: SendResult) -> SendResult:
+    return result

@@ -4,15 +4,18 @@ connection a client already has, answered by ``ack`` frames.
 A command takes the same path as its HTTP request: the DC's refusal for writes (draining,
 catching up, cut off from the log: 503), the token (checked again for every command, so a token
 that expired or was logged out meanwhile gets the same 401 as over HTTP), then
-:meth:`Rooms.send` / :meth:`Rooms.mark_read` with their validation, idempotency by client_id,
-rate limits and metrics. The ack's status, result and error are the HTTP answer's.
+:meth:`Rooms.queue_send` (what :meth:`Rooms.send` runs) / :meth:`Rooms.mark_read` with their
+validation, idempotency by client_id, rate limits and metrics. The ack's status, result and error
+are the HTTP answer's.
 
 Pipelining: a connection may have up to ``ws_commands_in_flight`` commands unacknowledged. Each
-room's commands run one after another, in the order they arrived (a sender's per-room order is
-the log's); different rooms' run at once. An ack goes out as soon as its command is done: acks of
-different rooms may come in any order, and an ack may come before or after the ``event`` frame of
-the same message (the event is written when this DC applies it, the ack after that but through
-another path); clients match acks by ``ref`` and their own messages by ``client_id``.
+room's commands start one after another, in the order they arrived, each once the one before has
+its place in the log (a send: checked and queued for the room's stream, where group commit keeps
+the queue's order, so a sender's per-room order is the log's); their appends and acks then
+overlap, and different rooms' run at once. An ack goes out as soon as its command is done: acks
+may come in any order, and an ack may come before or after the ``event`` frame of the same
+message (the event is written when this DC applies it, the ack after that but through another
+path); clients match acks by ``ref`` and their own messages by ``client_id``.
 
 When the connection ends, commands not yet started are dropped and running ones finish without an
 ack: the client resends every unacknowledged command, with the same client_id, on its next
@@ -36,6 +39,7 @@ from firebreak.service.accounts import Accounts
 from firebreak.service.rooms import Rooms
 from firebreak.wire.commands import Command, SendCommand, decode_command, error_ack, ok_ack, ref_of
 from firebreak.wire.frames import error_frame
+from firebreak.wire.views import SendResult
 
 log = logging.getLogger(__name__)
 
@@ -76,27 +80,45 @@ class LiveCommands:
         when the socket takes them at once, else with ``write``."""
         return CommandConnection(self, token, write, write_now)
 
-    async def run(self, token: str, command: Command, started: float) -> bytes:
-        """``command``'s ack frame: what its HTTP request would have answered."""
-        is_send = isinstance(command, SendCommand)
+    async def start(self, token: str, command: Command, started: float) -> Awaitable[bytes]:
+        """Runs ``command`` until its place in the log is fixed (a send: checked and queued,
+        service/rooms.py's ``queue_send``; a read: done); the awaitable gives its ack frame, what
+        its HTTP request would have answered. It must be awaited."""
         try:
             refused = self._refusal(True)
             if refused is not None:
                 raise refused
             me = self._accounts.authenticate(token).user_id
             if isinstance(command, SendCommand):
-                sent = await self._rooms.send(me, command.room_id, command.client_id, command.text)
-                self._metrics.sent(sent.duplicate, started)
-                return ok_ack(command.ref, 200 if sent.duplicate else 201, sent)
+                sending = await self._rooms.queue_send(me, command.room_id, command.client_id, command.text)
+                return self._sent(command, sending, started)
             read = await self._rooms.mark_read(me, command.room_id, command.up_to)
-            return ok_ack(command.ref, 200, read)
+            return _ready(ok_ack(command.ref, 200, read))
         except FirebreakError as exc:
-            if is_send:
-                self._metrics.send_failed(exc.code)
-            return self.refuse(command.ref, exc)
+            return _ready(self._failed(command, exc))
         except Exception:
-            log.exception("unhandled error in a %s command", "send" if is_send else "read")
-            return error_ack(command.ref, 500, "internal_error", "internal server error")
+            return _ready(self._crashed(command))
+
+    async def _sent(self, command: SendCommand, sending: Awaitable[SendResult], started: float) -> bytes:
+        try:
+            sent = await sending
+        except FirebreakError as exc:
+            return self._failed(command, exc)
+        except Exception:
+            return self._crashed(command)
+        self._metrics.sent(sent.duplicate, started)
+        return ok_ack(command.ref, 200 if sent.duplicate else 201, sent)
+
+    def _failed(self, command: Command, exc: FirebreakError) -> bytes:
+        if isinstance(command, SendCommand):
+            self._metrics.send_failed(exc.code)
+        return self.refuse(command.ref, exc)
+
+    def _crashed(self, command: Command) -> bytes:
+        log.exception(
+            "unhandled error in a %s command", "send" if isinstance(command, SendCommand) else "read"
+        )
+        return error_ack(command.ref, 500, "internal_error", "internal server error")
 
     def refuse(self, ref: str | None, exc: FirebreakError) -> bytes:
         """The error ack for ``ref`` (an ``error`` frame when the frame named none)."""
@@ -159,16 +181,25 @@ class CommandConnection:
         queue.append((command, started))
 
     async def _work(self, room_id: str, queue: deque[tuple[Command, float]]) -> None:
+        """Starts ``room_id``'s commands in order, each once the one before has its place in the
+        log; their appends and acks overlap."""
         try:
             while queue and not self._closed:
                 command, started = queue.popleft()
                 try:
-                    ack = await self._commands.run(self._token, command, started)
-                    await self._write(ack)
-                finally:
+                    answer = await self._commands.start(self._token, command, started)
+                except BaseException:
                     self._in_flight -= 1
+                    raise
+                self._spawn(self._acknowledge(answer))
         finally:
             del self._rooms[room_id]
+
+    async def _acknowledge(self, answer: Awaitable[bytes]) -> None:
+        try:
+            await self._write(await answer)
+        finally:
+            self._in_flight -= 1
 
     def _answer_now(self, frame: bytes) -> None:
         if self._write_now is not None and self._write_now(frame):
@@ -193,3 +224,7 @@ class CommandConnection:
     def close(self) -> None:
         """The socket is gone: drop what has not started; what runs finishes unacknowledged."""
         self._closed = True
+
+
+async def _ready(frame: bytes) -> bytes:
+    return frame

@@ -1,0 +1,110 @@
+"""Group commit: single appends to one stream that arrive while an earlier one is being written
+go to the log together, as one atomic batch, when it is done.
+
+One message per send is what people make, and one R3 append with fsync per message costs a round
+trip, a reply and a Raft entry for each. A stream here has at most one write in flight from this
+gateway: the first append goes alone (with its ``Nats-Msg-Id``, as :meth:`Log.append`), and what
+queues behind it is written next as one batch of up to ``max_entries`` (:meth:`Log.append_entries`).
+Under light load nothing waits longer than before; under heavy load one reply and one round trip
+serve many sends.
+
+Order: entries reach the stream in the order :meth:`GroupCommit.append` was called, so a caller
+that queues its sends one after another (a connection's pipelined sends to one room) keeps their
+order in the log. A batch that fails (no quorum until the write deadline, this DC cut off) fails
+every append in it; the ones queued after it are still written, as after a failed single append.
+
+Batches carry no message ids (JetStream refuses them in atomic batches): a batch sent again after
+a lost acknowledgement may be stored twice, and the projection's durable check (room, sender,
+client id) ignores the second copy in every DC alike, as for batch sends (and the sends' answers
+say ``duplicate``, as the stored copy is not at the sequences the retry was acknowledged at).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass
+from typing import Protocol
+
+from firebreak.adapters.nats_log import MAX_ATOMIC_BATCH, AppendAck
+
+#: A batch is cut at this many bytes of payload, whatever ``max_entries`` allows.
+MAX_BATCH_BYTES = 1 << 20
+
+
+class Appends(Protocol):
+    """What group commit writes with (adapters/nats_log.py's :class:`Log`)."""
+
+    async def append(self, subject: str, data: bytes, msg_id: str) -> AppendAck: ...
+    async def append_entries(self, entries: list[tuple[str, bytes]]) -> AppendAck: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    subject: str
+    data: bytes
+    msg_id: str
+    done: asyncio.Future[AppendAck]
+
+
+class GroupCommit:
+    """Queues appends per stream and writes each stream's queue as batches, one at a time."""
+
+    def __init__(self, log: Appends, max_entries: int = MAX_ATOMIC_BATCH) -> None:
+        self._log = log
+        self._max_entries = max(1, min(max_entries, MAX_ATOMIC_BATCH))
+        self._queues: dict[str, deque[_Entry]] = {}
+        self._writers: set[asyncio.Task[None]] = set()
+
+    def append(self, stream: str, subject: str, data: bytes, msg_id: str) -> asyncio.Future[AppendAck]:
+        """Queues ``data`` for ``subject`` (in ``stream``); the future gives its acknowledgement.
+
+        Queued at once, without waiting: the order of calls is the order in the stream."""
+        done: asyncio.Future[AppendAck] = asyncio.get_running_loop().create_future()
+        queue = self._queues.get(stream)
+        if queue is None:
+            queue = self._queues[stream] = deque()
+            writer = asyncio.create_task(self._write(stream, queue))
+            self._writers.add(writer)
+            writer.add_done_callback(self._writers.discard)
+        queue.append(_Entry(subject, data, msg_id, done))
+        return done
+
+    async def _write(self, stream: str, queue: deque[_Entry]) -> None:
+        """Writes ``stream``'s queue until it is empty; the stream has no writer while idle."""
+        batch: list[_Entry] = []
+        try:
+            while queue:
+                batch = self._take(queue)
+                try:
+                    acks = await self._append(batch)
+                except Exception as exc:  # every caller gets the error its append would have raised
+                    for entry in batch:
+                        if not entry.done.done():
+                            entry.done.set_exception(exc)
+                    continue
+                for entry, ack in zip(batch, acks, strict=True):
+                    if not entry.done.done():
+                        entry.done.set_result(ack)
+        finally:
+            del self._queues[stream]
+            # Cancelled (the gateway stops): nobody waits forever for what was not written.
+            for entry in (*batch, *queue):
+                entry.done.cancel()
+
+    def _take(self, queue: deque[_Entry]) -> list[_Entry]:
+        batch = [queue.popleft()]
+        size = len(batch[0].data)
+        while queue and len(batch) < self._max_entries and size + len(queue[0].data) <= MAX_BATCH_BYTES:
+            entry = queue.popleft()
+            size += len(entry.data)
+            batch.append(entry)
+        return batch
+
+    async def _append(self, batch: list[_Entry]) -> list[AppendAck]:
+        if len(batch) == 1:
+            entry = batch[0]
+            return [await self._log.append(entry.subject, entry.data, entry.msg_id)]
+        last = await self._log.append_entries([(entry.subject, entry.data) for entry in batch])
+        first = last.seq - len(batch) + 1
+        return [AppendAck(stream=last.stream, seq=first + i, duplicate=False) for i in range(len(batch))]

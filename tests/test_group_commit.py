@@ -1,0 +1,88 @@
+"""Group commit (adapters/group_commit.py) against a log that records what it is asked to write:
+the first append goes alone, what queues behind it goes next as one batch in the order queued,
+a failed batch fails only its own appends, and each append learns its own sequence."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from firebreak.adapters.group_commit import GroupCommit
+from firebreak.adapters.nats_log import AppendAck
+from firebreak.errors import Unavailable
+
+
+class RecordingLog:
+    """A stream that answers each write when the test lets it (``release``)."""
+
+    def __init__(self) -> None:
+        self.writes: list[list[bytes]] = []
+        self.seq = 0
+        self.fail_next = False
+        self.gate = asyncio.Event()
+        self.gate.set()
+
+    async def _write(self, entries: list[bytes]) -> AppendAck:
+        self.writes.append(entries)
+        await self.gate.wait()
+        if self.fail_next:
+            self.fail_next = False
+            raise Unavailable("no quorum")
+        self.seq += len(entries)
+        return AppendAck(stream="ROOMS_0", seq=self.seq, duplicate=False)
+
+    async def append(self, subject: str, data: bytes, msg_id: str) -> AppendAck:
+        return await self._write([data])
+
+    async def append_entries(self, entries: list[tuple[str, bytes]]) -> AppendAck:
+        return await self._write([data for _, data in entries])
+
+
+async def test_what_queues_behind_a_write_goes_next_as_one_batch_in_order() -> None:
+    log = RecordingLog()
+    log.gate.clear()
+    group = GroupCommit(log)
+    first = group.append("ROOMS_0", "rooms.0.a", b"m0", "id0")
+    await asyncio.sleep(0)  # the writer takes m0 alone
+    rest = [group.append("ROOMS_0", "rooms.0.a", f"m{i}".encode(), f"id{i}") for i in range(1, 6)]
+    log.gate.set()
+    acks = await asyncio.gather(first, *rest)
+    assert log.writes == [[b"m0"], [b"m1", b"m2", b"m3", b"m4", b"m5"]]
+    assert [ack.seq for ack in acks] == [1, 2, 3, 4, 5, 6]
+
+
+async def test_a_failed_batch_fails_its_own_appends_and_the_next_are_written() -> None:
+    log = RecordingLog()
+    log.gate.clear()
+    group = GroupCommit(log)
+    first = group.append("ROOMS_0", "rooms.0.a", b"m0", "id0")
+    await asyncio.sleep(0)
+    log.fail_next = True
+    doomed = group.append("ROOMS_0", "rooms.0.a", b"m1", "id1")
+    log.gate.set()
+    with pytest.raises(Unavailable):
+        await first
+    with_later = group.append("ROOMS_0", "rooms.0.a", b"m2", "id2")
+    assert (await doomed).seq == 1
+    assert (await with_later).seq == 2
+
+
+async def test_batches_are_cut_at_the_entry_limit() -> None:
+    log = RecordingLog()
+    log.gate.clear()
+    group = GroupCommit(log, max_entries=2)
+    futures = [group.append("ROOMS_0", "rooms.0.a", bytes([i]), str(i)) for i in range(5)]
+    log.gate.set()
+    await asyncio.gather(*futures)
+    # All five queued before the writer ran: it takes them two by two.
+    assert [len(w) for w in log.writes] == [2, 2, 1]
+
+
+async def test_streams_are_written_independently() -> None:
+    log = RecordingLog()
+    group = GroupCommit(log)
+    a = group.append("ROOMS_0", "rooms.0.a", b"a", "a")
+    b = group.append("ROOMS_1", "rooms.1.b", b"b", "b")
+    await asyncio.gather(a, b)
+    assert sorted(log.writes) == [[b"a"], [b"b"]]

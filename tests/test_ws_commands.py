@@ -1,0 +1,113 @@
+"""A socket's command pipeline (entrypoints/gateway/ws_commands.py) against rooms whose appends
+finish when the test says: one room's sends are queued in the order they came, the next before
+the one before is written (their appends overlap), and commands beyond the cap on commands in
+flight are refused at once with ``too_many_commands``."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import cast
+
+import msgspec
+
+from firebreak.config import Limits
+from firebreak.entrypoints.gateway.ws_commands import LiveCommands
+from firebreak.service.accounts import Accounts
+from firebreak.service.rooms import Rooms
+from firebreak.wire.commands import SendCommand, decode_ack, encode_command
+from firebreak.wire.views import MessageView, SendResult
+
+
+@dataclass
+class _Identity:
+    user_id: str
+
+
+class _Accounts:
+    def authenticate(self, token: str) -> _Identity:
+        return _Identity("u_alice")
+
+
+class _Rooms:
+    """Queues sends and finishes them only when ``finish`` is called."""
+
+    def __init__(self) -> None:
+        self.queued: list[str] = []
+        self._appends: list[asyncio.Future[None]] = []
+
+    async def queue_send(self, me: str, room_id: str, client_id: str, text: str) -> Awaitable[SendResult]:
+        self.queued.append(client_id)
+        appended = asyncio.get_running_loop().create_future()
+        self._appends.append(appended)
+        return self._answer(appended, room_id, client_id, len(self.queued))
+
+    async def _answer(
+        self, appended: asyncio.Future[None], room_id: str, client_id: str, n: int
+    ) -> SendResult:
+        await appended
+        view = MessageView(room_id=room_id, room_seq=n, sender="u_alice", client_id=client_id, text="hi",
+                           at=0, unread=1, p=0, seq=n)  # fmt: skip
+        return SendResult(message=view, duplicate=False)
+
+    def finish(self) -> None:
+        for appended in self._appends:
+            if not appended.done():
+                appended.set_result(None)
+
+
+class _Metrics:
+    def sent(self, duplicate: bool, started: float) -> None:
+        pass
+
+    def send_failed(self, code: str) -> None:
+        pass
+
+    def refused(self, code: str) -> None:
+        pass
+
+
+async def _until(condition: object, what: str) -> None:
+    for _ in range(1000):
+        if callable(condition) and condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError(what)
+
+
+async def test_one_rooms_sends_overlap_in_order_and_the_cap_refuses_the_rest() -> None:
+    limits = Limits()
+    cap = limits.ws_commands_in_flight
+    rooms = _Rooms()
+    commands = LiveCommands(
+        accounts=cast(Accounts, _Accounts()),
+        rooms=cast(Rooms, rooms),
+        refusal=lambda writing: None,
+        limits=limits,
+        metrics=_Metrics(),
+    )
+    written: list[bytes] = []
+
+    async def write(frame: bytes) -> None:
+        written.append(frame)
+
+    connection = commands.connection("token", write, None)
+    n = cap + 20
+    for i in range(n):
+        connection.take(
+            encode_command(SendCommand(ref=f"r{i}", room_id="g_room", client_id=f"c{i}", text="hi"))
+        )
+
+    await _until(lambda: len(rooms.queued) == cap and len(written) == 20, "every admitted send queued")
+    assert rooms.queued == [f"c{i}" for i in range(cap)], "queued in the order sent, none written yet"
+    refused = [decode_ack(frame) for frame in written]
+    assert {(a.ref, a.status, a.code) for a in refused} == {
+        (f"r{i}", 429, "too_many_commands") for i in range(cap, n)
+    }
+
+    rooms.finish()
+    await _until(lambda: len(written) == n, "every queued send acknowledged")
+    acks = [msgspec.json.decode(frame) for frame in written[20:]]
+    assert sorted(a["ref"] for a in acks) == sorted(f"r{i}" for i in range(cap))
+    assert all(a["status"] == 201 for a in acks)
