@@ -7,10 +7,13 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from firebreak.adapters import sqlite_store
+from firebreak.adapters.sqlite_presence import PresenceQueries
 from firebreak.config import Limits
 from firebreak.domain.presence import OFF, ON, PresenceNote, TypingNote
 from firebreak.errors import NotFound
@@ -178,3 +181,18 @@ async def test_a_socket_that_cannot_take_frames_now_gets_them_later_in_order_up_
     sink(json.dumps({"kind": "typing", "n": 99}).encode())
     assert sock.frames[-1]["n"] == 99, "once nothing waits, frames go out at once again"
     sink.close()
+
+
+def test_presence_changes_reach_co_members_of_small_rooms_only(tmp_path: Path) -> None:
+    """The read model's watchers: a room above ``presence_push_max_members`` makes none (its
+    members ask GET .../presence), a direct room and a small group do, a left room does not."""
+    conn = sqlite_store.connect(tmp_path / "rm.sqlite3")
+    rows = [("d_1", "u_a", 1), ("d_1", "u_b", 1), ("g_small", "u_a", 1), ("g_small", "u_c", 1)]
+    rows += [("g_left", "u_a", 1), ("g_left", "u_e", 0)]
+    rows += [("g_big", f"u_{i:03}", 1) for i in range(6)] + [("g_big", "u_a", 1)]
+    conn.executemany(
+        "INSERT INTO members(room_id, user_id, active, joined_seq, read_room_seq) VALUES(?,?,?,1,0)", rows
+    )
+    everyone = {"u_b", "u_c", "u_e", *(f"u_{i:03}" for i in range(6))}
+    assert PresenceQueries(conn, push_max_members=5).watchers("u_a", everyone) == {"u_b", "u_c"}
+    assert PresenceQueries(conn, push_max_members=7).watchers("u_a", everyone) == everyone - {"u_e"}

@@ -79,12 +79,26 @@ async def test_sends_follow_the_write_hint(pair: Pair) -> None:
     alice = pair.alice
     await eventually(lambda: _has(alice, "#rooms", f"Hint {i}"), what="the room in alice's list")
     await open_room(alice, f"Hint {i}")
-    await type_message(alice, "first")  # no hint yet: her own DC answers, and names the leader's
+    # What the page writes on its live socket, from now on (the socket is open already).
+    await alice.evaluate(
+        """() => {
+            window.sentFrames = [];
+            const send = WebSocket.prototype.send;
+            WebSocket.prototype.send = function (data) {
+                window.sentFrames.push(String(data));
+                return send.call(this, data);
+            };
+        }"""
+    )
+    await type_message(alice, "first")  # no hint yet: over her socket at dc1, whose ack names the leader's
     await eventually(lambda: _sent_is(alice, [f"welcome {i}", "first"]), what="the first send")
     await type_message(alice, "second")
     await eventually(lambda: _sent_is(alice, [f"welcome {i}", "first", "second"]), what="the second")
     assert await _answered_by(alice) == ["dc1", hinted], "the second send went where the hint said"
     assert (await alice.locator("#conn").get_attribute("data-dc")) == "dc1", "the rest stays at dc1"
+    frames = [json.loads(f) for f in await alice.evaluate("window.sentFrames")]
+    sends = [f["text"] for f in frames if f.get("kind") == "send"]
+    assert sends == ["first"], "the first went over the live socket, the second over HTTP to the leader's DC"
 
 
 async def _has(page: Page, selector: str, text: str) -> bool:
@@ -167,7 +181,7 @@ ONE_SEND_S = 15
 
 async def test_the_outbox_keeps_trying_past_one_send(pair: Pair) -> None:
     """Every DC refuses sends (503) for longer than one send's retries, then takes them: the
-    message is sent by itself, once."""
+    message is sent by itself, once (over HTTP: the page's socket fails its sends)."""
     alice, bob = pair.alice, pair.bob
     room = await bob.open_direct(pair.alice_name)
     await bob.send(room.room_id, "before the refusals")
@@ -186,6 +200,16 @@ async def test_the_outbox_keeps_trying_past_one_send(pair: Pair) -> None:
             await route.continue_()
 
     await alice.route("**/v1/rooms/*/messages", refuse)
+    # Its socket cannot take a send either: the outbox turns to HTTP, where the refusals are.
+    await alice.evaluate(
+        """() => {
+            const send = WebSocket.prototype.send;
+            WebSocket.prototype.send = function (data) {
+                if (String(data).includes('"kind":"send"')) throw new Error("blocked by the test");
+                return send.call(this, data);
+            };
+        }"""
+    )
     try:
         await type_message(alice, "through the refusals")
         await eventually(

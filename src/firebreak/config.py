@@ -99,6 +99,10 @@ class Limits:
     #: ``presence_expiry_s`` is offline (a burned DC's users: docs/DECISIONS.md).
     presence_beat_s: float = 2.0
     presence_expiry_s: float = 5.0
+    #: Presence changes are pushed to those who share a room of at most this many members with
+    #: the user; a larger room's members ask for it (GET /v1/rooms/{id}/presence). Without it a
+    #: 1,000-member room coming online sends each member a frame per other member.
+    presence_push_max_members: int = 50
     #: Events a WebSocket session may have queued before the server drops it (it resumes by cursor).
     ws_queue_max: int = 10_000
     #: A live WebSocket gets a ``heartbeat`` frame after this long without one, so a client can

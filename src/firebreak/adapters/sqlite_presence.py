@@ -1,5 +1,5 @@
 """Who may see whom, from a DC's read model: the members of a room, and the people who share a
-room with a user (those who see that user's presence: docs/SECURITY.md)."""
+room with a user (those who are told of that user's presence changes: docs/SECURITY.md)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ import sqlite3
 
 
 class PresenceQueries:
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, push_max_members: int = 50) -> None:
+        """``push_max_members``: only rooms of at most this many active members make watchers."""
         self._db = conn
+        self._push_max = push_max_members
 
     def members(self, room_id: str) -> list[str]:
         """The room's active members."""
@@ -18,12 +20,16 @@ class PresenceQueries:
         return [str(r[0]) for r in rows]
 
     def watchers(self, user_id: str, among: set[str]) -> set[str]:
-        """Those of ``among`` (other than ``user_id``) who share an active room with ``user_id``."""
+        """Those of ``among`` (other than ``user_id``) who share an active room of at most
+        ``push_max_members`` members with ``user_id``."""
         if not among:
             return set()
+        # A room's size is counted up to one past the limit: a big room costs no more to skip.
         rows = self._db.execute(
             "SELECT DISTINCT b.user_id FROM members a JOIN members b ON b.room_id=a.room_id "
-            "WHERE a.user_id=? AND a.active=1 AND b.active=1 AND b.user_id!=?",
-            (user_id, user_id),
+            "WHERE a.user_id=? AND a.active=1 AND b.active=1 AND b.user_id!=? "
+            "AND (SELECT COUNT(*) FROM (SELECT 1 FROM members c WHERE c.room_id=a.room_id "
+            "AND c.active=1 LIMIT ?)) <= ?",
+            (user_id, user_id, self._push_max + 1, self._push_max),
         )
         return {str(r[0]) for r in rows} & among

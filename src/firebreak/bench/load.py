@@ -70,6 +70,8 @@ class LoadResult(msgspec.Struct, frozen=True):
     failed_sends: int = 0
     #: distinct local addresses the live sockets came from
     source_addresses: int = 1
+    #: live sockets opened (handshake and authentication) per second of set-up spent opening them
+    connects_per_s: float = 0.0
 
 
 class _Event(msgspec.Struct):
@@ -115,6 +117,7 @@ class Load:
         #: shared by all senders of a run: every send takes one number, up to max_messages
         self._budget = itertools.count()
         self._failed = 0
+        self._connect_s = 0.0
         self._sockets: list[WireWebSocket] = []
         self._conns: list[HttpConnection] = []
         self.sent_at: dict[str, float] = {}
@@ -188,7 +191,9 @@ class Load:
             room_id = msgspec.json.decode(made, type=_Room).room_id
             self.senders.append((await self._connection(room), sender_token, room_id))
             online = members[:online_per_room]
+            opening = time.perf_counter()
             socks = await asyncio.gather(*(connect(room + k, token) for k, (_, token) in enumerate(online)))
+            self._connect_s += time.perf_counter() - opening
             self.sender_sockets.append(socks[0])  # the sender is the room's first member, online first
             self._say(f"  room {room + 1}/{self._o.rooms} ready ({online_per_room} members online)")
         await asyncio.wait_for(self._all_ready.wait(), 120)
@@ -294,6 +299,7 @@ class Load:
             deliveries=deliveries,
             deliveries_per_s=round(deliveries / took, 1),
             online_clients=len(self._sockets),
+            connects_per_s=round(len(self._sockets) / max(self._connect_s, 1e-9), 1),
             send_to_ack=latency(acks),
             send_to_all_delivered=latency(to_all),
             undelivered_messages=len(self.sent_at) - len(to_all),

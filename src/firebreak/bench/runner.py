@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import msgspec
 
-from firebreak.bench.load import BenchOptions, Load, LoadResult
+from firebreak.bench.load import SETUP_CONCURRENCY, BenchOptions, Load, LoadResult
 from firebreak.bench.procstats import ProcSample, sample
 from firebreak.bench.raw import RawResult, raw_publish
 from firebreak.config import Config
@@ -123,6 +123,8 @@ def table(result: BenchResult) -> str:
         f"sent over {result.options.send_over}",
         f"{'firebreak sends/s':28} {f.per_s:>10,.1f}   ({f.messages} in {f.seconds:.1f} s)",
         f"{'deliveries/s':28} {f.deliveries_per_s:>10,.1f}",
+        f"{'live sockets opened/s':28} {f.connects_per_s:>10,.1f}   (during set-up, "
+        f"{SETUP_CONCURRENCY} handshakes at a time)",
     ]
     for r in result.raw:
         lines.append(f"{'raw JetStream':28} {r.per_s:>10,.1f}   ({r.mode})")

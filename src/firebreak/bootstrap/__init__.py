@@ -228,7 +228,9 @@ def _assemble(
         ),
     )
     gw.tasks.append(asyncio.create_task(balancer.run(), name="leader-balancer"))
-    gw.presence = Presence(CoreLink(nc), room_queries, PresenceQueries(conn), limits, dc.name)
+    gw.presence = Presence(
+        CoreLink(nc), room_queries, PresenceQueries(conn, limits.presence_push_max_members), limits, dc.name
+    )
     gw.tasks.append(asyncio.create_task(gw.presence.run(), name="presence"))
     for task in gw.tasks:
         task.add_done_callback(_log_if_failed)

@@ -55,6 +55,9 @@ class Ack(msgspec.Struct, Generic[T], tag_field="kind", tag="ack", frozen=True, 
     code: str | None = None
     message: str | None = None
     retry_after_s: int | None = None
+    #: Of a send: where this room's writes should go (the HTTP answer's Firebreak-Write-Url): a
+    #: client whose socket is at another DC may send that room's next messages there.
+    write_url: str | None = None
 
 
 class RawAck(msgspec.Struct, tag_field="kind", tag="ack", frozen=True):
@@ -67,6 +70,7 @@ class RawAck(msgspec.Struct, tag_field="kind", tag="ack", frozen=True):
     code: str | None = None
     message: str | None = None
     retry_after_s: int | None = None
+    write_url: str | None = None
 
 
 class _Ref(msgspec.Struct):
@@ -106,8 +110,8 @@ def encode_command(command: Command) -> bytes:
     return _encoder.encode(command)
 
 
-def ok_ack(ref: str, status: int, result: object) -> bytes:
-    return _encoder.encode(Ack(ref=ref, status=status, result=result))
+def ok_ack(ref: str, status: int, result: object, write_url: str | None = None) -> bytes:
+    return _encoder.encode(Ack(ref=ref, status=status, result=result, write_url=write_url))
 
 
 def error_ack(ref: str, status: int, code: str, message: str, retry_after_s: int | None = None) -> bytes:

@@ -262,7 +262,12 @@ def create_app(gw: GatewayParts) -> ASGIApp:
         metrics=gw.metrics,
         heartbeat_s=gw.config.limits.ws_heartbeat_s,
         commands=LiveCommands(
-            accounts=accounts, rooms=rooms, refusal=gw.refusal, limits=gw.config.limits, metrics=gw.metrics
+            accounts=accounts,
+            rooms=rooms,
+            refusal=gw.refusal,
+            limits=gw.config.limits,
+            metrics=gw.metrics,
+            write_url=gw.write_url,
         ),
     )
     limits = gw.config.limits

@@ -66,14 +66,17 @@ class LiveCommands:
         refusal: Callable[[bool], FirebreakError | None],
         limits: Limits,
         metrics: CommandMetrics,
+        write_url: Callable[[str], str | None] = lambda room_id: None,
     ) -> None:
-        """``refusal(writing)`` says why this DC takes no write now, if so (bootstrap.Gateway)."""
+        """``refusal(writing)`` says why this DC takes no write now, if so (bootstrap.Gateway);
+        ``write_url(room_id)`` is the write hint a send's ack carries, as the HTTP answer does."""
         self._accounts = accounts
         self._rooms = rooms
         self._refusal = refusal
         self._max_bytes = limits.max_ws_frame_bytes
         self._max_in_flight = limits.ws_commands_in_flight
         self._metrics = metrics
+        self._write_url = write_url
 
     def connection(self, token: str, write: WriteFrame, write_now: WriteFrameNow | None) -> CommandConnection:
         """The commands of one socket authenticated with ``token``; acks go out with ``write_now``
@@ -107,7 +110,7 @@ class LiveCommands:
         except Exception:
             return self._crashed(command)
         self._metrics.sent(sent.duplicate, started)
-        return ok_ack(command.ref, 200 if sent.duplicate else 201, sent)
+        return ok_ack(command.ref, 200 if sent.duplicate else 201, sent, self._write_url(command.room_id))
 
     def _failed(self, command: Command, exc: FirebreakError) -> bytes:
         if isinstance(command, SendCommand):

@@ -72,11 +72,22 @@ export class Api {
     try {
       return await this.request(method, path, body, { deadlineMs, answer, dc: this.writeDc.get(roomId) });
     } finally {
-      const hint = (answer.writeUrl ?? "").replace(/\/+$/, "");
-      const named = this.dcs.findIndex((d) => d.http_url.replace(/\/+$/, "") === hint);
-      if (named >= 0) this.writeDc.set(roomId, named);
-      else this.writeDc.delete(roomId);
+      this.noteWriteUrl(roomId, answer.writeUrl);
     }
+  }
+
+  // A write's answer named `url` (Firebreak-Write-Url, or an ack's write_url) for room `roomId`.
+  noteWriteUrl(roomId, url) {
+    const hint = (url ?? "").replace(/\/+$/, "");
+    const named = this.dcs.findIndex((d) => d.http_url.replace(/\/+$/, "") === hint);
+    if (named >= 0) this.writeDc.set(roomId, named);
+    else this.writeDc.delete(roomId);
+  }
+
+  // True unless the last write to `roomId` named a DC other than the current one.
+  writesHere(roomId) {
+    const named = this.writeDc.get(roomId);
+    return named === undefined || named === this.current;
   }
 
   // A failed try at DC `index`: a hinted DC is just left behind; the current one is moved from.

@@ -14,6 +14,11 @@
 // live socket, so SILENT_BEATS of them without any frame means the DC stopped answering even though
 // its TCP connection may still look open (a frozen or partitioned DC: the browser would not notice
 // until TCP gives up, and a page cannot send WebSocket pings).
+//
+// While LIVE, messages go over this socket too (send(): a "send" command answered by an "ack"
+// frame with the HTTP answer's status, result or error; docs/API.md). A command whose socket is
+// lost before its ack fails as retryable: the outbox sends it again, with the same id.
+import { ApiError } from "./api.js";
 import { save } from "./store.js";
 
 export const State = {
@@ -27,6 +32,7 @@ export const State = {
 const FATAL = new Set(["invalid_token", "token_expired", "session_revoked", "missing_token"]);
 const OPEN_TIMEOUT_MS = 4000;
 const SILENT_BEATS = 3;
+const ACK_TIMEOUT_MS = 15000;
 
 export class Live {
   // api: the shared Api (its current DC is where this connects); cursorKey: where the cursor is kept.
@@ -42,6 +48,53 @@ export class Live {
     this.ws = null;
     this.delay = 50;
     this.stopped = false;
+    this.acks = new Map(); // ref -> { resolve, reject, timer } of commands sent on this.ws
+    this.refs = 0;
+  }
+
+  // True while a command sent now would go out on an open, caught-up socket.
+  canSend() {
+    return this.state === State.LIVE && this.ws?.readyState === WebSocket.OPEN;
+  }
+
+  // Sends `command` (without its ref) on the socket; resolves with the ack's result, or rejects
+  // with an ApiError as the same HTTP request would (status 0, retryable, if the socket is lost).
+  send(command) {
+    const ref = `w${++this.refs}`;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => this.unanswered(ref, "no acknowledgement in time"), ACK_TIMEOUT_MS);
+      this.acks.set(ref, { resolve, reject, timer, dc: this.api.dcs[this.api.current]?.name });
+      try {
+        this.ws.send(JSON.stringify({ ...command, ref }));
+      } catch {
+        this.unanswered(ref, "live connection lost");
+      }
+    });
+  }
+
+  acked(frame) {
+    const waiting = this.acks.get(frame.ref);
+    if (!waiting) return;
+    this.acks.delete(frame.ref);
+    clearTimeout(waiting.timer);
+    if (frame.status < 300) {
+      waiting.resolve({ result: frame.result, answeredBy: waiting.dc, writeUrl: frame.write_url });
+    } else {
+      waiting.reject(new ApiError(frame.status, frame.code, frame.message, frame.retry_after_s ?? null));
+    }
+  }
+
+  unanswered(ref, why) {
+    const waiting = this.acks.get(ref);
+    if (!waiting) return;
+    this.acks.delete(ref);
+    clearTimeout(waiting.timer);
+    waiting.reject(new ApiError(0, "unreachable", why));
+  }
+
+  // The socket is gone: every command on it is unanswered (the outbox sends them again).
+  dropAcks(why) {
+    for (const ref of [...this.acks.keys()]) this.unanswered(ref, why);
   }
 
   set(state) {
@@ -56,6 +109,7 @@ export class Live {
 
   stop() {
     this.stopped = true;
+    this.dropAcks("stopped");
     clearTimeout(this.timer);
     clearTimeout(this.silence);
     if (this.ws) this.ws.close(1000);
@@ -106,6 +160,8 @@ export class Live {
         this.keep(frame.cursor);
         this.delay = 50;
         this.set(State.LIVE);
+      } else if (frame.kind === "ack") {
+        this.acked(frame);
       } else if (frame.kind === "typing" || frame.kind === "presence") {
         this.handlers.onNote?.(frame);
       } else if (frame.kind === "error" && FATAL.has(frame.code)) {
@@ -139,6 +195,7 @@ export class Live {
   // Lost (or never reached) DC `index`: the next one, with the same cursor.
   lost(index, code) {
     this.ws = null;
+    this.dropAcks("live connection lost");
     this.set(State.BACKOFF);
     this.api.moveFrom(index, `live connection lost${code ? ` (${code})` : ""}`);
     this.timer = setTimeout(() => this.connect(), this.delay);

@@ -106,6 +106,7 @@ async function startSession(session) {
     onNote: (frame) => app.notes.frame(frame),
     onFatal: () => endSession("Your session has ended: sign in again."),
   }, app.config.heartbeat_s ?? 5);
+  app.outbox.live = app.live; // sends go over the live socket while it is connected
   app.list.render();
   app.list.refreshSoon();
   app.live.start();

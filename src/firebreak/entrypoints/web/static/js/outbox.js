@@ -8,17 +8,24 @@
 //   PENDING --other 4xx (too long, not a member, ...)--> FAILED(reason)
 //   FAILED --edit--> PENDING (a new id: the refused one stored nothing)   FAILED --drop--> gone
 //
-// Sends go to the room's write hint first (Api.write). One worker sends the oldest pending message first, one at a time, so a room's messages keep
-// the order they were typed in. Every change re-reads storage first: another tab of the same
+// A send goes over the live socket when it is connected and the room's writes belong at its DC
+// (Live.send: a "send" command, same answers as HTTP; its ack names the DC for the room's writes
+// as an HTTP answer does); otherwise, and after a retryable failure on the socket, it is an HTTP
+// request to the room's write hint (Api.write), whose failover finds a DC that takes writes. One worker
+// sends the oldest pending message first, one at a time, so a room's messages keep the order
+// they were typed in. Every change re-reads storage first: another tab of the same
 // origin may have added messages (it may also send the same one: same id, one message).
 import { load, newId, save, sleep } from "./store.js";
 
 const RETRY_MS = 700;
 
 export class Outbox {
-  constructor(userId, api, { onChange, onSent, onSignedOut }) {
+  // live: the Live stream (sends go over its socket while it is connected), or null.
+  constructor(userId, api, { onChange, onSent, onSignedOut }, live = null) {
     this.key = `outbox.${userId}`;
     this.api = api;
+    this.live = live;
+    this.viaHttp = false; // the next attempt goes over HTTP (after a retryable socket failure)
     this.handlers = { onChange, onSent, onSignedOut };
     this.running = false;
     this.stopped = false;
@@ -72,23 +79,20 @@ export class Outbox {
       while (!this.stopped) {
         const item = this.items.find((m) => m.state === "pending");
         if (!item) return;
+        const overSocket = !this.viaHttp && this.live?.canSend() && this.api.writesHere(item.room_id);
         try {
-          const answer = {};
-          const result = await this.api.write(
-            item.room_id,
-            "POST",
-            `/v1/rooms/${encodeURIComponent(item.room_id)}/messages`,
-            { client_id: item.client_id, text: item.text },
-            { deadlineMs: 15000, answer },
-          );
+          const { result, answeredBy } = await this.deliver(item, overSocket);
+          this.viaHttp = false;
           this.waiting = null;
           this.mutate((items) => {
             const i = items.findIndex((m) => m.client_id === item.client_id);
             if (i >= 0) items.splice(i, 1);
           });
-          this.handlers.onSent(item, result.message, answer.answeredBy);
+          this.handlers.onSent(item, result.message, answeredBy);
         } catch (error) {
-          if (error.retryable) {
+          if (error.retryable && overSocket) {
+            this.viaHttp = true; // at once, over HTTP: it fails over to a DC that takes writes
+          } else if (error.retryable) {
             this.waiting = error.message;
             this.handlers.onChange();
             await sleep(RETRY_MS);
@@ -106,5 +110,18 @@ export class Outbox {
     } finally {
       this.running = false;
     }
+  }
+
+  async deliver(item, overSocket) {
+    const body = { client_id: item.client_id, text: item.text };
+    if (overSocket) {
+      const acked = await this.live.send({ kind: "send", room_id: item.room_id, ...body });
+      this.api.noteWriteUrl(item.room_id, acked.writeUrl);
+      return acked;
+    }
+    const answer = {};
+    const path = `/v1/rooms/${encodeURIComponent(item.room_id)}/messages`;
+    const result = await this.api.write(item.room_id, "POST", path, body, { deadlineMs: 15000, answer });
+    return { result, answeredBy: answer.answeredBy };
   }
 }
