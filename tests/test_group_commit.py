@@ -43,9 +43,9 @@ async def test_what_queues_behind_a_write_goes_next_as_one_batch_in_order() -> N
     log = RecordingLog()
     log.gate.clear()
     group = GroupCommit(log)
-    first = group.append("ROOMS_0", "rooms.0.a", b"m0", "id0")
+    first = group.append("rooms.0.a", b"m0", "id0")
     await asyncio.sleep(0)  # the writer takes m0 alone
-    rest = [group.append("ROOMS_0", "rooms.0.a", f"m{i}".encode(), f"id{i}") for i in range(1, 6)]
+    rest = [group.append("rooms.0.a", f"m{i}".encode(), f"id{i}") for i in range(1, 6)]
     log.gate.set()
     acks = await asyncio.gather(first, *rest)
     assert log.writes == [[b"m0"], [b"m1", b"m2", b"m3", b"m4", b"m5"]]
@@ -56,14 +56,14 @@ async def test_a_failed_batch_fails_its_own_appends_and_the_next_are_written() -
     log = RecordingLog()
     log.gate.clear()
     group = GroupCommit(log)
-    first = group.append("ROOMS_0", "rooms.0.a", b"m0", "id0")
+    first = group.append("rooms.0.a", b"m0", "id0")
     await asyncio.sleep(0)
     log.fail_next = True
-    doomed = group.append("ROOMS_0", "rooms.0.a", b"m1", "id1")
+    doomed = group.append("rooms.0.a", b"m1", "id1")
     log.gate.set()
     with pytest.raises(Unavailable):
         await first
-    with_later = group.append("ROOMS_0", "rooms.0.a", b"m2", "id2")
+    with_later = group.append("rooms.0.a", b"m2", "id2")
     assert (await doomed).seq == 1
     assert (await with_later).seq == 2
 
@@ -72,17 +72,21 @@ async def test_batches_are_cut_at_the_entry_limit() -> None:
     log = RecordingLog()
     log.gate.clear()
     group = GroupCommit(log, max_entries=2)
-    futures = [group.append("ROOMS_0", "rooms.0.a", bytes([i]), str(i)) for i in range(5)]
+    futures = [group.append("rooms.0.a", bytes([i]), str(i)) for i in range(5)]
     log.gate.set()
     await asyncio.gather(*futures)
     # All five queued before the writer ran: it takes them two by two.
     assert [len(w) for w in log.writes] == [2, 2, 1]
 
 
-async def test_streams_are_written_independently() -> None:
+async def test_subjects_are_written_independently() -> None:
     log = RecordingLog()
     group = GroupCommit(log)
-    a = group.append("ROOMS_0", "rooms.0.a", b"a", "a")
-    b = group.append("ROOMS_1", "rooms.1.b", b"b", "b")
+    log.gate.clear()
+    a = group.append("rooms.0.a", b"a", "a")
+    b = group.append("rooms.0.b", b"b", "b")
+    await asyncio.sleep(0)
+    assert sorted(log.writes) == [[b"a"], [b"b"]], "both in flight at once"
+    log.gate.set()
     await asyncio.gather(a, b)
     assert sorted(log.writes) == [[b"a"], [b"b"]]

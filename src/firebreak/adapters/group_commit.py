@@ -1,14 +1,14 @@
-"""Group commit: single appends to one stream that arrive while an earlier one is being written
-go to the log together, as one atomic batch, when it is done.
+"""Group commit: appends to one subject (one room) that arrive while an earlier one is being
+written go to the log together, as one atomic batch, when it is done.
 
-One message per send is what people make, and one R3 append with fsync per message costs a round
-trip, a reply and a Raft entry for each. A stream here has at most one write in flight from this
-gateway: the first append goes alone (with its ``Nats-Msg-Id``, as :meth:`Log.append`), and what
-queues behind it is written next as one batch of up to ``max_entries`` (:meth:`Log.append_entries`).
-Under light load nothing waits longer than before; under heavy load one reply and one round trip
-serve many sends.
+A connection may pipeline many sends to one room, and their order must be the log's; one R3
+append with fsync per message would also cost a round trip, a reply and a Raft entry each. So a
+subject here has at most one write in flight from this gateway: the first append goes alone (with
+its ``Nats-Msg-Id``, as :meth:`Log.append`), and what queues behind it is written next as one batch
+of up to ``max_entries`` (:meth:`Log.append_entries`). Different subjects are written at once, as
+before: a room with one send at a time sees plain appends, and nothing waits longer than before.
 
-Order: entries reach the stream in the order :meth:`GroupCommit.append` was called, so a caller
+Order: entries reach the subject in the order :meth:`GroupCommit.append` was called, so a caller
 that queues its sends one after another (a connection's pipelined sends to one room) keeps their
 order in the log. A batch that fails (no quorum until the write deadline, this DC cut off) fails
 every append in it; the ones queued after it are still written, as after a failed single append.
@@ -48,7 +48,7 @@ class _Entry:
 
 
 class GroupCommit:
-    """Queues appends per stream and writes each stream's queue as batches, one at a time."""
+    """Queues appends per subject and writes each subject's queue as batches, one at a time."""
 
     def __init__(self, log: Appends, max_entries: int = MAX_ATOMIC_BATCH) -> None:
         self._log = log
@@ -56,22 +56,22 @@ class GroupCommit:
         self._queues: dict[str, deque[_Entry]] = {}
         self._writers: set[asyncio.Task[None]] = set()
 
-    def append(self, stream: str, subject: str, data: bytes, msg_id: str) -> asyncio.Future[AppendAck]:
-        """Queues ``data`` for ``subject`` (in ``stream``); the future gives its acknowledgement.
+    def append(self, subject: str, data: bytes, msg_id: str) -> asyncio.Future[AppendAck]:
+        """Queues ``data`` for ``subject``; the future gives its acknowledgement.
 
-        Queued at once, without waiting: the order of calls is the order in the stream."""
+        Queued at once, without waiting: the order of calls is the order in the log."""
         done: asyncio.Future[AppendAck] = asyncio.get_running_loop().create_future()
-        queue = self._queues.get(stream)
+        queue = self._queues.get(subject)
         if queue is None:
-            queue = self._queues[stream] = deque()
-            writer = asyncio.create_task(self._write(stream, queue))
+            queue = self._queues[subject] = deque()
+            writer = asyncio.create_task(self._write(subject, queue))
             self._writers.add(writer)
             writer.add_done_callback(self._writers.discard)
         queue.append(_Entry(subject, data, msg_id, done))
         return done
 
-    async def _write(self, stream: str, queue: deque[_Entry]) -> None:
-        """Writes ``stream``'s queue until it is empty; the stream has no writer while idle."""
+    async def _write(self, subject: str, queue: deque[_Entry]) -> None:
+        """Writes ``subject``'s queue until it is empty; the subject has no writer while idle."""
         batch: list[_Entry] = []
         try:
             while queue:
@@ -87,7 +87,7 @@ class GroupCommit:
                     if not entry.done.done():
                         entry.done.set_result(ack)
         finally:
-            del self._queues[stream]
+            del self._queues[subject]
             # Cancelled (the gateway stops): nobody waits forever for what was not written.
             for entry in (*batch, *queue):
                 entry.done.cancel()

@@ -212,7 +212,6 @@ class Rooms:
             if files:
                 await self._files_of_room(room_id, files)
             appending = self._appends.append(
-                self._stream(room_id),
                 room_subject(room_id, self._partitions),
                 ev.encode(event),
                 message_dedupe_id(room_id, me, client_id),

@@ -10,7 +10,7 @@ are the HTTP answer's.
 
 Pipelining: a connection may have up to ``ws_commands_in_flight`` commands unacknowledged. Each
 room's commands start one after another, in the order they arrived, each once the one before has
-its place in the log (a send: checked and queued for the room's stream, where group commit keeps
+its place in the log (a send: checked and queued for the room, where group commit keeps
 the queue's order, so a sender's per-room order is the log's); their appends and acks then
 overlap, and different rooms' run at once. An ack goes out as soon as its command is done: acks
 may come in any order, and an ack may come before or after the ``event`` frame of the same
