@@ -1,7 +1,10 @@
 """The ``slow-dc`` drill (slow set): the DC leading the most partitions has its links slowed by
-100 ms each way with 1 % loss from 4 s to 26 s of a 30 s drill, through the link proxies (no
+100 ms each way with 1 % loss from 4 s to 40 s of a 44 s drill, through the link proxies (no
 root). Writes go on and nothing acknowledged is lost; the leaders leave the slow DC, so writes are
-fast again while its links are still slow; after the restore the read models agree."""
+fast again while its links are still slow; after the restore the read models agree. The leaders
+must be off it within 30 s (the balancer needs two rounds of 5 s ± 25 % once the route pings show
+the slow link, and its own requests cross the slow links too: 10-25 s seen), so the slow phase
+lasts longer than that bound."""
 
 from __future__ import annotations
 
@@ -19,11 +22,11 @@ from tests.test_drill import SMALL, assert_clean
 
 pytestmark = pytest.mark.slow
 
-SLOW_LEADER = (Disaster("slow", 4, "leader"), Disaster("restore", 26, ""))
+SLOW_LEADER = (Disaster("slow", 4, "leader"), Disaster("restore", 40, ""))
 
 
 async def test_a_slow_dc_loses_nothing_and_its_leaders_move_off(tmp_path: Path) -> None:
-    options = msgspec.structs.replace(SMALL, disasters=SLOW_LEADER, duration_s=30.0)
+    options = msgspec.structs.replace(SMALL, disasters=SLOW_LEADER, duration_s=44.0)
     assert needs_link_proxies(options)
     config = ephemeral_config(tmp_path / "cluster", partitions=options.partitions)
     result = await Drill(config, options, "pytest", lambda line: None, links=LinkFault()).run()

@@ -224,3 +224,17 @@ def test_a_limit_that_lets_nothing_through_is_refused(tmp_path: Path, line: str)
     path.write_text(f"[limits]\n{line}\n")
     with pytest.raises(ConfigError, match=line.split()[0]):
         load_config(path)
+
+
+def test_sends_have_their_own_cap_on_writes_in_flight() -> None:
+    """Sends may fill a socket's pipeline (``sends_in_flight``); other kinds keep ``writes_in_flight``."""
+    limits = Limits(sends_in_flight=5, writes_in_flight=2, send_burst=100, read_burst=100)
+    lim = WriteLimiter.from_limits(limits)
+    sends = [lim.admit(ev.MessageSent(v=1, at=0, room_id="g_r", sender="u_a", client_id=f"c{i}", text="x"))
+             for i in range(5)]  # fmt: skip
+    with pytest.raises(RateLimited, match="at most 5"):
+        lim.admit(ev.MessageSent(v=1, at=0, room_id="g_r", sender="u_a", client_id="c5", text="x"))
+    reads = [lim.admit(ev.ReadUpTo(v=1, at=0, room_id="g_r", user_id="u_a", room_seq=i)) for i in range(1, 3)]
+    with pytest.raises(RateLimited, match="at most 2"):
+        lim.admit(ev.ReadUpTo(v=1, at=0, room_id="g_r", user_id="u_a", room_seq=3))
+    assert len(sends) == 5 and len(reads) == 2

@@ -70,8 +70,9 @@ class Limits:
     profile_change_burst: int = 20
     #: Writes of one kind a user may have in flight at one gateway (admitted, not yet applied
     #: there); bounds what other DCs cannot see yet (a lone request, e.g. a batch, always may).
-    #: As many as one socket may pipeline (ws_commands_in_flight).
-    writes_in_flight: int = 100
+    writes_in_flight: int = 10
+    #: The same for sends: as many as one socket may pipeline (ws_commands_in_flight).
+    sends_in_flight: int = 100
     #: Live WebSocket connections per user at one gateway; the next one is refused (close 4429).
     max_ws_per_user: int = 20
     #: Messages per batch send (one atomic log append).

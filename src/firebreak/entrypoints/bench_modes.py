@@ -130,6 +130,7 @@ def bench_limits() -> Limits:
         send_rate_per_s=1e9,
         send_burst=1_000_000_000,
         writes_in_flight=1_000_000_000,
+        sends_in_flight=1_000_000_000,
         password_time_cost=1,
         password_memory_kib=1024,
         registrations_per_address=1_000_000_000,

@@ -41,6 +41,8 @@ class Allowance(NamedTuple):
     burst: int
     #: For the 429's message, e.g. "50/s (burst 100)".
     text: str
+    #: Writes of this kind a user may have in flight at one gateway (None: the limiter's default).
+    in_flight: int | None = None
 
 
 def allowances(limits: Limits) -> dict[Kind, Allowance]:
@@ -50,7 +52,7 @@ def allowances(limits: Limits) -> dict[Kind, Allowance]:
     rooms = f"{limits.room_changes_per_min:g} per minute (burst {limits.room_change_burst})"
     profile = f"{limits.profile_changes_per_min:g} per minute (burst {limits.profile_change_burst})"
     return {
-        "send": Allowance(limits.send_rate_per_s, limits.send_burst, sends),
+        "send": Allowance(limits.send_rate_per_s, limits.send_burst, sends, limits.sends_in_flight),
         "read": Allowance(limits.read_rate_per_s, limits.read_burst, reads),
         "room": Allowance(limits.room_changes_per_min / 60, limits.room_change_burst, rooms),
         "profile": Allowance(limits.profile_changes_per_min / 60, limits.profile_change_burst, profile),
@@ -114,7 +116,10 @@ class WriteLimiter:
         self._rules = {kind: (1 / a.rate_per_s, a.burst / a.rate_per_s) for kind, a in rules.items()}
         self._text = {kind: a.text for kind, a in rules.items()}
         self._horizon = max(depth for _, depth in self._rules.values())
-        self._in_flight = in_flight
+        #: Per kind: how many writes a user may have in flight here.
+        self._in_flight = {
+            kind: in_flight if a.in_flight is None else a.in_flight for kind, a in rules.items()
+        }
         self._clock = clock
         self._wall = wall
         self._buckets: dict[tuple[str, Kind], _Bucket] = {}
@@ -140,9 +145,10 @@ class WriteLimiter:
             self._maybe_sweep()
             bucket = self._buckets[first] = _Bucket()
         n = len(events)
-        if bucket.waiting and bucket.waiting + n > self._in_flight:
+        in_flight = self._in_flight[kind]
+        if bucket.waiting and bucket.waiting + n > in_flight:
             raise RateLimited(
-                f"too many {_WHAT[kind]} in flight: at most {self._in_flight} at a time per user",
+                f"too many {_WHAT[kind]} in flight: at most {in_flight} at a time per user",
                 retry_after_s=1,
             )
         now = self._clock()
