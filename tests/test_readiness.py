@@ -9,7 +9,7 @@ import nats.js.errors
 import pytest
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
-from nats.js.api import ClusterInfo, StreamConfig, StreamInfo, StreamState
+from nats.js.api import ClusterInfo, PeerInfo, StreamConfig, StreamInfo, StreamState
 
 from firebreak.adapters import sqlite_store
 from firebreak.adapters.nats_log import Log
@@ -125,7 +125,7 @@ async def test_without_a_leader_the_local_end_is_not_enough() -> None:
 class _StreamInfo(JetStreamContext):
     """Stream-info answers in the order nodes give them (nothing else is asked of it)."""
 
-    def __init__(self, *answers: tuple[str | None, int] | BaseException) -> None:
+    def __init__(self, *answers: tuple[str | None, int, list[str]] | BaseException) -> None:
         super().__init__(NATS())
         self.answers = list(answers)
 
@@ -133,9 +133,10 @@ class _StreamInfo(JetStreamContext):
         answer = self.answers.pop(0)
         if isinstance(answer, BaseException):
             raise answer
-        leader, last = answer
+        leader, last, peers = answer
         state = StreamState(messages=last, bytes=0, first_seq=1, last_seq=last, consumer_count=0)
-        return StreamInfo(config=StreamConfig(name=name), state=state, cluster=ClusterInfo(leader=leader))
+        cluster = ClusterInfo(leader=leader, replicas=[PeerInfo(name=peer) for peer in peers])
+        return StreamInfo(config=StreamConfig(name=name), state=state, cluster=cluster)
 
 
 async def test_last_seq_ignores_a_leaderless_nodes_answer() -> None:
@@ -143,7 +144,17 @@ async def test_last_seq_ignores_a_leaderless_nodes_answer() -> None:
     from its own replica: "stream not found" before it has made its copy, then last_seq 0. Only
     the leader's answer counts."""
     not_yet = nats.js.errors.NotFoundError(code=404, err_code=10059, description="stream not found")
-    js = _StreamInfo(not_yet, (None, 0), ("", 0), ("dc2", 42))
+    js = _StreamInfo(not_yet, (None, 0, ["dc1", "dc2", "dc3"]), ("", 0, []), ("dc2", 42, ["dc1", "dc3"]))
     log = Log(NATS(), js)
     assert await log.last_seq(ROOMS) == 42
+    assert js.answers == []
+
+
+async def test_last_seq_ignores_a_members_answer_that_names_the_leader() -> None:
+    """A member can decide the group is leaderless, hear from the leader, and then answer from its
+    own (rebuilt, empty) replica naming that leader. The answerer leaves itself out of the peers
+    it lists, so an answer listing the leader among them was not the leader's."""
+    js = _StreamInfo(("dc2", 0, ["dc2", "dc3"]), ("dc2", 51, ["dc1", "dc3"]))
+    log = Log(NATS(), js)
+    assert await log.last_seq(ROOMS) == 51
     assert js.answers == []
