@@ -6,8 +6,8 @@
   (127.0.0.2, 127.0.0.3, ...: all of 127.0.0.0/8 is the loopback interface on Linux) multiplies
   that by their number.
 * Open files: each socket is a file descriptor in the load generator and one in a gateway. The
-  bench raises its own soft limit up to the hard limit before it starts the cluster, whose
-  processes inherit it.
+  bench raises its own limit before it starts the cluster, whose processes inherit it: the soft
+  limit up to the hard one, and the hard one too when it runs as root.
 """
 
 from __future__ import annotations
@@ -19,9 +19,16 @@ MAX_SOURCE_ADDRESSES = 250
 
 
 def raise_open_files(wanted: int) -> int:
-    """Raises this process's soft limit of open files to ``wanted`` (at most the hard limit, which
-    only root may raise); returns the limit now in force."""
+    """Raises this process's soft limit of open files to ``wanted``, and the hard limit with it
+    where this process may (root, or CAP_SYS_RESOURCE; the kernel's ``fs.nr_open`` bounds both);
+    returns the limit now in force."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, wanted))
+            hard = wanted
+        except (ValueError, OSError):
+            pass  # unprivileged: the hard limit stays, and so does the ceiling below
     ceiling = wanted if hard == resource.RLIM_INFINITY else min(hard, wanted)
     if ceiling > soft:
         resource.setrlimit(resource.RLIMIT_NOFILE, (ceiling, hard))

@@ -104,8 +104,11 @@ class _Room(msgspec.Struct):
 _frame = msgspec.json.Decoder(_Frame).decode
 _encode = msgspec.json.encode
 PASSWORD = "bench password"
-#: concurrent setup requests and WebSocket handshakes
+#: concurrent set-up requests (registrations, logins, room creations)
 SETUP_CONCURRENCY = 32
+#: concurrent WebSocket handshakes: clients that come online do not wait for each other, so the
+#: connection rate is the gateways' (and this process's), not one client's round trip times 32
+CONNECT_CONCURRENCY = 256
 
 
 class Load:
@@ -161,6 +164,7 @@ class Load:
             return data
 
         gate = asyncio.Semaphore(SETUP_CONCURRENCY)
+        handshakes = asyncio.Semaphore(CONNECT_CONCURRENCY)
 
         async def member(room: int, k: int) -> tuple[str, str]:
             i = (room + k) % n_dcs
@@ -171,7 +175,7 @@ class Load:
             return name, msgspec.json.decode(login, type=_Session).token
 
         async def connect(dc: int, token: str) -> WireWebSocket:
-            async with gate:
+            async with handshakes:
                 host, port = self._dc(dc)
                 path = "/v1/ws?" + urllib.parse.urlencode({"token": token})
                 source = source_address(next(self._socket_counter), self._o.source_addresses)

@@ -67,7 +67,13 @@ class Transport:
     """What every call needs: the DCs, the session token, failover and retries."""
 
     def __init__(
-        self, dc_urls: list[str], *, preferred: int = 0, timeout: float = 15.0, retry_deadline: float = 60.0
+        self,
+        dc_urls: list[str],
+        *,
+        preferred: int = 0,
+        timeout: float = 15.0,
+        retry_deadline: float = 60.0,
+        http: httpx.AsyncClient | None = None,
     ) -> None:
         if not dc_urls:
             raise ValueError("a client needs at least one DC")
@@ -76,7 +82,7 @@ class Transport:
         self.token: str | None = None
         self.user: UserView | None = None
         self.retry_deadline = retry_deadline
-        self._http = httpx.AsyncClient(timeout=timeout)
+        self._http = http or httpx.AsyncClient(timeout=timeout)
         self.failovers = 0
         #: room id -> index of the DC the server named for that room's writes (Firebreak-Write-Url)
         self.write_dc: dict[str, int] = {}
@@ -160,6 +166,7 @@ class Transport:
                 return msgspec.json.decode(resp.content, type=type)
             if resp.status_code in _RETRY_ELSEWHERE:
                 index = self._fail_over(index, follow=dc is None)
+                raise self._error(resp, waits=self.dc_urls[index] == url)
             raise self._error(resp)
 
         def heard(exc: BaseException) -> None:
@@ -194,6 +201,7 @@ class Transport:
                 return resp
             if resp.status_code in _RETRY_ELSEWHERE:
                 index = self._fail_over(index, follow=True)
+                raise self._error(resp, waits=self.dc_urls[index] == url)
             raise self._error(resp)
 
         return await retry_helper(
@@ -204,11 +212,13 @@ class Transport:
         )
 
     @staticmethod
-    def _error(resp: httpx.Response) -> ApiError:
+    def _error(resp: httpx.Response, *, waits: bool = True) -> ApiError:
         """The answer as an error; a TryAgain when the same request may succeed later (429: at
-        this DC after ``Retry-After``; 502/503/504: at another DC)."""
+        this DC after ``Retry-After``; 502/503/504: at another DC). ``waits=False`` drops the
+        answer's Retry-After: it said when to ask *that* DC again, and the next try goes to another
+        (a cut-off DC says 3 s; its clients' writes belong at the majority at once)."""
         kind = TryAgain if resp.status_code == 429 or resp.status_code in _RETRY_ELSEWHERE else ApiError
-        wait = resp.headers.get("retry-after", "")
+        wait = resp.headers.get("retry-after", "") if waits else ""
         retry_after_s = int(wait) if wait.isascii() and wait.isdigit() else None
         try:
             err = msgspec.json.decode(resp.content, type=_ErrorBody).error

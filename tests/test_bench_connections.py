@@ -1,0 +1,46 @@
+"""The load generator's own set-up for very many sockets (bench/connections.py)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from firebreak.bench.connections import source_address
+
+_RAISE = """
+import resource
+from firebreak.bench.connections import raise_open_files
+resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 2048))
+have = raise_open_files(4096)
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+print(have, soft, hard)
+"""
+#: Bit of CAP_SYS_RESOURCE in /proc/self/status's CapEff: what raising a hard limit takes (root in
+#: a container may lack it).
+_CAP_SYS_RESOURCE = 1 << 24
+
+
+def _may_raise_hard_limits() -> bool:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("CapEff:"):
+                return bool(int(line.split()[1], 16) & _CAP_SYS_RESOURCE)
+    return False
+
+
+def test_the_open_files_limit_goes_up_to_what_is_wanted_where_the_process_may() -> None:
+    """The soft limit rises to the hard one; a process allowed to raise hard limits raises that too
+    (100,000 sockets need more than a usual hard limit). In a child process: the limits are the
+    process's own."""
+    out = subprocess.run([sys.executable, "-c", _RAISE], capture_output=True, text=True, check=True)
+    have, soft, hard = (int(word) for word in out.stdout.split())
+    assert have == soft
+    if _may_raise_hard_limits():
+        assert (soft, hard) == (4096, 4096)
+    else:
+        assert (soft, hard) == (2048, 2048)
+
+
+def test_sockets_are_spread_over_loopback_source_addresses() -> None:
+    assert source_address(0, 1) is None
+    assert [source_address(i, 3) for i in range(4)] == ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.2"]
