@@ -70,8 +70,12 @@ class LoadResult(msgspec.Struct, frozen=True):
     failed_sends: int = 0
     #: distinct local addresses the live sockets came from
     source_addresses: int = 1
-    #: live sockets opened (handshake and authentication) per second of set-up spent opening them
+    #: live sockets opened per second of set-up spent opening them: from the first connect of a
+    #: room's members to the last one's ``ready`` frame (handshake, authentication, caught up)
     connects_per_s: float = 0.0
+    #: CPU per socket opened then (ms): all gateways together, and this process
+    connect_cpu_ms_gateways: float = 0.0
+    connect_cpu_ms_load: float = 0.0
 
 
 class _Event(msgspec.Struct):
@@ -111,9 +115,21 @@ SETUP_CONCURRENCY = 32
 CONNECT_CONCURRENCY = 256
 
 
+#: CPU seconds used so far by (all gateways, the load generator)
+CpuClock = Callable[[], tuple[float, float]]
+
+
 class Load:
-    def __init__(self, config: Config, options: BenchOptions, say: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        config: Config,
+        options: BenchOptions,
+        say: Callable[[str], None],
+        cpu: CpuClock = lambda: (0.0, 0.0),
+    ) -> None:
         self._config = config
+        self._cpu = cpu
+        self._connect_cpu = (0.0, 0.0)
         self._o = options
         self._say = say
         self._counter = itertools.count()
@@ -185,7 +201,6 @@ class Load:
 
         online_per_room = max(1, round(self._o.room_size * self._o.online))
         self.online_per_room = online_per_room
-        self._want_ready = online_per_room * self._o.rooms
         for room in range(self._o.rooms):
             members = await asyncio.gather(*(member(room, k) for k in range(self._o.room_size)))
             sender_token = members[0][1]
@@ -195,12 +210,24 @@ class Load:
             room_id = msgspec.json.decode(made, type=_Room).room_id
             self.senders.append((await self._connection(room), sender_token, room_id))
             online = members[:online_per_room]
-            opening = time.perf_counter()
+            opening, cpu_before = time.perf_counter(), self._cpu()
             socks = await asyncio.gather(*(connect(room + k, token) for k, (_, token) in enumerate(online)))
+            await self._until_ready(len(self._sockets))
             self._connect_s += time.perf_counter() - opening
+            cpu_after = self._cpu()
+            self._connect_cpu = (
+                self._connect_cpu[0] + cpu_after[0] - cpu_before[0],
+                self._connect_cpu[1] + cpu_after[1] - cpu_before[1],
+            )
             self.sender_sockets.append(socks[0])  # the sender is the room's first member, online first
             self._say(f"  room {room + 1}/{self._o.rooms} ready ({online_per_room} members online)")
-        await asyncio.wait_for(self._all_ready.wait(), 120)
+
+    async def _until_ready(self, sockets: int) -> None:
+        """Waits (at most 120 s) until ``sockets`` live sockets have had their ``ready`` frame."""
+        self._want_ready = sockets
+        self._all_ready.clear()
+        if self._ready < sockets:
+            await asyncio.wait_for(self._all_ready.wait(), 120)
 
     def _on_text(self, payload: bytes) -> None:
         # Runs once per delivered frame, on the event loop: keep it minimal.
@@ -304,6 +331,8 @@ class Load:
             deliveries_per_s=round(deliveries / took, 1),
             online_clients=len(self._sockets),
             connects_per_s=round(len(self._sockets) / max(self._connect_s, 1e-9), 1),
+            connect_cpu_ms_gateways=round(self._connect_cpu[0] * 1000 / max(1, len(self._sockets)), 3),
+            connect_cpu_ms_load=round(self._connect_cpu[1] * 1000 / max(1, len(self._sockets)), 3),
             send_to_ack=latency(acks),
             send_to_all_delivered=latency(to_all),
             undelivered_messages=len(self.sent_at) - len(to_all),

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import msgspec
 
-from firebreak.bench.load import SETUP_CONCURRENCY, BenchOptions, Load, LoadResult
+from firebreak.bench.load import CONNECT_CONCURRENCY, BenchOptions, Load, LoadResult
 from firebreak.bench.procstats import ProcSample, sample
 from firebreak.bench.raw import RawResult, raw_publish
 from firebreak.config import Config
@@ -55,7 +55,11 @@ async def run_bench(config: Config, options: BenchOptions, say: Callable[[str], 
     started_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     say(f"starting a 3-DC cluster in {config.data_dir} ...")
     await cluster.start()
-    load = Load(config, options, say)
+
+    def cpu() -> tuple[float, float]:
+        return sum(sample(p.pid).cpu_s for p in cluster.gateways.values()), sample(None).cpu_s
+
+    load = Load(config, options, say, cpu)
     try:
         say(f"raw JetStream: {options.raw_messages} pipelined, {options.raw_sequential} one at a time ...")
         raw = [
@@ -123,8 +127,9 @@ def table(result: BenchResult) -> str:
         f"sent over {result.options.send_over}",
         f"{'firebreak sends/s':28} {f.per_s:>10,.1f}   ({f.messages} in {f.seconds:.1f} s)",
         f"{'deliveries/s':28} {f.deliveries_per_s:>10,.1f}",
-        f"{'live sockets opened/s':28} {f.connects_per_s:>10,.1f}   (during set-up, "
-        f"{SETUP_CONCURRENCY} handshakes at a time)",
+        f"{'live sockets opened/s':28} {f.connects_per_s:>10,.1f}   (connect to ready, up to "
+        f"{CONNECT_CONCURRENCY} at a time; CPU per socket: gateways {f.connect_cpu_ms_gateways} ms, "
+        f"load generator {f.connect_cpu_ms_load} ms)",
     ]
     for r in result.raw:
         lines.append(f"{'raw JetStream':28} {r.per_s:>10,.1f}   ({r.mode})")
