@@ -10,9 +10,13 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from firebreak.localcluster import LocalCluster
 from tests.helpers import uname
+
+#: In the slow set: the longest test of the main suite, which must stay under 15 minutes.
+pytestmark = pytest.mark.slow
 
 #: Examples per operation, and the time budget of the whole run (seconds).
 EXAMPLES = 15

@@ -13,6 +13,7 @@ import httpx
 import pytest
 from PIL import Image
 
+from firebreak.adapters import leadership
 from firebreak.client import ApiError
 from tests.helpers import (
     clients_of,
@@ -126,7 +127,16 @@ async def test_an_acknowledged_upload_survives_the_burn_of_its_dc(tmp_path: Path
             cached = await http.get(f"{dc3}/v1/files/{file_id}", headers={**auth_a, "if-none-match": etag})
             assert cached.status_code == 304 and cached.content == b""
 
-            # A stranger learns nothing: the answer for an unknown file.
+            # A stranger learns nothing: the answer for an unknown file. An unknown id is first
+            # checked against every partition's end, as its leader says; while the burned DC's
+            # partitions elect (up to ~9 s) that is a retryable 503, not the answer being tested.
+            async def every_stream_led() -> bool:
+                try:
+                    return all((await leadership.leaders(cluster.config)).values())
+                except leadership.LEADERSHIP_ERRORS:
+                    return False
+
+            await eventually(every_stream_led, within_s=60, what="a leader for every stream")
             stranger = await http.get(
                 f"{dc2}/v1/files/{file_id}", headers={"authorization": f"Bearer {token_c}"}
             )
