@@ -3,26 +3,11 @@ answers made up per DC (httpx's MockTransport: the rule is the client's, not the
 
 from __future__ import annotations
 
-import asyncio
-
 import httpx
-import pytest
 
 from firebreak.client.transport import Transport
 
 DCS = ["http://dc1.test", "http://dc2.test", "http://dc3.test"]
-
-
-@pytest.fixture
-def slept(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """The delays the retry helper waits, without waiting them."""
-    delays: list[float] = []
-
-    async def sleep(delay: float) -> None:
-        delays.append(delay)
-
-    monkeypatch.setattr(asyncio, "sleep", sleep)
-    return delays
 
 
 def cut_off() -> httpx.Response:

@@ -12,18 +12,6 @@ from firebreak.errors import FirebreakError, RateLimited
 from firebreak.retry import Backoff, retry, unless
 
 
-@pytest.fixture
-def slept(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """The delays the helper waits, without waiting them."""
-    delays: list[float] = []
-
-    async def sleep(delay: float) -> None:
-        delays.append(delay)
-
-    monkeypatch.setattr(asyncio, "sleep", sleep)
-    return delays
-
-
 def failing(errors: list[BaseException]) -> Callable[[], Awaitable[str]]:
     async def fn() -> str:
         if errors:
