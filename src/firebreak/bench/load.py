@@ -24,88 +24,13 @@ from collections.abc import Callable
 import msgspec
 
 from firebreak.bench.connections import source_address
-from firebreak.bench.latency import Latency, latency
+from firebreak.bench.latency import latency
+from firebreak.bench.load_shapes import BenchOptions, LoadResult, SeenFrame, SeenRoom, SeenSession
 from firebreak.bench.wire import HttpConnection, WireError, WireWebSocket, close_websocket, open_websocket
 from firebreak.bench.ws_send import AckWaiter, send_pipelined
 from firebreak.config import Config
 
-
-class BenchOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    room_size: int = 20
-    rooms: int = 20
-    online: float = 1.0
-    message_size: int = 100
-    duration_s: float = 10.0
-    max_messages: int = 100_000
-    rate: float | None = None
-    #: messages per request: 1 = one POST per message; more = batch sends (one atomic append each)
-    batch: int = 1
-    raw_messages: int = 20_000
-    raw_sequential: int = 2_000
-    partitions: int = 3
-    #: senders move to the DC a send's answer names in Firebreak-Write-Url, as the client does
-    follow_write_hints: bool = True
-    #: "http": one POST per send; "ws": a ``send`` command on the sender's live WebSocket
-    send_over: str = "http"
-    #: sends each sender keeps in flight on its socket (``send_over="ws"``; 1: closed loop)
-    window: int = 1
-    #: loopback source addresses the live sockets are spread over (bench/connections.py)
-    source_addresses: int = 1
-    #: one-way delay of every link between DCs, through the link proxies (0: direct routes)
-    link_delay_ms: float = 0.0
-
-
-class LoadResult(msgspec.Struct, frozen=True):
-    messages: int
-    seconds: float
-    per_s: float
-    deliveries: int
-    deliveries_per_s: float
-    online_clients: int
-    send_to_ack: Latency
-    #: per message: until the last online member of its room had it
-    send_to_all_delivered: Latency
-    undelivered_messages: int
-    #: sends answered with an error (not retried: the bench reports, it does not hide)
-    failed_sends: int = 0
-    #: distinct local addresses the live sockets came from
-    source_addresses: int = 1
-    #: live sockets opened per second of set-up spent opening them: from the first connect of a
-    #: room's members to the last one's ``ready`` frame (handshake, authentication, caught up)
-    connects_per_s: float = 0.0
-    #: CPU per socket opened then (ms): all gateways together, and this process
-    connect_cpu_ms_gateways: float = 0.0
-    connect_cpu_ms_load: float = 0.0
-
-
-class _Event(msgspec.Struct):
-    type: str
-    client_id: str = ""
-
-
-class _Data(msgspec.Struct):
-    event: _Event
-
-
-class _Frame(msgspec.Struct):
-    """Only what the bench reads from a live frame (other fields are skipped by the decoder)."""
-
-    kind: str
-    data: _Data | list[_Data] | None = None
-    #: of an ack (sends over the WebSocket)
-    ref: str | None = None
-    status: int = 0
-
-
-class _Session(msgspec.Struct):
-    token: str
-
-
-class _Room(msgspec.Struct):
-    room_id: str
-
-
-_frame = msgspec.json.Decoder(_Frame).decode
+_frame = msgspec.json.Decoder(SeenFrame).decode
 _encode = msgspec.json.encode
 PASSWORD = "bench password"
 #: concurrent set-up requests (registrations, logins, room creations)
@@ -188,7 +113,7 @@ class Load:
             async with gate:
                 await call(i, "/v1/accounts", {"username": name, "password": PASSWORD, "request_id": name})
                 login = await call(i, "/v1/sessions", {"username": name, "password": PASSWORD})
-            return name, msgspec.json.decode(login, type=_Session).token
+            return name, msgspec.json.decode(login, type=SeenSession).token
 
         async def connect(dc: int, token: str) -> WireWebSocket:
             async with handshakes:
@@ -207,7 +132,7 @@ class Load:
             names = [n for n, _ in members[1:]]
             group = {"name": f"bench {room}", "members": names, "request_id": f"g{room}"}
             made = await call(room % n_dcs, "/v1/rooms", group, sender_token)
-            room_id = msgspec.json.decode(made, type=_Room).room_id
+            room_id = msgspec.json.decode(made, type=SeenRoom).room_id
             self.senders.append((await self._connection(room), sender_token, room_id))
             online = members[:online_per_room]
             opening, cpu_before = time.perf_counter(), self._cpu()

@@ -10,7 +10,8 @@ from collections.abc import Callable
 
 import msgspec
 
-from firebreak.bench.load import CONNECT_CONCURRENCY, BenchOptions, Load, LoadResult
+from firebreak.bench.load import CONNECT_CONCURRENCY, Load
+from firebreak.bench.load_shapes import BenchOptions, LoadResult
 from firebreak.bench.procstats import ProcSample, sample
 from firebreak.bench.raw import RawResult, raw_publish
 from firebreak.config import Config

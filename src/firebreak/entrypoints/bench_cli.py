@@ -10,7 +10,7 @@ import msgspec
 import uvloop
 
 from firebreak.bench.connections import MAX_SOURCE_ADDRESSES, raise_open_files
-from firebreak.bench.load import BenchOptions
+from firebreak.bench.load_shapes import BenchOptions
 from firebreak.bench.runner import BenchResult, run_bench, table
 from firebreak.bench.summary import RunsSummary, summarize, summary_line
 from firebreak.entrypoints.bench_modes import (

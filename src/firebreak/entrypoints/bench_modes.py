@@ -12,7 +12,7 @@ from pathlib import Path
 import msgspec
 import uvloop
 
-from firebreak.bench.load import BenchOptions
+from firebreak.bench.load_shapes import BenchOptions
 from firebreak.config import Limits
 from firebreak.errors import BadRequest
 from firebreak.localcluster import ephemeral_config
