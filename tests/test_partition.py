@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from firebreak.adapters import leadership, nats_connect
-from firebreak.adapters.leadership import LEADERSHIP_ERRORS
+from firebreak.adapters.leadership import LEADERSHIP_ERRORS, Leadership
 from firebreak.config_file import dump_config
 from firebreak.domain.ids import ACCOUNTS_STREAM, partition_of, room_stream
 from firebreak.localcluster import Sites, isolated_config
@@ -79,14 +79,13 @@ async def test_a_cut_off_dc_acknowledges_nothing_and_converges_after_the_heal(tm
             # The majority's view of the room stream's leader, through dc1 (opened before the cut;
             # asked with a short timeout: no one answers while the majority elects).
             majority = await nats_connect.connect(config, prefer_dc="dc1", name="test-majority", role="ops")
-            seen_by_majority = majority.jetstream(timeout=0.3)
+            seen_by_majority = Leadership(majority, timeout_s=0.3)
 
             async def majority_leads() -> bool:
                 try:
-                    cluster = (await seen_by_majority.stream_info(stream)).cluster
+                    return (await seen_by_majority.placement(stream)).leader in ("dc1", "dc2")
                 except LEADERSHIP_ERRORS:
                     return False
-                return cluster is not None and cluster.leader in ("dc1", "dc2")
 
             sites.isolate("dc3")
             cut_at = time.monotonic()

@@ -52,9 +52,10 @@ class StreamPlacement:
 class Leadership:
     """Reads where stream leaders are and asks them to move, over an open connection."""
 
-    def __init__(self, nc: NATS) -> None:
+    def __init__(self, nc: NATS, timeout_s: float = 5.0) -> None:
+        """``timeout_s``: how long one question waits for the leader's answer."""
         self._nc = nc
-        self._js = nc.jetstream(timeout=5.0)
+        self._js = nc.jetstream(timeout=timeout_s)
 
     async def placement(self, stream: str) -> StreamPlacement:
         info = await self._js.stream_info(stream)

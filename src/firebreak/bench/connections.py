@@ -7,7 +7,7 @@
   that by their number.
 * Open files: each socket is a file descriptor in the load generator and one in a gateway. The
   bench raises its own limit before it starts the cluster, whose processes inherit it: the soft
-  limit up to the hard one, and the hard one too when it runs as root.
+  limit up to the hard one, and the hard one too where the process may (CAP_SYS_RESOURCE).
 """
 
 from __future__ import annotations
