@@ -68,6 +68,7 @@ def test_state_gauges_lag_and_rebuild_progress() -> None:
     assert value(s, "firebreak_rebuild_target_entries") == 16
     assert value(s, "firebreak_rebuild_applied_entries") == 5 + 6, "applied counts up to each target"
     assert value(s, "firebreak_ready") == 0 and value(s, "firebreak_rebuild_caught_up") == 0
+    assert ("python_gc_collections_total", (("generation", "2"),)) in s, "the collector's work is shown"
 
 
 def test_failovers_and_sampled_delivery_latency() -> None:

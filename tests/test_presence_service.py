@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Container, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,9 +55,13 @@ class FakePeople:
     def members(self, room_id: str) -> list[str]:
         return ROOMS.get(room_id, [])
 
-    def watchers(self, user_id: str, among: set[str]) -> set[str]:
-        shared = {m for ms in ROOMS.values() if user_id in ms for m in ms} - {user_id}
-        return shared & among
+    def watchers(self, users: Sequence[str], among: Container[str]) -> dict[str, set[str]]:
+        found = {}
+        for user in users:
+            shared = {m for ms in ROOMS.values() if user in ms for m in ms if m != user and m in among}
+            if shared:
+                found[user] = shared
+        return found
 
 
 class Socket:
@@ -111,6 +115,29 @@ async def test_first_socket_says_on_and_last_one_says_off() -> None:
         assert not presence.board.online("alice", 1_000_000)
     finally:
         await stopped(task)
+
+
+async def test_sockets_opening_together_are_told_in_one_note_and_only_the_latest_change_counts() -> None:
+    """Within ``NOTE_DELAY_S``, users coming online go out as one ``on`` note; a user who came and
+    went in that time is told only as gone (an ``off`` for a user nobody heard of changes nothing)."""
+    presence, link, task = await started()
+    try:
+        for name in ("alice", "bob", "carol"):
+            presence.attach(name, Socket().write, None)
+        presence.attach("dave", Socket().write, None)()
+        await eventually(lambda: _true(any(n.kind == ON for n in _changes(link))), what="on")
+        await eventually(lambda: _true(any(n.kind == OFF for n in _changes(link))), what="off")
+        assert [(n.kind, set(n.users)) for n in _changes(link)] == [
+            (OFF, {"dave"}),
+            (ON, {"alice", "bob", "carol"}),
+        ]
+        assert presence.board.online("carol", 1_000_000) and not presence.board.online("dave", 1_000_000)
+    finally:
+        await stopped(task)
+
+
+def _changes(link: FakeLink) -> list[PresenceNote]:
+    return [n for n in link.sent if isinstance(n, PresenceNote) and n.kind != "beat"]
 
 
 async def test_typing_goes_to_the_other_members_only_and_strangers_get_404() -> None:
@@ -194,5 +221,14 @@ def test_presence_changes_reach_co_members_of_small_rooms_only(tmp_path: Path) -
         "INSERT INTO members(room_id, user_id, active, joined_seq, read_room_seq) VALUES(?,?,?,1,0)", rows
     )
     everyone = {"u_b", "u_c", "u_e", *(f"u_{i:03}" for i in range(6))}
-    assert PresenceQueries(conn, push_max_members=5).watchers("u_a", everyone) == {"u_b", "u_c"}
-    assert PresenceQueries(conn, push_max_members=7).watchers("u_a", everyone) == everyone - {"u_e"}
+    assert PresenceQueries(conn, push_max_members=5).watchers(["u_a"], everyone) == {"u_a": {"u_b", "u_c"}}
+    assert PresenceQueries(conn, push_max_members=7).watchers(["u_a"], everyone) == {
+        "u_a": everyone - {"u_e"}
+    }
+    # Many users in one query, each with their own watchers; one with none is left out.
+    assert PresenceQueries(conn, push_max_members=5).watchers(
+        ["u_a", "u_b", "u_e", "u_a"], everyone | {"u_a"}
+    ) == {
+        "u_a": {"u_b", "u_c"},
+        "u_b": {"u_a"},
+    }

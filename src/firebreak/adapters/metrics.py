@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, GCCollector, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -110,6 +110,8 @@ class _Deliveries(Collector):
 class GatewayMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
+        # python_gc_*: collections per generation and what they found (entrypoints/gateway/gc_policy.py).
+        GCCollector(registry=registry)
         self._sends = Counter(
             "firebreak_sends", "messages sent through this gateway, by result", ["result"], registry=registry
         )

@@ -4,6 +4,10 @@ room with a user (those who are told of that user's presence changes: docs/SECUR
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Container, Sequence
+
+#: Users per watchers query (far below SQLite's limit on parameters).
+IN_CHUNK = 500
 
 
 class PresenceQueries:
@@ -19,17 +23,24 @@ class PresenceQueries:
         )
         return [str(r[0]) for r in rows]
 
-    def watchers(self, user_id: str, among: set[str]) -> set[str]:
-        """Those of ``among`` (other than ``user_id``) who share an active room of at most
-        ``push_max_members`` members with ``user_id``."""
-        if not among:
-            return set()
-        # A room's size is counted up to one past the limit: a big room costs no more to skip.
-        rows = self._db.execute(
-            "SELECT DISTINCT b.user_id FROM members a JOIN members b ON b.room_id=a.room_id "
-            "WHERE a.user_id=? AND a.active=1 AND b.active=1 AND b.user_id!=? "
-            "AND (SELECT COUNT(*) FROM (SELECT 1 FROM members c WHERE c.room_id=a.room_id "
-            "AND c.active=1 LIMIT ?)) <= ?",
-            (user_id, user_id, self._push_max + 1, self._push_max),
-        )
-        return {str(r[0]) for r in rows} & among
+    def watchers(self, users: Sequence[str], among: Container[str]) -> dict[str, set[str]]:
+        """For each of ``users``, those of ``among`` (other than that user) who share an active
+        room of at most ``push_max_members`` members with them; users without any are left out.
+        One query per ``IN_CHUNK`` users: sockets that open together are answered together."""
+        found: dict[str, set[str]] = {}
+        unique = list(dict.fromkeys(users))
+        for first in range(0, len(unique), IN_CHUNK):
+            chunk = unique[first : first + IN_CHUNK]
+            # A room's size is counted up to one past the limit: a big room costs no more to skip.
+            rows = self._db.execute(
+                "SELECT DISTINCT a.user_id, b.user_id FROM members a JOIN members b ON b.room_id=a.room_id "
+                f"WHERE a.user_id IN ({','.join('?' * len(chunk))}) AND a.active=1 AND b.active=1 "
+                "AND b.user_id!=a.user_id "
+                "AND (SELECT COUNT(*) FROM (SELECT 1 FROM members c WHERE c.room_id=a.room_id "
+                "AND c.active=1 LIMIT ?)) <= ?",
+                (*chunk, self._push_max + 1, self._push_max),
+            )
+            for user, watcher in rows:
+                if watcher in among:
+                    found.setdefault(str(user), set()).add(str(watcher))
+        return found

@@ -82,16 +82,24 @@ class Board:
 
     def hear(self, note: PresenceNote, now: int) -> list[Change]:
         """Applies a note from a DC; returns the users whose presence it changed."""
+        heard = self._heard
+        touched: list[str] = []
         for user in note.users:
             key = (note.dc, user)
             if note.kind == OFF:
-                if key in self._heard:
+                if key in heard:
                     self._last_seen[user] = max(self._last_seen.get(user, 0), now)
                     self._forget(key)
-            else:  # BEAT or ON: the user has a live socket at that DC now
-                self._heard[key] = now
+                    touched.append(user)
+            elif key in heard:
+                # Renewed: online before and still, so no change. A beat lists every user of a
+                # DC every few seconds; this is nearly all of them.
+                heard[key] = now
+            else:  # BEAT or ON for a user new at that DC
+                heard[key] = now
                 self._by_user.setdefault(user, set()).add(note.dc)
-        return self._changes(note.users, now)
+                touched.append(user)
+        return self._changes(touched, now)
 
     def expire(self, now: int) -> list[Change]:
         """Forgets entries not heard of within the expiry (their DC stopped beating: burned, cut

@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Container, Sequence
 from typing import Protocol
 
 from firebreak.config import Limits
@@ -37,6 +37,10 @@ BEAT_CHUNK = 5000
 #: Ephemeral frames waiting for one socket that does not take them at once; more are dropped (a
 #: client that reads so slowly gets the current state from GET .../presence when it catches up).
 SINK_PENDING_MAX = 16
+#: A user's first socket opening or last one closing is told after this delay, together with
+#: the others in it: sockets open in bursts (a DC's clients moving after a fire, a benchmark),
+#: and one note and one watchers query for many users cost far less than one each.
+NOTE_DELAY_S = 0.02
 #: Expiry checks per beat interval: presence goes offline at most this fraction of a beat late.
 TICKS_PER_BEAT = 4
 
@@ -62,7 +66,7 @@ class People(Protocol):
     """Who may see whom (adapters/sqlite_presence.py)."""
 
     def members(self, room_id: str) -> list[str]: ...
-    def watchers(self, user_id: str, among: set[str]) -> set[str]: ...
+    def watchers(self, users: Sequence[str], among: Container[str]) -> dict[str, set[str]]: ...
 
 
 def wall_ms() -> int:
@@ -120,6 +124,9 @@ class Presence:
         #: This gateway's live sockets, by user.
         self._sinks: dict[str, set[SocketSink]] = {}
         self._sending: set[asyncio.Future[None]] = set()
+        #: Users whose first socket opened (ON) or last one closed (OFF) here, not yet told.
+        self._announcing: dict[str, str] = {}
+        self._announce_timer: asyncio.TimerHandle | None = None
 
     # ---- live sockets (service/sessions.py) ---------------------------------------------------
 
@@ -131,7 +138,7 @@ class Presence:
         sinks = self._sinks.setdefault(user_id, set())
         sinks.add(sink)
         if len(sinks) == 1:
-            self._send(PresenceNote(self._dc, ON, (user_id,)))
+            self._announce(user_id, ON)
 
         def detach() -> None:
             sink.close()
@@ -141,9 +148,25 @@ class Presence:
             left.discard(sink)
             if not left:
                 del self._sinks[user_id]
-                self._send(PresenceNote(self._dc, OFF, (user_id,)))
+                self._announce(user_id, OFF)
 
         return detach
+
+    def _announce(self, user_id: str, kind: str) -> None:
+        """Tells every gateway, within ``NOTE_DELAY_S``, that ``user_id`` is now online (ON) or
+        offline (OFF) here. Only the latest of a user's changes in that time goes out: what the
+        others hear before it changes nothing they would show after it."""
+        self._announcing[user_id] = kind
+        if self._announce_timer is None:
+            self._announce_timer = asyncio.get_running_loop().call_later(NOTE_DELAY_S, self._flush)
+
+    def _flush(self) -> None:
+        self._announce_timer = None
+        announcing, self._announcing = self._announcing, {}
+        for kind in (OFF, ON):
+            users = tuple(user for user, said in announcing.items() if said == kind)
+            for first in range(0, len(users), BEAT_CHUNK):
+                self._send(PresenceNote(self._dc, kind, users[first : first + BEAT_CHUNK]))
 
     def _send(self, note: TypingNote | PresenceNote) -> None:
         task = asyncio.ensure_future(self._publish(note))
@@ -199,10 +222,10 @@ class Presence:
     def _deliver(self, changes: list[Change]) -> None:
         if not changes or not self._sinks:
             return
-        local = set(self._sinks)
+        watchers = self._people.watchers([change.user_id for change in changes], self._sinks)
         by_watcher: dict[str, list[PresenceView]] = {}
         for change in changes:
-            for watcher in self._people.watchers(change.user_id, local):
+            for watcher in watchers.get(change.user_id, ()):
                 by_watcher.setdefault(watcher, []).append(
                     PresenceView(change.user_id, change.online, change.last_seen)
                 )

@@ -13,6 +13,7 @@ from firebreak.entrypoints.gateway import boundary
 from firebreak.entrypoints.gateway.apidocs import install_docs
 from firebreak.entrypoints.gateway.file_routes import CHUNK_PATH, add_file_routes
 from firebreak.entrypoints.gateway.gatekeeper import Gatekeeper
+from firebreak.entrypoints.gateway.heartbeats import Heartbeats
 from firebreak.entrypoints.gateway.hot import HotLane
 from firebreak.entrypoints.gateway.hot_contract import SEND_OPERATION, LaneMetrics
 from firebreak.entrypoints.gateway.message_routes import add_message_routes
@@ -260,7 +261,7 @@ def create_app(gw: GatewayParts) -> ASGIApp:
         refusal=gw.refusal,
         write_url=gw.write_url,
         metrics=gw.metrics,
-        heartbeat_s=gw.config.limits.ws_heartbeat_s,
+        heartbeats=Heartbeats(gw.config.limits.ws_heartbeat_s),
         commands=LiveCommands(
             accounts=accounts,
             rooms=rooms,

@@ -26,6 +26,7 @@ import msgspec
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from firebreak.entrypoints.gateway.boundary import bearer, decode_body, error_response
+from firebreak.entrypoints.gateway.heartbeats import Beat, Heartbeats
 from firebreak.entrypoints.gateway.hot_contract import LaneMetrics, Uncounted
 from firebreak.entrypoints.gateway.websocket import SEND_NOW
 from firebreak.entrypoints.gateway.ws_commands import LiveCommands
@@ -72,15 +73,16 @@ class HotLane:
         refusal: Callable[[], FirebreakError | None],
         write_url: Callable[[str], str | None] = lambda room_id: None,
         metrics: LaneMetrics | None = None,
-        heartbeat_s: float = 5.0,
+        heartbeats: Heartbeats | None = None,
         commands: LiveCommands | None = None,
     ) -> None:
         """``new_session(user_id, session_id, cursor)`` makes a user's live session (cursor as the
         client sent it, or None; raises BadRequest for a malformed one); ``refusal()`` says why this DC takes
         no WebSockets now, if so; ``write_url(room_id)`` is the hint for where to send that room's
-        writes (the ``Firebreak-Write-Url`` header), if any; ``heartbeat_s`` how often a live
-        socket gets a ``heartbeat`` frame; ``commands`` runs what clients send on their live
-        sockets (ws_commands.py; without it, what they send is ignored)."""
+        writes (the ``Firebreak-Write-Url`` header), if any; ``heartbeats`` gives every live
+        socket its ``heartbeat`` frames (heartbeats.py; by default every 5 s); ``commands`` runs
+        what clients send on their live sockets (ws_commands.py; without it, what they send is
+        ignored)."""
         self._app = app
         self._accounts = accounts
         self._rooms = rooms
@@ -88,7 +90,7 @@ class HotLane:
         self._refusal = refusal
         self._write_url = write_url
         self._metrics = metrics or Uncounted()
-        self._heartbeat_s = heartbeat_s
+        self._heartbeats = heartbeats or Heartbeats(5.0)
         self._commands = commands
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -164,30 +166,28 @@ class HotLane:
         # Two things can end a session: the server (SessionEnded, or the socket failing under a
         # send) and the client going away, which only receive() reports. Without watching it, a
         # silent session would stay registered with the hub until the next event for its user.
-        # The same wait sends the heartbeat: one timer per session, nothing on the event path.
+        # Heartbeats come from the gateway's one timer (heartbeats.py), not from this loop.
         write_now = _write_frame_now(scope)
         commands = (
             None if self._commands is None else self._commands.connection(token, write_frame, write_now)
         )
         streaming = asyncio.ensure_future(session.run(write_frame, write_now))
+        stop_beating = self._heartbeats.add(_beat(send, write_now))
         incoming: asyncio.Future[Message] | None = None
         try:
             while not streaming.done():
                 if incoming is None or incoming.done():
                     incoming = asyncio.ensure_future(receive())
                 waiting: set[asyncio.Future[Any]] = {streaming, incoming}
-                done, _ = await asyncio.wait(
-                    waiting, timeout=self._heartbeat_s, return_when=asyncio.FIRST_COMPLETED
-                )
-                if not done:
-                    await _heartbeat(send, write_now)
-                elif incoming.done():
+                await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                if incoming.done():
                     message = incoming.result()
                     if message["type"] == "websocket.disconnect":
                         return
                     if commands is not None:
                         commands.take(message.get("text") or message.get("bytes") or b"")
         finally:
+            stop_beating()
             if commands is not None:
                 commands.close()
             for task in (incoming, streaming):
@@ -231,14 +231,28 @@ async def _refuse(send: Send, exc: FirebreakError) -> None:
     await send({"type": "websocket.close", "code": code, "reason": exc.code})
 
 
-async def _heartbeat(send: Send, write_now: WriteFrameNow | None) -> None:
-    """One ``heartbeat`` frame; through the direct writer when there is one, which skips a socket
-    that cannot take it now (a client that reads slowly has frames to read anyway)."""
+def _beat(send: Send, write_now: WriteFrameNow | None) -> Beat:
+    """One socket's heartbeat: through the direct writer when there is one, which skips a socket
+    that cannot take it now (a client that reads slowly has frames to read anyway); else an ASGI
+    send in the background, one at a time."""
     if write_now is not None:
-        write_now(HEARTBEAT_FRAME.encode())
-        return
-    with contextlib.suppress(OSError):  # the socket is gone: receive() says so next
-        await send({"type": "websocket.send", "text": HEARTBEAT_FRAME})
+        frame = HEARTBEAT_FRAME.encode()
+
+        def beat_now() -> None:
+            write_now(frame)
+
+        return beat_now
+    sending: list[asyncio.Future[None]] = []
+
+    async def send_heartbeat() -> None:
+        with contextlib.suppress(OSError):  # the socket is gone: receive() says so next
+            await send({"type": "websocket.send", "text": HEARTBEAT_FRAME})
+
+    def beat_later() -> None:
+        if not sending or sending[0].done():
+            sending[:] = [asyncio.ensure_future(send_heartbeat())]
+
+    return beat_later
 
 
 def _write_frame_now(scope: Scope) -> WriteFrameNow | None:

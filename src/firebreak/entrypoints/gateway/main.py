@@ -10,6 +10,7 @@ import uvicorn
 
 from firebreak.bootstrap import Gateway, start_gateway
 from firebreak.config import Config
+from firebreak.entrypoints.gateway import gc_policy
 from firebreak.entrypoints.gateway.app import create_app
 from firebreak.entrypoints.gateway.starting import StartingApp
 from firebreak.entrypoints.gateway.websocket import SendNowWebSocketProtocol
@@ -44,8 +45,10 @@ async def serve(config: Config, dc_name: str) -> None:
             ws=SendNowWebSocketProtocol,
             # Clients connect directly (no proxy in front): skip X-Forwarded-* rewriting.
             proxy_headers=False,
-            ws_ping_interval=10,
-            ws_ping_timeout=10,
+            # Dead peers are dropped by the kernel (websocket.UNACKED_LIMIT_S); pings are the
+            # fallback where that option is missing, rare because each costs every idle socket.
+            ws_ping_interval=30,
+            ws_ping_timeout=20,
             timeout_graceful_shutdown=2,
         )
     )
@@ -53,6 +56,7 @@ async def serve(config: Config, dc_name: str) -> None:
     async def start() -> Gateway:
         gw = await start_gateway(config, dc.name, startup)
         front.serve(create_app(gw))
+        gc_policy.settle()  # after startup's allocations, before the sockets' (gc_policy.py)
         log.info("%s: gateway started; serving once the read model has caught up", dc.name)
         return gw
 

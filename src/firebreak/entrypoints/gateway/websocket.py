@@ -23,6 +23,8 @@ fails stays on the ASGI path from then on (tests/test_ws_send_now.py).
 from __future__ import annotations
 
 import logging
+import socket
+from asyncio import BaseTransport
 from typing import cast
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
@@ -35,6 +37,13 @@ SEND_NOW = "firebreak.ws.send_now"
 #: connection (``self.conn``).
 PROTOCOL_ATTRS = ("close_sent", "handshake_complete", "writable", "transport", "conn")
 CONNECTION_ATTRS = ("extensions", "writes", "expect_continuation_frame", "state", "send_text", "data_to_send")
+
+#: A live socket whose sent bytes stay unacknowledged this long is closed by the kernel
+#: (TCP_USER_TIMEOUT, Linux): a client that vanished without closing (its machine off, its network
+#: gone) is noticed within this plus one heartbeat interval, since every live socket is sent a
+#: heartbeat frame every few seconds. The kernel keeps this timer, so it costs an idle socket
+#: nothing, unlike a ping timer per socket (uvicorn's pings stay, rarer, where the option is missing).
+UNACKED_LIMIT_S = 20.0
 
 log = logging.getLogger(__name__)
 _warned: set[str] = set()
@@ -53,9 +62,26 @@ def missing_internals(protocol: object) -> list[str]:
     return missing + [f"conn.{name}" for name in CONNECTION_ATTRS if not hasattr(conn, name)]
 
 
+def limit_unacknowledged(transport: BaseTransport, seconds: float) -> bool:
+    """Sets TCP_USER_TIMEOUT on the transport's socket; False where there is no such option."""
+    sock = transport.get_extra_info("socket")
+    option = getattr(socket, "TCP_USER_TIMEOUT", None)
+    if sock is None or option is None:
+        return False
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, option, round(seconds * 1000))
+    except OSError:
+        return False
+    return True
+
+
 class SendNowWebSocketProtocol(WebSocketsSansIOProtocol):
     #: Set after a direct write failed: this connection uses the ASGI path from then on.
     direct_failed = False
+
+    def connection_made(self, transport: BaseTransport) -> None:
+        super().connection_made(transport)
+        limit_unacknowledged(transport, UNACKED_LIMIT_S)
 
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)
