@@ -110,7 +110,7 @@ class _Deliveries(Collector):
 class GatewayMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
-        # python_gc_*: collections per generation and what they found (entrypoints/gateway/gc_policy.py).
+        # python_gc_*: collections per generation and what they found (gc_policy.py).
         GCCollector(registry=registry)
         self._sends = Counter(
             "firebreak_sends", "messages sent through this gateway, by result", ["result"], registry=registry

@@ -77,6 +77,11 @@ class _HttpProtocol(asyncio.Protocol):
     def idle_closed(self) -> bool:
         return self._lost is not None and self._want is None
 
+    @property
+    def answered_some(self) -> bool:
+        """Whether any bytes of an answer not yet complete have arrived."""
+        return bool(self._buf)
+
     def request(self, raw: bytes) -> asyncio.Future[tuple[int, bytes]]:
         if self._lost is not None or self.transport is None:
             raise WireError("connection closed")
@@ -111,8 +116,12 @@ class HttpConnection:
 
     async def post(self, path: str, body: bytes, token: str | None = None) -> tuple[int, bytes]:
         """Returns (status, body). A connection the server closed while idle (keep-alive timeout)
-        is opened again first, as HTTP clients do."""
-        if self._proto is None or self._proto.idle_closed:
+        is opened again first, as HTTP clients do; so is one whose close crossed the request
+        (the server closed it as the request left, so it answered nothing), and the request is
+        sent again. Every request the bench makes carries its id (request_id, client_id), so a
+        second copy changes nothing."""
+        reused = self._proto is not None and not self._proto.idle_closed
+        if not reused:
             await self.open()
         assert self._proto is not None
         auth = f"Authorization: Bearer {token}\r\n" if token else ""
@@ -120,6 +129,12 @@ class HttpConnection:
             f"POST {path} HTTP/1.1\r\nHost: {self._host}\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\n{auth}\r\n"
         ).encode() + body
+        try:
+            return await self._proto.request(raw)
+        except WireError:
+            if not reused or self._proto.answered_some:
+                raise
+        await self.open()
         return await self._proto.request(raw)
 
     def close(self) -> None:
