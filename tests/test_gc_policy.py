@@ -1,4 +1,4 @@
-"""The garbage-collector settings of the gateway and the load generator (gc_policy.py), in a process of
+"""The gateway's garbage-collector settings (entrypoints/gateway/gc_policy.py), in a process of
 their own so that this test process keeps its defaults."""
 
 from __future__ import annotations
@@ -6,11 +6,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from firebreak.gc_policy import THRESHOLDS
+from firebreak.entrypoints.gateway.gc_policy import THRESHOLDS
 
 PROBE = """
 import gc
-from firebreak import gc_policy
+from firebreak.entrypoints.gateway import gc_policy
 kept = [[] for _ in range(1000)]
 gc_policy.settle()
 print(gc.get_threshold(), gc.get_freeze_count() >= 1000)

@@ -1,13 +1,16 @@
 """The gateway's WebSocket protocol (entrypoints/gateway/websocket.py) over a real socket:
 ``send_now`` writes frames the client receives intact and in order, refuses while the client
-does not read (so the session task takes over and waits), and refuses once the socket is closed."""
+does not read (so the session task takes over and waits), and refuses once the socket is closed;
+and a client that vanished without closing is dropped by the kernel's limit on unacknowledged
+bytes (``UNACKED_LIMIT_S``)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import socket
-from collections.abc import AsyncIterator, Callable
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, cast
 
 import pytest
@@ -18,6 +21,7 @@ from websockets.frames import Frame
 
 from firebreak.entrypoints.gateway import websocket
 from firebreak.entrypoints.gateway.websocket import SEND_NOW, SendNowWebSocketProtocol
+from firebreak.localcluster.netns import SUBNET_PREFIX, Sites, unavailable
 from tests.helpers import eventually
 
 FRAME = 60_000  # bytes per frame: a few dozen fill the loopback buffers
@@ -52,11 +56,15 @@ async def _now(value: bool) -> bool:
 
 @pytest.fixture(params=[{}], ids=["plain"])
 async def served(request: pytest.FixtureRequest) -> AsyncIterator[tuple[_App, int]]:
-    """uvicorn with the gateway's protocol; ``request.param``: more uvicorn settings."""
+    """uvicorn with the gateway's protocol; ``request.param``: more uvicorn settings, and the
+    address to listen on (``host``, by default 127.0.0.1)."""
     app = _App()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
     settings: dict[str, Any] = {"ws_per_message_deflate": False, **request.param}
+    host = settings.pop("host", "127.0.0.1")
+    if host == ON_BRIDGE:
+        host = bridge(request.getfixturevalue("client_site"))
+    sock = socket.socket()
+    sock.bind((host, 0))
     config = uvicorn.Config(app, log_level="warning", lifespan="off", ws=SendNowWebSocketProtocol, **settings)
     server = uvicorn.Server(config)
     task = asyncio.ensure_future(server.serve(sockets=[sock]))
@@ -166,3 +174,91 @@ async def test_the_configured_pings_go_out(served: tuple[_App, int]) -> None:
     first = await asyncio.wait_for(reader.readexactly(2), 10)
     assert first[0] == 0x89, f"expected a ping frame, got {first!r}"
     writer.close()
+
+
+# ---- a client that vanished ------------------------------------------------------------------
+#
+# A live socket whose client vanished without closing (machine off, network gone) is dropped: the
+# kernel gives up on bytes left unacknowledged for ``UNACKED_LIMIT_S`` (TCP_USER_TIMEOUT), with no
+# timer per socket in the server. Loopback always acknowledges, so the client runs in a network
+# namespace of its own, and the test makes it vanish by blackholing its route back to the server.
+
+#: The client: upgrades, says so, then reads whatever comes for at most 60 s and exits.
+VANISHING_CLIENT = """
+import socket, sys, time
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10)
+s.sendall(b"GET / HTTP/1.1\\r\\nHost: x\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\n"
+          b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\\r\\nSec-WebSocket-Version: 13\\r\\n\\r\\n")
+assert s.recv(4096).startswith(b"HTTP/1.1 101")
+print("open", flush=True)
+s.settimeout(1)
+end = time.monotonic() + 60
+while time.monotonic() < end:
+    try:
+        if not s.recv(65536):
+            break
+    except socket.timeout:
+        pass
+    except OSError:
+        break
+"""
+#: The kernel's limit in this test (the gateway's is 20 s).
+LIMIT_S = 1.0
+#: ``served`` listens on this machine's end of the client's network namespace.
+ON_BRIDGE = "bridge"
+
+
+def bridge(sites: Sites) -> str:
+    return f"{SUBNET_PREFIX}.{sites.subnet}.254"
+
+
+@pytest.fixture
+def client_site() -> Iterator[Sites]:
+    why = unavailable()
+    if why is not None:
+        pytest.skip(why)
+    sites = Sites.plan(("client",))
+    sites.create()
+    try:
+        yield sites
+    finally:
+        sites.destroy()
+
+
+@pytest.fixture
+def short_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(websocket, "UNACKED_LIMIT_S", LIMIT_S)
+
+
+@pytest.mark.parametrize(
+    "served", [{"host": ON_BRIDGE, "ws_ping_interval": None}], ids=["bridge"], indirect=True
+)
+async def test_a_vanished_client_is_dropped(
+    short_limit: None, client_site: Sites, served: tuple[_App, int]
+) -> None:
+    """Only the kernel's limit can notice here: no pings, and the client's process keeps running."""
+    app, port = served
+    server = bridge(client_site)
+    client = await asyncio.create_subprocess_exec(
+        *client_site.wrap("client", [sys.executable, "-c", VANISHING_CLIENT, server, str(port)]),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert client.stdout is not None
+        assert await asyncio.wait_for(client.stdout.readline(), 10) == b"open\n"
+        send_now = await asyncio.wait_for(app.send_now, 10)
+        cut = await asyncio.create_subprocess_exec(
+            "ip", "-n", client_site.namespace("client"), "route", "replace", "blackhole", f"{server}/32"
+        )
+        assert await cut.wait() == 0
+
+        async def dropped() -> bool:
+            send_now(b'{"kind":"heartbeat"}')  # bytes in flight, as heartbeats keep them
+            return app.gone.is_set()
+
+        # Retransmissions back off exponentially; the limit ends them after LIMIT_S.
+        await eventually(dropped, within_s=LIMIT_S + 10, what="the server to drop the vanished client")
+    finally:
+        if client.returncode is None:
+            client.kill()
+        await client.wait()

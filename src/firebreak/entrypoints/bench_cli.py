@@ -9,7 +9,6 @@ from pathlib import Path
 import msgspec
 import uvloop
 
-from firebreak import gc_policy
 from firebreak.bench.connections import MAX_SOURCE_ADDRESSES, raise_open_files
 from firebreak.bench.load_shapes import BenchOptions
 from firebreak.bench.runner import BenchResult, run_bench, table
@@ -237,8 +236,6 @@ def _run_once(options: BenchOptions) -> BenchResult:
     # All its users register and log in from one address, up to 32 at a time: the per-address
     # throttle and the hashing queue's bound are lifted too.
     limits = bench_limits()
-    # The load generator holds a protocol per socket, like a gateway: the same rare full passes.
-    gc_policy.settle()
     # Every live socket is a file here and one in a gateway; the cluster's processes inherit it.
     online = options.rooms * max(1, round(options.room_size * options.online))
     have = raise_open_files(2 * online + OPEN_FILES_SPARE)

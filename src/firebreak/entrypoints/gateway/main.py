@@ -8,9 +8,9 @@ import logging
 
 import uvicorn
 
-from firebreak import gc_policy
 from firebreak.bootstrap import Gateway, start_gateway
 from firebreak.config import Config
+from firebreak.entrypoints.gateway import gc_policy
 from firebreak.entrypoints.gateway.app import create_app
 from firebreak.entrypoints.gateway.starting import StartingApp
 from firebreak.entrypoints.gateway.websocket import SendNowWebSocketProtocol

@@ -1,14 +1,13 @@
-"""The garbage collector of processes that hold many sockets (the gateway, the bench's load
-generator): what startup built is set aside, and full collections are rare.
+"""The gateway process's garbage collector: what startup built is set aside, and full
+collections are rare.
 
 Why: a gateway holds a large, long-lived heap (modules, the read model's caches, one protocol,
 session and task per live socket). CPython collects its oldest generation, which means walking
 all of it, after ``threshold[2]`` middle collections, whenever the long-lived objects have grown
 by a quarter since the last full pass. Sockets opening in a burst grow that heap fast, so with the
-default thresholds (700, 10, 10) full passes came often enough to cost about a quarter of the
+default thresholds (700, 10, 10) full passes came often enough to cost about a fifth of the
 gateways' CPU for each socket set up (docs/PERFORMANCE.md, "Many connections"). Rarer full passes
-still reclaim the reference cycles that closed sessions leave behind. The bench's load generator
-holds one protocol per socket too, and its CPU is taken from the system it measures.
+still reclaim the reference cycles that closed sessions leave behind.
 """
 
 from __future__ import annotations
