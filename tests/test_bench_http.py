@@ -5,6 +5,8 @@ once more; a connection that broke off in the middle of an answer is an error.""
 from __future__ import annotations
 
 import asyncio
+import socket
+import struct
 from collections.abc import AsyncIterator
 
 import pytest
@@ -16,8 +18,8 @@ OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 
 class _Server:
     """Answers the first request on each connection; what it does with the second is ``second``:
-    ``close`` (closes without a byte, as a keep-alive timeout crossing the request) or ``half``
-    (a partial answer, then close)."""
+    ``close`` (closes without a byte, as a keep-alive timeout crossing the request), ``reset``
+    (the same, as a reset) or ``half`` (a partial answer, then close)."""
 
     def __init__(self, second: str) -> None:
         self.second = second
@@ -40,6 +42,11 @@ class _Server:
                 writer.write(OK)
             elif self.second == "half":
                 writer.write(OK[:20])
+            elif self.second == "reset":
+                sock = writer.get_extra_info("socket")
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                writer.transport.abort()
+                return
             await writer.drain()
         writer.close()
 
@@ -54,7 +61,7 @@ async def served(request: pytest.FixtureRequest) -> AsyncIterator[tuple[_Server,
         server.close()
 
 
-@pytest.mark.parametrize("served", ["close"], indirect=True)
+@pytest.mark.parametrize("served", ["close", "reset"], indirect=True)
 async def test_a_close_crossing_the_request_sends_it_again_on_a_new_connection(
     served: tuple[_Server, int],
 ) -> None:

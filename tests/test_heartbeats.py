@@ -3,6 +3,7 @@ is beaten once per interval, a removed one no more, and one failing write does n
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import pytest
@@ -30,7 +31,7 @@ async def test_every_socket_is_beaten_once_per_interval() -> None:
     sockets = [_Socket() for _ in range(7)]
     joined = time.monotonic()
     removers = [heartbeats.add(s) for s in sockets]
-    assert len(heartbeats) == 7
+    assert heartbeats.count == 7
     await eventually(lambda: _count(sockets, 4), within_s=10, what="four beats each")
     for s in sockets:
         assert s.beats[0] - joined <= INTERVAL_S + 0.15, "the first beat within an interval of joining"
@@ -39,8 +40,32 @@ async def test_every_socket_is_beaten_once_per_interval() -> None:
         assert all(gap >= INTERVAL_S - 0.05 for gap in gaps), gaps
     for remove in removers:
         remove()
-        remove()  # twice does no harm
-    assert len(heartbeats) == 0
+    assert heartbeats.count == 0
+
+
+async def test_a_burst_is_spread_over_the_interval() -> None:
+    """Sockets that join together go to different slots, so no one tick writes to all of them."""
+    heartbeats = Heartbeats(INTERVAL_S, slots=3)
+    sockets = [_Socket() for _ in range(6)]
+    for s in sockets:
+        heartbeats.add(s)
+    await eventually(lambda: _count(sockets, 1), within_s=10, what="a beat each")
+    firsts = sorted(s.beats[0] for s in sockets)
+    # One tick writes its slot's sockets together; ticks are INTERVAL_S / 3 apart.
+    ticks = 1 + sum(b - a > INTERVAL_S / 6 for a, b in itertools.pairwise(firsts))
+    assert ticks == 3, f"three slots, two sockets each: {firsts}"
+
+
+async def test_removing_twice_leaves_a_later_socket_alone() -> None:
+    heartbeats = Heartbeats(INTERVAL_S, slots=1)
+    first = _Socket()
+    remove = heartbeats.add(first)
+    remove()
+    later = _Socket()
+    heartbeats.add(later)
+    remove()
+    assert heartbeats.count == 1
+    await eventually(lambda: _count([later], 2), within_s=10, what="beats for the later socket")
 
 
 async def test_a_removed_socket_hears_no_more() -> None:
@@ -70,9 +95,14 @@ async def test_the_timer_starts_again_after_all_sockets_left() -> None:
     heartbeats = Heartbeats(INTERVAL_S)
     first = _Socket()
     heartbeats.add(first)()
+    await eventually(lambda: _stopped(heartbeats), within_s=10, what="the timer to stop")
     later = _Socket()
     heartbeats.add(later)
     await eventually(lambda: _count([later], 2), within_s=10, what="beats for a socket that came later")
+
+
+async def _stopped(heartbeats: Heartbeats) -> bool:
+    return not heartbeats.running
 
 
 def test_bad_settings_are_refused() -> None:

@@ -62,6 +62,17 @@ def test_beats_keep_a_user_online_past_the_expiry() -> None:
     assert board.online("alice", 20_000)
 
 
+def test_a_late_beat_brings_back_a_user_shown_offline_before_the_expiry_check() -> None:
+    """dc1's beats run late (a healed cut, a stalled loop): its entry for alice is stale but not
+    yet expired when dc2's ``off`` shows her offline; dc1's next beat must show her online again."""
+    board = Board(EXPIRY)
+    board.hear(note("dc1", BEAT, "alice"), 0)
+    board.hear(note("dc2", ON, "alice"), 1000)
+    assert board.hear(note("dc2", OFF, "alice"), 5200) == [Change("alice", False, 5200)]
+    assert board.hear(note("dc1", BEAT, "alice"), 5300) == [Change("alice", True)]
+    assert board.expire(5400) == [], "told once"
+
+
 def test_an_off_note_for_a_user_never_seen_changes_nothing() -> None:
     board = Board(EXPIRY)
     assert board.hear(note("dc1", OFF, "ghost"), 1000) == []

@@ -140,6 +140,17 @@ def _changes(link: FakeLink) -> list[PresenceNote]:
     return [n for n in link.sent if isinstance(n, PresenceNote) and n.kind != "beat"]
 
 
+async def test_a_stopping_gateway_tells_at_once_what_waits_to_be_told() -> None:
+    """Shutdown ends the sockets, then stops presence: their ``off`` goes out before the end,
+    not after a delay whose timer would never run."""
+    presence, link, task = await started()
+    detach = presence.attach("alice", Socket().write, None)
+    await eventually(lambda: _true(any(n.kind == ON for n in _changes(link))), what="on")
+    detach()
+    await stopped(task)
+    assert [(n.kind, n.users) for n in _changes(link)] == [(ON, ("alice",)), (OFF, ("alice",))]
+
+
 async def test_typing_goes_to_the_other_members_only_and_strangers_get_404() -> None:
     presence, _, task = await started()
     sockets = {name: Socket() for name in ("alice", "bob", "carol", "dave")}

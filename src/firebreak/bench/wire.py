@@ -117,9 +117,10 @@ class HttpConnection:
     async def post(self, path: str, body: bytes, token: str | None = None) -> tuple[int, bytes]:
         """Returns (status, body). A connection the server closed while idle (keep-alive timeout)
         is opened again first, as HTTP clients do; so is one whose close crossed the request
-        (the server closed it as the request left, so it answered nothing), and the request is
-        sent again. Every request the bench makes carries its id (request_id, client_id), so a
-        second copy changes nothing."""
+        (the server closed it, or reset it, as the request left, so it answered nothing), and
+        the request is sent again. Registrations, rooms and sends carry their id (request_id,
+        client_id), so a second copy changes nothing; a login sent twice makes one more session,
+        which nothing in the bench uses."""
         reused = self._proto is not None and not self._proto.idle_closed
         if not reused:
             await self.open()
@@ -131,7 +132,7 @@ class HttpConnection:
         ).encode() + body
         try:
             return await self._proto.request(raw)
-        except WireError:
+        except (WireError, ConnectionError):
             if not reused or self._proto.answered_some:
                 raise
         await self.open()

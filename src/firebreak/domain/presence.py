@@ -4,9 +4,10 @@ Nothing here is in the log. Gateways tell each other over core NATS subjects (ad
 and each keeps its own :class:`Board`; a message lost on the way costs at most one expiry.
 
 - :class:`Board`: who is online. Each DC's gateway lists the users with a live socket there in a
-  beat every ``beat_ms``, and says at once when a user's first socket there opens ("on") or the
-  last one closes ("off"). A user is online while some DC has listed them within ``expiry_ms``;
-  a DC that burns stops beating, and its users go offline once their entries expire.
+  beat every ``beat_ms``, and says within a few tens of milliseconds when users' first socket
+  there opens ("on") or their last one closes ("off"). A user is online while some DC has
+  listed them within ``expiry_ms``; a DC that burns stops beating, and its users go offline once
+  their entries expire.
 - :class:`TypingAllowance`: at most a few typing notes per second per user (a token bucket).
 """
 
@@ -36,7 +37,8 @@ class TypingNote(msgspec.Struct, frozen=True, tag="typing"):
 
 class PresenceNote(msgspec.Struct, frozen=True, tag="presence"):
     """What one DC's gateway says of its live users: a ``beat`` (all of them, maybe in several
-    notes), or one user's first socket opening (``on``) or last one closing (``off``)."""
+    notes), or users whose first socket opened (``on``) or last one closed (``off``), gathered
+    over a few milliseconds (service/presence.py)."""
 
     dc: str
     kind: str
@@ -92,9 +94,12 @@ class Board:
                     self._forget(key)
                     touched.append(user)
             elif key in heard:
-                # Renewed: online before and still, so no change. A beat lists every user of a
-                # DC every few seconds; this is nearly all of them.
+                # Renewed. A beat lists every user of a DC every few seconds, and nearly all of
+                # them are shown online already: one set lookup. One whose entry went stale
+                # before an expiry check (its DC's beats late) may have been shown offline.
                 heard[key] = now
+                if user not in self._shown:
+                    touched.append(user)
             else:  # BEAT or ON for a user new at that DC
                 heard[key] = now
                 self._by_user.setdefault(user, set()).add(note.dc)

@@ -162,11 +162,18 @@ class Presence:
 
     def _flush(self) -> None:
         self._announce_timer = None
+        for note in self._announcements():
+            self._send(note)
+
+    def _announcements(self) -> list[PresenceNote]:
+        """The notes for the changes waiting to be told (which are then no longer waiting)."""
         announcing, self._announcing = self._announcing, {}
+        notes = []
         for kind in (OFF, ON):
             users = tuple(user for user, said in announcing.items() if said == kind)
             for first in range(0, len(users), BEAT_CHUNK):
-                self._send(PresenceNote(self._dc, kind, users[first : first + BEAT_CHUNK]))
+                notes.append(PresenceNote(self._dc, kind, users[first : first + BEAT_CHUNK]))
+        return notes
 
     def _send(self, note: TypingNote | PresenceNote) -> None:
         task = asyncio.ensure_future(self._publish(note))
@@ -237,17 +244,26 @@ class Presence:
     # ---- the beat -------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Listens, then beats and expires until cancelled."""
+        """Listens, then beats and expires until cancelled; then tells at once what waits to be
+        told (a gateway that stops has just ended its sockets: their ``off`` must not wait for
+        a timer that will not run)."""
         await self._link.subscribe(self.on_typing, self.on_presence)
         tick = 0
-        while True:
-            if tick % TICKS_PER_BEAT == 0:
-                users = tuple(self._sinks)
-                for first in range(0, len(users), BEAT_CHUNK):
-                    await self._publish(PresenceNote(self._dc, BEAT, users[first : first + BEAT_CHUNK]))
-            self._deliver(self.board.expire(self._clock()))
-            tick += 1
-            await asyncio.sleep(self._beat_s / TICKS_PER_BEAT)
+        try:
+            while True:
+                if tick % TICKS_PER_BEAT == 0:
+                    users = tuple(self._sinks)
+                    for first in range(0, len(users), BEAT_CHUNK):
+                        await self._publish(PresenceNote(self._dc, BEAT, users[first : first + BEAT_CHUNK]))
+                self._deliver(self.board.expire(self._clock()))
+                tick += 1
+                await asyncio.sleep(self._beat_s / TICKS_PER_BEAT)
+        finally:
+            if self._announce_timer is not None:
+                self._announce_timer.cancel()
+                self._announce_timer = None
+            for note in self._announcements():
+                await self._publish(note)
 
 
 def _typing_view(note: TypingNote) -> TypingView:

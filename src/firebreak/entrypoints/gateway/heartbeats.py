@@ -4,9 +4,9 @@ Why one timer: a gateway holds thousands of mostly idle sockets. A timer per soc
 ``asyncio.wait`` timeout per session, as before) wakes each session's task every interval and
 makes the event loop keep one timer handle per socket; that was the largest part of what an idle
 socket costs (docs/PERFORMANCE.md, "Many connections"). Here sockets are dealt into ``slots``
-groups; every ``interval_s / slots`` one group gets its frames, written in a plain loop. Each
-socket thus hears a heartbeat every ``interval_s`` (its first one within an interval of joining),
-and the event loop keeps one timer for all of them.
+groups (each joins the smallest); every ``interval_s / slots`` one group gets its frames, written
+in a plain loop. Each socket thus hears a heartbeat every ``interval_s`` (its first one within an
+interval of joining), and the event loop keeps one timer for all of them.
 
 The timer runs only while some socket is registered, and on the loop that registered the first.
 """
@@ -35,13 +35,21 @@ class Heartbeats:
         self._count = 0
         self._timer: asyncio.TimerHandle | None = None
 
-    def __len__(self) -> int:
+    @property
+    def count(self) -> int:
+        """The sockets registered now."""
         return self._count
+
+    @property
+    def running(self) -> bool:
+        """Whether the timer is set (it stops a tick after the last socket left)."""
+        return self._timer is not None
 
     def add(self, beat: Beat) -> Callable[[], None]:
         """Registers a socket's ``beat``; returns what to call when the socket ends."""
-        # The slot just beaten (or about to be, if no tick has run): a full interval until its turn.
-        slot = self._slots[(self._next - 1) % len(self._slots)]
+        # The emptiest slot, so that a burst of sockets is spread over the interval; any slot's
+        # turn comes within an interval.
+        slot = min(self._slots, key=len)
         key = id(beat)
         slot[key] = beat
         self._count += 1
@@ -49,7 +57,9 @@ class Heartbeats:
             self._timer = asyncio.get_running_loop().call_later(self._tick_s, self._tick)
 
         def remove() -> None:
-            if slot.pop(key, None) is not None:
+            # By identity: once removed, the key may be another socket's.
+            if slot.get(key) is beat:
+                del slot[key]
                 self._count -= 1
 
         return remove

@@ -90,7 +90,7 @@ class HotLane:
         self._refusal = refusal
         self._write_url = write_url
         self._metrics = metrics or Uncounted()
-        self._heartbeats = heartbeats or Heartbeats(5.0)
+        self._heartbeats = heartbeats if heartbeats is not None else Heartbeats(5.0)
         self._commands = commands
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -245,7 +245,9 @@ def _beat(send: Send, write_now: WriteFrameNow | None) -> Beat:
     sending: list[asyncio.Future[None]] = []
 
     async def send_heartbeat() -> None:
-        with contextlib.suppress(OSError):  # the socket is gone: receive() says so next
+        # The socket is gone (OSError), or closed by the session meanwhile (RuntimeError):
+        # either way there is no one to tell, and receive() says so next.
+        with contextlib.suppress(OSError, RuntimeError):
             await send({"type": "websocket.send", "text": HEARTBEAT_FRAME})
 
     def beat_later() -> None:
