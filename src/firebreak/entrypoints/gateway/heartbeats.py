@@ -32,13 +32,12 @@ class Heartbeats:
         self._slots: list[dict[int, Beat]] = [{} for _ in range(slots)]
         #: The slot the next tick beats.
         self._next = 0
-        self._count = 0
         self._timer: asyncio.TimerHandle | None = None
 
     @property
     def count(self) -> int:
         """The sockets registered now."""
-        return self._count
+        return sum(len(slot) for slot in self._slots)
 
     @property
     def running(self) -> bool:
@@ -52,7 +51,6 @@ class Heartbeats:
         slot = min(self._slots, key=len)
         key = id(beat)
         slot[key] = beat
-        self._count += 1
         if self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(self._tick_s, self._tick)
 
@@ -60,7 +58,6 @@ class Heartbeats:
             # By identity: once removed, the key may be another socket's.
             if slot.get(key) is beat:
                 del slot[key]
-                self._count -= 1
 
         return remove
 
@@ -68,7 +65,7 @@ class Heartbeats:
         slot = self._slots[self._next]
         self._next = (self._next + 1) % len(self._slots)
         loop = asyncio.get_running_loop()
-        self._timer = loop.call_later(self._tick_s, self._tick) if self._count else None
+        self._timer = loop.call_later(self._tick_s, self._tick) if self.count else None
         for beat in list(slot.values()):
             try:
                 beat()

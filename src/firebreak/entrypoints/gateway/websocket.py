@@ -22,6 +22,7 @@ fails stays on the ASGI path from then on (tests/test_ws_send_now.py).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 from asyncio import BaseTransport
@@ -62,17 +63,14 @@ def missing_internals(protocol: object) -> list[str]:
     return missing + [f"conn.{name}" for name in CONNECTION_ATTRS if not hasattr(conn, name)]
 
 
-def limit_unacknowledged(transport: BaseTransport, seconds: float) -> bool:
-    """Sets TCP_USER_TIMEOUT on the transport's socket; False where there is no such option."""
+def limit_unacknowledged(transport: BaseTransport, seconds: float) -> None:
+    """Sets TCP_USER_TIMEOUT on the transport's socket, where the system has that option."""
     sock = transport.get_extra_info("socket")
     option = getattr(socket, "TCP_USER_TIMEOUT", None)
     if sock is None or option is None:
-        return False
-    try:
+        return
+    with contextlib.suppress(OSError):
         sock.setsockopt(socket.IPPROTO_TCP, option, round(seconds * 1000))
-    except OSError:
-        return False
-    return True
 
 
 class SendNowWebSocketProtocol(WebSocketsSansIOProtocol):
