@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 from firebreak.bench.connections import source_address
+from firebreak.bench.listeners import SOCKETS_PER_LISTENER, listeners_for
 
 _RAISE = """
 import resource
@@ -44,3 +45,9 @@ def test_the_open_files_limit_goes_up_to_what_is_wanted_where_the_process_may() 
 def test_sockets_are_spread_over_loopback_source_addresses() -> None:
     assert source_address(0, 1) is None
     assert [source_address(i, 3) for i in range(4)] == ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.2"]
+
+
+def test_listener_processes_are_added_only_past_what_one_process_holds() -> None:
+    assert listeners_for(SOCKETS_PER_LISTENER) == 0, "the main process holds them"
+    assert listeners_for(SOCKETS_PER_LISTENER + 1) == 2
+    assert listeners_for(100_000 - 100) == 7

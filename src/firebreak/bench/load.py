@@ -17,27 +17,21 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-import urllib.parse
-from collections import defaultdict
 from collections.abc import Callable
 
 import msgspec
 
-from firebreak.bench.connections import source_address
 from firebreak.bench.latency import latency
+from firebreak.bench.live_sockets import LiveSockets
 from firebreak.bench.load_shapes import BenchOptions, LoadResult, SeenFrame, SeenRoom, SeenSession
-from firebreak.bench.wire import HttpConnection, WireError, WireWebSocket, close_websocket, open_websocket
+from firebreak.bench.wire import HttpConnection, WireError, WireWebSocket
 from firebreak.bench.ws_send import AckWaiter, send_pipelined
 from firebreak.config import Config
 
-_frame = msgspec.json.Decoder(SeenFrame).decode
 _encode = msgspec.json.encode
 PASSWORD = "bench password"
 #: concurrent set-up requests (registrations, logins, room creations)
 SETUP_CONCURRENCY = 32
-#: concurrent WebSocket handshakes: clients that come online do not wait for each other, so the
-#: connection rate is the gateways' (and this process's), not one client's round trip times 32
-CONNECT_CONCURRENCY = 256
 
 
 #: CPU seconds used so far by (all gateways, the load generator)
@@ -62,21 +56,20 @@ class Load:
         self._budget = itertools.count()
         self._failed = 0
         self._connect_s = 0.0
-        self._sockets: list[WireWebSocket] = []
+        self._sockets = LiveSockets(self._on_frame, options.source_addresses)
         self._conns: list[HttpConnection] = []
         self.sent_at: dict[str, float] = {}
-        self.received: dict[str, list[float]] = defaultdict(list)
         #: every message should reach this many live connections (the online members of its room)
         self.online_per_room = 0
         #: (connection to the sender's DC, token, room id) per room
         self.senders: list[tuple[HttpConnection, str, str]] = []
-        self._ready = 0
-        self._all_ready = asyncio.Event()
-        self._want_ready = 0
         self._acks = AckWaiter()
-        self._socket_counter = itertools.count()
         #: each sender's live socket (one per room; None when the sender is not online)
         self.sender_sockets: list[WireWebSocket | None] = []
+
+    @property
+    def listener_pids(self) -> list[int]:
+        return self._sockets.listener_pids
 
     def _dc(self, i: int) -> tuple[str, int]:
         dc = self._config.dcs[i % len(self._config.dcs)]
@@ -105,7 +98,8 @@ class Load:
             return data
 
         gate = asyncio.Semaphore(SETUP_CONCURRENCY)
-        handshakes = asyncio.Semaphore(CONNECT_CONCURRENCY)
+        if self._o.listener_processes:
+            await self._sockets.start_listeners(self._o.listener_processes)
 
         async def member(room: int, k: int) -> tuple[str, str]:
             i = (room + k) % n_dcs
@@ -114,15 +108,6 @@ class Load:
                 await call(i, "/v1/accounts", {"username": name, "password": PASSWORD, "request_id": name})
                 login = await call(i, "/v1/sessions", {"username": name, "password": PASSWORD})
             return name, msgspec.json.decode(login, type=SeenSession).token
-
-        async def connect(dc: int, token: str) -> WireWebSocket:
-            async with handshakes:
-                host, port = self._dc(dc)
-                path = "/v1/ws?" + urllib.parse.urlencode({"token": token})
-                source = source_address(next(self._socket_counter), self._o.source_addresses)
-                sock = await open_websocket(host, port, path, self._on_text, source)
-                self._sockets.append(sock)
-                return sock
 
         online_per_room = max(1, round(self._o.room_size * self._o.online))
         self.online_per_room = online_per_room
@@ -134,42 +119,23 @@ class Load:
             made = await call(room % n_dcs, "/v1/rooms", group, sender_token)
             room_id = msgspec.json.decode(made, type=SeenRoom).room_id
             self.senders.append((await self._connection(room), sender_token, room_id))
-            online = members[:online_per_room]
+            online = enumerate(members[:online_per_room])
+            dials = [self._sockets.dial(*self._dc(room + k), token) for k, (_, token) in online]
             opening, cpu_before = time.perf_counter(), self._cpu()
-            socks = await asyncio.gather(*(connect(room + k, token) for k, (_, token) in enumerate(online)))
-            await self._until_ready(len(self._sockets))
+            # The sender is the room's first member, online first: its socket is this process's.
+            sender_socket = await self._sockets.open(dials)
             self._connect_s += time.perf_counter() - opening
             cpu_after = self._cpu()
             self._connect_cpu = (
                 self._connect_cpu[0] + cpu_after[0] - cpu_before[0],
                 self._connect_cpu[1] + cpu_after[1] - cpu_before[1],
             )
-            self.sender_sockets.append(socks[0])  # the sender is the room's first member, online first
+            self.sender_sockets.append(sender_socket)
             self._say(f"  room {room + 1}/{self._o.rooms} ready ({online_per_room} members online)")
 
-    async def _until_ready(self, sockets: int) -> None:
-        """Waits (at most 120 s) until ``sockets`` live sockets have had their ``ready`` frame."""
-        self._want_ready = sockets
-        self._all_ready.clear()
-        if self._ready < sockets:
-            await asyncio.wait_for(self._all_ready.wait(), 120)
-
-    def _on_text(self, payload: bytes) -> None:
-        # Runs once per delivered frame, on the event loop: keep it minimal.
-        frame = _frame(payload)
-        data = frame.data
-        if data is not None:
-            now = time.perf_counter()
-            for one in data if isinstance(data, list) else (data,):
-                if one.event.type == "message_sent":
-                    self.received[one.event.client_id].append(now)
-        elif frame.kind == "ack":
-            if frame.ref is not None:
-                self._acks.heard(frame.ref, frame.status)
-        elif frame.kind == "ready":
-            self._ready += 1
-            if self._ready >= self._want_ready:
-                self._all_ready.set()
+    def _on_frame(self, frame: SeenFrame) -> None:
+        if frame.kind == "ack" and frame.ref is not None:
+            self._acks.heard(frame.ref, frame.status)
 
     async def run(self) -> LoadResult:
         acks: list[float] = []
@@ -239,32 +205,29 @@ class Load:
         deadline = time.perf_counter() + 15
         want = self.online_per_room
         while time.perf_counter() < deadline:
-            if all(len(self.received.get(cid, [])) >= want for cid in self.sent_at):
+            await self._sockets.refresh()
+            if all(self._sockets.reached(cid)[0] >= want for cid in self.sent_at):
                 break
-            await asyncio.sleep(0.05)
-        to_all = [
-            max(self.received[cid]) - t
-            for cid, t in self.sent_at.items()
-            if len(self.received.get(cid, [])) >= want
-        ]
-        deliveries = sum(len(v) for v in self.received.values())
+            await asyncio.sleep(0.05 if not self.listener_pids else 0.25)
+        reached = {cid: self._sockets.reached(cid) for cid in self.sent_at}
+        to_all = [reached[cid][1] - t for cid, t in self.sent_at.items() if reached[cid][0] >= want]
+        deliveries = self._sockets.deliveries()
+        sockets = self._sockets.count
         return LoadResult(
             messages=len(acks),
             seconds=round(took, 3),
             per_s=round(len(acks) / took, 1),
             deliveries=deliveries,
             deliveries_per_s=round(deliveries / took, 1),
-            online_clients=len(self._sockets),
-            connects_per_s=round(len(self._sockets) / max(self._connect_s, 1e-9), 1),
-            connect_cpu_ms_gateways=round(self._connect_cpu[0] * 1000 / max(1, len(self._sockets)), 3),
-            connect_cpu_ms_load=round(self._connect_cpu[1] * 1000 / max(1, len(self._sockets)), 3),
+            online_clients=sockets,
+            connects_per_s=round(sockets / max(self._connect_s, 1e-9), 1),
+            connect_cpu_ms_gateways=round(self._connect_cpu[0] * 1000 / max(1, sockets), 3),
+            connect_cpu_ms_load=round(self._connect_cpu[1] * 1000 / max(1, sockets), 3),
             send_to_ack=latency(acks),
             send_to_all_delivered=latency(to_all),
             undelivered_messages=len(self.sent_at) - len(to_all),
             failed_sends=self._failed,
-            source_addresses=len(
-                {s.transport.get_extra_info("sockname")[0] for s in self._sockets if s.transport is not None}
-            ),
+            source_addresses=len(self._sockets.sources()),
         )
 
     async def _pipelined(
@@ -289,7 +252,6 @@ class Load:
         await send_pipelined(self._acks, sock, room_id, text, self._o.window, next_id, answered, end)
 
     async def close(self) -> None:
-        for sock in self._sockets:
-            close_websocket(sock)
         for conn in self._conns:
             conn.close()
+        await self._sockets.close()

@@ -10,7 +10,8 @@ from collections.abc import Callable
 
 import msgspec
 
-from firebreak.bench.load import CONNECT_CONCURRENCY, Load
+from firebreak.bench.live_sockets import CONNECT_CONCURRENCY
+from firebreak.bench.load import Load
 from firebreak.bench.load_shapes import BenchOptions, LoadResult
 from firebreak.bench.procstats import ProcSample, sample
 from firebreak.bench.raw import RawResult, raw_publish
@@ -58,7 +59,8 @@ async def run_bench(config: Config, options: BenchOptions, say: Callable[[str], 
     await cluster.start()
 
     def cpu() -> tuple[float, float]:
-        return sum(sample(p.pid).cpu_s for p in cluster.gateways.values()), sample(None).cpu_s
+        gateways = sum(sample(p.pid).cpu_s for p in cluster.gateways.values())
+        return gateways, sample(None).cpu_s + sum(sample(pid).cpu_s for pid in load.listener_pids)
 
     load = Load(config, options, say, cpu)
     try:
@@ -84,6 +86,7 @@ async def run_bench(config: Config, options: BenchOptions, say: Callable[[str], 
             named: dict[str, int | None] = {f"gateway {n}": p.pid for n, p in cluster.gateways.items()}
             named.update({f"nats-server {n}": p.pid for n, p in cluster.nats.items()})
             named["load generator"] = None
+            named.update({f"load listener {i + 1}": pid for i, pid in enumerate(load.listener_pids)})
             return named
 
         before = {name: sample(pid) for name, pid in pids().items()}

@@ -260,6 +260,11 @@ async def open_websocket(
     return proto
 
 
+def local_hosts(socks: list[WireWebSocket]) -> set[str]:
+    """The local addresses ``socks`` connected from."""
+    return {s.transport.get_extra_info("sockname")[0] for s in socks if s.transport is not None}
+
+
 def close_websocket(proto: WireWebSocket) -> None:
     if proto.transport is not None and not proto.transport.is_closing():
         proto.transport.write(_client_frame(0x8, struct.pack("!H", 1000)))

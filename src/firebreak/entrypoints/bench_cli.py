@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import tempfile
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import msgspec
 import uvloop
 
 from firebreak.bench.connections import MAX_SOURCE_ADDRESSES, raise_open_files
+from firebreak.bench.listeners import SOCKETS_PER_LISTENER, listeners_for
 from firebreak.bench.load_shapes import BenchOptions
 from firebreak.bench.runner import BenchResult, run_bench, table
 from firebreak.bench.summary import RunsSummary, summarize, summary_line
@@ -30,6 +32,8 @@ from firebreak.service.projector import CATCH_UP_BATCH
 SWEEPABLE = ("rooms", "room_size", "message_size", "online", "batch")
 #: Bounds --repeat: every run starts a fresh cluster (~20-40 s each).
 MAX_REPEAT = 50
+#: Bounds --listener-processes: 16 x 15,000 sockets is far past what 2 cores can serve.
+MAX_LISTENERS = 16
 #: Open files besides the live sockets (HTTP connections, the cluster's files, NATS).
 OPEN_FILES_SPARE = 1024
 
@@ -81,6 +85,15 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         metavar="N",
         help="spread the live sockets over N loopback source addresses (127.0.0.2, ...; "
         f"1-{MAX_SOURCE_ADDRESSES}), past the ephemeral port range of one",
+    )
+    p.add_argument(
+        "--listener-processes",
+        type=int,
+        default=None,
+        metavar="N",
+        help="processes that hold the live sockets of the members who do not send (0-"
+        f"{MAX_LISTENERS}; default: none up to {SOCKETS_PER_LISTENER:,} of them, else one per "
+        f"{SOCKETS_PER_LISTENER:,}), past the open files one process may have",
     )
     p.add_argument(
         "--link-rtt-ms",
@@ -164,6 +177,7 @@ def _options(args: argparse.Namespace) -> BenchOptions:
         send_over=args.send_over,
         window=args.window,
         source_addresses=args.source_addresses,
+        listener_processes=args.listener_processes,
         link_delay_ms=args.link_rtt_ms / 2,
     )
     if not 0 <= args.link_rtt_ms <= 2000:
@@ -174,6 +188,8 @@ def _options(args: argparse.Namespace) -> BenchOptions:
         raise BadRequest("need rooms >= 1, room size >= 2 and 0 < online <= 1")
     if not 1 <= options.batch <= 100:
         raise BadRequest("--batch takes 1-100 messages per request")
+    if options.listener_processes is not None and not 0 <= options.listener_processes <= MAX_LISTENERS:
+        raise BadRequest(f"--listener-processes takes 0-{MAX_LISTENERS}")
     if not 1 <= options.source_addresses <= MAX_SOURCE_ADDRESSES:
         raise BadRequest(f"--source-addresses takes 1-{MAX_SOURCE_ADDRESSES}")
     if not 1 <= options.window <= 100 or (options.window > 1 and options.send_over != "ws"):
@@ -236,11 +252,18 @@ def _run_once(options: BenchOptions) -> BenchResult:
     # All its users register and log in from one address, up to 32 at a time: the per-address
     # throttle and the hashing queue's bound are lifted too.
     limits = bench_limits()
-    # Every live socket is a file here and one in a gateway; the cluster's processes inherit it.
+    # Every live socket is a file in the load generator (the main process or a listener) and one in
+    # a gateway; the cluster's processes inherit this process's limit.
     online = options.rooms * max(1, round(options.room_size * options.online))
-    have = raise_open_files(2 * online + OPEN_FILES_SPARE)
-    if have < online + OPEN_FILES_SPARE:
-        say(f"warning: open files limited to {have} (the hard limit): {online} live sockets may not fit")
+    if options.listener_processes is None:  # the senders' sockets stay in the main process
+        options = msgspec.structs.replace(options, listener_processes=listeners_for(online - options.rooms))
+    listeners = options.listener_processes or 0
+    # The most sockets one process holds: a gateway (of three) or a process of the load generator.
+    held = math.ceil((online - options.rooms) / listeners) if listeners else online
+    most = max(math.ceil(online / 3), held)
+    have = raise_open_files(2 * most + OPEN_FILES_SPARE)
+    if have < most + OPEN_FILES_SPARE:
+        say(f"warning: open files limited to {have} per process (the hard limit): {most} sockets may not fit")
     # Each run's cluster files (hundreds of MB) go when the run ends, however it ends.
     with tempfile.TemporaryDirectory(prefix="firebreak-bench-") as tmp:
         config = ephemeral_config(Path(tmp), partitions=options.partitions, limits=limits)

@@ -1,0 +1,130 @@
+"""The bench's listener processes, seen from its main process: receive-only live sockets beyond
+what one process may hold (bench/listener_wire.py says why and how they talk).
+
+The main process keeps the senders and their sockets (their acks and the set-up are its own); the
+other online members of each room are dealt round-robin to the listeners, which count what each
+message reached. Their clocks agree with the main process's (``time.perf_counter`` is the system's
+monotonic clock), so a message's time to its last member spans processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import sys
+from collections.abc import Sequence
+
+from firebreak.bench.listener_wire import (
+    Answer,
+    Arrival,
+    Connect,
+    Dial,
+    Opened,
+    Report,
+    Request,
+    Tally,
+    decode_answer,
+    encode,
+)
+from firebreak.bench.wire import WireError
+
+#: receive-only sockets per listener process when the bench chooses their number: under the
+#: 20,000 open files a process may have on machines such as this project's (docs/PERFORMANCE.md)
+SOCKETS_PER_LISTENER = 15_000
+#: longest answer line (a tally of every message of a run)
+MAX_LINE = 1 << 26
+#: how long one answer may take (a Connect waits for up to 120 s of ``ready`` frames)
+ANSWER_WAIT_S = 300.0
+
+
+def listeners_for(sockets: int) -> int:
+    """How many listener processes hold ``sockets`` receive-only sockets (0: the main process
+    holds them, as long as they fit in one)."""
+    return 0 if sockets <= SOCKETS_PER_LISTENER else math.ceil(sockets / SOCKETS_PER_LISTENER)
+
+
+class _Listener:
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self._turn = asyncio.Lock()
+
+    async def ask(self, request: Request) -> Answer:
+        stdin, stdout = self.process.stdin, self.process.stdout
+        assert stdin is not None and stdout is not None
+        async with self._turn:  # one request at a time: answers come in order
+            stdin.write(encode(request) + b"\n")
+            await stdin.drain()
+            line = await asyncio.wait_for(stdout.readline(), ANSWER_WAIT_S)
+        if not line:
+            raise WireError(f"listener {self.process.pid} ended (exit status {self.process.returncode})")
+        return decode_answer(line)
+
+
+class Listeners:
+    """``count`` listener processes, each opening up to ``concurrency`` handshakes at a time."""
+
+    def __init__(self, listeners: Sequence[_Listener]) -> None:
+        self._listeners = list(listeners)
+        self._tallies: list[Tally] = [Tally({}, []) for _ in self._listeners]
+
+    @classmethod
+    async def start(cls, count: int, concurrency: int) -> Listeners:
+        started = []
+        for _ in range(count):
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "firebreak.bench.listener_worker", str(max(1, concurrency)),
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=MAX_LINE,
+            )  # fmt: skip
+            started.append(_Listener(process))
+        return cls(started)
+
+    @property
+    def pids(self) -> list[int]:
+        return [one.process.pid for one in self._listeners]
+
+    async def connect(self, dials: Sequence[Dial]) -> None:
+        """Opens ``dials``, dealt round-robin over the listeners; returns once each had its
+        ``ready`` frame (raises WireError if one could not be opened)."""
+        n = len(self._listeners)
+        shares = [list(dials[i::n]) for i in range(n)]
+        answers = await asyncio.gather(
+            *(one.ask(Connect(share)) for one, share in zip(self._listeners, shares, strict=True) if share)
+        )
+        for answer in answers:
+            assert isinstance(answer, Opened)
+            if answer.failed or answer.error:
+                raise WireError(f"a listener could not open {answer.failed} sockets: {answer.error}")
+
+    async def refresh(self) -> None:
+        """Fetches what every listener's sockets have received so far."""
+        answers = await asyncio.gather(*(one.ask(Report()) for one in self._listeners))
+        self._tallies = [a for a in answers if isinstance(a, Tally)]
+
+    def arrival(self, client_id: str) -> tuple[int, float]:
+        """(sockets of all listeners that received ``client_id``, when the last did; 0.0 if none),
+        as of the last refresh."""
+        count, last = 0, 0.0
+        for tally in self._tallies:
+            seen: Arrival | None = tally.arrivals.get(client_id)
+            if seen is not None:
+                count += seen.count
+                last = max(last, seen.last)
+        return count, last
+
+    def deliveries(self) -> int:
+        return sum(a.count for t in self._tallies for a in t.arrivals.values())
+
+    def sources(self) -> set[str]:
+        return {s for t in self._tallies for s in t.sources}
+
+    async def close(self) -> None:
+        """Closes the listeners' stdin: each closes its sockets and ends."""
+        for one in self._listeners:
+            if one.process.stdin is not None:
+                one.process.stdin.close()
+        for one in self._listeners:
+            try:
+                await asyncio.wait_for(one.process.wait(), 10)
+            except TimeoutError:
+                one.process.kill()
+                await one.process.wait()
