@@ -3,10 +3,9 @@
 A stream-info request goes to every node of the cluster. Besides the stream's leader, a member
 that believes the stream's group has no leader answers it too, from its own replica (nats-server's
 ``jsStreamInfoRequest``), and the gateway's own DC's node answers first. A follower believes that
-for a few seconds after a leader election, until it has heard from the new leader (seen for up to
-~8 s after a cluster started). A plain request takes the first answer only, so asking again
-during those seconds got the same follower's answer every time. Here one request collects every
-answer and keeps the leader's.
+after a leader election until it has heard from the new leader (docs/READ_MODELS.md says how
+long). A plain request takes the first answer only, so asking again meanwhile got the same
+follower's answer every time. Here one request collects every answer and keeps the leader's.
 """
 
 from __future__ import annotations
