@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, async_playwright
 
-from firebreak.config import Limits
+from firebreak.limits import Limits
 from firebreak.localcluster import LocalCluster
 from tests.helpers import ClientFactory, clients_of, cluster_config, local_cluster
 

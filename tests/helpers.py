@@ -24,8 +24,9 @@ from websockets.exceptions import ConnectionClosed
 from firebreak.adapters import nats_connect
 from firebreak.adapters.leadership import LEADERSHIP_ERRORS, Leadership, stream_names
 from firebreak.client import Client, LiveConnection
-from firebreak.config import Config, Limits
+from firebreak.config import Config
 from firebreak.domain.model import ClientEvent
+from firebreak.limits import Limits
 from firebreak.localcluster import LocalCluster, Sites, ephemeral_config, isolated_config
 from firebreak.localcluster.linkfaults import LinkFault
 from firebreak.localcluster.netns import unavailable

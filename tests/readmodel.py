@@ -9,10 +9,11 @@ from firebreak.adapters import sqlite_store
 from firebreak.adapters.sqlite_queries import Queries
 from firebreak.adapters.sqlite_search import SearchQueries
 from firebreak.adapters.sqlite_store import SqliteStore
-from firebreak.config import Config, Limits
+from firebreak.config import Config
 from firebreak.domain import events as ev
 from firebreak.domain.ids import partition_of, room_stream
 from firebreak.domain.model import Applied
+from firebreak.limits import Limits
 from firebreak.service.projector import Projector
 from firebreak.service.room_queries import RoomQueries
 from firebreak.service.search import Search

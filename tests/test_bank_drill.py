@@ -8,9 +8,9 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from firebreak.config import Limits
 from firebreak.drill.bank_runner import BankDrill, BankResult
 from firebreak.drill.plan import Disaster, DrillOptions, Fault
+from firebreak.limits import Limits
 from tests.helpers import cluster_config, sites_of
 
 # Real drills (a fire and a rebuild each): the slow set, with the other long proofs.

@@ -11,9 +11,9 @@ import pytest
 
 from firebreak.adapters import leadership
 from firebreak.adapters.oidc_store import OIDC_BUCKET
-from firebreak.config import Limits
 from firebreak.drill.login_runner import LoginDrill, LoginResult
 from firebreak.drill.plan import Disaster, DrillOptions, Fault
+from firebreak.limits import Limits
 from tests.helpers import cluster_config, sites_of
 
 LOGIN = DrillOptions(workload="login", login_users=12, rate=4.0, duration_s=16.0, seed=7)

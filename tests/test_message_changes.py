@@ -9,11 +9,11 @@ import asyncio
 
 import msgspec
 
-from firebreak.config import CHANGE_WINDOW_CAP_S
 from firebreak.domain import events as ev
 from firebreak.domain.model import ClientEvent
 from firebreak.domain.projection import MAX_DELETE_WINDOW_MS, MAX_EDIT_WINDOW_MS
 from firebreak.domain.reactions import REACTIONS
+from firebreak.limits import CHANGE_WINDOW_CAP_S
 from tests.readmodel import Model
 
 ROOM = "g_" + "c" * 24

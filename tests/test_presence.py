@@ -18,7 +18,7 @@ import pytest
 
 from firebreak.client import ApiError, Client, LiveConnection
 from firebreak.client.transport import TryAgain
-from firebreak.config import Limits
+from firebreak.limits import Limits
 from firebreak.localcluster import LocalCluster
 from firebreak.wire.presence_views import PresenceView, TypingView
 from tests.helpers import (

@@ -14,9 +14,9 @@ import pytest
 
 from firebreak.adapters import sqlite_store
 from firebreak.adapters.sqlite_presence import PresenceQueries
-from firebreak.config import Limits
 from firebreak.domain.presence import OFF, ON, PresenceNote, TypingNote
 from firebreak.errors import NotFound
+from firebreak.limits import Limits
 from firebreak.service.presence import SINK_PENDING_MAX, Presence, SocketSink
 from tests.helpers import eventually
 

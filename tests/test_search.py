@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from firebreak.config import Limits
 from firebreak.domain import events as ev
 from firebreak.domain.search import make_snippet, parse_snippet
 from firebreak.errors import FirebreakError
+from firebreak.limits import Limits
 from firebreak.wire.views import SearchHit
 from tests.readmodel import Model
 

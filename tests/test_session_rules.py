@@ -16,10 +16,10 @@ from firebreak.adapters import sqlite_store
 from firebreak.adapters.nats_log import Log as EventLog
 from firebreak.adapters.sqlite_queries import Queries
 from firebreak.adapters.sqlite_store import SqliteStore
-from firebreak.config import Limits
 from firebreak.domain import events as ev
 from firebreak.domain.ids import ACCOUNTS_STREAM
 from firebreak.errors import Unauthorized
+from firebreak.limits import Limits
 from firebreak.service.account_sessions import AccountSessions, client_description
 from firebreak.service.accounts import Accounts
 from firebreak.service.auth import Passwords, Tokens

@@ -17,8 +17,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from firebreak.client.client import Client
-from firebreak.config import Limits
 from firebreak.entrypoints.gateway.hot import WS_SLOW_CONSUMER
+from firebreak.limits import Limits
 from firebreak.localcluster import LocalCluster
 from tests.helpers import cluster_config, local_cluster
 

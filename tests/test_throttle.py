@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from firebreak.client.client import ApiError, Client
-from firebreak.config import Limits
+from firebreak.limits import Limits
 from firebreak.localcluster import LocalCluster
 from tests.helpers import cluster_config, local_cluster
 

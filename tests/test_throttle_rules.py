@@ -7,9 +7,9 @@ import asyncio
 
 import pytest
 
-from firebreak.config import Limits
 from firebreak.domain import throttle as t
 from firebreak.errors import RateLimited, Unavailable
+from firebreak.limits import Limits
 from firebreak.service.auth import Passwords
 from firebreak.service.throttle import Throttle
 

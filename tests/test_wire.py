@@ -17,8 +17,8 @@ import pytest
 from fastapi import FastAPI
 from fastapi.responses import Response
 
-from firebreak.config import Limits
 from firebreak.entrypoints.gateway import boundary
+from firebreak.limits import Limits
 from firebreak.wire.requests import ALL_BODIES, BatchBody, ReadBody, SendBody
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "firebreak"

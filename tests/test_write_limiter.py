@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from firebreak.config import Limits
 from firebreak.config_file import load_config
 from firebreak.domain import events as ev
 from firebreak.errors import ConfigError, RateLimited
+from firebreak.limits import Limits
 from firebreak.service.ratelimit import Allowance, Kind, WriteLimiter, allowances, write_of
 
 #: Wall-clock seconds at the fake clock's zero (events carry wall-clock milliseconds).

@@ -13,7 +13,7 @@ import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
 from firebreak.client import Client
-from firebreak.config import Limits
+from firebreak.limits import Limits
 from firebreak.localcluster import LocalCluster
 from tests.conftest import SHARED_LIMITS
 from tests.helpers import ClientFactory, eventually, settled, user

@@ -1,4 +1,4 @@
-"""A socket's command pipeline (entrypoints/gateway/ws_commands.py) against rooms whose appends
+"""A socket's command pipeline (entrypoints/gateway/ws_commands.py) against sends whose appends
 finish when the test says: one room's sends are queued in the order they came, the next before
 the one before is written (their appends overlap), and commands beyond the cap on commands in
 flight are refused at once with ``too_many_commands``."""
@@ -12,9 +12,10 @@ from typing import cast
 
 import msgspec
 
-from firebreak.config import Limits
 from firebreak.entrypoints.gateway.ws_commands import LiveCommands
+from firebreak.limits import Limits
 from firebreak.service.accounts import Accounts
+from firebreak.service.messages import Messages
 from firebreak.service.rooms import Rooms
 from firebreak.wire.commands import SendCommand, decode_ack, encode_command
 from firebreak.wire.views import MessageView, SendResult
@@ -30,7 +31,7 @@ class _Accounts:
         return _Identity("u_alice")
 
 
-class _Rooms:
+class _Messages:
     """Queues sends and finishes them only when ``finish`` is called."""
 
     def __init__(self) -> None:
@@ -79,10 +80,11 @@ async def _until(condition: object, what: str) -> None:
 async def test_one_rooms_sends_overlap_in_order_and_the_cap_refuses_the_rest() -> None:
     limits = Limits()
     cap = limits.ws_commands_in_flight
-    rooms = _Rooms()
+    messages = _Messages()
     commands = LiveCommands(
         accounts=cast(Accounts, _Accounts()),
-        rooms=cast(Rooms, rooms),
+        rooms=cast(Rooms, None),
+        messages=cast(Messages, messages),
         refusal=lambda writing: None,
         limits=limits,
         metrics=_Metrics(),
@@ -99,14 +101,14 @@ async def test_one_rooms_sends_overlap_in_order_and_the_cap_refuses_the_rest() -
             encode_command(SendCommand(ref=f"r{i}", room_id="g_room", client_id=f"c{i}", text="hi"))
         )
 
-    await _until(lambda: len(rooms.queued) == cap and len(written) == 20, "every admitted send queued")
-    assert rooms.queued == [f"c{i}" for i in range(cap)], "queued in the order sent, none written yet"
+    await _until(lambda: len(messages.queued) == cap and len(written) == 20, "every admitted send queued")
+    assert messages.queued == [f"c{i}" for i in range(cap)], "queued in the order sent, none written yet"
     refused = [decode_ack(frame) for frame in written]
     assert {(a.ref, a.status, a.code) for a in refused} == {
         (f"r{i}", 429, "too_many_commands") for i in range(cap, n)
     }
 
-    rooms.finish()
+    messages.finish()
     await _until(lambda: len(written) == n, "every queued send acknowledged")
     acks = [msgspec.json.decode(frame) for frame in written[20:]]
     assert sorted(a["ref"] for a in acks) == sorted(f"r{i}" for i in range(cap))

@@ -21,12 +21,13 @@ import pytest
 
 from firebreak.bench.wire import WireWebSocket, close_websocket, open_websocket
 from firebreak.client import Client, LiveState
-from firebreak.config import Limits
 from firebreak.entrypoints.gateway.boundary import error_response
 from firebreak.entrypoints.gateway.ws_commands import LiveCommands
 from firebreak.errors import Unavailable
+from firebreak.limits import Limits
 from firebreak.localcluster import LocalCluster
 from firebreak.service.accounts import Accounts
+from firebreak.service.messages import Messages
 from firebreak.service.rooms import Rooms
 from firebreak.wire.commands import SendCommand, decode_ack
 from tests.conftest import SHARED_LIMITS
@@ -285,6 +286,7 @@ async def test_a_refused_command_is_answered_as_the_http_send() -> None:
     commands = LiveCommands(
         accounts=cast(Accounts, None),
         rooms=cast(Rooms, None),
+        messages=cast(Messages, None),
         refusal=refusal,
         limits=Limits(),
         metrics=metrics,

@@ -11,17 +11,9 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from firebreak.config import (
-    CHANGE_WINDOW_CAP_S,
-    SECRET_CHARS,
-    Config,
-    DCConfig,
-    Limits,
-    Secrets,
-    Tls,
-    default_dcs,
-)
+from firebreak.config import SECRET_CHARS, Config, DCConfig, Secrets, Tls, default_dcs
 from firebreak.errors import ConfigError
+from firebreak.limits import CHANGE_WINDOW_CAP_S, Limits
 
 
 def _check_secret_chars(secrets: Secrets) -> None:

@@ -50,6 +50,7 @@ from firebreak.service.files import Files
 from firebreak.service.hub import CUT_OFF, Hub
 from firebreak.service.log_positions import LogPositions
 from firebreak.service.message_changes import MessageChanges
+from firebreak.service.messages import Messages
 from firebreak.service.oidc_provider import OidcProvider
 from firebreak.service.presence import Presence
 from firebreak.service.projector import Projector
@@ -167,18 +168,11 @@ def _assemble(
         the_log, queries, fresh, tokens, passwords, limits, account_sessions, limiter, throttle
     )
     room_queries = RoomQueries(config, queries, fresh)
-    rooms = Rooms(
-        config,
-        the_log,
-        queries,
-        fresh,
-        accounts,
-        limiter,
-        room_queries,
-        room_key=room_key,
-        appends=GroupCommit(the_log),
+    rooms = Rooms(config, the_log, queries, fresh, accounts, limiter, room_queries, room_key=room_key)
+    messages = Messages(config, the_log, queries, fresh, limiter, room_queries, GroupCommit(the_log))
+    wallets = Wallets(
+        config, the_log, queries, store.wallets, fresh, accounts, dc.name, messages, room_queries
     )
-    wallets = Wallets(config, the_log, queries, store.wallets, fresh, accounts, dc.name, rooms, room_queries)
 
     leaders = StreamLeaders(nc, list(by_stream))
     gw = Gateway(
@@ -190,6 +184,7 @@ def _assemble(
         hub,
         accounts,
         rooms,
+        messages,
         room_queries,
         Search(config, SearchQueries(conn), room_queries),
         MessageChanges(config, the_log, queries, fresh, limiter, room_queries),

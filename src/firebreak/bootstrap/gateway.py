@@ -24,6 +24,7 @@ from firebreak.service.cutoff import CutOffWatch
 from firebreak.service.files import Files
 from firebreak.service.hub import DRAINING, Hub
 from firebreak.service.message_changes import MessageChanges
+from firebreak.service.messages import Messages
 from firebreak.service.oidc_provider import OidcProvider
 from firebreak.service.presence import Presence
 from firebreak.service.projector import Projector
@@ -54,6 +55,7 @@ class Gateway:
     hub: Hub
     accounts: Accounts
     rooms: Rooms
+    messages: Messages
     room_queries: RoomQueries
     search: Search
     message_changes: MessageChanges

@@ -13,8 +13,8 @@ import msgspec
 import uvloop
 
 from firebreak.bench.load_shapes import BenchOptions
-from firebreak.config import Limits
 from firebreak.errors import BadRequest
+from firebreak.limits import Limits
 from firebreak.localcluster import ephemeral_config
 
 

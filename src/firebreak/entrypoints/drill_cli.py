@@ -13,7 +13,7 @@ from pathlib import Path
 
 import msgspec
 
-from firebreak.config import Config, Limits
+from firebreak.config import Config
 from firebreak.drill import report
 from firebreak.drill.bank_runner import BankDrill
 from firebreak.drill.login_runner import LoginDrill
@@ -27,6 +27,7 @@ from firebreak.drill.plan import (
 )
 from firebreak.drill.runner import Drill
 from firebreak.errors import ConfigError
+from firebreak.limits import Limits
 from firebreak.localcluster import Sites, ephemeral_config, isolated_config
 from firebreak.localcluster.linkfaults import LinkFault
 from firebreak.localcluster.netns import unavailable

@@ -19,9 +19,10 @@ from pathlib import Path
 
 import httpx
 
-from firebreak.config import Config, DCConfig, Limits, Secrets, check_secrets
+from firebreak.config import Config, DCConfig, Secrets, check_secrets
 from firebreak.config_file import dump_config
 from firebreak.errors import Unavailable
+from firebreak.limits import Limits
 from firebreak.localcluster.linkfaults import LinkFault
 from firebreak.localcluster.links import NOWHERE, LinkProxies
 from firebreak.localcluster.netns import Sites

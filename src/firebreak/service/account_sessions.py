@@ -16,11 +16,11 @@ import time
 from firebreak.adapters.nats_log import Log
 from firebreak.adapters.sqlite_queries import Queries
 from firebreak.adapters.sqlite_rows import SessionRow, UserRow
-from firebreak.config import Limits
 from firebreak.domain import events as ev
 from firebreak.domain.ids import ACCOUNTS_STREAM, user_subject
 from firebreak.domain.validation import check_client_id, check_password, check_unicode
 from firebreak.errors import Conflict, Forbidden, NotFound, Unauthorized
+from firebreak.limits import Limits
 from firebreak.service.auth import Passwords, TokenClaims, Tokens
 from firebreak.service.sync import Freshness
 from firebreak.wire.views import SessionInfo, SessionList, SessionView, UserView

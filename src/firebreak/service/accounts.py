@@ -7,7 +7,6 @@ import time
 from firebreak.adapters.nats_log import Log, SubjectNotEmpty
 from firebreak.adapters.sqlite_queries import Queries
 from firebreak.adapters.sqlite_rows import UserRow
-from firebreak.config import Limits
 from firebreak.domain import events as ev
 from firebreak.domain.ids import ACCOUNTS_STREAM, user_id_for, user_subject, username_subject
 from firebreak.domain.validation import (
@@ -20,6 +19,7 @@ from firebreak.domain.validation import (
     username_lookalike,
 )
 from firebreak.errors import Conflict, NotFound, Unauthorized
+from firebreak.limits import Limits
 from firebreak.service.account_sessions import AccountSessions
 from firebreak.service.auth import Passwords, TokenClaims, Tokens
 from firebreak.service.ratelimit import WriteLimiter

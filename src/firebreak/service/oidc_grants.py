@@ -15,9 +15,9 @@ from typing import TypeVar
 import msgspec
 
 from firebreak.adapters.oidc_store import OidcStore, Taken
-from firebreak.config import Limits
 from firebreak.domain import oidc
 from firebreak.errors import BadRequest, Conflict, NotFound, OAuthError
+from firebreak.limits import Limits
 
 S = TypeVar("S", bound=msgspec.Struct)
 #: A redemption and its code stay this long beyond the code's expiry, so a late replay is still

@@ -19,9 +19,9 @@ from joserfc.errors import InvalidKeyIdError, JoseError
 from joserfc.jwk import ECKey, KeyParameters, KeySet, RSAKey, import_key
 
 from firebreak.adapters.oidc_store import OidcStore, Taken
-from firebreak.config import Limits
 from firebreak.domain import oidc
 from firebreak.errors import Unauthorized, Unavailable
+from firebreak.limits import Limits
 
 RING_KEY = "keys"
 #: Seconds a gateway uses the key ring it read before reading it again (a rotation made in another

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from firebreak.adapters.oidc_store import OidcStore
 from firebreak.adapters.sqlite_queries import Queries
-from firebreak.config import Limits
+from firebreak.limits import Limits
 from firebreak.service.oidc_grants import OidcGrants
 from firebreak.service.oidc_keys import OidcKeys
 from firebreak.service.oidc_tokens import OidcTokens

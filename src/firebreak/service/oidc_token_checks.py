@@ -11,9 +11,9 @@ import msgspec
 
 from firebreak.adapters.oidc_store import OidcStore, Taken
 from firebreak.adapters.sqlite_queries import Queries
-from firebreak.config import Limits
 from firebreak.domain import oidc
 from firebreak.errors import OAuthError, Unauthorized
+from firebreak.limits import Limits
 from firebreak.service.oidc_grants import OidcGrants
 from firebreak.service.oidc_keys import OidcKeys
 

@@ -23,9 +23,9 @@ import time
 from collections.abc import Callable, Container, Sequence
 from typing import Protocol
 
-from firebreak.config import Limits
 from firebreak.domain.presence import BEAT, OFF, ON, Board, Change, PresenceNote, TypingAllowance, TypingNote
 from firebreak.errors import RateLimited
+from firebreak.limits import Limits
 from firebreak.service.sessions import WriteFrame, WriteFrameNow
 from firebreak.wire.frames import presence_frame, typing_frame
 from firebreak.wire.presence_views import PresenceList, PresenceView, TypingView

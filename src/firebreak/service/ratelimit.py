@@ -29,9 +29,9 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Literal, NamedTuple
 
-from firebreak.config import Limits
 from firebreak.domain import events as ev
 from firebreak.errors import RateLimited
+from firebreak.limits import Limits
 
 Kind = Literal["send", "read", "room", "profile"]
 

@@ -17,9 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from firebreak.config import Limits
 from firebreak.domain import throttle as t
 from firebreak.errors import FirebreakError, RateLimited
+from firebreak.limits import Limits
 
 log = logging.getLogger(__name__)
 

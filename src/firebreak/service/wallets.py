@@ -20,8 +20,8 @@ from firebreak.domain.ledger import Op
 from firebreak.domain.validation import check_client_id, check_position
 from firebreak.errors import BadRequest, Conflict, FirebreakError
 from firebreak.service.accounts import Accounts, now_ms
+from firebreak.service.messages import Messages
 from firebreak.service.room_queries import RoomQueries
-from firebreak.service.rooms import Rooms
 from firebreak.service.sync import Freshness
 from firebreak.wire.wallet_views import (
     CreditView,
@@ -56,7 +56,7 @@ class Wallets:
         fresh: Freshness,
         accounts: Accounts,
         dc: str,
-        rooms: Rooms,
+        messages: Messages,
         room_queries: RoomQueries,
     ) -> None:
         self._limits = config.limits
@@ -66,7 +66,7 @@ class Wallets:
         self._fresh = fresh
         self._accounts = accounts
         self._dc = dc
-        self._rooms = rooms
+        self._messages = messages
         self._room_queries = room_queries
 
     def _amount(self, amount: int, limit: int) -> int:
@@ -145,7 +145,7 @@ class Wallets:
         payer_name = names.get(me, (me, ""))[0]
         text = f"{payer_name} sent {to} {amount:,} won"
         message_id = "pay." + hashlib.sha256(client_id.encode()).hexdigest()[:32]
-        await self._rooms.send(me, room_id, message_id, text)
+        await self._messages.send(me, room_id, message_id, text)
 
     # ---- the faucet (operators) ---------------------------------------------------------------
 

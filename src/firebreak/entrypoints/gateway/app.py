@@ -32,6 +32,7 @@ from firebreak.service.accounts import Accounts
 from firebreak.service.auth import TokenClaims
 from firebreak.service.files import Files
 from firebreak.service.message_changes import MessageChanges
+from firebreak.service.messages import Messages
 from firebreak.service.oidc_provider import OidcProvider
 from firebreak.service.presence import Presence
 from firebreak.service.room_queries import RoomQueries
@@ -71,6 +72,7 @@ class GatewayParts(Protocol):
     dc: DCConfig
     accounts: Accounts
     rooms: Rooms
+    messages: Messages
     room_queries: RoomQueries
     search: Search
     message_changes: MessageChanges
@@ -194,7 +196,7 @@ def create_app(gw: GatewayParts) -> ASGIApp:
             raise BadRequest("attachments are sent one message at a time", code="invalid_batch")
         items = [(m.client_id, m.text) for m in body.messages]
         try:
-            results = await rooms.send_batch(me.user_id, room_id, items)
+            results = await gw.messages.send_batch(me.user_id, room_id, items)
         except FirebreakError as exc:
             gw.metrics.batch_failed(exc.code, len(items))
             raise
@@ -256,7 +258,7 @@ def create_app(gw: GatewayParts) -> ASGIApp:
     lane = HotLane(
         PayLane(app, accounts=accounts, wallets=gw.wallets),
         accounts=accounts,
-        rooms=rooms,
+        messages=gw.messages,
         new_session=gw.new_session,
         refusal=gw.refusal,
         write_url=gw.write_url,
@@ -265,6 +267,7 @@ def create_app(gw: GatewayParts) -> ASGIApp:
         commands=LiveCommands(
             accounts=accounts,
             rooms=rooms,
+            messages=gw.messages,
             refusal=gw.refusal,
             limits=gw.config.limits,
             metrics=gw.metrics,

@@ -17,10 +17,10 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from firebreak.config import Limits
 from firebreak.domain.validation import check_unicode
 from firebreak.entrypoints.gateway import schema as openapi_rules
 from firebreak.errors import BadRequest, FirebreakError, Unauthorized
+from firebreak.limits import Limits
 from firebreak.service.accounts import Accounts
 from firebreak.service.auth import TokenClaims
 from firebreak.wire.requests import ALL_BODIES

@@ -5,7 +5,7 @@ Why not FastAPI for these: under load in 20-member rooms, FastAPI's routing, dep
 and pydantic validation around a send cost about twice the send command itself, and every event
 frame went through Starlette's WebSocket wrapper and FastAPI's exception-catching ``send`` before
 reaching uvicorn (docs/PERFORMANCE.md). Here a send is: match the path, check the token, decode the
-body with msgspec, call :meth:`Rooms.send`, write the answer; a frame is one ASGI ``send``.
+body with msgspec, call :meth:`Messages.send`, write the answer; a frame is one ASGI ``send``.
 
 Everything else stays in FastAPI; ``hot_contract.SEND_OPERATION`` adds the send to FastAPI's OpenAPI
 document. Errors are rendered by boundary.py, as for every other endpoint. The
@@ -33,7 +33,7 @@ from firebreak.entrypoints.gateway.ws_commands import LiveCommands
 from firebreak.errors import BadRequest, FirebreakError
 from firebreak.service.accounts import Accounts
 from firebreak.service.hub import CUT_OFF, DRAINING, LOGGED_OUT
-from firebreak.service.rooms import Rooms
+from firebreak.service.messages import Messages
 from firebreak.service.sessions import LiveSession, SessionEnded, WriteFrameNow
 from firebreak.wire.frames import HEARTBEAT_FRAME, error_frame
 from firebreak.wire.requests import SendBody
@@ -68,7 +68,7 @@ class HotLane:
         app: ASGIApp,
         *,
         accounts: Accounts,
-        rooms: Rooms,
+        messages: Messages,
         new_session: Callable[[str, str, str | None], LiveSession],
         refusal: Callable[[], FirebreakError | None],
         write_url: Callable[[str], str | None] = lambda room_id: None,
@@ -85,7 +85,7 @@ class HotLane:
         ignored)."""
         self._app = app
         self._accounts = accounts
-        self._rooms = rooms
+        self._messages = messages
         self._new_session = new_session
         self._refusal = refusal
         self._write_url = write_url
@@ -123,7 +123,7 @@ class HotLane:
             body = await _read_body(receive)
             claims = bearer(authorization, self._accounts)
             parsed = decode_body(_send_body.decode, body)
-            result = await self._rooms.send(
+            result = await self._messages.send(
                 claims.user_id, room_id, parsed.client_id, parsed.text, parsed.attachments
             )
         except FirebreakError as exc:

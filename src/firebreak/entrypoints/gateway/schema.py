@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from firebreak.config import Limits
 from firebreak.domain.files import FILE_ID_PATTERN, FILE_NAME_MAX, UPLOAD_ID_PATTERN
 from firebreak.domain.ids import ROOM_ID_PATTERN, SESSION_ID_PATTERN
 from firebreak.domain.reactions import REACTIONS
@@ -27,6 +26,7 @@ from firebreak.domain.validation import (
     USERNAME_MIN,
     USERNAME_PATTERN,
 )
+from firebreak.limits import Limits
 
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
 

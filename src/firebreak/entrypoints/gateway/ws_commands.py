@@ -4,7 +4,7 @@ connection a client already has, answered by ``ack`` frames.
 A command takes the same path as its HTTP request: the DC's refusal for writes (draining,
 catching up, cut off from the log: 503), the token (checked again for every command, so a token
 that expired or was logged out meanwhile gets the same 401 as over HTTP), then
-:meth:`Rooms.queue_send` (what :meth:`Rooms.send` runs) / :meth:`Rooms.mark_read` with their
+:meth:`Messages.queue_send` (what :meth:`Messages.send` runs) / :meth:`Rooms.mark_read` with their
 validation, idempotency by client_id, rate limits and metrics. The ack's status, result and error
 are the HTTP answer's.
 
@@ -32,10 +32,11 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol
 
-from firebreak.config import Limits
 from firebreak.entrypoints.gateway.boundary import decode_body
 from firebreak.errors import FirebreakError, RateLimited, TooLarge
+from firebreak.limits import Limits
 from firebreak.service.accounts import Accounts
+from firebreak.service.messages import Messages
 from firebreak.service.rooms import Rooms
 from firebreak.wire.commands import Command, SendCommand, decode_command, error_ack, ok_ack, ref_of
 from firebreak.wire.frames import error_frame
@@ -63,6 +64,7 @@ class LiveCommands:
         *,
         accounts: Accounts,
         rooms: Rooms,
+        messages: Messages,
         refusal: Callable[[bool], FirebreakError | None],
         limits: Limits,
         metrics: CommandMetrics,
@@ -72,6 +74,7 @@ class LiveCommands:
         ``write_url(room_id)`` is the write hint a send's ack carries, as the HTTP answer does."""
         self._accounts = accounts
         self._rooms = rooms
+        self._messages = messages
         self._refusal = refusal
         self._max_bytes = limits.max_ws_frame_bytes
         self._max_in_flight = limits.ws_commands_in_flight
@@ -85,7 +88,7 @@ class LiveCommands:
 
     async def start(self, token: str, command: Command, started: float) -> Awaitable[bytes]:
         """Runs ``command`` until its place in the log is fixed (a send: checked and queued,
-        service/rooms.py's ``queue_send``; a read: done); the awaitable gives its ack frame, what
+        service/messages.py's ``queue_send``; a read: done); the awaitable gives its ack frame, what
         its HTTP request would have answered. It must be awaited."""
         try:
             refused = self._refusal(True)
@@ -93,7 +96,9 @@ class LiveCommands:
                 raise refused
             me = self._accounts.authenticate(token).user_id
             if isinstance(command, SendCommand):
-                sending = await self._rooms.queue_send(me, command.room_id, command.client_id, command.text)
+                sending = await self._messages.queue_send(
+                    me, command.room_id, command.client_id, command.text
+                )
                 return self._sent(command, sending, started)
             read = await self._rooms.mark_read(me, command.room_id, command.up_to)
             return _ready(ok_ack(command.ref, 200, read))
