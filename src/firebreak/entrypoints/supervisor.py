@@ -23,7 +23,7 @@ from firebreak.entrypoints import control, dcops, link_ops, preflight
 from firebreak.entrypoints.taxi_site import TaxiSite, register
 from firebreak.errors import BadRequest, ConfigError, Unavailable
 from firebreak.localcluster import LocalCluster, netns
-from firebreak.localcluster.cluster import on_sites
+from firebreak.localcluster.layouts import on_sites
 from firebreak.localcluster.linkfaults import LinkFault
 
 #: How long ``dc start``/``dc rebuild`` wait (when asked to) for the DC to serve again.

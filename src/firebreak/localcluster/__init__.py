@@ -3,7 +3,8 @@
 Not an entrypoint: the CLI, the drill and the bench all use it.
 """
 
-from firebreak.localcluster.cluster import LocalCluster, ephemeral_config, isolated_config
+from firebreak.localcluster.cluster import LocalCluster
+from firebreak.localcluster.layouts import ephemeral_config, isolated_config
 from firebreak.localcluster.netns import Sites
 from firebreak.localcluster.processes import free_ports
 

@@ -8,7 +8,6 @@ burning a DC is: SIGKILL its processes and delete that folder.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import os
 import shutil
 import signal
@@ -19,70 +18,20 @@ from pathlib import Path
 
 import httpx
 
-from firebreak.config import Config, DCConfig, Secrets, check_secrets
+from firebreak.config import Config, check_secrets
 from firebreak.config_file import dump_config
 from firebreak.errors import Unavailable
-from firebreak.limits import Limits
 from firebreak.localcluster.linkfaults import LinkFault
 from firebreak.localcluster.links import NOWHERE, LinkProxies
 from firebreak.localcluster.netns import Sites
 from firebreak.localcluster.processes import (
-    free_ports,
     local_scheduling,
     nats_environment,
     nats_server_binary,
     open_log,
     write_nats_conf,
 )
-from firebreak.localcluster.secrets import generated
 from firebreak.private_files import PRIVATE_UMASK, make_private_dir, write_private
-
-
-def ephemeral_config(data_dir: Path, *, partitions: int = 3, limits: Limits | None = None) -> Config:
-    """A three-DC layout on free loopback ports (for tests and drills that must not collide), with
-    secrets of its own: a test's or a drill's cluster is no easier to reach than a real one."""
-    ports = free_ports(12)
-    dcs = tuple(
-        DCConfig(
-            name=f"dc{i + 1}",
-            nats_port=ports[4 * i],
-            cluster_port=ports[4 * i + 1],
-            monitor_port=ports[4 * i + 2],
-            http_port=ports[4 * i + 3],
-        )
-        for i in range(3)
-    )
-    return Config(
-        data_dir=data_dir,
-        dcs=dcs,
-        partitions=partitions,
-        limits=limits or Limits(),
-        secrets=Secrets(**generated()),
-    )
-
-
-def isolated_config(
-    data_dir: Path, sites: Sites, *, partitions: int = 3, limits: Limits | None = None
-) -> Config:
-    """A three-DC layout on isolated DCs (localcluster/netns.py), with secrets of its own."""
-    return on_sites(
-        Config(
-            data_dir=data_dir,
-            dcs=tuple(DCConfig(name=name) for name in sites.dcs),
-            partitions=partitions,
-            limits=limits or Limits(),
-            secrets=Secrets(**generated()),
-        ),
-        sites,
-    )
-
-
-def on_sites(config: Config, sites: Sites) -> Config:
-    """``config`` with each DC at its isolated address (localcluster/netns.py); the ports stay, as
-    each DC has its own. The links between the DCs are virtual interfaces inside this machine,
-    hence ``allow_plaintext_log``."""
-    dcs = tuple(dataclasses.replace(dc, host=sites.address(dc.name), bind=None) for dc in config.dcs)
-    return dataclasses.replace(config, dcs=dcs, allow_plaintext_log=True)
 
 
 class LocalCluster:

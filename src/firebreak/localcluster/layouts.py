@@ -1,0 +1,60 @@
+"""Cluster layouts for local clusters: three DCs on free loopback ports, or on isolated DCs
+(network namespaces), each with secrets of its own."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from firebreak.config import Config, DCConfig, Secrets
+from firebreak.limits import Limits
+from firebreak.localcluster.netns import Sites
+from firebreak.localcluster.processes import free_ports
+from firebreak.localcluster.secrets import generated
+
+
+def ephemeral_config(data_dir: Path, *, partitions: int = 3, limits: Limits | None = None) -> Config:
+    """A three-DC layout on free loopback ports (for tests and drills that must not collide), with
+    secrets of its own: a test's or a drill's cluster is no easier to reach than a real one."""
+    ports = free_ports(12)
+    dcs = tuple(
+        DCConfig(
+            name=f"dc{i + 1}",
+            nats_port=ports[4 * i],
+            cluster_port=ports[4 * i + 1],
+            monitor_port=ports[4 * i + 2],
+            http_port=ports[4 * i + 3],
+        )
+        for i in range(3)
+    )
+    return Config(
+        data_dir=data_dir,
+        dcs=dcs,
+        partitions=partitions,
+        limits=limits or Limits(),
+        secrets=Secrets(**generated()),
+    )
+
+
+def isolated_config(
+    data_dir: Path, sites: Sites, *, partitions: int = 3, limits: Limits | None = None
+) -> Config:
+    """A three-DC layout on isolated DCs (localcluster/netns.py), with secrets of its own."""
+    return on_sites(
+        Config(
+            data_dir=data_dir,
+            dcs=tuple(DCConfig(name=name) for name in sites.dcs),
+            partitions=partitions,
+            limits=limits or Limits(),
+            secrets=Secrets(**generated()),
+        ),
+        sites,
+    )
+
+
+def on_sites(config: Config, sites: Sites) -> Config:
+    """``config`` with each DC at its isolated address (localcluster/netns.py); the ports stay, as
+    each DC has its own. The links between the DCs are virtual interfaces inside this machine,
+    hence ``allow_plaintext_log``."""
+    dcs = tuple(dataclasses.replace(dc, host=sites.address(dc.name), bind=None) for dc in config.dcs)
+    return dataclasses.replace(config, dcs=dcs, allow_plaintext_log=True)
