@@ -6,7 +6,8 @@ import subprocess
 import sys
 
 from firebreak.bench.connections import source_address
-from firebreak.bench.listeners import SOCKETS_PER_LISTENER, listeners_for
+from firebreak.bench.listener_wire import Dial
+from firebreak.bench.listeners import SOCKETS_PER_LISTENER, deal, listeners_for
 
 _RAISE = """
 import resource
@@ -51,3 +52,17 @@ def test_listener_processes_are_added_only_past_what_one_process_holds() -> None
     assert listeners_for(SOCKETS_PER_LISTENER) == 0, "the main process holds them"
     assert listeners_for(SOCKETS_PER_LISTENER + 1) == 2
     assert listeners_for(100_000 - 100) == 7
+
+
+def test_rooms_of_any_size_are_spread_evenly_over_the_listeners() -> None:
+    """Each room's sockets continue where the last room's ended: rooms of one socket each do not
+    all land on the first listener."""
+    first = 0
+    held = [0, 0, 0]
+    for room in range(10):
+        shares, first = deal([Dial("127.0.0.1", 1, f"/r{room}")], 3, first)
+        held = [h + len(share) for h, share in zip(held, shares, strict=True)]
+    assert held == [4, 3, 3]
+    shares, first = deal([Dial("127.0.0.1", 1, f"/{i}") for i in range(5)], 3, 2)
+    assert [[d.path for d in share] for share in shares] == [["/1", "/4"], ["/2"], ["/0", "/3"]]
+    assert first == 1

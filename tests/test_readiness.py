@@ -5,9 +5,14 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+import nats.js.errors
 import pytest
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+from nats.js.api import ClusterInfo, PeerInfo, StreamConfig, StreamInfo, StreamState
 
 from firebreak.adapters import sqlite_store
+from firebreak.adapters.nats_log import Log
 from firebreak.adapters.replica_reader import Entry
 from firebreak.adapters.sqlite_store import SqliteStore
 from firebreak.domain import events as ev
@@ -115,3 +120,41 @@ async def test_without_a_leader_the_local_end_is_not_enough() -> None:
     answered.set()
     await learning
     assert readiness.caught_up()
+
+
+class _StreamInfo(JetStreamContext):
+    """Stream-info answers in the order nodes give them (nothing else is asked of it)."""
+
+    def __init__(self, *answers: tuple[str | None, int, list[str]] | BaseException) -> None:
+        super().__init__(NATS())
+        self.answers = list(answers)
+
+    async def stream_info(self, name: str, subjects_filter: str | None = None) -> StreamInfo:
+        answer = self.answers.pop(0)
+        if isinstance(answer, BaseException):
+            raise answer
+        leader, last, peers = answer
+        state = StreamState(messages=last, bytes=0, first_seq=1, last_seq=last, consumer_count=0)
+        cluster = ClusterInfo(leader=leader, replicas=[PeerInfo(name=peer) for peer in peers])
+        return StreamInfo(config=StreamConfig(name=name), state=state, cluster=cluster)
+
+
+async def test_last_seq_ignores_a_leaderless_nodes_answer() -> None:
+    """A node that has just rejoined with an empty store answers for a stream it thinks leaderless
+    from its own replica: "stream not found" before it has made its copy, then last_seq 0. Only
+    the leader's answer counts."""
+    not_yet = nats.js.errors.NotFoundError(code=404, err_code=10059, description="stream not found")
+    js = _StreamInfo(not_yet, (None, 0, ["dc1", "dc2", "dc3"]), ("", 0, []), ("dc2", 42, ["dc1", "dc3"]))
+    log = Log(NATS(), js)
+    assert await log.last_seq(ROOMS) == 42
+    assert js.answers == []
+
+
+async def test_last_seq_ignores_a_members_answer_that_names_the_leader() -> None:
+    """A member can decide the group is leaderless, hear from the leader, and then answer from its
+    own (rebuilt, empty) replica naming that leader. The answerer leaves itself out of the peers
+    it lists, so an answer listing the leader among them was not the leader's."""
+    js = _StreamInfo(("dc2", 0, ["dc2", "dc3"]), ("dc2", 51, ["dc1", "dc3"]))
+    log = Log(NATS(), js)
+    assert await log.last_seq(ROOMS) == 51
+    assert js.answers == []

@@ -21,9 +21,9 @@ import nats.errors
 import nats.js.errors
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
+from nats.js.api import ClusterInfo
 
-from firebreak.adapters.leader_info import API_PREFIX, leader_stream_info
-from firebreak.adapters.nats_connect import PATIENT, STARTUP_RETRYABLE, TRANSIENT
+from firebreak.adapters.nats_connect import PATIENT, STARTUP_RETRYABLE, TRANSIENT, NotReady
 from firebreak.errors import FirebreakError, Unavailable
 from firebreak.retry import Backoff, retry, unless
 
@@ -36,6 +36,21 @@ _WRONG_LAST_SEQUENCE = {10071, 10164}
 MAX_ATOMIC_BATCH = 1000
 #: Between write attempts through an election: short, as a client waits on the answer.
 _WRITE_BACKOFF = Backoff(first_s=0.05, max_s=0.5)
+
+
+def answered_by_leader(cluster: ClusterInfo | None) -> bool:
+    """Whether a stream-info answer came from the stream's leader, judged from the answer alone.
+
+    An answer names the leader as its answerer sees it and lists the answerer's peers, leaving the
+    answerer out (nats-server's ``clusterInfo``). A leaderless member names no leader. A member
+    that decided it was leaderless and then heard from the leader while it built the answer names
+    the leader but lists it among its peers: that answer still holds the member's own replica,
+    which after a rebuild may be empty (seen as a rebuilt DC taking a target of 0 for a stream
+    whose leader held 51 entries).
+    """
+    if cluster is None or not cluster.leader:
+        return False
+    return all(peer.name != cluster.leader for peer in cluster.replicas or ())
 
 
 class _WriteAgain(Exception):
@@ -75,10 +90,8 @@ class Log:
         attempt_s: float = 0.75,
         *,
         cut_off: Callable[[], asyncio.Future[BaseException]] | None = None,
-        api_prefix: str = API_PREFIX,
     ) -> None:
         self._nc = nc
-        self._api_prefix = api_prefix
         self._js = js
         self._attempt_s = attempt_s
         self._cut_off = cut_off
@@ -183,16 +196,20 @@ class Log:
     async def last_seq(self, stream: str, deadline_s: float | None = 5.0) -> int:
         """The stream's last sequence, as its leader reports it (with no deadline: waits for one).
 
-        Only the leader's own answer counts (adapters/leader_info.py). A node that believes the
-        stream's group has no leader answers a stream-info request itself, from its own replica; a
-        node that has just rejoined with an empty store does so with ``last_seq`` 0 until it hears
-        from the leader. Readiness built on that 0 would let a rebuilt DC serve before it holds
-        what was acknowledged (docs/READ_MODELS.md). Any error is asked again until the deadline:
-        the same node, before it has made its copy of the stream, answers "stream not found".
+        Only the leader's own answer counts (:func:`answered_by_leader`). A node that believes the
+        stream's group has no leader answers a stream-info request itself, from its own replica
+        (nats-server's ``jsStreamInfoRequest`` lets a "leaderless member" reply); a node that has
+        just rejoined with an empty store does so with ``last_seq`` 0 until it hears from the
+        leader, and being the gateway's own DC's node its answer arrives first. Readiness built on
+        that 0 would let a rebuilt DC serve before it holds what was acknowledged
+        (docs/READ_MODELS.md). Any error is asked again until the deadline: the same node, before
+        it has made its copy of the stream, answers "stream not found".
         """
 
         async def from_leader() -> int:
-            info = await leader_stream_info(self._nc, stream, self._attempt_s, self._api_prefix)
+            info = await self._js.stream_info(stream)
+            if not answered_by_leader(info.cluster):
+                raise NotReady(f"stream {stream}: the answer did not come from its leader")
             return int(info.state.last_seq)
 
         deadline = None if deadline_s is None else time.monotonic() + deadline_s

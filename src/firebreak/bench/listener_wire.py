@@ -54,6 +54,9 @@ class Tally(msgspec.Struct, frozen=True, tag="tally"):
     sources: list[str]
 
 
+#: how long a room's sockets may take to have their ``ready`` frames, wherever they are held
+READY_WAIT_S = 120.0
+
 Request = Connect | Report
 Answer = Opened | Tally
 

@@ -12,6 +12,7 @@ import uvloop
 
 from firebreak.bench.arrivals import Arrivals, decode_frame
 from firebreak.bench.listener_wire import (
+    READY_WAIT_S,
     Connect,
     Dial,
     Opened,
@@ -20,9 +21,6 @@ from firebreak.bench.listener_wire import (
     encode,
 )
 from firebreak.bench.wire import WireWebSocket, close_websocket, local_hosts, open_websocket
-
-#: how long a Connect waits for its sockets' ``ready`` frames
-READY_WAIT_S = 120.0
 
 
 class Listener:

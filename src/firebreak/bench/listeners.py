@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from firebreak.bench.listener_wire import (
+    READY_WAIT_S,
     Answer,
     Arrival,
     Connect,
@@ -28,19 +29,28 @@ from firebreak.bench.listener_wire import (
 )
 from firebreak.bench.wire import WireError
 
-#: receive-only sockets per listener process when the bench chooses their number: under the
-#: 20,000 open files a process may have on machines such as this project's (docs/PERFORMANCE.md)
+#: receive-only sockets per listener process when the bench chooses their number: well under a
+#: usual hard limit of open files per process (docs/PERFORMANCE.md has this project's machines')
 SOCKETS_PER_LISTENER = 15_000
 #: longest answer line (a tally of every message of a run)
 MAX_LINE = 1 << 26
-#: how long one answer may take (a Connect waits for up to 120 s of ``ready`` frames)
-ANSWER_WAIT_S = 300.0
+#: how long one answer may take (a Connect waits for its ``ready`` frames, then answers)
+ANSWER_WAIT_S = 2 * READY_WAIT_S
 
 
 def listeners_for(sockets: int) -> int:
     """How many listener processes hold ``sockets`` receive-only sockets (0: the main process
     holds them, as long as they fit in one)."""
     return 0 if sockets <= SOCKETS_PER_LISTENER else math.ceil(sockets / SOCKETS_PER_LISTENER)
+
+
+def deal(dials: Sequence[Dial], n: int, first: int) -> tuple[list[list[Dial]], int]:
+    """``dials`` dealt round-robin to ``n`` listeners from listener ``first``, and the listener
+    that gets the next one."""
+    shares: list[list[Dial]] = [[] for _ in range(n)]
+    for i, dial in enumerate(dials):
+        shares[(first + i) % n].append(dial)
+    return shares, (first + len(dials)) % n
 
 
 class _Listener:
@@ -56,7 +66,7 @@ class _Listener:
             await stdin.drain()
             line = await asyncio.wait_for(stdout.readline(), ANSWER_WAIT_S)
         if not line:
-            raise WireError(f"listener {self.process.pid} ended (exit status {self.process.returncode})")
+            raise WireError(f"listener process {self.process.pid} ended")
         return decode_answer(line)
 
 
@@ -66,17 +76,24 @@ class Listeners:
     def __init__(self, listeners: Sequence[_Listener]) -> None:
         self._listeners = list(listeners)
         self._tallies: list[Tally] = [Tally({}, []) for _ in self._listeners]
+        #: the listener that gets the next socket: rooms of any size are spread evenly
+        self._next = 0
 
     @classmethod
     async def start(cls, count: int, concurrency: int) -> Listeners:
-        started = []
-        for _ in range(count):
-            process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "firebreak.bench.listener_worker", str(max(1, concurrency)),
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=MAX_LINE,
-            )  # fmt: skip
-            started.append(_Listener(process))
-        return cls(started)
+        started = cls([])
+        try:
+            for _ in range(count):
+                process = await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "firebreak.bench.listener_worker", str(max(1, concurrency)),
+                    stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=MAX_LINE,
+                )  # fmt: skip
+                started._listeners.append(_Listener(process))
+                started._tallies.append(Tally({}, []))
+        except BaseException:
+            await started.close()
+            raise
+        return started
 
     @property
     def pids(self) -> list[int]:
@@ -85,12 +102,12 @@ class Listeners:
     async def connect(self, dials: Sequence[Dial]) -> None:
         """Opens ``dials``, dealt round-robin over the listeners; returns once each had its
         ``ready`` frame (raises WireError if one could not be opened)."""
-        n = len(self._listeners)
-        shares = [list(dials[i::n]) for i in range(n)]
-        answers = await asyncio.gather(
-            *(one.ask(Connect(share)) for one, share in zip(self._listeners, shares, strict=True) if share)
-        )
-        for answer in answers:
+        shares, self._next = deal(dials, len(self._listeners), self._next)
+        asked = [one.ask(Connect(share)) for one, share in zip(self._listeners, shares, strict=True) if share]
+        # Every listener's answer is awaited, so none is left unread in its pipe when one fails.
+        for answer in await asyncio.gather(*asked, return_exceptions=True):
+            if isinstance(answer, BaseException):
+                raise answer
             assert isinstance(answer, Opened)
             if answer.failed or answer.error:
                 raise WireError(f"a listener could not open {answer.failed} sockets: {answer.error}")

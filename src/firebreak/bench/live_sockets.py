@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 
 from firebreak.bench.arrivals import Arrivals, decode_frame
 from firebreak.bench.connections import source_address
-from firebreak.bench.listener_wire import Dial
+from firebreak.bench.listener_wire import READY_WAIT_S, Dial
 from firebreak.bench.listeners import Listeners
 from firebreak.bench.load_shapes import SeenFrame
 from firebreak.bench.wire import WireWebSocket, close_websocket, local_hosts, open_websocket
@@ -18,8 +18,6 @@ from firebreak.bench.wire import WireWebSocket, close_websocket, local_hosts, op
 #: concurrent WebSocket handshakes: clients that come online do not wait for each other, so the
 #: connection rate is the gateways' (and this process's), not one client's round trip times 32
 CONNECT_CONCURRENCY = 256
-#: how long a room's sockets may take to have their ``ready`` frames
-READY_WAIT_S = 120.0
 
 
 class LiveSockets:

@@ -209,6 +209,7 @@ class Load:
             if all(self._sockets.reached(cid)[0] >= want for cid in self.sent_at):
                 break
             await asyncio.sleep(0.05 if not self.listener_pids else 0.25)
+        await self._sockets.refresh()  # what arrived during the last wait counts too
         reached = {cid: self._sockets.reached(cid) for cid in self.sent_at}
         to_all = [reached[cid][1] - t for cid, t in self.sent_at.items() if reached[cid][0] >= want]
         deliveries = self._sockets.deliveries()
