@@ -3,6 +3,7 @@ and when the last did. The main process and each listener process (bench/listene
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import msgspec
@@ -38,3 +39,25 @@ class Arrivals:
 
     def deliveries(self) -> int:
         return sum(a.count for a in self.seen.values())
+
+
+class ReadyFrames:
+    """Counts a process's ``ready`` frames (one per socket, once it is live), so that set-up can
+    wait until a number of its sockets are."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._want = 0
+        self._reached = asyncio.Event()
+
+    def heard(self) -> None:
+        self.count += 1
+        if self.count >= self._want:
+            self._reached.set()
+
+    async def until(self, count: int, within_s: float) -> None:
+        """Returns once ``count`` have been heard in all (TimeoutError after ``within_s``)."""
+        self._want = count
+        self._reached.clear()
+        if self.count < count:
+            await asyncio.wait_for(self._reached.wait(), within_s)

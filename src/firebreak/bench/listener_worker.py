@@ -10,7 +10,7 @@ import sys
 
 import uvloop
 
-from firebreak.bench.arrivals import Arrivals, decode_frame
+from firebreak.bench.arrivals import Arrivals, ReadyFrames, decode_frame
 from firebreak.bench.listener_wire import (
     READY_WAIT_S,
     Connect,
@@ -28,16 +28,12 @@ class Listener:
         self._handshakes = asyncio.Semaphore(concurrency)
         self._sockets: list[WireWebSocket] = []
         self._arrivals = Arrivals()
-        self._ready = 0
-        self._want = 0
-        self._all_ready = asyncio.Event()
+        self._ready = ReadyFrames()
 
     def on_text(self, payload: bytes) -> None:
         frame = decode_frame(payload)
         if not self._arrivals.hear(frame) and frame.kind == "ready":
-            self._ready += 1
-            if self._ready >= self._want:
-                self._all_ready.set()
+            self._ready.heard()
 
     async def _open(self, dial: Dial) -> None:
         async with self._handshakes:
@@ -45,17 +41,14 @@ class Listener:
             self._sockets.append(sock)
 
     async def connect(self, request: Connect) -> Opened:
-        self._want += len(request.dials)
-        self._all_ready.clear()
         outcomes = await asyncio.gather(*(self._open(d) for d in request.dials), return_exceptions=True)
         failures = [o for o in outcomes if isinstance(o, BaseException)]
-        self._want -= len(failures)
-        if self._ready < self._want:
-            try:
-                await asyncio.wait_for(self._all_ready.wait(), READY_WAIT_S)
-            except TimeoutError:
-                return Opened(self._ready, len(failures), f"only {self._ready} of {self._want} ready")
-        return Opened(self._ready, len(failures), repr(failures[0]) if failures else "")
+        ready = self._ready
+        try:
+            await ready.until(len(self._sockets), READY_WAIT_S)
+        except TimeoutError:
+            return Opened(ready.count, len(failures), f"only {ready.count} of {len(self._sockets)} ready")
+        return Opened(ready.count, len(failures), repr(failures[0]) if failures else "")
 
     def tally(self) -> Tally:
         return Tally(self._arrivals.seen, sorted(local_hosts(self._sockets)))

@@ -8,7 +8,7 @@ import itertools
 import urllib.parse
 from collections.abc import Callable, Sequence
 
-from firebreak.bench.arrivals import Arrivals, decode_frame
+from firebreak.bench.arrivals import Arrivals, ReadyFrames, decode_frame
 from firebreak.bench.connections import source_address
 from firebreak.bench.listener_wire import READY_WAIT_S, Dial
 from firebreak.bench.listeners import Listeners
@@ -30,9 +30,7 @@ class LiveSockets:
         self._handshakes = asyncio.Semaphore(CONNECT_CONCURRENCY)
         self._own: list[WireWebSocket] = []
         self._arrivals = Arrivals()
-        self._ready = 0
-        self._want_ready = 0
-        self._all_ready = asyncio.Event()
+        self._ready = ReadyFrames()
         self._listeners: Listeners | None = None
         #: sockets the listeners hold
         self._listened = 0
@@ -62,10 +60,7 @@ class LiveSockets:
         socks, _ = await asyncio.gather(
             asyncio.gather(*(self._connect(d) for d in own)), self._listen(theirs)
         )
-        self._want_ready = len(self._own)
-        self._all_ready.clear()
-        if self._ready < self._want_ready:
-            await asyncio.wait_for(self._all_ready.wait(), READY_WAIT_S)
+        await self._ready.until(len(self._own), READY_WAIT_S)
         return socks[0]
 
     async def _connect(self, to: Dial) -> WireWebSocket:
@@ -84,9 +79,7 @@ class LiveSockets:
         if self._arrivals.hear(frame):
             return
         if frame.kind == "ready":
-            self._ready += 1
-            if self._ready >= self._want_ready:
-                self._all_ready.set()
+            self._ready.heard()
         else:
             self._on_frame(frame)
 
