@@ -73,15 +73,15 @@ class _Listener:
 class Listeners:
     """``count`` listener processes, each opening up to ``concurrency`` handshakes at a time."""
 
-    def __init__(self, listeners: Sequence[_Listener]) -> None:
-        self._listeners = list(listeners)
-        self._tallies: list[Tally] = [Tally({}, []) for _ in self._listeners]
+    def __init__(self) -> None:
+        self._listeners: list[_Listener] = []
+        self._tallies: list[Tally] = []
         #: the listener that gets the next socket: rooms of any size are spread evenly
         self._next = 0
 
     @classmethod
     async def start(cls, count: int, concurrency: int) -> Listeners:
-        started = cls([])
+        started = cls()
         try:
             for _ in range(count):
                 process = await asyncio.create_subprocess_exec(
