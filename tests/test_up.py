@@ -179,22 +179,25 @@ STAMP = r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d[.,]\d{3}"
 
 def test_each_start_rotates_the_log_and_stamps_what_stops_a_gateway(tmp_path: Path) -> None:
     """A new start keeps the previous run's log as gateway.log.1 and begins with a timestamped
-    line; an error that stops the gateway is logged with its time (a DC the config does not have
-    stops it at once)."""
+    line; an error that stops the gateway is logged with its time (a config file that does not
+    name its DC stops it at once)."""
+    import dataclasses
     import re
 
     cluster = local_cluster(cluster_config(tmp_path / "data"))
-    log = cluster.dc_dir("nowhere") / "gateway.log"
+    renamed = tuple(dataclasses.replace(dc, name=f"elsewhere{i}") for i, dc in enumerate(cluster.config.dcs))
+    cluster.config_path.write_text(dump_config(dataclasses.replace(cluster.config, dcs=renamed)))
+    log = cluster.dc_dir("dc1") / "gateway.log"
     for _ in range(2):
-        cluster.start_gateway("nowhere")
-        assert cluster.gateways["nowhere"].wait(timeout=60) == 1
+        cluster.start_gateway("dc1")
+        assert cluster.gateways["dc1"].wait(timeout=60) == 1
     previous, current = log.with_name("gateway.log.1").read_text(), log.read_text()
     for text in (previous, current):
         lines = text.splitlines()
-        assert re.match(STAMP + r".* firebreak: starting gateway nowhere$", lines[0]), lines
-        stopped = [i for i, line in enumerate(lines) if "gateway nowhere stopped by an error" in line]
+        assert re.match(STAMP + r".* firebreak: starting gateway dc1$", lines[0]), lines
+        stopped = [i for i, line in enumerate(lines) if "gateway dc1 stopped by an error" in line]
         assert len(stopped) == 1 and re.match(STAMP, lines[stopped[0]]), lines
-        assert "Traceback" in lines[stopped[0] + 1] and "no DC named 'nowhere'" in text, lines
+        assert "Traceback" in lines[stopped[0] + 1] and "no DC named 'dc1'" in text, lines
         assert text.count("Traceback") == 1, "each log holds one run"
 
 

@@ -18,7 +18,7 @@ from firebreak.limits import Limits
 
 @dataclass(frozen=True)
 class DCConfig:
-    """One data center: one nats-server node and one gateway."""
+    """One data center: one nats-server node and its gateway (one or more processes)."""
 
     name: str
     host: str = "127.0.0.1"
@@ -28,6 +28,16 @@ class DCConfig:
     http_port: int = 8001
     #: Address the gateway binds; defaults to ``host``.
     bind: str | None = None
+    #: Gateway processes serving ``http_port`` together (SO_REUSEPORT: the kernel deals each new
+    #: connection to one), each with a read model of its own. One process holds as many sockets
+    #: as its open-files limit allows and uses one core (docs/DECISIONS.md, "Several gateway
+    #: processes per DC").
+    gateways: int = 1
+
+    def label(self, process: int) -> str:
+        """The name of the DC's gateway process ``process`` (1-based) where one DC-wide name
+        would mix processes up (presence sources, NATS connection names, log files)."""
+        return self.name if process == 1 else f"{self.name}#{process}"
 
     @property
     def nats_url(self) -> str:

@@ -52,6 +52,10 @@ def _build(cls: type[T], raw: dict[str, Any], where: str, built: dict[str, Any] 
     return cls(**typed, **(built or {}))
 
 
+#: Gateway processes per DC: each applies every event to its own read model.
+MAX_GATEWAYS_PER_DC = 16
+
+
 def load_config(path: Path | None) -> Config:
     """Reads a TOML config; a missing ``path`` (None) gives the local three-DC defaults."""
     if path is None:
@@ -78,6 +82,8 @@ def load_config(path: Path | None) -> Config:
         raise ConfigError("a cluster needs at least three DCs (one replica of the log in each)")
     if len({d.name for d in config.dcs}) != len(config.dcs):
         raise ConfigError("DC names must be unique")
+    if any(not 1 <= dc.gateways <= MAX_GATEWAYS_PER_DC for dc in config.dcs):
+        raise ConfigError(f"a DC's gateways must be between 1 and {MAX_GATEWAYS_PER_DC} processes")
     if not 1 <= config.partitions <= 64:
         raise ConfigError("partitions must be between 1 and 64")
     if not 0 <= config.read_model_commit_s <= 3600:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import secrets
+import subprocess
 import time
 from collections.abc import Callable
 
@@ -58,8 +59,11 @@ async def run_bench(config: Config, options: BenchOptions, say: Callable[[str], 
     say(f"starting a 3-DC cluster in {config.data_dir} ...")
     await cluster.start()
 
+    def all_gateways() -> dict[str, subprocess.Popen[bytes]]:
+        return {**cluster.gateways, **cluster.more_gateways}
+
     def cpu() -> tuple[float, float]:
-        gateways = sum(sample(p.pid).cpu_s for p in cluster.gateways.values())
+        gateways = sum(sample(p.pid).cpu_s for p in all_gateways().values())
         return gateways, sample(None).cpu_s + sum(sample(pid).cpu_s for pid in load.listener_pids)
 
     load = Load(config, options, say, cpu)
@@ -83,7 +87,7 @@ async def run_bench(config: Config, options: BenchOptions, say: Callable[[str], 
         await load.setup(secrets.token_hex(2))
 
         def pids() -> dict[str, int | None]:
-            named: dict[str, int | None] = {f"gateway {n}": p.pid for n, p in cluster.gateways.items()}
+            named: dict[str, int | None] = {f"gateway {n}": p.pid for n, p in all_gateways().items()}
             named.update({f"nats-server {n}": p.pid for n, p in cluster.nats.items()})
             named["load generator"] = None
             named.update({f"load listener {i + 1}": pid for i, pid in enumerate(load.listener_pids)})

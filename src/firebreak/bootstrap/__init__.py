@@ -31,6 +31,7 @@ from firebreak.adapters.ops_board import DCHeartbeat, OpsBoard
 from firebreak.adapters.quorum_probe import QuorumProbe
 from firebreak.adapters.replica_reader import ReplicaReader
 from firebreak.adapters.route_rtt import RouteRtt
+from firebreak.adapters.siblings import Siblings
 from firebreak.adapters.sqlite_checkpoint import Checkpointer
 from firebreak.adapters.sqlite_files import FileQueries
 from firebreak.adapters.sqlite_presence import PresenceQueries
@@ -39,7 +40,7 @@ from firebreak.adapters.sqlite_search import SearchQueries
 from firebreak.adapters.sqlite_store import SqliteStore
 from firebreak.bootstrap.gateway import Gateway
 from firebreak.config import Config, DCConfig
-from firebreak.errors import Unavailable
+from firebreak.errors import ConfigError, Unavailable
 from firebreak.retry import retry
 from firebreak.service.account_sessions import AccountSessions
 from firebreak.service.accounts import Accounts
@@ -74,22 +75,29 @@ __all__ = ["Gateway", "read_model_path", "start_gateway"]
 ATTEMPT_S = 1.0
 
 
-def read_model_path(config: Config, dc: DCConfig) -> Path:
-    return config.data_dir / dc.name / "gateway" / "read-model.sqlite3"
+def read_model_path(config: Config, dc: DCConfig, process: int = 1) -> Path:
+    """Where gateway process ``process`` of ``dc`` keeps its read model (each has its own)."""
+    name = "read-model.sqlite3" if process == 1 else f"read-model-{process}.sqlite3"
+    return config.data_dir / dc.name / "gateway" / name
 
 
-async def start_gateway(config: Config, dc_name: str, startup: Startup | None = None) -> Gateway:
+async def start_gateway(
+    config: Config, dc_name: str, startup: Startup | None = None, process: int = 1
+) -> Gateway:
     """Connects to the log, makes sure the topology exists, and starts building the read model.
 
     Never gives up on the cluster: each step waits with backoff for as long as the caller's task
     runs, reporting to ``startup`` what it waits for (a gateway may start before any node of the
-    log is up, or while the cluster is still electing its leaders).
+    log is up, or while the cluster is still electing its leaders). ``process``: which of the DC's
+    gateway processes this is (1 to ``dc.gateways``).
     """
     dc = config.dc(dc_name)
+    if not 1 <= process <= dc.gateways:
+        raise ConfigError(f"{dc.name} has {dc.gateways} gateway processes; there is no process {process}")
     startup = startup or Startup(dc.name)
     startup.begin("connecting to the log")
     nc = await nats_connect.connect(
-        config, prefer_dc=dc.name, name=f"gateway-{dc.name}", on_retry=startup.retrying
+        config, prefer_dc=dc.name, name=f"gateway-{dc.label(process)}", on_retry=startup.retrying
     )
     try:
         js = nc.jetstream(timeout=5.0)
@@ -98,7 +106,7 @@ async def start_gateway(config: Config, dc_name: str, startup: Startup | None = 
         startup.begin("reading the cluster secrets")
         key = await log_setup.cluster_secret(js, log_setup.TOKEN_KEY_NAME, on_retry=startup.retrying)
         room_key = await log_setup.cluster_secret(js, log_setup.ROOM_ID_KEY_NAME, on_retry=startup.retrying)
-        gw = _assemble(config, dc, nc, js, key, room_key)
+        gw = _assemble(config, dc, process, nc, js, key, room_key)
         startup.begin("making sure the login provider's signing keys exist")
         await retry(
             gw.oidc.keys.ensure,
@@ -115,9 +123,9 @@ async def start_gateway(config: Config, dc_name: str, startup: Startup | None = 
 
 
 def _assemble(
-    config: Config, dc: DCConfig, nc: NATS, js: JetStreamContext, key: bytes, room_key: bytes
+    config: Config, dc: DCConfig, process: int, nc: NATS, js: JetStreamContext, key: bytes, room_key: bytes
 ) -> Gateway:
-    db_path = read_model_path(config, dc)
+    db_path = read_model_path(config, dc, process)
     db_path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite_store.connect(db_path)
     store = SqliteStore(conn)
@@ -196,6 +204,7 @@ def _assemble(
         link,
         OidcProvider.build(OidcStore(nc.jetstream(timeout=ATTEMPT_S)), queries, limits, config.issuer),
         Files(config, ObjectFiles(js), the_log, queries, FileQueries(conn), fresh, room_queries),
+        process=process,
     )
     # What the log held at start, as each stream's leader says: the read model must reach it
     # before this DC answers anyone (waits for a leader where there is none).
@@ -210,6 +219,27 @@ def _assemble(
     gw.tasks.append(asyncio.create_task(probe.run(), name="quorum-probe"))
     gw.tasks.append(asyncio.create_task(link.run(), name="cut-off-watch"))
     _watch(gw, LogPositions(functools.partial(the_log.last_seq, deadline_s=2.0), list(by_stream)))
+    if process == 1:
+        _balance(gw, config, dc, nc, js)
+    if dc.gateways > 1:
+        gw.siblings = Siblings(nc, dc.name)
+        gw.tasks.append(asyncio.create_task(gw.siblings.run(gw.drain_here), name="sibling-drains"))
+    gw.presence = Presence(
+        CoreLink(nc),
+        room_queries,
+        PresenceQueries(conn, limits.presence_push_max_members),
+        limits,
+        dc.label(process),
+    )
+    gw.tasks.append(asyncio.create_task(gw.presence.run(), name="presence"))
+    for task in gw.tasks:
+        task.add_done_callback(_log_if_failed)
+    return gw
+
+
+def _balance(gw: Gateway, config: Config, dc: DCConfig, nc: NATS, js: JetStreamContext) -> None:
+    """The DC's leader balancer and its heartbeat on the ops board: run by the DC's first gateway
+    process only, since the board holds one heartbeat per DC."""
     route_rtt = RouteRtt(dc.monitor_port)
     gw.tasks.append(asyncio.create_task(route_rtt.run(), name="route-rtt"))
     gw.balancer = balancer = Balancer(
@@ -223,13 +253,6 @@ def _assemble(
         ),
     )
     gw.tasks.append(asyncio.create_task(balancer.run(), name="leader-balancer"))
-    gw.presence = Presence(
-        CoreLink(nc), room_queries, PresenceQueries(conn, limits.presence_push_max_members), limits, dc.name
-    )
-    gw.tasks.append(asyncio.create_task(gw.presence.run(), name="presence"))
-    for task in gw.tasks:
-        task.add_done_callback(_log_if_failed)
-    return gw
 
 
 def _watch(gw: Gateway, positions: LogPositions) -> None:

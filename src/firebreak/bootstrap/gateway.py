@@ -14,6 +14,7 @@ from nats.aio.client import Client as NATS
 from firebreak.adapters.leader_watch import StreamLeaders
 from firebreak.adapters.metrics import GatewayMetrics
 from firebreak.adapters.replica_reader import ReplicaReader
+from firebreak.adapters.siblings import Siblings
 from firebreak.adapters.sqlite_queries import Queries
 from firebreak.config import Config, DCConfig
 from firebreak.domain.ids import Cursor, partition_of, room_stream
@@ -79,15 +80,27 @@ class Gateway:
     balancer: Balancer | None = None
     #: Typing and presence (ephemeral, over core NATS: service/presence.py).
     presence: Presence | None = None
+    #: Which of the DC's gateway processes this is (1 to ``dc.gateways``).
+    process: int = 1
+    #: The DC's other gateway processes, told of a drain (set where the DC has several).
+    siblings: Siblings | None = None
 
     def serving(self) -> bool:
         """Readers running and the read model caught up with the log (what /healthz calls ready)."""
         return all(r.ready for r in self.readers) and self.readiness.caught_up()
 
     async def drain(self) -> int:
-        """Planned outage: refuse new requests with 503 and end live sessions, so clients move to
-        other DCs before this one goes down; tell the leader balancer at once, so that it gives
-        this DC no leaders and moves away the ones it has. Returns the sessions ended."""
+        """Planned outage: drains this process (:meth:`drain_here`) and tells the DC's other
+        gateway processes to drain too. Returns the sessions this process ended."""
+        ended = await self.drain_here()
+        if self.siblings is not None:
+            await self.siblings.tell_drain()
+        return ended
+
+    async def drain_here(self) -> int:
+        """Refuse new requests with 503 and end live sessions, so clients move to other DCs before
+        this one goes down; tell the leader balancer at once, so that it gives this DC no leaders
+        and moves away the ones it has. Returns the sessions ended."""
         self.draining = True
         ended = self.hub.end_all(DRAINING)
         if self.balancer is not None:
@@ -117,6 +130,7 @@ class Gateway:
         ready = self.serving()
         return Health(
             dc=self.dc.name,
+            process=self.process,
             cursor=str(self.projector.head_cursor()),
             head=dict(self.projector.head),
             connections=self.hub.connections,

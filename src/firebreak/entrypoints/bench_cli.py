@@ -15,6 +15,7 @@ from firebreak.bench.listeners import SOCKETS_PER_LISTENER, listeners_for
 from firebreak.bench.load_shapes import BenchOptions
 from firebreak.bench.runner import BenchResult, run_bench, table
 from firebreak.bench.summary import RunsSummary, summarize, summary_line
+from firebreak.config_file import MAX_GATEWAYS_PER_DC
 from firebreak.entrypoints.bench_modes import (
     bench_limits,
     files,
@@ -94,6 +95,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="processes that hold the live sockets of the members who do not send (0-"
         f"{MAX_LISTENERS}; default: none up to {SOCKETS_PER_LISTENER:,} of them, else one per "
         f"{SOCKETS_PER_LISTENER:,}), past the open files one process may have",
+    )
+    p.add_argument(
+        "--gateways-per-dc",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"gateway processes per DC, sharing its port (1-{MAX_GATEWAYS_PER_DC}; default: one per"
+        f" {SOCKETS_PER_LISTENER:,} of its live sockets), past the open files one process may have",
     )
     p.add_argument(
         "--link-rtt-ms",
@@ -178,6 +187,7 @@ def _options(args: argparse.Namespace) -> BenchOptions:
         window=args.window,
         source_addresses=args.source_addresses,
         listener_processes=args.listener_processes,
+        gateways_per_dc=args.gateways_per_dc,
         link_delay_ms=args.link_rtt_ms / 2,
     )
     if not 0 <= args.link_rtt_ms <= 2000:
@@ -190,6 +200,8 @@ def _options(args: argparse.Namespace) -> BenchOptions:
         raise BadRequest("--batch takes 1-100 messages per request")
     if options.listener_processes is not None and not 0 <= options.listener_processes <= MAX_LISTENERS:
         raise BadRequest(f"--listener-processes takes 0-{MAX_LISTENERS}")
+    if options.gateways_per_dc is not None and not 1 <= options.gateways_per_dc <= MAX_GATEWAYS_PER_DC:
+        raise BadRequest(f"--gateways-per-dc takes 1-{MAX_GATEWAYS_PER_DC}")
     if not 1 <= options.source_addresses <= MAX_SOURCE_ADDRESSES:
         raise BadRequest(f"--source-addresses takes 1-{MAX_SOURCE_ADDRESSES}")
     if not 1 <= options.window <= 100 or (options.window > 1 and options.send_over != "ws"):
@@ -257,16 +269,19 @@ def _run_once(options: BenchOptions) -> BenchResult:
     online = options.rooms * max(1, round(options.room_size * options.online))
     if options.listener_processes is None:  # the senders' sockets stay in the main process
         options = msgspec.structs.replace(options, listener_processes=listeners_for(online - options.rooms))
+    if options.gateways_per_dc is None:
+        options = msgspec.structs.replace(options, gateways_per_dc=listeners_for(math.ceil(online / 3)) or 1)
+    gateways = options.gateways_per_dc or 1
     listeners = options.listener_processes or 0
-    # The most sockets one process holds: a gateway (of three) or a process of the load generator.
+    # The most sockets one process holds: a gateway process or a process of the load generator.
     held = math.ceil((online - options.rooms) / listeners) if listeners else online
-    most = max(math.ceil(online / 3), held)
+    most = max(math.ceil(online / 3 / gateways), held)
     have = raise_open_files(2 * most + OPEN_FILES_SPARE)
     if have < most + OPEN_FILES_SPARE:
         say(f"warning: open files limited to {have} per process (the hard limit): {most} sockets may not fit")
     # Each run's cluster files (hundreds of MB) go when the run ends, however it ends.
     with tempfile.TemporaryDirectory(prefix="firebreak-bench-") as tmp:
-        config = ephemeral_config(Path(tmp), partitions=options.partitions, limits=limits)
+        config = ephemeral_config(Path(tmp), partitions=options.partitions, limits=limits, gateways=gateways)
         result = uvloop.run(run_bench(config, options, say))
     print(table(result), flush=True)
     return result

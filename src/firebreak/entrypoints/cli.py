@@ -38,7 +38,7 @@ def _runnable(config: Config) -> Config:
     return with_local_secrets(config)
 
 
-def _gateway(config: Config, dc: str) -> int:
+def _gateway(config: Config, dc: str, process: int) -> int:
     """The gateway process: whatever stops it is logged with a timestamp (its log is read after
     the fact, next to nats-server's timestamped lines)."""
     from firebreak.entrypoints.gateway.main import serve
@@ -54,7 +54,7 @@ def _gateway(config: Config, dc: str) -> int:
     try:
         # uvloop: the gateway is socket-bound (HTTP, WebSocket fan-out, NATS); measured in
         # docs/PERFORMANCE.md.
-        uvloop.run(serve(config, dc))
+        uvloop.run(serve(config, dc, process))
     except KeyboardInterrupt:
         return 130
     except Exception:
@@ -92,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
 
     gw = sub.add_parser("gateway", help="run one DC's gateway (started by 'up')")
     gw.add_argument("--dc", required=True)
+    gw.add_argument(
+        "--process", type=int, default=1, help="which of the DC's gateway processes (1 to its 'gateways')"
+    )
     gw.add_argument("--config")
 
     from firebreak.entrypoints import drill_cli
@@ -151,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
 
             return asyncio.run(dc_cli.run(config, args))
         if args.command == "gateway":
-            return _gateway(config, args.dc)
+            return _gateway(config, args.dc, args.process)
         if args.command == "drill":
             from firebreak.entrypoints import drill_cli
 

@@ -64,13 +64,16 @@ class Supervisor:
     def unexpected_exits(self) -> list[str]:
         """A line for each process that died since the last call without being asked to."""
         lines = []
-        for kind, procs in self._kinds():
-            for name, proc in procs.items():
+        # A DC's further gateway processes are named "<dc>#<n>" (config.DCConfig.label).
+        for kind, procs in (*self._kinds(), ("gateway", self.cluster.more_gateways)):
+            for label, proc in procs.items():
                 code = proc.poll()
-                if code is not None and (kind, name, proc.pid) not in self._reported:
-                    self._reported.add((kind, name, proc.pid))
+                name = label.partition("#")[0]
+                if code is not None and (kind, label, proc.pid) not in self._reported:
+                    self._reported.add((kind, label, proc.pid))
+                    logs = self.cluster.dc_dir(name)
                     lines.append(
-                        f"warning: {kind} {name} exited with {code} (see {self.cluster.dc_dir(name)}/*.log). "
+                        f"warning: {kind} {label} exited with {code} (see {logs}/*.log). "
                         f"'firebreak dc status' shows the cluster; 'firebreak dc start {name}' brings it back"
                     )
         return lines

@@ -1,4 +1,4 @@
-"""A local multi-DC cluster on one machine: one nats-server and one gateway process per DC.
+"""A local multi-DC cluster on one machine: one nats-server and one or more gateway processes per DC.
 
 Used by ``firebreak up``, by the tests and by drills. Each DC's files live in
 ``<data_dir>/<dc>/`` (``nats/`` for the JetStream store, ``gateway/`` for the read model), so
@@ -57,7 +57,11 @@ class LocalCluster:
         self.links = LinkProxies(config, links) if links is not None else None
         self._quiet = quiet
         self.nats: dict[str, subprocess.Popen[bytes]] = {}
+        #: Each DC's first gateway process, by DC name.
         self.gateways: dict[str, subprocess.Popen[bytes]] = {}
+        #: The other gateway processes of DCs that run several (config.DCConfig.gateways), by
+        #: their label (``dc1#2``).
+        self.more_gateways: dict[str, subprocess.Popen[bytes]] = {}
         make_private_dir(config.data_dir)
         # The gateways read their secrets from here: 0600.
         self.config_path = config.data_dir / "cluster.toml"
@@ -88,28 +92,52 @@ class LocalCluster:
             os.close(out)
 
     def start_gateway(self, name: str) -> None:
-        out = self._log(name, "gateway", f"starting gateway {name}")
-        argv = [sys.executable, "-m", "firebreak.entrypoints.cli", "gateway", "--dc", name]
-        self.gateways[name] = subprocess.Popen(
-            self._in_dc(name, [*argv, "--config", str(self.config_path)]),
-            stdout=out,
-            stderr=out,
-            start_new_session=True,
-            preexec_fn=local_scheduling(),
-            umask=PRIVATE_UMASK,  # its read model (password hashes, messages) is private
-        )
-        if out is not None:
-            os.close(out)
+        """Starts each of the DC's gateway processes that is not running."""
+        dc = self.config.dc(name)
+        for process in range(1, dc.gateways + 1):
+            label = dc.label(process)
+            procs = self.gateways if process == 1 else self.more_gateways
+            if self.running(procs, label):
+                continue
+            out = self._log(name, gateway_log(process), f"starting gateway {label}")
+            argv = [sys.executable, "-m", "firebreak.entrypoints.cli", "gateway", "--dc", name]
+            argv += ["--process", str(process), "--config", str(self.config_path)]
+            procs[label] = subprocess.Popen(
+                self._in_dc(name, argv),
+                stdout=out,
+                stderr=out,
+                start_new_session=True,
+                preexec_fn=local_scheduling(),
+                umask=PRIVATE_UMASK,  # its read model (password hashes, messages) is private
+            )
+            if out is not None:
+                os.close(out)
+
+    def gateway_processes(self, name: str) -> dict[int, subprocess.Popen[bytes]]:
+        """The DC's gateway processes started and not stopped, by number (1 first)."""
+        dc = self.config.dc(name)
+        found = {
+            p: self.gateways.get(dc.label(p)) or self.more_gateways.get(dc.label(p))
+            for p in range(1, dc.gateways + 1)
+        }
+        return {p: proc for p, proc in found.items() if proc is not None}
+
+    def _pop_gateways(self, name: str) -> list[subprocess.Popen[bytes]]:
+        procs = list(self.gateway_processes(name).values())
+        self.gateways.pop(name, None)
+        dc = self.config.dc(name)
+        for process in range(2, dc.gateways + 1):
+            self.more_gateways.pop(dc.label(process), None)
+        return procs
 
     def _in_dc(self, name: str, argv: list[str]) -> list[str]:
         return argv if self.sites is None else self.sites.wrap(name, argv)
 
     def start_dc(self, name: str) -> None:
-        """Starts whichever of the DC's two processes is not running (its data, if any, is reused)."""
+        """Starts whichever of the DC's processes is not running (its data, if any, is reused)."""
         if not self.running(self.nats, name):
             self.start_nats(name)
-        if not self.running(self.gateways, name):
-            self.start_gateway(name)
+        self.start_gateway(name)
 
     @staticmethod
     def running(procs: dict[str, subprocess.Popen[bytes]], name: str) -> bool:
@@ -118,15 +146,9 @@ class LocalCluster:
 
     def stop_dc(self, name: str) -> None:
         """Stops the DC's gateway, then its nats-server (SIGTERM, then SIGKILL after 10 s); data kept."""
-        for procs in (self.gateways, self.nats):
-            proc = procs.pop(name, None)
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
+        nats = self.nats.pop(name, None)
+        _stop([*self._pop_gateways(name)])
+        _stop([nats] if nats is not None else [])
 
     async def start(self, within_s: float = 300.0) -> None:
         """Starts every DC and waits until all serve; on any failure stops what it started."""
@@ -149,21 +171,29 @@ class LocalCluster:
         """Waits until each named DC's gateway answers /healthz with every replica reader running."""
         names = names or [d.name for d in self.config.dcs]
         end = time.monotonic() + within_s
-        async with httpx.AsyncClient(timeout=2.0) as http:
+        # A connection per request: where a DC has several gateway processes on its port, each
+        # new connection may reach another, and each must have answered ready.
+        no_reuse = httpx.Limits(max_keepalive_connections=0)
+        async with httpx.AsyncClient(timeout=2.0, limits=no_reuse) as http:
             for name in names:
                 url = self.config.dc(name).http_url + "/healthz"
                 waiting = "no answer on /healthz"
+                unseen = set(range(1, self.config.dc(name).gateways + 1))
                 while True:
-                    proc = self.gateways.get(name)
-                    if proc is not None and proc.poll() is not None:
-                        raise Unavailable(
-                            f"gateway {name} exited with {proc.returncode}; its log ends:\n"
-                            + self.log_tail(name, "gateway")
-                        )
+                    for process, proc in self.gateway_processes(name).items():
+                        if proc.poll() is not None:
+                            raise Unavailable(
+                                f"gateway {self.config.dc(name).label(process)} exited with"
+                                f" {proc.returncode}; its log ends:\n"
+                                + self.log_tail(name, gateway_log(process))
+                            )
                     try:
                         health = (await http.get(url)).json()
                         if health["ready"]:
-                            break
+                            unseen.discard(int(health.get("process", 1)))
+                            if not unseen:
+                                break
+                            continue  # another connection may reach another process
                         waiting = str(health.get("starting") or health.get("waiting_for") or "not ready")
                     except (httpx.HTTPError, ValueError, KeyError):
                         pass
@@ -192,11 +222,8 @@ class LocalCluster:
 
     def kill(self, name: str, *, burn: bool) -> None:
         """SIGKILLs the DC's processes; with ``burn`` also deletes its data folder (the disks burned)."""
-        for procs in (self.gateways, self.nats):
-            proc = procs.pop(name, None)
-            if proc is not None and proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        nats = self.nats.pop(name, None)
+        _kill([*self._pop_gateways(name), *([nats] if nats is not None else [])])
         if burn:
             shutil.rmtree(self.dc_dir(name), ignore_errors=True)
 
@@ -204,20 +231,14 @@ class LocalCluster:
         """Every DC loses power at the same moment: every process of every DC gets SIGKILL before
         any is waited for; the data stays. (A SIGKILL keeps what the kernel had not yet written
         to disk, which a real power cut loses: docs/FAILOVER.md.)"""
-        procs = [p for group in (self.gateways, self.nats) for p in group.values() if p.poll() is None]
-        for proc in procs:
-            os.killpg(proc.pid, signal.SIGKILL)
-        for proc in procs:
-            proc.wait()
+        _kill([p for group in (self.gateways, self.more_gateways, self.nats) for p in group.values()])
         self.gateways.clear()
+        self.more_gateways.clear()
         self.nats.clear()
 
     def kill_gateway(self, name: str) -> None:
-        """SIGKILLs only the DC's gateway (its nats-server keeps running)."""
-        proc = self.gateways.pop(name, None)
-        if proc is not None and proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        """SIGKILLs only the DC's gateway processes (its nats-server keeps running)."""
+        _kill(self._pop_gateways(name))
 
     def seed_from(self, name: str, source: str) -> None:
         """Gives burned DC ``name`` a copy of surviving DC ``source``'s log store.
@@ -240,18 +261,39 @@ class LocalCluster:
 
     def stop(self) -> None:
         """Stops gateways, then nats-servers, politely (SIGTERM) and then firmly."""
-        for procs in (self.gateways, self.nats):
-            for proc in procs.values():
-                if proc.poll() is None:
-                    proc.terminate()
-            for proc in procs.values():
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
-            procs.clear()
+        _stop([*self.gateways.values(), *self.more_gateways.values()])
+        _stop(list(self.nats.values()))
+        self.gateways.clear()
+        self.more_gateways.clear()
+        self.nats.clear()
         if self.links is not None:
             self.links.stop()
         if self.sites is not None:
             self.sites.destroy()
+
+
+def gateway_log(process: int) -> str:
+    """The name of gateway process ``process``'s log in its DC's folder (``<name>.log``)."""
+    return "gateway" if process == 1 else f"gateway-{process}"
+
+
+def _kill(procs: list[subprocess.Popen[bytes]]) -> None:
+    """SIGKILL to each running process's group, all before any is waited for."""
+    running = [p for p in procs if p.poll() is None]
+    for proc in running:
+        os.killpg(proc.pid, signal.SIGKILL)
+    for proc in running:
+        proc.wait()
+
+
+def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM to each running process, then SIGKILL to any still running 10 s later."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()

@@ -13,9 +13,12 @@ from firebreak.localcluster.processes import free_ports
 from firebreak.localcluster.secrets import generated
 
 
-def ephemeral_config(data_dir: Path, *, partitions: int = 3, limits: Limits | None = None) -> Config:
+def ephemeral_config(
+    data_dir: Path, *, partitions: int = 3, limits: Limits | None = None, gateways: int = 1
+) -> Config:
     """A three-DC layout on free loopback ports (for tests and drills that must not collide), with
-    secrets of its own: a test's or a drill's cluster is no easier to reach than a real one."""
+    secrets of its own: a test's or a drill's cluster is no easier to reach than a real one.
+    ``gateways``: gateway processes per DC."""
     ports = free_ports(12)
     dcs = tuple(
         DCConfig(
@@ -24,6 +27,7 @@ def ephemeral_config(data_dir: Path, *, partitions: int = 3, limits: Limits | No
             cluster_port=ports[4 * i + 1],
             monitor_port=ports[4 * i + 2],
             http_port=ports[4 * i + 3],
+            gateways=gateways,
         )
         for i in range(3)
     )

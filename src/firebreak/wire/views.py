@@ -191,6 +191,8 @@ class Health(msgspec.Struct, frozen=True, omit_defaults=True):
     ready: bool
     #: While not ready: what it waits for.
     waiting_for: str | None = None
+    #: Which of the DC's gateway processes answered (config.DCConfig.gateways; 1 is left out).
+    process: int = 1
 
 
 class Digest(msgspec.Struct, frozen=True):

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 
 import uvicorn
 
 from firebreak.bootstrap import Gateway, start_gateway
-from firebreak.config import Config
+from firebreak.config import Config, DCConfig
 from firebreak.entrypoints.gateway import gc_policy
 from firebreak.entrypoints.gateway.app import create_app
 from firebreak.entrypoints.gateway.starting import StartingApp
@@ -19,15 +20,28 @@ from firebreak.service.startup import Startup
 log = logging.getLogger(__name__)
 
 
-async def serve(config: Config, dc_name: str) -> None:
+def shared_port(dc: DCConfig) -> socket.socket:
+    """The DC's HTTP port, bound with SO_REUSEPORT: every gateway process of the DC binds it, and
+    the kernel deals each new connection to one of them (by a hash of its addresses). A DC with
+    one process binds without it, so a second gateway started by mistake fails to bind."""
+    sock = socket.socket(socket.AF_INET6 if ":" in (dc.bind or dc.host) else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((dc.bind or dc.host, dc.http_port))
+    sock.set_inheritable(True)
+    return sock
+
+
+async def serve(config: Config, dc_name: str, process: int = 1) -> None:
     """Runs until SIGTERM/SIGINT, then commits what the read model has applied (gw.close()).
 
     The HTTP port opens at once and answers "starting" (starting.py) while the gateway waits for
     the log; the gateway does not exit because the cluster is slow to form, only on SIGTERM/SIGINT
-    or an error that no wait can cure (logged, exit status 1).
+    or an error that no wait can cure (logged, exit status 1). ``process``: which of the DC's
+    gateway processes this is; where the DC has several, they share its port (:func:`shared_port`).
     """
     dc = config.dc(dc_name)
-    startup = Startup(dc.name)
+    startup = Startup(dc.label(process))
     front = StartingApp(dc.name, startup)
     server = uvicorn.Server(
         uvicorn.Config(
@@ -54,7 +68,7 @@ async def serve(config: Config, dc_name: str) -> None:
     )
 
     async def start() -> Gateway:
-        gw = await start_gateway(config, dc.name, startup)
+        gw = await start_gateway(config, dc.name, startup, process)
         front.serve(create_app(gw))
         gc_policy.settle()  # after startup's allocations, before the sockets' (gc_policy.py)
         log.info("%s: gateway started; serving once the read model has caught up", dc.name)
@@ -69,7 +83,7 @@ async def serve(config: Config, dc_name: str) -> None:
     starting.add_done_callback(stop_on_failure)
     # uvicorn turns SIGTERM/SIGINT into a graceful shutdown of the server.
     try:
-        await server.serve()
+        await server.serve(sockets=[shared_port(dc)] if dc.gateways > 1 else None)
     finally:
         starting.cancel()  # a no-op once started
         with contextlib.suppress(BaseException):  # cancelled or failed: nothing to close

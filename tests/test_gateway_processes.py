@@ -1,0 +1,105 @@
+"""Several gateway processes per DC (config.DCConfig.gateways) on a real cluster: they share the
+DC's port, each new connection reaches one of them, each serves what every DC serves from a read
+model of its own, and a drain asked of one empties them all."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import secrets
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from websockets.asyncio.client import ClientConnection
+
+from firebreak.client import Client
+from firebreak.localcluster import LocalCluster
+from tests.conftest import SHARED_LIMITS
+from tests.helpers import (
+    cluster_config,
+    eventually,
+    live_socket,
+    local_cluster,
+    next_frame,
+    until_closed,
+    user,
+)
+
+#: Gateway processes per DC in this test.
+PROCESSES = 2
+#: Sockets opened at the first DC: each on a new connection, so the kernel deals them to both.
+SOCKETS = 12
+
+
+@pytest.fixture(scope="module")
+async def cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalCluster]:
+    config = cluster_config(Path(tmp_path_factory.mktemp("processes")), SHARED_LIMITS)
+    dcs = tuple(dataclasses.replace(dc, gateways=PROCESSES) for dc in config.dcs)
+    local = local_cluster(dataclasses.replace(config, dcs=dcs))
+    try:
+        await local.start()
+        yield local
+    finally:
+        local.stop()
+
+
+async def by_process(url: str, within_s: float = 30.0) -> dict[int, dict[str, object]]:
+    """Each gateway process's /healthz at ``url``, asking on new connections until every one of
+    the DC's processes has answered."""
+    seen: dict[int, dict[str, object]] = {}
+    end = time.monotonic() + within_s
+    async with httpx.AsyncClient(limits=httpx.Limits(max_keepalive_connections=0)) as http:
+        while len(seen) < PROCESSES:
+            assert time.monotonic() < end, f"only processes {sorted(seen)} answered at {url}"
+            health = (await http.get(url + "/healthz")).json()
+            seen[int(health.get("process", 1))] = health
+    return seen
+
+
+async def test_processes_share_the_port_serve_every_socket_and_drain_together(cluster: LocalCluster) -> None:
+    urls = [dc.http_url for dc in cluster.config.dcs]
+    made = [Client(urls, preferred=0, retry_deadline=30.0) for _ in range(2)]
+    try:
+        alice, bob = made
+        await user(lambda _dc: alice, 0, "alice")
+        await user(lambda _dc: bob, 0, "bob")
+        assert bob.user is not None
+        room = await alice.create_group("two processes", [bob.user.username])
+        dc1 = cluster.config.dcs[0]
+        sockets: list[ClientConnection] = []
+        for i in range(SOCKETS):
+            token = (alice if i % 2 else bob).token
+            assert token is not None
+            sockets.append(await live_socket(dc1.ws_url, token))
+
+        async def both_hold_sockets() -> dict[int, dict[str, object]] | None:
+            seen = await by_process(dc1.http_url)
+            held = {p: int(str(h["connections"])) for p, h in seen.items()}
+            return seen if sum(held.values()) == SOCKETS and all(held.values()) else None
+
+        await eventually(both_hold_sockets, what=f"{SOCKETS} sockets held by both processes")
+
+        text = f"to every process {secrets.token_hex(8)}"
+        await alice.send(room.room_id, text)
+        end = time.monotonic() + 20
+        for ws in sockets:
+            while text not in await next_frame(ws, end):
+                pass
+
+        async with httpx.AsyncClient(base_url=dc1.http_url) as http:
+            resp = await http.post(
+                "/internal/drain", headers={"x-ops-token": cluster.config.secrets.ops_token}
+            )
+            assert resp.status_code == 200, resp.text
+        await asyncio.gather(*(until_closed(ws, 20) for ws in sockets))
+        for health in (await by_process(dc1.http_url)).values():
+            assert health["draining"] is True
+        # Every other DC serves on.
+        for dc in cluster.config.dcs[1:]:
+            assert all(h["ready"] for h in (await by_process(dc.http_url)).values())
+    finally:
+        for client in made:
+            await client.aclose()
