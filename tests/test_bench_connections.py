@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from firebreak.bench.connections import source_address
+from firebreak.bench.connections import SOCKETS_PER_GATEWAY, gateways_for, source_address
 from firebreak.bench.listener_wire import Dial
 from firebreak.bench.listeners import SOCKETS_PER_LISTENER, deal, listeners_for
 
@@ -66,3 +66,11 @@ def test_rooms_of_any_size_are_spread_evenly_over_the_listeners() -> None:
     shares, first = deal([Dial("127.0.0.1", 1, f"/{i}") for i in range(5)], 3, 2)
     assert [[d.path for d in share] for share in shares] == [["/1", "/4"], ["/2"], ["/0", "/3"]]
     assert first == 1
+
+
+def test_gateway_processes_are_one_per_share_of_a_dcs_sockets_within_the_bound() -> None:
+    assert gateways_for(0, 16) == 1
+    assert gateways_for(SOCKETS_PER_GATEWAY, 16) == 1
+    assert gateways_for(SOCKETS_PER_GATEWAY + 1, 16) == 2
+    assert gateways_for(33_334, 16) == 2
+    assert gateways_for(10**9, 16) == 16

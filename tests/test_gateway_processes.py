@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import secrets
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -103,3 +105,18 @@ async def test_processes_share_the_port_serve_every_socket_and_drain_together(cl
     finally:
         for client in made:
             await client.aclose()
+
+
+@pytest.mark.parametrize(
+    ("process", "refusal"), [(2, "another gateway process is using"), (3, "no process 3")]
+)
+def test_a_process_number_already_running_or_not_configured_is_refused(
+    cluster: LocalCluster, process: int, refusal: str
+) -> None:
+    """A second process given a running one's number would share its read model (SO_REUSEPORT lets
+    it onto the port): it exits before it binds, as does a number the DC does not have."""
+    argv = [sys.executable, "-m", "firebreak.entrypoints.cli", "gateway", "--dc", "dc2"]
+    argv += ["--process", str(process), "--config", str(cluster.config_path)]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done
+    assert refusal in done.stderr + done.stdout

@@ -2,39 +2,72 @@
 
 A DC may run several gateway processes on one port (config.DCConfig.gateways); an operator's
 ``POST /internal/drain`` reaches one of them, but a planned outage must empty them all. The process
-that was asked publishes ``eph.drain.<dc>`` on core NATS; every process of that DC (the sender
-too, harmlessly) drains when it hears it. Core NATS, not the log: a drain is not kept, and a
-process that starts after it serves until asked again, as a restarted single gateway does.
+that was asked publishes ``eph.drain.<dc>`` on core NATS with a reply subject; every other process
+of that DC drains when it hears it and answers with the live sessions it ended, and the asker
+counts the answers that come within :data:`ANSWER_WAIT_S`. Core NATS, not the log: a drain is not
+kept, so a process that was not connected to NATS then, or that starts later, serves until asked
+again (docs/DECISIONS.md); the answer's count of processes drained shows it.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeout
 
 DRAIN_PREFIX = "eph.drain."
+#: How long the asked process waits for the others' answers (within an operator's request).
+ANSWER_WAIT_S = 2.0
 
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class SiblingDrains:
+    #: The other processes that answered, and the live sessions they ended.
+    processes: int
+    ended_sessions: int
+
+
 class Siblings:
-    def __init__(self, nc: NATS, dc: str) -> None:
+    def __init__(self, nc: NATS, dc: str, process: int, processes: int) -> None:
         self._nc = nc
         self._subject = DRAIN_PREFIX + dc
+        self._me = str(process).encode()
+        self._others = processes - 1
 
-    async def tell_drain(self) -> None:
-        await self._nc.publish(self._subject, b"")
-        # Flushed: the operator's answer comes after the other processes were told.
-        await self._nc.flush()
+    async def tell_drain(self) -> SiblingDrains:
+        """Tells the DC's other processes to drain; what those that answered in time said."""
+        inbox = self._nc.new_inbox()
+        sub = await self._nc.subscribe(inbox, max_msgs=self._others)
+        answered = ended = 0
+        try:
+            await self._nc.publish(self._subject, self._me, reply=inbox)
+            while answered < self._others:
+                try:
+                    msg = await sub.next_msg(timeout=ANSWER_WAIT_S)
+                except NatsTimeout:
+                    break
+                answered += 1
+                ended += int(msg.data or b"0")
+        finally:
+            if answered < self._others:
+                await sub.unsubscribe()
+        return SiblingDrains(answered, ended)
 
     async def run(self, drain: Callable[[], Awaitable[int]]) -> None:
-        """Drains this process whenever a sibling says so (until the NATS connection closes)."""
+        """Drains this process whenever another process of the DC says so."""
 
-        async def heard(_: Msg) -> None:
+        async def heard(msg: Msg) -> None:
+            if msg.data == self._me:  # its own word, already acted on
+                return
             ended = await drain()
-            log.info("drained on a sibling's word (%d live sessions ended)", ended)
+            log.info("drained at another gateway process's word (%d live sessions ended)", ended)
+            if msg.reply:
+                await self._nc.publish(msg.reply, str(ended).encode())
 
         await self._nc.subscribe(self._subject, cb=heard)

@@ -12,10 +12,21 @@
 
 from __future__ import annotations
 
+import math
 import resource
 
 #: 127.0.0.2 up to 127.0.0.251: 127.0.0.1 stays the gateways' own address.
 MAX_SOURCE_ADDRESSES = 250
+
+
+#: The most live sockets the bench gives one gateway process: this machine's hard open-files
+#: limit (20,000 per process) less room for the read model, NATS and the process's own files.
+SOCKETS_PER_GATEWAY = 18_000
+
+
+def gateways_for(sockets_per_dc: int, most: int) -> int:
+    """Gateway processes per DC for ``sockets_per_dc`` live sockets (at least 1, at most ``most``)."""
+    return max(1, min(most, math.ceil(sockets_per_dc / SOCKETS_PER_GATEWAY)))
 
 
 def raise_open_files(wanted: int) -> int:

@@ -15,6 +15,7 @@ system under test.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import time
 from collections.abc import Callable
@@ -27,11 +28,18 @@ from firebreak.bench.load_shapes import BenchOptions, LoadResult, SeenFrame, See
 from firebreak.bench.wire import HttpConnection, WireError, WireWebSocket
 from firebreak.bench.ws_send import AckWaiter, send_pipelined
 from firebreak.config import Config
+from firebreak.retry import retry
 
 _encode = msgspec.json.encode
 PASSWORD = "bench password"
 #: concurrent set-up requests (registrations, logins, room creations)
 SETUP_CONCURRENCY = 32
+#: How long a set-up call answered 503 (a saturated machine's log may time out) is asked again.
+SETUP_RETRY_S = 60.0
+
+
+class _Unavailable(WireError):
+    """A 503: the DC may take the same call a moment later."""
 
 
 #: CPU seconds used so far by (all gateways, the load generator)
@@ -87,15 +95,24 @@ class Load:
             for _ in range(SETUP_CONCURRENCY // n_dcs + 1):
                 pools[i].put_nowait(await self._connection(i))
 
-        async def call(i: int, path: str, body: object, token: str | None = None) -> bytes:
+        async def call_once(i: int, path: str, body: object, token: str | None) -> bytes:
             conn = await pools[i].get()
             try:
                 status, data = await conn.post(path, _encode(body), token)
             finally:
                 pools[i].put_nowait(conn)
+            if status == 503:  # the DC asks to be asked again (every set-up call is idempotent)
+                raise _Unavailable(f"{path} at dc {i}: {status} {data[:300]!r}")
             if status >= 300:
                 raise WireError(f"{path} at dc {i}: {status} {data[:300]!r}")
             return data
+
+        async def call(i: int, path: str, body: object, token: str | None = None) -> bytes:
+            return await retry(
+                functools.partial(call_once, i, path, body, token),
+                retry_on=(_Unavailable,),
+                deadline=time.monotonic() + SETUP_RETRY_S,
+            )
 
         gate = asyncio.Semaphore(SETUP_CONCURRENCY)
         if self._o.listener_processes:

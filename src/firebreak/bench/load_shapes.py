@@ -33,7 +33,7 @@ class BenchOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: 0: this process holds every socket; None: the bench chooses, bench/listeners.py)
     listener_processes: int | None = None
     #: gateway processes per DC, sharing its port (config.DCConfig.gateways; None: the bench
-    #: chooses one per 15,000 of the DC's live sockets, bench/listeners.py)
+    #: chooses, bench/connections.py)
     gateways_per_dc: int | None = None
     #: one-way delay of every link between DCs, through the link proxies (0: direct routes)
     link_delay_ms: float = 0.0

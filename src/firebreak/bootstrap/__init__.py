@@ -222,7 +222,7 @@ def _assemble(
     if process == 1:
         _balance(gw, config, dc, nc, js)
     if dc.gateways > 1:
-        gw.siblings = Siblings(nc, dc.name)
+        gw.siblings = Siblings(nc, dc.name, process, dc.gateways)
         gw.tasks.append(asyncio.create_task(gw.siblings.run(gw.drain_here), name="sibling-drains"))
     gw.presence = Presence(
         CoreLink(nc),

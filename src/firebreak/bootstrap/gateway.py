@@ -35,7 +35,7 @@ from firebreak.service.rooms import Rooms
 from firebreak.service.search import Search
 from firebreak.service.sessions import LiveSession
 from firebreak.service.wallets import Wallets
-from firebreak.wire.views import Digest, Health
+from firebreak.wire.views import Digest, Drained, Health
 
 log = logging.getLogger(__name__)
 
@@ -89,13 +89,20 @@ class Gateway:
         """Readers running and the read model caught up with the log (what /healthz calls ready)."""
         return all(r.ready for r in self.readers) and self.readiness.caught_up()
 
-    async def drain(self) -> int:
+    async def drain(self) -> Drained:
         """Planned outage: drains this process (:meth:`drain_here`) and tells the DC's other
-        gateway processes to drain too. Returns the sessions this process ended."""
+        gateway processes to drain too (adapters/siblings.py)."""
         ended = await self.drain_here()
+        processes = 1
         if self.siblings is not None:
-            await self.siblings.tell_drain()
-        return ended
+            try:
+                others = await self.siblings.tell_drain()
+                processes, ended = processes + others.processes, ended + others.ended_sessions
+            except Exception:  # NATS unreachable: the answer's count says who drained
+                log.warning("%s: could not tell the other gateway processes", self.dc.name, exc_info=True)
+        return Drained(
+            dc=self.dc.name, ended_sessions=ended, processes_drained=processes, processes=self.dc.gateways
+        )
 
     async def drain_here(self) -> int:
         """Refuse new requests with 503 and end live sessions, so clients move to other DCs before

@@ -10,11 +10,17 @@ from pathlib import Path
 import msgspec
 import uvloop
 
-from firebreak.bench.connections import MAX_SOURCE_ADDRESSES, raise_open_files
+from firebreak.bench.connections import (
+    MAX_SOURCE_ADDRESSES,
+    SOCKETS_PER_GATEWAY,
+    gateways_for,
+    raise_open_files,
+)
 from firebreak.bench.listeners import SOCKETS_PER_LISTENER, listeners_for
 from firebreak.bench.load_shapes import BenchOptions
 from firebreak.bench.runner import BenchResult, run_bench, table
 from firebreak.bench.summary import RunsSummary, summarize, summary_line
+from firebreak.config import Config
 from firebreak.config_file import MAX_GATEWAYS_PER_DC
 from firebreak.entrypoints.bench_modes import (
     bench_limits,
@@ -102,7 +108,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         default=None,
         metavar="N",
         help=f"gateway processes per DC, sharing its port (1-{MAX_GATEWAYS_PER_DC}; default: one per"
-        f" {SOCKETS_PER_LISTENER:,} of its live sockets), past the open files one process may have",
+        f" {SOCKETS_PER_GATEWAY:,} of its live sockets), past the open files one process may have",
     )
     p.add_argument(
         "--link-rtt-ms",
@@ -270,7 +276,8 @@ def _run_once(options: BenchOptions) -> BenchResult:
     if options.listener_processes is None:  # the senders' sockets stay in the main process
         options = msgspec.structs.replace(options, listener_processes=listeners_for(online - options.rooms))
     if options.gateways_per_dc is None:
-        options = msgspec.structs.replace(options, gateways_per_dc=listeners_for(math.ceil(online / 3)) or 1)
+        gateways = gateways_for(math.ceil(online / len(Config().dcs)), MAX_GATEWAYS_PER_DC)
+        options = msgspec.structs.replace(options, gateways_per_dc=gateways)
     gateways = options.gateways_per_dc or 1
     listeners = options.listener_processes or 0
     # The most sockets one process holds: a gateway process or a process of the load generator.

@@ -53,13 +53,23 @@ def _process(p: Process | None) -> str:
     return f"exited {p.exit_code}" if p.state == "exited" else p.state
 
 
+def _gateways(procs: dict[str, Process]) -> str:
+    """The gateway column: where a DC runs several gateway processes ("gateway", "gateway 2",
+    ...), how many of them run."""
+    mine = [p for kind, p in procs.items() if kind == "gateway" or kind.startswith("gateway ")]
+    if len(mine) <= 1:
+        return _process(procs.get("gateway"))
+    running = sum(p.state == "running" for p in mine)
+    return "running" if running == len(mine) else f"{running} of {len(mine)} running"
+
+
 def _row(d: DCStatus) -> list[str]:
     procs = d.processes or {}
     applied = sum(d.applied.values())
     return [
         d.name,
         _process(procs.get("nats-server")),
-        _process(procs.get("gateway")),
+        _gateways(procs),
         "draining" if d.draining else ("yes" if d.ready else ("no" if d.answering else "silent")),
         str(applied) if d.answering else "-",
         "-" if d.lag is None else str(d.lag),

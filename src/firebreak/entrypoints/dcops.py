@@ -156,7 +156,11 @@ async def evacuate(config: Config, name: str) -> dict[str, Any]:
                 dc.http_url + "/internal/drain", headers={"x-ops-token": config.secrets.ops_token}
             )
             resp.raise_for_status()
-            ended = int(resp.json().get("ended_sessions", 0))
+            answer = resp.json()
+            ended = int(answer.get("ended_sessions", 0))
+            drained, processes = int(answer.get("processes_drained", 1)), int(answer.get("processes", 1))
+            if drained < processes:
+                drain_error = f"{drained} of its {processes} gateway processes drained"
         except (httpx.HTTPError, ValueError) as exc:
             drain_error = f"{type(exc).__name__}: {exc}"
     try:

@@ -48,17 +48,15 @@ class Supervisor:
         return (("nats-server", self.cluster.nats), ("gateway", self.cluster.gateways))
 
     def processes(self) -> dict[str, dict[str, dcops.Process]]:
+        """Each DC's processes: ``nats-server``, ``gateway``, and ``gateway 2``... where the DC runs
+        several gateway processes."""
         out: dict[str, dict[str, dcops.Process]] = {}
         for dc in self.cluster.config.dcs:
             out[dc.name] = {}
             for kind, procs in self._kinds():
-                proc = procs.get(dc.name)
-                if proc is None:
-                    out[dc.name][kind] = dcops.Process("stopped")
-                elif proc.poll() is None:
-                    out[dc.name][kind] = dcops.Process("running", pid=proc.pid)
-                else:
-                    out[dc.name][kind] = dcops.Process("exited", pid=proc.pid, exit_code=proc.returncode)
+                out[dc.name][kind] = _state(procs.get(dc.name))
+            for process in range(2, dc.gateways + 1):
+                out[dc.name][f"gateway {process}"] = _state(self.cluster.more_gateways.get(dc.label(process)))
         return out
 
     def unexpected_exits(self) -> list[str]:
@@ -112,6 +110,14 @@ class Supervisor:
             if wait:
                 await cluster.wait_ready([name], within_s=START_WITHIN_S)
         return {"dc": name, "action": action, "processes": msgspec.to_builtins(self.processes()[name])}
+
+
+def _state(proc: subprocess.Popen[bytes] | None) -> dcops.Process:
+    if proc is None:
+        return dcops.Process("stopped")
+    if proc.poll() is None:
+        return dcops.Process("running", pid=proc.pid)
+    return dcops.Process("exited", pid=proc.pid, exit_code=proc.returncode)
 
 
 def _print(*lines: str, err: bool = False) -> None:

@@ -7,7 +7,7 @@ burning a DC is: SIGKILL its processes and delete that folder.
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import os
 import shutil
 import signal
@@ -31,6 +31,7 @@ from firebreak.localcluster.processes import (
     open_log,
     write_nats_conf,
 )
+from firebreak.localcluster.readiness import NotReady, every_process_ready
 from firebreak.private_files import PRIVATE_UMASK, make_private_dir, write_private
 
 
@@ -171,38 +172,29 @@ class LocalCluster:
         """Waits until each named DC's gateway answers /healthz with every replica reader running."""
         names = names or [d.name for d in self.config.dcs]
         end = time.monotonic() + within_s
-        # A connection per request: where a DC has several gateway processes on its port, each
-        # new connection may reach another, and each must have answered ready.
+        # A connection per request, so that each may reach another of a DC's gateway processes.
         no_reuse = httpx.Limits(max_keepalive_connections=0)
         async with httpx.AsyncClient(timeout=2.0, limits=no_reuse) as http:
             for name in names:
-                url = self.config.dc(name).http_url + "/healthz"
-                waiting = "no answer on /healthz"
-                unseen = set(range(1, self.config.dc(name).gateways + 1))
-                while True:
-                    for process, proc in self.gateway_processes(name).items():
-                        if proc.poll() is not None:
-                            raise Unavailable(
-                                f"gateway {self.config.dc(name).label(process)} exited with"
-                                f" {proc.returncode}; its log ends:\n"
-                                + self.log_tail(name, gateway_log(process))
-                            )
-                    try:
-                        health = (await http.get(url)).json()
-                        if health["ready"]:
-                            unseen.discard(int(health.get("process", 1)))
-                            if not unseen:
-                                break
-                            continue  # another connection may reach another process
-                        waiting = str(health.get("starting") or health.get("waiting_for") or "not ready")
-                    except (httpx.HTTPError, ValueError, KeyError):
-                        pass
-                    if time.monotonic() > end:
-                        raise Unavailable(
-                            f"DC {name} did not become ready in {within_s:.0f} s ({waiting}); its gateway log"
-                            " ends:\n" + self.log_tail(name, "gateway")
-                        )
-                    await asyncio.sleep(0.1)
+                dc = self.config.dc(name)
+                exits = functools.partial(self._check_exits, name)
+                try:
+                    await every_process_ready(http, dc.http_url + "/healthz", dc.gateways, exits, end)
+                except NotReady as exc:
+                    tails = "".join(self.log_tail(name, gateway_log(p)) + "\n" for p in exc.unseen)
+                    raise Unavailable(
+                        f"DC {name} did not become ready in {within_s:.0f} s ({exc.waiting}); the log of"
+                        f" each gateway process not ready ends:\n{tails}"
+                    ) from None
+
+    def _check_exits(self, name: str) -> None:
+        """Raises if one of the DC's gateway processes has exited, quoting its log."""
+        for process, proc in self.gateway_processes(name).items():
+            if proc.poll() is not None:
+                raise Unavailable(
+                    f"gateway {self.config.dc(name).label(process)} exited with {proc.returncode};"
+                    " its log ends:\n" + self.log_tail(name, gateway_log(process))
+                )
 
     def log_tail(self, name: str, what: str, lines: int = 12) -> str:
         """The last lines of a DC's process log, quoted in errors: a caller may delete the folder

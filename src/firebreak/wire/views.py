@@ -195,6 +195,19 @@ class Health(msgspec.Struct, frozen=True, omit_defaults=True):
     process: int = 1
 
 
+class Drained(msgspec.Struct, frozen=True):
+    """``POST /internal/drain``: the DC refuses new work and its live sessions ended."""
+
+    dc: str
+    #: Live sessions ended, in every gateway process that drained.
+    ended_sessions: int
+    #: The DC's gateway processes that drained (the one asked and those that answered it in
+    #: time), of how many it runs (config.DCConfig.gateways).
+    processes_drained: int
+    processes: int
+    draining: bool = True
+
+
 class Digest(msgspec.Struct, frozen=True):
     """``GET /internal/digest``: what every DC's read model must agree on once settled."""
 

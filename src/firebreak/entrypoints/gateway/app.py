@@ -4,7 +4,7 @@ import hmac
 from typing import Annotated, Protocol
 
 from fastapi import Depends, FastAPI, Header, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from starlette.types import ASGIApp
 
 from firebreak.config import Config, DCConfig
@@ -44,6 +44,7 @@ from firebreak.wire.views import (
     WRITE_URL_HEADER,
     BatchResult,
     Digest,
+    Drained,
     Health,
     History,
     Ok,
@@ -90,7 +91,7 @@ class GatewayParts(Protocol):
     def new_session(self, user_id: str, session_id: str, cursor: str | None) -> LiveSession: ...
     def refusal(self, writing: bool = False) -> Unavailable | None: ...
     def write_url(self, room_id: str) -> str | None: ...
-    async def drain(self) -> int: ...
+    async def drain(self) -> Drained: ...
 
 
 def create_app(gw: GatewayParts) -> ASGIApp:
@@ -242,11 +243,14 @@ def create_app(gw: GatewayParts) -> ASGIApp:
     async def digest() -> Response:
         return boundary.reply(gw.digest())
 
-    @app.post("/internal/drain", dependencies=[Depends(ops)], responses=boundary.errors(403))
-    async def drain() -> JSONResponse:
+    @app.post(
+        "/internal/drain", dependencies=[Depends(ops)], responses=boundary.doc(Drained) | boundary.errors(403)
+    )
+    async def drain() -> Response:
         """Planned outage: refuse new requests with 503 and end live sessions, so clients move to
-        other DCs before this one goes down."""
-        return JSONResponse({"dc": gw.dc.name, "draining": True, "ended_sessions": await gw.drain()})
+        other DCs before this one goes down; where the DC runs several gateway processes, the one
+        asked tells the others (``processes_drained`` of ``processes`` did)."""
+        return boundary.reply(await gw.drain())
 
     add_wallet_routes(app, gw.wallets, auth, ops)
     add_file_routes(app, gw.files, auth)

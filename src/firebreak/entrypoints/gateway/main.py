@@ -5,31 +5,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 
 import uvicorn
 
-from firebreak.bootstrap import Gateway, start_gateway
-from firebreak.config import Config, DCConfig
+from firebreak.adapters.read_model_claim import claim
+from firebreak.bootstrap import Gateway, read_model_path, start_gateway
+from firebreak.config import Config
 from firebreak.entrypoints.gateway import gc_policy
 from firebreak.entrypoints.gateway.app import create_app
+from firebreak.entrypoints.gateway.listen import shared_port
 from firebreak.entrypoints.gateway.starting import StartingApp
 from firebreak.entrypoints.gateway.websocket import SendNowWebSocketProtocol
+from firebreak.errors import ConfigError
 from firebreak.service.startup import Startup
 
 log = logging.getLogger(__name__)
-
-
-def shared_port(dc: DCConfig) -> socket.socket:
-    """The DC's HTTP port, bound with SO_REUSEPORT: every gateway process of the DC binds it, and
-    the kernel deals each new connection to one of them (by a hash of its addresses). A DC with
-    one process binds without it, so a second gateway started by mistake fails to bind."""
-    sock = socket.socket(socket.AF_INET6 if ":" in (dc.bind or dc.host) else socket.AF_INET)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((dc.bind or dc.host, dc.http_port))
-    sock.set_inheritable(True)
-    return sock
 
 
 async def serve(config: Config, dc_name: str, process: int = 1) -> None:
@@ -41,6 +31,11 @@ async def serve(config: Config, dc_name: str, process: int = 1) -> None:
     gateway processes this is; where the DC has several, they share its port (:func:`shared_port`).
     """
     dc = config.dc(dc_name)
+    if not 1 <= process <= dc.gateways:
+        raise ConfigError(f"{dc.name} has {dc.gateways} gateway processes; there is no process {process}")
+    # Before the port: a second process given this one's number (an operator's slip, a restart
+    # while the old one still shuts down) must not share its read model.
+    claim(read_model_path(config, dc, process))
     startup = Startup(dc.label(process))
     front = StartingApp(dc.name, startup)
     server = uvicorn.Server(
@@ -71,7 +66,7 @@ async def serve(config: Config, dc_name: str, process: int = 1) -> None:
         gw = await start_gateway(config, dc.name, startup, process)
         front.serve(create_app(gw))
         gc_policy.settle()  # after startup's allocations, before the sockets' (gc_policy.py)
-        log.info("%s: gateway started; serving once the read model has caught up", dc.name)
+        log.info("%s: gateway started; serving once the read model has caught up", dc.label(process))
         return gw
 
     def stop_on_failure(task: asyncio.Task[Gateway]) -> None:
@@ -83,7 +78,11 @@ async def serve(config: Config, dc_name: str, process: int = 1) -> None:
     starting.add_done_callback(stop_on_failure)
     # uvicorn turns SIGTERM/SIGINT into a graceful shutdown of the server.
     try:
-        await server.serve(sockets=[shared_port(dc)] if dc.gateways > 1 else None)
+        if process > 1:
+            # The kernel deals new connections to every process bound to the port: a further
+            # process joins once it serves, while the first answers for the DC as it starts.
+            await _until_serving(starting)
+        await server.serve(sockets=shared_port(dc) if dc.gateways > 1 else None)
     finally:
         starting.cancel()  # a no-op once started
         with contextlib.suppress(BaseException):  # cancelled or failed: nothing to close
@@ -91,3 +90,13 @@ async def serve(config: Config, dc_name: str, process: int = 1) -> None:
             await gw.close()
     if not starting.cancelled() and starting.exception() is not None:
         raise SystemExit(1)
+
+
+#: How often a further gateway process checks whether it serves yet, before it joins the port.
+JOIN_CHECK_S = 0.1
+
+
+async def _until_serving(starting: asyncio.Task[Gateway]) -> None:
+    gw = await starting
+    while not gw.serving():
+        await gw.projector.next_batch(JOIN_CHECK_S)
