@@ -69,6 +69,11 @@ class Board:
         self._last_seen: dict[str, int] = {}
         #: The users last reported online (by :meth:`hear` or :meth:`expire`).
         self._shown: set[str] = set()
+        #: No entry was heard before this (ms). Renewals only move entries later, so the oldest
+        #: entry found by :meth:`expire`'s last scan bounds them all until then: it scans again
+        #: only once that one may be stale, not at every tick (each scan reads every entry of
+        #: every process's users: docs/PERFORMANCE.md, "Many connections").
+        self._floor = 0
 
     def online(self, user_id: str, now: int) -> bool:
         oldest = now - self._expiry
@@ -86,6 +91,7 @@ class Board:
         """Applies a note from a DC; returns the users whose presence it changed."""
         heard = self._heard
         touched: list[str] = []
+        self._floor = min(self._floor, now)
         for user in note.users:
             key = (note.dc, user)
             if note.kind == OFF:
@@ -110,11 +116,14 @@ class Board:
         """Forgets entries not heard of within the expiry (their DC stopped beating: burned, cut
         off, or its gateway died); returns the users who thereby went offline."""
         oldest = now - self._expiry
+        if self._floor >= oldest:
+            return []
         stale = [key for key, at in self._heard.items() if at < oldest]
         for key in stale:
             user = key[1]
             self._last_seen[user] = max(self._last_seen.get(user, 0), self._heard[key])
             self._forget(key)
+        self._floor = min(self._heard.values(), default=now)
         return self._changes([user for _, user in stale], now)
 
     def _forget(self, key: tuple[str, str]) -> None:
