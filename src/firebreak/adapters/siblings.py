@@ -11,10 +11,13 @@ again (docs/DECISIONS.md); the answer's count of processes drained shows it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+import nats.errors
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
@@ -41,21 +44,24 @@ class Siblings:
         self._others = processes - 1
 
     async def tell_drain(self) -> SiblingDrains:
-        """Tells the DC's other processes to drain; what those that answered in time said."""
+        """Tells the DC's other processes to drain; what those that answered within
+        :data:`ANSWER_WAIT_S` (in all) said."""
         inbox = self._nc.new_inbox()
-        sub = await self._nc.subscribe(inbox, max_msgs=self._others)
+        sub = await self._nc.subscribe(inbox)
         answered = ended = 0
+        end = time.monotonic() + ANSWER_WAIT_S
         try:
             await self._nc.publish(self._subject, self._me, reply=inbox)
-            while answered < self._others:
+            while answered < self._others and (left := end - time.monotonic()) > 0:
                 try:
-                    msg = await sub.next_msg(timeout=ANSWER_WAIT_S)
+                    msg = await sub.next_msg(timeout=left)
                 except NatsTimeout:
                     break
                 answered += 1
                 ended += int(msg.data or b"0")
         finally:
-            if answered < self._others:
+            # The server keeps an inbox's interest until told (a client-side limit would not).
+            with contextlib.suppress(nats.errors.Error):
                 await sub.unsubscribe()
         return SiblingDrains(answered, ended)
 

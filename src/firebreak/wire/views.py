@@ -257,6 +257,7 @@ ALL_VIEWS: tuple[type[msgspec.Struct], ...] = (
     Ok,
     Health,
     Digest,
+    Drained,
     SiteView,
     SiteList,
     *WALLET_VIEWS,
