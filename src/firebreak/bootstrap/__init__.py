@@ -29,6 +29,7 @@ from firebreak.adapters.object_files import ObjectFiles
 from firebreak.adapters.oidc_store import OidcStore
 from firebreak.adapters.ops_board import DCHeartbeat, OpsBoard
 from firebreak.adapters.quorum_probe import QuorumProbe
+from firebreak.adapters.read_model_claim import claim
 from firebreak.adapters.replica_reader import ReplicaReader
 from firebreak.adapters.route_rtt import RouteRtt
 from firebreak.adapters.siblings import Siblings
@@ -67,7 +68,7 @@ from firebreak.service.wallets import Wallets
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Gateway", "read_model_path", "start_gateway"]
+__all__ = ["Gateway", "claim_read_model", "read_model_path", "start_gateway"]
 
 
 #: The login provider's reads and writes: each try's timeout (a try sent to a leader that just died
@@ -79,6 +80,12 @@ def read_model_path(config: Config, dc: DCConfig, process: int = 1) -> Path:
     """Where gateway process ``process`` of ``dc`` keeps its read model (each has its own)."""
     name = "read-model.sqlite3" if process == 1 else f"read-model-{process}.sqlite3"
     return config.data_dir / dc.name / "gateway" / name
+
+
+def claim_read_model(config: Config, dc: DCConfig, process: int) -> None:
+    """Takes gateway process ``process``'s read model for this process, or refuses: another
+    process of the same number already has it (adapters/read_model_claim.py)."""
+    claim(read_model_path(config, dc, process))
 
 
 async def start_gateway(

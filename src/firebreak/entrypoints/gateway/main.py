@@ -8,8 +8,7 @@ import logging
 
 import uvicorn
 
-from firebreak.adapters.read_model_claim import claim
-from firebreak.bootstrap import Gateway, read_model_path, start_gateway
+from firebreak.bootstrap import Gateway, claim_read_model, start_gateway
 from firebreak.config import Config
 from firebreak.entrypoints.gateway import gc_policy
 from firebreak.entrypoints.gateway.app import create_app
@@ -35,7 +34,7 @@ async def serve(config: Config, dc_name: str, process: int = 1) -> None:
         raise ConfigError(f"{dc.name} has {dc.gateways} gateway processes; there is no process {process}")
     # Before the port: a second process given this one's number (an operator's slip, a restart
     # while the old one still shuts down) must not share its read model.
-    claim(read_model_path(config, dc, process))
+    claim_read_model(config, dc, process)
     startup = Startup(dc.label(process))
     front = StartingApp(dc.name, startup)
     server = uvicorn.Server(
