@@ -84,8 +84,15 @@ def read_model_path(config: Config, dc: DCConfig, process: int = 1) -> Path:
 
 def claim_read_model(config: Config, dc: DCConfig, process: int) -> None:
     """Takes gateway process ``process``'s read model for this process, or refuses: another
-    process of the same number already has it (adapters/read_model_claim.py)."""
+    process of the same number already has it (adapters/read_model_claim.py), or the DC has no
+    such process."""
+    _check_process(dc, process)
     claim(read_model_path(config, dc, process))
+
+
+def _check_process(dc: DCConfig, process: int) -> None:
+    if not 1 <= process <= dc.gateways:
+        raise ConfigError(f"{dc.name} has {dc.gateways} gateway processes; there is no process {process}")
 
 
 async def start_gateway(
@@ -99,8 +106,7 @@ async def start_gateway(
     gateway processes this is (1 to ``dc.gateways``).
     """
     dc = config.dc(dc_name)
-    if not 1 <= process <= dc.gateways:
-        raise ConfigError(f"{dc.name} has {dc.gateways} gateway processes; there is no process {process}")
+    _check_process(dc, process)
     startup = startup or Startup(dc.name)
     startup.begin("connecting to the log")
     nc = await nats_connect.connect(

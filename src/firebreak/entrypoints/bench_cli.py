@@ -20,7 +20,6 @@ from firebreak.bench.listeners import SOCKETS_PER_LISTENER, listeners_for
 from firebreak.bench.load_shapes import BenchOptions
 from firebreak.bench.runner import BenchResult, run_bench, table
 from firebreak.bench.summary import RunsSummary, summarize, summary_line
-from firebreak.config import Config
 from firebreak.config_file import MAX_GATEWAYS_PER_DC
 from firebreak.entrypoints.bench_modes import (
     bench_limits,
@@ -43,6 +42,8 @@ MAX_REPEAT = 50
 MAX_LISTENERS = 16
 #: Open files besides the live sockets (HTTP connections, the cluster's files, NATS).
 OPEN_FILES_SPARE = 1024
+#: The DCs of a bench's cluster (localcluster.ephemeral_config).
+BENCH_DCS = 3
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -276,13 +277,13 @@ def _run_once(options: BenchOptions) -> BenchResult:
     if options.listener_processes is None:  # the senders' sockets stay in the main process
         options = msgspec.structs.replace(options, listener_processes=listeners_for(online - options.rooms))
     if options.gateways_per_dc is None:
-        gateways = gateways_for(math.ceil(online / len(Config().dcs)), MAX_GATEWAYS_PER_DC)
+        gateways = gateways_for(math.ceil(online / BENCH_DCS), MAX_GATEWAYS_PER_DC)
         options = msgspec.structs.replace(options, gateways_per_dc=gateways)
     gateways = options.gateways_per_dc or 1
     listeners = options.listener_processes or 0
     # The most sockets one process holds: a gateway process or a process of the load generator.
     held = math.ceil((online - options.rooms) / listeners) if listeners else online
-    most = max(math.ceil(online / 3 / gateways), held)
+    most = max(math.ceil(online / BENCH_DCS / gateways), held)
     have = raise_open_files(2 * most + OPEN_FILES_SPARE)
     if have < most + OPEN_FILES_SPARE:
         say(f"warning: open files limited to {have} per process (the hard limit): {most} sockets may not fit")

@@ -15,7 +15,6 @@ from firebreak.entrypoints.gateway.app import create_app
 from firebreak.entrypoints.gateway.listen import shared_port
 from firebreak.entrypoints.gateway.starting import StartingApp
 from firebreak.entrypoints.gateway.websocket import SendNowWebSocketProtocol
-from firebreak.errors import ConfigError
 from firebreak.service.startup import Startup
 
 log = logging.getLogger(__name__)
@@ -30,10 +29,9 @@ async def serve(config: Config, dc_name: str, process: int = 1) -> None:
     gateway processes this is; where the DC has several, they share its port (:func:`shared_port`).
     """
     dc = config.dc(dc_name)
-    if not 1 <= process <= dc.gateways:
-        raise ConfigError(f"{dc.name} has {dc.gateways} gateway processes; there is no process {process}")
     # Before the port: a second process given this one's number (an operator's slip, a restart
-    # while the old one still shuts down) must not share its read model.
+    # while the old one still shuts down) must not share its read model; nor may a number the DC
+    # does not have start.
     claim_read_model(config, dc, process)
     startup = Startup(dc.label(process))
     front = StartingApp(dc.name, startup)
