@@ -1,4 +1,5 @@
-"""A gateway killed with applies it has not committed comes back with everything, from the log.
+"""A gateway killed with applies it has not committed comes back with everything, from the log;
+one stopped with SIGTERM commits them before it exits.
 
 Its own cluster, with ``read_model_commit_s`` = 3600 so that the serving read model commits
 nothing while the test runs: the kill then certainly loses rows that the gateway had served
@@ -93,3 +94,31 @@ async def test_a_killed_gateway_reads_its_uncommitted_applies_again(slow_committ
             return all((s["head"], s["digest"]) == (states[0]["head"], states[0]["digest"]) for s in states)
 
         await eventually(identical, within_s=20, what="identical read models in every DC")
+
+
+async def test_a_gateway_stopped_with_sigterm_commits_what_it_served(slow_committing: LocalCluster) -> None:
+    """The shutdown's last step commits the open read-model transaction (``gw.close()``): a
+    server library that re-raised the signal after its own shutdown would end the process first."""
+    cluster = slow_committing
+    victim = cluster.config.dcs[2]
+    urls = [d.http_url for d in cluster.config.dcs]
+    tag = secrets.token_hex(3)
+    a = Client(urls, preferred=0, retry_deadline=60)
+    async with a:
+        await a.register(f"term_a_{tag}", "correct horse")
+        await a.login(f"term_a_{tag}", "correct horse")
+        room = await a.create_group("term", [])
+        for k in range(20):
+            await a.send(room.room_id, f"{tag}-{k}")
+        await settled(cluster)
+    served = (await _health(cluster, victim.name))["head"]
+    assert isinstance(served, dict)
+    path = read_model_path(cluster.config, victim)
+    assert _positions_on_file(path) != served, "nothing uncommitted: the test would prove nothing"
+    try:
+        assert cluster.stop_gateway(victim.name) == [0], "a clean exit, not the signal's default death"
+        on_file = _positions_on_file(path)
+        assert {s: on_file.get(s, 0) for s in served} == served
+    finally:
+        cluster.start_gateway(victim.name)
+        await cluster.wait_ready([victim.name], within_s=60)

@@ -228,6 +228,12 @@ class LocalCluster:
         self.more_gateways.clear()
         self.nats.clear()
 
+    def stop_gateway(self, name: str) -> list[int]:
+        """SIGTERMs only the DC's gateway processes (SIGKILL after 10 s); returns their exit codes."""
+        procs = self._pop_gateways(name)
+        _stop(procs)
+        return [proc.returncode for proc in procs]
+
     def kill_gateway(self, name: str) -> None:
         """SIGKILLs only the DC's gateway processes (its nats-server keeps running)."""
         _kill(self._pop_gateways(name))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
+from collections.abc import Iterator
 
 import uvicorn
 
@@ -18,6 +20,23 @@ from firebreak.entrypoints.gateway.websocket import SendNowWebSocketProtocol
 from firebreak.service.startup import Startup
 
 log = logging.getLogger(__name__)
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, without its own signal handling: :func:`serve` has it.
+
+    Why: uvicorn 0.54 restores the previous handlers once it has shut down and raises the signal
+    again, so the default SIGTERM handler ended the process before ``serve``'s last step (the
+    read model's commit) and SIGINT cancelled that step. Guarded by
+    tests/test_gateway_crash.py (a gateway stopped with SIGTERM exits 0 with all it served
+    committed); uvicorn is pinned (pyproject.toml).
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 async def serve(config: Config, dc_name: str, process: int = 1) -> None:
@@ -35,7 +54,7 @@ async def serve(config: Config, dc_name: str, process: int = 1) -> None:
     claim_read_model(config, dc, process)
     startup = Startup(dc.label(process))
     front = StartingApp(dc.name, startup)
-    server = uvicorn.Server(
+    server = _Server(
         uvicorn.Config(
             front,
             host=dc.bind or dc.host,
@@ -73,14 +92,28 @@ async def serve(config: Config, dc_name: str, process: int = 1) -> None:
 
     starting = asyncio.create_task(start(), name="start-gateway")
     starting.add_done_callback(stop_on_failure)
-    # uvicorn turns SIGTERM/SIGINT into a graceful shutdown of the server.
+    joining: asyncio.Task[None] | None = None
+
+    def stop() -> None:
+        # A graceful shutdown of the server (sockets closed, requests finished), then the finally.
+        server.should_exit = True
+        if joining is not None:
+            joining.cancel()
+
+    loop = asyncio.get_running_loop()
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, stop)
     try:
         if process > 1:
             # The kernel deals new connections to every process bound to the port: a further
             # process joins once it serves, while the first answers for the DC as it starts.
-            await _until_serving(starting)
-        await server.serve(sockets=shared_port(dc) if dc.gateways > 1 else None)
+            joining = asyncio.create_task(_until_serving(starting))
+            await asyncio.wait({joining})
+        if not server.should_exit and (joining is None or joining.exception() is None):
+            await server.serve(sockets=shared_port(dc) if dc.gateways > 1 else None)
     finally:
+        for sig in STOP_SIGNALS:
+            loop.remove_signal_handler(sig)
         starting.cancel()  # a no-op once started
         with contextlib.suppress(BaseException):  # cancelled or failed: nothing to close
             gw = await starting
