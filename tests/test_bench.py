@@ -68,6 +68,15 @@ def test_read_model_bench_is_well_formed() -> None:
         assert r.history_page_50.count == 50 and (r.history_page_50.p99_ms or 0) > 0
 
 
+def test_presence_bench_is_well_formed() -> None:
+    from firebreak.bench.presence import run_presence_bench
+
+    r = run_presence_bench(sources=3, users_per_source=6000, beats=20)
+    assert (r.sources, r.users, r.beats) == (3, 18_000, 20)
+    assert r.online_at_end == 18_000, "pulses keep every listed user online"
+    assert r.notes_per_s > 0 and r.cpu_ms_per_s > 0
+
+
 def test_rebuild_bench_rebuilds_a_burned_read_model(tmp_path: Path) -> None:
     out = tmp_path / "rebuild.json"
     temp = tmp_path / "tmp"

@@ -20,6 +20,7 @@ from firebreak.client import ApiError, Client, LiveConnection
 from firebreak.client.transport import TryAgain
 from firebreak.limits import Limits
 from firebreak.localcluster import LocalCluster
+from firebreak.service.presence import LIST_EVERY_BEATS
 from firebreak.wire.presence_views import PresenceView, TypingView
 from tests.helpers import (
     ClientFactory,
@@ -217,6 +218,42 @@ async def test_presence_follows_the_socket_across_dcs(own: LocalCluster, make: C
         assert not seen.online and seen.last_seen is not None
     finally:
         await bob_live.close()
+
+
+async def test_a_restarted_gateway_asks_who_is_online_instead_of_waiting_for_a_list(
+    own: LocalCluster, make: ClientFactory
+) -> None:
+    """dc3's gateway restarts while alice is live at dc1: it never heard her ``on`` note, and
+    dc1 pulses without naming anyone. It must ask dc1 for its list (domain/presence_board.py)
+    rather than show her offline until dc1's next unasked list (``LIST_EVERY_BEATS`` beats)."""
+    alice, bob, room = await pair(make)
+    # Only dc3: a client that knows every DC would ask another one while dc3 restarts.
+    at_dc3 = Client([own.config.dcs[2].http_url], retry_deadline=5)
+    at_dc3.token = bob.token
+    alice_live = await connected(own, alice, 0)
+    try:
+        await eventually(lambda: _online_at(at_dc3, room, uid(alice)), within_s=10, what="alice online")
+        own.kill_gateway("dc3")
+        own.start_gateway("dc3")
+        await own.wait_ready(["dc3"], within_s=120)
+        # Well within the unasked list's 30 s: a pulse (2 s), then an ask and its answer.
+        await eventually(
+            lambda: _online_at(at_dc3, room, uid(alice)),
+            within_s=LIST_EVERY_BEATS * LIMITS.presence_beat_s / 3,
+            what="the restarted dc3 to show alice online",
+        )
+    finally:
+        await alice_live.close()
+        await at_dc3.aclose()
+
+
+async def _online_at(client: Client, room: str, user_id: str) -> bool:
+    """Whether ``client``'s DC says ``user_id`` is online (a restart answers 503 for a while)."""
+    try:
+        now = await client.presence(room)
+    except TryAgain:
+        return False
+    return {m.user_id: m.online for m in now.members}[user_id]
 
 
 async def test_burning_dc1_ends_alices_typing_and_presence_at_dc3(

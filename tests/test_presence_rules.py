@@ -1,5 +1,6 @@
-"""The pure rules of presence and typing (domain/presence.py): who is online as the DCs' beats and
-notes say, expiry when a DC stops beating, last seen, and the typing allowance."""
+"""The pure rules of presence and typing (domain/presence.py, domain/presence_board.py): who is
+online as the processes' numbered notes, pulses and lists say; a source that stops pulsing
+takes its users offline; a missed note is noticed and asked for; last seen; the typing allowance."""
 
 from __future__ import annotations
 
@@ -8,75 +9,168 @@ from pathlib import Path
 import pytest
 
 from firebreak.config_file import load_config
-from firebreak.domain.presence import BEAT, OFF, ON, Board, Change, PresenceNote, TypingAllowance
+from firebreak.domain.presence import LIST, OFF, ON, PULSE, Change, PresenceNote, TypingAllowance
+from firebreak.domain.presence_board import Board
 from firebreak.errors import ConfigError
 
 EXPIRY = 5000
+ASK_EVERY = 2000
 
 
-def note(dc: str, kind: str, *users: str) -> PresenceNote:
-    return PresenceNote(dc, kind, users)
+def board() -> Board:
+    return Board(EXPIRY, ASK_EVERY)
+
+
+def on(source: str, seq: int, *users: str, run: int = 7) -> PresenceNote:
+    return PresenceNote(source, ON, users, run, seq)
+
+
+def off(source: str, seq: int, *users: str, run: int = 7) -> PresenceNote:
+    return PresenceNote(source, OFF, users, run, seq)
+
+
+def pulse(source: str, seq: int, run: int = 7) -> PresenceNote:
+    return PresenceNote(source, PULSE, (), run, seq)
+
+
+def listing(source: str, seq: int, *users: str, run: int = 7, part: int = 0, parts: int = 1) -> PresenceNote:
+    return PresenceNote(source, LIST, users, run, seq, part, parts)
+
+
+def in_step(b: Board, source: str, now: int) -> bool:
+    """Whether ``b`` has every note of ``source``: it asks for nothing (asking is its only sign)."""
+    return source not in b.wanted(now)
 
 
 def test_a_first_socket_makes_a_user_online_and_the_last_one_offline() -> None:
-    board = Board(EXPIRY)
-    assert board.hear(note("dc1", ON, "alice"), 1000) == [Change("alice", True)]
-    assert board.online("alice", 1000)
-    assert board.last_seen("alice", 1000) is None
-    assert board.hear(note("dc1", OFF, "alice"), 2500) == [Change("alice", False, 2500)]
-    assert not board.online("alice", 2600)
-    assert board.last_seen("alice", 2600) == 2500
+    b = board()
+    assert b.hear(on("dc1", 1, "alice"), 1000) == [Change("alice", True)]
+    assert b.online("alice", 1000)
+    assert b.last_seen("alice", 1000) is None
+    assert b.hear(off("dc1", 2, "alice"), 2500) == [Change("alice", False, 2500)]
+    assert not b.online("alice", 2600)
+    assert b.last_seen("alice", 2600) == 2500
 
 
-def test_online_while_any_dc_lists_the_user() -> None:
-    board = Board(EXPIRY)
-    board.hear(note("dc1", ON, "alice"), 1000)
-    assert board.hear(note("dc3", ON, "alice"), 1100) == [], "already online: no change to tell"
-    assert board.hear(note("dc1", OFF, "alice"), 1200) == [], "her device at dc3 is still live"
-    assert board.online("alice", 1300)
-    assert board.hear(note("dc3", OFF, "alice"), 1400) == [Change("alice", False, 1400)]
+def test_online_while_any_source_lists_the_user() -> None:
+    b = board()
+    b.hear(on("dc1", 1, "alice"), 1000)
+    assert b.hear(on("dc3", 1, "alice"), 1100) == [], "already online: no change to tell"
+    assert b.hear(off("dc1", 2, "alice"), 1200) == [], "her device at dc3 is still live"
+    assert b.online("alice", 1300)
+    assert b.hear(off("dc3", 2, "alice"), 1400) == [Change("alice", False, 1400)]
 
 
-def test_a_dc_that_stops_beating_takes_its_users_offline_after_the_expiry() -> None:
-    board = Board(EXPIRY)
-    board.hear(note("dc1", BEAT, "alice", "bob"), 1000)
-    board.hear(note("dc2", BEAT, "carol"), 1000)
-    board.hear(note("dc2", BEAT, "carol"), 4000)
-    assert board.expire(5900) == [], "within the expiry nothing changes"
-    assert board.online("alice", 5900)
-    changes = board.expire(6001)
+def test_a_source_that_stops_pulsing_takes_its_users_offline_after_the_expiry() -> None:
+    b = board()
+    b.hear(listing("dc1", 0, "alice", "bob"), 1000)
+    b.hear(listing("dc2", 0, "carol"), 1000)
+    b.hear(pulse("dc2", 0), 4000)
+    assert b.expire(5900) == [], "within the expiry nothing changes"
+    assert b.online("alice", 5900)
+    changes = b.expire(6001)
     assert sorted(changes, key=lambda c: c.user_id) == [
         Change("alice", False, 1000),
         Change("bob", False, 1000),
-    ], "last seen: the last beat that listed them"
-    assert board.online("carol", 6001)
-    assert board.expire(6100) == [], "each change is told once"
-    assert board.hear(note("dc1", BEAT, "alice"), 7000) == [Change("alice", True)], "the DC is back"
+    ], "last seen: when their source was last heard from"
+    assert b.online("carol", 6001)
+    assert b.expire(6100) == [], "each change is told once"
+    assert b.hear(listing("dc1", 0, "alice"), 7000) == [Change("alice", True)], "the DC is back"
 
 
-def test_beats_keep_a_user_online_past_the_expiry() -> None:
-    board = Board(EXPIRY)
-    for at in range(0, 20_000, 2000):
-        board.hear(note("dc1", BEAT, "alice"), at)
-        assert board.expire(at + 1) == []
-    assert board.online("alice", 20_000)
+def test_pulses_keep_a_source_s_users_online_past_the_expiry_without_naming_them() -> None:
+    b = board()
+    b.hear(listing("dc1", 0, "alice"), 0)
+    for at in range(2000, 20_000, 2000):
+        b.hear(pulse("dc1", 0), at)
+        assert b.expire(at + 1) == []
+    assert b.online("alice", 20_000)
+    assert in_step(b, "dc1", 20_000)
 
 
-def test_a_late_beat_brings_back_a_user_shown_offline_before_the_expiry_check() -> None:
-    """dc1's beats run late (a healed cut, a stalled loop): its entry for alice is stale but not
-    yet expired when dc2's ``off`` shows her offline; dc1's next beat must show her online again."""
-    board = Board(EXPIRY)
-    board.hear(note("dc1", BEAT, "alice"), 0)
-    board.hear(note("dc2", ON, "alice"), 1000)
-    assert board.hear(note("dc2", OFF, "alice"), 5200) == [Change("alice", False, 5200)]
-    assert board.hear(note("dc1", BEAT, "alice"), 5300) == [Change("alice", True)]
-    assert board.expire(5400) == [], "told once"
+def test_a_late_note_brings_back_users_shown_offline_before_the_expiry_check() -> None:
+    """dc1's notes run late (a healed cut, a stalled loop): its source is stale but not yet
+    expired when dc2's ``off`` shows alice offline; dc1's next pulse must show her online again."""
+    b = board()
+    b.hear(listing("dc1", 0, "alice"), 0)
+    b.hear(on("dc2", 1, "alice"), 1000)
+    assert b.hear(off("dc2", 2, "alice"), 5200) == [Change("alice", False, 5200)]
+    assert b.hear(pulse("dc1", 0), 5300) == [Change("alice", True)]
+    assert b.expire(5400) == [], "told once"
 
 
 def test_an_off_note_for_a_user_never_seen_changes_nothing() -> None:
-    board = Board(EXPIRY)
-    assert board.hear(note("dc1", OFF, "ghost"), 1000) == []
-    assert board.last_seen("ghost", 1000) is None and not board.online("ghost", 1000)
+    b = board()
+    assert b.hear(off("dc1", 1, "ghost"), 1000) == []
+    assert b.last_seen("ghost", 1000) is None and not b.online("ghost", 1000)
+
+
+def test_a_missed_note_is_noticed_asked_for_and_mended_by_the_list() -> None:
+    b = board()
+    b.hear(listing("dc1", 0, "alice", "bob"), 0)
+    assert in_step(b, "dc1", 0)
+    # Note 1 (bob's off) is lost; note 2 is heard and applied anyway.
+    assert b.hear(on("dc1", 2, "carol"), 100) == [Change("carol", True)]
+    assert b.online("bob", 100), "the board cannot know what it missed"
+    assert b.wanted(200) == ["dc1"], "a skipped number: ask for a list"
+    assert b.wanted(300) == [], "asked already: not again before ASK_EVERY"
+    assert b.wanted(200 + ASK_EVERY) == ["dc1"], "the ask or the list may be lost: ask again"
+    assert b.hear(listing("dc1", 2, "alice", "carol"), 2500) == [Change("bob", False, 2500)]
+    assert b.wanted(10_000) == [], "in step again"
+
+
+def test_a_pulse_with_another_number_says_a_note_was_missed() -> None:
+    b = board()
+    b.hear(listing("dc1", 0, "alice"), 0)
+    b.hear(pulse("dc1", 3), 2000)
+    assert b.wanted(2000) == ["dc1"]
+
+
+def test_a_source_first_heard_of_is_asked_for_its_list() -> None:
+    """A process that just started hears pulses of users it was never told of."""
+    b = board()
+    assert b.hear(pulse("dc2", 40), 0) == []
+    assert b.wanted(0) == ["dc2"]
+    changes = b.hear(listing("dc2", 40, "alice", "bob"), 100)
+    assert sorted(changes, key=lambda c: c.user_id) == [Change("alice", True), Change("bob", True)]
+    assert b.online("alice", 100) and b.online("bob", 100)
+    assert in_step(b, "dc2", 100)
+
+
+def test_a_restarted_source_keeps_its_old_users_until_its_first_list() -> None:
+    b = board()
+    b.hear(listing("dc1", 5, "alice", "bob", run=1), 0)
+    assert b.hear(on("dc1", 1, "carol", run=2), 1000) == [Change("carol", True)]
+    assert b.online("alice", 1000), "no flicker while the new run is asked for its list"
+    assert b.wanted(1000) == ["dc1"]
+    changes = b.hear(listing("dc1", 1, "alice", "carol", run=2), 1100)
+    assert changes == [Change("bob", False, 1100)]
+
+
+def test_a_list_older_than_a_note_applied_is_stale_and_dropped() -> None:
+    b = board()
+    b.hear(listing("dc1", 0, "alice"), 0)
+    b.hear(off("dc1", 1, "alice"), 100)
+    assert b.hear(listing("dc1", 0, "alice"), 200) == [], "alice's off came after this list"
+    assert not b.online("alice", 200)
+
+
+def test_a_note_already_counted_in_a_list_changes_nothing() -> None:
+    b = board()
+    b.hear(listing("dc1", 3, "alice"), 0)
+    assert b.hear(off("dc1", 3, "alice"), 100) == [], "number 3 is in the list already"
+    assert b.online("alice", 100)
+
+
+def test_a_list_in_parts_counts_once_all_parts_are_heard() -> None:
+    b = board()
+    b.hear(listing("dc1", 0, "alice", "bob"), 0)
+    assert b.hear(listing("dc1", 4, "alice", part=0, parts=2), 100) == []
+    assert b.online("bob", 100), "half a list says nothing of who left"
+    assert b.hear(listing("dc1", 4, "carol", part=1, parts=2), 110) == [
+        Change("bob", False, 110),
+        Change("carol", True),
+    ]
 
 
 def test_the_typing_allowance_takes_a_burst_then_a_steady_rate() -> None:

@@ -5,6 +5,8 @@ cannot take a frame at once still gets its frames, in order, up to a bound."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import functools
 import json
 from collections.abc import Callable, Container, Sequence
 from pathlib import Path
@@ -14,10 +16,11 @@ import pytest
 
 from firebreak.adapters import sqlite_store
 from firebreak.adapters.sqlite_presence import PresenceQueries
-from firebreak.domain.presence import OFF, ON, PresenceNote, TypingNote
+from firebreak.domain.presence import LIST, OFF, ON, PULSE, PresenceAsk, PresenceNote, TypingNote
 from firebreak.errors import NotFound
 from firebreak.limits import Limits
-from firebreak.service.presence import SINK_PENDING_MAX, Presence, SocketSink
+from firebreak.service.presence import Presence
+from firebreak.service.socket_sink import SINK_PENDING_MAX, SocketSink
 from tests.helpers import eventually
 
 ROOMS = {"d_ab": ["alice", "bob"], "g_abc": ["alice", "bob", "carol"], "d_de": ["dave", "erin"]}
@@ -27,19 +30,27 @@ class FakeLink:
     """Core NATS on one machine: every note goes straight back to the one subscriber."""
 
     def __init__(self) -> None:
-        self.sent: list[TypingNote | PresenceNote] = []
+        self.sent: list[TypingNote | PresenceNote | PresenceAsk] = []
         self._typing: Callable[[TypingNote], None] | None = None
-        self._presence: Callable[[PresenceNote], None] | None = None
+        self._presence: Callable[[PresenceNote | PresenceAsk], None] | None = None
 
-    async def publish(self, note: TypingNote | PresenceNote) -> None:
+    async def publish(self, note: TypingNote | PresenceNote | PresenceAsk) -> None:
         self.sent.append(note)
-        if isinstance(note, TypingNote) and self._typing is not None:
-            self._typing(note)
-        elif isinstance(note, PresenceNote) and self._presence is not None:
+        if isinstance(note, TypingNote):
+            if self._typing is not None:
+                self._typing(note)
+        elif self._presence is not None:
             self._presence(note)
 
+    def hear(self, note: PresenceNote | PresenceAsk) -> None:
+        """A note from another process."""
+        assert self._presence is not None
+        self._presence(note)
+
     async def subscribe(
-        self, on_typing: Callable[[TypingNote], None], on_presence: Callable[[PresenceNote], None]
+        self,
+        on_typing: Callable[[TypingNote], None],
+        on_presence: Callable[[PresenceNote | PresenceAsk], None],
     ) -> None:
         self._typing, self._presence = on_typing, on_presence
 
@@ -85,7 +96,7 @@ class Socket:
 
 async def started() -> tuple[Presence, FakeLink, asyncio.Task[None]]:
     link = FakeLink()
-    presence = Presence(link, FakeRooms(), FakePeople(), Limits(), "dc1", clock=lambda: 1_000_000)
+    presence = Presence(link, FakeRooms(), FakePeople(), Limits(), "dc1", clock=lambda: 1_000_000, run=7)
     task = asyncio.create_task(presence.run())
     await eventually(lambda: _true(link._presence is not None), within_s=5, what="subscribed")
     return presence, link, task
@@ -106,11 +117,11 @@ async def test_first_socket_says_on_and_last_one_says_off() -> None:
     try:
         first = presence.attach("alice", Socket().write, None)
         second = presence.attach("alice", Socket().write, None)
-        await eventually(lambda: _true(PresenceNote("dc1", ON, ("alice",)) in link.sent), what="on")
+        await eventually(lambda: _true(PresenceNote("dc1", ON, ("alice",), 7, 1) in link.sent), what="on")
         first()
         second()
-        await eventually(lambda: _true(PresenceNote("dc1", OFF, ("alice",)) in link.sent), what="off")
-        kinds = [n.kind for n in link.sent if isinstance(n, PresenceNote) and n.kind != "beat"]
+        await eventually(lambda: _true(PresenceNote("dc1", OFF, ("alice",), 7, 2) in link.sent), what="off")
+        kinds = [n.kind for n in _changes(link)]
         assert kinds == [ON, OFF], "one on for the first socket, one off for the last"
         assert not presence.board.online("alice", 1_000_000)
     finally:
@@ -137,7 +148,7 @@ async def test_sockets_opening_together_are_told_in_one_note_and_only_the_latest
 
 
 def _changes(link: FakeLink) -> list[PresenceNote]:
-    return [n for n in link.sent if isinstance(n, PresenceNote) and n.kind != "beat"]
+    return [n for n in link.sent if isinstance(n, PresenceNote) and n.kind in (ON, OFF)]
 
 
 async def test_a_stopping_gateway_tells_at_once_what_waits_to_be_told() -> None:
@@ -243,3 +254,80 @@ def test_presence_changes_reach_co_members_of_small_rooms_only(tmp_path: Path) -
         "u_a": {"u_b", "u_c"},
         "u_b": {"u_a"},
     }
+
+
+async def quick() -> tuple[Presence, FakeLink, asyncio.Task[None]]:
+    """A process beating every 0.2 s, so that its ticks come within a test's patience."""
+    link = FakeLink()
+    limits = dataclasses.replace(Limits(), presence_beat_s=0.2, presence_expiry_s=1.0)
+    presence = Presence(link, FakeRooms(), FakePeople(), limits, "dc1#2", clock=lambda: 1_000_000, run=7)
+    task = asyncio.create_task(presence.run())
+    await eventually(lambda: _true(link._presence is not None), within_s=5, what="subscribed")
+    return presence, link, task
+
+
+async def _more_than(link: FakeLink, told: int) -> bool:
+    return len(_changes(link)) > told
+
+
+def _kinds(link: FakeLink, kind: str) -> list[PresenceNote]:
+    return [n for n in link.sent if isinstance(n, PresenceNote) and n.kind == kind]
+
+
+async def test_a_process_pulses_its_last_number_and_lists_its_users_when_asked() -> None:
+    presence, link, task = await quick()
+    try:
+        presence.attach("alice", Socket().write, None)
+        presence.attach("bob", Socket().write, None)
+        await eventually(lambda: _true(len(_kinds(link, PULSE)) >= 2), what="pulses")
+        assert {n.seq for n in _kinds(link, PULSE)[-1:]} == {1}, "one on note (alice and bob) so far"
+        lists_before = len(_kinds(link, LIST))
+        link.hear(PresenceAsk("dc3", ("dc2", "dc1")))
+        assert len(_kinds(link, LIST)) == lists_before, "another process's ask is not for this one"
+        asked_at = len(link.sent)
+        link.hear(PresenceAsk("dc3", ("dc1#2",)))
+        await eventually(lambda: _true(len(_kinds(link, LIST)) > lists_before), what="a list")
+        answer = _kinds(link, LIST)[-1]
+        between = link.sent[asked_at : link.sent.index(answer)]
+        assert not [n for n in between if isinstance(n, PresenceNote) and n.kind == PULSE], (
+            "answered at the next tick, not at the next unasked list"
+        )
+        assert (set(answer.users), answer.seq, answer.part, answer.parts) == ({"alice", "bob"}, 1, 0, 1)
+        assert answer.source == "dc1#2" and answer.run == 7
+    finally:
+        await stopped(task)
+
+
+async def test_notes_leave_numbered_in_order() -> None:
+    presence, link, task = await quick()
+    try:
+        for name in ("alice", "bob", "carol", "dave"):
+            told = len(_changes(link))
+            detach = presence.attach(name, Socket().write, None)
+            await eventually(functools.partial(_more_than, link, told), what=name)
+            detach()
+        await eventually(lambda: _true(len(_changes(link)) == 8), what="four ons and four offs")
+        numbered = [n.seq for n in link.sent if isinstance(n, PresenceNote) and n.kind in (ON, OFF)]
+        assert numbered == list(range(1, 9))
+        # Every pulse or list says the number of the last on/off sent before it.
+        last = 0
+        for n in link.sent:
+            if isinstance(n, PresenceNote):
+                if n.kind in (ON, OFF):
+                    last = n.seq
+                else:
+                    assert n.seq == last, n
+    finally:
+        await stopped(task)
+
+
+async def test_a_process_asks_for_the_list_of_a_source_it_cannot_follow() -> None:
+    presence, link, task = await quick()
+    try:
+        link.hear(PresenceNote("dc2", PULSE, (), 3, 12))
+        await eventually(lambda: _true(PresenceAsk("dc1#2", ("dc2",)) in link.sent), what="an ask")
+        assert not presence.board.online("erin", 1_000_000)
+        link.hear(PresenceNote("dc2", LIST, ("erin",), 3, 12))
+        assert presence.board.online("erin", 1_000_000)
+    finally:
+        await stopped(task)

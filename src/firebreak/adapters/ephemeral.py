@@ -7,8 +7,9 @@ misses it; the rules are built for that (typing expires, presence beats again).
 Subjects (the gateway user may use them; the ops user may not: adapters/nats_server_conf.py):
 
 - ``eph.typing``: :class:`TypingNote`, one per accepted ``POST /v1/rooms/{id}/typing``;
-- ``eph.presence.<dc>``: :class:`PresenceNote`, that DC's beats and its users' first and last
-  sockets. One subject per DC, so each DC's notes arrive in the order it sent them.
+- ``eph.presence.<label>``: a gateway process's :class:`PresenceNote` (its pulses, lists, and its
+  users' first and last sockets) and :class:`PresenceAsk` (lists it asks of others). One
+  subject per process, so each one's notes arrive in the order it sent them.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import msgspec
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
-from firebreak.domain.presence import PresenceNote, TypingNote
+from firebreak.domain.presence import PresenceAsk, PresenceNote, TypingNote
 
 TYPING_SUBJECT = "eph.typing"
 PRESENCE_PREFIX = "eph.presence."
@@ -28,7 +29,7 @@ PRESENCE_PREFIX = "eph.presence."
 log = logging.getLogger(__name__)
 
 _encoder = msgspec.json.Encoder()
-_decoder = msgspec.json.Decoder(TypingNote | PresenceNote)
+_decoder = msgspec.json.Decoder(TypingNote | PresenceNote | PresenceAsk)
 
 
 class CoreLink:
@@ -37,12 +38,17 @@ class CoreLink:
     def __init__(self, nc: NATS) -> None:
         self._nc = nc
 
-    async def publish(self, note: TypingNote | PresenceNote) -> None:
-        subject = TYPING_SUBJECT if isinstance(note, TypingNote) else PRESENCE_PREFIX + note.dc
+    async def publish(self, note: TypingNote | PresenceNote | PresenceAsk) -> None:
+        if isinstance(note, TypingNote):
+            subject = TYPING_SUBJECT
+        else:
+            subject = PRESENCE_PREFIX + (note.source if isinstance(note, PresenceNote) else note.asker)
         await self._nc.publish(subject, _encoder.encode(note))
 
     async def subscribe(
-        self, on_typing: Callable[[TypingNote], None], on_presence: Callable[[PresenceNote], None]
+        self,
+        on_typing: Callable[[TypingNote], None],
+        on_presence: Callable[[PresenceNote | PresenceAsk], None],
     ) -> None:
         async def received(msg: Msg) -> None:
             try:

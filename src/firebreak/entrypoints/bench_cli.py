@@ -25,6 +25,7 @@ from firebreak.entrypoints.bench_modes import (
     bench_limits,
     files,
     pay,
+    presence,
     read_model,
     rebuild,
     say,
@@ -143,6 +144,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="instead: apply N messages of Korean sentences, then time searches (bench/search.py)",
     )
     p.add_argument(
+        "--presence",
+        type=int,
+        metavar="N",
+        help="instead: what following the presence of N online users spread over 6 gateway processes "
+        "costs each process, in-process (bench/presence.py)",
+    )
+    p.add_argument(
         "--apply-batch",
         type=int,
         default=CATCH_UP_BATCH,
@@ -237,6 +245,8 @@ def run(args: argparse.Namespace) -> int:
         return rebuild(args)
     if args.search is not None:
         return search(args)
+    if args.presence is not None:
+        return presence(args)
     if args.files is not None:
         return files(args)
     base = _options(args)

@@ -48,6 +48,21 @@ def read_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def presence(args: argparse.Namespace) -> int:
+    from firebreak.bench.presence import run_presence_bench
+
+    if not 6 <= args.presence <= 10_000_000:
+        raise BadRequest("--presence takes 6 to 10,000,000 users")
+    say(f"following {args.presence:,} online users over 6 processes for 150 beats ...")
+    r = run_presence_bench(sources=6, users_per_source=args.presence // 6, beats=150)
+    print(
+        f"presence followed  {r.users:,} users of {r.sources} processes, {r.notes_per_s:.1f} notes/s:"
+        f" {r.cpu_ms_per_s:.2f} ms of CPU per second per process ({r.online_at_end:,} online at the end)"
+    )
+    write_json(args.json, r)
+    return 0
+
+
 def search(args: argparse.Namespace) -> int:
     from firebreak.bench.search import run_search_bench
 

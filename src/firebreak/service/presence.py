@@ -7,41 +7,60 @@ Nothing of this is in the log or the read model (docs/DECISIONS.md). The flow:
   becomes a :class:`TypingNote` on core NATS. Every gateway (this one included) hands it as a
   ``typing`` frame to the live sockets it holds of the room's *other* members.
 - Each live socket, once caught up, is attached here (:meth:`Presence.attach`, from
-  service/sessions.py). A user's first socket at this DC publishes an ``on`` note, their last one
-  closing an ``off`` note; every ``presence_beat_s`` this gateway lists all its live users in a
-  ``beat``. Every gateway folds these into its :class:`Board`, and sends a ``presence`` frame to
-  the live sockets of those who share a room with a user whose presence changed. A DC that burns
-  stops beating: its users go offline everywhere within ``presence_expiry_s`` (plus one tick).
+  service/sessions.py). A user's first socket in this process publishes an ``on`` note, their
+  last one closing an ``off`` note (numbered). Every ``presence_beat_s`` this process sends a
+  ``pulse`` (its last number), and a ``list`` of all its live users when another process asks
+  for one (:class:`PresenceAsk`, because it missed a note or just started) and every
+  ``LIST_EVERY_BEATS`` beats. Every process folds these into its
+  :class:`~firebreak.domain.presence_board.Board`, and sends a ``presence`` frame to the live
+  sockets of those who share a room with a user whose presence changed. A DC that burns stops
+  pulsing: its users go offline everywhere within ``presence_expiry_s`` (plus one tick).
+- Notes leave in the order they were made (one outbox), so a receiver that hears every note sees
+  the numbers in order, and a gap means a loss.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import secrets
 import time
 from collections.abc import Callable, Container, Sequence
 from typing import Protocol
 
-from firebreak.domain.presence import BEAT, OFF, ON, Board, Change, PresenceNote, TypingAllowance, TypingNote
+from firebreak.domain.presence import (
+    LIST,
+    OFF,
+    ON,
+    PULSE,
+    Change,
+    PresenceAsk,
+    PresenceNote,
+    TypingAllowance,
+    TypingNote,
+)
+from firebreak.domain.presence_board import Board
 from firebreak.errors import RateLimited
 from firebreak.limits import Limits
+from firebreak.service.note_outbox import Outbox
 from firebreak.service.sessions import WriteFrame, WriteFrameNow
+from firebreak.service.socket_sink import SocketSink
 from firebreak.wire.frames import presence_frame, typing_frame
 from firebreak.wire.presence_views import PresenceList, PresenceView, TypingView
 
 log = logging.getLogger(__name__)
 
-#: Most users listed in one beat note (a note stays far below NATS's 1 MiB payload limit).
-BEAT_CHUNK = 5000
-#: Ephemeral frames waiting for one socket that does not take them at once; more are dropped (a
-#: client that reads so slowly gets the current state from GET .../presence when it catches up).
-SINK_PENDING_MAX = 16
+#: Most users in one note (a note stays far below NATS's 1 MiB payload limit).
+NOTE_USERS_MAX = 5000
+#: A process lists all its users unasked every this many beats: a safety net only, since a
+#: receiver that misses a note asks for a list (30 s with the default 2 s beat).
+LIST_EVERY_BEATS = 15
 #: A user's first socket opening or last one closing is told after this delay, together with
 #: the others in it: sockets open in bursts (a DC's clients moving after a fire, a benchmark),
 #: and one note and one watchers query for many users cost far less than one each.
 NOTE_DELAY_S = 0.02
 #: Expiry checks per beat interval: presence goes offline at most this fraction of a beat late.
+#: Asks are answered, and asks for lists sent, at the next tick.
 TICKS_PER_BEAT = 4
 
 Sink = Callable[[bytes], None]
@@ -50,9 +69,11 @@ Sink = Callable[[bytes], None]
 class Link(Protocol):
     """Core NATS (adapters/ephemeral.py)."""
 
-    async def publish(self, note: TypingNote | PresenceNote) -> None: ...
+    async def publish(self, note: TypingNote | PresenceNote | PresenceAsk) -> None: ...
     async def subscribe(
-        self, on_typing: Callable[[TypingNote], None], on_presence: Callable[[PresenceNote], None]
+        self,
+        on_typing: Callable[[TypingNote], None],
+        on_presence: Callable[[PresenceNote | PresenceAsk], None],
     ) -> None: ...
 
 
@@ -73,35 +94,6 @@ def wall_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-class SocketSink:
-    """Writes ephemeral frames to one live socket: at once if the socket takes them, else in the
-    background (frames are written whole, in order among themselves; their order against event
-    frames does not matter, they carry no cursor)."""
-
-    def __init__(self, write_frame: WriteFrame, write_now: WriteFrameNow | None) -> None:
-        self._write_frame = write_frame
-        self._write_now = write_now
-        self._pending: set[asyncio.Future[None]] = set()
-
-    def __call__(self, frame: bytes) -> None:
-        if not self._pending and self._write_now is not None and self._write_now(frame):
-            return
-        if len(self._pending) >= SINK_PENDING_MAX:
-            return
-        task = asyncio.ensure_future(self._write(frame))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
-
-    async def _write(self, frame: bytes) -> None:
-        # Each waits for the socket in turn (uvicorn wakes waiters in order) and writes a whole frame.
-        with contextlib.suppress(Exception):
-            await self._write_frame(frame)
-
-    def close(self) -> None:
-        for task in list(self._pending):
-            task.cancel()
-
-
 class Presence:
     def __init__(
         self,
@@ -109,21 +101,29 @@ class Presence:
         rooms: Rooms,
         people: People,
         limits: Limits,
-        dc: str,
+        label: str,
         clock: Callable[[], int] = wall_ms,
+        run: int | None = None,
     ) -> None:
+        """``label``: this process's (``dc1``, ``dc1#2``); ``run``: its notes' run number, by
+        default a random one (a restarted process must not be taken for its former self)."""
         self._link = link
         self._rooms = rooms
         self._people = people
-        self._dc = dc
+        self._label = label
+        self._run = secrets.randbits(52) if run is None else run
         self._clock = clock
         self._ttl_ms = round(limits.typing_ttl_s * 1000)
         self._beat_s = limits.presence_beat_s
         self._allowance = TypingAllowance(limits.typing_rate_per_s, limits.typing_burst)
-        self.board = Board(round(limits.presence_expiry_s * 1000))
+        self.board = Board(round(limits.presence_expiry_s * 1000), round(self._beat_s * 1000))
         #: This gateway's live sockets, by user.
         self._sinks: dict[str, set[SocketSink]] = {}
-        self._sending: set[asyncio.Future[None]] = set()
+        self._outbox: Outbox[PresenceNote | PresenceAsk] = Outbox(self._link.publish)
+        #: The number of the last on/off note made.
+        self._seq = 0
+        #: Another process asked for this one's list since the last one went out.
+        self._asked = False
         #: Users whose first socket opened (ON) or last one closed (OFF) here, not yet told.
         self._announcing: dict[str, str] = {}
         self._announce_timer: asyncio.TimerHandle | None = None
@@ -161,30 +161,27 @@ class Presence:
             self._announce_timer = asyncio.get_running_loop().call_later(NOTE_DELAY_S, self._flush)
 
     def _flush(self) -> None:
-        self._announce_timer = None
-        for note in self._announcements():
-            self._send(note)
-
-    def _announcements(self) -> list[PresenceNote]:
-        """The notes for the changes waiting to be told (which are then no longer waiting)."""
+        """Puts the changes waiting to be told in the outbox, numbered (no longer waiting)."""
+        if self._announce_timer is not None:
+            self._announce_timer.cancel()
+            self._announce_timer = None
         announcing, self._announcing = self._announcing, {}
-        notes = []
         for kind in (OFF, ON):
             users = tuple(user for user, said in announcing.items() if said == kind)
-            for first in range(0, len(users), BEAT_CHUNK):
-                notes.append(PresenceNote(self._dc, kind, users[first : first + BEAT_CHUNK]))
-        return notes
+            for first in range(0, len(users), NOTE_USERS_MAX):
+                self._seq += 1
+                chunk = users[first : first + NOTE_USERS_MAX]
+                self._outbox.put(PresenceNote(self._label, kind, chunk, self._run, self._seq))
 
-    def _send(self, note: TypingNote | PresenceNote) -> None:
-        task = asyncio.ensure_future(self._publish(note))
-        self._sending.add(task)
-        task.add_done_callback(self._sending.discard)
-
-    async def _publish(self, note: TypingNote | PresenceNote) -> None:
-        try:
-            await self._link.publish(note)
-        except Exception:  # ephemeral: the next beat or typing note makes up for it
-            log.warning("could not publish a %s note", type(note).__name__, exc_info=True)
+    def _list(self) -> None:
+        """Puts a list of every live user here in the outbox, as of the last on/off note."""
+        self._flush()
+        users = tuple(self._sinks)
+        parts = max(1, -(-len(users) // NOTE_USERS_MAX))
+        for part in range(parts):
+            chunk = users[part * NOTE_USERS_MAX : (part + 1) * NOTE_USERS_MAX]
+            self._outbox.put(PresenceNote(self._label, LIST, chunk, self._run, self._seq, part, parts))
+        self._asked = False
 
     # ---- the API --------------------------------------------------------------------------
 
@@ -196,7 +193,10 @@ class Presence:
         if wait_s:
             raise RateLimited("too many typing notes: a few per second per user", retry_after_s=wait_s)
         note = TypingNote(room_id, user_id, typing, now + self._ttl_ms if typing else now, self._ttl_ms)
-        await self._publish(note)
+        try:
+            await self._link.publish(note)
+        except Exception:  # ephemeral: the typist's next note makes up for it
+            log.warning("could not publish a typing note", exc_info=True)
         return _typing_view(note)
 
     async def of_room(self, user_id: str, room_id: str) -> PresenceList:
@@ -223,7 +223,10 @@ class Presence:
                 for sink in self._sinks.get(member, ()):
                     sink(frame)
 
-    def on_presence(self, note: PresenceNote) -> None:
+    def on_presence(self, note: PresenceNote | PresenceAsk) -> None:
+        if isinstance(note, PresenceAsk):
+            self._asked = self._asked or self._label in note.sources
+            return
         self._deliver(self.board.hear(note, self._clock()))
 
     def _deliver(self, changes: list[Change]) -> None:
@@ -244,26 +247,30 @@ class Presence:
     # ---- the beat -------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Listens, then beats and expires until cancelled; then tells at once what waits to be
-        told (a gateway that stops has just ended its sockets: their ``off`` must not wait for
-        a timer that will not run)."""
+        """Listens, then pulses, lists, asks and expires until cancelled; then sends at once what
+        waits to be told (a gateway that stops has just ended its sockets: their ``off`` must not
+        wait for a timer that will not run)."""
         await self._link.subscribe(self.on_typing, self.on_presence)
         tick = 0
         try:
             while True:
-                if tick % TICKS_PER_BEAT == 0:
-                    users = tuple(self._sinks)
-                    for first in range(0, len(users), BEAT_CHUNK):
-                        await self._publish(PresenceNote(self._dc, BEAT, users[first : first + BEAT_CHUNK]))
-                self._deliver(self.board.expire(self._clock()))
+                self._tick(tick)
                 tick += 1
                 await asyncio.sleep(self._beat_s / TICKS_PER_BEAT)
         finally:
-            if self._announce_timer is not None:
-                self._announce_timer.cancel()
-                self._announce_timer = None
-            for note in self._announcements():
-                await self._publish(note)
+            self._flush()
+            await self._outbox.flush()
+
+    def _tick(self, tick: int) -> None:
+        if self._asked or tick % (TICKS_PER_BEAT * LIST_EVERY_BEATS) == 0:
+            self._list()
+        elif tick % TICKS_PER_BEAT == 0:
+            self._outbox.put(PresenceNote(self._label, PULSE, (), self._run, self._seq))
+        now = self._clock()
+        wanted = self.board.wanted(now)
+        if wanted:
+            self._outbox.put(PresenceAsk(self._label, tuple(wanted)))
+        self._deliver(self.board.expire(now))
 
 
 def _typing_view(note: TypingNote) -> TypingView:
