@@ -20,7 +20,7 @@ from firebreak.client import ApiError, Client, LiveConnection
 from firebreak.client.transport import TryAgain
 from firebreak.limits import Limits
 from firebreak.localcluster import LocalCluster
-from firebreak.service.presence import LIST_EVERY_BEATS
+from firebreak.service.presence_speaker import LIST_EVERY_BEATS
 from firebreak.wire.presence_views import PresenceView, TypingView
 from tests.helpers import (
     ClientFactory,

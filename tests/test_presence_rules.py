@@ -1,24 +1,28 @@
 """The pure rules of presence and typing (domain/presence.py, domain/presence_board.py): who is
 online as the processes' numbered notes, pulses and lists say; a source that stops pulsing
-takes its users offline; a missed note is noticed and asked for; last seen; the typing allowance."""
+takes its users offline, and brings them back if it speaks again in the same run; a missed note
+is noticed and asked for, less often while unanswered; a restarted process's old users go;
+last seen; the typing allowance."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
 
 from firebreak.config_file import load_config
 from firebreak.domain.presence import LIST, OFF, ON, PULSE, Change, PresenceNote, TypingAllowance
-from firebreak.domain.presence_board import Board
+from firebreak.domain.presence_board import DORMANT_EXPIRIES, Board
 from firebreak.errors import ConfigError
 
 EXPIRY = 5000
 ASK_EVERY = 2000
+ASK_EVERY_MAX = 30_000
 
 
 def board() -> Board:
-    return Board(EXPIRY, ASK_EVERY)
+    return Board(EXPIRY, ASK_EVERY, ASK_EVERY_MAX)
 
 
 def on(source: str, seq: int, *users: str, run: int = 7) -> PresenceNote:
@@ -38,8 +42,9 @@ def listing(source: str, seq: int, *users: str, run: int = 7, part: int = 0, par
 
 
 def in_step(b: Board, source: str, now: int) -> bool:
-    """Whether ``b`` has every note of ``source``: it asks for nothing (asking is its only sign)."""
-    return source not in b.wanted(now)
+    """Whether ``b`` has every note of ``source``: it asks for nothing (asking is its only sign;
+    this counts as an ask when it does)."""
+    return source not in b.due_asks(now)
 
 
 def test_a_first_socket_makes_a_user_online_and_the_last_one_offline() -> None:
@@ -112,39 +117,81 @@ def test_a_missed_note_is_noticed_asked_for_and_mended_by_the_list() -> None:
     # Note 1 (bob's off) is lost; note 2 is heard and applied anyway.
     assert b.hear(on("dc1", 2, "carol"), 100) == [Change("carol", True)]
     assert b.online("bob", 100), "the board cannot know what it missed"
-    assert b.wanted(200) == ["dc1"], "a skipped number: ask for a list"
-    assert b.wanted(300) == [], "asked already: not again before ASK_EVERY"
-    assert b.wanted(200 + ASK_EVERY) == ["dc1"], "the ask or the list may be lost: ask again"
-    assert b.hear(listing("dc1", 2, "alice", "carol"), 2500) == [Change("bob", False, 2500)]
-    assert b.wanted(10_000) == [], "in step again"
+    assert b.due_asks(200) == ["dc1"], "a skipped number: ask for a list"
+    assert b.due_asks(300) == [], "asked already: not again at once"
+    asked = [200]
+    for at in range(300, 70_000, 100):  # no list comes; the source pulses on
+        b.hear(pulse("dc1", 2), at)
+        if b.due_asks(at):
+            asked.append(at)
+    gaps = [later - earlier for earlier, later in itertools.pairwise(asked)]
+    assert gaps[:4] == [2 * ASK_EVERY, 4 * ASK_EVERY, 8 * ASK_EVERY, ASK_EVERY_MAX], (
+        "the ask or the list may be lost: asked again, less and less often"
+    )
+    assert b.hear(listing("dc1", 2, "alice", "carol"), 70_000) == [Change("bob", False, 70_000)]
+    assert b.due_asks(70_000) == [] and b.due_asks(70_100) == [], "in step again"
 
 
 def test_a_pulse_with_another_number_says_a_note_was_missed() -> None:
     b = board()
     b.hear(listing("dc1", 0, "alice"), 0)
     b.hear(pulse("dc1", 3), 2000)
-    assert b.wanted(2000) == ["dc1"]
+    assert b.due_asks(2000) == ["dc1"]
+
+
+def test_a_source_heard_from_its_first_note_on_is_in_step() -> None:
+    """A run starts with no users: whoever hears its first note has missed nothing."""
+    b = board()
+    b.hear(pulse("dc2", 0), 0)
+    b.hear(on("dc3", 1, "alice"), 0)
+    assert b.due_asks(0) == []
+    assert b.online("alice", 0)
 
 
 def test_a_source_first_heard_of_is_asked_for_its_list() -> None:
     """A process that just started hears pulses of users it was never told of."""
     b = board()
     assert b.hear(pulse("dc2", 40), 0) == []
-    assert b.wanted(0) == ["dc2"]
+    assert b.due_asks(0) == ["dc2"]
     changes = b.hear(listing("dc2", 40, "alice", "bob"), 100)
     assert sorted(changes, key=lambda c: c.user_id) == [Change("alice", True), Change("bob", True)]
     assert b.online("alice", 100) and b.online("bob", 100)
     assert in_step(b, "dc2", 100)
 
 
-def test_a_restarted_source_keeps_its_old_users_until_its_first_list() -> None:
+def test_a_restarted_source_s_old_users_go_at_once_and_late_notes_of_the_old_run_are_ignored() -> None:
+    """The old process's sockets died with it; its shutdown's last notes may arrive late, on
+    another connection than the new process's."""
     b = board()
     b.hear(listing("dc1", 5, "alice", "bob", run=1), 0)
-    assert b.hear(on("dc1", 1, "carol", run=2), 1000) == [Change("carol", True)]
-    assert b.online("alice", 1000), "no flicker while the new run is asked for its list"
-    assert b.wanted(1000) == ["dc1"]
-    changes = b.hear(listing("dc1", 1, "alice", "carol", run=2), 1100)
-    assert changes == [Change("bob", False, 1100)]
+    assert b.hear(on("dc1", 1, "alice", run=2), 1000) == [Change("bob", False, 1000)], (
+        "alice reconnected to the new process: still online; bob is gone"
+    )
+    assert b.due_asks(1000) == [], "the new run's first note: nothing missed"
+    assert b.hear(off("dc1", 6, "alice", run=1), 1100) == [], "the old run's late off"
+    assert b.hear(on("dc1", 7, "bob", run=1), 1200) == []
+    assert b.online("alice", 1300) and not b.online("bob", 1300)
+    assert b.due_asks(1300) == []
+
+
+def test_a_silent_source_that_speaks_again_in_the_same_run_brings_its_users_back() -> None:
+    """Its process or this one stalled past the expiry, or a cut healed: the users it had are
+    still its users, without a list."""
+    b = board()
+    b.hear(listing("dc1", 2, "alice", "bob"), 0)
+    assert len(b.expire(6000)) == 2
+    changes = b.hear(pulse("dc1", 2), 6100)
+    assert sorted(changes, key=lambda c: c.user_id) == [Change("alice", True), Change("bob", True)]
+    assert b.due_asks(6100) == [], "same run, same number: in step"
+
+
+def test_a_silent_source_is_forgotten_after_a_while() -> None:
+    b = board()
+    b.hear(listing("dc1", 2, "alice"), 0)
+    b.expire(6000)
+    b.expire(DORMANT_EXPIRIES * EXPIRY + 1)
+    assert b.hear(pulse("dc1", 2), DORMANT_EXPIRIES * EXPIRY + 2) == [], "known no more: no users"
+    assert b.due_asks(DORMANT_EXPIRIES * EXPIRY + 2) == ["dc1"]
 
 
 def test_a_list_older_than_a_note_applied_is_stale_and_dropped() -> None:
@@ -197,7 +244,7 @@ def test_a_long_refused_typist_waits_at_least_a_second() -> None:
         "typing_burst = 0",
         "typing_ttl_s = -1",
         "presence_beat_s = 0",
-        "presence_expiry_s = 2.0",  # not above the default beat (2 s)
+        "presence_expiry_s = 3.9",  # under twice the default beat (2 s)
     ],
 )
 def test_the_config_refuses_presence_limits_that_cannot_work(tmp_path: Path, lines: str) -> None:

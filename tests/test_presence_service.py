@@ -96,7 +96,16 @@ class Socket:
 
 async def started() -> tuple[Presence, FakeLink, asyncio.Task[None]]:
     link = FakeLink()
-    presence = Presence(link, FakeRooms(), FakePeople(), Limits(), "dc1", clock=lambda: 1_000_000, run=7)
+    presence = Presence(
+        link,
+        FakeRooms(),
+        FakePeople(),
+        Limits(),
+        "dc1",
+        clock=lambda: 1_000_000,
+        wall=lambda: 1_000_000,
+        run=7,
+    )
     task = asyncio.create_task(presence.run())
     await eventually(lambda: _true(link._presence is not None), within_s=5, what="subscribed")
     return presence, link, task
@@ -260,7 +269,16 @@ async def quick() -> tuple[Presence, FakeLink, asyncio.Task[None]]:
     """A process beating every 0.2 s, so that its ticks come within a test's patience."""
     link = FakeLink()
     limits = dataclasses.replace(Limits(), presence_beat_s=0.2, presence_expiry_s=1.0)
-    presence = Presence(link, FakeRooms(), FakePeople(), limits, "dc1#2", clock=lambda: 1_000_000, run=7)
+    presence = Presence(
+        link,
+        FakeRooms(),
+        FakePeople(),
+        limits,
+        "dc1#2",
+        clock=lambda: 1_000_000,
+        wall=lambda: 1_000_000,
+        run=7,
+    )
     task = asyncio.create_task(presence.run())
     await eventually(lambda: _true(link._presence is not None), within_s=5, what="subscribed")
     return presence, link, task
@@ -293,7 +311,14 @@ async def test_a_process_pulses_its_last_number_and_lists_its_users_when_asked()
             "answered at the next tick, not at the next unasked list"
         )
         assert (set(answer.users), answer.seq, answer.part, answer.parts) == ({"alice", "bob"}, 1, 0, 1)
-        assert answer.source == "dc1#2" and answer.run == 7
+        assert (answer.source, answer.run, answer.to) == ("dc1#2", 7, "dc3"), "to the asker alone"
+        lists_before = len(_kinds(link, LIST))
+        for asker in ("dc2", "dc3", "dc1"):
+            link.hear(PresenceAsk(asker, ("dc1#2",)))
+        await eventually(lambda: _true(len(_kinds(link, LIST)) > lists_before), what="a list")
+        await eventually(lambda: _true(len(_kinds(link, PULSE)) >= 4), what="more pulses")
+        answers = _kinds(link, LIST)[lists_before:]
+        assert {a.to for a in answers} == {""}, "three asking in one tick: one list for all"
     finally:
         await stopped(task)
 
@@ -329,5 +354,39 @@ async def test_a_process_asks_for_the_list_of_a_source_it_cannot_follow() -> Non
         assert not presence.board.online("erin", 1_000_000)
         link.hear(PresenceNote("dc2", LIST, ("erin",), 3, 12))
         assert presence.board.online("erin", 1_000_000)
+    finally:
+        await stopped(task)
+
+
+class FailingOnce(FakePeople):
+    """Fails the second watchers query (the first is for a note heard, the second the tick's)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.failed = False
+
+    def watchers(self, users: Sequence[str], among: Container[str]) -> dict[str, set[str]]:
+        self.calls += 1
+        if self.calls == 2:
+            self.failed = True
+            raise RuntimeError("a read model error")
+        return super().watchers(users, among)
+
+
+async def test_a_failed_tick_does_not_silence_the_process() -> None:
+    link = FakeLink()
+    limits = dataclasses.replace(Limits(), presence_beat_s=0.2, presence_expiry_s=1.0)
+    now = [1_000_000]
+    people = FailingOnce()
+    presence = Presence(link, FakeRooms(), people, limits, "dc1", clock=lambda: now[0], run=7)
+    task = asyncio.create_task(presence.run())
+    try:
+        await eventually(lambda: _true(link._presence is not None), within_s=5, what="subscribed")
+        presence.attach("bob", Socket().write, None)
+        link.hear(PresenceNote("dc2", LIST, ("alice",), 3, 0))
+        now[0] += 10_000  # dc2 falls silent: the tick's expiry tells bob, and that fails once
+        await eventually(lambda: _true(people.failed), what="the failing tick")
+        pulses = len(_kinds(link, PULSE))
+        await eventually(lambda: _true(len(_kinds(link, PULSE)) > pulses + 1), what="pulses after it")
     finally:
         await stopped(task)

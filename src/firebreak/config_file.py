@@ -114,8 +114,9 @@ def _check_presence_limits(limits: Limits) -> None:
     if limits.typing_burst < 1:
         raise ConfigError("[limits] typing_burst must be at least 1")
     # Entries are renewed by beats: an expiry within one beat would let users flicker offline.
-    if not limits.presence_expiry_s > limits.presence_beat_s:
-        raise ConfigError("[limits] presence_expiry_s must be above presence_beat_s")
+    if not limits.presence_expiry_s >= 2 * limits.presence_beat_s:
+        # One late pulse must not take a process's users offline (and cost a list from it).
+        raise ConfigError("[limits] presence_expiry_s must be at least twice presence_beat_s")
 
 
 def _tls(raw: dict[str, Any] | None, base: Path) -> Tls | None:

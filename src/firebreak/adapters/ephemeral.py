@@ -2,14 +2,19 @@
 
 Core subjects, not JetStream: a note goes to every gateway subscribed at that moment, through the
 cluster's routes (one copy per DC), and is never stored or replayed. A gateway not connected then
-misses it; the rules are built for that (typing expires, presence beats again).
+misses it; the rules are built for that (typing expires; presence notes are numbered, and a
+process that misses one asks for a list: domain/presence_board.py).
 
 Subjects (the gateway user may use them; the ops user may not: adapters/nats_server_conf.py):
 
 - ``eph.typing``: :class:`TypingNote`, one per accepted ``POST /v1/rooms/{id}/typing``;
-- ``eph.presence.<label>``: a gateway process's :class:`PresenceNote` (its pulses, lists, and its
-  users' first and last sockets) and :class:`PresenceAsk` (lists it asks of others). One
-  subject per process, so each one's notes arrive in the order it sent them.
+- ``eph.presence.<label>``: a gateway process's :class:`PresenceNote` (its pulses, lists for all,
+  and its users' first and last sockets) and :class:`PresenceAsk` (lists it asks of others);
+- ``eph.presence.to.<label>``: a list for that process only, which asked for it.
+
+A process publishes on one connection and hears on one, and NATS keeps one connection's
+messages in order, so each source's notes arrive in the order it sent them; what a reconnect
+loses shows as a gap in their numbers.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from firebreak.domain.presence import PresenceAsk, PresenceNote, TypingNote
 
 TYPING_SUBJECT = "eph.typing"
 PRESENCE_PREFIX = "eph.presence."
+PRESENCE_TO_PREFIX = "eph.presence.to."
 
 log = logging.getLogger(__name__)
 
@@ -33,16 +39,20 @@ _decoder = msgspec.json.Decoder(TypingNote | PresenceNote | PresenceAsk)
 
 
 class CoreLink:
-    """Publishes notes and hands the ones received (this gateway's own included) to callbacks."""
+    """Publishes notes and hands the ones received (this gateway's own included) to callbacks;
+    ``label``: this gateway process's, for the lists sent to it alone."""
 
-    def __init__(self, nc: NATS) -> None:
+    def __init__(self, nc: NATS, label: str) -> None:
         self._nc = nc
+        self._label = label
 
     async def publish(self, note: TypingNote | PresenceNote | PresenceAsk) -> None:
         if isinstance(note, TypingNote):
             subject = TYPING_SUBJECT
+        elif isinstance(note, PresenceAsk):
+            subject = PRESENCE_PREFIX + note.asker
         else:
-            subject = PRESENCE_PREFIX + (note.source if isinstance(note, PresenceNote) else note.asker)
+            subject = PRESENCE_TO_PREFIX + note.to if note.to else PRESENCE_PREFIX + note.source
         await self._nc.publish(subject, _encoder.encode(note))
 
     async def subscribe(
@@ -64,3 +74,4 @@ class CoreLink:
 
         await self._nc.subscribe(TYPING_SUBJECT, cb=received)
         await self._nc.subscribe(PRESENCE_PREFIX + "*", cb=received)
+        await self._nc.subscribe(PRESENCE_TO_PREFIX + self._label, cb=received)

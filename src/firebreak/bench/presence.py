@@ -16,7 +16,8 @@ import msgspec
 from firebreak.domain.presence import LIST, PULSE, PresenceAsk, PresenceNote, TypingNote
 from firebreak.domain.presence_board import Board
 from firebreak.limits import Limits
-from firebreak.service.presence import LIST_EVERY_BEATS, NOTE_USERS_MAX, TICKS_PER_BEAT
+from firebreak.service.presence import TICKS_PER_BEAT
+from firebreak.service.presence_speaker import LIST_EVERY_BEATS, NOTE_USERS_MAX
 
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(TypingNote | PresenceNote | PresenceAsk)
@@ -49,7 +50,7 @@ def _lists(sources: int, users_per_source: int) -> list[list[bytes]]:
 def run_presence_bench(*, sources: int, users_per_source: int, beats: int) -> PresenceResult:
     limits = Limits()
     beat_ms = round(limits.presence_beat_s * 1000)
-    board = Board(round(limits.presence_expiry_s * 1000), beat_ms)
+    board = Board(round(limits.presence_expiry_s * 1000), beat_ms, LIST_EVERY_BEATS * beat_ms)
     lists = _lists(sources, users_per_source)
     pulses = [_encoder.encode(PresenceNote(f"dc{s}", PULSE, (), 1, 0)) for s in range(sources)]
     notes = 0
@@ -65,7 +66,7 @@ def run_presence_bench(*, sources: int, users_per_source: int, beats: int) -> Pr
                 board.hear(note, now)
         for tick in range(TICKS_PER_BEAT):
             at = now + tick * beat_ms // TICKS_PER_BEAT
-            board.wanted(at)
+            board.due_asks(at)
             board.expire(at)
         cpu += time.process_time() - started
         notes += len(wire)

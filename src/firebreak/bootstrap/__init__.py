@@ -238,7 +238,7 @@ def _assemble(
         gw.siblings = Siblings(nc, dc.name, process, dc.gateways)
         gw.tasks.append(asyncio.create_task(gw.siblings.run(gw.drain_here), name="sibling-drains"))
     gw.presence = Presence(
-        CoreLink(nc),
+        CoreLink(nc, dc.label(process)),
         room_queries,
         PresenceQueries(conn, limits.presence_push_max_members),
         limits,

@@ -37,12 +37,16 @@ class PresenceNote(msgspec.Struct, frozen=True, tag="presence"):
     - ``on`` / ``off``: users whose first socket there opened or last one closed, gathered over a
       few milliseconds; numbered ``seq`` = 1, 2, ... within the process's ``run``.
     - ``list``: all its live users as of note ``seq``, in ``parts`` notes (``part`` 0, 1, ...);
-      sent when asked (:class:`PresenceAsk`) and every few tens of seconds.
+      sent to the process ``to`` that asked for it (:class:`PresenceAsk`), or to all (``to``
+      empty) when several asked at once and every few tens of seconds.
     - ``pulse``: no users; "still here, and my last ``on``/``off`` was ``seq``". Sent every beat
       in place of a list: a receiver that has every note up to ``seq`` knows the source's users
       without being told them again, and one that does not asks for a list.
 
     ``run`` is random per process start: numbers restart with it.
+
+    Gateways whose notes differ in ``v`` cannot read each other's (a DC upgraded before the
+    others shows their users offline, and they its users, until all run the same version).
     """
 
     source: str
@@ -52,6 +56,7 @@ class PresenceNote(msgspec.Struct, frozen=True, tag="presence"):
     seq: int = 0
     part: int = 0
     parts: int = 1
+    to: str = ""
     v: int = 2
 
 

@@ -1,12 +1,13 @@
 """Who is online, as one gateway process has heard it from every process (its own included). Pure:
-no I/O, no clock (every call is given ``now`` in ms).
+no I/O, no clock (every call is given ``now`` in ms of a monotonic clock; service/presence.py
+turns the board's times into wall-clock ``last_seen``).
 
 Each process (a "source", named by its label: ``dc1``, ``dc1#2``) tells its live users in
 numbered ``on``/``off`` notes, says it is still there in a ``pulse`` every beat, and lists all
 its users (``list``) when asked and every few tens of seconds (domain/presence.py). The board
 keeps, per source, the users it lists and when it was last heard from. A user is online while
 some source that lists them was heard from within ``expiry_ms``; a source that stops (its DC
-burned, its process died) goes stale after that, and so do all its users.
+burned, its process died) goes silent, and all its users go offline with it.
 
 Why per source and not one entry per (source, user) renewed by every beat: renewing every user
 at every beat costs each process work that grows with the sockets of the whole cluster, and at
@@ -14,42 +15,71 @@ at every beat costs each process work that grows with the sockets of the whole c
 connections"). A pulse renews a source at once.
 
 Lost notes (core NATS drops what a subscriber misses): a numbered note that skips a number, a
-pulse whose number is not the last one heard, a source first heard of, or a source's new ``run``
-(the process restarted) leaves the source *out of step*. The board still applies what it hears,
-and :meth:`Board.wanted` names the sources to ask for a list, again every ``ask_every_ms`` until
-one arrives. A list stands for its source as of its number: one older than a note already
-applied is stale and dropped.
+pulse whose number is not the last one heard, or a source first heard of (this process just
+started) leaves the source *out of step*. The board still applies what it hears, and
+:meth:`Board.due_asks` names the sources to ask for a list, again after 1, 2, 4 ... ask
+intervals (up to ``ask_every_max_ms``) until one arrives. A list stands for its source as of
+its number: one older than a note already applied is stale and dropped.
+
+A source's ``run`` changes when its process restarts: the old process's sockets died with it, so
+its users are dropped at once, and a late note of a run already replaced is ignored. A source
+silent past the expiry is kept *dormant* for ``DORMANT_EXPIRIES`` expiries: if it speaks again in
+the same run (it, or this process, stalled; a cut healed), its users come back without a list.
 """
 
 from __future__ import annotations
 
 from firebreak.domain.presence import LIST, OFF, ON, PULSE, Change, PresenceNote
 
+#: A silent source's users are kept this many expiries, for a return in the same run.
+DORMANT_EXPIRIES = 12
+#: Runs of one source remembered as replaced (their late notes are ignored).
+RETIRED_RUNS = 4
+
 
 class _Source:
     """What the board knows of one source."""
 
-    __slots__ = ("asked", "heard", "in_step", "parts", "parts_of", "run", "seq", "users")
+    __slots__ = (
+        "asked",
+        "asks",
+        "dormant",
+        "heard",
+        "in_step",
+        "parts",
+        "parts_of",
+        "retired",
+        "run",
+        "seq",
+        "users",
+    )
 
     def __init__(self, run: int, now: int) -> None:
         self.run = run
+        self.retired: tuple[int, ...] = ()
         #: The number of the latest ``on``/``off`` applied, or of the list applied after it.
         self.seq = 0
         self.heard = now
         self.users: set[str] = set()
+        #: Silent past the expiry: its users are offline, but kept for a return in this run.
+        self.dormant = False
         #: Every note of this run up to ``seq`` is applied (a list made it so).
         self.in_step = False
-        #: When a list was last asked for (ms).
+        #: When a list was last asked for, and how many asks since the last list.
         self.asked: int | None = None
+        self.asks = 0
         #: The parts of the list being gathered, and its (seq, parts).
         self.parts: dict[int, tuple[str, ...]] = {}
-        self.parts_of = (-1, 0)
+        self.parts_of: tuple[int, int] | None = None
 
 
 class Board:
-    def __init__(self, expiry_ms: int, ask_every_ms: int) -> None:
+    """The board of one process: ``hear`` every note, ``expire`` and ``due_asks`` every tick."""
+
+    def __init__(self, expiry_ms: int, ask_every_ms: int, ask_every_max_ms: int) -> None:
         self._expiry = expiry_ms
         self._ask_every = ask_every_ms
+        self._ask_every_max = ask_every_max_ms
         self._sources: dict[str, _Source] = {}
         self._by_user: dict[str, set[str]] = {}
         self._last_seen: dict[str, int] = {}
@@ -62,7 +92,7 @@ class Board:
         return any(sources[name].heard >= oldest for name in self._by_user.get(user_id, ()))
 
     def last_seen(self, user_id: str, now: int) -> int | None:
-        """When ``user_id`` was last online (ms), None while online or if never seen here."""
+        """When ``user_id`` was last online (board ms), None while online or if never seen here."""
         if self.online(user_id, now):
             return None
         heard = [self._sources[name].heard for name in self._by_user.get(user_id, ())]
@@ -71,50 +101,79 @@ class Board:
 
     def hear(self, note: PresenceNote, now: int) -> list[Change]:
         """Applies a note from a source; returns the users whose presence it changed."""
-        source = self._sources.get(note.source)
-        if source is None:
-            source = self._sources[note.source] = _Source(note.run, now)
-        elif source.run != note.run:
-            # The process restarted: its old users stand until its first list replaces them.
-            source.run, source.seq, source.in_step, source.asked = note.run, 0, False, None
-            source.parts, source.parts_of = {}, (-1, 0)
+        name = note.source
+        source = self._sources.get(name)
         touched: list[str] = []
-        if source.heard < now - self._expiry:
-            # Stale but not yet expired (its notes ran late): its users may be shown offline.
+        fresh = source is None or note.run != source.run
+        if source is None:
+            source = self._sources[name] = _Source(note.run, now)
+        elif note.run != source.run:
+            if note.run in source.retired:
+                return []  # a late note of a process already replaced under this label
+            touched.extend(self._new_run(name, source, note.run, now))
+        if fresh and note.seq == (1 if note.kind in (ON, OFF) else 0) and note.kind != LIST:
+            # The run's very first note: a run starts with no users, so nothing was missed.
+            source.in_step = True
+        if source.dormant:
+            source.dormant = False
+            for user in source.users:
+                self._by_user.setdefault(user, set()).add(name)
+            touched.extend(source.users)
+        elif source.heard < now - self._expiry:
+            # Silent past the expiry, not yet expired (its notes ran late): maybe shown offline.
             touched.extend(source.users)
         source.heard = max(source.heard, now)
         if note.kind in (ON, OFF):
-            touched.extend(self._numbered(note.source, source, note, now))
+            touched.extend(self._numbered(name, source, note, now))
         elif note.kind == LIST:
-            touched.extend(self._list_part(note.source, source, note, now))
+            touched.extend(self._list_part(name, source, note, now))
         elif note.kind == PULSE and note.seq != source.seq:
             source.in_step = False
         return self._changes(touched, now)
 
     def expire(self, now: int) -> list[Change]:
-        """Forgets the sources not heard from within the expiry (their DC burned or was cut off,
-        or their process died); returns the users who thereby went offline."""
+        """Takes offline the users of sources not heard from within the expiry (their DC burned
+        or was cut off, their process died or stalled); returns those who thereby went offline.
+        Sources silent for ``DORMANT_EXPIRIES`` expiries are forgotten."""
         oldest = now - self._expiry
         touched: list[str] = []
-        for name in [name for name, source in self._sources.items() if source.heard < oldest]:
-            source = self._sources.pop(name)
-            for user in source.users:
-                self._drop(name, user, source.heard)
-            touched.extend(source.users)
+        for name, source in list(self._sources.items()):
+            if source.dormant:
+                if source.heard < now - DORMANT_EXPIRIES * self._expiry:
+                    del self._sources[name]
+            elif source.heard < oldest:
+                source.dormant = True
+                for user in source.users:
+                    self._unlist(name, user, source.heard)
+                touched.extend(source.users)
         return self._changes(touched, now)
 
-    def wanted(self, now: int) -> list[str]:
-        """The sources to ask for a list now: out of step, live, and not asked within
-        ``ask_every_ms`` (the ask or the list may be lost too)."""
+    def due_asks(self, now: int) -> list[str]:
+        """The sources to ask for a list now (and counts the asks): out of step, heard from
+        within the expiry, and not asked within their current interval (the ask or the list may
+        be lost too; each ask unanswered doubles the interval, up to ``ask_every_max_ms``)."""
         oldest = now - self._expiry
         names = []
         for name, source in self._sources.items():
-            if source.in_step or source.heard < oldest:
+            if source.in_step or source.dormant or source.heard < oldest:
                 continue
-            if source.asked is None or now - source.asked >= self._ask_every:
+            wait = min(self._ask_every << min(source.asks, 16), self._ask_every_max)
+            if source.asked is None or now - source.asked >= wait or now < source.asked:
                 source.asked = now
+                source.asks += 1
                 names.append(name)
         return names
+
+    def _new_run(self, name: str, source: _Source, run: int, now: int) -> list[str]:
+        """``name``'s process restarted: its old sockets died with the old one."""
+        gone = list(source.users)
+        if not source.dormant:
+            for user in gone:
+                self._unlist(name, user, now)
+        source.retired = (source.run, *source.retired)[:RETIRED_RUNS]
+        source.run, source.seq, source.users, source.in_step = run, 0, set(), False
+        source.asked, source.asks, source.parts, source.parts_of = None, 0, {}, None
+        return gone
 
     def _numbered(self, name: str, source: _Source, note: PresenceNote, now: int) -> list[str]:
         if note.seq <= source.seq:
@@ -135,13 +194,13 @@ class Board:
             for user in note.users:
                 if user in source.users:
                     source.users.discard(user)
-                    self._drop(name, user, now)
+                    self._unlist(name, user, now)
                     touched.append(user)
         return touched
 
     def _list_part(self, name: str, source: _Source, note: PresenceNote, now: int) -> list[str]:
-        if note.seq < source.seq:
-            return []  # stale: a later on/off is applied already
+        if note.seq < source.seq or not 0 <= note.part < note.parts:
+            return []  # stale (a later on/off is applied already), or malformed
         if source.parts_of != (note.seq, note.parts):
             source.parts, source.parts_of = {}, (note.seq, note.parts)
         source.parts[note.part] = note.users
@@ -150,16 +209,16 @@ class Board:
         listed: set[str] = set().union(*source.parts.values())
         gone, came = source.users - listed, listed - source.users
         for user in gone:
-            self._drop(name, user, now)
+            self._unlist(name, user, now)
         for user in came:
             self._by_user.setdefault(user, set()).add(name)
         source.users = listed
-        source.seq, source.in_step, source.asked = note.seq, True, None
-        source.parts, source.parts_of = {}, (-1, 0)
+        source.seq, source.in_step, source.asked, source.asks = note.seq, True, None, 0
+        source.parts, source.parts_of = {}, None
         return [*gone, *came]
 
-    def _drop(self, name: str, user: str, seen: int) -> None:
-        """``user`` is no longer listed by source ``name``, last heard of at ``seen``."""
+    def _unlist(self, name: str, user: str, seen: int) -> None:
+        """``user`` no longer counts as listed by source ``name``, last heard of at ``seen``."""
         self._last_seen[user] = max(self._last_seen.get(user, 0), seen)
         names = self._by_user.get(user)
         if names is not None:

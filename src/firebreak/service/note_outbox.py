@@ -1,4 +1,4 @@
-"""One ordered way out for a gateway process's presence notes (service/presence.py).
+"""One ordered way out for a gateway process's presence notes (service/presence_speaker.py).
 
 Why one: receivers read a gap in a source's note numbers as a lost note and ask for a full list
 (domain/presence_board.py). Notes published from separate tasks could reach NATS out of order,
@@ -24,12 +24,25 @@ class Outbox(Generic[Note]):
         self._publish = publish
         self._waiting: deque[Note] = deque()
         self._pump: asyncio.Task[None] | None = None
+        self._closed = False
+
+    @property
+    def waiting(self) -> int:
+        """Notes put and not yet handed to NATS."""
+        return len(self._waiting)
 
     def put(self, note: Note) -> None:
-        """Sends ``note`` after those put before it, in the background."""
+        """Sends ``note`` after those put before it, in the background (once closed: nothing)."""
+        if self._closed:
+            return
         self._waiting.append(note)
         if self._pump is None or self._pump.done():
             self._pump = asyncio.ensure_future(self._run())
+
+    def close(self, keep: Callable[[Note], bool]) -> None:
+        """Takes no more notes, and drops those waiting that ``keep`` does not keep."""
+        self._closed = True
+        self._waiting = deque(note for note in self._waiting if keep(note))
 
     async def flush(self) -> None:
         """Returns once every note put so far has been handed to NATS (or failed)."""
