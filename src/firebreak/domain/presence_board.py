@@ -19,7 +19,9 @@ pulse whose number is not the last one heard, or a source first heard of (this p
 started) leaves the source *out of step*. The board still applies what it hears, and
 :meth:`Board.due_asks` names the sources to ask for a list, again after 1, 2, 4 ... ask
 intervals (up to ``ask_every_max_ms``) until one arrives. A list stands for its source as of
-its number: one older than a note already applied is stale and dropped.
+its number. A list older than notes already applied (it came by another subscription, which
+NATS's client reads in its own task) is brought up to date with those notes, kept for the last
+``RECENT_NOTES`` numbers; older than that, it is stale and dropped.
 
 A source's ``run`` changes when its process restarts: the old process's sockets died with it, so
 its users are dropped at once, and a late note of a run already replaced is ignored. A source
@@ -29,12 +31,16 @@ the same run (it, or this process, stalled; a cut healed), its users come back w
 
 from __future__ import annotations
 
+from collections import deque
+
 from firebreak.domain.presence import LIST, OFF, ON, PULSE, Change, PresenceNote
 
 #: A silent source's users are kept this many expiries, for a return in the same run.
 DORMANT_EXPIRIES = 12
 #: Runs of one source remembered as replaced (their late notes are ignored).
 RETIRED_RUNS = 4
+#: A source's latest on/off notes kept, to bring a list that arrives after them up to date.
+RECENT_NOTES = 64
 
 
 class _Source:
@@ -48,6 +54,7 @@ class _Source:
         "in_step",
         "parts",
         "parts_of",
+        "recent",
         "retired",
         "run",
         "seq",
@@ -71,6 +78,8 @@ class _Source:
         #: The parts of the list being gathered, and its (seq, parts).
         self.parts: dict[int, tuple[str, ...]] = {}
         self.parts_of: tuple[int, int] | None = None
+        #: The latest on/off notes applied, oldest first.
+        self.recent: deque[PresenceNote] = deque(maxlen=RECENT_NOTES)
 
 
 class Board:
@@ -173,6 +182,7 @@ class Board:
         source.retired = (source.run, *source.retired)[:RETIRED_RUNS]
         source.run, source.seq, source.users, source.in_step = run, 0, set(), False
         source.asked, source.asks, source.parts, source.parts_of = None, 0, {}, None
+        source.recent.clear()
         return gone
 
     def _numbered(self, name: str, source: _Source, note: PresenceNote, now: int) -> list[str]:
@@ -181,6 +191,7 @@ class Board:
         if note.seq != source.seq + 1:
             source.in_step = False
         source.seq = note.seq
+        source.recent.append(note)
         touched = []
         if note.kind == ON:
             for user in note.users:
@@ -199,22 +210,34 @@ class Board:
         return touched
 
     def _list_part(self, name: str, source: _Source, note: PresenceNote, now: int) -> list[str]:
-        if note.seq < source.seq or not 0 <= note.part < note.parts:
-            return []  # stale (a later on/off is applied already), or malformed
+        if not 0 <= note.part < note.parts:
+            return []
         if source.parts_of != (note.seq, note.parts):
             source.parts, source.parts_of = {}, (note.seq, note.parts)
         source.parts[note.part] = note.users
         if len(source.parts) < note.parts:
             return []
         listed: set[str] = set().union(*source.parts.values())
+        source.parts, source.parts_of = {}, None
+        if note.seq < source.seq:
+            # Notes after the list were applied first: bring it up to date with them, if they
+            # are all at hand and follow it without a gap; else it is stale.
+            since = [n for n in source.recent if n.seq > note.seq]
+            if [n.seq for n in since] != list(range(note.seq + 1, source.seq + 1)):
+                return []
+            for n in since:
+                if n.kind == ON:
+                    listed.update(n.users)
+                else:
+                    listed.difference_update(n.users)
         gone, came = source.users - listed, listed - source.users
         for user in gone:
             self._unlist(name, user, now)
         for user in came:
             self._by_user.setdefault(user, set()).add(name)
         source.users = listed
-        source.seq, source.in_step, source.asked, source.asks = note.seq, True, None, 0
-        source.parts, source.parts_of = {}, None
+        source.seq = max(source.seq, note.seq)
+        source.in_step, source.asked, source.asks = True, None, 0
         return [*gone, *came]
 
     def _unlist(self, name: str, user: str, seen: int) -> None:
