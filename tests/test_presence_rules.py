@@ -174,6 +174,42 @@ def test_a_restarted_source_s_old_users_go_at_once_and_late_notes_of_the_old_run
     assert b.due_asks(1300) == []
 
 
+def test_a_lower_run_is_taken_only_once_the_source_is_silent() -> None:
+    """Runs grow with their process's start time; a lower one heard while the higher one speaks
+    is a late note of the process it replaced, but after a silence it is a restart on a host
+    whose clock is behind."""
+    b = board()
+    b.hear(on("dc1", 1, "alice", run=20), 0)
+    assert b.hear(on("dc1", 9, "bob", run=10), 100) == []
+    assert b.online("alice", 100) and not b.online("bob", 100)
+    b.expire(6000)
+    assert b.hear(on("dc1", 1, "bob", run=10), 6100) == [Change("bob", True)]
+    assert not b.online("alice", 6100)
+
+
+def test_a_pulse_overtaken_by_a_list_does_not_put_the_source_out_of_step() -> None:
+    b = board()
+    b.hear(listing("dc1", 0, "alice"), 0)
+    b.hear(pulse("dc1", 5), 100)  # notes 1-5 missed
+    assert b.due_asks(100) == ["dc1"]
+    b.hear(listing("dc1", 6, "bob"), 200)  # the answer, by the asker's own subject
+    b.hear(pulse("dc1", 5), 210)  # a pulse sent before the list, read after it
+    assert b.due_asks(300) == [], "still in step"
+
+
+def test_two_lists_in_parts_that_cross_both_count() -> None:
+    b = board()
+    b.hear(pulse("dc1", 4), 0)
+    b.hear(listing("dc1", 4, "alice", part=0, parts=2), 100)
+    b.hear(listing("dc1", 4, "alice", part=0, parts=2), 110)
+    b.hear(on("dc1", 5, "carol"), 115)
+    b.hear(listing("dc1", 5, "alice", part=0, parts=2), 120)
+    b.hear(listing("dc1", 4, "bob", part=1, parts=2), 130)
+    assert b.online("bob", 130) and b.due_asks(130) == []
+    b.hear(listing("dc1", 5, "bob", "carol", part=1, parts=2), 140)
+    assert all(b.online(u, 140) for u in ("alice", "bob", "carol"))
+
+
 def test_a_silent_source_that_speaks_again_in_the_same_run_brings_its_users_back() -> None:
     """Its process or this one stalled past the expiry, or a cut healed: the users it had are
     still its users, without a list."""

@@ -19,7 +19,7 @@ from firebreak.adapters.sqlite_presence import PresenceQueries
 from firebreak.domain.presence import LIST, OFF, ON, PULSE, PresenceAsk, PresenceNote, TypingNote
 from firebreak.errors import NotFound
 from firebreak.limits import Limits
-from firebreak.service.presence import Presence
+from firebreak.service.presence import TICKS_PER_BEAT, Presence
 from firebreak.service.socket_sink import SINK_PENDING_MAX, SocketSink
 from tests.helpers import eventually
 
@@ -321,6 +321,26 @@ async def test_a_process_pulses_its_last_number_and_lists_its_users_when_asked()
         assert {a.to for a in answers} == {""}, "three asking in one tick: one list for all"
     finally:
         await stopped(task)
+
+
+async def test_an_answer_to_one_asker_does_not_replace_the_pulse_for_the_others() -> None:
+    presence, link, task = await quick()
+    try:
+        presence.attach("alice", Socket().write, None)
+        for _ in range(12):  # asked at every tick: some answers fall on a beat's tick
+            link.hear(PresenceAsk("dc3", ("dc1#2",)))
+            told = len(link.sent)
+            await eventually(functools.partial(_sent_more, link, told), what="a tick")
+        notes = [n for n in link.sent if isinstance(n, PresenceNote)]
+        to_all = [n for n in notes if n.kind == PULSE or (n.kind == LIST and not n.to)]
+        beats = 12 // TICKS_PER_BEAT
+        assert len(to_all) >= beats, "every beat reaches every process"
+    finally:
+        await stopped(task)
+
+
+async def _sent_more(link: FakeLink, told: int) -> bool:
+    return any(isinstance(n, PresenceNote) and n.kind == LIST for n in link.sent[told:])
 
 
 async def test_notes_leave_numbered_in_order() -> None:

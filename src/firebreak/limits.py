@@ -60,8 +60,8 @@ class Limits:
     typing_rate_per_s: float = 2.0
     typing_burst: int = 3
     typing_ttl_s: float = 5.0
-    #: Every gateway lists its live users this often; a user not listed by any DC for
-    #: ``presence_expiry_s`` is offline (a burned DC's users: docs/DECISIONS.md).
+    #: Every gateway process pulses this often; a user whose processes have not been heard
+    #: from for ``presence_expiry_s`` is offline (a burned DC's users: docs/DECISIONS.md).
     presence_beat_s: float = 2.0
     presence_expiry_s: float = 5.0
     #: Presence changes are pushed to those who share a room of at most this many members with

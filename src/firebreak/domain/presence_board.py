@@ -17,16 +17,19 @@ connections"). A pulse renews a source at once.
 Lost notes (core NATS drops what a subscriber misses): a numbered note that skips a number, a
 pulse whose number is not the last one heard, or a source first heard of (this process just
 started) leaves the source *out of step*. The board still applies what it hears, and
-:meth:`Board.due_asks` names the sources to ask for a list, again after 1, 2, 4 ... ask
-intervals (up to ``ask_every_max_ms``) until one arrives. A list stands for its source as of
+:meth:`Board.due_asks` names the sources to ask for a list at once, then again after 2, 4, 8 ...
+ask intervals (up to ``ask_every_max_ms``) until one arrives. A list stands for its source as of
 its number. A list older than notes already applied (it came by another subscription, which
 NATS's client reads in its own task) is brought up to date with those notes, kept for the last
 ``RECENT_NOTES`` numbers; older than that, it is stale and dropped.
 
-A source's ``run`` changes when its process restarts: the old process's sockets died with it, so
-its users are dropped at once, and a late note of a run already replaced is ignored. A source
-silent past the expiry is kept *dormant* for ``DORMANT_EXPIRIES`` expiries: if it speaks again in
-the same run (it, or this process, stalled; a cut healed), its users come back without a list.
+A source's ``run`` grows when its process restarts (it starts with the start time): the old
+process's sockets died with it, so its users are dropped at once. A note of a lower run is a late
+one of a process already replaced, and ignored, unless the source has been silent for the expiry
+(then the lower run is a restart on a host whose clock is behind). A source silent past the
+expiry is kept *dormant* until ``DORMANT_EXPIRIES`` expiries after it was last heard: if it
+speaks again in the same run (it, or this process, stalled; a cut healed), its users come back
+without a list.
 """
 
 from __future__ import annotations
@@ -37,8 +40,8 @@ from firebreak.domain.presence import LIST, OFF, ON, PULSE, Change, PresenceNote
 
 #: A silent source's users are kept this many expiries, for a return in the same run.
 DORMANT_EXPIRIES = 12
-#: Runs of one source remembered as replaced (their late notes are ignored).
-RETIRED_RUNS = 4
+#: Lists of one source gathered at once (a list for all and one for this process may cross).
+LISTS_GATHERED = 2
 #: A source's latest on/off notes kept, to bring a list that arrives after them up to date.
 RECENT_NOTES = 64
 
@@ -52,10 +55,8 @@ class _Source:
         "dormant",
         "heard",
         "in_step",
-        "parts",
-        "parts_of",
+        "lists",
         "recent",
-        "retired",
         "run",
         "seq",
         "users",
@@ -63,7 +64,6 @@ class _Source:
 
     def __init__(self, run: int, now: int) -> None:
         self.run = run
-        self.retired: tuple[int, ...] = ()
         #: The number of the latest ``on``/``off`` applied, or of the list applied after it.
         self.seq = 0
         self.heard = now
@@ -75,9 +75,8 @@ class _Source:
         #: When a list was last asked for, and how many asks since the last list.
         self.asked: int | None = None
         self.asks = 0
-        #: The parts of the list being gathered, and its (seq, parts).
-        self.parts: dict[int, tuple[str, ...]] = {}
-        self.parts_of: tuple[int, int] | None = None
+        #: The parts of the lists being gathered, by their (seq, parts).
+        self.lists: dict[tuple[int, int], dict[int, tuple[str, ...]]] = {}
         #: The latest on/off notes applied, oldest first.
         self.recent: deque[PresenceNote] = deque(maxlen=RECENT_NOTES)
 
@@ -117,7 +116,8 @@ class Board:
         if source is None:
             source = self._sources[name] = _Source(note.run, now)
         elif note.run != source.run:
-            if note.run in source.retired:
+            silent = source.dormant or source.heard < now - self._expiry
+            if note.run < source.run and not silent:
                 return []  # a late note of a process already replaced under this label
             touched.extend(self._new_run(name, source, note.run, now))
         if fresh and note.seq == (1 if note.kind in (ON, OFF) else 0) and note.kind != LIST:
@@ -136,7 +136,9 @@ class Board:
             touched.extend(self._numbered(name, source, note, now))
         elif note.kind == LIST:
             touched.extend(self._list_part(name, source, note, now))
-        elif note.kind == PULSE and note.seq != source.seq:
+        elif note.kind == PULSE and note.seq > source.seq:
+            # Notes up to its number were missed. (A lower number is a pulse that a list, read
+            # by another subscription, overtook.)
             source.in_step = False
         return self._changes(touched, now)
 
@@ -179,9 +181,8 @@ class Board:
         if not source.dormant:
             for user in gone:
                 self._unlist(name, user, now)
-        source.retired = (source.run, *source.retired)[:RETIRED_RUNS]
         source.run, source.seq, source.users, source.in_step = run, 0, set(), False
-        source.asked, source.asks, source.parts, source.parts_of = None, 0, {}, None
+        source.asked, source.asks, source.lists = None, 0, {}
         source.recent.clear()
         return gone
 
@@ -212,13 +213,16 @@ class Board:
     def _list_part(self, name: str, source: _Source, note: PresenceNote, now: int) -> list[str]:
         if not 0 <= note.part < note.parts:
             return []
-        if source.parts_of != (note.seq, note.parts):
-            source.parts, source.parts_of = {}, (note.seq, note.parts)
-        source.parts[note.part] = note.users
-        if len(source.parts) < note.parts:
+        key = (note.seq, note.parts)
+        if key not in source.lists:
+            while len(source.lists) >= LISTS_GATHERED:
+                del source.lists[next(iter(source.lists))]  # the oldest, a part of it lost
+        parts = source.lists.setdefault(key, {})
+        parts[note.part] = note.users
+        if len(parts) < note.parts:
             return []
-        listed: set[str] = set().union(*source.parts.values())
-        source.parts, source.parts_of = {}, None
+        del source.lists[key]
+        listed: set[str] = set().union(*parts.values())
         if note.seq < source.seq:
             # Notes after the list were applied first: bring it up to date with them, if they
             # are all at hand and follow it without a gap; else it is stale.

@@ -26,11 +26,6 @@ class Outbox(Generic[Note]):
         self._pump: asyncio.Task[None] | None = None
         self._closed = False
 
-    @property
-    def waiting(self) -> int:
-        """Notes put and not yet handed to NATS."""
-        return len(self._waiting)
-
     def put(self, note: Note) -> None:
         """Sends ``note`` after those put before it, in the background (once closed: nothing)."""
         if self._closed:

@@ -29,6 +29,7 @@ from firebreak.domain.presence import OFF, ON, Change, PresenceAsk, PresenceNote
 from firebreak.domain.presence_board import Board
 from firebreak.errors import RateLimited
 from firebreak.limits import Limits
+from firebreak.retry import retry
 from firebreak.service.note_outbox import Outbox
 from firebreak.service.presence_speaker import LIST_EVERY_BEATS, Speaker
 from firebreak.service.sessions import WriteFrame, WriteFrameNow
@@ -42,7 +43,8 @@ log = logging.getLogger(__name__)
 #: Asks are answered, and asks for lists sent, at the next tick.
 TICKS_PER_BEAT = 4
 #: A tick that comes this many ticks late (the event loop stalled) expires nothing: notes that
-#: arrived meanwhile wait to be read, and the sources that sent them are not silent.
+#: arrived meanwhile wait to be read, and the sources that sent them are not silent. Only one
+#: tick in a row is skipped, so a loop late at every tick still expires.
 LATE_TICKS = 2
 
 
@@ -92,8 +94,9 @@ class Presence:
     ) -> None:
         """``label``: this process's (``dc1``, ``dc1#2``); ``clock``: the board's time (ms,
         monotonic: a step of the wall clock must not expire or revive anyone); ``wall``: ms since
-        the epoch, for ``last_seen`` and typing; ``run``: its notes' run number, by default a
-        random one (a restarted process must not be taken for its former self)."""
+        the epoch, for ``last_seen`` and typing; ``run``: its notes' run number, by default the
+        start time (ms) with random low bits: a restarted process's is higher than its former
+        self's (domain/presence_board.py), and two started in the same ms still differ."""
         self._link = link
         self._rooms = rooms
         self._people = people
@@ -106,7 +109,7 @@ class Presence:
         self.board = Board(round(limits.presence_expiry_s * 1000), beat_ms, LIST_EVERY_BEATS * beat_ms)
         #: This gateway's live sockets, by user.
         self._sinks: dict[str, set[SocketSink]] = {}
-        run = secrets.randbits(52) if run is None else run
+        run = (wall() << 12 | secrets.randbits(12)) if run is None else run
         self._speaker = Speaker(Outbox(self._link.publish), label, run, lambda: self._sinks.keys())
 
     # ---- live sockets (service/sessions.py) ---------------------------------------------------
@@ -204,16 +207,22 @@ class Presence:
     async def run(self) -> None:
         """Listens, then ticks (pulses, lists, asks, expiry) until cancelled; then sends at once
         the ``off`` notes of the sockets just ended (service/presence_speaker.py)."""
-        await self._link.subscribe(self.on_typing, self.on_presence)
         loop = asyncio.get_running_loop()
         step_s = self._beat_s / TICKS_PER_BEAT
         tick = 0
+        skipped = False
         overslept = 0.0
         try:
+            await retry(
+                lambda: self._link.subscribe(self.on_typing, self.on_presence),
+                retry_on=(Exception,),
+                on_retry=lambda exc: log.warning("presence could not subscribe yet: %s", exc),
+            )
             while True:
                 started = loop.time()
+                skipped = overslept > LATE_TICKS * step_s and not skipped
                 try:
-                    self._tick(tick, late=overslept > LATE_TICKS * step_s)
+                    self._tick(tick, late=skipped)
                 except Exception:  # one failed tick must not silence this process for good
                     log.exception("a presence tick failed")
                 tick += 1

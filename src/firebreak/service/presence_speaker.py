@@ -4,8 +4,8 @@ the notes are domain/presence.py's, the rules that read them domain/presence_boa
 - A user's first socket here opening (``on``) or last one closing (``off``) is told within
   ``NOTE_DELAY_S``, together with the others in that time, in notes numbered 1, 2, ... of this
   process's run.
-- Every beat, a ``pulse`` with the number of the last one, unless notes are still waiting to
-  leave (they renew this process as well).
+- Every beat, a ``pulse`` with the number of the last one, unless a list for all went out at
+  that tick.
 - A ``list`` of all its live users, as of that number: to a process that asked for it (to all,
   once, when several asked in one tick) and to all every ``LIST_EVERY_BEATS`` beats.
 
@@ -87,7 +87,7 @@ class Speaker:
         else:
             for asker in sorted(self._askers):
                 self._list(asker)
-            if beat is not None and not self._outbox.waiting:
+            if beat is not None:
                 self._outbox.put(PresenceNote(self._label, PULSE, (), self._run, self._seq))
         self._askers.clear()
 
