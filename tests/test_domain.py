@@ -137,6 +137,33 @@ def test_config_round_trip(tmp_path: Path) -> None:
         load_config(path)
 
 
+def _three_dcs(first: str) -> str:
+    rest = "".join(f'[[dc]]\nname = "dc{i}"\nhttp_port = {8000 + i}\n' for i in (2, 3))
+    return f'[[dc]]\nname = "dc1"\nhttp_port = 8001\n{first}\n{rest}'
+
+
+def test_process_ports_round_trip_and_are_checked(tmp_path: Path) -> None:
+    """Each gateway process's own port (DCConfig.process_ports): one per process, distinct."""
+    path = tmp_path / "c.toml"
+    path.write_text(_three_dcs("gateways = 2\nprocess_ports = [8101, 8102]"))
+    config = load_config(path)
+    dc1 = config.dc("dc1")
+    assert dc1.process_ports == (8101, 8102)
+    assert (dc1.process_url(1), dc1.process_url(2)) == ("http://127.0.0.1:8101", "http://127.0.0.1:8102")
+    assert config.dc("dc2").process_url(1) == config.dc("dc2").http_url, "one process: the DC's address"
+    path.write_text(dump_config(config))
+    assert load_config(path).dcs == config.dcs
+    for bad, says in (
+        ("gateways = 2\nprocess_ports = [8101]", "a port for each of its 2 gateways"),
+        ("gateways = 2\nprocess_ports = [8101, 8101]", "distinct ports"),
+        ("gateways = 2\nprocess_ports = [8001, 8102]", "none its http_port"),
+        ("process_ports = [8101]", "several gateway processes"),
+    ):
+        path.write_text(_three_dcs(bad))
+        with pytest.raises(ConfigError, match=says):
+            load_config(path)
+
+
 @pytest.mark.parametrize(
     ("text", "says"),
     [

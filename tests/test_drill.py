@@ -13,6 +13,7 @@ import pytest
 
 from firebreak.drill.plan import Disaster, DrillOptions
 from firebreak.drill.runner import Drill, DrillResult
+from firebreak.localcluster import ephemeral_config
 from tests.helpers import cluster_config, sites_of
 
 # Real drills, each a cluster with fires and rebuilds: the slow set, with the other long proofs.
@@ -34,11 +35,11 @@ FAULTS = (
 )  # fmt: skip
 
 
-def assert_clean(result: DrillResult) -> None:
+def assert_clean(result: DrillResult, compared: tuple[str, ...] = ("dc1", "dc2", "dc3")) -> None:
     v = result.findings.verdict
     faults = {k: getattr(v, k) for k in FAULTS}
     assert faults == dict.fromkeys(faults, 0), (faults, result.findings.examples)
-    assert v.read_models_identical and v.dcs_compared == ["dc1", "dc2", "dc3"]
+    assert v.read_models_identical and v.dcs_compared == list(compared)
     assert v.passed
     assert v.acked > 100 and v.read_probes > 0
 
@@ -59,6 +60,16 @@ async def test_fire_on_the_leader_then_rebuild(tmp_path: Path) -> None:
     v = result.findings.verdict
     assert v.files_acked > 0 and v.files_dcs_checked == ["dc1", "dc2", "dc3"]
     assert (v.files_lost, v.files_differing) == (0, 0), result.findings.examples
+
+
+async def test_fire_and_rebuild_with_two_gateway_processes_per_dc(tmp_path: Path) -> None:
+    """Every process of the burned DC dies with it and comes back with the rebuild; the verdict
+    compares all six read models, each read at its process's own port."""
+    options = with_disasters(Disaster("fire", 4, "leader"), Disaster("rebuild", 9, ""), gateways_per_dc=2)
+    config = ephemeral_config(tmp_path / "cluster", partitions=options.partitions, gateways=2)
+    result = await Drill(config, options, "pytest", lambda line: None, None).run()
+    assert_clean(result, ("dc1", "dc1#2", "dc2", "dc2#2", "dc3", "dc3#2"))
+    assert [m.label.split()[0] for m in result.marks] == ["fire", "rebuild"]
 
 
 async def test_fire_on_another_dc(tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """Several gateway processes per DC (config.DCConfig.gateways) on a real cluster: they share the
 DC's port, each new connection reaches one of them, each serves what every DC serves from a read
-model of its own, and a drain asked of one empties them all."""
+model of its own, each answers at its own port too, and a drain asked of one empties them all."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from websockets.asyncio.client import ClientConnection
 
 from firebreak.client import Client
 from firebreak.localcluster import LocalCluster
+from firebreak.localcluster.processes import free_ports
 from tests.conftest import SHARED_LIMITS
 from tests.helpers import (
     cluster_config,
@@ -39,7 +40,13 @@ SOCKETS = 12
 @pytest.fixture(scope="module")
 async def cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalCluster]:
     config = cluster_config(Path(tmp_path_factory.mktemp("processes")), SHARED_LIMITS)
-    dcs = tuple(dataclasses.replace(dc, gateways=PROCESSES) for dc in config.dcs)
+    ports = iter(free_ports(PROCESSES * len(config.dcs)))
+    dcs = tuple(
+        dataclasses.replace(
+            dc, gateways=PROCESSES, process_ports=tuple(next(ports) for _ in range(PROCESSES))
+        )
+        for dc in config.dcs
+    )
     local = local_cluster(dataclasses.replace(config, dcs=dcs))
     try:
         await local.start()
@@ -59,6 +66,35 @@ async def by_process(url: str, within_s: float = 30.0) -> dict[int, dict[str, ob
             health = (await http.get(url + "/healthz")).json()
             seen[int(health.get("process", 1))] = health
     return seen
+
+
+async def test_each_process_answers_at_its_own_port_with_its_metrics_and_read_model(
+    cluster: LocalCluster,
+) -> None:
+    """The DC's port reaches whichever process the kernel picks; a monitor, a drill or an operator
+    reaches one given process at its own port (DCConfig.process_ports)."""
+    ops = {"x-ops-token": cluster.config.secrets.ops_token}
+    async with httpx.AsyncClient(timeout=10) as http:
+        for dc in cluster.config.dcs:
+            for process in range(1, PROCESSES + 1):
+                url = dc.process_url(process)
+                assert url is not None
+                health = (await http.get(url + "/healthz")).json()
+                assert (health["process"], health["ready"]) == (process, True), (dc.name, health)
+                metrics = await http.get(url + "/metrics", headers=ops)
+                assert metrics.status_code == 200 and "firebreak_" in metrics.text
+
+        async def every_process_agrees() -> bool:
+            digests = set()
+            for dc in cluster.config.dcs:
+                for process in range(1, PROCESSES + 1):
+                    answer = (
+                        await http.get(f"{dc.process_url(process)}/internal/digest", headers=ops)
+                    ).json()
+                    digests.add(str(answer["digest"]))
+            return len(digests) == 1
+
+        await eventually(every_process_agrees, what="the same read model in all six processes")
 
 
 async def test_processes_share_the_port_serve_every_socket_and_drain_together(cluster: LocalCluster) -> None:

@@ -33,6 +33,20 @@ class DCConfig:
     #: as its open-files limit allows and uses one core (docs/DECISIONS.md, "Several gateway
     #: processes per DC").
     gateways: int = 1
+    #: Where ``gateways`` > 1: each process's own port besides ``http_port`` (one per process, in
+    #: order). ``http_port`` reaches whichever process the kernel picks, so scraping one process's
+    #: metrics, asking its health or comparing its read model needs an address of its own. Empty:
+    #: none (the processes are then reached only through ``http_port``).
+    process_ports: tuple[int, ...] = ()
+
+    def process_url(self, process: int) -> str | None:
+        """Gateway process ``process``'s own address (1-based): the DC's where it has one process;
+        None where it has several without ``process_ports``."""
+        if self.gateways == 1:
+            return self.http_url
+        if not self.process_ports:
+            return None
+        return f"http://{self.host}:{self.process_ports[process - 1]}"
 
     def label(self, process: int) -> str:
         """The name of the DC's gateway process ``process`` (1-based) where one DC-wide name

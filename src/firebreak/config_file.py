@@ -82,8 +82,8 @@ def load_config(path: Path | None) -> Config:
         raise ConfigError("a cluster needs at least three DCs (one replica of the log in each)")
     if len({d.name for d in config.dcs}) != len(config.dcs):
         raise ConfigError("DC names must be unique")
-    if any(not 1 <= dc.gateways <= MAX_GATEWAYS_PER_DC for dc in config.dcs):
-        raise ConfigError(f"a DC's gateways must be between 1 and {MAX_GATEWAYS_PER_DC} processes")
+    for dc in config.dcs:
+        _check_gateways(dc)
     if not 1 <= config.partitions <= 64:
         raise ConfigError("partitions must be between 1 and 64")
     if not 0 <= config.read_model_commit_s <= 3600:
@@ -105,6 +105,22 @@ def load_config(path: Path | None) -> Config:
             raise ConfigError(f"[limits] {window} must be between 1 and {CHANGE_WINDOW_CAP_S} seconds")
     _check_presence_limits(config.limits)
     return config
+
+
+def _check_gateways(dc: DCConfig) -> None:
+    if not 1 <= dc.gateways <= MAX_GATEWAYS_PER_DC:
+        raise ConfigError(f"a DC's gateways must be between 1 and {MAX_GATEWAYS_PER_DC} processes")
+    if not dc.process_ports:
+        return
+    if dc.gateways == 1:
+        raise ConfigError(f"[[dc]] {dc.name}: process_ports is for a DC with several gateway processes")
+    if len(dc.process_ports) != dc.gateways:
+        raise ConfigError(
+            f"[[dc]] {dc.name}: process_ports needs a port for each of its {dc.gateways} gateways"
+        )
+    ports = (dc.http_port, *dc.process_ports)
+    if len(set(ports)) != len(ports) or not all(1 <= p <= 65535 for p in ports):
+        raise ConfigError(f"[[dc]] {dc.name}: process_ports must be distinct ports, none its http_port")
 
 
 def _check_presence_limits(limits: Limits) -> None:
@@ -148,6 +164,8 @@ def _check_write_limits(limits: Limits) -> None:
 
 
 def _toml_value(value: object) -> str:
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):

@@ -7,6 +7,7 @@ from typing import Literal
 
 import msgspec
 
+from firebreak.config_file import MAX_GATEWAYS_PER_DC
 from firebreak.errors import BadRequest
 
 DisasterKind = Literal["fire", "rebuild", "evacuate", "double_fire", "partition", "heal", "slow", "restore"]
@@ -55,6 +56,9 @@ class DrillOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: Deliberately break something, to prove the checker catches it.
     inject_fault: Fault = ""
     partitions: int = 3
+    #: Gateway processes per DC (each with a port of its own, as well as the DC's shared one); a
+    #: chat drill then compares the read model of every process, not one per DC.
+    gateways_per_dc: int = 1
     #: Chat drills: users (the first N with rooms) that upload files while the chat runs (drill/files.py).
     files: int = 2
     workload: WorkloadKind = "chat"
@@ -156,6 +160,10 @@ def check_options(options: DrillOptions) -> None:
     }[options.workload]
     if options.inject_fault not in faults:
         raise BadRequest(f"fault {options.inject_fault!r} is not one of the {options.workload} workload's")
+    if not 1 <= options.gateways_per_dc <= MAX_GATEWAYS_PER_DC:
+        raise BadRequest(f"--gateways-per-dc takes 1-{MAX_GATEWAYS_PER_DC}")
+    if options.gateways_per_dc > 1 and needs_isolated_dcs(options):
+        raise BadRequest("several gateway processes per DC are not built for isolated DCs")
     if not 0 <= options.files <= 20:
         raise BadRequest("--files takes 0-20 uploaders")
     if options.inject_fault == "forget_file" and options.files < 1:

@@ -16,7 +16,8 @@ from firebreak.drill.record import HistoryEntry, ReadProbe
 from firebreak.drill.workload import Workload
 from firebreak.errors import FirebreakError
 
-#: Per serving DC: room histories, and the digest of its read model.
+#: Per serving DC: room histories; and the digest of each read model, by gateway process label
+#: (``dc1``, ``dc1#2``: one per DC where it has one process).
 ReadBack = tuple[dict[str, dict[str, list[HistoryEntry]]], dict[str, str]]
 
 
@@ -77,12 +78,15 @@ async def read_back(config: Config, alive: list[str], workload: Workload) -> Rea
                 await one.aclose()
                 per_room[room_id] = entries
             histories[dc] = per_room
-            resp = await http.get(
-                config.dc(dc).http_url + "/internal/digest",
-                headers={"x-ops-token": config.secrets.ops_token},
-            )
-            body = resp.json()
-            digests[dc] = msgspec.json.encode(body["digest"]).decode()
+            # Every gateway process's read model, where the DC has several (each at its own port).
+            where = config.dc(dc)
+            for process in range(1, where.gateways + 1):
+                resp = await http.get(
+                    (where.process_url(process) or where.http_url) + "/internal/digest",
+                    headers={"x-ops-token": config.secrets.ops_token},
+                )
+                body = resp.json()
+                digests[where.label(process)] = msgspec.json.encode(body["digest"]).decode()
     return histories, digests
 
 

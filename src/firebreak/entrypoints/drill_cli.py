@@ -70,6 +70,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--max-outage", type=float, default=None, help="fail if a client waited longer (s)")
     p.add_argument("--partitions", type=int, default=d.partitions)
     p.add_argument(
+        "--gateways-per-dc",
+        type=int,
+        default=d.gateways_per_dc,
+        metavar="N",
+        help="gateway processes per DC (docs/CONFIG.md, gateways); the verdict compares each one's "
+        "read model",
+    )
+    p.add_argument(
         "--files", type=int, default=d.files, help="chat: users uploading files (32-128 KiB) during the drill"
     )
     p.add_argument(
@@ -129,6 +137,7 @@ def options_from(args: argparse.Namespace) -> DrillOptions:
         max_outage_s=args.max_outage,
         inject_fault=args.inject_fault,
         partitions=args.partitions,
+        gateways_per_dc=args.gateways_per_dc,
         files=args.files,
         workload=args.workload,
         wallets=args.wallets,
@@ -169,7 +178,9 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
             sites = Sites.plan(("dc1", "dc2", "dc3"))
             config: Config = isolated_config(data_dir, sites, partitions=options.partitions, limits=limits)
         else:
-            config = ephemeral_config(data_dir, partitions=options.partitions, limits=limits)
+            config = ephemeral_config(
+                data_dir, partitions=options.partitions, limits=limits, gateways=options.gateways_per_dc
+            )
         links = LinkFault() if needs_link_proxies(options) else None
         if options.workload == "bank":
             return _bank(BankDrill(config, options, command, say, sites, links), args.report)

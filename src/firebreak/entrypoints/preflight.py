@@ -17,6 +17,7 @@ def _roles(dc: DCConfig) -> list[tuple[str, int]]:
         ("nats-server route", dc.cluster_port),
         ("nats-server monitoring", dc.monitor_port),
         ("gateway HTTP", dc.http_port),
+        *((f"gateway process {k} HTTP", port) for k, port in enumerate(dc.process_ports, start=1)),
     ]
 
 

@@ -18,8 +18,9 @@ def ephemeral_config(
 ) -> Config:
     """A three-DC layout on free loopback ports (for tests and drills that must not collide), with
     secrets of its own: a test's or a drill's cluster is no easier to reach than a real one.
-    ``gateways``: gateway processes per DC."""
-    ports = free_ports(12)
+    ``gateways``: gateway processes per DC (several: each with its own port too)."""
+    own = gateways if gateways > 1 else 0  # each process's own port (DCConfig.process_ports)
+    ports = free_ports(3 * (4 + own))
     dcs = tuple(
         DCConfig(
             name=f"dc{i + 1}",
@@ -28,6 +29,7 @@ def ephemeral_config(
             monitor_port=ports[4 * i + 2],
             http_port=ports[4 * i + 3],
             gateways=gateways,
+            process_ports=tuple(ports[12 + own * i : 12 + own * (i + 1)]),
         )
         for i in range(3)
     )

@@ -1,4 +1,5 @@
-"""The listening sockets of a DC's gateway processes, where the DC runs several on one port."""
+"""The listening sockets of a DC's gateway processes, where the DC runs several on one port: the
+shared port, and each process's own (``process_ports``, docs/CONFIG.md)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,33 @@ import socket
 from firebreak.config import DCConfig
 
 
+def listening(dc: DCConfig, process: int) -> list[socket.socket]:
+    """What gateway process ``process`` of a DC with several listens on: the shared port, and its
+    own port if the DC gives each process one."""
+    socks = shared_port(dc)
+    if dc.process_ports:
+        try:
+            socks += _bound(dc, dc.process_ports[process - 1], shared=False)
+        except BaseException:
+            for sock in socks:
+                sock.close()
+            raise
+    return socks
+
+
 def shared_port(dc: DCConfig) -> list[socket.socket]:
     """The DC's HTTP port, bound with SO_REUSEPORT at each address its bind name resolves to (as
     uvicorn binds a name): every gateway process of the DC binds it, and the kernel deals each new
     connection to one of them by a hash of its addresses. IPv6 sockets are IPv6-only, so a name
     with both families gets one socket for each. A DC with one process does not use this: uvicorn
     binds without SO_REUSEPORT, so a second gateway started by mistake fails to bind."""
+    return _bound(dc, dc.http_port, shared=True)
+
+
+def _bound(dc: DCConfig, port: int, shared: bool) -> list[socket.socket]:
+    """``port`` bound at each address the DC's bind name resolves to; ``shared``: SO_REUSEPORT."""
     host = dc.bind or dc.host
-    infos = socket.getaddrinfo(host, dc.http_port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     addresses = dict.fromkeys((family, address) for family, _, _, _, address in infos)
     socks: list[socket.socket] = []
     try:
@@ -22,7 +42,8 @@ def shared_port(dc: DCConfig) -> list[socket.socket]:
             sock = socket.socket(family, socket.SOCK_STREAM)
             socks.append(sock)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            if shared:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             if family == socket.AF_INET6:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             sock.bind(address)

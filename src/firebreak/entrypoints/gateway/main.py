@@ -14,7 +14,7 @@ from firebreak.bootstrap import Gateway, claim_read_model, start_gateway
 from firebreak.config import Config
 from firebreak.entrypoints.gateway import gc_policy
 from firebreak.entrypoints.gateway.app import create_app
-from firebreak.entrypoints.gateway.listen import shared_port
+from firebreak.entrypoints.gateway.listen import listening
 from firebreak.entrypoints.gateway.starting import StartingApp
 from firebreak.entrypoints.gateway.websocket import SendNowWebSocketProtocol
 from firebreak.service.startup import Startup
@@ -45,7 +45,8 @@ async def serve(config: Config, dc_name: str, process: int = 1) -> None:
     The HTTP port opens at once and answers "starting" (starting.py) while the gateway waits for
     the log; the gateway does not exit because the cluster is slow to form, only on SIGTERM/SIGINT
     or an error that no wait can cure (logged, exit status 1). ``process``: which of the DC's
-    gateway processes this is; where the DC has several, they share its port (:func:`shared_port`).
+    gateway processes this is; where the DC has several, they share its port, and each may have
+    its own as well (:func:`listening`).
     """
     dc = config.dc(dc_name)
     # Before the port: a second process given this one's number (an operator's slip, a restart
@@ -110,7 +111,7 @@ async def serve(config: Config, dc_name: str, process: int = 1) -> None:
             joining = asyncio.create_task(_until_serving(starting))
             await asyncio.wait({joining})
         if not server.should_exit and (joining is None or joining.exception() is None):
-            await server.serve(sockets=shared_port(dc) if dc.gateways > 1 else None)
+            await server.serve(sockets=listening(dc, process) if dc.gateways > 1 else None)
     finally:
         for sig in STOP_SIGNALS:
             loop.remove_signal_handler(sig)
