@@ -50,11 +50,16 @@ def _why_not_isolated() -> str | None:
     return unavailable()
 
 
-def cluster_config(data_dir: Path, limits: Limits | None = None, partitions: int = 3) -> Config:
+def cluster_config(
+    data_dir: Path, limits: Limits | None = None, partitions: int = 3, gateways: int = 1
+) -> Config:
     """A test cluster's layout: free loopback ports, or isolated DCs under ``FIREBREAK_TEST_ISOLATED=1``
-    (the test is skipped, saying why, where this machine cannot make them)."""
+    (the test is skipped, saying why, where this machine cannot make them). ``gateways``: gateway
+    processes per DC, each with a port of its own (loopback layouts only)."""
     if not ISOLATED:
-        return ephemeral_config(data_dir, partitions=partitions, limits=limits)
+        return ephemeral_config(data_dir, partitions=partitions, limits=limits, gateways=gateways)
+    if gateways > 1:
+        pytest.skip("several gateway processes per DC are not built for isolated DCs")
     why = _why_not_isolated()
     if why is not None:
         pytest.skip(f"FIREBREAK_TEST_ISOLATED=1, but {why}")

@@ -138,8 +138,12 @@ def test_config_round_trip(tmp_path: Path) -> None:
 
 
 def _three_dcs(first: str) -> str:
-    rest = "".join(f'[[dc]]\nname = "dc{i}"\nhttp_port = {8000 + i}\n' for i in (2, 3))
-    return f'[[dc]]\nname = "dc1"\nhttp_port = 8001\n{first}\n{rest}'
+    def ports(i: int) -> str:
+        nats = f"nats_port = {4221 + i}\ncluster_port = {6221 + i}\nmonitor_port = {8221 + i}\n"
+        return f"{nats}http_port = {8000 + i}\n"
+
+    rest = "".join(f'[[dc]]\nname = "dc{i}"\n{ports(i)}' for i in (2, 3))
+    return f'[[dc]]\nname = "dc1"\n{ports(1)}{first}\n{rest}'
 
 
 def test_process_ports_round_trip_and_are_checked(tmp_path: Path) -> None:
@@ -158,6 +162,8 @@ def test_process_ports_round_trip_and_are_checked(tmp_path: Path) -> None:
         ("gateways = 2\nprocess_ports = [8101, 8101]", "distinct ports"),
         ("gateways = 2\nprocess_ports = [8001, 8102]", "none its http_port"),
         ("process_ports = [8101]", "several gateway processes"),
+        ("gateways = 2\nprocess_ports = [8101, 8003]", "dc3's http port 8003 is also dc1's process 2 port"),
+        ("gateways = 2\nprocess_ports = [8101, 4223]", "dc2's nats port 4223 is also dc1's process 2 port"),
     ):
         path.write_text(_three_dcs(bad))
         with pytest.raises(ConfigError, match=says):

@@ -13,7 +13,6 @@ import pytest
 
 from firebreak.drill.plan import Disaster, DrillOptions
 from firebreak.drill.runner import Drill, DrillResult
-from firebreak.localcluster import ephemeral_config
 from tests.helpers import cluster_config, sites_of
 
 # Real drills, each a cluster with fires and rebuilds: the slow set, with the other long proofs.
@@ -66,8 +65,8 @@ async def test_fire_and_rebuild_with_two_gateway_processes_per_dc(tmp_path: Path
     """Every process of the burned DC dies with it and comes back with the rebuild; the verdict
     compares all six read models, each read at its process's own port."""
     options = with_disasters(Disaster("fire", 4, "leader"), Disaster("rebuild", 9, ""), gateways_per_dc=2)
-    config = ephemeral_config(tmp_path / "cluster", partitions=options.partitions, gateways=2)
-    result = await Drill(config, options, "pytest", lambda line: None, None).run()
+    config = cluster_config(tmp_path / "cluster", partitions=options.partitions, gateways=2)
+    result = await Drill(config, options, "pytest", lambda line: None, sites_of(config)).run()
     assert_clean(result, ("dc1", "dc1#2", "dc2", "dc2#2", "dc3", "dc3#2"))
     assert [m.label.split()[0] for m in result.marks] == ["fire", "rebuild"]
 

@@ -1,4 +1,5 @@
-"""Which drills run on isolated DCs (drill/plan.py), as ``firebreak drill``'s options say."""
+"""Which drills run on isolated DCs, and with several gateway processes per DC (drill/plan.py), as
+``firebreak drill``'s options say."""
 
 from __future__ import annotations
 
@@ -27,3 +28,15 @@ def test_any_scenario_runs_on_isolated_dcs_when_asked() -> None:
 def test_link_proxies_and_isolated_dcs_do_not_mix() -> None:
     with pytest.raises(BadRequest, match="not both"):
         options("--scenario", "slow-dc", "--isolated-dcs")
+
+
+def test_several_gateway_processes_per_dc_are_for_chat_drills_on_loopback() -> None:
+    assert options("--gateways-per-dc", "2").gateways_per_dc == 2
+    for argv, says in (
+        (("--gateways-per-dc", "0"), "takes 1-16"),
+        (("--gateways-per-dc", "17"), "takes 1-16"),
+        (("--gateways-per-dc", "2", "--isolated-dcs"), "chat drills on loopback only"),
+        (("--gateways-per-dc", "2", "--workload", "bank"), "chat drills on loopback only"),
+    ):
+        with pytest.raises(BadRequest, match=says):
+            options(*argv)

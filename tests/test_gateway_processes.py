@@ -5,7 +5,6 @@ model of its own, each answers at its own port too, and a drain asked of one emp
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import secrets
 import subprocess
 import sys
@@ -19,7 +18,6 @@ from websockets.asyncio.client import ClientConnection
 
 from firebreak.client import Client
 from firebreak.localcluster import LocalCluster
-from firebreak.localcluster.processes import free_ports
 from tests.conftest import SHARED_LIMITS
 from tests.helpers import (
     cluster_config,
@@ -39,15 +37,8 @@ SOCKETS = 12
 
 @pytest.fixture(scope="module")
 async def cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalCluster]:
-    config = cluster_config(Path(tmp_path_factory.mktemp("processes")), SHARED_LIMITS)
-    ports = iter(free_ports(PROCESSES * len(config.dcs)))
-    dcs = tuple(
-        dataclasses.replace(
-            dc, gateways=PROCESSES, process_ports=tuple(next(ports) for _ in range(PROCESSES))
-        )
-        for dc in config.dcs
-    )
-    local = local_cluster(dataclasses.replace(config, dcs=dcs))
+    config = cluster_config(Path(tmp_path_factory.mktemp("processes")), SHARED_LIMITS, gateways=PROCESSES)
+    local = local_cluster(config)
     try:
         await local.start()
         yield local

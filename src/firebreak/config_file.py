@@ -84,6 +84,7 @@ def load_config(path: Path | None) -> Config:
         raise ConfigError("DC names must be unique")
     for dc in config.dcs:
         _check_gateways(dc)
+    _check_ports(config)
     if not 1 <= config.partitions <= 64:
         raise ConfigError("partitions must be between 1 and 64")
     if not 0 <= config.read_model_commit_s <= 3600:
@@ -121,6 +122,30 @@ def _check_gateways(dc: DCConfig) -> None:
     ports = (dc.http_port, *dc.process_ports)
     if len(set(ports)) != len(ports) or not all(1 <= p <= 65535 for p in ports):
         raise ConfigError(f"[[dc]] {dc.name}: process_ports must be distinct ports, none its http_port")
+
+
+def _check_ports(config: Config) -> None:
+    """No two listeners of the layout on one address and port: a clash would show only as a
+    process failing at start, or, for two DCs' shared gateway ports (SO_REUSEPORT), as the kernel
+    silently dealing one DC's connections to the other. DCs on separate addresses may reuse ports
+    (each monitoring port listens on its own host's 127.0.0.1)."""
+    seen: dict[tuple[str, int], str] = {}
+    for dc in config.dcs:
+        address = dc.bind or dc.host
+        roles = [
+            ("nats", dc.nats_port),
+            ("route", dc.cluster_port),
+            ("monitoring", dc.monitor_port),
+            ("http", dc.http_port),
+            *((f"process {k}", port) for k, port in enumerate(dc.process_ports, start=1)),
+        ]
+        for role, port in roles:
+            what = f"{dc.name}'s {role} port {port}"
+            if not 1 <= port <= 65535:
+                raise ConfigError(f"[[dc]] {what} is not a TCP port")
+            other = seen.setdefault((address, port), what)
+            if other != what:
+                raise ConfigError(f"[[dc]] {what} is also {other} (both on {address})")
 
 
 def _check_presence_limits(limits: Limits) -> None:

@@ -244,14 +244,17 @@ class Drill:
         self._mark(f"evacuate {dc}", dc)
         self.serving.discard(dc)  # a draining DC refuses reads by design: no probe expects them
         others = [x for x in self._alive() if x != dc]
-        url = self._config.dc(dc).http_url
+        where = self._config.dc(dc)
+        url = where.http_url
+        # Every gateway process of the DC, at its own port where it has several.
+        processes = [where.process_url(k) or url for k in range(1, where.gateways + 1)]
         async with httpx.AsyncClient(timeout=5) as http:
             await http.post(url + "/internal/drain", headers={"x-ops-token": self._config.secrets.ops_token})
             end = time.monotonic() + 10
             while time.monotonic() < end:
                 leaders = await leadership.leaders(self._config)
                 led = sorted(s for s, lead in leaders.items() if lead == dc)
-                idle = (await http.get(url + "/healthz")).json()["connections"] == 0
+                idle = all([(await http.get(p + "/healthz")).json()["connections"] == 0 for p in processes])
                 if not led and idle:
                     break
                 await leadership.move(self._config, {s: others[i % len(others)] for i, s in enumerate(led)})

@@ -74,8 +74,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         type=int,
         default=d.gateways_per_dc,
         metavar="N",
-        help="gateway processes per DC (docs/CONFIG.md, gateways); the verdict compares each one's "
-        "read model",
+        help="chat drills: gateway processes per DC (docs/CONFIG.md, gateways); the verdict compares "
+        "each one's read model",
     )
     p.add_argument(
         "--files", type=int, default=d.files, help="chat: users uploading files (32-128 KiB) during the drill"

@@ -128,6 +128,9 @@ def _print(*lines: str, err: bool = False) -> None:
 def _ready(config: Config, controllable: bool, sock: Path) -> None:
     for dc in config.dcs:
         _print(f"  {dc.name}: http {dc.http_url}  websocket {dc.ws_url}  nats {dc.nats_url}")
+        if dc.process_ports:
+            own = [dc.process_url(k) for k in range(1, dc.gateways + 1)]
+            _print(f"    its {dc.gateways} gateway processes, each alone: {'  '.join(str(u) for u in own)}")
     _print(f"API docs: {config.dcs[0].http_url}/docs   logs: {config.data_dir}/<dc>/*.log")
     if not controllable:
         _print(f"warning: 'firebreak dc' is off: the data folder's path is too long for {sock}", err=True)

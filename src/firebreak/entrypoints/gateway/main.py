@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 from collections.abc import Iterator
 
 import uvicorn
@@ -16,16 +15,15 @@ from firebreak.entrypoints.gateway import gc_policy
 from firebreak.entrypoints.gateway.app import create_app
 from firebreak.entrypoints.gateway.listen import listening
 from firebreak.entrypoints.gateway.starting import StartingApp
+from firebreak.entrypoints.gateway.stop_signals import StopSignals
 from firebreak.entrypoints.gateway.websocket import SendNowWebSocketProtocol
 from firebreak.service.startup import Startup
 
 log = logging.getLogger(__name__)
 
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
-
 
 class _Server(uvicorn.Server):
-    """uvicorn's server, without its own signal handling: :func:`serve` has it.
+    """uvicorn's server, without its own signal handling: :func:`serve` has it (stop_signals.py).
 
     Why: uvicorn 0.54 restores the previous handlers once it has shut down and raises the signal
     again, so the default SIGTERM handler ended the process before ``serve``'s last step (the
@@ -94,6 +92,7 @@ async def serve(config: Config, dc_name: str, process: int = 1) -> None:
     starting = asyncio.create_task(start(), name="start-gateway")
     starting.add_done_callback(stop_on_failure)
     joining: asyncio.Task[None] | None = None
+    failed = False
 
     def stop() -> None:
         # A graceful shutdown of the server (sockets closed, requests finished), then the finally.
@@ -101,26 +100,31 @@ async def serve(config: Config, dc_name: str, process: int = 1) -> None:
         if joining is not None:
             joining.cancel()
 
-    loop = asyncio.get_running_loop()
-    for sig in STOP_SIGNALS:
-        loop.add_signal_handler(sig, stop)
-    try:
-        if process > 1:
-            # The kernel deals new connections to every process bound to the port: a further
-            # process joins once it serves, while the first answers for the DC as it starts.
-            joining = asyncio.create_task(_until_serving(starting))
-            await asyncio.wait({joining})
-        if not server.should_exit and (joining is None or joining.exception() is None):
-            await server.serve(sockets=listening(dc, process) if dc.gateways > 1 else None)
-    finally:
-        for sig in STOP_SIGNALS:
-            loop.remove_signal_handler(sig)
-        starting.cancel()  # a no-op once started
-        with contextlib.suppress(BaseException):  # cancelled or failed: nothing to close
-            gw = await starting
-            await gw.close()
-    if not starting.cancelled() and starting.exception() is not None:
+    # Until the read model is committed: a signal during the close must not end it (stop_signals.py).
+    with StopSignals(stop):
+        try:
+            if process > 1:
+                # The kernel deals new connections to every process bound to the port: a further
+                # process joins once it serves, while the first answers for the DC as it starts.
+                joining = asyncio.create_task(_until_serving(starting))
+                await asyncio.wait({joining})
+                error = None if joining.cancelled() else joining.exception()
+                failed = error is not None
+                if failed and not _failed(starting):  # a failed start is logged as such
+                    log.error("%s: could not join the DC's port", dc.label(process), exc_info=error)
+            if not server.should_exit and not failed:
+                await server.serve(sockets=listening(dc, process) if dc.gateways > 1 else None)
+        finally:
+            starting.cancel()  # a no-op once started
+            with contextlib.suppress(BaseException):  # cancelled or failed: nothing to close
+                gw = await starting
+                await gw.close()
+    if failed or _failed(starting):
         raise SystemExit(1)
+
+
+def _failed(task: asyncio.Task[Gateway]) -> bool:
+    return task.done() and not task.cancelled() and task.exception() is not None
 
 
 #: How often a further gateway process checks whether it serves yet, before it joins the port.

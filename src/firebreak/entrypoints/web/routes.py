@@ -30,14 +30,17 @@ _LOOPBACK_NAMES = ("127.0.0.1", "localhost")
 
 
 def allowed_origins(config: Config) -> list[str]:
-    """The origins of every DC's pages: its ``http_url``, and for a loopback DC also the same port
-    as ``localhost``/``127.0.0.1`` (a person may open either)."""
+    """The origins of every DC's pages: its ``http_url`` and its gateway processes' own ports
+    (``process_ports``), and for a loopback DC also the same ports as ``localhost``/``127.0.0.1``
+    (a person may open either)."""
     origins: list[str] = []
     for dc in config.dcs:
-        origins.append(dc.http_url)
-        parts = urlsplit(dc.http_url)
-        if parts.hostname in _LOOPBACK_NAMES:
-            origins += [f"{parts.scheme}://{name}:{parts.port}" for name in _LOOPBACK_NAMES]
+        urls = [dc.http_url, *(dc.process_url(k) for k in range(1, dc.gateways + 1))]
+        for url in dict.fromkeys(u for u in urls if u is not None):
+            origins.append(url)
+            parts = urlsplit(url)
+            if parts.hostname in _LOOPBACK_NAMES:
+                origins += [f"{parts.scheme}://{name}:{parts.port}" for name in _LOOPBACK_NAMES]
     return sorted(set(origins))
 
 
