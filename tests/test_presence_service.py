@@ -94,17 +94,15 @@ class Socket:
         self.frames.append(json.loads(frame))
 
 
-async def started() -> tuple[Presence, FakeLink, asyncio.Task[None]]:
+async def started(
+    limits: Limits | None = None,
+    label: str = "dc1",
+    people: FakePeople | None = None,
+    clock: Callable[[], int] = lambda: 1_000_000,
+) -> tuple[Presence, FakeLink, asyncio.Task[None]]:
     link = FakeLink()
     presence = Presence(
-        link,
-        FakeRooms(),
-        FakePeople(),
-        Limits(),
-        "dc1",
-        clock=lambda: 1_000_000,
-        wall=lambda: 1_000_000,
-        run=7,
+        link, FakeRooms(), people or FakePeople(), limits or Limits(), label, clock=clock, wall=clock, run=7
     )
     task = asyncio.create_task(presence.run())
     await eventually(lambda: _true(link._presence is not None), within_s=5, what="subscribed")
@@ -267,21 +265,10 @@ def test_presence_changes_reach_co_members_of_small_rooms_only(tmp_path: Path) -
 
 async def quick() -> tuple[Presence, FakeLink, asyncio.Task[None]]:
     """A process beating every 0.2 s, so that its ticks come within a test's patience."""
-    link = FakeLink()
-    limits = dataclasses.replace(Limits(), presence_beat_s=0.2, presence_expiry_s=1.0)
-    presence = Presence(
-        link,
-        FakeRooms(),
-        FakePeople(),
-        limits,
-        "dc1#2",
-        clock=lambda: 1_000_000,
-        wall=lambda: 1_000_000,
-        run=7,
-    )
-    task = asyncio.create_task(presence.run())
-    await eventually(lambda: _true(link._presence is not None), within_s=5, what="subscribed")
-    return presence, link, task
+    return await started(QUICK, "dc1#2")
+
+
+QUICK = dataclasses.replace(Limits(), presence_beat_s=0.2, presence_expiry_s=1.0)
 
 
 async def _more_than(link: FakeLink, told: int) -> bool:
@@ -394,14 +381,10 @@ class FailingOnce(FakePeople):
 
 
 async def test_a_failed_tick_does_not_silence_the_process() -> None:
-    link = FakeLink()
-    limits = dataclasses.replace(Limits(), presence_beat_s=0.2, presence_expiry_s=1.0)
     now = [1_000_000]
     people = FailingOnce()
-    presence = Presence(link, FakeRooms(), people, limits, "dc1", clock=lambda: now[0], run=7)
-    task = asyncio.create_task(presence.run())
+    presence, link, task = await started(QUICK, people=people, clock=lambda: now[0])
     try:
-        await eventually(lambda: _true(link._presence is not None), within_s=5, what="subscribed")
         presence.attach("bob", Socket().write, None)
         link.hear(PresenceNote("dc2", LIST, ("alice",), 3, 0))
         now[0] += 10_000  # dc2 falls silent: the tick's expiry tells bob, and that fails once
