@@ -13,7 +13,12 @@ import pytest
 
 from firebreak.config_file import load_config
 from firebreak.domain.presence import LIST, OFF, ON, PULSE, Change, PresenceNote, TypingAllowance
-from firebreak.domain.presence_board import DORMANT_EXPIRIES, Board
+from firebreak.domain.presence_board import (
+    DORMANT_EXPIRIES,
+    LAST_SEEN_KEEP_MS,
+    LAST_SEEN_PRUNE_EVERY_MS,
+    Board,
+)
 from firebreak.errors import ConfigError
 
 EXPIRY = 5000
@@ -102,6 +107,18 @@ def test_a_late_note_brings_back_users_shown_offline_before_the_expiry_check() -
     assert b.hear(off("dc2", 2, "alice"), 5200) == [Change("alice", False, 5200)]
     assert b.hear(pulse("dc1", 0), 5300) == [Change("alice", True)]
     assert b.expire(5400) == [], "told once"
+
+
+def test_last_seen_is_forgotten_after_a_week() -> None:
+    """The board's memory follows the users of the last week, not every user ever seen."""
+    b = board()
+    b.hear(on("dc1", 1, "alice"), 0)
+    b.hear(off("dc1", 2, "alice"), 1000)
+    b.expire(LAST_SEEN_KEEP_MS)
+    assert b.last_seen("alice", LAST_SEEN_KEEP_MS) == 1000, "within the week"
+    later = 1000 + LAST_SEEN_KEEP_MS + LAST_SEEN_PRUNE_EVERY_MS
+    b.expire(later)
+    assert b.last_seen("alice", later) is None
 
 
 def test_an_off_note_for_a_user_never_seen_changes_nothing() -> None:

@@ -44,6 +44,12 @@ DORMANT_EXPIRIES = 12
 LISTS_GATHERED = 2
 #: A source's latest on/off notes kept, to bring a list that arrives after them up to date.
 RECENT_NOTES = 64
+#: A user's ``last_seen`` is kept this long after it; older ones are forgotten (the answer is
+#: then null, as for a user not seen since this process started), so that the board's memory
+#: follows the users of the last week, not every user ever seen.
+LAST_SEEN_KEEP_MS = 7 * 24 * 3600 * 1000
+#: How often (board ms) :meth:`Board.expire` forgets last-seen times older than that.
+LAST_SEEN_PRUNE_EVERY_MS = 3600 * 1000
 
 
 class _Source:
@@ -93,6 +99,7 @@ class Board:
         self._last_seen: dict[str, int] = {}
         #: The users last reported online (by :meth:`hear` or :meth:`expire`).
         self._shown: set[str] = set()
+        self._pruned: int | None = None
 
     def online(self, user_id: str, now: int) -> bool:
         oldest = now - self._expiry
@@ -145,7 +152,12 @@ class Board:
     def expire(self, now: int) -> list[Change]:
         """Takes offline the users of sources not heard from within the expiry (their DC burned
         or was cut off, their process died or stalled); returns those who thereby went offline.
-        Sources silent for ``DORMANT_EXPIRIES`` expiries are forgotten."""
+        Sources silent for ``DORMANT_EXPIRIES`` expiries are forgotten, and now and then
+        last-seen times older than ``LAST_SEEN_KEEP_MS``."""
+        if self._pruned is None or now - self._pruned >= LAST_SEEN_PRUNE_EVERY_MS:
+            self._pruned = now
+            keep = now - LAST_SEEN_KEEP_MS
+            self._last_seen = {user: at for user, at in self._last_seen.items() if at >= keep}
         oldest = now - self._expiry
         touched: list[str] = []
         for name, source in list(self._sources.items()):
