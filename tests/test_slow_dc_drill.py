@@ -38,15 +38,14 @@ async def test_a_slow_dc_loses_nothing_and_its_leaders_move_off(tmp_path: Path) 
     assert labels == [f"slow {slow}", f"leaders off {slow}", f"restore {slow}"], labels
     before, during, moved, _ = result.findings.phases
     assert during.label == f"after slow {slow}" and moved.label == f"after leaders off {slow}"
-    # While it still led, its writes waited for a follower across a 200 ms round trip.
-    assert during.send_to_ack.p99 is not None and during.send_to_ack.p99 >= 0.2, during
+    # While it still led, writes to its streams waited for a follower across a 200 ms round trip.
+    # (The slowest such write, not a percentile: how many of the sends went to the streams it led
+    # depends on where the rooms' partitions were led, and has been under 1 %.)
+    assert during.send_to_ack.max is not None and during.send_to_ack.max >= 0.2, during
     # Once its leaders left, writes were fast again though its links were still slow.
     assert moved.send_to_ack.count > 50, moved
     assert moved.send_to_ack.p50 is not None and moved.send_to_ack.p50 < 0.1, moved
-    assert moved.send_to_ack.p99 is not None and moved.send_to_ack.p99 < during.send_to_ack.p99, (
-        moved,
-        during,
-    )
+    assert moved.send_to_ack.p99 is not None and moved.send_to_ack.p99 < 0.2, moved
     assert before.send_to_ack.p99 is not None and before.send_to_ack.p99 < 0.2, before
     left_after = result.marks[1].at - result.marks[0].at
     assert left_after < 30, left_after
