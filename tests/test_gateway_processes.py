@@ -14,9 +14,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from playwright.async_api import Browser, Request
 from websockets.asyncio.client import ClientConnection
 
 from firebreak.client import Client
+from firebreak.entrypoints import dcops
+from firebreak.entrypoints.dc_cli import format_status
 from firebreak.localcluster import LocalCluster
 from tests.conftest import SHARED_LIMITS
 from tests.helpers import (
@@ -28,6 +31,7 @@ from tests.helpers import (
     until_closed,
     user,
 )
+from tests.test_ops_console import sign_in
 
 #: Gateway processes per DC in this test.
 PROCESSES = 2
@@ -86,6 +90,66 @@ async def test_each_process_answers_at_its_own_port_with_its_metrics_and_read_mo
             return len(digests) == 1
 
         await eventually(every_process_agrees, what="the same read model in all six processes")
+
+
+async def test_status_and_console_ask_every_process_at_its_own_port(
+    cluster: LocalCluster, browser: Browser
+) -> None:
+    """``dc status`` and the ops console see each process, not whichever the shared port reaches:
+    the DC's clients are all its processes' sockets, and the console's counters come from every
+    process's /metrics (at the shared port they would jump between processes at each poll)."""
+    alice = Client([dc.http_url for dc in cluster.config.dcs], preferred=0, retry_deadline=30.0)
+    sockets: list[ClientConnection] = []
+    try:
+        await user(lambda _dc: alice, 0, "carol")
+        assert alice.token is not None
+        dc1 = cluster.config.dcs[0]
+        sockets = [await live_socket(dc1.ws_url, alice.token) for _ in range(SOCKETS)]
+
+        async def counted() -> dcops.ClusterStatus | None:
+            status = await dcops.status(cluster.config)
+            first = status.dcs[0]
+            held = [g.clients or 0 for g in first.gateways]
+            return status if first.clients == SOCKETS and sum(held) == SOCKETS and all(held) else None
+
+        status = await eventually(counted, what=f"dc status counting {SOCKETS} sockets on both processes")
+        for dc, seen in zip(cluster.config.dcs, status.dcs, strict=True):
+            assert [(g.process, g.url, g.ready) for g in seen.gateways] == [
+                (k, dc.process_url(k), True) for k in range(1, PROCESSES + 1)
+            ], seen
+            assert seen.ready and not seen.draining
+        table = format_status(status)
+        assert "  #1 " in table and "  #2 " in table, table
+
+        page = await browser.new_page()
+        asked: set[str] = set()
+
+        def note(request: Request) -> None:
+            if request.url.endswith("/metrics"):
+                asked.add(request.url.removesuffix("/metrics"))
+
+        page.on("request", note)
+        await sign_in(page, cluster, 0)
+        field = page.locator('article[data-dc="dc1"] dd[data-field="processes"]')
+        await field.wait_for()
+
+        async def both_shown() -> bool:
+            text = await field.inner_text()
+            return "#1 ready" in text and "#2 ready" in text
+
+        await eventually(both_shown, what="both of dc1's processes on its console card")
+        own = {str(dc.process_url(k)) for dc in cluster.config.dcs for k in range(1, PROCESSES + 1)}
+
+        async def every_process_asked() -> bool:
+            return own <= asked
+
+        await eventually(every_process_asked, what="/metrics asked of every process at its own port")
+        assert not asked & {dc.http_url for dc in cluster.config.dcs}, asked
+        await page.close()
+    finally:
+        for ws in sockets:
+            await ws.close()
+        await alice.aclose()
 
 
 async def test_processes_share_the_port_serve_every_socket_and_drain_together(cluster: LocalCluster) -> None:

@@ -79,14 +79,29 @@ def _row(d: DCStatus) -> list[str]:
     ]
 
 
+def _process_rows(d: DCStatus) -> list[list[str]]:
+    """Under a DC with several gateway processes, one row each, as its own port answered."""
+    if len(d.gateways) < 2:
+        return []
+    rows = []
+    for g in d.gateways:
+        ready = "draining" if g.draining else ("yes" if g.ready else ("no" if g.answering else "silent"))
+        applied = str(sum(g.applied.values())) if g.answering else "-"
+        clients = str(g.clients) if g.clients is not None else "-"
+        rows.append([f"  #{g.process}", "", "", ready, applied, "", clients, "", g.url])
+    return rows
+
+
 def format_status(status: ClusterStatus) -> str:
     header = ["DC", "nats-server", "gateway", "ready", "applied", "lag", "clients", "data", "leads"]
-    rows = [header, *(_row(d) for d in status.dcs)]
+    rows = [header, *(row for d in status.dcs for row in [_row(d), *_process_rows(d)])]
     widths = [max(len(r[i]) for r in rows) for i in range(len(header) - 1)]
     lines = ["  ".join([*(c.ljust(w) for c, w in zip(r, widths, strict=False)), r[-1]]) for r in rows]
     log = f"log: last {sum(status.log_last.values())} entries over {len(status.log_last)} streams"
     lines.append(status.log_error or log)
     lines.append("applied = log entries applied to the DC's read model; lag = entries still to apply")
+    if any(len(d.gateways) > 1 for d in status.dcs):
+        lines.append("#N = one gateway process of the DC, asked at its own port (the DC's row: its slowest)")
     return "\n".join(lines)
 
 

@@ -34,6 +34,20 @@ class Process(msgspec.Struct, frozen=True):
     exit_code: int | None = None
 
 
+class GatewayState(msgspec.Struct, frozen=True):
+    """One gateway process of a DC as its /healthz says, asked at the process's own URL."""
+
+    #: Its number within the DC (1 to ``gateways``).
+    process: int
+    #: Where it was asked: its own port where the DC has ``process_ports``, else the DC's.
+    url: str
+    answering: bool
+    ready: bool = False
+    draining: bool = False
+    clients: int | None = None
+    applied: dict[str, int] = msgspec.field(default_factory=dict)
+
+
 class DCStatus(msgspec.Struct, frozen=True):
     name: str
     http_url: str
@@ -41,19 +55,25 @@ class DCStatus(msgspec.Struct, frozen=True):
     processes: dict[str, Process] | None
     #: Whether the DC's data folder exists (None: not known here).
     data: bool | None
-    #: The gateway answered /healthz.
+    #: Some gateway process of the DC answered /healthz.
     answering: bool
+    #: Every gateway process answered and serves.
     ready: bool
+    #: Some gateway process drains (``gateways`` says which).
     draining: bool
-    #: Live WebSocket sessions on its gateway.
+    #: Live WebSocket sessions on all its gateway processes.
     clients: int | None
-    #: Applied log position per stream.
+    #: Applied log position per stream: the lowest of its gateway processes (each has a read
+    #: model of its own, and the DC is as far as its slowest).
     applied: dict[str, int]
     #: Log entries it has still to apply: behind the log's last sequence (or, when the log does not
     #: answer, behind the DC furthest ahead), summed over streams. None when the gateway is silent.
     lag: int | None
     #: Streams whose leader is this DC's node.
     leads: list[str]
+    #: Each gateway process, at its own URL (one entry, at the DC's URL, where the DC has one
+    #: process or no ``process_ports``: then the shared port answers for whichever it reaches).
+    gateways: list[GatewayState] = msgspec.field(default_factory=list)
 
 
 class ClusterStatus(msgspec.Struct, frozen=True):
@@ -65,12 +85,41 @@ class ClusterStatus(msgspec.Struct, frozen=True):
     supervised: bool
 
 
-async def _health(http: httpx.AsyncClient, dc: DCConfig) -> dict[str, Any] | None:
+def process_urls(dc: DCConfig) -> list[tuple[int, str]]:
+    """Where to ask each of the DC's gateway processes: its own URL where it has one
+    (``process_ports``), else the DC's shared URL once (for whichever process it reaches)."""
+    own = [(k, dc.process_url(k)) for k in range(1, dc.gateways + 1)]
+    if dc.gateways > 1 and all(url is not None for _, url in own):
+        return [(k, str(url)) for k, url in own]
+    return [(1, str(dc.http_url))]
+
+
+async def _gateway(http: httpx.AsyncClient, process: int, url: str) -> GatewayState:
     try:
-        answer = (await http.get(dc.http_url + "/healthz")).json()
+        answer = (await http.get(url + "/healthz")).json()
     except (httpx.HTTPError, ValueError):
-        return None
-    return answer if isinstance(answer, dict) else None
+        answer = None
+    if not isinstance(answer, dict):
+        return GatewayState(process, url, answering=False)
+    return GatewayState(
+        process=int(answer.get("process", process)),
+        url=url,
+        answering=True,
+        ready=bool(answer.get("ready")),
+        draining=bool(answer.get("draining")),
+        clients=answer.get("connections"),
+        applied={str(k): int(v) for k, v in dict(answer.get("head") or {}).items()},
+    )
+
+
+def _lowest(heads: list[dict[str, int]]) -> dict[str, int]:
+    """Per stream, the lowest position any of them applied (a stream one lacks counts as 0)."""
+    streams = {s for h in heads for s in h}
+    return {s: min(h.get(s, 0) for h in heads) for s in sorted(streams)}
+
+
+async def _gateways(http: httpx.AsyncClient, dc: DCConfig) -> list[GatewayState]:
+    return list(await asyncio.gather(*(_gateway(http, k, url) for k, url in process_urls(dc))))
 
 
 async def _log_state(config: Config) -> tuple[dict[str, str | None], dict[str, int]]:
@@ -93,7 +142,7 @@ async def status(
     """Each DC's state: from its gateway's /healthz, the log's stream leaders and last sequences,
     and (when a local supervisor asks) its processes and data folder."""
     async with httpx.AsyncClient(timeout=HEALTH_TIMEOUT_S) as http:
-        healths = await asyncio.gather(*(_health(http, dc) for dc in config.dcs))
+        per_dc = await asyncio.gather(*(_gateways(http, dc) for dc in config.dcs))
     leaders: dict[str, str | None] = {}
     last: dict[str, int] = {}
     log_error = None
@@ -102,27 +151,31 @@ async def status(
             leaders, last = await _log_state(config)
     except (TimeoutError, OSError, nats.errors.Error, nats.js.errors.Error) as exc:
         log_error = f"the log did not answer ({type(exc).__name__}: {exc})".replace(": )", ")")
-    applied = [dict(h.get("head") or {}) if h else {} for h in healths]
+    answering = [[g for g in gateways if g.answering] for gateways in per_dc]
+    applied = [_lowest([g.applied for g in up]) if up else {} for up in answering]
     furthest: dict[str, int] = {}
-    for heads in applied:
-        for stream, seq in heads.items():
-            furthest[stream] = max(furthest.get(stream, 0), seq)
+    for gateways in per_dc:
+        for g in gateways:
+            for stream, seq in g.applied.items():
+                furthest[stream] = max(furthest.get(stream, 0), seq)
     out = []
-    for dc, health, heads in zip(config.dcs, healths, applied, strict=True):
+    for dc, gateways, up, heads in zip(config.dcs, per_dc, answering, applied, strict=True):
         target = {s: last.get(s, furthest.get(s, 0)) for s in heads}
+        counted = [g.clients for g in up if g.clients is not None]
         out.append(
             DCStatus(
                 name=dc.name,
                 http_url=dc.http_url,
                 processes=processes.get(dc.name) if processes is not None else None,
                 data=data.get(dc.name) if data is not None else None,
-                answering=health is not None,
-                ready=bool(health and health.get("ready")),
-                draining=bool(health and health.get("draining")),
-                clients=health.get("connections") if health else None,
+                answering=bool(up),
+                ready=bool(up) and len(up) == len(gateways) and all(g.ready for g in up),
+                draining=any(g.draining for g in up),
+                clients=sum(counted) if counted else None,
                 applied=heads,
-                lag=sum(max(0, target[s] - seq) for s, seq in heads.items()) if health else None,
+                lag=sum(max(0, target[s] - seq) for s, seq in heads.items()) if up else None,
                 leads=sorted(s for s, leader in leaders.items() if leader == dc.name),
+                gateways=gateways,
             )
         )
     return ClusterStatus(out, last, log_error, processes is not None)

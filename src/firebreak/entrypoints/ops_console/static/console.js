@@ -101,10 +101,29 @@ function readMetrics(m) {
   };
 }
 
+// A DC's figures from every one of its gateway processes, each at its own URL (the shared port
+// would reach a different process at each poll, and its counters would jump between them):
+// counts are summed; a rebuild's progress is the slowest process's.
 async function dcMetrics(dc) {
+  const urls = (dc.gateways || []).map((g) => g.url);
   try {
-    const resp = await call(dc.http_url, "/metrics", {}, METRICS_TIMEOUT_MS);
-    return { ok: true, ...readMetrics(parseMetrics(await resp.text())) };
+    const each = await Promise.all((urls.length ? urls : [dc.http_url]).map(async (url) => {
+      const resp = await call(url, "/metrics", {}, METRICS_TIMEOUT_MS);
+      return readMetrics(parseMetrics(await resp.text()));
+    }));
+    const total = (k) => each.reduce((a, m) => a + m[k], 0);
+    const slowest = each.reduce((a, m) => (m.target - m.applied > a.target - a.applied ? m : a));
+    return {
+      ok: true,
+      sends: total("sends"),
+      deliveries: total("deliveries"),
+      errors: total("errors"),
+      limited: total("limited"),
+      failovers: total("failovers"),
+      caughtUp: each.every((m) => m.caughtUp),
+      target: slowest.target,
+      applied: slowest.applied,
+    };
   } catch (e) {
     return { ok: false, starting: e instanceof HttpError && e.code === "dc_starting", error: e.message };
   }
@@ -154,6 +173,12 @@ function card(dc, metrics, state, now) {
     ["errors", metrics.ok ? `${metrics.errors} failed sends, ${metrics.limited} rate-limited` : "–"],
     ["failovers in", metrics.ok ? fmt(metrics.failovers) : "–"],
   ];
+  const gateways = dc.gateways || [];
+  if (gateways.length > 1) {
+    const one = (g) => `#${g.process} ${!g.answering ? "silent" : g.draining ? "draining" : g.ready ? "ready" : "not ready"}`
+      + (g.clients === null || g.clients === undefined ? "" : ` (${g.clients} clients)`);
+    rows.splice(1, 0, ["processes", gateways.map(one).join(", ")]);
+  }
   const dl = el("dl");
   for (const [k, v] of rows) dl.append(el("dt", {}, k), el("dd", { "data-field": k }, v));
   const actions = el("div", { class: "actions" });
