@@ -55,16 +55,14 @@ def cluster_config(
 ) -> Config:
     """A test cluster's layout: free loopback ports, or isolated DCs under ``FIREBREAK_TEST_ISOLATED=1``
     (the test is skipped, saying why, where this machine cannot make them). ``gateways``: gateway
-    processes per DC, each with a port of its own (loopback layouts only)."""
+    processes per DC, each with a port of its own."""
     if not ISOLATED:
         return ephemeral_config(data_dir, partitions=partitions, limits=limits, gateways=gateways)
-    if gateways > 1:
-        pytest.skip("several gateway processes per DC are not built for isolated DCs")
     why = _why_not_isolated()
     if why is not None:
         pytest.skip(f"FIREBREAK_TEST_ISOLATED=1, but {why}")
     sites = _SITES[data_dir] = Sites.plan(("dc1", "dc2", "dc3"))
-    return isolated_config(data_dir, sites, partitions=partitions, limits=limits)
+    return isolated_config(data_dir, sites, partitions=partitions, limits=limits, gateways=gateways)
 
 
 def sites_of(config: Config) -> Sites | None:

@@ -22,7 +22,7 @@ BANK = DrillOptions(workload="bank", wallets=30, rate=30.0, duration_s=14.0, see
 async def bank_drill(tmp_path: Path, options: DrillOptions) -> BankResult:
     # Cheap password hashes: every wallet registers and logs in (the drill is about money).
     limits = Limits(registrations_per_address=1_000_000, password_time_cost=1, password_memory_kib=1024)
-    config = cluster_config(tmp_path / "cluster", limits=limits)
+    config = cluster_config(tmp_path / "cluster", limits=limits, gateways=options.gateways_per_dc)
     return await BankDrill(config, options, "pytest", lambda line: None, sites_of(config)).run_bank()
 
 
@@ -44,6 +44,16 @@ async def test_a_doubled_or_lost_transfer_fails_the_verdict(
     result = await bank_drill(tmp_path, replace_options(duration_s=4.0, wallets=10, inject_fault=fault))
     v = result.findings.verdict
     assert not v.passed and getattr(v, expect) >= 1, v
+
+
+@pytest.mark.parametrize("fault", ["", "lose"])
+async def test_every_gateway_process_is_checked(tmp_path: Path, fault: Fault) -> None:
+    """With two gateway processes per DC the verdict reads all six read models: a transfer lost
+    by the second process of a DC fails it."""
+    options = replace_options(duration_s=4.0, wallets=10, gateways_per_dc=2, inject_fault=fault)
+    v = (await bank_drill(tmp_path, options)).findings.verdict
+    assert v.dcs_compared == ["dc1", "dc1#2", "dc2", "dc2#2", "dc3", "dc3#2"], v
+    assert (v.passed, v.lost >= 1) == ((True, False) if not fault else (False, True)), v
 
 
 def replace_options(**changes: object) -> DrillOptions:

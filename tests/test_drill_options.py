@@ -30,13 +30,12 @@ def test_link_proxies_and_isolated_dcs_do_not_mix() -> None:
         options("--scenario", "slow-dc", "--isolated-dcs")
 
 
-def test_several_gateway_processes_per_dc_are_for_chat_drills_on_loopback() -> None:
-    assert options("--gateways-per-dc", "2").gateways_per_dc == 2
+def test_any_drill_may_run_several_gateway_processes_per_dc() -> None:
+    for argv in ((), ("--scenario", "partition"), ("--workload", "bank"), ("--workload", "login")):
+        assert options("--gateways-per-dc", "2", *argv).gateways_per_dc == 2, argv
     for argv, says in (
         (("--gateways-per-dc", "0"), "takes 1-16"),
         (("--gateways-per-dc", "17"), "takes 1-16"),
-        (("--gateways-per-dc", "2", "--isolated-dcs"), "chat drills on loopback only"),
-        (("--gateways-per-dc", "2", "--workload", "bank"), "chat drills on loopback only"),
     ):
         with pytest.raises(BadRequest, match=says):
             options(*argv)

@@ -35,7 +35,7 @@ class Watched(LoginDrill):
 
 async def login_drill(tmp_path: Path, options: DrillOptions) -> tuple[LoginResult, Watched]:
     limits = Limits(registrations_per_address=1_000_000, password_time_cost=1, password_memory_kib=1024)
-    config = cluster_config(tmp_path / "cluster", limits=limits)
+    config = cluster_config(tmp_path / "cluster", limits=limits, gateways=options.gateways_per_dc)
     drill = Watched(config, options, "pytest", lambda line: None, sites_of(config))
     return await drill.run_login(), drill
 
@@ -65,3 +65,14 @@ async def test_a_revoked_family_or_a_replayed_code_fails_the_verdict(tmp_path: P
     v = result.findings.verdict
     assert not v.passed and v.lost_families == 1, v
     assert v.families_checked > 1
+
+
+@pytest.mark.slow
+async def test_every_gateway_process_is_checked(tmp_path: Path) -> None:
+    """With two gateway processes per DC the end checks go to each, at its own port."""
+    options = msgspec.structs.replace(LOGIN, duration_s=6.0, gateways_per_dc=2)
+    result, _ = await login_drill(tmp_path, options)
+    v = result.findings.verdict
+    assert v.passed, (v, result.findings.examples, result.findings.errors)
+    assert v.dcs_checked == ["dc1", "dc1#2", "dc2", "dc2#2", "dc3", "dc3#2"], v
+    assert v.families_checked > 0, v

@@ -48,6 +48,14 @@ class DCConfig:
             return None
         return f"http://{self.host}:{self.process_ports[process - 1]}"
 
+    def process_urls(self) -> list[tuple[int, str]]:
+        """Where to reach each gateway process alone, by number: each at its own port where the
+        DC has several with ``process_ports``; else only the DC's URL, as process 1 (where it has
+        several without ports, that reaches whichever process the kernel picks)."""
+        if self.gateways > 1 and self.process_ports:
+            return [(k, f"http://{self.host}:{port}") for k, port in enumerate(self.process_ports, start=1)]
+        return [(1, self.http_url)]
+
     def label(self, process: int) -> str:
         """The name of the DC's gateway process ``process`` (1-based) where one DC-wide name
         would mix processes up (presence sources, NATS connection names, log files)."""

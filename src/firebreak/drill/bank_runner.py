@@ -93,24 +93,27 @@ class BankDrill(Drill):
         totals: list[LedgerTotals] = []
         headers = {"x-ops-token": self._config.secrets.ops_token}
         async with httpx.AsyncClient(timeout=10) as http:
-            for dc in self._alive():
-                url = self._config.dc(dc).http_url
-                histories[dc] = {
+            # Every gateway process's read model, where a DC has several (each at its own port).
+            for label, url in self._processes():
+                histories[label] = {
                     wallet: await workload.history_at(url, i) for i, wallet in enumerate(workload.ids)
                 }
                 resp = await http.get(url + "/internal/wallet/totals", headers=headers)
                 totals.append(msgspec.convert(resp.json(), LedgerTotals))
         return histories, totals
 
+    def _processes(self) -> list[tuple[str, str]]:
+        """(label, URL) of every gateway process of the serving DCs."""
+        where = [self._config.dc(dc) for dc in self._alive()]
+        return [(d.label(k), url) for d in where for k, url in d.process_urls()]
+
     async def _positions(self) -> set[int]:
         headers = {"x-ops-token": self._config.secrets.ops_token}
         out: set[int] = set()
         async with httpx.AsyncClient(timeout=10) as http:
-            for dc in self._alive():
+            for _, url in self._processes():
                 try:
-                    resp = await http.get(
-                        self._config.dc(dc).http_url + "/internal/wallet/totals", headers=headers
-                    )
+                    resp = await http.get(url + "/internal/wallet/totals", headers=headers)
                     out.add(int(resp.json()["position"]))
                 except (httpx.HTTPError, ValueError, KeyError):
                     out.add(-1)
@@ -149,10 +152,12 @@ class BankDrill(Drill):
         raise FirebreakError("no accepted transfer to double")
 
     def _lose_one(self, workload: BankWorkload) -> None:
-        """Fault: one DC's read model forgets the payee's side of an acknowledged transfer."""
-        victim = self._alive()[-1]
+        """Fault: one read model (the last process's of the last serving DC) forgets the payee's
+        side of an acknowledged transfer."""
+        where = self._config.dc(self._alive()[-1])
+        victim = where.label(where.gateways)
         t = next(t for t in workload.transfers if t.outcome == "accepted")
-        path = read_model_path(self._config, self._config.dc(victim))
+        path = read_model_path(self._config, where, where.gateways)
         with contextlib.closing(sqlite3.connect(path)) as db:
             db.execute(
                 "DELETE FROM wallet_entries WHERE user_id=? AND key=? AND kind='received'",

@@ -162,16 +162,18 @@ class LoginWorkload(OidcSite):
     # ---- after the drill ----------------------------------------------------------------------
 
     async def probe(self, alive: list[int]) -> list[FamilyProbe]:
-        """Checks every clean family's newest tokens at every serving DC: introspection and
-        userinfo at each, then a chain of refreshes, one at each DC."""
+        """Checks every clean family's newest tokens at every serving DC, and at each of its gateway
+        processes where it has several: introspection and userinfo at each, then a chain of
+        refreshes, one at each."""
         probes: list[FamilyProbe] = []
         auth = httpx.BasicAuth(self.client_id, self.secret)
+        where = [self._config.dcs[dc] for dc in alive]
+        processes = [(d.label(k), url) for d in where for k, url in d.process_urls()]
         async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT_S) as http:
             for fam in self.families.values():
                 if not fam.clean:
                     continue
-                for dc in alive:
-                    url, name = self._urls[dc], self._names[dc]
+                for name, url in processes:
                     resp = await post_or_none(
                         http, url + "/oauth/introspect", data={"token": fam.refresh_token}, auth=auth
                     )
@@ -186,14 +188,14 @@ class LoginWorkload(OidcSite):
                         resp = None
                     ok = resp is not None and resp.status_code == 200
                     probes.append(FamilyProbe(fam.family, name, "userinfo", ok, why_not(resp)))
-                for dc in alive:
+                for name, url in processes:
                     data = {"grant_type": "refresh_token", "refresh_token": fam.refresh_token}
-                    resp = await post_or_none(http, self._urls[dc] + "/oauth/token", data=data, auth=auth)
+                    resp = await post_or_none(http, url + "/oauth/token", data=data, auth=auth)
                     ok = resp is not None and resp.status_code == 200
                     if ok and resp is not None:
                         fam.refresh_token = resp.json()["refresh_token"]
                         fam.generation += 1
-                    probes.append(FamilyProbe(fam.family, self._names[dc], "refresh", ok, why_not(resp)))
+                    probes.append(FamilyProbe(fam.family, name, "refresh", ok, why_not(resp)))
                     if not ok:
                         break
         return probes

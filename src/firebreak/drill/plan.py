@@ -162,9 +162,6 @@ def check_options(options: DrillOptions) -> None:
         raise BadRequest(f"fault {options.inject_fault!r} is not one of the {options.workload} workload's")
     if not 1 <= options.gateways_per_dc <= MAX_GATEWAYS_PER_DC:
         raise BadRequest(f"--gateways-per-dc takes 1-{MAX_GATEWAYS_PER_DC}")
-    if options.gateways_per_dc > 1 and (needs_isolated_dcs(options) or options.workload != "chat"):
-        # The bank and login verdicts read one process per DC; isolated layouts give no ports.
-        raise BadRequest("several gateway processes per DC: chat drills on loopback only")
     if not 0 <= options.files <= 20:
         raise BadRequest("--files takes 0-20 uploaders")
     if options.inject_fault == "forget_file" and options.files < 1:

@@ -85,15 +85,6 @@ class ClusterStatus(msgspec.Struct, frozen=True):
     supervised: bool
 
 
-def process_urls(dc: DCConfig) -> list[tuple[int, str]]:
-    """Where to ask each of the DC's gateway processes: its own URL where it has one
-    (``process_ports``), else the DC's shared URL once (for whichever process it reaches)."""
-    own = [(k, dc.process_url(k)) for k in range(1, dc.gateways + 1)]
-    if dc.gateways > 1 and all(url is not None for _, url in own):
-        return [(k, str(url)) for k, url in own]
-    return [(1, str(dc.http_url))]
-
-
 async def _gateway(http: httpx.AsyncClient, process: int, url: str) -> GatewayState:
     try:
         answer = (await http.get(url + "/healthz")).json()
@@ -119,7 +110,7 @@ def _lowest(heads: list[dict[str, int]]) -> dict[str, int]:
 
 
 async def _gateways(http: httpx.AsyncClient, dc: DCConfig) -> list[GatewayState]:
-    return list(await asyncio.gather(*(_gateway(http, k, url) for k, url in process_urls(dc))))
+    return list(await asyncio.gather(*(_gateway(http, k, url) for k, url in dc.process_urls())))
 
 
 async def _log_state(config: Config) -> tuple[dict[str, str | None], dict[str, int]]:

@@ -74,7 +74,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         type=int,
         default=d.gateways_per_dc,
         metavar="N",
-        help="chat drills: gateway processes per DC (docs/CONFIG.md, gateways); the verdict compares "
+        help="gateway processes per DC (docs/CONFIG.md, gateways); the verdict reads and compares "
         "each one's read model",
     )
     p.add_argument(
@@ -176,7 +176,13 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
             if why is not None:
                 raise ConfigError(f"this drill needs isolated DCs: {why}")
             sites = Sites.plan(("dc1", "dc2", "dc3"))
-            config: Config = isolated_config(data_dir, sites, partitions=options.partitions, limits=limits)
+            config: Config = isolated_config(
+                data_dir,
+                sites,
+                partitions=options.partitions,
+                limits=limits,
+                gateways=options.gateways_per_dc,
+            )
         else:
             config = ephemeral_config(
                 data_dir, partitions=options.partitions, limits=limits, gateways=options.gateways_per_dc

@@ -43,13 +43,17 @@ def ephemeral_config(
 
 
 def isolated_config(
-    data_dir: Path, sites: Sites, *, partitions: int = 3, limits: Limits | None = None
+    data_dir: Path, sites: Sites, *, partitions: int = 3, limits: Limits | None = None, gateways: int = 1
 ) -> Config:
-    """A three-DC layout on isolated DCs (localcluster/netns.py), with secrets of its own."""
+    """A three-DC layout on isolated DCs (localcluster/netns.py), with secrets of its own.
+    ``gateways``: gateway processes per DC (several: each also on a port of its own, the ports
+    after the DC's ``http_port``: each DC has an address of its own, so the same ports in every DC)."""
+    shared = DCConfig(name="").http_port
+    own = tuple(range(shared + 1, shared + 1 + gateways)) if gateways > 1 else ()
     return on_sites(
         Config(
             data_dir=data_dir,
-            dcs=tuple(DCConfig(name=name) for name in sites.dcs),
+            dcs=tuple(DCConfig(name=name, gateways=gateways, process_ports=own) for name in sites.dcs),
             partitions=partitions,
             limits=limits or Limits(),
             secrets=Secrets(**generated()),
