@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
+from playwright.async_api import Page
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
@@ -324,3 +325,14 @@ async def run_cli(*args: str, within_s: float = 60) -> tuple[int, str]:
             proc.kill()
             await proc.wait()
     return await proc.wait(), out.decode()
+
+
+async def ops_sign_in(page: Page, cluster: LocalCluster, dc: int, poll_ms: int = 500) -> None:
+    """Opens DC ``dc``'s ops console, is refused with a wrong token, then signs in."""
+    await page.goto(cluster.config.dcs[dc].http_url + f"/ops?poll={poll_ms}")
+    await page.fill("#token", "not the token")
+    await page.click("#login button[type=submit]")
+    await page.wait_for_selector("#login-error:has-text('not the ops token')")
+    await page.fill("#token", cluster.config.secrets.ops_token)
+    await page.click("#login button[type=submit]")
+    await page.wait_for_selector("#console:not([hidden])")

@@ -28,10 +28,10 @@ from tests.helpers import (
     live_socket,
     local_cluster,
     next_frame,
+    ops_sign_in,
     until_closed,
     user,
 )
-from tests.test_ops_console import sign_in
 
 #: Gateway processes per DC in this test.
 PROCESSES = 2
@@ -97,9 +97,11 @@ async def test_status_and_console_ask_every_process_at_its_own_port(
 ) -> None:
     """``dc status`` and the ops console see each process, not whichever the shared port reaches:
     the DC's clients are all its processes' sockets, and the console's counters come from every
-    process's /metrics (at the shared port they would jump between processes at each poll)."""
+    process's /metrics (at the shared port they would jump between processes at each poll).
+    Runs before the drain test below, which leaves dc1 draining."""
     alice = Client([dc.http_url for dc in cluster.config.dcs], preferred=0, retry_deadline=30.0)
     sockets: list[ClientConnection] = []
+    page = await browser.new_page()
     try:
         await user(lambda _dc: alice, 0, "carol")
         assert alice.token is not None
@@ -121,7 +123,6 @@ async def test_status_and_console_ask_every_process_at_its_own_port(
         table = format_status(status)
         assert "  #1 " in table and "  #2 " in table, table
 
-        page = await browser.new_page()
         asked: set[str] = set()
 
         def note(request: Request) -> None:
@@ -129,13 +130,15 @@ async def test_status_and_console_ask_every_process_at_its_own_port(
                 asked.add(request.url.removesuffix("/metrics"))
 
         page.on("request", note)
-        await sign_in(page, cluster, 0)
+        await ops_sign_in(page, cluster, 0)
         field = page.locator('article[data-dc="dc1"] dd[data-field="processes"]')
         await field.wait_for()
 
+        clients = page.locator('article[data-dc="dc1"] dd[data-field="clients"]')
+
         async def both_shown() -> bool:
             text = await field.inner_text()
-            return "#1 ready" in text and "#2 ready" in text
+            return "#1 ready" in text and "#2 ready" in text and await clients.inner_text() == str(SOCKETS)
 
         await eventually(both_shown, what="both of dc1's processes on its console card")
         own = {str(dc.process_url(k)) for dc in cluster.config.dcs for k in range(1, PROCESSES + 1)}
@@ -145,8 +148,8 @@ async def test_status_and_console_ask_every_process_at_its_own_port(
 
         await eventually(every_process_asked, what="/metrics asked of every process at its own port")
         assert not asked & {dc.http_url for dc in cluster.config.dcs}, asked
-        await page.close()
     finally:
+        await page.close()
         for ws in sockets:
             await ws.close()
         await alice.aclose()

@@ -18,7 +18,15 @@ from prometheus_client.parser import text_string_to_metric_families
 from firebreak.entrypoints.ops_console.drill_runs import DrillRuns, is_local
 from firebreak.errors import FirebreakError
 from firebreak.localcluster import LocalCluster
-from tests.helpers import ClientFactory, clients_of, cluster_config, eventually, local_cluster, user
+from tests.helpers import (
+    ClientFactory,
+    clients_of,
+    cluster_config,
+    eventually,
+    local_cluster,
+    ops_sign_in,
+    user,
+)
 
 SHOTS = Path(os.environ.get("FIREBREAK_ARTIFACTS", "test-artifacts")) / "ops-console"
 
@@ -53,16 +61,6 @@ async def shot(page: Page, name: str) -> None:
     await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
-async def sign_in(page: Page, cluster: LocalCluster, dc: int, poll_ms: int = 500) -> None:
-    await page.goto(cluster.config.dcs[dc].http_url + f"/ops?poll={poll_ms}")
-    await page.fill("#token", "not the token")
-    await page.click("#login button[type=submit]")
-    await page.wait_for_selector("#login-error:has-text('not the ops token')")
-    await page.fill("#token", cluster.config.secrets.ops_token)
-    await page.click("#login button[type=submit]")
-    await page.wait_for_selector("#console:not([hidden])")
-
-
 async def test_status_page_in_plain_words(fire_cluster: LocalCluster, browser: Browser) -> None:
     report = await status_of(fire_cluster, 1)
     assert report["overall"] == "All systems are working normally."
@@ -78,7 +76,7 @@ async def test_status_page_in_plain_words(fire_cluster: LocalCluster, browser: B
 async def test_console_runs_a_short_drill(fire_cluster: LocalCluster, browser: Browser) -> None:
     """The drill button: one drill at a time against a throwaway cluster; its report is listed."""
     page = await browser.new_page()
-    await sign_in(page, fire_cluster, 0)
+    await ops_sign_in(page, fire_cluster, 0)
     await page.click("#run-drill")
     await page.wait_for_selector("#confirm[open]")
     await page.click("#confirm-yes")
@@ -126,7 +124,7 @@ async def test_console_shows_a_burn_and_the_rebuild_from_dc2(
     await alice.send_batch(room.room_id, [(f"c{i}", f"message {i}") for i in range(50)])
 
     page = await browser.new_page()
-    await sign_in(page, cluster, 1)
+    await ops_sign_in(page, cluster, 1)
 
     async def all_ready() -> bool:
         return all([await card_state(page, d.name) == "ready" for d in cluster.config.dcs])
@@ -145,7 +143,7 @@ async def test_console_shows_a_burn_and_the_rebuild_from_dc2(
 
     # A console that looks only every 3 s, longer than this small rebuild takes.
     slow = await browser.new_page()
-    await sign_in(slow, cluster, 2, poll_ms=3000)
+    await ops_sign_in(slow, cluster, 2, poll_ms=3000)
     await eventually(lambda: has_state(slow, "dc1", "ready"), what="the slow console up")
     cluster.kill("dc1", burn=True)
     await eventually(lambda: has_state(page, "dc1", "down"), within_s=30, what="dc1 down on dc2's console")

@@ -20,7 +20,7 @@ from firebreak.drill.bank_checker import BankFindings, Histories, check
 from firebreak.drill.plan import DrillOptions
 from firebreak.drill.record import Mark
 from firebreak.drill.runner import Drill
-from firebreak.errors import FirebreakError
+from firebreak.errors import ConfigError, FirebreakError
 from firebreak.wire.wallet_views import LedgerTotals
 
 
@@ -105,6 +105,9 @@ class BankDrill(Drill):
     def _processes(self) -> list[tuple[str, str]]:
         """(label, URL) of every gateway process of the serving DCs."""
         where = [self._config.dc(dc) for dc in self._alive()]
+        for d in where:
+            if d.gateways > 1 and not d.process_ports:  # the shared port reaches any process
+                raise ConfigError(f"{d.name} has several gateway processes but no process_ports")
         return [(d.label(k), url) for d in where for k, url in d.process_urls()]
 
     async def _positions(self) -> set[int]:
@@ -120,7 +123,8 @@ class BankDrill(Drill):
         return out
 
     async def _settle_bank(self, workload: BankWorkload) -> tuple[Histories, list[LedgerTotals]]:
-        """Waits (bounded) until every serving DC has applied the ledger to the same position."""
+        """Waits (bounded) until every gateway process of every serving DC has applied the ledger
+        to the same position."""
         end = time.monotonic() + self._o.settle_s
         for _ in range(int(self._o.settle_s * 2) + 1):
             if time.monotonic() > end or len(await self._positions()) <= 1:

@@ -80,11 +80,13 @@ class LoginDrill(Drill):
         )
 
     async def _wait_serving(self, alive: list[int]) -> None:
-        """Waits (bounded by settle_s) until each serving DC's provider answers its discovery."""
+        """Waits (bounded by settle_s) until each serving DC's provider answers its discovery, at
+        each of its gateway processes where it has several (the end checks ask each)."""
         end = time.monotonic() + self._o.settle_s
+        where = [self._config.dcs[i] for i in alive]
         async with httpx.AsyncClient(timeout=5) as http:
-            for i in alive:
-                url = self._config.dcs[i].http_url + "/.well-known/openid-configuration"
+            for base in [url for d in where for _, url in d.process_urls()]:
+                url = base + "/.well-known/openid-configuration"
                 while time.monotonic() < end:
                     try:
                         if (await http.get(url)).status_code == 200:

@@ -56,8 +56,8 @@ class DrillOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: Deliberately break something, to prove the checker catches it.
     inject_fault: Fault = ""
     partitions: int = 3
-    #: Gateway processes per DC (each with a port of its own, as well as the DC's shared one); a
-    #: chat drill then compares the read model of every process, not one per DC.
+    #: Gateway processes per DC (each with a port of its own, as well as the DC's shared one); the
+    #: verdict then checks every process, not one per DC.
     gateways_per_dc: int = 1
     #: Chat drills: users (the first N with rooms) that upload files while the chat runs (drill/files.py).
     files: int = 2

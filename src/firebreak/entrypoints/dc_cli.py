@@ -80,15 +80,20 @@ def _row(d: DCStatus) -> list[str]:
 
 
 def _process_rows(d: DCStatus) -> list[list[str]]:
-    """Under a DC with several gateway processes, one row each, as its own port answered."""
+    """Under a DC with several gateway processes, one row each, as its own port answered (the
+    gateway column: how its local supervisor sees that process)."""
     if len(d.gateways) < 2:
         return []
+    procs = d.processes or {}
     rows = []
     for g in d.gateways:
         ready = "draining" if g.draining else ("yes" if g.ready else ("no" if g.answering else "silent"))
         applied = str(sum(g.applied.values())) if g.answering else "-"
         clients = str(g.clients) if g.clients is not None else "-"
-        rows.append([f"  #{g.process}", "", "", ready, applied, "", clients, "", g.url])
+        supervised = procs.get("gateway" if g.process == 1 else f"gateway {g.process}")
+        rows.append(
+            [f"  #{g.process} {g.url}", "", _process(supervised), ready, applied, "", clients, "", ""]
+        )
     return rows
 
 
@@ -101,7 +106,10 @@ def format_status(status: ClusterStatus) -> str:
     lines.append(status.log_error or log)
     lines.append("applied = log entries applied to the DC's read model; lag = entries still to apply")
     if any(len(d.gateways) > 1 for d in status.dcs):
-        lines.append("#N = one gateway process of the DC, asked at its own port (the DC's row: its slowest)")
+        lines.append(
+            "#N = one gateway process of the DC, asked at its own port; the DC's row counts those that"
+            " answered: clients summed, applied and lag the lowest per stream"
+        )
     return "\n".join(lines)
 
 

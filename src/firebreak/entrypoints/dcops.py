@@ -67,7 +67,7 @@ class DCStatus(msgspec.Struct, frozen=True):
     #: model of its own, and the DC is as far as its slowest).
     applied: dict[str, int]
     #: Log entries it has still to apply: behind the log's last sequence (or, when the log does not
-    #: answer, behind the DC furthest ahead), summed over streams. None when the gateway is silent.
+    #: answer, behind the DC furthest ahead), summed over streams. None when no gateway process answered.
     lag: int | None
     #: Streams whose leader is this DC's node.
     leads: list[str]
@@ -85,22 +85,28 @@ class ClusterStatus(msgspec.Struct, frozen=True):
     supervised: bool
 
 
-async def _gateway(http: httpx.AsyncClient, process: int, url: str) -> GatewayState:
+class _Health(msgspec.Struct, frozen=True):
+    """What dc status reads from a gateway process's /healthz (other fields are skipped)."""
+
+    process: int = 1
+    ready: bool = False
+    draining: bool = False
+    connections: int | None = None
+    head: dict[str, int] = msgspec.field(default_factory=dict)
+
+
+async def ask_gateway(http: httpx.AsyncClient, process: int, url: str) -> GatewayState:
+    """Process ``process`` as its /healthz at ``url`` says; not answering when it does not answer,
+    or not with a health (a malformed answer costs that process's row, not the whole status)."""
     try:
-        answer = (await http.get(url + "/healthz")).json()
-    except (httpx.HTTPError, ValueError):
-        answer = None
-    if not isinstance(answer, dict):
+        h = msgspec.json.decode((await http.get(url + "/healthz")).content, type=_Health)
+    except (httpx.HTTPError, msgspec.ValidationError, msgspec.DecodeError):
         return GatewayState(process, url, answering=False)
-    return GatewayState(
-        process=int(answer.get("process", process)),
-        url=url,
-        answering=True,
-        ready=bool(answer.get("ready")),
-        draining=bool(answer.get("draining")),
-        clients=answer.get("connections"),
-        applied={str(k): int(v) for k, v in dict(answer.get("head") or {}).items()},
-    )
+    return GatewayState(h.process, url, True, h.ready, h.draining, h.connections, dict(h.head))
+
+
+async def _gateways(http: httpx.AsyncClient, dc: DCConfig) -> list[GatewayState]:
+    return list(await asyncio.gather(*(ask_gateway(http, k, url) for k, url in dc.process_urls())))
 
 
 def _lowest(heads: list[dict[str, int]]) -> dict[str, int]:
@@ -109,8 +115,49 @@ def _lowest(heads: list[dict[str, int]]) -> dict[str, int]:
     return {s: min(h.get(s, 0) for h in heads) for s in sorted(streams)}
 
 
-async def _gateways(http: httpx.AsyncClient, dc: DCConfig) -> list[GatewayState]:
-    return list(await asyncio.gather(*(_gateway(http, k, url) for k, url in dc.process_urls())))
+def furthest_applied(per_dc: list[list[GatewayState]]) -> dict[str, int]:
+    """Per stream, the furthest position any gateway process of any DC applied."""
+    out: dict[str, int] = {}
+    for gateways in per_dc:
+        for g in gateways:
+            for stream, seq in g.applied.items():
+                out[stream] = max(out.get(stream, 0), seq)
+    return out
+
+
+def dc_status(
+    dc: DCConfig,
+    gateways: list[GatewayState],
+    *,
+    log_last: dict[str, int],
+    furthest: dict[str, int],
+    leaders: dict[str, str | None],
+    processes: dict[str, Process] | None = None,
+    data: bool | None = None,
+) -> DCStatus:
+    """One DC's row from its gateway processes' answers. Only the processes that answered count
+    for its clients, applied positions and lag (one still starting has bound no port yet); the DC
+    is ready only when every process answered ready, and draining when any answering one drains.
+    Its lag is against the log's last sequence, or, when the log did not answer, the furthest
+    position any DC applied."""
+    up = [g for g in gateways if g.answering]
+    heads = _lowest([g.applied for g in up]) if up else {}
+    target = {s: log_last.get(s, furthest.get(s, 0)) for s in heads}
+    counted = [g.clients for g in up if g.clients is not None]
+    return DCStatus(
+        name=dc.name,
+        http_url=dc.http_url,
+        processes=processes,
+        data=data,
+        answering=bool(up),
+        ready=bool(up) and len(up) == len(gateways) and all(g.ready for g in up),
+        draining=any(g.draining for g in up),
+        clients=sum(counted) if counted else None,
+        applied=heads,
+        lag=sum(max(0, target[s] - seq) for s, seq in heads.items()) if up else None,
+        leads=sorted(s for s, leader in leaders.items() if leader == dc.name),
+        gateways=gateways,
+    )
 
 
 async def _log_state(config: Config) -> tuple[dict[str, str | None], dict[str, int]]:
@@ -130,8 +177,8 @@ async def status(
     processes: dict[str, dict[str, Process]] | None = None,
     data: dict[str, bool] | None = None,
 ) -> ClusterStatus:
-    """Each DC's state: from its gateway's /healthz, the log's stream leaders and last sequences,
-    and (when a local supervisor asks) its processes and data folder."""
+    """Each DC's state: from each of its gateway processes' /healthz, the log's stream leaders and
+    last sequences, and (when a local supervisor asks) its processes and data folder."""
     async with httpx.AsyncClient(timeout=HEALTH_TIMEOUT_S) as http:
         per_dc = await asyncio.gather(*(_gateways(http, dc) for dc in config.dcs))
     leaders: dict[str, str | None] = {}
@@ -142,33 +189,19 @@ async def status(
             leaders, last = await _log_state(config)
     except (TimeoutError, OSError, nats.errors.Error, nats.js.errors.Error) as exc:
         log_error = f"the log did not answer ({type(exc).__name__}: {exc})".replace(": )", ")")
-    answering = [[g for g in gateways if g.answering] for gateways in per_dc]
-    applied = [_lowest([g.applied for g in up]) if up else {} for up in answering]
-    furthest: dict[str, int] = {}
-    for gateways in per_dc:
-        for g in gateways:
-            for stream, seq in g.applied.items():
-                furthest[stream] = max(furthest.get(stream, 0), seq)
-    out = []
-    for dc, gateways, up, heads in zip(config.dcs, per_dc, answering, applied, strict=True):
-        target = {s: last.get(s, furthest.get(s, 0)) for s in heads}
-        counted = [g.clients for g in up if g.clients is not None]
-        out.append(
-            DCStatus(
-                name=dc.name,
-                http_url=dc.http_url,
-                processes=processes.get(dc.name) if processes is not None else None,
-                data=data.get(dc.name) if data is not None else None,
-                answering=bool(up),
-                ready=bool(up) and len(up) == len(gateways) and all(g.ready for g in up),
-                draining=any(g.draining for g in up),
-                clients=sum(counted) if counted else None,
-                applied=heads,
-                lag=sum(max(0, target[s] - seq) for s, seq in heads.items()) if up else None,
-                leads=sorted(s for s, leader in leaders.items() if leader == dc.name),
-                gateways=gateways,
-            )
+    furthest = furthest_applied(per_dc)
+    out = [
+        dc_status(
+            dc,
+            gateways,
+            log_last=last,
+            furthest=furthest,
+            leaders=leaders,
+            processes=processes.get(dc.name) if processes is not None else None,
+            data=data.get(dc.name) if data is not None else None,
         )
+        for dc, gateways in zip(config.dcs, per_dc, strict=True)
+    ]
     return ClusterStatus(out, last, log_error, processes is not None)
 
 
@@ -223,8 +256,9 @@ async def evacuate(config: Config, name: str) -> dict[str, Any]:
 
 
 async def rebalance(config: Config) -> dict[str, str | None]:
-    """Spreads the stream leaders round-robin over the DCs that serve; returns where they are after.
-    Raises Unavailable when fewer than two DCs serve (moving every leader to one DC is no spread)."""
+    """Spreads the stream leaders round-robin over the DCs that serve (every gateway process of
+    the DC ready, none draining); returns where they are after. Raises Unavailable when fewer
+    than two DCs serve (moving every leader to one DC is no spread)."""
     serving = [d.name for d in (await status(config)).dcs if d.ready and not d.draining]
     if len(serving) < 2:
         raise Unavailable(f"only {len(serving)} DC serves: nothing to spread the leaders over")

@@ -74,8 +74,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         type=int,
         default=d.gateways_per_dc,
         metavar="N",
-        help="gateway processes per DC (docs/CONFIG.md, gateways); the verdict reads and compares "
-        "each one's read model",
+        help="gateway processes per DC (docs/CONFIG.md, gateways); the verdict checks each one "
+        "(chat: its read model, bank: its ledger, login: its end checks)",
     )
     p.add_argument(
         "--files", type=int, default=d.files, help="chat: users uploading files (32-128 KiB) during the drill"

@@ -48,7 +48,7 @@ def isolated_config(
     """A three-DC layout on isolated DCs (localcluster/netns.py), with secrets of its own.
     ``gateways``: gateway processes per DC (several: each also on a port of its own, the ports
     after the DC's ``http_port``: each DC has an address of its own, so the same ports in every DC)."""
-    shared = DCConfig(name="").http_port
+    shared = DCConfig.http_port  # the default, the same at every isolated DC
     own = tuple(range(shared + 1, shared + 1 + gateways)) if gateways > 1 else ()
     return on_sites(
         Config(

@@ -18,7 +18,7 @@ let token = sessionStorage.getItem(TOKEN_KEY);
 let dcs = JSON.parse(sessionStorage.getItem(DCS_KEY) || "[]");
 // The origin whose ops API answered last.
 let servedBy = location.origin;
-const previous = {}; // dc -> {t, sends, deliveries, errors}
+const previous = {}; // "<process URL>:<counter>" -> {t, value}
 const lastState = {}; // dc -> state shown
 let timer = null;
 
@@ -102,31 +102,37 @@ function readMetrics(m) {
 }
 
 // A DC's figures from every one of its gateway processes, each at its own URL (the shared port
-// would reach a different process at each poll, and its counters would jump between them):
-// counts are summed; a rebuild's progress is the slowest process's.
+// would reach a different process at each poll, and its counters would jump between them).
+// Counts are summed over the processes that answered; a rebuild's progress is the slowest
+// answering process's. A process that does not answer (one still starting binds no port) leaves
+// the others' figures shown; "starting" only when none answered and one said dc_starting.
 async function dcMetrics(dc) {
   const urls = (dc.gateways || []).map((g) => g.url);
-  try {
-    const each = await Promise.all((urls.length ? urls : [dc.http_url]).map(async (url) => {
-      const resp = await call(url, "/metrics", {}, METRICS_TIMEOUT_MS);
-      return readMetrics(parseMetrics(await resp.text()));
-    }));
-    const total = (k) => each.reduce((a, m) => a + m[k], 0);
-    const slowest = each.reduce((a, m) => (m.target - m.applied > a.target - a.applied ? m : a));
-    return {
-      ok: true,
-      sends: total("sends"),
-      deliveries: total("deliveries"),
-      errors: total("errors"),
-      limited: total("limited"),
-      failovers: total("failovers"),
-      caughtUp: each.every((m) => m.caughtUp),
-      target: slowest.target,
-      applied: slowest.applied,
-    };
-  } catch (e) {
-    return { ok: false, starting: e instanceof HttpError && e.code === "dc_starting", error: e.message };
+  const asked = urls.length ? urls : [dc.http_url];
+  const settled = await Promise.allSettled(asked.map(async (url) => {
+    const resp = await call(url, "/metrics", {}, METRICS_TIMEOUT_MS);
+    return { url, ...readMetrics(parseMetrics(await resp.text())) };
+  }));
+  const each = settled.filter((r) => r.status === "fulfilled").map((r) => r.value);
+  const failed = settled.filter((r) => r.status === "rejected").map((r) => r.reason);
+  if (!each.length) {
+    const starting = failed.some((e) => e instanceof HttpError && e.code === "dc_starting");
+    return { ok: false, starting, error: failed.map((e) => e.message).join("; "), each: [] };
   }
+  const total = (k) => each.reduce((a, m) => a + m[k], 0);
+  const slowest = each.reduce((a, m) => (m.target - m.applied > a.target - a.applied ? m : a));
+  return {
+    ok: true,
+    each,
+    sends: total("sends"),
+    deliveries: total("deliveries"),
+    errors: total("errors"),
+    limited: total("limited"),
+    failovers: total("failovers"),
+    caughtUp: each.every((m) => m.caughtUp),
+    target: slowest.target,
+    applied: slowest.applied,
+  };
 }
 
 // ---- rendering -------------------------------------------------------------------------------
@@ -148,11 +154,19 @@ function el(tag, attrs = {}, ...children) {
   return e;
 }
 
-function rate(name, now, value) {
-  const p = previous[name];
-  // A counter that went down belongs to a restarted gateway: no rate until the next poll.
-  if (!p || value === undefined || now <= p.t || value < p.value) return "–";
-  return ((value - p.value) / ((now - p.t) / 1000)).toFixed(1);
+// Per second since the last poll, summed over a DC's processes, each against its own last value:
+// a process that went away or restarted (its counter went down) adds nothing until the next poll,
+// and the others' rates still show.
+function rate(metrics, kind, now) {
+  let sum = 0;
+  let known = false;
+  for (const m of metrics.each) {
+    const p = previous[`${m.url}:${kind}`];
+    if (!p || now <= p.t || m[kind] < p.value) continue;
+    sum += (m[kind] - p.value) / ((now - p.t) / 1000);
+    known = true;
+  }
+  return known ? sum.toFixed(1) : "–";
 }
 
 function card(dc, metrics, state, now) {
@@ -168,8 +182,8 @@ function card(dc, metrics, state, now) {
     ["lag", dc.lag === null ? "–" : `${dc.lag} entries`],
     ["leads", (dc.leads || []).join(", ") || "none"],
     ["applied", applied],
-    ["sends/s", metrics.ok ? rate(dc.name + ":sends", now, metrics.sends) : "–"],
-    ["deliveries/s", metrics.ok ? rate(dc.name + ":deliveries", now, metrics.deliveries) : "–"],
+    ["sends/s", metrics.ok ? rate(metrics, "sends", now) : "–"],
+    ["deliveries/s", metrics.ok ? rate(metrics, "deliveries", now) : "–"],
     ["errors", metrics.ok ? `${metrics.errors} failed sends, ${metrics.limited} rate-limited` : "–"],
     ["failovers in", metrics.ok ? fmt(metrics.failovers) : "–"],
   ];
@@ -228,9 +242,9 @@ async function poll() {
         lastState[dc.name] = state;
       }
       const c = card(dc, metrics[i], state, now);
-      if (metrics[i].ok) {
-        previous[dc.name + ":sends"] = { t: now, value: metrics[i].sends };
-        previous[dc.name + ":deliveries"] = { t: now, value: metrics[i].deliveries };
+      for (const m of metrics[i].each) {
+        previous[`${m.url}:sends`] = { t: now, value: m.sends };
+        previous[`${m.url}:deliveries`] = { t: now, value: m.deliveries };
       }
       return c;
     });
