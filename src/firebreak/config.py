@@ -52,9 +52,8 @@ class DCConfig:
         """Where to reach each gateway process alone, by number: each at its own port where the
         DC has several with ``process_ports``; else only the DC's URL, as process 1 (where it has
         several without ports, that reaches whichever process the kernel picks)."""
-        if self.gateways > 1 and self.process_ports:
-            return [(k, f"http://{self.host}:{port}") for k, port in enumerate(self.process_ports, start=1)]
-        return [(1, self.http_url)]
+        own = [(k, self.process_url(k)) for k in range(1, self.gateways + 1)]
+        return [(k, url) for k, url in own if url is not None] or [(1, self.http_url)]
 
     def label(self, process: int) -> str:
         """The name of the DC's gateway process ``process`` (1-based) where one DC-wide name

@@ -18,9 +18,10 @@ from firebreak.domain.ids import WALLETS_STREAM, transfer_dedupe_id, wallet_subj
 from firebreak.drill.bank import BankWorkload
 from firebreak.drill.bank_checker import BankFindings, Histories, check
 from firebreak.drill.plan import DrillOptions
+from firebreak.drill.processes import every_process
 from firebreak.drill.record import Mark
 from firebreak.drill.runner import Drill
-from firebreak.errors import ConfigError, FirebreakError
+from firebreak.errors import FirebreakError
 from firebreak.wire.wallet_views import LedgerTotals
 
 
@@ -104,11 +105,7 @@ class BankDrill(Drill):
 
     def _processes(self) -> list[tuple[str, str]]:
         """(label, URL) of every gateway process of the serving DCs."""
-        where = [self._config.dc(dc) for dc in self._alive()]
-        for d in where:
-            if d.gateways > 1 and not d.process_ports:  # the shared port reaches any process
-                raise ConfigError(f"{d.name} has several gateway processes but no process_ports")
-        return [(d.label(k), url) for d in where for k, url in d.process_urls()]
+        return every_process(self._config.dc(dc) for dc in self._alive())
 
     async def _positions(self) -> set[int]:
         headers = {"x-ops-token": self._config.secrets.ops_token}

@@ -30,6 +30,7 @@ from firebreak.drill.login_records import (
 )
 from firebreak.drill.oidc_site import PASSWORD, REDIRECT, REQUEST_TIMEOUT_S, OidcSite, post_or_none, why_not
 from firebreak.drill.plan import DrillOptions
+from firebreak.drill.processes import every_process
 from firebreak.errors import FirebreakError
 
 
@@ -167,8 +168,7 @@ class LoginWorkload(OidcSite):
         refreshes, one at each."""
         probes: list[FamilyProbe] = []
         auth = httpx.BasicAuth(self.client_id, self.secret)
-        where = [self._config.dcs[dc] for dc in alive]
-        processes = [(d.label(k), url) for d in where for k, url in d.process_urls()]
+        processes = every_process(self._config.dcs[dc] for dc in alive)
         async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT_S) as http:
             for fam in self.families.values():
                 if not fam.clean:

@@ -15,6 +15,7 @@ from firebreak.drill.login import LoginWorkload
 from firebreak.drill.login_checker import LoginFindings, check
 from firebreak.drill.login_records import FamilyProbe, LoginRecord
 from firebreak.drill.plan import DrillOptions
+from firebreak.drill.processes import every_process
 from firebreak.drill.record import Mark
 from firebreak.drill.runner import Drill
 
@@ -83,9 +84,8 @@ class LoginDrill(Drill):
         """Waits (bounded by settle_s) until each serving DC's provider answers its discovery, at
         each of its gateway processes where it has several (the end checks ask each)."""
         end = time.monotonic() + self._o.settle_s
-        where = [self._config.dcs[i] for i in alive]
         async with httpx.AsyncClient(timeout=5) as http:
-            for base in [url for d in where for _, url in d.process_urls()]:
+            for _, base in every_process(self._config.dcs[i] for i in alive):
                 url = base + "/.well-known/openid-configuration"
                 while time.monotonic() < end:
                     try:

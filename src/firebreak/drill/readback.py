@@ -12,9 +12,10 @@ import msgspec
 
 from firebreak.client import Client
 from firebreak.config import Config
+from firebreak.drill.processes import every_process
 from firebreak.drill.record import HistoryEntry, ReadProbe
 from firebreak.drill.workload import Workload
-from firebreak.errors import ConfigError, FirebreakError
+from firebreak.errors import FirebreakError
 
 #: Per serving DC: room histories; and the digest of each read model, by gateway process label
 #: (``dc1``, ``dc1#2``: one per DC where it has one process).
@@ -79,16 +80,12 @@ async def read_back(config: Config, alive: list[str], workload: Workload) -> Rea
                 per_room[room_id] = entries
             histories[dc] = per_room
             # Every gateway process's read model, where the DC has several (each at its own port).
-            where = config.dc(dc)
-            for process in range(1, where.gateways + 1):
-                own = where.process_url(process)
-                if own is None:  # the shared port reaches any process: no comparison of each
-                    raise ConfigError(f"{dc} has several gateway processes but no process_ports")
+            for label, own in every_process([config.dc(dc)]):
                 resp = await http.get(
                     own + "/internal/digest", headers={"x-ops-token": config.secrets.ops_token}
                 )
                 body = resp.json()
-                digests[where.label(process)] = msgspec.json.encode(body["digest"]).decode()
+                digests[label] = msgspec.json.encode(body["digest"]).decode()
     return histories, digests
 
 
