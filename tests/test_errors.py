@@ -184,7 +184,7 @@ async def test_rate_limit(cluster: LocalCluster, make_client: ClientFactory) -> 
     assert len(history.messages) == accepted, "refused sends leave nothing behind"
 
 
-async def test_websocket_refuses_bad_token_and_cursor(
+async def test_websocket_refuses_bad_token_cursor_and_heartbeat(
     cluster: LocalCluster, make_client: ClientFactory
 ) -> None:
     alice = await user(make_client, 0)
@@ -192,6 +192,8 @@ async def test_websocket_refuses_bad_token_and_cursor(
     for query, code, close in (
         ("token=nope", "invalid_token", 4401),
         (f"token={alice.token}&cursor=garbage", "invalid_cursor", 4400),
+        (f"token={alice.token}&heartbeat_s=1.5", "invalid_heartbeat", 4400),
+        (f"token={alice.token}&heartbeat_s=-30", "invalid_heartbeat", 4400),
     ):
         async with connect(f"{base}?{query}") as ws:
             frame = json.loads(await ws.recv())

@@ -1,5 +1,6 @@
-"""The gateway's one heartbeat timer (entrypoints/gateway/heartbeats.py): every registered socket
-is beaten once per interval, a removed one no more, and one failing write does not stop the rest."""
+"""The gateway's heartbeat timers (entrypoints/gateway/heartbeats.py): every registered socket
+is beaten once per interval (its own, if its client asked for a longer one), a removed one no
+more, and one failing write does not stop the rest; what a client may ask for."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import time
 import pytest
 
 from firebreak.entrypoints.gateway.heartbeats import Heartbeats
+from firebreak.errors import BadRequest
 from tests.helpers import eventually
 
 INTERVAL_S = 0.3
@@ -110,3 +112,64 @@ def test_bad_settings_are_refused() -> None:
         Heartbeats(0)
     with pytest.raises(ValueError):
         Heartbeats(1.0, slots=0)
+
+
+async def test_each_socket_is_beaten_at_its_own_interval() -> None:
+    heartbeats = Heartbeats(INTERVAL_S, slots=2, longest_s=10)
+    often, rarely = _Socket(), _Socket()
+    heartbeats.add(often)
+    heartbeats.add(rarely, 3 * INTERVAL_S)
+    assert heartbeats.count == 2
+    await eventually(lambda: _count([rarely], 2), within_s=10, what="two rare beats")
+    gaps = [b - a for a, b in itertools.pairwise(rarely.beats)]
+    assert all(gap >= 3 * INTERVAL_S - 0.05 for gap in gaps), gaps
+    assert len(often.beats) >= 3, "the default interval's sockets are beaten meanwhile"
+
+
+@pytest.mark.parametrize(
+    ("asked", "taken"),
+    [
+        (None, 5.0),
+        ("5", 5.0),
+        ("60", 60.0),
+        ("0060", 60.0),
+        ("2", 5.0),
+        ("0", 5.0),
+        ("300", 300.0),
+        ("999999", 300.0),
+        ("9" * 5000, 300.0),
+        ("0000005", 5.0),
+    ],
+)
+def test_an_asked_interval_is_taken_within_bounds(asked: str | None, taken: float) -> None:
+    assert Heartbeats(5.0, longest_s=300.0).interval(asked) == taken
+
+
+@pytest.mark.parametrize("asked", ["1.5", "-30", "+30", "abc", "1e3", "\u0663", "\uff13", " 30"])
+def test_an_interval_that_is_not_whole_seconds_is_refused(asked: str) -> None:
+    with pytest.raises(BadRequest) as refused:
+        Heartbeats(5.0, longest_s=300.0).interval(asked)
+    assert refused.value.code == "invalid_heartbeat" and refused.value.status == 400
+
+
+async def test_an_intervals_timer_stops_with_its_last_socket_and_starts_again() -> None:
+    heartbeats = Heartbeats(INTERVAL_S, slots=1, longest_s=10)
+    often, first, later = _Socket(), _Socket(), _Socket()
+    heartbeats.add(often)
+    remove = heartbeats.add(first, 2 * INTERVAL_S)
+    await eventually(lambda: _count([first], 1), within_s=10, what="a rare beat")
+    remove()
+    # Three default beats (0.9 s) outlast the rare timer's next tick (0.6 s), which finds its
+    # interval empty and stops: the default interval's timer goes on meanwhile.
+    target = len(often.beats) + 3
+    await eventually(lambda: _count([often], target), within_s=10, what="default beats")
+    heartbeats.add(later, 2 * INTERVAL_S)
+    await eventually(lambda: _count([later], 2), within_s=10, what="rare beats again")
+    assert len(first.beats) <= 2, "a removed socket hears no more (one beat may have been due)"
+
+
+def test_an_interval_that_interval_would_not_give_is_refused() -> None:
+    heartbeats = Heartbeats(5.0, longest_s=300.0)
+    for wrong in (0.0, 1.0, 301.0):
+        with pytest.raises(ValueError):
+            heartbeats.add(_Socket(), wrong)

@@ -5,6 +5,7 @@ client goes away."""
 from __future__ import annotations
 
 import asyncio
+import json
 
 import httpx
 from websockets.asyncio.client import connect
@@ -84,11 +85,37 @@ async def test_session_ends_when_its_client_goes_away(
     await eventually(released, within_s=10, what="the hub to drop the closed session")
 
 
-async def test_a_quiet_socket_gets_heartbeats(cluster: LocalCluster, make_client: ClientFactory) -> None:
-    """With nothing to deliver, the server still says it is there, every ``ws_heartbeat_s``."""
+async def test_a_quiet_socket_gets_heartbeats_at_the_interval_it_asked_for(
+    cluster: LocalCluster, make_client: ClientFactory
+) -> None:
+    """With nothing to deliver, the server still says it is there: every ``ws_heartbeat_s``, or
+    less often for a client that asked (``?heartbeat_s=``, kept within ``ws_heartbeat_max_s``), as
+    its ``ready`` frame states."""
     alice = await user(make_client, 1)
-    every = cluster.config.limits.ws_heartbeat_s
-    async with connect(f"{cluster.config.dcs[1].ws_url}?token={alice.token}") as ws:
-        assert '"kind":"ready"' in str(await ws.recv())
-        for _ in range(2):
-            assert await asyncio.wait_for(ws.recv(), every + 3) == HEARTBEAT_FRAME
+    limits = cluster.config.limits
+    every = limits.ws_heartbeat_s
+    url = f"{cluster.config.dcs[1].ws_url}?token={alice.token}"
+    async with (
+        connect(url) as plain,
+        connect(f"{url}&heartbeat_s=60") as rare,
+        connect(f"{url}&heartbeat_s=100000") as rarest,
+    ):
+        for ws, stated in ((plain, every), (rare, 60), (rarest, limits.ws_heartbeat_max_s)):
+            ready = json.loads(await ws.recv())
+            assert ready["kind"] == "ready" and ready["heartbeat_s"] == stated, ready
+        heard_rare: list[object] = []
+
+        async def listen() -> None:
+            async for frame in rare:
+                heard_rare.append(frame)
+
+        listening = asyncio.ensure_future(listen())
+        try:
+            # Four beats: three intervals at least, in which a socket beaten at the default
+            # interval hears two beats or more.
+            for _ in range(4):
+                assert await asyncio.wait_for(plain.recv(), every + 3) == HEARTBEAT_FRAME
+        finally:
+            listening.cancel()
+        # Its slot is beaten once a minute: at most one beat meanwhile.
+        assert heard_rare.count(HEARTBEAT_FRAME) <= 1, heard_rare

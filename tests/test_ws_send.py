@@ -390,13 +390,15 @@ def test_the_bench_sends_over_the_websocket(tmp_path: Path) -> None:
 
 def test_the_bench_spreads_its_sockets_over_source_addresses_and_processes(tmp_path: Path) -> None:
     """The mechanism for 100,000 connections at a small size: live sockets from several loopback
-    source addresses, the open-files limit raised by the tool itself, and the members who do not
-    send held by listener processes, whose deliveries count with the main process's."""
+    source addresses, the open-files limit raised by the tool itself, the members who do not send
+    held by listener processes, whose deliveries count with the main process's, and every socket
+    asking for rarer heartbeats."""
     out = tmp_path / "bench.json"
     proc = subprocess.run(
         [sys.executable, "-m", "firebreak.entrypoints.cli", "bench", "--rooms", "3", "--room-size", "4",
          "--duration", "1", "--raw-messages", "100", "--raw-sequential", "10", "--send-over", "ws",
-         "--source-addresses", "3", "--listener-processes", "2", "--json", str(out)],
+         "--source-addresses", "3", "--listener-processes", "2", "--heartbeat-s", "60",
+         "--json", str(out)],
         capture_output=True, text=True, timeout=240, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -405,6 +407,7 @@ def test_the_bench_spreads_its_sockets_over_source_addresses_and_processes(tmp_p
     assert fb["online_clients"] == 12 and fb["source_addresses"] == 3
     assert fb["deliveries"] == fb["messages"] * 4, "each member got each, whichever process holds it"
     assert {"load listener 1", "load listener 2"} <= set(run["processes"])
+    assert run["options"]["heartbeat_s"] == 60 and "heartbeat every 60 s asked" in proc.stdout
     # Set-up is timed to each socket's ready frame, with the CPU it took (no figure is judged here;
     # the gateways' comes from /proc in 10 ms ticks, which 12 sockets may not fill).
     assert fb["connects_per_s"] > 0 and fb["connect_cpu_ms_load"] > 0 and fb["connect_cpu_ms_gateways"] >= 0

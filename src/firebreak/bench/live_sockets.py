@@ -21,10 +21,14 @@ CONNECT_CONCURRENCY = 256
 
 
 class LiveSockets:
-    """``on_frame`` hears this process's frames that deliver no message (acks, ...)."""
+    """``on_frame`` hears this process's frames that deliver no message (acks, ...); every socket
+    asks for a heartbeat every ``heartbeat_s`` (None: the server's default)."""
 
-    def __init__(self, on_frame: Callable[[SeenFrame], None], source_addresses: int) -> None:
+    def __init__(
+        self, on_frame: Callable[[SeenFrame], None], source_addresses: int, heartbeat_s: int | None = None
+    ) -> None:
         self._on_frame = on_frame
+        self._query: dict[str, str] = {} if heartbeat_s is None else {"heartbeat_s": str(heartbeat_s)}
         self._source_addresses = source_addresses
         self._counter = itertools.count()
         self._handshakes = asyncio.Semaphore(CONNECT_CONCURRENCY)
@@ -49,7 +53,7 @@ class LiveSockets:
         return len(self._own) + self._listened
 
     def dial(self, host: str, port: int, token: str) -> Dial:
-        path = "/v1/ws?" + urllib.parse.urlencode({"token": token})
+        path = "/v1/ws?" + urllib.parse.urlencode({"token": token, **self._query})
         return Dial(host, port, path, source_address(next(self._counter), self._source_addresses))
 
     async def open(self, dials: Sequence[Dial]) -> WireWebSocket:

@@ -64,7 +64,7 @@ class Load:
         self._budget = itertools.count()
         self._failed = 0
         self._connect_s = 0.0
-        self._sockets = LiveSockets(self._on_frame, options.source_addresses)
+        self._sockets = LiveSockets(self._on_frame, options.source_addresses, options.heartbeat_s)
         self._conns: list[HttpConnection] = []
         self.sent_at: dict[str, float] = {}
         #: every message should reach this many live connections (the online members of its room)

@@ -29,6 +29,9 @@ class BenchOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     window: int = 1
     #: loopback source addresses the live sockets are spread over (bench/connections.py)
     source_addresses: int = 1
+    #: the heartbeat interval every live socket asks for (``/v1/ws?heartbeat_s=``; None: the
+    #: server's default, as the web app has it)
+    heartbeat_s: int | None = None
     #: processes that hold the live sockets of members other than the senders (bench/listeners.py;
     #: 0: this process holds every socket; None: the bench chooses, bench/listeners.py)
     listener_processes: int | None = None

@@ -132,7 +132,12 @@ def table(result: BenchResult) -> str:
         f"rooms {result.options.rooms} x {result.options.room_size} members, {f.online_clients} online "
         f"(from {f.source_addresses} source addresses), "
         f"{result.options.message_size} B messages, {result.options.batch} per request, "
-        f"sent over {result.options.send_over}",
+        f"sent over {result.options.send_over}"
+        + (
+            ""
+            if result.options.heartbeat_s is None
+            else f", heartbeat every {result.options.heartbeat_s} s asked"
+        ),
         f"{'firebreak sends/s':28} {f.per_s:>10,.1f}   ({f.messages} in {f.seconds:.1f} s)",
         f"{'deliveries/s':28} {f.deliveries_per_s:>10,.1f}",
         f"{'live sockets opened/s':28} {f.connects_per_s:>10,.1f}   (connect to ready, up to "

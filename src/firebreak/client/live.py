@@ -41,6 +41,11 @@ from firebreak.retry import Backoff
 from firebreak.wire.frames import ClientFrame
 from firebreak.wire.presence_views import PresenceView, TypingView
 
+#: The heartbeat interval this client asks for: it pings the server itself (every 2 s, below) to
+#: tell a silent DC, so the server's ``heartbeat`` frames, which a browser needs, would only cost
+#: the gateway a write per socket every 5 s (the server keeps the interval within its bounds).
+HEARTBEAT_S = 60
+
 
 class LiveState(enum.Enum):
     CONNECTING = "connecting"
@@ -144,7 +149,7 @@ class LiveConnection:
         self._set(LiveState.CLOSED)
 
     def _url(self) -> str:
-        query = {"token": self._token() or ""}
+        query = {"token": self._token() or "", "heartbeat_s": str(HEARTBEAT_S)}
         if self.cursor:
             query["cursor"] = self.cursor
         return f"{self.ws_urls[self.current]}?{urllib.parse.urlencode(query)}"

@@ -96,6 +96,15 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         f"1-{MAX_SOURCE_ADDRESSES}), past the ephemeral port range of one",
     )
     p.add_argument(
+        "--heartbeat-s",
+        type=int,
+        default=None,
+        metavar="S",
+        help="every live socket asks for a heartbeat frame every S seconds (1-3600; the server "
+        "keeps it within its bounds, docs/LIMITS.md), as clients that check liveness themselves "
+        "do; default: the server's interval, as the web app has it",
+    )
+    p.add_argument(
         "--listener-processes",
         type=int,
         default=None,
@@ -201,6 +210,7 @@ def _options(args: argparse.Namespace) -> BenchOptions:
         send_over=args.send_over,
         window=args.window,
         source_addresses=args.source_addresses,
+        heartbeat_s=args.heartbeat_s,
         listener_processes=args.listener_processes,
         gateways_per_dc=args.gateways_per_dc,
         link_delay_ms=args.link_rtt_ms / 2,
@@ -217,6 +227,8 @@ def _options(args: argparse.Namespace) -> BenchOptions:
         raise BadRequest(f"--listener-processes takes 0-{MAX_LISTENERS}")
     if options.gateways_per_dc is not None and not 1 <= options.gateways_per_dc <= MAX_GATEWAYS_PER_DC:
         raise BadRequest(f"--gateways-per-dc takes 1-{MAX_GATEWAYS_PER_DC}")
+    if options.heartbeat_s is not None and not 1 <= options.heartbeat_s <= 3600:
+        raise BadRequest("--heartbeat-s takes 1-3600 seconds")
     if not 1 <= options.source_addresses <= MAX_SOURCE_ADDRESSES:
         raise BadRequest(f"--source-addresses takes 1-{MAX_SOURCE_ADDRESSES}")
     if not 1 <= options.window <= 100 or (options.window > 1 and options.send_over != "ws"):

@@ -100,9 +100,15 @@ class LiveSession:
         self._max_queue = max_queue
         self.delivered: Cursor | None = None
 
-    async def run(self, write_frame: WriteFrame, write_frame_now: WriteFrameNow | None = None) -> None:
+    async def run(
+        self,
+        write_frame: WriteFrame,
+        write_frame_now: WriteFrameNow | None = None,
+        heartbeat_s: float | None = None,
+    ) -> None:
         """Streams until cancelled or ended by the server (raises SessionEnded). With
-        ``write_frame_now``, live events are written by the hub whenever the socket takes them at once."""
+        ``write_frame_now``, live events are written by the hub whenever the socket takes them at
+        once; ``heartbeat_s`` is the socket's heartbeat interval, which its ``ready`` frame states."""
         sub = Subscriber(self._user_id, self._max_queue, self._session_id)
         self._hub.add(sub)
         try:
@@ -115,7 +121,7 @@ class LiveSession:
             self.delivered = delivered
             write = _first_now(write_frame, write_frame_now)
             await self._catch_up(write, delivered, head)
-            await write(ready_frame(str(delivered)))
+            await write(ready_frame(str(delivered), heartbeat_s))
             detach = self._ephemeral(self._user_id, write_frame, write_frame_now) if self._ephemeral else None
             try:
                 await self._live(write_frame, sub, delivered, write_frame_now)

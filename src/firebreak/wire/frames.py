@@ -3,7 +3,7 @@ each is sent, docs/API.md what a client does with it).
 
     {"kind":"event","cursor":"c1-...","data":{"p":0,"seq":17,"room_seq":5,"event":{...}}}
     {"kind":"events","cursor":"c1-...","data":[{...},{...}]}   # several, in order
-    {"kind":"ready","cursor":"c1-..."}                          # catch-up done; live from here
+    {"kind":"ready","cursor":"c1-...","heartbeat_s":5.0}        # catch-up done; live from here
     {"kind":"error","code":"session_revoked","message":"..."}   # then the socket closes
     {"kind":"typing","typing":{"room_id":"g_...","user_id":"...","typing":true,"until":...,"ttl_ms":5000}}
     {"kind":"presence","presence":[{"user_id":"...","online":false,"last_seen":...}]}
@@ -38,10 +38,27 @@ class Frame(msgspec.Struct, Generic[T], frozen=True, omit_defaults=True):
     typing: TypingView | None = None
     #: A ``presence`` frame's changes.
     presence: list[PresenceView] | None = None
+    #: A ``ready`` frame's heartbeat interval: a ``heartbeat`` frame comes about this often
+    #: (absent from an older DC: 5 s).
+    heartbeat_s: float | None = None
 
 
 #: What a client decodes.
 ClientFrame = Frame[ClientEvent | list[ClientEvent]]
+
+#: The fields each kind of frame always carries besides ``kind`` (others it may carry:
+#: ``heartbeat_s`` on ``ready``). The AsyncAPI description's messages are made from this
+#: (entrypoints/gateway/asyncapi.py), and tests/test_asyncapi.py checks every frame built below
+#: against them.
+FRAME_FIELDS: dict[str, tuple[str, ...]] = {
+    "event": ("cursor", "data"),
+    "events": ("cursor", "data"),
+    "ready": ("cursor",),
+    "error": ("code", "message"),
+    "typing": ("typing",),
+    "presence": ("presence",),
+    "heartbeat": (),
+}
 
 _encoder = msgspec.json.Encoder()
 
@@ -55,8 +72,8 @@ def events_frame(cursor: str, bodies: list[bytes]) -> bytes:
     )
 
 
-def ready_frame(cursor: str) -> bytes:
-    return _encoder.encode(Frame[None](kind="ready", cursor=cursor))
+def ready_frame(cursor: str, heartbeat_s: float | None = None) -> bytes:
+    return _encoder.encode(Frame[None](kind="ready", cursor=cursor, heartbeat_s=heartbeat_s))
 
 
 def error_frame(code: str, message: str) -> bytes:
@@ -71,6 +88,7 @@ def presence_frame(changes: list[PresenceView]) -> bytes:
     return _encoder.encode(Frame[None](kind="presence", presence=changes))
 
 
-#: Sent every ``Limits.ws_heartbeat_s`` on a live socket: silence longer than a few of these means
-#: the DC stopped answering even if its TCP connection is still open (browsers cannot send pings).
+#: Sent every ``Limits.ws_heartbeat_s``, or the longer interval the client asked for, on a live
+#: socket: silence longer than a few of these means the DC stopped answering even if its TCP
+#: connection is still open (browsers cannot send pings).
 HEARTBEAT_FRAME = _encoder.encode(Frame[None](kind="heartbeat")).decode()

@@ -8,8 +8,8 @@ from fastapi.responses import Response
 from starlette.types import ASGIApp
 
 from firebreak.config import Config, DCConfig
+from firebreak.entrypoints.gateway import asyncapi, boundary
 from firebreak.entrypoints.gateway import body_params as bodies
-from firebreak.entrypoints.gateway import boundary
 from firebreak.entrypoints.gateway.apidocs import install_docs
 from firebreak.entrypoints.gateway.file_routes import CHUNK_PATH, add_file_routes
 from firebreak.entrypoints.gateway.gatekeeper import Gatekeeper
@@ -100,12 +100,15 @@ def create_app(gw: GatewayParts) -> ASGIApp:
     app = FastAPI(
         title="Firebreak",
         version="1",
-        description="A messenger whose every change is an event in a log replicated across three DCs.",
+        description="A messenger whose every change is an event in a log replicated across three DCs. "
+        "The live WebSocket (`/v1/ws`: frames, commands, close codes) is described by the AsyncAPI "
+        f"document at `{asyncapi.PATH}`.",
         docs_url=None,
         redoc_url=None,
     )
     boundary.install(app, gw.config.limits, extra_operations=SEND_OPERATION, refused=gw.metrics.refused)
     install_docs(app)
+    asyncapi.install_asyncapi(app, gw.config.limits)
 
     accounts, rooms, room_queries = gw.accounts, gw.rooms, gw.room_queries
 
@@ -267,7 +270,7 @@ def create_app(gw: GatewayParts) -> ASGIApp:
         refusal=gw.refusal,
         write_url=gw.write_url,
         metrics=gw.metrics,
-        heartbeats=Heartbeats(gw.config.limits.ws_heartbeat_s),
+        heartbeats=Heartbeats(gw.config.limits.ws_heartbeat_s, longest_s=gw.config.limits.ws_heartbeat_max_s),
         commands=LiveCommands(
             accounts=accounts,
             rooms=rooms,

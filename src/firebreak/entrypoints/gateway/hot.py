@@ -80,7 +80,8 @@ class HotLane:
         client sent it, or None; raises BadRequest for a malformed one); ``refusal()`` says why this DC takes
         no WebSockets now, if so; ``write_url(room_id)`` is the hint for where to send that room's
         writes (the ``Firebreak-Write-Url`` header), if any; ``heartbeats`` gives every live
-        socket its ``heartbeat`` frames (heartbeats.py; by default every 5 s); ``commands`` runs
+        socket its ``heartbeat`` frames (heartbeats.py; by default every 5 s, or the longer interval
+        its client asked for with ``?heartbeat_s=``); ``commands`` runs
         what clients send on their live sockets (ws_commands.py; without it, what they send is
         ignored)."""
         self._app = app
@@ -141,8 +142,9 @@ class HotLane:
     # ---- /v1/ws -------------------------------------------------------------------------------
 
     async def _live(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Accepts, authenticates (``?token=``), then streams the session until the client goes
-        away or the server ends it. See service/sessions.py for the frames and their order."""
+        """Accepts, authenticates (``?token=``; ``?cursor=`` and ``?heartbeat_s=`` are optional),
+        then streams the session until the client goes away or the server ends it. See
+        service/sessions.py for the frames and their order."""
         if (await receive())["type"] != "websocket.connect":
             return
         await send({"type": "websocket.accept"})
@@ -154,6 +156,7 @@ class HotLane:
             token = query.get("token", [""])[0]
             claims = self._accounts.authenticate(token)
             cursor = query.get("cursor", [None])[0]
+            heartbeat_s = self._heartbeats.interval(query.get("heartbeat_s", [None])[0])
             session = self._new_session(claims.user_id, claims.session_id, cursor)
             self._metrics.ws_opened(claims.session_id, cursor is not None)
         except FirebreakError as exc:
@@ -166,13 +169,13 @@ class HotLane:
         # Two things can end a session: the server (SessionEnded, or the socket failing under a
         # send) and the client going away, which only receive() reports. Without watching it, a
         # silent session would stay registered with the hub until the next event for its user.
-        # Heartbeats come from the gateway's one timer (heartbeats.py), not from this loop.
+        # Heartbeats come from the gateway's timers (heartbeats.py), not from this loop.
         write_now = _write_frame_now(scope)
         commands = (
             None if self._commands is None else self._commands.connection(token, write_frame, write_now)
         )
-        streaming = asyncio.ensure_future(session.run(write_frame, write_now))
-        stop_beating = self._heartbeats.add(_beat(send, write_now))
+        streaming = asyncio.ensure_future(session.run(write_frame, write_now, heartbeat_s))
+        stop_beating = self._heartbeats.add(_beat(send, write_now), heartbeat_s)
         incoming: asyncio.Future[Message] | None = None
         try:
             while not streaming.done():

@@ -69,8 +69,10 @@ async def serve(config: Config, dc_name: str, process: int = 1) -> None:
             ws=SendNowWebSocketProtocol,
             # Clients connect directly (no proxy in front): skip X-Forwarded-* rewriting.
             proxy_headers=False,
-            # Dead peers are dropped by the kernel (websocket.UNACKED_LIMIT_S); pings are the
-            # fallback where that option is missing, rare because each costs every idle socket.
+            # Dead peers are dropped by the kernel (websocket.UNACKED_LIMIT_S) once bytes sent to
+            # them go unacknowledged: heartbeats make such bytes every 5 s, and these pings every
+            # 30 s on sockets whose clients asked for rarer heartbeats (and are the fallback where
+            # the option is missing). Rare, because each costs every idle socket.
             ws_ping_interval=30,
             ws_ping_timeout=20,
             timeout_graceful_shutdown=2,

@@ -41,9 +41,9 @@ CONNECTION_ATTRS = ("extensions", "writes", "expect_continuation_frame", "state"
 
 #: A live socket whose sent bytes stay unacknowledged this long is closed by the kernel
 #: (TCP_USER_TIMEOUT, Linux): a client that vanished without closing (its machine off, its network
-#: gone) is noticed within this plus one heartbeat interval, since every live socket is sent a
-#: heartbeat frame every few seconds. The kernel keeps this timer, so it costs an idle socket
-#: nothing, unlike a ping timer per socket (uvicorn's pings stay, rarer, where the option is missing).
+#: gone) is noticed within this plus one heartbeat interval (5 s), or plus uvicorn's ping interval
+#: (30 s) for a client that asked for rarer heartbeats: either puts bytes in flight. The kernel
+#: keeps this timer, so it costs an idle socket nothing, unlike a ping timer per socket.
 UNACKED_LIMIT_S = 20.0
 
 log = logging.getLogger(__name__)
