@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import subprocess
 import sys
 
 from firebreak.bench.connections import SOCKETS_PER_GATEWAY, gateways_for, source_address
 from firebreak.bench.listener_wire import Dial
 from firebreak.bench.listeners import SOCKETS_PER_LISTENER, deal, listeners_for
+from firebreak.bench.wire import close_websocket, open_websocket
 
 _RAISE = """
 import resource
@@ -46,6 +49,28 @@ def test_the_open_files_limit_goes_up_to_what_is_wanted_where_the_process_may() 
 def test_sockets_are_spread_over_loopback_source_addresses() -> None:
     assert source_address(0, 1) is None
     assert [source_address(i, 3) for i in range(4)] == ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.2"]
+
+
+async def _upgrade(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await reader.readuntil(b"\r\n\r\n")
+    writer.write(b"HTTP/1.1 101 Switching Protocols\r\n\r\n")
+    await reader.read()  # until the client closes
+    writer.close()
+
+
+async def test_a_socket_from_a_source_address_leaves_the_choice_of_its_port_to_connect() -> None:
+    """A plain bind to the source address would make the kernel search for a port no socket on that
+    address uses, a scan of the port range per socket once half of it is taken (bench/connections.py)."""
+    server = await asyncio.start_server(_upgrade, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        ws = await open_websocket("127.0.0.1", port, "/v1/ws", lambda _: None, "127.0.0.3")
+        assert ws.transport is not None
+        sock = ws.transport.get_extra_info("socket")
+        assert sock.getsockname()[0] == "127.0.0.3"
+        assert sock.getsockopt(socket.IPPROTO_IP, socket.IP_BIND_ADDRESS_NO_PORT) == 1
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+        close_websocket(ws)
 
 
 def test_listener_processes_are_added_only_past_what_one_process_holds() -> None:

@@ -5,6 +5,12 @@
   gateway is one destination. Spreading the sockets over several loopback source addresses
   (127.0.0.2, 127.0.0.3, ...: all of 127.0.0.0/8 is the loopback interface on Linux) multiplies
   that by their number.
+* Binding to a source address: a plain ``bind(address, 0)`` makes the kernel choose the local
+  port at once, without knowing the destination, so it looks for a port no socket on that address
+  uses at all. Past about half the port range per address that search scans the range on every
+  bind: a few milliseconds of kernel CPU per socket, most of the load generator's set-up cost at
+  100,000 sockets (docs/PERFORMANCE.md). ``IP_BIND_ADDRESS_NO_PORT`` leaves the port to
+  ``connect()``, which knows the destination and may reuse a port that other destinations use.
 * Open files: each socket is a file descriptor in the load generator and one in a gateway. The
   bench raises its own limit before it starts the cluster, whose processes inherit it: the soft
   limit up to the hard one, and the hard one too where the process may (CAP_SYS_RESOURCE).
@@ -12,8 +18,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import resource
+import socket
 
 #: 127.0.0.2 up to 127.0.0.251: 127.0.0.1 stays the gateways' own address.
 MAX_SOURCE_ADDRESSES = 250
@@ -53,3 +61,20 @@ def source_address(i: int, count: int) -> str | None:
     if count <= 1:
         return None
     return f"127.0.0.{2 + i % min(count, MAX_SOURCE_ADDRESSES)}"
+
+
+async def connect_from(source: str, host: str, port: int) -> socket.socket:
+    """A TCP connection to ``host:port`` from local address ``source``, the port chosen by
+    ``connect()`` (see the module's docstring), ready for ``loop.create_connection(sock=...)``."""
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_BIND_ADDRESS_NO_PORT, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind((source, 0))
+        await loop.sock_connect(sock, (host, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock

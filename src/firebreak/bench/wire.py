@@ -21,6 +21,7 @@ import struct
 from collections.abc import Callable
 from typing import cast
 
+from firebreak.bench.connections import connect_from
 from firebreak.wire.views import WRITE_URL_HEADER
 
 
@@ -252,10 +253,15 @@ async def open_websocket(
         f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
     ).encode()
     loop = asyncio.get_running_loop()
-    local = None if source is None else (source, 0)
-    _, proto = await loop.create_connection(
-        lambda: WireWebSocket(on_text, handshake), host, port, local_addr=local
-    )
+    if source is None:
+        _, proto = await loop.create_connection(lambda: WireWebSocket(on_text, handshake), host, port)
+    else:
+        sock = await connect_from(source, host, port)
+        try:
+            _, proto = await loop.create_connection(lambda: WireWebSocket(on_text, handshake), sock=sock)
+        except BaseException:
+            sock.close()
+            raise
     await proto.opened
     return proto
 
