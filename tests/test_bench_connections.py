@@ -6,6 +6,11 @@ import asyncio
 import socket
 import subprocess
 import sys
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import pytest
+import uvloop
 
 from firebreak.bench.connections import SOCKETS_PER_GATEWAY, gateways_for, source_address
 from firebreak.bench.listener_wire import Dial
@@ -58,19 +63,27 @@ async def _upgrade(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -
     writer.close()
 
 
-async def test_a_socket_from_a_source_address_leaves_the_choice_of_its_port_to_connect() -> None:
-    """A plain bind to the source address would make the kernel search for a port no socket on that
-    address uses, a scan of the port range per socket once half of it is taken (bench/connections.py)."""
+async def _open_from_a_source_address() -> tuple[str, int]:
     server = await asyncio.start_server(_upgrade, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     async with server:
         ws = await open_websocket("127.0.0.1", port, "/v1/ws", lambda _: None, "127.0.0.3")
         assert ws.transport is not None
         sock = ws.transport.get_extra_info("socket")
-        assert sock.getsockname()[0] == "127.0.0.3"
-        assert sock.getsockopt(socket.IPPROTO_IP, socket.IP_BIND_ADDRESS_NO_PORT) == 1
-        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
-        close_websocket(ws)
+        try:
+            return sock.getsockname()[0], sock.getsockopt(socket.IPPROTO_IP, socket.IP_BIND_ADDRESS_NO_PORT)
+        finally:
+            close_websocket(ws)
+
+
+@pytest.mark.parametrize("run", [asyncio.run, uvloop.run], ids=["asyncio", "uvloop"])
+def test_a_socket_from_a_source_address_leaves_the_choice_of_its_port_to_connect(
+    run: Callable[[Coroutine[Any, Any, tuple[str, int]]], tuple[str, int]],
+) -> None:
+    """A plain bind to the source address would make the kernel search for a port no socket on that
+    address uses, a scan of the port range per socket once half of it is taken (bench/connections.py).
+    On both loops: the bench and its listener processes run uvloop."""
+    assert run(_open_from_a_source_address()) == ("127.0.0.3", 1)
 
 
 def test_listener_processes_are_added_only_past_what_one_process_holds() -> None:

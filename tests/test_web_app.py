@@ -95,6 +95,7 @@ async def test_other_dcs_pages_may_call_the_api_and_no_one_else(web_cluster: Loc
         assert refused.status_code == 401, "errors are readable by the other DCs' pages too"
         assert refused.headers["access-control-allow-origin"] == dc2.http_url
         config = (await http.get("/app/config.json")).json()
+        assert config["heartbeat_s"] == web_cluster.config.limits.ws_heartbeat_s
         assert config["dc"] == "dc1" and [d["http_url"] for d in config["dcs"]] == [
             d.http_url for d in web_cluster.config.dcs
         ]

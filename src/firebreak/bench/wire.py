@@ -260,9 +260,14 @@ async def open_websocket(
         try:
             _, proto = await loop.create_connection(lambda: WireWebSocket(on_text, handshake), sock=sock)
         except BaseException:
-            sock.close()
+            sock.close()  # a no-op where the loop took it over (uvloop >= 0.23, asyncio)
             raise
-    await proto.opened
+    try:
+        await proto.opened
+    except BaseException:
+        if proto.transport is not None:
+            proto.transport.close()
+        raise
     return proto
 
 

@@ -13,7 +13,8 @@
 // "Lost" includes silence: the server sends a "heartbeat" frame every heartbeat_s on every
 // live socket, so SILENT_BEATS of them without any frame means the DC stopped answering even though
 // its TCP connection may still look open (a frozen or partitioned DC: the browser would not notice
-// until TCP gives up, and a page cannot send WebSocket pings).
+// until TCP gives up, and a page cannot send WebSocket pings). Each DC states its interval in its
+// "ready" frame (DCs may be configured differently); until then the page's config.json says.
 //
 // While LIVE, messages go over this socket too (send(): a "send" command answered by an "ack"
 // frame with the HTTP answer's status, result or error; docs/API.md). A command whose socket is
@@ -32,14 +33,16 @@ export const State = {
 const FATAL = new Set(["invalid_token", "token_expired", "session_revoked", "missing_token"]);
 const OPEN_TIMEOUT_MS = 4000;
 const SILENT_BEATS = 3;
+const MAX_TIMER_MS = 2 ** 31 - 1; // setTimeout fires at once beyond this
 const ACK_TIMEOUT_MS = 15000;
 
 export class Live {
   // api: the shared Api (its current DC is where this connects); cursorKey: where the cursor is kept.
-  // heartbeatS: how often the server sends a heartbeat (config.json).
+  // heartbeatS: how often a DC sends a heartbeat until its "ready" says (config.json).
   // onNote(frame): the ephemeral "typing" and "presence" frames (js/notes.js).
   constructor(api, cursor, cursorKey, { onEvents, onState, onFatal, onNote }, heartbeatS = 5) {
-    this.silenceMs = SILENT_BEATS * heartbeatS * 1000;
+    this.defaultSilenceMs = SILENT_BEATS * heartbeatS * 1000;
+    this.silenceMs = this.defaultSilenceMs;
     this.api = api;
     this.cursor = cursor;
     this.cursorKey = cursorKey;
@@ -122,6 +125,7 @@ export class Live {
     const index = this.api.current;
     const dc = this.api.dcs[index];
     this.set(State.CONNECTING);
+    this.silenceMs = this.defaultSilenceMs;
     const query = new URLSearchParams({ token: this.api.token ?? "" });
     if (this.cursor) query.set("cursor", this.cursor);
     let ws;
@@ -151,8 +155,12 @@ export class Live {
     };
     ws.onmessage = (message) => {
       if (this.ws !== ws) return;
-      heard();
       const frame = JSON.parse(message.data);
+      if (frame.kind === "ready" && Number.isFinite(frame.heartbeat_s) && frame.heartbeat_s > 0) {
+        // This DC's interval counts from now on (within what a browser timer can wait).
+        this.silenceMs = Math.min(SILENT_BEATS * frame.heartbeat_s * 1000, MAX_TIMER_MS);
+      }
+      heard();
       if (frame.kind === "event" || frame.kind === "events") {
         this.keep(frame.cursor);
         this.handlers.onEvents(frame.kind === "event" ? [frame.data] : frame.data);
