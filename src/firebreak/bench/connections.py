@@ -8,8 +8,8 @@
 * Binding to a source address: a plain ``bind(address, 0)`` makes the kernel choose the local
   port at once, without knowing the destination, so it looks for a port no socket on that address
   uses at all. Past about half the port range per address that search scans the range on every
-  bind: a few milliseconds of kernel CPU per socket, most of the load generator's set-up cost at
-  100,000 sockets (docs/PERFORMANCE.md). ``IP_BIND_ADDRESS_NO_PORT`` leaves the port to
+  bind, which was most of the load generator's set-up cost at 100,000 sockets (figures in
+  docs/PERFORMANCE.md, bench/port_search.py measures it). ``IP_BIND_ADDRESS_NO_PORT`` leaves the port to
   ``connect()``, which knows the destination and may reuse a port that other destinations use.
 * Open files: each socket is a file descriptor in the load generator and one in a gateway. The
   bench raises its own limit before it starts the cluster, whose processes inherit it: the soft
