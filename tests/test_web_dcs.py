@@ -19,7 +19,17 @@ from firebreak.client import Client
 from firebreak.localcluster import LocalCluster
 from firebreak.wire.views import WRITE_URL_HEADER
 from tests.helpers import cluster_config, eventually, local_cluster, uname
-from tests.web_pages import PASSWORD, bubbles, open_app, open_room, register, sent_bubbles, shot, type_message
+from tests.web_pages import (
+    PASSWORD,
+    bubbles,
+    open_app,
+    open_room,
+    register,
+    sent_bubbles,
+    shot,
+    show_app,
+    type_message,
+)
 
 #: The app's rule (js/live.js): this many heartbeat intervals (config.Limits.ws_heartbeat_s) of
 #: silence and the DC counts as lost.
@@ -249,8 +259,7 @@ async def test_a_frozen_dc_is_left_for_another(pair: Pair, browser: Browser) -> 
 
 async def _leave_a_frozen_dc(pair: Pair, alice: Page) -> None:
     cluster = pair.cluster
-    await alice.goto(cluster.config.dcs[0].http_url + "/")
-    await alice.wait_for_selector("#signin:not([hidden])")
+    await show_app(alice, cluster.config.dcs[0].http_url)
     name = uname("fay")
     await register(alice, name)
     heartbeat_s = cluster.config.limits.ws_heartbeat_s

@@ -18,7 +18,11 @@ PASSWORD = "correct horse"
 
 async def open_app(browser: Browser, url: str, **context: Any) -> Page:
     ctx = await browser.new_context(**context)
-    page = await ctx.new_page()
+    return await show_app(await ctx.new_page(), url)
+
+
+async def show_app(page: Page, url: str) -> Page:
+    """``page`` at the app of the DC at ``url``, once it asks to sign in."""
     await page.goto(url + "/")
     await page.wait_for_selector("#signin:not([hidden])")
     return page

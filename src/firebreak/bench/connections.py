@@ -63,17 +63,27 @@ def source_address(i: int, count: int) -> str | None:
     return f"127.0.0.{2 + i % min(count, MAX_SOURCE_ADDRESSES)}"
 
 
-async def connect_from(source: str, host: str, port: int) -> socket.socket:
-    """A TCP connection to ``host:port`` from local address ``source``, the port chosen by
-    ``connect()`` (see the module's docstring), ready for ``loop.create_connection(sock=...)``."""
-    loop = asyncio.get_running_loop()
+def bound_socket(source: str, port_at_connect: bool = True) -> socket.socket:
+    """A TCP socket bound to local address ``source``; its port is chosen by ``connect()``
+    (``port_at_connect``, see the module's docstring) or by the bind itself."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
-        sock.setblocking(False)
-        sock.setsockopt(socket.IPPROTO_IP, socket.IP_BIND_ADDRESS_NO_PORT, 1)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if port_at_connect:
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_BIND_ADDRESS_NO_PORT, 1)
         sock.bind((source, 0))
-        await loop.sock_connect(sock, (host, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+async def connect_from(source: str, host: str, port: int) -> socket.socket:
+    """A TCP connection to ``host:port`` from local address ``source`` (``bound_socket``), ready
+    for ``loop.create_connection(sock=...)``."""
+    sock = bound_socket(source)
+    try:
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, (host, port))
     except BaseException:
         sock.close()
         raise

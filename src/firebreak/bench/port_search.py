@@ -24,7 +24,7 @@ import time
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Event
 
-from firebreak.bench.connections import MAX_SOURCE_ADDRESSES, raise_open_files, source_address
+from firebreak.bench.connections import MAX_SOURCE_ADDRESSES, bound_socket, raise_open_files, source_address
 
 #: connections per report line, and per client process (well within 20,000 open files)
 STEP = 10_000
@@ -55,10 +55,7 @@ def _connect(
     held: list[socket.socket] = []
     before, started = os.times(), time.perf_counter()
     for i in range(first, first + STEP):
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        if no_port:
-            sock.setsockopt(socket.IPPROTO_IP, socket.IP_BIND_ADDRESS_NO_PORT, 1)
-        sock.bind((source_address(i, sources) or "", 0))
+        sock = bound_socket(source_address(i, sources) or "", port_at_connect=no_port)
         sock.connect(("127.0.0.1", ports[i % len(ports)]))
         held.append(sock)
     now, at = os.times(), time.perf_counter()
