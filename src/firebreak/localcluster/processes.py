@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import os
+import random
 import shutil
 import socket
 import sysconfig
@@ -69,18 +70,58 @@ def open_log(path: Path, header: str) -> int:
     return fd
 
 
-def free_ports(n: int) -> list[int]:
-    """``n`` TCP ports on 127.0.0.1 that were free a moment ago."""
-    socks = []
+#: Where local clusters listen: below the kernel's ephemeral range, at ports no well-known service
+#: of a developer's machine is likely to hold (a held one is skipped anyway).
+LISTEN_PORTS = range(20000, 32768)
+
+#: Ports this process gave out already: a cluster's DC that is burned (down) still owns its ports,
+#: and a later cluster of the same process must not take them meanwhile.
+_given: set[int] = set()
+
+
+def _ephemeral_range() -> range:
+    """The ports the kernel picks from for a ``bind`` to port 0 and for a ``connect``."""
     try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return range(int(low), int(high) + 1)
+    except (OSError, ValueError):
+        return range(32768, 61000)  # Linux's default
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct TCP ports on 127.0.0.1 that were free a moment ago, outside the kernel's
+    ephemeral range.
+
+    Why outside: a port from that range (what a bind to port 0 gives) may be taken by any outgoing
+    connection on the machine between this call and the listener's bind, or while a burned DC is
+    down, and the DC then fails to start with "address already in use". The kernel never hands out
+    a port outside the range by itself, so only another listener can take one; the ports are
+    random, so two processes choosing at once rarely pick the same.
+    """
+    ephemeral = _ephemeral_range()
+    # On a machine whose ephemeral range covers them all, the race is back but ports still come.
+    pool = [p for p in LISTEN_PORTS if p not in ephemeral] or list(LISTEN_PORTS)
+    candidates = [p for p in pool if p not in _given]
+    if len(candidates) < 4 * n:  # a long-lived process went through most of them: reuse
+        _given.clear()
+        candidates = pool
+    chosen: list[int] = []
+    for port in random.sample(candidates, len(candidates)):
+        if _bindable(port):
+            chosen.append(port)
+            if len(chosen) == n:
+                _given.update(chosen)
+                return chosen
+    raise ConfigError(f"fewer than {n} free ports on 127.0.0.1 in {LISTEN_PORTS} outside {ephemeral}")
 
 
 #: Every process of a local cluster runs under SCHED_BATCH (set FIREBREAK_SCHED_BATCH=0 to keep
