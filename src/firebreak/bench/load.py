@@ -141,14 +141,21 @@ class Load:
             opening, cpu_before = time.perf_counter(), self._cpu()
             # The sender is the room's first member, online first: its socket is this process's.
             sender_socket = await self._sockets.open(dials)
-            self._connect_s += time.perf_counter() - opening
+            took = time.perf_counter() - opening
+            self._connect_s += took
             cpu_after = self._cpu()
             self._connect_cpu = (
                 self._connect_cpu[0] + cpu_after[0] - cpu_before[0],
                 self._connect_cpu[1] + cpu_after[1] - cpu_before[1],
             )
             self.sender_sockets.append(sender_socket)
-            self._say(f"  room {room + 1}/{self._o.rooms} ready ({online_per_room} members online)")
+            # Per room, so that how set-up cost changes as sockets accumulate shows in one run.
+            gateways_ms = (cpu_after[0] - cpu_before[0]) * 1000 / len(dials)
+            rate = len(dials) / max(took, 1e-6)
+            self._say(
+                f"  room {room + 1}/{self._o.rooms} ready ({online_per_room} members online: "
+                f"{rate:,.0f} sockets/s, gateways {gateways_ms:.2f} ms of CPU per socket)"
+            )
 
     def _on_frame(self, frame: SeenFrame) -> None:
         if frame.kind == "ack" and frame.ref is not None:
