@@ -25,6 +25,7 @@ from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Event
 
 from firebreak.bench.connections import MAX_SOURCE_ADDRESSES, bound_socket, raise_open_files, source_address
+from firebreak.localcluster.processes import ephemeral_ports
 
 #: connections per report line, and per client process (well within 20,000 open files); a smaller
 #: ``--step`` is for trying the tool out
@@ -82,12 +83,6 @@ def _connect(
     stop.wait(max(0.0, deadline - time.monotonic()))
 
 
-def _port_range() -> int:
-    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-        low, high = (int(word) for word in f.read().split())
-    return high - low + 1
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--sockets", type=int, default=MOST_SOCKETS, help="a multiple of --step")
@@ -102,7 +97,7 @@ def main() -> None:
         parser.error(f"--sockets takes a multiple of --step ({args.step:,}) up to {MOST_SOCKETS:,}")
     if not 2 <= args.sources <= MAX_SOURCE_ADDRESSES:
         parser.error(f"--sources takes 2-{MAX_SOURCE_ADDRESSES}")
-    if args.mode == "bind" and args.sockets / args.sources > _port_range():
+    if args.mode == "bind" and args.sockets / args.sources > len(ephemeral_ports()):
         parser.error("--mode bind: more sockets per source address than the ephemeral port range")
     if raise_open_files(MAX_ACCEPTED + 100) < MAX_ACCEPTED + 100:
         parser.error(f"each process needs {MAX_ACCEPTED + 100:,} open files")

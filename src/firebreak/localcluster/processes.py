@@ -79,7 +79,7 @@ LISTEN_PORTS = range(20000, 32768)
 _given: set[int] = set()
 
 
-def _ephemeral_range() -> range:
+def ephemeral_ports() -> range:
     """The ports the kernel picks from for a ``bind`` to port 0 and for a ``connect``."""
     try:
         low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
@@ -107,7 +107,7 @@ def free_ports(n: int) -> list[int]:
     a port outside the range by itself, so only another listener can take one; the ports are
     random, so two processes choosing at once rarely pick the same.
     """
-    ephemeral = _ephemeral_range()
+    ephemeral = ephemeral_ports()
     # On a machine whose ephemeral range covers them all, the race is back but ports still come.
     pool = [p for p in LISTEN_PORTS if p not in ephemeral] or list(LISTEN_PORTS)
     candidates = [p for p in pool if p not in _given]
