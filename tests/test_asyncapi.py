@@ -1,14 +1,16 @@
-"""The AsyncAPI description of the live WebSocket (entrypoints/gateway/asyncapi.py): every frame the
-gateway builds and every command and ack is valid against the message the document gives for it
-(and a frame of another shape is not), every reference resolves, and a real DC serves the document
-and sends frames that match it."""
+"""The AsyncAPI description of the live WebSocket (entrypoints/gateway/asyncapi.py): the document is
+valid against the official AsyncAPI 3.0.0 schema, every frame the gateway builds and every command
+and ack is valid against the message the document gives for it (and a frame of another shape is
+not), every reference resolves, and a real DC serves the document and sends frames that match it."""
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import urllib.parse
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -39,6 +41,39 @@ from tests.helpers import ClientFactory, user
 
 DOC = asyncapi_document(Limits(), "1")
 MESSAGES: dict[str, Any] = DOC["channels"]["live"]["messages"]
+#: The official document schema (tests/schemas/README.md says where it comes from).
+OFFICIAL = Path(__file__).parent / "schemas" / "asyncapi-3.0.0.json"
+
+
+def _official_errors(document: dict[str, Any]) -> list[str]:
+    validator = jsonschema_rs.validator_for(json.loads(OFFICIAL.read_text()))
+    errors = validator.iter_errors(document)
+    return [f"{'/'.join(map(str, error.instance_path))}: {error.message}" for error in errors]
+
+
+def test_the_document_is_valid_against_the_official_asyncapi_3_0_schema() -> None:
+    assert DOC["asyncapi"] == "3.0.0"
+    assert _official_errors(DOC) == []
+
+
+def _break_operation(document: dict[str, Any]) -> None:
+    next(iter(document["operations"].values()))["action"] = "push"
+
+
+def _break_payload(document: dict[str, Any]) -> None:
+    document["components"]["schemas"]["Frame"]["required"] = "kind"
+
+
+def _break_channel(document: dict[str, Any]) -> None:
+    document["channels"]["live"]["address"] = 7
+
+
+@pytest.mark.parametrize("damage", [_break_operation, _break_payload, _break_channel])
+def test_the_official_schema_refuses_a_damaged_document(damage: Any) -> None:
+    """The check above can fail: the same document with one part of each kind made invalid."""
+    damaged = copy.deepcopy(DOC)
+    damage(damaged)
+    assert _official_errors(damaged), damage.__name__
 
 
 def _valid(message: str, frame: bytes | str) -> bool:
