@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 
 from firebreak.localcluster import free_ports
 from firebreak.localcluster.processes import LISTEN_PORTS
@@ -50,3 +52,38 @@ def test_one_process_never_gives_the_same_port_twice_while_it_has_others() -> No
     # A burned DC's ports are free while it is down; a later cluster must not take them.
     first = set(free_ports(100))
     assert not first & set(free_ports(100))
+
+
+_HOLDER = """
+import sys
+from firebreak.localcluster import free_ports
+print(" ".join(map(str, free_ports(int(sys.argv[1])))), flush=True)
+sys.stdin.read()  # holds its claims until told to exit
+"""
+
+
+def test_another_process_never_gets_a_port_this_one_gave() -> None:
+    # Two processes choosing at once (two test runs, a test run and `firebreak up`): neither has
+    # bound its ports yet, so only the claims keep them apart. The other takes a quarter of the
+    # range, so without claims this process would pick some of them at once.
+    quarter = len(LISTEN_PORTS) // 4
+    other, theirs = _holder(quarter)
+    try:
+        assert len(theirs) == quarter
+        for _ in range(10):
+            assert not theirs & set(free_ports(20))
+    finally:
+        other.communicate("", timeout=30)
+    # Its claims ended with it, so a process that takes another quarter gets some of its ports.
+    again, after = _holder(quarter)
+    again.communicate("", timeout=30)
+    assert theirs & after
+
+
+def _holder(n: int) -> tuple[subprocess.Popen[str], set[int]]:
+    """A process that took ``n`` ports and holds them until its stdin closes."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(n)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout is not None
+    return holder, {int(p) for p in holder.stdout.readline().split()}

@@ -3,12 +3,15 @@ run with, their config files and logs, and free ports to listen on."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 import os
 import random
 import shutil
 import socket
 import sysconfig
+import tempfile
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -78,6 +81,49 @@ LISTEN_PORTS = range(20000, 32768)
 #: and a later cluster of the same process must not take them meanwhile.
 _given: set[int] = set()
 
+#: A file whose byte N stands for port N. A process holds a POSIX lock on the byte of each port it
+#: gave out, so that two processes choosing ports at once (two test runs, a test run and
+#: ``firebreak up``) never choose the same one before either binds it. The kernel drops a
+#: process's locks when it exits, however it exits, so a crash leaves no claim behind.
+PORT_CLAIMS = Path(tempfile.gettempdir()) / "firebreak-ports.lock"
+
+
+class _Claims:
+    """This process's claims on ports in :data:`PORT_CLAIMS` (none where it cannot open the file,
+    e.g. another user's: the bind check alone then guards)."""
+
+    def __init__(self) -> None:
+        self._fd: int | None = None
+        self._opened = False
+
+    def _file(self) -> int | None:
+        if not self._opened:
+            self._opened = True
+            # Kept open for the process's life: closing any descriptor of the file would drop
+            # every lock this process holds on it.
+            with contextlib.suppress(OSError):
+                self._fd = os.open(PORT_CLAIMS, os.O_RDWR | os.O_CREAT, 0o666)
+        return self._fd
+
+    def take(self, port: int) -> bool:
+        """Claims ``port`` for this process; False if another process holds it."""
+        fd = self._file()
+        if fd is None:
+            return True
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, port)
+        except OSError:
+            return False
+        return True
+
+    def drop(self, port: int) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                fcntl.lockf(self._fd, fcntl.LOCK_UN, 1, port)
+
+
+_claims = _Claims()
+
 
 def ephemeral_ports() -> range:
     """The ports the kernel picks from for a ``bind`` to port 0 and for a ``connect``."""
@@ -104,23 +150,32 @@ def free_ports(n: int) -> list[int]:
     Why outside: a port from that range (what a bind to port 0 gives) may be taken by any outgoing
     connection on the machine between this call and the listener's bind, or while a burned DC is
     down, and the DC then fails to start with "address already in use". The kernel never hands out
-    a port outside the range by itself, so only another listener can take one; the ports are
-    random, so two processes choosing at once rarely pick the same.
+    a port outside the range by itself, so only another listener can take one, and each port given
+    is claimed for this process (:data:`PORT_CLAIMS`), so another process choosing at the same
+    moment passes it over.
     """
     ephemeral = ephemeral_ports()
     # On a machine whose ephemeral range covers them all, the race is back but ports still come.
     pool = [p for p in LISTEN_PORTS if p not in ephemeral] or list(LISTEN_PORTS)
     candidates = [p for p in pool if p not in _given]
     if len(candidates) < 4 * n:  # a long-lived process went through most of them: reuse
+        for port in _given:
+            _claims.drop(port)
         _given.clear()
         candidates = pool
     chosen: list[int] = []
     for port in random.sample(candidates, len(candidates)):
+        if not _claims.take(port):
+            continue
         if _bindable(port):
             chosen.append(port)
             if len(chosen) == n:
                 _given.update(chosen)
                 return chosen
+        else:
+            _claims.drop(port)
+    for port in chosen:
+        _claims.drop(port)
     raise ConfigError(f"fewer than {n} free ports on 127.0.0.1 in {LISTEN_PORTS} outside {ephemeral}")
 
 
