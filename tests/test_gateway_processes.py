@@ -193,9 +193,16 @@ async def test_processes_share_the_port_serve_every_socket_and_drain_together(cl
         await asyncio.gather(*(until_closed(ws, 20) for ws in sockets))
         for health in (await by_process(dc1.http_url)).values():
             assert health["draining"] is True
-        # Every other DC serves on.
+        # Every other DC serves on, and its status page, which asks each process, says so.
         for dc in cluster.config.dcs[1:]:
             assert all(h["ready"] for h in (await by_process(dc.http_url)).values())
+        async with httpx.AsyncClient() as http:
+            page = (await http.get(cluster.config.dcs[1].http_url + "/status.json")).json()
+        assert {d["name"]: d["state"] for d in page["dcs"]} == {
+            "dc1": "maintenance",
+            "dc2": "up",
+            "dc3": "up",
+        }
     finally:
         for client in made:
             await client.aclose()

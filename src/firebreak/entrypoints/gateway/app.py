@@ -71,6 +71,8 @@ class GatewayParts(Protocol):
 
     config: Config
     dc: DCConfig
+    #: Which of the DC's gateway processes this is.
+    process: int
     accounts: Accounts
     rooms: Rooms
     messages: Messages

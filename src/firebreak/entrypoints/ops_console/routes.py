@@ -45,6 +45,8 @@ class ConsoleParts(Protocol):
 
     config: Config
     dc: DCConfig
+    #: Which of the DC's gateway processes this is.
+    process: int
 
     @property
     def metrics(self) -> Exposition: ...
@@ -76,12 +78,12 @@ def add_console(app: FastAPI, gw: ConsoleParts, guard: Callable[..., Awaitable[N
 
     @app.get("/status", include_in_schema=False)
     async def status_page() -> HTMLResponse:
-        report = await status.gather(config, gw.dc.name, own_health)
+        report = await status.gather(config, gw.dc.name, gw.process, own_health)
         return HTMLResponse(status.render(report), headers={"cache-control": "no-store"})
 
     @app.get("/status.json", include_in_schema=False)
     async def status_json() -> Response:
-        report = await status.gather(config, gw.dc.name, own_health)
+        report = await status.gather(config, gw.dc.name, gw.process, own_health)
         return Response(msgspec.json.encode(report), media_type="application/json")
 
     # ---- the console --------------------------------------------------------------------------

@@ -2,13 +2,15 @@
 people, in plain words.
 
 The serving gateway asks every other DC's ``/healthz`` itself, with a short timeout, so the page
-works from any surviving DC while others are down (a browser could not ask a dead DC anything).
+works from any surviving DC while others are down (a browser could not ask a dead DC anything);
+where a DC runs several gateway processes it asks each at its own port (:func:`dc_health`).
 It says nothing that is not public: no positions, no counts, no addresses.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import time
 from collections.abc import Callable
@@ -17,7 +19,7 @@ from typing import Any, Literal
 import httpx
 import msgspec
 
-from firebreak.config import Config
+from firebreak.config import Config, DCConfig
 
 #: How long the page waits for another DC's /healthz before calling it down.
 HEALTH_TIMEOUT_S = 1.0
@@ -55,10 +57,11 @@ class StatusReport(msgspec.Struct, frozen=True):
 def _state(health: dict[str, Any] | None) -> State:
     if health is None:
         return "down"
-    if health.get("ready"):
-        return "up"
+    # Before ready: a draining gateway's read model is still ready, but it sends people away.
     if health.get("draining"):
         return "maintenance"
+    if health.get("ready"):
+        return "up"
     if "starting" in health:
         return "starting"
     return "recovering"
@@ -100,11 +103,36 @@ def _join(names: list[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-async def gather(config: Config, own: str, own_health: Callable[[], dict[str, Any]]) -> StatusReport:
-    """Every DC's health: this gateway's from memory, the others' over HTTP."""
+def dc_health(answers: list[dict[str, Any] | None]) -> dict[str, Any] | None:
+    """One DC's health from its gateway processes' answers (None: no answer), as ``dc status``
+    takes it: no answer from any, down; maintenance when any drains (a client that reaches that
+    process is sent elsewhere); up only when every answering process is ready. A silent process
+    among answering ones does not make the DC down: the kernel gives its share of new connections
+    to the others once its socket is gone."""
+    answered = [a for a in answers if a is not None]
+    if not answered:
+        return None
+    merged: dict[str, Any] = {
+        "ready": all(a.get("ready") for a in answered),
+        "draining": any(a.get("draining") for a in answered),
+    }
+    if any("starting" in a for a in answered):
+        merged["starting"] = True
+    return merged
 
-    async def ask(http: httpx.AsyncClient, name: str, url: str) -> dict[str, Any] | None:
-        if name == own:
+
+async def gather(
+    config: Config,
+    own: str,
+    own_process: int,
+    own_health: Callable[[], dict[str, Any]],
+    http: httpx.AsyncClient | None = None,
+) -> StatusReport:
+    """Every DC's health: each of its gateway processes asked at its own port where it has them
+    (``process_ports``; else the DC's port), this process's own from memory."""
+
+    async def ask(http: httpx.AsyncClient, dc: str, process: int, url: str) -> dict[str, Any] | None:
+        if dc == own and process == own_process:
             return own_health()
         try:
             answer = (await http.get(url + "/healthz")).json()
@@ -112,8 +140,18 @@ async def gather(config: Config, own: str, own_health: Callable[[], dict[str, An
             return None
         return answer if isinstance(answer, dict) else None
 
-    async with httpx.AsyncClient(timeout=HEALTH_TIMEOUT_S) as http:
-        answers = await asyncio.gather(*(ask(http, dc.name, dc.http_url) for dc in config.dcs))
+    def targets(dc: DCConfig) -> list[tuple[int, str]]:
+        urls = dc.process_urls()
+        # This DC without a port per process: the shared port may reach this very process.
+        return [(own_process, dc.http_url)] if dc.name == own and not dc.process_ports else urls
+
+    async def ask_dc(http: httpx.AsyncClient, dc: DCConfig) -> dict[str, Any] | None:
+        return dc_health(list(await asyncio.gather(*(ask(http, dc.name, k, url) for k, url in targets(dc)))))
+
+    async with contextlib.AsyncExitStack() as stack:
+        if http is None:
+            http = await stack.enter_async_context(httpx.AsyncClient(timeout=HEALTH_TIMEOUT_S))
+        answers = await asyncio.gather(*(ask_dc(http, dc) for dc in config.dcs))
     return summarize({dc.name: a for dc, a in zip(config.dcs, answers, strict=True)}, time.time())
 
 
