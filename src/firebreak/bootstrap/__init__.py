@@ -236,7 +236,8 @@ def _assemble(
         _balance(gw, config, dc, nc, js)
     if dc.gateways > 1:
         gw.siblings = Siblings(nc, dc.name, process, dc.gateways)
-        gw.tasks.append(asyncio.create_task(gw.siblings.run(gw.drain_here), name="sibling-drains"))
+        siblings = gw.siblings.run(gw.drain_here, lambda: gw.draining)
+        gw.tasks.append(asyncio.create_task(siblings, name="sibling-drains"))
     gw.presence = Presence(
         CoreLink(nc, dc.label(process)),
         room_queries,
