@@ -3,14 +3,43 @@ shared port, and each process's own (``process_ports``, docs/CONFIG.md)."""
 
 from __future__ import annotations
 
+import logging
 import socket
+from pathlib import Path
 
 from firebreak.config import DCConfig
+
+log = logging.getLogger(__name__)
+
+#: Whether the kernel hands the connections queued at a closing SO_REUSEPORT listener to another
+#: listener of the port (1) or resets them (0, the default): Linux 5.14 and later, per network
+#: namespace.
+MIGRATE_REQ = Path("/proc/sys/net/ipv4/tcp_migrate_req")
+
+
+def reset_warning(setting: Path = MIGRATE_REQ) -> str | None:
+    """What to tell the operator of a DC with several gateway processes when a stopping process
+    would reset the connections queued at it (clients see a reset and retry, at another DC if
+    theirs refuses again); None where the kernel passes them on, or has no such setting."""
+    try:
+        value = setting.read_text().strip()
+    except OSError:
+        return None
+    if value != "0":
+        return None
+    return (
+        "net.ipv4.tcp_migrate_req is 0: connections waiting to be accepted by a gateway process "
+        "that stops are reset, not passed to the DC's other processes (sysctl -w "
+        "net.ipv4.tcp_migrate_req=1 on the host, or in the DC's network namespace)"
+    )
 
 
 def listening(dc: DCConfig, process: int) -> list[socket.socket]:
     """What gateway process ``process`` of a DC with several listens on: the shared port, and its
     own port if the DC gives each process one."""
+    warning = reset_warning()
+    if warning is not None:
+        log.warning("%s: %s", dc.label(process), warning)
     socks = shared_port(dc)
     if dc.process_ports:
         try:
