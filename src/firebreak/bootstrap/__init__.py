@@ -236,8 +236,7 @@ def _assemble(
         _balance(gw, config, dc, nc, js)
     if dc.gateways > 1:
         gw.siblings = Siblings(nc, dc.name, process, dc.gateways)
-        siblings = gw.siblings.run(gw.drain_here, lambda: gw.draining)
-        gw.tasks.append(asyncio.create_task(siblings, name="sibling-drains"))
+        gw.tasks.append(asyncio.create_task(gw.siblings.run(gw.drain_here), name="sibling-drains"))
     gw.presence = Presence(
         CoreLink(nc, dc.label(process)),
         room_queries,

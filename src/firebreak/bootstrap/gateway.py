@@ -86,12 +86,8 @@ class Gateway:
     siblings: Siblings | None = None
 
     def serving(self) -> bool:
-        """Readers running, the read model caught up with the log and, where the DC has other
-        gateway processes, asked whether they drain (what /healthz calls ready)."""
-        return all(r.ready for r in self.readers) and self.readiness.caught_up() and self._settled()
-
-    def _settled(self) -> bool:
-        return self.siblings is None or self.siblings.settled
+        """Readers running and the read model caught up with the log (what /healthz calls ready)."""
+        return all(r.ready for r in self.readers) and self.readiness.caught_up()
 
     async def drain(self) -> Drained:
         """Planned outage: drains this process (:meth:`drain_here`) and tells the DC's other
@@ -128,8 +124,6 @@ class Gateway:
         can take them."""
         if self.draining:
             return Unavailable(f"{self.dc.name} is draining; use another DC", code="dc_draining")
-        if not self._settled():
-            return Unavailable(f"{self.dc.name} is starting; use another DC", code="dc_starting")
         if not self.readiness.caught_up():
             return Unavailable(
                 f"{self.dc.name} is rebuilding its read model ({self.readiness.progress()}); use another DC",
@@ -155,8 +149,6 @@ class Gateway:
         )
 
     def _waiting_for(self) -> str:
-        if not self._settled():
-            return "the DC's other gateway processes: whether they drain"
         if self.link.cut_off:
             return "the log: this DC is cut off from it (no stream can be read here)"
         return self.readiness.progress()
