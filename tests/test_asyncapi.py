@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 import json
 import urllib.parse
 from collections.abc import Iterator
@@ -45,8 +46,13 @@ MESSAGES: dict[str, Any] = DOC["channels"]["live"]["messages"]
 OFFICIAL = Path(__file__).parent / "schemas" / "asyncapi-3.0.0.json"
 
 
+@functools.cache
+def _official() -> Any:
+    return jsonschema_rs.validator_for(json.loads(OFFICIAL.read_text()))
+
+
 def _official_errors(document: dict[str, Any]) -> list[str]:
-    validator = jsonschema_rs.validator_for(json.loads(OFFICIAL.read_text()))
+    validator = _official()
     errors = validator.iter_errors(document)
     return [f"{'/'.join(map(str, error.instance_path))}: {error.message}" for error in errors]
 

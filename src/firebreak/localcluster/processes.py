@@ -4,6 +4,7 @@ run with, their config files and logs, and free ports to listen on."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import functools
 import os
@@ -89,20 +90,21 @@ PORT_CLAIMS = Path(tempfile.gettempdir()) / "firebreak-ports.lock"
 
 
 class _Claims:
-    """This process's claims on ports in :data:`PORT_CLAIMS` (none where it cannot open the file,
+    """This process's claims on ports in :data:`PORT_CLAIMS` (none while it cannot open the file,
     e.g. another user's: the bind check alone then guards)."""
 
     def __init__(self) -> None:
         self._fd: int | None = None
-        self._opened = False
 
     def _file(self) -> int | None:
-        if not self._opened:
-            self._opened = True
+        if self._fd is None:
             # Kept open for the process's life: closing any descriptor of the file would drop
             # every lock this process holds on it.
             with contextlib.suppress(OSError):
-                self._fd = os.open(PORT_CLAIMS, os.O_RDWR | os.O_CREAT, 0o666)
+                self._fd = os.open(PORT_CLAIMS, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+                # A temporary-folder cleaner deletes files unchanged for days; one deleted while
+                # held would leave the next process locking a new file, apart from this one.
+                os.utime(self._fd)
         return self._fd
 
     def take(self, port: int) -> bool:
@@ -112,8 +114,9 @@ class _Claims:
             return True
         try:
             fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, port)
-        except OSError:
-            return False
+        except OSError as exc:
+            # Held by another process; any other failure (no locks left) leaves the bind check.
+            return exc.errno not in (errno.EACCES, errno.EAGAIN)
         return True
 
     def drop(self, port: int) -> None:
@@ -158,7 +161,9 @@ def free_ports(n: int) -> list[int]:
     # On a machine whose ephemeral range covers them all, the race is back but ports still come.
     pool = [p for p in LISTEN_PORTS if p not in ephemeral] or list(LISTEN_PORTS)
     candidates = [p for p in pool if p not in _given]
-    if len(candidates) < 4 * n:  # a long-lived process went through most of them: reuse
+    # A long-lived process went through most of them: reuse them, and give up their claims (a
+    # burned DC's ports among them may then go to another process too).
+    if len(candidates) < 4 * n:
         for port in _given:
             _claims.drop(port)
         _given.clear()
