@@ -12,7 +12,6 @@ import random
 import shutil
 import socket
 import sysconfig
-import tempfile
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -85,8 +84,10 @@ _given: set[int] = set()
 #: A file whose byte N stands for port N. A process holds a POSIX lock on the byte of each port it
 #: gave out, so that two processes choosing ports at once (two test runs, a test run and
 #: ``firebreak up``) never choose the same one before either binds it. The kernel drops a
-#: process's locks when it exits, however it exits, so a crash leaves no claim behind.
-PORT_CLAIMS = Path(tempfile.gettempdir()) / "firebreak-ports.lock"
+#: process's locks when it exits, however it exits, so a crash leaves no claim behind. In /tmp
+#: itself, not ``$TMPDIR``: processes given temporary folders of their own (a bench, a test) must
+#: still see each other's claims.
+PORT_CLAIMS = Path("/tmp/firebreak-ports.lock")
 
 
 class _Claims:
