@@ -22,7 +22,7 @@ WorkloadKind = Literal["chat", "bank", "login"]
 
 
 class Disaster(msgspec.Struct, frozen=True):
-    """``dc`` is a DC name, ``leader`` (the DC leading most room partitions) or ``other`` (a DC that
+    """``dc`` is a DC name, ``leader`` (the DC leading most of the drill's rooms) or ``other`` (a DC that
     leads the fewest); for ``rebuild`` an empty ``dc`` means every DC burned so far, for ``heal``
     every DC cut off so far. ``partition`` cuts the DC off from every other DC, leaving it running
     and reachable by its clients. ``slow`` degrades the DC's links to every other DC (the drill's

@@ -15,7 +15,7 @@ import msgspec
 
 from firebreak.adapters import leadership
 from firebreak.config import Config
-from firebreak.domain.ids import room_stream
+from firebreak.domain.ids import partition_of, room_stream
 from firebreak.drill.chat_faults import forget_one, inject_phantom
 from firebreak.drill.checker import check
 from firebreak.drill.files import Uploads, forget_file, read_files
@@ -46,7 +46,8 @@ class DrillResult(msgspec.Struct):
 
 class Drill:
     #: The stream whose leader's DC a disaster aimed at ``leader`` hits; None: the DC leading the
-    #: most room partitions (a workload whose truth is one stream names that stream).
+    #: streams of most of the drill's members' rooms (a workload whose truth is one stream names
+    #: that stream).
     leader_stream: str | None = None
 
     def __init__(
@@ -74,6 +75,10 @@ class Drill:
         #: DCs whose gateway should answer right now (burned ones leave, rebuilt ones return when ready).
         self.serving: set[str] = {d.name for d in config.dcs}
         self.probes: list[ReadProbe] = []
+        #: room partition -> the drill's room members in it: what a disaster aimed at ``leader``
+        #: weighs, so that the DC it hits leads the drill's own traffic (a DC leading partitions
+        #: that hold none of the rooms would be hit without the drill seeing it).
+        self._weights: Counter[int] = Counter(range(config.partitions))
 
     def clock(self) -> float:
         return time.monotonic() - self._t0 if self._t0 else 0.0
@@ -91,6 +96,9 @@ class Drill:
                 f"setting up {self._o.users} users, {self._o.group_rooms + self._o.direct_rooms} rooms ..."
             )
             await workload.setup()
+            self._weights = Counter()
+            for room_id, members in workload.rooms.items():
+                self._weights[partition_of(room_id, self._config.partitions)] += len(members)
             stop = asyncio.Event()
             side = self._start_disasters()
             side.append(
@@ -179,7 +187,9 @@ class Drill:
             lead = leaders.get(self.leader_stream)
             if lead is not None and lead in alive:
                 return lead
-        led = Counter(leaders.get(room_stream(p)) for p in range(self._config.partitions))
+        led: Counter[str | None] = Counter()
+        for p, weight in self._weights.items():
+            led[leaders.get(room_stream(p))] += weight
         ranked = sorted(alive, key=lambda dc: (-led[dc], dc))
         return ranked[0] if which == "leader" else ranked[-1]
 

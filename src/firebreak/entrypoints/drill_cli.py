@@ -55,7 +55,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         metavar="KIND[:DC]@S",
         help="instead of --scenario: e.g. fire:leader@12, rebuild@26, evacuate:dc2@10, double_fire@12, "
         "partition:other@12, heal@24, slow:leader@12, restore@24 "
-        "(DC: a name, 'leader' = leading most partitions, 'other' = leading fewest); repeatable",
+        "(DC: a name, 'leader' = leading most of the drill's rooms, 'other' = fewest); repeatable",
     )
     p.add_argument("--users", type=int, default=d.users)
     p.add_argument("--group-rooms", type=int, default=d.group_rooms)

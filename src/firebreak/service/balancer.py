@@ -78,7 +78,10 @@ class Balancer:
             self._streak.clear()  # another DC balances; start afresh if the lease comes here
             return []
         beats = await self._board.heartbeats(self._dcs)
-        placements = {s: await self._leadership.placement(s) for s in self._streams}
+        # Asked together: from a DC behind a slow link each question costs its round trip.
+        async with asyncio.TaskGroup() as questions:
+            asked = {s: questions.create_task(self._leadership.placement(s)) for s in self._streams}
+        placements = {s: task.result() for s, task in asked.items()}
         eligible = self._eligible(beats, placements)
         if len(eligible) <= len(self._dcs) // 2:
             return []
