@@ -1,4 +1,4 @@
-"""Partition drills on isolated DCs (slow set): the DC leading the most partitions is cut off
+"""Partition drills on isolated DCs (slow set): the DC leading the most of the drill's rooms is cut off
 under load and healed; nothing acknowledged is lost, the cut-off DC acknowledges nothing, and
 the read models agree after the heal. The drill's injected fault still fails the verdict here."""
 

@@ -17,6 +17,7 @@ from firebreak.adapters.replica_reader import Entry
 from firebreak.adapters.sqlite_store import SqliteStore
 from firebreak.domain import events as ev
 from firebreak.domain.ids import ACCOUNTS_STREAM, room_stream
+from firebreak.retry import Backoff
 from firebreak.service.projector import Projector
 from firebreak.service.readiness import Readiness
 
@@ -123,13 +124,13 @@ async def test_without_a_leader_the_local_end_is_not_enough() -> None:
 
 
 #: A stream-info question no node answers (seen while a leader moves: docs/READ_MODELS.md).
-UNANSWERED = Exception("never raised: the question waits for ever")
+UNANSWERED = object()
 
 
 class _StreamInfo(JetStreamContext):
     """Stream-info answers in the order nodes give them (nothing else is asked of it)."""
 
-    def __init__(self, *answers: tuple[str | None, int, list[str]] | BaseException) -> None:
+    def __init__(self, *answers: tuple[str | None, int, list[str]] | BaseException | object) -> None:
         super().__init__(NATS())
         self.answers = list(answers)
 
@@ -139,6 +140,7 @@ class _StreamInfo(JetStreamContext):
             await asyncio.Event().wait()
         if isinstance(answer, BaseException):
             raise answer
+        assert isinstance(answer, tuple)
         leader, last, peers = answer
         state = StreamState(messages=last, bytes=0, first_seq=1, last_seq=last, consumer_count=0)
         cluster = ClusterInfo(leader=leader, replicas=[PeerInfo(name=peer) for peer in peers])
@@ -171,6 +173,6 @@ async def test_last_seq_asks_again_when_no_node_answers() -> None:
     one in eight moves under CPU contention): the question is asked again after one attempt's
     wait, so the caller gets the leader's answer well within its deadline, not a 503 at it."""
     js = _StreamInfo(UNANSWERED, ("dc2", 7, ["dc1", "dc3"]))
-    log = Log(NATS(), js, info_attempt_s=0.05)
+    log = Log(NATS(), js, answer_waits=Backoff(first_s=0.05, max_s=0.05, jitter=0.0))
     assert await asyncio.wait_for(log.last_seq(ROOMS, deadline_s=2.0), 5.0) == 7
     assert js.answers == []

@@ -2,10 +2,11 @@
 its links slowed by 100 ms each way with 1 % loss from 4 s to 50 s of a 54 s drill, through the
 link proxies (no root). Writes go on and nothing acknowledged is lost; the leaders leave the slow
 DC while its links are still slow, so writes are fast again; after the restore the read models
-agree. How soon the leaders leave is a figure (printed; docs/DRILLS.md), not a bound here: two
-route samples 2 s apart, the slow DC's next heartbeat and the balancer's next round (5 s ± 25 %
-each), whose own questions cross the slow links, took 10-31 s on this machine, so the slow phase
-lasts well beyond that."""
+agree. How soon the leaders leave is a figure (printed with ``pytest -s``; docs/DRILLS.md) rather
+than a tight bound: two route samples 2 s apart, the slow DC's next heartbeat and the balancer's
+next round (5 s ± 25 % each), whose own questions cross the slow links, took 10-31 s on this
+machine. The one bound left is the drill's shape: they must leave before the restore at 50 s with
+enough of the slow phase left for more than 50 sends (~3.5 s at 15/s), so within ~42 s."""
 
 from __future__ import annotations
 
@@ -52,6 +53,6 @@ async def test_a_slow_dc_loses_nothing_and_its_leaders_move_off(tmp_path: Path) 
     assert moved.send_to_ack.count > 50, moved
     assert moved.send_to_ack.p50 is not None and moved.send_to_ack.p50 < 0.1, moved
     assert moved.send_to_ack.p95 is not None and moved.send_to_ack.p95 < 0.2, moved
-    # Before, the same measure: one send in ~60 held up by a busy machine (177 ms seen beside two
-    # CPU hogs) is not the slow link.
+    # Before, the same measure: with ~60 sends the p99 is the slowest one, and one send held up by
+    # a busy machine is not a slow link (177 ms seen beside two CPU hogs, against a 200 ms bound).
     assert before.send_to_ack.p95 is not None and before.send_to_ack.p95 < 0.2, before

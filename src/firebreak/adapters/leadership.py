@@ -13,7 +13,7 @@ from nats.aio.client import Client as NATS
 
 from firebreak.adapters.kv_counters import LIMITS_BUCKET
 from firebreak.adapters.log_setup import SECRETS_BUCKET
-from firebreak.adapters.nats_connect import connect
+from firebreak.adapters.nats_connect import BRISK, TRANSIENT, ask, connect
 from firebreak.adapters.object_files import FILES_STREAM, UPLOADS_STREAM
 from firebreak.adapters.oidc_store import OIDC_BUCKET
 from firebreak.adapters.ops_board import OPS_BUCKET
@@ -53,12 +53,18 @@ class Leadership:
     """Reads where stream leaders are and asks them to move, over an open connection."""
 
     def __init__(self, nc: NATS, timeout_s: float = 5.0) -> None:
-        """``timeout_s``: how long one question waits for the leader's answer."""
+        """``timeout_s``: how long a question is asked (again, while unanswered) for the leader's answer."""
         self._nc = nc
         self._js = nc.jetstream(timeout=timeout_s)
+        self._timeout_s = timeout_s
 
     async def placement(self, stream: str) -> StreamPlacement:
-        info = await self._js.stream_info(stream)
+        info = await ask(
+            lambda: self._js.stream_info(stream),
+            retry_on=TRANSIENT,
+            deadline=time.monotonic() + self._timeout_s,
+            backoff=BRISK,
+        )
         cluster = info.cluster
         leader = cluster.leader if cluster and cluster.leader else None
         current = {leader} if leader else set()

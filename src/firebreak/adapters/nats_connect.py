@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from collections.abc import Callable
-from typing import Literal
+import time
+from collections.abc import Awaitable, Callable
+from typing import Literal, TypeVar
 
 import nats
 import nats.errors
@@ -49,6 +50,40 @@ STARTUP_RETRYABLE: tuple[type[BaseException], ...] = (
 )
 #: Start-up waits on other processes: back off to a few seconds between tries, not a busy loop.
 PATIENT = Backoff(first_s=0.05, max_s=2.0)
+#: Between tries through an election while someone waits on the answer (a write, a question with a
+#: deadline): short.
+BRISK = Backoff(first_s=0.05, max_s=0.5)
+#: How long each try of a question to the log waits for its answer: 1 s, then twice as long up to
+#: the client's own 5 s. While a stream's leader steps down a question can go unanswered by every
+#: node (none leads yet, none believes the group leaderless: docs/READ_MODELS.md), so it is asked
+#: again rather than waited on for the whole 5 s; the waits grow because a slow answer from a busy
+#: node is an answer too.
+ANSWER_WAITS = Backoff(first_s=1.0, max_s=5.0, jitter=0.0)
+
+T = TypeVar("T")
+
+
+async def ask(
+    question: Callable[[], Awaitable[T]],
+    *,
+    retry_on: tuple[type[BaseException], ...],
+    deadline: float | None,
+    backoff: Backoff,
+    waits: Backoff = ANSWER_WAITS,
+) -> T:
+    """``question()``'s answer, asked again (:func:`~firebreak.retry.retry`) on an error in
+    ``retry_on`` or when no answer came within the try's wait (``waits``; never past
+    ``deadline``, a ``time.monotonic()`` time). ``retry_on`` should hold TimeoutError."""
+    each = waits.delays()
+
+    async def once() -> T:
+        wait = next(each)
+        if deadline is not None:
+            wait = min(wait, max(deadline - time.monotonic(), 0.0))
+        async with asyncio.timeout(wait):
+            return await question()
+
+    return await retry(once, retry_on=retry_on, deadline=deadline, backoff=backoff)
 
 
 #: Which NATS user a connection uses (adapters/nats_server_conf.py says what each may do).

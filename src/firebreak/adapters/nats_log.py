@@ -23,7 +23,15 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from nats.js.api import ClusterInfo
 
-from firebreak.adapters.nats_connect import PATIENT, STARTUP_RETRYABLE, TRANSIENT, NotReady
+from firebreak.adapters.nats_connect import (
+    ANSWER_WAITS,
+    BRISK,
+    PATIENT,
+    STARTUP_RETRYABLE,
+    TRANSIENT,
+    NotReady,
+    ask,
+)
 from firebreak.errors import FirebreakError, Unavailable
 from firebreak.retry import Backoff, retry, unless
 
@@ -34,9 +42,6 @@ log = logging.getLogger(__name__)
 _WRONG_LAST_SEQUENCE = {10071, 10164}
 #: Entries per atomic batch (the server's own limit is 1,000).
 MAX_ATOMIC_BATCH = 1000
-#: Between attempts through an election (writes, and questions with a deadline): short, as a
-#: client waits on the answer.
-_WRITE_BACKOFF = Backoff(first_s=0.05, max_s=0.5)
 
 
 def answered_by_leader(cluster: ClusterInfo | None) -> bool:
@@ -90,16 +95,13 @@ class Log:
         write_deadline_s: float = 12.0,
         attempt_s: float = 0.75,
         *,
-        info_attempt_s: float = 1.0,
+        answer_waits: Backoff = ANSWER_WAITS,
         cut_off: Callable[[], asyncio.Future[BaseException]] | None = None,
     ) -> None:
         self._nc = nc
         self._js = js
         self._attempt_s = attempt_s
-        #: One stream-info question's wait: while a leader moves, a question can go unanswered by
-        #: every node (none is leader, none thinks itself leaderless), so it is asked again soon
-        #: rather than left to eat the caller's whole deadline (docs/READ_MODELS.md).
-        self._info_attempt_s = info_attempt_s
+        self._answer_waits = answer_waits
         self._cut_off = cut_off
         #: Long enough to ride out one Raft election (4-9 s measured), short enough to fail clearly.
         self._write_deadline_s = write_deadline_s
@@ -149,7 +151,7 @@ class Log:
             once,
             retry_on=(_WriteAgain,),
             deadline=time.monotonic() + self._write_deadline_s,
-            backoff=_WRITE_BACKOFF,
+            backoff=BRISK,
         )
         try:
             if self._cut_off is None:
@@ -210,11 +212,11 @@ class Log:
         that 0 would let a rebuilt DC serve before it holds what was acknowledged
         (docs/READ_MODELS.md). Any error is asked again until the deadline: the same node, before
         it has made its copy of the stream, answers "stream not found"; and a question no node
-        answers is asked again after ``info_attempt_s``.
+        answers is asked again (:func:`~firebreak.adapters.nats_connect.ask`).
         """
 
         async def from_leader() -> int:
-            info = await asyncio.wait_for(self._js.stream_info(stream), self._info_attempt_s)
+            info = await self._js.stream_info(stream)
             if not answered_by_leader(info.cluster):
                 raise NotReady(f"stream {stream}: the answer did not come from its leader")
             return int(info.state.last_seq)
@@ -222,7 +224,13 @@ class Log:
         deadline = None if deadline_s is None else time.monotonic() + deadline_s
         try:
             # A caller with a deadline is answering someone: ask again as briskly as a write does.
-            backoff = PATIENT if deadline is None else _WRITE_BACKOFF
-            return await retry(from_leader, retry_on=STARTUP_RETRYABLE, deadline=deadline, backoff=backoff)
+            backoff = PATIENT if deadline is None else BRISK
+            return await ask(
+                from_leader,
+                retry_on=STARTUP_RETRYABLE,
+                deadline=deadline,
+                backoff=backoff,
+                waits=self._answer_waits,
+            )
         except STARTUP_RETRYABLE as exc:
             raise Unavailable(f"stream info {stream}: the log did not answer in time") from exc

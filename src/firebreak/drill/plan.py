@@ -121,7 +121,7 @@ FLAP_S = 3.0
 
 
 def _flapping(start: float, end: float) -> tuple[Disaster, ...]:
-    """The DC leading the fewest partitions cut off and healed in turn, every FLAP_S."""
+    """The DC leading the fewest of the drill's rooms cut off and healed in turn, every FLAP_S."""
     steps: list[Disaster] = []
     at, cut = start, True
     while at < end:

@@ -75,9 +75,11 @@ class Drill:
         #: DCs whose gateway should answer right now (burned ones leave, rebuilt ones return when ready).
         self.serving: set[str] = {d.name for d in config.dcs}
         self.probes: list[ReadProbe] = []
-        #: room partition -> the drill's room members in it: what a disaster aimed at ``leader``
-        #: weighs, so that the DC it hits leads the drill's own traffic (a DC leading partitions
-        #: that hold none of the rooms would be hit without the drill seeing it).
+        #: room partition -> its weight when a disaster aims at ``leader``: one each (the DC leading
+        #: the most partitions) until :meth:`run` counts the drill's room members in each, so that
+        #: the DC hit leads the drill's own traffic (one leading partitions that hold none of the
+        #: rooms would be hit without the drill seeing it). Drills that name a ``leader_stream``
+        #: go by that stream.
         self._weights: Counter[int] = Counter(range(config.partitions))
 
     def clock(self) -> float:
