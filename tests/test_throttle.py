@@ -1,6 +1,6 @@
 """Password guessing and registration floods against a real three-DC cluster, over real HTTP.
 
-The cluster counts attempts in one replicated KV bucket, so guesses spread over the three DCs
+The cluster counts attempts in one replicated counter stream, so guesses spread over the three DCs
 share one allowance; a client beyond it gets 429 with Retry-After before any hashing. The hashing
 queue is bounded (503 ``busy``), and an unknown username costs a hash like a wrong password.
 
@@ -18,6 +18,8 @@ from collections.abc import AsyncIterator, Callable
 import httpx
 import pytest
 
+from firebreak.adapters.counters import StreamCounters
+from firebreak.adapters.nats_connect import connect
 from firebreak.client.client import ApiError, Client
 from firebreak.limits import Limits
 from firebreak.localcluster import LocalCluster
@@ -196,3 +198,20 @@ async def test_without_quorum_logins_fail_closed(throttled: LocalCluster, make_f
         assert resp.status_code == 503, resp.text
         assert resp.json()["error"]["code"] in ("log_unavailable", "dc_cut_off")
         assert int(resp.headers["retry-after"]) >= 1
+
+
+async def test_concurrent_additions_to_one_counter_each_see_their_own_total(throttled: LocalCluster) -> None:
+    """Many logins from one address at once (a carrier's NAT) add to one counter from every DC:
+    each addition is counted once and answers a total of its own, none is lost to another."""
+    config = throttled.config
+    conns = [await connect(config, dc.name, f"counters-{dc.name}") for dc in config.dcs]
+    try:
+        counters = [StreamCounters(nc.jetstream()) for nc in conns]
+        n = 48
+        ups = await asyncio.gather(*(counters[i % 3].add("test.one_address", 1) for i in range(n)))
+        assert sorted(ups) == list(range(1, n + 1))
+        downs = await asyncio.gather(*(counters[i % 3].add("test.one_address", -1) for i in range(n)))
+        assert sorted(downs) == list(range(n))
+    finally:
+        for nc in conns:
+            await nc.close()

@@ -20,14 +20,13 @@ class MemoryCounters:
     def __init__(self) -> None:
         self.values: dict[str, int] = {}
 
-    async def add(self, key: str, delta: int, ttl_s: float) -> int:
-        assert ttl_s > 0
+    async def add(self, key: str, delta: int) -> int:
         self.values[key] = max(0, self.values.get(key, 0) + delta)
         return self.values[key]
 
 
 class Down:
-    async def add(self, key: str, delta: int, ttl_s: float) -> int:
+    async def add(self, key: str, delta: int) -> int:
         raise Unavailable("no quorum", retry_after_s=2)
 
 

@@ -413,7 +413,10 @@ def test_the_bench_spreads_its_sockets_over_source_addresses_and_processes(tmp_p
     # the gateways' comes from /proc in 10 ms ticks, which 12 sockets may not fill).
     assert fb["connects_per_s"] > 0 and fb["connect_cpu_ms_load"] > 0 and fb["connect_cpu_ms_gateways"] >= 0
     # ... and each room's own figures, so that a change as sockets accumulate shows in one run.
-    room_line = r"room (\d)/3 ready \(4 members online: [\d,]+ sockets/s, gateways [\d.]+ ms of CPU"
+    room_line = (
+        r"room (\d)/3 ready \(4 accounts registered and logged in at [\d,]+/s; 4 members online: "
+        r"[\d,]+ sockets/s, gateways [\d.]+ ms of CPU"
+    )
     rooms = re.findall(room_line, proc.stderr)  # progress lines
     assert rooms == ["1", "2", "3"], proc.stderr
     assert fb["undelivered_messages"] == 0 and fb["failed_sends"] == 0

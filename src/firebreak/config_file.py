@@ -91,7 +91,7 @@ def load_config(path: Path | None) -> Config:
         raise ConfigError("read_model_commit_s must be between 0 and 3600 seconds")
     _check_write_limits(config.limits)
     for window in ("login_window_s", "register_window_s"):
-        # Counters live at most a day in their bucket (adapters/kv_counters.py).
+        # The counters' stream keeps each for the longest window (adapters/counters.py); a day at most.
         if not 1 <= getattr(config.limits, window) <= 24 * 3600:
             raise ConfigError(f"[limits] {window} must be between 1 and 86400 seconds")
     for name in ("oidc_code_ttl_s", "oidc_access_token_ttl_s", "oidc_id_token_ttl_s", "oidc_refresh_ttl_s",

@@ -11,7 +11,7 @@ import nats.errors
 import nats.js.errors
 from nats.aio.client import Client as NATS
 
-from firebreak.adapters.kv_counters import LIMITS_BUCKET
+from firebreak.adapters.counters import COUNTERS_STREAM
 from firebreak.adapters.log_setup import SECRETS_BUCKET
 from firebreak.adapters.nats_connect import BRISK, TRANSIENT, ask, connect
 from firebreak.adapters.object_files import FILES_STREAM, UPLOADS_STREAM
@@ -26,7 +26,7 @@ LEADERSHIP_ERRORS: tuple[type[BaseException], ...] = (TimeoutError, nats.errors.
 
 def stream_names(config: Config) -> list[str]:
     """Every stream whose leader matters: accounts, room partitions, the wallet ledger, the KV
-    buckets, and the attachments' object store and uploads."""
+    buckets, the attempt counters, and the attachments' object store and uploads."""
     rooms = [room_stream(p) for p in range(config.partitions)]
     return [
         ACCOUNTS_STREAM,
@@ -34,7 +34,7 @@ def stream_names(config: Config) -> list[str]:
         WALLETS_STREAM,
         f"KV_{SECRETS_BUCKET}",
         f"KV_{OPS_BUCKET}",
-        f"KV_{LIMITS_BUCKET}",
+        COUNTERS_STREAM,
         f"KV_{OIDC_BUCKET}",
         FILES_STREAM,
         UPLOADS_STREAM,

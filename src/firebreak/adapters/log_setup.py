@@ -14,7 +14,7 @@ import nats.js.errors
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, RePublish, StorageType, StreamConfig
 
-from firebreak.adapters import kv_counters, object_files, oidc_store, ops_board
+from firebreak.adapters import counters, object_files, oidc_store, ops_board
 from firebreak.adapters.nats_connect import PATIENT, STARTUP_RETRYABLE, TRANSIENT, NotReady
 from firebreak.config import Config
 from firebreak.domain.ids import ACCOUNTS_STREAM, WALLETS_STREAM, room_stream, room_subject_prefix
@@ -76,21 +76,20 @@ async def ensure_topology(
     deadline: float | None = None,
     on_retry: Callable[[BaseException], None] | None = None,
 ) -> None:
-    """Creates the streams, the KV buckets (secrets, ops board, limits, login provider) and the
-    attachments' object store and uploads stream if missing. Idempotent; safe to race from every DC.
+    """Creates the streams, the KV buckets (secrets, ops board, login provider), the attachments'
+    object store and uploads stream, and the attempt counters' stream if missing. Idempotent; safe
+    to race from every DC.
 
     Waits for the cluster to form: until ``deadline`` (monotonic), or with none for as long as the
     caller's task runs, every failure (no meta leader yet, too few peers, a request timing out, a
     stream another DC is creating at the same moment) is tried again.
     """
     attachments = object_files.stream_configs(config.limits.upload_ttl_s, config.dedupe_window_s)
-    steps: list[Callable[[], Awaitable[None]]] = [
-        functools.partial(_add_or_update, js, sc) for sc in [*stream_configs(config), *attachments]
-    ]
+    streams = [*stream_configs(config), *attachments, counters.stream_config(config.limits)]
+    steps: list[Callable[[], Awaitable[None]]] = [functools.partial(_add_or_update, js, sc) for sc in streams]
     secrets_bucket = KeyValueConfig(bucket=SECRETS_BUCKET, history=1, replicas=3, storage=StorageType.FILE)
     steps.append(functools.partial(_create_bucket, js, secrets_bucket))
     steps.append(functools.partial(_create_bucket, js, ops_board.bucket_config()))
-    steps.append(functools.partial(_create_bucket, js, kv_counters.bucket_config()))
     steps.append(functools.partial(_create_bucket, js, oidc_store.bucket_config()))
     for step in steps:
         await retry(step, retry_on=STARTUP_RETRYABLE, deadline=deadline, on_retry=on_retry, backoff=PATIENT)

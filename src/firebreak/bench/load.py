@@ -129,7 +129,9 @@ class Load:
         online_per_room = max(1, round(self._o.room_size * self._o.online))
         self.online_per_room = online_per_room
         for room in range(self._o.rooms):
+            signing_up = time.perf_counter()
             members = await asyncio.gather(*(member(room, k) for k in range(self._o.room_size)))
+            accounts_rate = len(members) / max(time.perf_counter() - signing_up, 1e-6)
             sender_token = members[0][1]
             names = [n for n, _ in members[1:]]
             group = {"name": f"bench {room}", "members": names, "request_id": f"g{room}"}
@@ -153,7 +155,8 @@ class Load:
             gateways_ms = (cpu_after[0] - cpu_before[0]) * 1000 / len(dials)
             rate = len(dials) / max(took, 1e-6)
             self._say(
-                f"  room {room + 1}/{self._o.rooms} ready ({online_per_room} members online: "
+                f"  room {room + 1}/{self._o.rooms} ready ({len(members)} accounts registered and"
+                f" logged in at {accounts_rate:,.0f}/s; {online_per_room} members online: "
                 f"{rate:,.0f} sockets/s, gateways {gateways_ms:.2f} ms of CPU per socket)"
             )
 

@@ -17,9 +17,9 @@ from nats.js import JetStreamContext
 from prometheus_client import CollectorRegistry
 
 from firebreak.adapters import leadership, log_setup, nats_connect, sqlite_store
+from firebreak.adapters.counters import StreamCounters
 from firebreak.adapters.ephemeral import CoreLink
 from firebreak.adapters.group_commit import GroupCommit
-from firebreak.adapters.kv_counters import KvCounters
 from firebreak.adapters.leader_watch import StreamLeaders
 from firebreak.adapters.leadership import Leadership
 from firebreak.adapters.metrics import GatewayMetrics, GatewayState
@@ -183,7 +183,7 @@ def _assemble(
         limits.password_time_cost, limits.password_memory_kib, queue_max=limits.password_queue_max
     )
     tokens = Tokens(key, limits.token_ttl_s)
-    throttle = Throttle(KvCounters(js), limits)
+    throttle = Throttle(StreamCounters(js), limits)
     account_sessions = AccountSessions(the_log, queries, fresh, tokens, passwords, limits, dc.name)
     accounts = Accounts(
         the_log, queries, fresh, tokens, passwords, limits, account_sessions, limiter, throttle

@@ -22,6 +22,7 @@ from firebreak.bench.runner import BenchResult, run_bench, table
 from firebreak.bench.summary import RunsSummary, summarize, summary_line
 from firebreak.config_file import MAX_GATEWAYS_PER_DC
 from firebreak.entrypoints.bench_modes import (
+    accounts,
     bench_limits,
     files,
     pay,
@@ -183,6 +184,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="instead: upload N files through the API and download them at another DC, next to the "
         "raw object-store rate (docs/FILES.md)",
     )
+    p.add_argument(
+        "--accounts",
+        type=int,
+        metavar="N",
+        help="instead: register and log in N accounts from one address, next to the raw rate",
+    )
+    p.add_argument("--account-concurrency", type=int, default=32, help="accounts: calls at once")
     p.add_argument("--file-size", type=int, default=1_000_000, help="files: bytes per file")
     p.add_argument("--file-concurrency", type=int, default=4, help="files: uploads (and downloads) at once")
     p.add_argument(
@@ -261,6 +269,8 @@ def run(args: argparse.Namespace) -> int:
         return presence(args)
     if args.files is not None:
         return files(args)
+    if args.accounts is not None:
+        return accounts(args)
     base = _options(args)
     if not 1 <= args.repeat <= MAX_REPEAT:
         raise BadRequest(f"--repeat takes 1-{MAX_REPEAT}")

@@ -140,6 +140,20 @@ def files(args: argparse.Namespace) -> int:
     return 0 if result.identical else 1
 
 
+def accounts(args: argparse.Namespace) -> int:
+    from firebreak.bench.accounts import accounts_table, run_accounts_bench
+
+    if not 1 <= args.accounts <= 100_000 or not 1 <= args.account_concurrency <= 256:
+        raise BadRequest("--accounts takes 1-100,000 and --account-concurrency 1-256")
+    with tempfile.TemporaryDirectory(prefix="firebreak-bench-") as tmp:
+        config = ephemeral_config(Path(tmp), limits=bench_limits())
+        bench = run_accounts_bench(config, args.accounts, args.account_concurrency, args.raw_messages, say)
+        result = uvloop.run(bench)
+    print(accounts_table(result), flush=True)
+    write_json(args.json, result)
+    return 0
+
+
 def bench_limits() -> Limits:
     return Limits(
         send_rate_per_s=1e9,

@@ -6,7 +6,8 @@ A login attempt is counted before its password is hashed, per source address and
 made concurrently from every DC too. A login that succeeds takes its attempt back, so only failures
 remain counted. Registrations are counted per source address.
 
-The counters live in the replicated KV (adapters/kv_counters.py): all DCs share one allowance.
+The counters live in a replicated counter stream (adapters/counters.py): all DCs share one
+allowance. Keys name their window, so a window's counters are never counted again once it ends.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 
 
 class Counters(Protocol):
-    async def add(self, key: str, delta: int, ttl_s: float) -> int: ...
+    async def add(self, key: str, delta: int) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,6 @@ class Attempt:
     """The counters one login attempt added to (taken back if it succeeds)."""
 
     keys: tuple[str, ...]
-    ttl_s: float
 
 
 class Throttle:
@@ -48,29 +48,28 @@ class Throttle:
         adds nothing to the account's count."""
         lim = self._limits
         window = t.window_at(self._clock(), lim.login_window_s)
-        ttl = window.ends_in_s + 1
         by_address = t.login_address_key(address, window)
-        if await self._counters.add(by_address, 1, ttl) > lim.login_failures_per_address:
+        if await self._counters.add(by_address, 1) > lim.login_failures_per_address:
             raise RateLimited(
                 f"too many failed logins from this address; try again in {window.retry_after_s} s",
                 code="too_many_attempts",
                 retry_after_s=window.retry_after_s,
             )
         by_account = t.login_account_key(username, window)
-        if await self._counters.add(by_account, 1, ttl) > lim.login_failures_per_account:
+        if await self._counters.add(by_account, 1) > lim.login_failures_per_account:
             raise RateLimited(
                 f"too many failed logins for this account; try again in {window.retry_after_s} s",
                 code="too_many_attempts",
                 retry_after_s=window.retry_after_s,
             )
-        return Attempt(keys=(by_address, by_account), ttl_s=ttl)
+        return Attempt(keys=(by_address, by_account))
 
     async def login_succeeded(self, attempt: Attempt) -> None:
         """Takes a successful attempt back. Best effort: left counted, it is one failure too many
         until its window ends, which is no reason to refuse a login that succeeded."""
         for key in attempt.keys:
             try:
-                await self._counters.add(key, -1, attempt.ttl_s)
+                await self._counters.add(key, -1)
             except FirebreakError:
                 log.warning("could not take back a successful login attempt from %s", key)
 
@@ -79,7 +78,7 @@ class Throttle:
         lim = self._limits
         window = t.window_at(self._clock(), lim.register_window_s)
         key = t.register_address_key(address, window)
-        if await self._counters.add(key, 1, window.ends_in_s + 1) > lim.registrations_per_address:
+        if await self._counters.add(key, 1) > lim.registrations_per_address:
             raise RateLimited(
                 f"too many registrations from this address; try again in {window.retry_after_s} s",
                 code="too_many_registrations",

@@ -1,0 +1,83 @@
+"""Cluster-wide counters in a counter stream (``FB_COUNTERS``, R3): what throttling counts.
+
+Every DC's gateway counts in the same stream, so three DCs share one allowance. Each counter is a
+subject, ``count.<key>``; the stream allows message counters (nats-server 2.12+, ADR-49), so an
+addition is one publish with a ``Nats-Incr`` header: the stream's leader adds it to the subject's
+last value, stores the total and answers it. Concurrent additions to one counter never conflict,
+where a compare-and-set on a KV entry (how this was done before) made every login from one busy
+address (a carrier's NAT, the bench) retry behind the others (docs/DECISIONS.md, "Password
+guessing and hashing load").
+
+Counter streams take no per-message TTL, so the stream keeps only each counter's last value and
+drops it once it is older than the longest counting window (``max_age``): a counter's key names
+its window, so a key past its window is never counted again.
+
+A write whose acknowledgement is lost may be counted twice when retried: throttling errs towards
+counting too much, never too little.
+"""
+
+from __future__ import annotations
+
+import time
+
+import nats.errors
+import nats.js.errors
+from nats.js import JetStreamContext
+from nats.js.api import StorageType, StreamConfig
+
+from firebreak.adapters.nats_connect import BRISK
+from firebreak.errors import Unavailable
+from firebreak.limits import Limits
+from firebreak.retry import retry
+
+COUNTERS_STREAM = "FB_COUNTERS"
+_PREFIX = "count."
+#: What is worth another try: no leader right now (an election), or no answer in time.
+_AGAIN: tuple[type[BaseException], ...] = (nats.errors.Error, TimeoutError)
+
+
+def stream_config(limits: Limits) -> StreamConfig:
+    longest = max(limits.login_window_s, limits.register_window_s)
+    return StreamConfig(
+        name=COUNTERS_STREAM,
+        subjects=[_PREFIX + ">"],
+        allow_msg_counter=True,
+        allow_direct=True,
+        max_msgs_per_subject=1,
+        # A minute more than the longest window: a counter is never dropped while it still counts.
+        max_age=float(longest + 60),
+        num_replicas=3,
+        storage=StorageType.FILE,
+    )
+
+
+class StreamCounters:
+    """Atomic additions to named counters. With no quorum for ``deadline_s`` an addition raises
+    :class:`Unavailable` (503, ``log_unavailable``): callers fail closed (docs/DECISIONS.md). The
+    deadline is the log's write deadline: long enough to ride out one Raft election."""
+
+    def __init__(self, js: JetStreamContext, deadline_s: float = 12.0, attempt_s: float = 0.75) -> None:
+        self._js = js
+        self._deadline_s = deadline_s
+        self._attempt_s = attempt_s
+
+    async def add(self, key: str, delta: int) -> int:
+        """Adds ``delta`` to the counter ``key``; returns the new value (never below 0)."""
+
+        async def once() -> int:
+            ack = await self._js.publish(
+                _PREFIX + key, b"", timeout=self._attempt_s, headers={"Nats-Incr": f"{delta:+d}"}
+            )
+            if ack.val is None:
+                raise nats.js.errors.Error(description=f"{COUNTERS_STREAM} answered no counter value")
+            return max(0, int(ack.val))
+
+        try:
+            return await retry(
+                once, retry_on=_AGAIN, deadline=time.monotonic() + self._deadline_s, backoff=BRISK
+            )
+        except _AGAIN as exc:
+            raise Unavailable(
+                "the cluster-wide attempt counters cannot be reached (no quorum); retry shortly",
+                retry_after_s=2,
+            ) from exc
