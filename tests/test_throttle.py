@@ -14,9 +14,13 @@ import asyncio
 import statistics
 import time
 from collections.abc import AsyncIterator, Callable
+from typing import Any, cast
 
 import httpx
+import nats.errors
 import pytest
+from nats.js import JetStreamContext
+from nats.js.api import PubAck, RawStreamMsg
 
 from firebreak.adapters.counters import StreamCounters
 from firebreak.adapters.nats_connect import connect
@@ -184,6 +188,59 @@ async def test_an_unknown_username_takes_as_long_as_a_wrong_password(make_from: 
     assert statistics.median(unknown) >= 0.5 * statistics.median(known), (unknown, known)
 
 
+async def test_concurrent_additions_to_one_counter_each_see_their_own_total(throttled: LocalCluster) -> None:
+    """Many logins from one address at once (a carrier's NAT) add to one counter from every DC:
+    each addition is counted once and answers a total of its own, none is lost to another."""
+    config = throttled.config
+    conns = [await connect(config, dc.name, f"counters-{dc.name}") for dc in config.dcs]
+    try:
+        # Patient tries: a try whose answer is merely late is not tried again (and counted once
+        # anyway, by its message id, which the next test checks).
+        counters = [StreamCounters(nc.jetstream(), attempt_s=10.0) for nc in conns]
+        n = 48
+        ups = await asyncio.gather(*(counters[i % 3].add("test.one_address", 1) for i in range(n)))
+        assert sorted(ups) == list(range(1, n + 1))
+        downs = await asyncio.gather(*(counters[i % 3].add("test.one_address", -1) for i in range(n)))
+        assert sorted(downs) == list(range(n))
+    finally:
+        for nc in conns:
+            await nc.close()
+
+
+class _LosesFirstAnswer:
+    """A JetStream context whose first publish reaches the stream but whose answer is lost."""
+
+    def __init__(self, js: JetStreamContext) -> None:
+        self._js = js
+        self.lost = 0
+
+    async def publish(self, *args: Any, **kwargs: Any) -> PubAck:
+        ack = await self._js.publish(*args, **kwargs)
+        if not self.lost:
+            self.lost += 1
+            raise nats.errors.TimeoutError
+        return ack
+
+    async def get_last_msg(self, *args: Any, **kwargs: Any) -> RawStreamMsg:
+        return await self._js.get_last_msg(*args, **kwargs)
+
+
+async def test_an_addition_whose_answer_was_lost_counts_once(throttled: LocalCluster) -> None:
+    """A login's attempt taken back, whose acknowledgement is lost and which is tried again, is
+    taken back once: the retry carries the same message id and the stream answers a duplicate."""
+    nc = await connect(throttled.config, "dc1", "counters-lost")
+    try:
+        js = nc.jetstream()
+        lossy = _LosesFirstAnswer(js)
+        counters = StreamCounters(cast(JetStreamContext, lossy))
+        assert await StreamCounters(js).add("test.lost_answer", 2) == 2
+        assert await counters.add("test.lost_answer", -1) == 1
+        assert lossy.lost == 1
+        assert await StreamCounters(js).add("test.lost_answer", 0) == 1
+    finally:
+        await nc.close()
+
+
 async def test_without_quorum_logins_fail_closed(throttled: LocalCluster, make_from: MakeFrom) -> None:
     """Two DCs down: the attempt counters cannot be written, so a login is neither counted nor
     checked (503 with Retry-After), although the surviving DC's read model could check it: at
@@ -198,20 +255,3 @@ async def test_without_quorum_logins_fail_closed(throttled: LocalCluster, make_f
         assert resp.status_code == 503, resp.text
         assert resp.json()["error"]["code"] in ("log_unavailable", "dc_cut_off")
         assert int(resp.headers["retry-after"]) >= 1
-
-
-async def test_concurrent_additions_to_one_counter_each_see_their_own_total(throttled: LocalCluster) -> None:
-    """Many logins from one address at once (a carrier's NAT) add to one counter from every DC:
-    each addition is counted once and answers a total of its own, none is lost to another."""
-    config = throttled.config
-    conns = [await connect(config, dc.name, f"counters-{dc.name}") for dc in config.dcs]
-    try:
-        counters = [StreamCounters(nc.jetstream()) for nc in conns]
-        n = 48
-        ups = await asyncio.gather(*(counters[i % 3].add("test.one_address", 1) for i in range(n)))
-        assert sorted(ups) == list(range(1, n + 1))
-        downs = await asyncio.gather(*(counters[i % 3].add("test.one_address", -1) for i in range(n)))
-        assert sorted(downs) == list(range(n))
-    finally:
-        for nc in conns:
-            await nc.close()

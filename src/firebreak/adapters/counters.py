@@ -12,28 +12,38 @@ Counter streams take no per-message TTL, so the stream keeps only each counter's
 drops it once it is older than the longest counting window (``max_age``): a counter's key names
 its window, so a key past its window is never counted again.
 
-A write whose acknowledgement is lost may be counted twice when retried: throttling errs towards
-counting too much, never too little.
+Each addition carries a message id of its own, the same on every try: one whose acknowledgement
+was lost is answered as a duplicate when tried again and counted once, so a login's attempt taken
+back after a lost answer is not taken back twice.
 """
 
 from __future__ import annotations
 
+import secrets
 import time
 
-import nats.errors
+import msgspec
 import nats.js.errors
 from nats.js import JetStreamContext
 from nats.js.api import StorageType, StreamConfig
 
-from firebreak.adapters.nats_connect import BRISK
-from firebreak.errors import Unavailable
+from firebreak.adapters.nats_connect import BRISK, TRANSIENT
+from firebreak.errors import FirebreakError, Unavailable
 from firebreak.limits import Limits
 from firebreak.retry import retry
 
 COUNTERS_STREAM = "FB_COUNTERS"
 _PREFIX = "count."
 #: What is worth another try: no leader right now (an election), or no answer in time.
-_AGAIN: tuple[type[BaseException], ...] = (nats.errors.Error, TimeoutError)
+_AGAIN: tuple[type[BaseException], ...] = (*TRANSIENT, TimeoutError)
+#: Longer than an addition's tries last (the write deadline), shorter than the shortest max_age.
+_DEDUPE_WINDOW_S = 30.0
+
+
+class _Total(msgspec.Struct):
+    """A counter's stored value (ADR-49: a decimal string, as the server writes it)."""
+
+    val: str
 
 
 def stream_config(limits: Limits) -> StreamConfig:
@@ -46,6 +56,7 @@ def stream_config(limits: Limits) -> StreamConfig:
         max_msgs_per_subject=1,
         # A minute more than the longest window: a counter is never dropped while it still counts.
         max_age=float(longest + 60),
+        duplicate_window=_DEDUPE_WINDOW_S,
         num_replicas=3,
         storage=StorageType.FILE,
     )
@@ -62,22 +73,26 @@ class StreamCounters:
         self._attempt_s = attempt_s
 
     async def add(self, key: str, delta: int) -> int:
-        """Adds ``delta`` to the counter ``key``; returns the new value (never below 0)."""
+        """Adds ``delta`` to the counter ``key``, once however often it is tried; returns the
+        counter's value after it (never below 0)."""
+        subject = _PREFIX + key
+        headers = {"Nats-Incr": f"{delta:+d}", "Nats-Msg-Id": secrets.token_hex(12)}
 
         async def once() -> int:
-            ack = await self._js.publish(
-                _PREFIX + key, b"", timeout=self._attempt_s, headers={"Nats-Incr": f"{delta:+d}"}
-            )
-            if ack.val is None:
-                raise nats.js.errors.Error(description=f"{COUNTERS_STREAM} answered no counter value")
-            return max(0, int(ack.val))
+            ack = await self._js.publish(subject, b"", timeout=self._attempt_s, headers=headers)
+            if ack.val is not None:
+                return int(ack.val)
+            # A try of an addition the stream had already applied: its answer holds no total.
+            last = await self._js.get_last_msg(COUNTERS_STREAM, subject, direct=True)
+            return int(msgspec.json.decode(last.data or b"", type=_Total).val)
 
         try:
-            return await retry(
-                once, retry_on=_AGAIN, deadline=time.monotonic() + self._deadline_s, backoff=BRISK
-            )
+            deadline = time.monotonic() + self._deadline_s
+            return max(0, await retry(once, retry_on=_AGAIN, deadline=deadline, backoff=BRISK))
         except _AGAIN as exc:
             raise Unavailable(
                 "the cluster-wide attempt counters cannot be reached (no quorum); retry shortly",
                 retry_after_s=2,
             ) from exc
+        except (nats.js.errors.Error, msgspec.DecodeError, ValueError) as exc:  # no retry cures it
+            raise FirebreakError(f"{COUNTERS_STREAM} refused an addition to {key}: {exc}") from exc

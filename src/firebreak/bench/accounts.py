@@ -52,7 +52,7 @@ async def run_accounts_bench(
     try:
         raw = await raw_publish(config, messages=raw_messages, size=200, pipelined=True, when="before")
         say(f"  raw {raw.mode}: {raw.per_s:,.0f} msgs/s")
-        gateways = [p.pid for p in cluster.gateways.values()]
+        gateways = [p.pid for p in [*cluster.gateways.values(), *cluster.more_gateways.values()]]
         nodes = [p.pid for p in cluster.nats.values()]
 
         def cpu(pids: list[int]) -> float:
@@ -83,24 +83,18 @@ async def run_accounts_bench(
 async def _sign_up(config: Config, accounts: int, concurrency: int) -> tuple[list[float], list[float]]:
     """Each account registers and logs in at DC ``i mod DCs``; returns both calls' latencies."""
     tag = secrets.token_hex(2)
+    opened: list[HttpConnection] = []
     pools: list[asyncio.Queue[HttpConnection]] = []
-    for dc in config.dcs:
-        pool: asyncio.Queue[HttpConnection] = asyncio.Queue()
-        for _ in range(concurrency // len(config.dcs) + 1):
-            pool.put_nowait(await HttpConnection(dc.host, dc.http_port).open())
-        pools.append(pool)
     gate = asyncio.Semaphore(concurrency)
     registered: list[float] = []
     logged_in: list[float] = []
 
     async def call(i: int, path: str, body: object, took: list[float]) -> None:
         conn = await pools[i].get()
-        try:
-            started = time.perf_counter()
-            status, data = await conn.post(path, msgspec.json.encode(body))
-            took.append(time.perf_counter() - started)
-        finally:
-            pools[i].put_nowait(conn)
+        started = time.perf_counter()
+        status, data = await conn.post(path, msgspec.json.encode(body))
+        took.append(time.perf_counter() - started)
+        pools[i].put_nowait(conn)  # not back in the pool after an error: the run ends with it
         if status >= 300:
             raise WireError(f"{path} at dc {i}: {status} {data[:300]!r}")
 
@@ -112,11 +106,18 @@ async def _sign_up(config: Config, accounts: int, concurrency: int) -> tuple[lis
             await call(i, "/v1/sessions", {"username": name, "password": PASSWORD}, logged_in)
 
     try:
-        await asyncio.gather(*(one(k) for k in range(accounts)))
+        for dc in config.dcs:
+            pool: asyncio.Queue[HttpConnection] = asyncio.Queue()
+            for _ in range(concurrency // len(config.dcs) + 1):
+                opened.append(await HttpConnection(dc.host, dc.http_port).open())
+                pool.put_nowait(opened[-1])
+            pools.append(pool)
+        async with asyncio.TaskGroup() as tasks:  # the first failure stops the others
+            for k in range(accounts):
+                tasks.create_task(one(k))
     finally:
-        for pool in pools:
-            while not pool.empty():
-                pool.get_nowait().close()
+        for conn in opened:
+            conn.close()
     return registered, logged_in
 
 

@@ -1,9 +1,10 @@
 """Counting windows and counter names for throttling password guesses and registrations.
 
 Fixed windows: a counter counts the events of one window (``floor(now / length)``) and is named
-after it, so no counter is ever reset: the next window simply has another name. Names follow the
-KV key alphabet (``[-/_=.a-zA-Z0-9]``); a source address is hashed, since IPv6 addresses (and
-whatever an ASGI server reports as the client) contain characters a key cannot hold.
+after it, so no counter is ever reset: the next window simply has another name. Names are dotted
+subject tokens of ``[_a-zA-Z0-9]`` (each counter is a subject of the counters' stream); a source
+address is hashed, since IPv6 addresses (and whatever an ASGI server reports as the client)
+contain characters a subject cannot hold.
 """
 
 from __future__ import annotations
