@@ -57,6 +57,7 @@ async def _upload(
     return upload_id
 
 
+@pytest.mark.slow  # an outage proof of half a minute: the slow set (pyproject.toml)
 async def test_an_acknowledged_upload_survives_the_burn_of_its_dc(tmp_path: Path) -> None:
     cluster = local_cluster(cluster_config(tmp_path / "data"))
     dc1, dc2, dc3 = (dc.http_url for dc in cluster.config.dcs)

@@ -32,6 +32,7 @@ async def _history_texts(cluster: LocalCluster, token: str, room_id: str, dc: in
         return [m.text for m in (await reader.history(room_id, limit=100)).messages]
 
 
+@pytest.mark.slow  # an outage proof of half a minute: the slow set (pyproject.toml)
 async def test_message_typed_without_quorum_is_pending_then_sent_once(own_cluster: LocalCluster) -> None:
     cluster = own_cluster
     alice, bob = f"alice_{secrets.token_hex(3)}", f"bob_{secrets.token_hex(3)}"
