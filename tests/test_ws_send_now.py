@@ -2,7 +2,7 @@
 ``send_now`` writes frames the client receives intact and in order, refuses while the client
 does not read (so the session task takes over and waits), and refuses once the socket is closed;
 and a client that vanished without closing is dropped by the kernel's limit on unacknowledged
-bytes (``UNACKED_LIMIT_S``)."""
+bytes (entrypoints/gateway/liveness.py)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from starlette.types import Receive, Scope, Send
 from websockets.asyncio.client import connect
 from websockets.frames import Frame
 
-from firebreak.entrypoints.gateway import websocket
+from firebreak.entrypoints.gateway import liveness, websocket
 from firebreak.entrypoints.gateway.websocket import SEND_NOW, SendNowWebSocketProtocol
 from firebreak.localcluster.netns import SUBNET_PREFIX, Sites, unavailable
 from tests.helpers import eventually
@@ -161,8 +161,9 @@ async def test_after_a_failed_direct_write_the_connection_stays_off_them(served:
     "served", [{"ws_ping_interval": 0.2, "ws_ping_timeout": 5}], ids=["ping"], indirect=True
 )
 async def test_the_configured_pings_go_out(served: tuple[_App, int]) -> None:
-    """The gateway sets ``ws_ping_interval`` (gateway/main.py) so dead peers are noticed; the
-    pinned uvicorn's protocol, under our subclass, must send them."""
+    """Where the kernel has no limit on unacknowledged bytes, the gateway pings
+    (``liveness.ping_interval_s``, gateway/main.py); the pinned uvicorn's protocol, under our
+    subclass, must send them."""
     _, port = served
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(
@@ -227,7 +228,7 @@ def client_site() -> Iterator[Sites]:
 
 @pytest.fixture
 def short_limit(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(websocket, "UNACKED_LIMIT_S", LIMIT_S)
+    monkeypatch.setattr(liveness, "UNACKED_LIMIT_S", LIMIT_S)
 
 
 @pytest.mark.parametrize(
@@ -262,3 +263,9 @@ async def test_a_vanished_client_is_dropped(
         if client.returncode is None:
             client.kill()
         await client.wait()
+
+
+def test_the_gateway_pings_only_where_the_kernel_cannot_watch(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert liveness.ping_interval_s() is None  # Linux: the kernel's limit, no pings
+    monkeypatch.delattr(socket, "TCP_USER_TIMEOUT")  # as on a system without the option
+    assert liveness.ping_interval_s() == liveness.FALLBACK_PING_S

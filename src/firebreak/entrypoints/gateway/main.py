@@ -11,7 +11,7 @@ import uvicorn
 
 from firebreak.bootstrap import Gateway, claim_read_model, start_gateway
 from firebreak.config import Config
-from firebreak.entrypoints.gateway import gc_policy
+from firebreak.entrypoints.gateway import gc_policy, liveness
 from firebreak.entrypoints.gateway.app import create_app
 from firebreak.entrypoints.gateway.listen import listening
 from firebreak.entrypoints.gateway.starting import StartingApp
@@ -69,12 +69,9 @@ async def serve(config: Config, dc_name: str, process: int = 1) -> None:
             ws=SendNowWebSocketProtocol,
             # Clients connect directly (no proxy in front): skip X-Forwarded-* rewriting.
             proxy_headers=False,
-            # Dead peers are dropped by the kernel (websocket.UNACKED_LIMIT_S) once bytes sent to
-            # them go unacknowledged: heartbeats make such bytes every 5 s, and these pings every
-            # 30 s on sockets whose clients asked for rarer heartbeats (and are the fallback where
-            # the option is missing). Rare, because each costs every idle socket.
-            ws_ping_interval=30,
-            ws_ping_timeout=20,
+            # Vanished clients are noticed by the kernel (liveness.py); pings only where it cannot.
+            ws_ping_interval=liveness.ping_interval_s(),
+            ws_ping_timeout=liveness.UNACKED_LIMIT_S,
             timeout_graceful_shutdown=2,
         )
     )

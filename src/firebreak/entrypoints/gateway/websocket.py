@@ -22,9 +22,7 @@ fails stays on the ASGI path from then on (tests/test_ws_send_now.py).
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import socket
 from asyncio import BaseTransport
 from typing import cast
 
@@ -33,18 +31,13 @@ from websockets.exceptions import InvalidState
 from websockets.http11 import Request
 from websockets.protocol import State
 
+from firebreak.entrypoints.gateway import liveness
+
 SEND_NOW = "firebreak.ws.send_now"
 #: What :meth:`SendNowWebSocketProtocol.send_now` uses of uvicorn's protocol and of websockets'
 #: connection (``self.conn``).
 PROTOCOL_ATTRS = ("close_sent", "handshake_complete", "writable", "transport", "conn")
 CONNECTION_ATTRS = ("extensions", "writes", "expect_continuation_frame", "state", "send_text", "data_to_send")
-
-#: A live socket whose sent bytes stay unacknowledged this long is closed by the kernel
-#: (TCP_USER_TIMEOUT, Linux): a client that vanished without closing (its machine off, its network
-#: gone) is noticed within this plus one heartbeat interval (5 s), or plus uvicorn's ping interval
-#: (30 s) for a client that asked for rarer heartbeats: either puts bytes in flight. The kernel
-#: keeps this timer, so it costs an idle socket nothing, unlike a ping timer per socket.
-UNACKED_LIMIT_S = 20.0
 
 log = logging.getLogger(__name__)
 _warned: set[str] = set()
@@ -63,23 +56,13 @@ def missing_internals(protocol: object) -> list[str]:
     return missing + [f"conn.{name}" for name in CONNECTION_ATTRS if not hasattr(conn, name)]
 
 
-def limit_unacknowledged(transport: BaseTransport, seconds: float) -> None:
-    """Sets TCP_USER_TIMEOUT on the transport's socket, where the system has that option."""
-    sock = transport.get_extra_info("socket")
-    option = getattr(socket, "TCP_USER_TIMEOUT", None)
-    if sock is None or option is None:
-        return
-    with contextlib.suppress(OSError):
-        sock.setsockopt(socket.IPPROTO_TCP, option, round(seconds * 1000))
-
-
 class SendNowWebSocketProtocol(WebSocketsSansIOProtocol):
     #: Set after a direct write failed: this connection uses the ASGI path from then on.
     direct_failed = False
 
     def connection_made(self, transport: BaseTransport) -> None:
         super().connection_made(transport)
-        limit_unacknowledged(transport, UNACKED_LIMIT_S)
+        liveness.watch(transport)  # the kernel notices a vanished client (liveness.py)
 
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)

@@ -1,0 +1,54 @@
+"""How the gateway notices a live socket whose client is gone without closing (its machine off,
+its network gone): by the kernel's limit on unacknowledged bytes, with the heartbeats as the bytes,
+rather than by WebSocket pings.
+
+Every live socket gets ``TCP_USER_TIMEOUT``: bytes sent that stay unacknowledged for
+:data:`UNACKED_LIMIT_S` close it. Every socket is sent a heartbeat at the interval its client
+chose (5-300 s, heartbeats.py), so a vanished client is dropped within that interval plus the
+limit; so is one that stopped reading, once its window stays shut.
+
+Why not pings: uvicorn's ping is a timer, a frame and a pong to read per socket per interval in
+the gateway, and a frame to read and a pong to write in the client; at 100,000 sockets they were
+about a third of what the idle sockets cost the machine (docs/PERFORMANCE.md, "Many
+connections"). They also woke a phone that asked for rare heartbeats more often than it asked.
+
+Why not TCP keepalive either: with the user timeout shorter than the keepalive idle time, the
+kernel resets a socket whose first probe goes unanswered, at the next probe; one lost probe ends a
+healthy connection. On loopback, 2,000 sockets that went quiet together had their probes due in
+the same instant, overflowed the receive queue (``net.core.netdev_max_backlog``, 1,000) and were
+all reset ~40 s after they went quiet (docs/DECISIONS.md). A user timeout long enough to outlast
+several probes would slow the detection of every vanished client.
+
+What pings noticed and this does not: a client whose machine still answers for it while the client
+itself is frozen, with nothing waiting for it. Where the system lacks the option, the gateway pings
+as before (:func:`ping_interval_s`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from asyncio import BaseTransport
+
+UNACKED_LIMIT_S = 20.0
+#: WebSocket pings, only where the kernel has no user timeout (their timeout: ``UNACKED_LIMIT_S``).
+FALLBACK_PING_S = 30.0
+
+
+def kernel_watches() -> bool:
+    """Whether this system has the option :func:`watch` sets (Linux)."""
+    return hasattr(socket, "TCP_USER_TIMEOUT")
+
+
+def ping_interval_s() -> float | None:
+    """uvicorn's ``ws_ping_interval`` for the gateway: none where the kernel watches the sockets."""
+    return None if kernel_watches() else FALLBACK_PING_S
+
+
+def watch(transport: BaseTransport) -> None:
+    """Sets the user timeout on the transport's socket, where the system has it."""
+    sock = transport.get_extra_info("socket")
+    if sock is None or not kernel_watches():
+        return
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, round(UNACKED_LIMIT_S * 1000))
