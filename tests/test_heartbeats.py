@@ -8,9 +8,12 @@ import itertools
 import time
 
 import pytest
+from starlette.types import Message
 
 from firebreak.entrypoints.gateway.heartbeats import Heartbeats
+from firebreak.entrypoints.gateway.hot import _beat
 from firebreak.errors import BadRequest
+from firebreak.wire.frames import HEARTBEAT_FRAME
 from tests.helpers import eventually
 
 INTERVAL_S = 0.3
@@ -173,3 +176,31 @@ def test_an_interval_that_interval_would_not_give_is_refused() -> None:
     for wrong in (0.0, 1.0, 301.0):
         with pytest.raises(ValueError):
             heartbeats.add(_Socket(), wrong)
+
+
+async def test_a_socket_that_refuses_a_direct_write_gets_its_heartbeat_through_asgi() -> None:
+    """The heartbeat is what lets the kernel notice a vanished client (liveness.py), so a socket
+    off direct writes (or paused) is not skipped: the beat goes out as an ASGI send instead."""
+    sent: list[Message] = []
+    direct: list[bytes] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    def refuses(frame: bytes) -> bool:
+        direct.append(frame)
+        return False
+
+    def takes(frame: bytes) -> bool:
+        direct.append(frame)
+        return True
+
+    _beat(send, takes)()
+    assert direct == [HEARTBEAT_FRAME.encode()] and not sent
+    _beat(send, refuses)()
+    await eventually(lambda: _now(bool(sent)), within_s=5, what="the heartbeat through ASGI")
+    assert sent == [{"type": "websocket.send", "text": HEARTBEAT_FRAME}]
+
+
+async def _now(value: bool) -> bool:
+    return value

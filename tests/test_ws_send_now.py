@@ -267,5 +267,9 @@ async def test_a_vanished_client_is_dropped(
 
 def test_the_gateway_pings_only_where_the_kernel_cannot_watch(monkeypatch: pytest.MonkeyPatch) -> None:
     assert liveness.ping_interval_s() is None  # Linux: the kernel's limit, no pings
+    liveness.kernel_watches.cache_clear()
     monkeypatch.delattr(socket, "TCP_USER_TIMEOUT")  # as on a system without the option
-    assert liveness.ping_interval_s() == liveness.FALLBACK_PING_S
+    try:
+        assert liveness.ping_interval_s() == liveness.FALLBACK_PING_S
+    finally:
+        liveness.kernel_watches.cache_clear()

@@ -75,7 +75,7 @@ class Limits:
     ws_heartbeat_s: float = 5.0
     #: A client may ask for a longer interval (``/v1/ws?heartbeat_s=``), in whole seconds, up to
     #: this: one that checks liveness itself (the Python client pings) or saves a phone's battery.
-    #: Dead clients are the server's to notice, by the kernel's timers, whatever this is.
+    #: It also bounds how soon the server notices a vanished client: this plus 20 s (liveness.py).
     ws_heartbeat_max_s: int = 300
     #: The operations console's drill: seconds of workload, and when it is stopped if still running.
     console_drill_s: float = 8.0

@@ -1,5 +1,5 @@
 """What an open, idle WebSocket costs its server and its client each second, with uvicorn's pings
-or without (``python -m firebreak.bench.idle_sockets --sockets 18000 --ping-s 30``, then
+or without (``python -m firebreak.bench.idle_sockets --sockets 14000 --ping-s 30``, then
 ``--ping-s 0``): the gateway's WebSocket protocol under uvicorn with a bare app (accept, one text
 frame, then only the connection), no Firebreak session, so that only the server library's and the
 kernel's part shows.
@@ -28,8 +28,15 @@ from firebreak.bench.procstats import sample
 from firebreak.bench.wire import WireWebSocket, close_websocket, open_websocket
 
 MOST_SOCKETS = 19_000
+#: The client picks its ports by ``connect()`` from one source address: past about half the
+#: ephemeral range (~14,000 here) that search costs it more than the sockets (bench/port_search.py).
+DEFAULT_SOCKETS = 14_000
+#: sockets per set-up line, and handshakes at a time (as the many-connections bench)
 STEP = 1_000
 AT_ONCE = 256
+#: the child's uvicorn: a listen queue for AT_ONCE handshakes and more
+BACKLOG = 4096
+LONGEST_S = 3600.0
 READY = b'{"kind":"ready"}'
 
 
@@ -45,6 +52,8 @@ async def _app(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 def _serve(port: int, ping_s: float) -> None:
+    # Imported here: only the child serves, and the parent should measure without the server's
+    # modules in its own heap.
     import uvicorn
 
     from firebreak.entrypoints.gateway import gc_policy
@@ -62,9 +71,9 @@ def _serve(port: int, ping_s: float) -> None:
         loop="uvloop",
         ws_per_message_deflate=False,
         ws_ping_interval=ping_s or None,
-        ws_ping_timeout=20,
+        ws_ping_timeout=20,  # the gateway's fallback (liveness.py)
         proxy_headers=False,
-        backlog=4096,
+        backlog=BACKLOG,
     )
     gc_policy.settle()
     uvicorn.Server(config).run()
@@ -105,9 +114,12 @@ async def _measure(args: argparse.Namespace, server: subprocess.Popen[bytes], po
         while len(held) < args.sockets:
             n = min(STEP, args.sockets - len(held))
             before, mine, started = _cpu(server.pid), time.process_time(), time.perf_counter()
-            await asyncio.wait_for(
-                asyncio.gather(*(_open(port, held, gate) for _ in range(n))), deadline - time.monotonic()
-            )
+            try:
+                await asyncio.wait_for(
+                    asyncio.gather(*(_open(port, held, gate) for _ in range(n))), deadline - time.monotonic()
+                )
+            except TimeoutError:
+                sys.exit(f"stopped: time ran out with {len(held):,} sockets open")
             took = time.perf_counter() - started
             print(
                 f"{len(held):7,d} open: {n / took:6,.0f}/s, CPU per socket: server "
@@ -118,9 +130,9 @@ async def _measure(args: argparse.Namespace, server: subprocess.Popen[bytes], po
         for _ in range(args.windows):
             if time.monotonic() + args.window_s > deadline:
                 sys.exit("stopped: time ran out")
-            before, mine = _cpu(server.pid), time.process_time()
+            before, mine, started = _cpu(server.pid), time.process_time(), time.perf_counter()
             await asyncio.sleep(args.window_s)  # the measurement window: nothing is sent
-            per = 1e6 / args.window_s / len(held)
+            per = 1e6 / (time.perf_counter() - started) / len(held)
             print(
                 f"idle over {args.window_s:g} s: server {(_cpu(server.pid) - before) * per:.2f} µs, "
                 f"client {(time.process_time() - mine) * per:.2f} µs per socket per second",
@@ -133,7 +145,7 @@ async def _measure(args: argparse.Namespace, server: subprocess.Popen[bytes], po
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--sockets", type=int, default=18_000, help=f"1-{MOST_SOCKETS:,}")
+    parser.add_argument("--sockets", type=int, default=DEFAULT_SOCKETS, help=f"1-{MOST_SOCKETS:,}")
     parser.add_argument("--ping-s", type=float, default=30.0, help="uvicorn's ping interval; 0: none")
     parser.add_argument("--window-s", type=float, default=15.0, help="each idle window, 1-60 s")
     parser.add_argument("--windows", type=int, default=4, help="idle windows, 1-10")
@@ -145,8 +157,10 @@ def main() -> None:
         return
     if not 1 <= args.sockets <= MOST_SOCKETS:
         parser.error(f"--sockets takes 1-{MOST_SOCKETS:,}")
-    if not 1 <= args.window_s <= 60 or not 1 <= args.windows <= 10 or args.ping_s < 0:
-        parser.error("--window-s takes 1-60, --windows 1-10, --ping-s 0 or more")
+    if not 1 <= args.window_s <= 60 or not 1 <= args.windows <= 10:
+        parser.error("--window-s takes 1-60, --windows 1-10")
+    if not 0 <= args.ping_s <= LONGEST_S or not 1 <= args.timeout <= LONGEST_S:
+        parser.error(f"--ping-s takes 0-{LONGEST_S:g}, --timeout 1-{LONGEST_S:g}")
     if raise_open_files(args.sockets + 100) < args.sockets + 100:
         parser.error(f"this process needs {args.sockets + 100:,} open files")
     with socket.socket() as probe:
@@ -158,7 +172,11 @@ def main() -> None:
         uvloop.run(_measure(args, server, port))
     finally:
         server.terminate()
-        server.wait(10)
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
 
 
 if __name__ == "__main__":

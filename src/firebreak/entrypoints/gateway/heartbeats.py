@@ -9,7 +9,8 @@ in a plain loop. Each socket thus hears a heartbeat every ``interval_s`` (its fi
 interval of joining), and the event loop keeps one timer for all of them.
 
 Why an interval per socket: the heartbeat is for the client (a browser cannot see pings, so it
-takes silence as a lost DC). A client that checks liveness itself, or one that would rather save
+takes silence as a lost DC), and it is the bytes by which the kernel notices a vanished client
+(liveness.py). A client that checks liveness itself, or one that would rather save
 its battery than notice a silent DC within seconds, asks for a longer interval (``?heartbeat_s=``
 on ``/v1/ws``), and its socket then costs the gateway a write that much less often; at 100,000
 sockets those writes were most of an idle gateway's time. Only longer: a shorter one is the

@@ -235,16 +235,10 @@ async def _refuse(send: Send, exc: FirebreakError) -> None:
 
 
 def _beat(send: Send, write_now: WriteFrameNow | None) -> Beat:
-    """One socket's heartbeat: through the direct writer when there is one, which skips a socket
-    that cannot take it now (a client that reads slowly has frames to read anyway); else an ASGI
-    send in the background, one at a time."""
-    if write_now is not None:
-        frame = HEARTBEAT_FRAME.encode()
-
-        def beat_now() -> None:
-            write_now(frame)
-
-        return beat_now
+    """One socket's heartbeat: through the direct writer when it takes it; else an ASGI send in
+    the background, one at a time. A socket that cannot take it now (paused, or off direct writes
+    after one failed) still gets its heartbeat: the server notices a vanished client only when a
+    heartbeat goes unacknowledged (liveness.py)."""
     sending: list[asyncio.Future[None]] = []
 
     async def send_heartbeat() -> None:
@@ -257,7 +251,15 @@ def _beat(send: Send, write_now: WriteFrameNow | None) -> Beat:
         if not sending or sending[0].done():
             sending[:] = [asyncio.ensure_future(send_heartbeat())]
 
-    return beat_later
+    if write_now is None:
+        return beat_later
+    frame = HEARTBEAT_FRAME.encode()
+
+    def beat_now() -> None:
+        if not write_now(frame):
+            beat_later()
+
+    return beat_now
 
 
 def _write_frame_now(scope: Scope) -> WriteFrameNow | None:

@@ -21,12 +21,13 @@ several probes would slow the detection of every vanished client.
 
 What pings noticed and this does not: a client whose machine still answers for it while the client
 itself is frozen, with nothing waiting for it. Where the system lacks the option, the gateway pings
-as before (:func:`ping_interval_s`).
+every :data:`FALLBACK_PING_S` (:func:`ping_interval_s`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import socket
 from asyncio import BaseTransport
 
@@ -35,9 +36,19 @@ UNACKED_LIMIT_S = 20.0
 FALLBACK_PING_S = 30.0
 
 
+@functools.cache
 def kernel_watches() -> bool:
-    """Whether this system has the option :func:`watch` sets (Linux)."""
-    return hasattr(socket, "TCP_USER_TIMEOUT")
+    """Whether this system takes the option :func:`watch` sets (Linux): tried once on a socket of
+    its own, since a system may name the option and still refuse it."""
+    option = getattr(socket, "TCP_USER_TIMEOUT", None)
+    if option is None:
+        return False
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.IPPROTO_TCP, option, round(UNACKED_LIMIT_S * 1000))
+    except OSError:
+        return False
+    return True
 
 
 def ping_interval_s() -> float | None:
