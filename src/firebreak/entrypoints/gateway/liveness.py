@@ -8,16 +8,17 @@ chose (5-300 s, heartbeats.py), so a vanished client is dropped within that inte
 limit; so is one that stopped reading, once its window stays shut.
 
 Why not pings: uvicorn's ping is a timer, a frame and a pong to read per socket per interval in
-the gateway, and a frame to read and a pong to write in the client; at 100,000 sockets they were
-about a third of what the idle sockets cost the machine (docs/PERFORMANCE.md, "Many
-connections"). They also woke a phone that asked for rare heartbeats more often than it asked.
+the gateway, and a frame to read and a pong to write in the client: with 100,000 sockets, a
+large share of what the idle sockets cost the machine, and the reason set-up slowed as they
+accumulated (docs/PERFORMANCE.md, "No WebSocket pings"). They also woke a phone that asked for
+rare heartbeats more often than it asked.
 
 Why not TCP keepalive either: with the user timeout shorter than the keepalive idle time, the
-kernel resets a socket whose first probe goes unanswered, at the next probe; one lost probe ends a
-healthy connection. On loopback, 2,000 sockets that went quiet together had their probes due in
-the same instant, overflowed the receive queue (``net.core.netdev_max_backlog``, 1,000) and were
-all reset ~40 s after they went quiet (docs/DECISIONS.md). A user timeout long enough to outlast
-several probes would slow the detection of every vanished client.
+kernel resets a socket whose first probe goes unanswered, at the next probe, so one lost probe
+ends a healthy connection; sockets that go quiet together have their probes due together, and a
+burst of them can overflow a receive queue (docs/DECISIONS.md, "No TCP keepalive on live
+sockets"). A user timeout long enough to outlast several probes would slow the detection of every
+vanished client.
 
 What pings noticed and this does not: a client whose machine still answers for it while the client
 itself is frozen, with nothing waiting for it. Where the system lacks the option, the gateway pings
