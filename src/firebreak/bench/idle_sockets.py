@@ -26,6 +26,7 @@ from starlette.types import Receive, Scope, Send
 from firebreak.bench.connections import raise_open_files
 from firebreak.bench.procstats import sample
 from firebreak.bench.wire import WireWebSocket, close_websocket, open_websocket
+from firebreak.retry import retry
 
 MOST_SOCKETS = 19_000
 #: The client picks its ports by ``connect()`` from one source address: past about half the
@@ -98,16 +99,18 @@ async def _open(port: int, held: list[WireWebSocket], gate: asyncio.Semaphore) -
 async def _measure(args: argparse.Namespace, server: subprocess.Popen[bytes], port: int) -> None:
     held: list[WireWebSocket] = []
     deadline = time.monotonic() + args.timeout
+
+    async def listening() -> None:
+        if server.poll() is not None:
+            sys.exit("stopped: the server exited")
+        _, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 1)
+        writer.close()
+
     try:
-        while True:
-            try:
-                _, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 1)
-                writer.close()
-                break
-            except (OSError, TimeoutError):
-                if server.poll() is not None or time.monotonic() > deadline:
-                    sys.exit("stopped: the server did not start")
-                await asyncio.sleep(0.1)
+        try:
+            await retry(listening, retry_on=(OSError, TimeoutError), deadline=deadline)
+        except (OSError, TimeoutError):
+            sys.exit("stopped: the server did not start")
         pings = f"every {args.ping_s:g} s" if args.ping_s else "off"
         print(f"{args.sockets:,} sockets, pings {pings}")
         gate = asyncio.Semaphore(AT_ONCE)
