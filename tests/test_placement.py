@@ -53,3 +53,22 @@ def test_the_plan_always_ends_balanced_over_the_eligible(
     assert moves(after, eligible) == [], "a balanced layout plans nothing"
     assert all(after[s] is None for s in leaders if leaders[s] is None), "leaderless streams are left alone"
     assert len(planned) == len({s for s, _ in planned}), "each stream moves at most once"
+
+
+@given(
+    st.dictionaries(st.sampled_from([f"S{i}" for i in range(8)]), st.sampled_from([*DCS, "dc4", None])),
+    st.lists(st.sampled_from(DCS), min_size=1, unique=True),
+    st.lists(st.sampled_from([*DCS, "dc4"]), unique=True),
+)
+def test_a_waiting_dcs_leaders_never_move_and_it_gets_none(
+    leaders: dict[str, str | None], eligible: list[str], keeping: list[str]
+) -> None:
+    keeping = [dc for dc in keeping if dc not in eligible]
+    planned = moves(leaders, eligible, keeping)
+    assert not any(leaders[s] in keeping for s, _ in planned), "a waiting DC keeps what it leads"
+    assert not any(target in keeping for _, target in planned), "and is given nothing"
+    after = _apply(leaders, planned)
+    led = Counter(dc for dc in after.values() if dc is not None and dc not in keeping)
+    assert set(led) <= set(eligible)
+    counts = [led.get(dc, 0) for dc in eligible]
+    assert max(counts) - min(counts) <= 1

@@ -41,11 +41,20 @@ def stream_names(config: Config) -> list[str]:
     ]
 
 
+#: A follower this few entries behind its leader's commit keeps up. nats-server calls a follower
+#: current only once it has acknowledged everything the leader has applied, so under steady writes
+#: the slower follower of a stream is seldom current at the instant asked (the ops board's own
+#: stream, just written by the asking balancer's heartbeat, is a follower's entry or two behind);
+#: a replica that is catching up after a rebuild lags by what it has yet to copy.
+CAUGHT_UP_LAG = 100
+
+
 @dataclass(frozen=True)
 class StreamPlacement:
     #: The DC whose node leads the stream (None: no leader now).
     leader: str | None
-    #: The DCs whose replica is current: the leader and every follower that keeps up.
+    #: The DCs whose replica keeps up: the leader and every follower online and at most
+    #: CAUGHT_UP_LAG entries behind.
     current: frozenset[str]
 
 
@@ -69,7 +78,8 @@ class Leadership:
         leader = cluster.leader if cluster and cluster.leader else None
         current = {leader} if leader else set()
         for peer in (cluster.replicas or []) if cluster else []:
-            if peer.name and peer.current and not peer.offline:
+            keeps_up = peer.current or (peer.lag is not None and peer.lag <= CAUGHT_UP_LAG)
+            if peer.name and not peer.offline and keeps_up:
                 current.add(peer.name)
         return StreamPlacement(leader, frozenset(current))
 

@@ -11,8 +11,9 @@ degraded wide-area link would make every write it leads slow.
 
 from __future__ import annotations
 
+import enum
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 #: A DC is too far to lead when its round trip to its nearest peer is more than SLOW_FACTOR times
 #: the nearest DC's and SLOW_MARGIN_MS more than it (both: small round trips vary by factors).
@@ -31,17 +32,21 @@ def too_far(nearest_peer_ms: Mapping[str, float | None]) -> set[str]:
     return {dc for dc, ms in known.items() if ms > SLOW_FACTOR * best and ms > best + SLOW_MARGIN_MS}
 
 
-def moves(leaders: Mapping[str, str | None], eligible: Sequence[str]) -> list[tuple[str, str]]:
+def moves(
+    leaders: Mapping[str, str | None], eligible: Sequence[str], keeping: Collection[str] = ()
+) -> list[tuple[str, str]]:
     """The leader moves, as (stream, target DC), that make ``leaders`` balanced over ``eligible``.
 
     ``leaders`` maps each stream to its leader's DC (None: no leader now; such a stream is left to
-    its election). Streams led by a DC that is not eligible move first; then one stream at a time
-    from the most to the least loaded eligible DC until they differ by at most one. Deterministic:
-    ties break by name, so every balancer that sees the same state plans the same moves.
+    its election). A DC in ``keeping`` keeps the streams it leads and is given none (its standing
+    is not settled yet: :class:`Eligibility`). Streams led by any other DC that is not eligible
+    move first; then one stream at a time from the most to the least loaded eligible DC until
+    they differ by at most one. Deterministic: ties break by name, so every balancer that sees the
+    same state plans the same moves.
     """
     if not eligible:
         return []
-    now = dict(leaders)
+    now = {s: dc for s, dc in leaders.items() if dc not in keeping}
     load = Counter({dc: 0 for dc in eligible})
     load.update(dc for dc in now.values() if dc is not None and dc in load)
     planned: list[tuple[str, str]] = []
@@ -66,3 +71,59 @@ def moves(leaders: Mapping[str, str | None], eligible: Sequence[str]) -> list[tu
         now[stream] = fewest
         load[most] -= 1
         load[fewest] += 1
+
+
+class Unfit(enum.Enum):
+    """Why a DC may not lead this round."""
+
+    NO_HEARTBEAT = "no heartbeat on the ops board"
+    NOT_SERVING = "its gateway does not serve"
+    DRAINING = "it is draining"
+    TOO_FAR = "it is much farther from its peers than the other DCs are"
+    BEHIND = "a replica of it is behind"
+
+
+class Standing(enum.Enum):
+    """A DC's standing with the leader balancer."""
+
+    LEADS = "may lead"  # gets its share of leaders
+    WAITING = "waiting"  # keeps the leaders it has, gets none
+    OUT = "may not lead"  # its leaders move away
+
+
+class Eligibility:
+    """Each DC's standing, judged round by round: a small state machine per DC.
+
+    A DC leads after ``settle_rounds`` fit rounds in a row (a rejoined DC has caught up and stayed
+    so). Until then it waits, keeping whatever it leads: a cluster's DCs come up a round or two
+    apart, and taking leaders from the last one only to give them back a round later stalls each
+    of those streams twice. A DC is out at once for any reason but :attr:`Unfit.BEHIND`; for that
+    one only after ``settle_rounds`` rounds in a row, since one sample of a replica a few entries
+    behind under steady writes is no reason to stall its streams for an election (a slow link is
+    smoothed where it is measured: adapters/route_rtt.py).
+    """
+
+    def __init__(self, dcs: Sequence[str], settle_rounds: int = 2) -> None:
+        self._dcs = list(dcs)
+        self._settle_rounds = settle_rounds
+        self._fit: Counter[str] = Counter()  # DC -> fit rounds in a row
+        self._behind: Counter[str] = Counter()  # DC -> rounds in a row with a replica behind
+        self._standing = {dc: Standing.WAITING for dc in self._dcs}
+
+    def judge(self, verdicts: Mapping[str, Unfit | None]) -> dict[str, Standing]:
+        """Takes one round's verdict per DC (None: fit; a DC not named has no heartbeat) and
+        returns every DC's standing after it."""
+        for dc in self._dcs:
+            verdict = verdicts.get(dc, Unfit.NO_HEARTBEAT)
+            self._fit[dc] = self._fit[dc] + 1 if verdict is None else 0
+            self._behind[dc] = self._behind[dc] + 1 if verdict is Unfit.BEHIND else 0
+            self._standing[dc] = self._next(self._standing[dc], verdict, dc)
+        return dict(self._standing)
+
+    def _next(self, now: Standing, verdict: Unfit | None, dc: str) -> Standing:
+        if verdict is not None and (verdict is not Unfit.BEHIND or self._behind[dc] >= self._settle_rounds):
+            return Standing.OUT
+        if self._fit[dc] >= self._settle_rounds:
+            return Standing.LEADS
+        # Fit but not yet for long enough, or behind but not yet for long enough.
+        return Standing.LEADS if now is Standing.LEADS else Standing.WAITING

@@ -10,8 +10,10 @@ Every gateway runs a :class:`Balancer`; each round it
 3. reads every DC's heartbeat and every stream's placement, and counts a DC as one that may lead
    only if its gateway serves, is not draining, is not much farther from its peers than the
    others are (domain/placement.py ``too_far``: a slow link), and its replica of every stream is
-   current, for ``settle_rounds`` rounds in a row (a DC that has just rejoined takes no leader
-   before it has caught up and stayed so),
+   caught up, for ``settle_rounds`` rounds in a row (a DC that has just rejoined takes no leader
+   before it has caught up and stayed so); a DC fit for fewer rounds waits, keeping what it leads,
+   and a DC that may lead keeps that through a replica behind for fewer rounds than that
+   (domain/placement.py ``Eligibility``),
 4. asks the leaders that should move to step down in favour of their target (~23 ms each).
 
 It acts only while a majority of the DCs may lead: while the cluster is still starting (one
@@ -55,8 +57,8 @@ class Balancer:
         self._heartbeat = heartbeat
         self._every_s = every_s
         self._settle_rounds = settle_rounds
-        #: DC -> rounds in a row it was found fit to lead
-        self._streak: dict[str, int] = {}
+        self._eligibility = placement.Eligibility(self._dcs, settle_rounds)
+        self._standing: dict[str, placement.Standing] = {}
 
     async def run(self) -> None:
         while True:
@@ -75,34 +77,56 @@ class Balancer:
         """One round; returns the moves it asked for (empty when not the holder or balanced)."""
         await self.announce()
         if not await self._board.hold(LEASE, self._dc):
-            self._streak.clear()  # another DC balances; start afresh if the lease comes here
+            # Another DC balances; start afresh if the lease comes here.
+            self._eligibility = placement.Eligibility(self._dcs, self._settle_rounds)
+            self._standing = {}
             return []
         beats = await self._board.heartbeats(self._dcs)
         # Asked together: from a DC behind a slow link each question costs its round trip.
         async with asyncio.TaskGroup() as questions:
             asked = {s: questions.create_task(self._leadership.placement(s)) for s in self._streams}
         placements = {s: task.result() for s, task in asked.items()}
-        eligible = self._eligible(beats, placements)
+        standing = self._judge(beats, placements)
+        eligible = [dc for dc in self._dcs if standing[dc] is placement.Standing.LEADS]
+        waiting = [dc for dc in self._dcs if standing[dc] is placement.Standing.WAITING]
         if len(eligible) <= len(self._dcs) // 2:
             return []
-        planned = placement.moves({s: p.leader for s, p in placements.items()}, eligible)
+        planned = placement.moves({s: p.leader for s, p in placements.items()}, eligible, waiting)
         for stream, target in planned:
             log.info("%s: moving the leader of %s to %s", self._dc, stream, target)
             await self._leadership.step_down(stream, target)
         return planned
 
-    def _eligible(self, beats: dict[str, DCHeartbeat], placements: dict[str, StreamPlacement]) -> list[str]:
+    def _judge(
+        self, beats: dict[str, DCHeartbeat], placements: dict[str, StreamPlacement]
+    ) -> dict[str, placement.Standing]:
         far = placement.too_far({dc: b.nearest_peer_ms for dc, b in beats.items()})
-        for dc in self._dcs:
-            beat = beats.get(dc)
-            fit = (
-                beat is not None
-                and beat.ready
-                and not beat.draining
-                and dc not in far
-                # A stream led from a far DC reaches its followers late, so they look behind: that
-                # is the leader's distance, not theirs, and must not keep them from taking over.
-                and all(dc in p.current or p.leader in far for p in placements.values())
-            )
-            self._streak[dc] = self._streak.get(dc, 0) + 1 if fit else 0
-        return [dc for dc in self._dcs if self._streak[dc] >= self._settle_rounds]
+        verdicts = {dc: self._verdict(dc, beats.get(dc), far, placements) for dc in self._dcs}
+        standing = self._eligibility.judge({dc: v for dc, (v, _) in verdicts.items()})
+        for dc, now in standing.items():  # said once per change: why leaders are about to move
+            if now is not self._standing.get(dc, placement.Standing.WAITING):
+                verdict, detail = verdicts[dc]
+                why = f": {verdict.value}{detail}" if verdict is not None else ""
+                log.info("%s: %s %s%s", self._dc, dc, now.value, why)
+        self._standing = standing
+        return standing
+
+    @staticmethod
+    def _verdict(
+        dc: str, beat: DCHeartbeat | None, far: set[str], placements: dict[str, StreamPlacement]
+    ) -> tuple[placement.Unfit | None, str]:
+        """Why ``dc`` may not lead this round (None: fit), and which streams, when it is behind."""
+        if beat is None:
+            return placement.Unfit.NO_HEARTBEAT, ""
+        if not beat.ready:
+            return placement.Unfit.NOT_SERVING, ""
+        if beat.draining:
+            return placement.Unfit.DRAINING, ""
+        if dc in far:
+            return placement.Unfit.TOO_FAR, ""
+        # A stream led from a far DC reaches its followers late, so they look behind: that is the
+        # leader's distance, not theirs, and must not keep them from taking over.
+        behind = sorted(s for s, p in placements.items() if dc not in p.current and p.leader not in far)
+        if behind:
+            return placement.Unfit.BEHIND, f" ({', '.join(behind)})"
+        return None, ""

@@ -1,0 +1,162 @@
+"""When the leader balancer moves leaders, and when it leaves them be (no I/O): a DC's standing
+(domain/placement.py ``Eligibility``), the plan that leaves a waiting DC's leaders alone, the
+balancer acting on both with an in-memory board, and what counts as a replica that keeps up
+(adapters/leadership.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nats.js.api import ClusterInfo, PeerInfo, StreamConfig, StreamInfo, StreamState
+
+from firebreak.adapters.leadership import CAUGHT_UP_LAG, Leadership, StreamPlacement
+from firebreak.adapters.ops_board import DCHeartbeat, OpsBoard
+from firebreak.domain.placement import Eligibility, Standing, Unfit, moves
+from firebreak.service.balancer import Balancer
+
+DCS = ["dc1", "dc2", "dc3"]
+FIT = None
+
+
+def test_a_dc_leads_after_two_fit_rounds_and_waits_until_then() -> None:
+    rules = Eligibility(DCS)
+    assert set(rules.judge({"dc1": FIT, "dc2": FIT, "dc3": FIT}).values()) == {Standing.WAITING}
+    assert set(rules.judge({"dc1": FIT, "dc2": FIT, "dc3": FIT}).values()) == {Standing.LEADS}
+
+
+def test_one_round_behind_keeps_a_dc_leading_two_take_its_leaders() -> None:
+    rules = Eligibility(DCS)
+    for _ in range(2):
+        rules.judge({"dc1": FIT, "dc2": FIT, "dc3": FIT})
+    assert rules.judge({"dc1": FIT, "dc2": FIT, "dc3": Unfit.BEHIND})["dc3"] is Standing.LEADS
+    assert rules.judge({"dc1": FIT, "dc2": FIT, "dc3": FIT})["dc3"] is Standing.LEADS
+    assert rules.judge({"dc1": FIT, "dc2": FIT, "dc3": Unfit.BEHIND})["dc3"] is Standing.LEADS
+    assert rules.judge({"dc1": FIT, "dc2": FIT, "dc3": Unfit.BEHIND})["dc3"] is Standing.OUT
+    assert rules.judge({"dc1": FIT, "dc2": FIT, "dc3": FIT})["dc3"] is Standing.WAITING
+    assert rules.judge({"dc1": FIT, "dc2": FIT, "dc3": FIT})["dc3"] is Standing.LEADS
+
+
+def test_draining_gone_not_serving_or_far_is_out_at_once() -> None:
+    for reason in (Unfit.DRAINING, Unfit.NOT_SERVING, Unfit.TOO_FAR, Unfit.NO_HEARTBEAT):
+        rules = Eligibility(DCS)
+        for _ in range(2):
+            rules.judge({"dc1": FIT, "dc2": FIT, "dc3": FIT})
+        assert rules.judge({"dc1": FIT, "dc2": FIT, "dc3": reason})["dc3"] is Standing.OUT, reason
+    rules = Eligibility(DCS)
+    assert rules.judge({"dc1": FIT, "dc2": FIT})["dc3"] is Standing.OUT, "no verdict: no heartbeat"
+
+
+def test_a_waiting_dc_keeps_its_leaders_and_gets_none() -> None:
+    leaders: dict[str, str | None] = {"A": "dc3", "B": "dc3", "C": "dc3", "D": "dc1", "E": "dc2"}
+    assert moves(leaders, ["dc1", "dc2"], keeping=["dc3"]) == []
+    leaders = {"A": "dc1", "B": "dc1", "C": "dc1", "D": "dc3"}
+    planned = moves(leaders, ["dc1", "dc2"], keeping=["dc3"])
+    assert [target for _, target in planned] == ["dc2"]
+    assert "D" not in {stream for stream, _ in planned}
+
+
+class _Board(OpsBoard):
+    def __init__(self, beats: dict[str, DCHeartbeat]) -> None:
+        self.beats = beats
+
+    async def beat(self, dc: str, heartbeat: DCHeartbeat) -> None:
+        pass
+
+    async def hold(self, lease: str, me: str) -> bool:
+        return True
+
+    async def heartbeats(self, dcs: list[str]) -> dict[str, DCHeartbeat]:
+        return {dc: self.beats[dc] for dc in dcs if dc in self.beats}
+
+
+class _Leaders(Leadership):
+    """Leaders in memory; ``behind`` names the DCs whose replicas lag this round."""
+
+    def __init__(self, leaders: dict[str, str]) -> None:
+        self.leaders = leaders
+        self.behind: set[str] = set()
+        self.moved: list[tuple[str, str]] = []
+
+    async def placement(self, stream: str) -> StreamPlacement:
+        leader = self.leaders[stream]
+        return StreamPlacement(leader, frozenset({leader, *DCS} - self.behind))
+
+    async def step_down(self, stream: str, preferred: str) -> None:
+        self.moved.append((stream, preferred))
+        self.leaders[stream] = preferred
+
+
+SERVING = DCHeartbeat(ready=True, draining=False, nearest_peer_ms=1.0)
+STARTING = DCHeartbeat(ready=False, draining=False, nearest_peer_ms=1.0)
+
+
+def _balancer(beats: dict[str, DCHeartbeat], leaders: _Leaders) -> Balancer:
+    return Balancer(
+        _Board(beats), leaders, dc="dc1", dcs=DCS, streams=list(leaders.leaders), heartbeat=lambda: SERVING
+    )
+
+
+async def test_a_dc_that_serves_a_round_after_the_others_keeps_its_leaders() -> None:
+    """A cluster whose third DC serves one round later than the other two: its leaders stay
+    (they were moved away and back, six elections, in every test cluster's first minute)."""
+    beats = {"dc1": SERVING, "dc2": SERVING, "dc3": STARTING}
+    leaders = _Leaders({"A": "dc1", "B": "dc2", "C": "dc3", "D": "dc1", "E": "dc2", "F": "dc3"})
+    balancer = _balancer(beats, leaders)
+    await balancer.round()
+    beats["dc3"] = SERVING
+    for _ in range(4):
+        await balancer.round()
+    assert leaders.moved == []
+
+
+async def test_a_replica_behind_for_one_round_moves_nothing_for_two_rounds_moves_its_leaders() -> None:
+    beats = {"dc1": SERVING, "dc2": SERVING, "dc3": SERVING}
+    leaders = _Leaders({"A": "dc1", "B": "dc2", "C": "dc3"})
+    balancer = _balancer(beats, leaders)
+    for _ in range(2):
+        await balancer.round()
+    leaders.behind = {"dc3"}
+    assert await balancer.round() == []
+    leaders.behind = set()
+    assert await balancer.round() == []
+    leaders.behind = {"dc3"}
+    assert await balancer.round() == []
+    assert await balancer.round() == [("C", "dc1")]
+
+
+class _JetStream:
+    def __init__(self, info: StreamInfo) -> None:
+        self.info = info
+
+    async def stream_info(self, name: str) -> StreamInfo:
+        return self.info
+
+
+class _Connection:
+    def __init__(self, info: StreamInfo) -> None:
+        self.info = info
+
+    def jetstream(self, **_: Any) -> _JetStream:
+        return _JetStream(self.info)
+
+
+def _info(*replicas: PeerInfo) -> StreamInfo:
+    cluster = ClusterInfo(leader="dc1", replicas=list(replicas))
+    return StreamInfo(
+        config=StreamConfig(name="S"),
+        state=StreamState(messages=0, bytes=0, first_seq=0, last_seq=0, consumer_count=0),
+        cluster=cluster,
+    )
+
+
+async def test_a_follower_a_few_entries_behind_keeps_up_one_copying_or_offline_does_not() -> None:
+    info = _info(
+        PeerInfo(name="dc2", current=False, offline=False, lag=2),  # the entry just written
+        PeerInfo(name="dc3", current=False, offline=False, lag=CAUGHT_UP_LAG + 1),  # still copying
+    )
+    assert (await Leadership(_Connection(info)).placement("S")).current == {"dc1", "dc2"}  # type: ignore[arg-type]
+    info = _info(
+        PeerInfo(name="dc2", current=True, offline=True, lag=0),
+        PeerInfo(name="dc3", current=False, offline=False, lag=None),  # not heard from yet
+    )
+    assert (await Leadership(_Connection(info)).placement("S")).current == {"dc1"}  # type: ignore[arg-type]
