@@ -24,6 +24,7 @@ from websockets.exceptions import ConnectionClosed
 
 from firebreak.adapters import nats_connect
 from firebreak.adapters.leadership import LEADERSHIP_ERRORS, Leadership, stream_names
+from firebreak.adapters.ops_board import DCHeartbeat, OpsBoard
 from firebreak.client import Client, LiveConnection
 from firebreak.config import Config
 from firebreak.domain.model import ClientEvent
@@ -336,3 +337,20 @@ async def ops_sign_in(page: Page, cluster: LocalCluster, dc: int, poll_ms: int =
     await page.fill("#token", cluster.config.secrets.ops_token)
     await page.click("#login button[type=submit]")
     await page.wait_for_selector("#console:not([hidden])")
+
+
+class HeldBoard(OpsBoard):
+    """The ops board in memory as a balancer holding its lease sees it: the heartbeats in
+    ``beats`` (a DC not there has none), the lease always held."""
+
+    def __init__(self, beats: dict[str, DCHeartbeat]) -> None:
+        self.beats = beats
+
+    async def beat(self, dc: str, heartbeat: DCHeartbeat) -> None:
+        pass
+
+    async def hold(self, lease: str, me: str) -> bool:
+        return True
+
+    async def heartbeats(self, dcs: list[str]) -> dict[str, DCHeartbeat]:
+        return {dc: self.beats[dc] for dc in dcs if dc in self.beats}

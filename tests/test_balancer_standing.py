@@ -10,9 +10,10 @@ from typing import Any
 from nats.js.api import ClusterInfo, PeerInfo, StreamConfig, StreamInfo, StreamState
 
 from firebreak.adapters.leadership import CAUGHT_UP_LAG, Leadership, StreamPlacement
-from firebreak.adapters.ops_board import DCHeartbeat, OpsBoard
+from firebreak.adapters.ops_board import DCHeartbeat
 from firebreak.domain.placement import Eligibility, Standing, Unfit, moves
 from firebreak.service.balancer import Balancer
+from tests.helpers import HeldBoard
 
 DCS = ["dc1", "dc2", "dc3"]
 FIT = None
@@ -55,20 +56,6 @@ def test_a_waiting_dc_keeps_its_leaders_and_gets_none() -> None:
     assert "D" not in {stream for stream, _ in planned}
 
 
-class _Board(OpsBoard):
-    def __init__(self, beats: dict[str, DCHeartbeat]) -> None:
-        self.beats = beats
-
-    async def beat(self, dc: str, heartbeat: DCHeartbeat) -> None:
-        pass
-
-    async def hold(self, lease: str, me: str) -> bool:
-        return True
-
-    async def heartbeats(self, dcs: list[str]) -> dict[str, DCHeartbeat]:
-        return {dc: self.beats[dc] for dc in dcs if dc in self.beats}
-
-
 class _Leaders(Leadership):
     """Leaders in memory; ``behind`` names the DCs whose replicas lag this round."""
 
@@ -92,7 +79,7 @@ STARTING = DCHeartbeat(ready=False, draining=False, nearest_peer_ms=1.0)
 
 def _balancer(beats: dict[str, DCHeartbeat], leaders: _Leaders) -> Balancer:
     return Balancer(
-        _Board(beats), leaders, dc="dc1", dcs=DCS, streams=list(leaders.leaders), heartbeat=lambda: SERVING
+        HeldBoard(beats), leaders, dc="dc1", dcs=DCS, streams=list(leaders.leaders), heartbeat=lambda: SERVING
     )
 
 

@@ -5,10 +5,11 @@ the leader balancer acting on it (service/balancer.py) with an in-memory board a
 from __future__ import annotations
 
 from firebreak.adapters.leadership import Leadership, StreamPlacement
-from firebreak.adapters.ops_board import DCHeartbeat, OpsBoard
+from firebreak.adapters.ops_board import DCHeartbeat
 from firebreak.adapters.route_rtt import duration_ms, nearest_peer_ms, steady
 from firebreak.domain.placement import moves, too_far
 from firebreak.service.balancer import Balancer
+from tests.helpers import HeldBoard
 
 
 def test_go_durations_read_as_milliseconds() -> None:
@@ -60,22 +61,6 @@ def test_evenly_distant_or_unknown_dcs_all_may_lead() -> None:
     assert too_far({"dc1": 1.0, "dc2": None, "dc3": 150.0}) == {"dc3"}
 
 
-class _Board(OpsBoard):
-    """The ops board as the balancer sees it: every DC's heartbeat, the lease always held."""
-
-    def __init__(self, beats: dict[str, DCHeartbeat]) -> None:
-        self.beats = beats
-
-    async def beat(self, dc: str, heartbeat: DCHeartbeat) -> None:
-        pass
-
-    async def hold(self, lease: str, me: str) -> bool:
-        return True
-
-    async def heartbeats(self, dcs: list[str]) -> dict[str, DCHeartbeat]:
-        return {dc: self.beats[dc] for dc in dcs}
-
-
 class _Leaders(Leadership):
     """Streams whose replicas are current, except that a stream led from a DC in ``far`` reaches
     its followers late, so they look behind (as a slow link's leader makes them)."""
@@ -99,7 +84,7 @@ async def test_the_balancer_moves_leaders_off_a_far_dc_and_back_after() -> None:
     beats = {"dc1": near, "dc2": near, "dc3": near}
     leaders = _Leaders({"ROOMS_0": "dc1", "ROOMS_1": "dc2", "ROOMS_2": "dc3"})
     balancer = Balancer(
-        _Board(beats), leaders, dc="dc1", dcs=["dc1", "dc2", "dc3"], streams=list(leaders.leaders),
+        HeldBoard(beats), leaders, dc="dc1", dcs=["dc1", "dc2", "dc3"], streams=list(leaders.leaders),
         heartbeat=lambda: near,
     )  # fmt: skip
     for _ in range(2):
