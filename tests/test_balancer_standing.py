@@ -66,7 +66,8 @@ class _Leaders(Leadership):
 
     async def placement(self, stream: str) -> StreamPlacement:
         leader = self.leaders[stream]
-        return StreamPlacement(leader, frozenset({leader, *DCS} - self.behind))
+        keeping_up = frozenset({leader, *DCS} - self.behind)
+        return StreamPlacement(leader, keeping_up, keeping_up)
 
     async def step_down(self, stream: str, preferred: str) -> None:
         self.moved.append((stream, preferred))
@@ -136,14 +137,22 @@ def _info(*replicas: PeerInfo) -> StreamInfo:
     )
 
 
+async def _placed(info: StreamInfo) -> StreamPlacement:
+    """What Leadership makes of a stream-info answer."""
+    return await Leadership(_Connection(info)).placement("S")  # type: ignore[arg-type]
+
+
 async def test_a_follower_a_few_entries_behind_keeps_up_one_copying_or_offline_does_not() -> None:
     info = _info(
         PeerInfo(name="dc2", current=False, offline=False, lag=2),  # the entry just written
         PeerInfo(name="dc3", current=False, offline=False, lag=CAUGHT_UP_LAG + 1),  # still copying
     )
-    assert (await Leadership(_Connection(info)).placement("S")).current == {"dc1", "dc2"}  # type: ignore[arg-type]
+    placed = await _placed(info)
+    assert placed.keeping_up == {"dc1", "dc2"}
+    assert placed.current == {"dc1"}, "current means what nats-server says"
     info = _info(
         PeerInfo(name="dc2", current=True, offline=True, lag=0),
         PeerInfo(name="dc3", current=False, offline=False, lag=None),  # not heard from yet
     )
-    assert (await Leadership(_Connection(info)).placement("S")).current == {"dc1"}  # type: ignore[arg-type]
+    placed = await _placed(info)
+    assert placed.keeping_up == placed.current == {"dc1"}

@@ -72,8 +72,9 @@ class _Leaders(Leadership):
     async def placement(self, stream: str) -> StreamPlacement:
         leader = self.leaders[stream]
         if leader in self.far:
-            return StreamPlacement(leader, frozenset({leader}))
-        return StreamPlacement(leader, frozenset({"dc1", "dc2", "dc3"}))
+            return StreamPlacement(leader, frozenset({leader}), frozenset({leader}))
+        everywhere = frozenset({"dc1", "dc2", "dc3"})
+        return StreamPlacement(leader, everywhere, everywhere)
 
     async def step_down(self, stream: str, preferred: str) -> None:
         self.leaders[stream] = preferred

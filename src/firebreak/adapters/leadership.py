@@ -53,9 +53,12 @@ CAUGHT_UP_LAG = 100
 class StreamPlacement:
     #: The DC whose node leads the stream (None: no leader now).
     leader: str | None
-    #: The DCs whose replica keeps up: the leader and every follower online and at most
-    #: CAUGHT_UP_LAG entries behind.
+    #: The DCs whose replica is current as nats-server says: the leader and every follower online
+    #: that has acknowledged all the leader has applied.
     current: frozenset[str]
+    #: The DCs whose replica keeps up: ``current``, and every follower online at most
+    #: CAUGHT_UP_LAG entries behind the leader's commit (what the leader balancer asks).
+    keeping_up: frozenset[str]
 
 
 class Leadership:
@@ -77,11 +80,15 @@ class Leadership:
         cluster = info.cluster
         leader = cluster.leader if cluster and cluster.leader else None
         current = {leader} if leader else set()
+        keeping_up = set(current)
         for peer in (cluster.replicas or []) if cluster else []:
-            keeps_up = peer.current or (peer.lag is not None and peer.lag <= CAUGHT_UP_LAG)
-            if peer.name and not peer.offline and keeps_up:
+            if not peer.name or peer.offline:
+                continue
+            if peer.current:
                 current.add(peer.name)
-        return StreamPlacement(leader, frozenset(current))
+            if peer.current or (peer.lag is not None and peer.lag <= CAUGHT_UP_LAG):
+                keeping_up.add(peer.name)
+        return StreamPlacement(leader, frozenset(current), frozenset(keeping_up))
 
     async def step_down(self, stream: str, preferred: str) -> None:
         """Asks the stream's leader to hand over to ``preferred`` (a planned move: ~23 ms)."""

@@ -126,7 +126,7 @@ class Balancer:
             return placement.Unfit.TOO_FAR, ""
         # A stream led from a far DC reaches its followers late, so they look behind: that is the
         # leader's distance, not theirs, and must not keep them from taking over.
-        behind = sorted(s for s, p in placements.items() if dc not in p.current and p.leader not in far)
+        behind = sorted(s for s, p in placements.items() if dc not in p.keeping_up and p.leader not in far)
         if behind:
             return placement.Unfit.BEHIND, f" ({', '.join(behind)})"
         return None, ""
