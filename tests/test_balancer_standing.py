@@ -5,11 +5,14 @@ balancer acting on both with an in-memory board, and what counts as a replica th
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
 from typing import Any
 
+import pytest
 from nats.js.api import ClusterInfo, PeerInfo, StreamConfig, StreamInfo, StreamState
 
-from firebreak.adapters.leadership import CAUGHT_UP_LAG, Leadership, StreamPlacement
+from firebreak.adapters.leadership import CAUGHT_UP_LAG, HEARD_WITHIN_S, Leadership, StreamPlacement
 from firebreak.adapters.ops_board import DCHeartbeat
 from firebreak.domain.placement import Eligibility, Standing, Unfit, moves
 from firebreak.service.balancer import Balancer
@@ -17,6 +20,8 @@ from tests.helpers import HeldBoard
 
 DCS = ["dc1", "dc2", "dc3"]
 FIT = None
+#: nats-server reports how long ago it heard from a peer in nanoseconds.
+SECOND = 1_000_000_000
 
 
 def test_a_dc_leads_after_two_fit_rounds_and_waits_until_then() -> None:
@@ -29,12 +34,35 @@ def test_one_round_behind_keeps_a_dc_leading_two_take_its_leaders() -> None:
     rules = Eligibility(DCS)
     for _ in range(2):
         rules.judge({"dc1": FIT, "dc2": FIT, "dc3": FIT})
-    assert rules.judge({"dc1": FIT, "dc2": FIT, "dc3": Unfit.BEHIND})["dc3"] is Standing.LEADS
-    assert rules.judge({"dc1": FIT, "dc2": FIT, "dc3": FIT})["dc3"] is Standing.LEADS
-    assert rules.judge({"dc1": FIT, "dc2": FIT, "dc3": Unfit.BEHIND})["dc3"] is Standing.LEADS
+    behind = {"dc1": FIT, "dc2": FIT, "dc3": Unfit.BEHIND}
+    fit = {"dc1": FIT, "dc2": FIT, "dc3": FIT}
+    assert rules.judge(behind)["dc3"] is Standing.LEADS_BEHIND, "keeps its leaders, is given none"
+    assert rules.judge(fit)["dc3"] is Standing.LEADS
+    assert rules.judge(behind)["dc3"] is Standing.LEADS_BEHIND
+    assert rules.judge(behind)["dc3"] is Standing.OUT
+    assert rules.judge(behind)["dc3"] is Standing.OUT
+    assert rules.judge(fit)["dc3"] is Standing.WAITING
+    assert rules.judge(fit)["dc3"] is Standing.LEADS
+
+
+def test_an_out_dc_stays_out_through_a_round_behind() -> None:
+    rules = Eligibility(DCS)
+    for _ in range(2):
+        rules.judge({"dc1": FIT, "dc2": FIT, "dc3": FIT})
+    assert rules.judge({"dc1": FIT, "dc2": FIT, "dc3": Unfit.DRAINING})["dc3"] is Standing.OUT
     assert rules.judge({"dc1": FIT, "dc2": FIT, "dc3": Unfit.BEHIND})["dc3"] is Standing.OUT
-    assert rules.judge({"dc1": FIT, "dc2": FIT, "dc3": FIT})["dc3"] is Standing.WAITING
-    assert rules.judge({"dc1": FIT, "dc2": FIT, "dc3": FIT})["dc3"] is Standing.LEADS
+
+
+def test_a_dc_now_and_then_behind_comes_to_lead() -> None:
+    """A round behind does not undo the fit rounds before it: a DC whose replicas are caught
+    behind every other round still comes to lead (and is given nothing in the rounds behind)."""
+    rules = Eligibility(DCS)
+    standings = [
+        rules.judge({"dc1": FIT, "dc2": FIT, "dc3": FIT if n % 2 else Unfit.BEHIND})["dc3"] for n in range(6)
+    ]
+    assert standings[:3] == [Standing.WAITING] * 3
+    assert standings[3::2] == [Standing.LEADS] * 2
+    assert standings[4] is Standing.LEADS_BEHIND
 
 
 def test_draining_gone_not_serving_or_far_is_out_at_once() -> None:
@@ -86,7 +114,7 @@ def _balancer(beats: dict[str, DCHeartbeat], leaders: _Leaders) -> Balancer:
 
 async def test_a_dc_that_serves_a_round_after_the_others_keeps_its_leaders() -> None:
     """A cluster whose third DC serves one round later than the other two: its leaders stay
-    (they were moved away and back, six elections, in every test cluster's first minute)."""
+    (three were moved away and back, in new clusters' first minute, before the waiting standing)."""
     beats = {"dc1": SERVING, "dc2": SERVING, "dc3": STARTING}
     leaders = _Leaders({"A": "dc1", "B": "dc2", "C": "dc3", "D": "dc1", "E": "dc2", "F": "dc3"})
     balancer = _balancer(beats, leaders)
@@ -110,6 +138,53 @@ async def test_a_replica_behind_for_one_round_moves_nothing_for_two_rounds_moves
     leaders.behind = {"dc3"}
     assert await balancer.round() == []
     assert await balancer.round() == [("C", "dc1")]
+
+
+async def test_a_leading_dc_behind_this_round_is_given_no_leader() -> None:
+    """dc2 drains while dc3 is behind for a round: dc2's leaders go to dc1, none to dc3 (a hand-
+    over to a replica behind waits for it to catch up, with no leader meanwhile)."""
+    beats = {"dc1": SERVING, "dc2": SERVING, "dc3": SERVING}
+    leaders = _Leaders({"A": "dc1", "B": "dc2", "C": "dc3", "D": "dc2"})
+    balancer = _balancer(beats, leaders)
+    for _ in range(2):
+        await balancer.round()
+    beats["dc2"] = DCHeartbeat(ready=True, draining=True, nearest_peer_ms=1.0)
+    leaders.behind = {"dc3"}
+    assert await balancer.round() == [("B", "dc1"), ("D", "dc1")]
+
+
+async def test_leaders_do_not_pile_on_the_one_dc_that_may_lead() -> None:
+    """One DC leads, one waits (it came up a round ago), one drains: nothing moves until a second
+    DC may lead, then the draining DC's leaders are shared (`firebreak dc evacuate` does not wait
+    for this: it moves them itself)."""
+    beats = {"dc1": SERVING, "dc2": STARTING, "dc3": SERVING}
+    leaders = _Leaders({"A": "dc1", "B": "dc2", "C": "dc3", "D": "dc3"})
+    balancer = _balancer(beats, leaders)
+    for _ in range(2):
+        await balancer.round()
+    beats["dc2"] = SERVING
+    beats["dc3"] = DCHeartbeat(ready=True, draining=True, nearest_peer_ms=1.0)
+    assert await balancer.round() == []
+    assert len(await balancer.round()) == 2
+    assert "dc3" not in leaders.leaders.values()
+    assert sorted(Counter(leaders.leaders.values()).values()) == [2, 2]
+
+
+async def test_each_change_of_standing_is_logged_with_its_reason(caplog: pytest.LogCaptureFixture) -> None:
+    beats = {"dc1": SERVING, "dc2": SERVING, "dc3": SERVING}
+    leaders = _Leaders({"A": "dc1", "B": "dc2", "C": "dc3"})
+    balancer = _balancer(beats, leaders)
+    caplog.set_level(logging.INFO, logger="firebreak.service.balancer")
+    for _ in range(2):
+        await balancer.round()
+    leaders.behind = {"dc3"}
+    await balancer.round()
+    await balancer.round()
+    said = [r.getMessage() for r in caplog.records]
+    assert said.count("dc1: dc3 may lead") == 1, said
+    assert "dc1: dc3 may lead, given none this round: a replica of it is behind (A, B, C)" in said
+    out = said.index("dc1: dc3 may not lead: a replica of it is behind (A, B, C)")
+    assert said[out + 1] == "dc1: moving the leader of C to dc1", "the reason comes before the move"
 
 
 class _JetStream:
@@ -142,17 +217,23 @@ async def _placed(info: StreamInfo) -> StreamPlacement:
     return await Leadership(_Connection(info)).placement("S")  # type: ignore[arg-type]
 
 
-async def test_a_follower_a_few_entries_behind_keeps_up_one_copying_or_offline_does_not() -> None:
+async def test_a_follower_a_few_entries_behind_keeps_up_one_far_behind_offline_or_unheard_does_not() -> None:
     info = _info(
-        PeerInfo(name="dc2", current=False, offline=False, lag=2),  # the entry just written
-        PeerInfo(name="dc3", current=False, offline=False, lag=CAUGHT_UP_LAG + 1),  # still copying
+        PeerInfo(name="dc2", current=False, offline=False, lag=2, active=SECOND),  # the entry just written
+        PeerInfo(name="dc3", current=False, offline=False, lag=CAUGHT_UP_LAG + 1, active=SECOND),
     )
     placed = await _placed(info)
     assert placed.keeping_up == {"dc1", "dc2"}
     assert placed.current == {"dc1"}, "current means what nats-server says"
     info = _info(
-        PeerInfo(name="dc2", current=True, offline=True, lag=0),
-        PeerInfo(name="dc3", current=False, offline=False, lag=None),  # not heard from yet
+        PeerInfo(name="dc2", current=True, offline=True, lag=0, active=SECOND),
+        PeerInfo(name="dc3", current=False, offline=False, lag=None, active=SECOND),
     )
     placed = await _placed(info)
     assert placed.keeping_up == placed.current == {"dc1"}
+    # Stuck in this stream's group: a small lag, but not heard from for longer than nats-server
+    # allows a peer it hands leadership to.
+    info = _info(
+        PeerInfo(name="dc2", current=False, offline=False, lag=5, active=int((HEARD_WITHIN_S + 1) * SECOND))
+    )
+    assert (await _placed(info)).keeping_up == {"dc1"}

@@ -46,6 +46,9 @@ def test_bench_sweep_with_repeats_produces_well_formed_results(tmp_path: Path) -
         assert [x["mode"].split()[0] for x in r["raw"]] == ["pipelined", "one", "pipelined"]
         assert r["raw"][0]["mode"].endswith("before") and r["raw"][2]["mode"].endswith("after")
         assert all(x["per_s"] > 0 for x in r["raw"]) and r["ratio_to_raw_pipelined"] > 0
+        assert isinstance(r["leader_moves"], int) and r["leader_moves"] >= 0
+        lag = r["follower_lag"]
+        assert lag["samples"] >= 0 and lag["max_lag"] >= lag["p99_lag"] >= 0 and 0 <= lag["not_current"] <= 1
         names = set(r["processes"])
         assert {"gateway dc1", "nats-server dc3", "load generator"} <= names and len(names) == 7
         assert all(p["cpu_s"] >= 0 and p["peak_rss_mb"] > 0 for p in r["processes"].values())

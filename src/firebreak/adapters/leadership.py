@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import nats.errors
 import nats.js.errors
 from nats.aio.client import Client as NATS
+from nats.js.api import PeerInfo
 
 from firebreak.adapters.counters import COUNTERS_STREAM
 from firebreak.adapters.log_setup import SECRETS_BUCKET
@@ -41,12 +42,17 @@ def stream_names(config: Config) -> list[str]:
     ]
 
 
-#: A follower this few entries behind its leader's commit keeps up. nats-server calls a follower
-#: current only once it has acknowledged everything the leader has applied, so under steady writes
-#: the slower follower of a stream is seldom current at the instant asked (the ops board's own
-#: stream, just written by the asking balancer's heartbeat, is a follower's entry or two behind);
-#: a replica that is catching up after a rebuild lags by what it has yet to copy.
+#: A follower keeps up while it is at most this many entries behind its leader's commit and was
+#: heard from within HEARD_WITHIN_S. nats-server calls a follower current only when it has
+#: acknowledged everything committed, which under steady writes the slower follower of a stream
+#: seldom has at the instant asked (the ops board's stream, just written by the asking balancer's
+#: heartbeat, shows its followers an entry or two behind). The limit is the entries a healthy
+#: follower can have in flight under load (docs/DECISIONS.md, "Leaders move on a settled
+#: judgment"); a rebuilt DC is kept from leading by its gateway, which serves only once caught up.
 CAUGHT_UP_LAG = 100
+#: nats-server's own test of a peer before it hands leadership to it: heard from within 3 heartbeats
+#: (1 s each); a follower wedged in one stream's group still shows its last lag.
+HEARD_WITHIN_S = 3.0
 
 
 @dataclass(frozen=True)
@@ -54,10 +60,10 @@ class StreamPlacement:
     #: The DC whose node leads the stream (None: no leader now).
     leader: str | None
     #: The DCs whose replica is current as nats-server says: the leader and every follower online
-    #: that has acknowledged all the leader has applied.
+    #: that has acknowledged all the leader has committed and was heard from lately.
     current: frozenset[str]
-    #: The DCs whose replica keeps up: ``current``, and every follower online at most
-    #: CAUGHT_UP_LAG entries behind the leader's commit (what the leader balancer asks).
+    #: The DCs whose replica keeps up (what the leader balancer asks): the leader and every
+    #: follower online, heard from within HEARD_WITHIN_S and at most CAUGHT_UP_LAG entries behind.
     keeping_up: frozenset[str]
 
 
@@ -86,7 +92,7 @@ class Leadership:
                 continue
             if peer.current:
                 current.add(peer.name)
-            if peer.current or (peer.lag is not None and peer.lag <= CAUGHT_UP_LAG):
+            if _keeps_up(peer):
                 keeping_up.add(peer.name)
         return StreamPlacement(leader, frozenset(current), frozenset(keeping_up))
 
@@ -97,6 +103,11 @@ class Leadership:
             json.dumps({"placement": {"preferred": preferred}}).encode(),
             timeout=5.0,
         )
+
+
+def _keeps_up(peer: PeerInfo) -> bool:
+    heard = peer.active is not None and peer.active <= HEARD_WITHIN_S * 1e9  # nanoseconds, as sent
+    return heard and (bool(peer.current) or (peer.lag is not None and peer.lag <= CAUGHT_UP_LAG))
 
 
 async def leaders(config: Config) -> dict[str, str | None]:

@@ -11,6 +11,8 @@ from collections.abc import Callable
 
 import msgspec
 
+from firebreak.adapters.leadership import CAUGHT_UP_LAG
+from firebreak.bench.follower_lag import FollowerLag, FollowerLagSampler
 from firebreak.bench.live_sockets import CONNECT_CONCURRENCY
 from firebreak.bench.load import Load
 from firebreak.bench.load_shapes import BenchOptions, LoadResult
@@ -18,7 +20,9 @@ from firebreak.bench.procstats import ProcSample, sample
 from firebreak.bench.raw import RawResult, raw_publish
 from firebreak.config import Config
 from firebreak.localcluster import LocalCluster
+from firebreak.localcluster.cluster import gateway_log
 from firebreak.localcluster.linkfaults import LinkFault
+from firebreak.service.balancer import MOVING
 
 
 class ProcessCost(msgspec.Struct, frozen=True):
@@ -38,6 +42,23 @@ class BenchResult(msgspec.Struct, frozen=True):
     #: tens of percent within minutes: one raw run alone made the ratio swing by as much)
     ratio_to_raw_pipelined: float
     processes: dict[str, ProcessCost]
+    #: Stream leaders the cluster's balancer moved between the cluster's start and the end of the
+    #: sends: each stalls its stream for a moment, so a run with any is not a clean measurement.
+    leader_moves: int = 0
+    #: How far followers trailed their leaders during the sends (bench/follower_lag.py).
+    follower_lag: FollowerLag | None = None
+
+
+def _leader_moves(cluster: LocalCluster) -> int:
+    """The leader moves logged so far by the balancer (run by each DC's first gateway process)."""
+    moves = 0
+    for dc in cluster.config.dcs:
+        try:
+            with open(cluster.dc_dir(dc.name) / f"{gateway_log(1)}.log", errors="replace") as log:
+                moves += sum(MOVING in line for line in log)
+        except OSError:
+            pass  # not logged to a file (a cluster that is not quiet): nothing to count
+    return moves
 
 
 def _costs(
@@ -58,6 +79,7 @@ async def run_bench(config: Config, options: BenchOptions, say: Callable[[str], 
     started_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     say(f"starting a 3-DC cluster in {config.data_dir} ...")
     await cluster.start()
+    moves_at_start = _leader_moves(cluster)
 
     def all_gateways() -> dict[str, subprocess.Popen[bytes]]:
         return {**cluster.gateways, **cluster.more_gateways}
@@ -95,8 +117,13 @@ async def run_bench(config: Config, options: BenchOptions, say: Callable[[str], 
 
         before = {name: sample(pid) for name, pid in pids().items()}
         say(f"sending for {options.duration_s:.0f} s ...")
+        lag = FollowerLagSampler(config)
+        lag.start()
         result = await load.run()
+        follower_lag = await lag.stop()
         after = {name: sample(pid) for name, pid in pids().items()}
+        leader_moves = _leader_moves(cluster) - moves_at_start
+        say(f"  leader moves by the balancer during set-up and sends: {leader_moves}")
         raw.append(
             await raw_publish(
                 config, messages=options.raw_messages, size=options.message_size, pipelined=True, when="after"
@@ -116,6 +143,8 @@ async def run_bench(config: Config, options: BenchOptions, say: Callable[[str], 
         firebreak=result,
         ratio_to_raw_pipelined=round(ratio, 3),
         processes=_costs(before, after, result.messages),
+        leader_moves=leader_moves,
+        follower_lag=follower_lag,
     )
 
 
@@ -152,6 +181,13 @@ def table(result: BenchResult) -> str:
             f"{name:28} p50 {lat.p50_ms} ms  p95 {lat.p95_ms} ms  p99 {lat.p99_ms} ms  p99.9 {lat.p999_ms} ms"
         )
     lines.append(f"undelivered messages: {f.undelivered_messages}")
+    lines.append(f"leader moves during set-up and sends: {result.leader_moves}")
+    if (lag := result.follower_lag) is not None:
+        lines.append(
+            f"followers' lag during the sends: p99 {lag.p99_lag}, max {lag.max_lag} entries"
+            f" ({lag.max_lag_stream}); {lag.not_current:.1%} of {lag.samples} samples not current,"
+            f" {lag.over_limit:.2%} over the balancer's limit of {CAUGHT_UP_LAG}"
+        )
     for name, cost in result.processes.items():
         lines.append(
             f"  {name:22} cpu {cost.cpu_s:7.2f} s  {cost.cpu_ms_per_message:7.3f} ms/msg  "

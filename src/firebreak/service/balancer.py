@@ -9,10 +9,10 @@ Every gateway runs a :class:`Balancer`; each round it
    leaders at a time (a holder that dies loses the lease when it expires),
 3. reads every DC's heartbeat and every stream's placement, and counts a DC as one that may lead
    only if its gateway serves, is not draining, is not much farther from its peers than the
-   others are (domain/placement.py ``too_far``: a slow link), and its replica of every stream is
-   caught up, for ``settle_rounds`` rounds in a row (a DC that has just rejoined takes no leader
+   others are (domain/placement.py ``too_far``: a slow link), and its replica of every stream
+   keeps up, for ``settle_rounds`` rounds (a DC that has just rejoined takes no leader
    before it has caught up and stayed so); a DC fit for fewer rounds waits, keeping what it leads,
-   and a DC that may lead keeps that through a replica behind for fewer rounds than that
+   and so does a DC that may lead while a replica of it is behind for fewer rounds than that
    (domain/placement.py ``Eligibility``),
 4. asks the leaders that should move to step down in favour of their target (~23 ms each).
 
@@ -34,6 +34,8 @@ from firebreak.domain import placement
 log = logging.getLogger(__name__)
 
 LEASE = "balancer"
+#: How a planned move is logged (the bench counts them: a move in a measured run stalls a stream).
+MOVING = "moving the leader of"
 
 
 class Balancer:
@@ -88,12 +90,13 @@ class Balancer:
         placements = {s: task.result() for s, task in asked.items()}
         standing = self._judge(beats, placements)
         eligible = [dc for dc in self._dcs if standing[dc] is placement.Standing.LEADS]
-        waiting = [dc for dc in self._dcs if standing[dc] is placement.Standing.WAITING]
-        if len(eligible) <= len(self._dcs) // 2:
+        behind = [dc for dc in self._dcs if standing[dc] is placement.Standing.LEADS_BEHIND]
+        if len(eligible) + len(behind) <= len(self._dcs) // 2:
             return []
-        planned = placement.moves({s: p.leader for s, p in placements.items()}, eligible, waiting)
+        waiting = [dc for dc in self._dcs if standing[dc] is placement.Standing.WAITING]
+        planned = placement.moves({s: p.leader for s, p in placements.items()}, eligible, waiting + behind)
         for stream, target in planned:
-            log.info("%s: moving the leader of %s to %s", self._dc, stream, target)
+            log.info("%s: %s %s to %s", self._dc, MOVING, stream, target)
             await self._leadership.step_down(stream, target)
         return planned
 
@@ -103,7 +106,7 @@ class Balancer:
         far = placement.too_far({dc: b.nearest_peer_ms for dc, b in beats.items()})
         verdicts = {dc: self._verdict(dc, beats.get(dc), far, placements) for dc in self._dcs}
         standing = self._eligibility.judge({dc: v for dc, (v, _) in verdicts.items()})
-        for dc, now in standing.items():  # said once per change: why leaders are about to move
+        for dc, now in standing.items():  # said once per change, before any move it causes
             if now is not self._standing.get(dc, placement.Standing.WAITING):
                 verdict, detail = verdicts[dc]
                 why = f": {verdict.value}{detail}" if verdict is not None else ""
