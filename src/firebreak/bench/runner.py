@@ -119,8 +119,10 @@ async def run_bench(config: Config, options: BenchOptions, say: Callable[[str], 
         say(f"sending for {options.duration_s:.0f} s ...")
         lag = FollowerLagSampler(config)
         lag.start()
-        result = await load.run()
-        follower_lag = await lag.stop()
+        try:
+            result = await load.run()
+        finally:
+            follower_lag = await lag.stop()
         after = {name: sample(pid) for name, pid in pids().items()}
         leader_moves = _leader_moves(cluster) - moves_at_start
         say(f"  leader moves by the balancer during set-up and sends: {leader_moves}")
