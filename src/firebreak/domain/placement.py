@@ -39,10 +39,10 @@ def moves(
     """The leader moves, as (stream, target DC), that make ``leaders`` balanced over ``eligible``.
 
     ``leaders`` maps each stream to its leader's DC (None: no leader now; such a stream is left to
-    its election). A DC in ``keeping`` keeps the streams it leads and is given none (its standing
-    is not settled yet: :class:`Eligibility`; the two are disjoint). Streams led by any other DC
-    that is not eligible move first; then one stream at a time from the most to the least loaded
-    eligible DC until they differ by at most one. Deterministic: ties break by name, so every
+    its election). A DC in ``keeping`` keeps the streams it leads and is given none (it waits, or
+    it leads but is behind this round: :class:`Eligibility`; the two are disjoint). Streams led
+    by any other DC that is not eligible move first; then one stream at a time from the most to
+    the least loaded eligible DC until they differ by at most one. Deterministic: ties break by name, so every
     balancer that sees the same state plans the same moves.
     """
     if not eligible:
