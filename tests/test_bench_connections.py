@@ -14,7 +14,7 @@ import uvloop
 
 from firebreak.bench.connections import SOCKETS_PER_GATEWAY, gateways_for, source_address
 from firebreak.bench.listener_wire import Dial
-from firebreak.bench.listeners import SOCKETS_PER_LISTENER, deal, listeners_for
+from firebreak.bench.listeners import SOCKETS_PER_LISTENER, listeners_for, turns
 from firebreak.bench.wire import close_websocket, open_websocket
 
 _RAISE = """
@@ -92,18 +92,20 @@ def test_listener_processes_are_added_only_past_what_one_process_holds() -> None
     assert listeners_for(100_000 - 100) == 7
 
 
-def test_rooms_of_any_size_are_spread_evenly_over_the_listeners() -> None:
-    """Each room's sockets continue where the last room's ended: rooms of one socket each do not
-    all land on the first listener."""
-    first = 0
+def test_rooms_of_any_size_are_spread_evenly_over_the_listeners_one_turn_at_a_time() -> None:
+    """Each turn goes to the listener holding the fewest sockets: rooms of one socket each do not all
+    land on the first listener, and a room larger than a turn is split over several listeners."""
     held = [0, 0, 0]
     for room in range(10):
-        shares, first = deal([Dial("127.0.0.1", 1, f"/r{room}")], 3, first)
-        held = [h + len(share) for h, share in zip(held, shares, strict=True)]
+        for who, chunk in turns([Dial("127.0.0.1", 1, f"/r{room}")], held):
+            held[who] += len(chunk)
     assert held == [4, 3, 3]
-    shares, first = deal([Dial("127.0.0.1", 1, f"/{i}") for i in range(5)], 3, 2)
-    assert [[d.path for d in share] for share in shares] == [["/1", "/4"], ["/2"], ["/0", "/3"]]
-    assert first == 1
+    planned = turns([Dial("127.0.0.1", 1, f"/{i}") for i in range(5)], [3, 1, 2], per_turn=2)
+    assert [(who, [d.path for d in chunk]) for who, chunk in planned] == [
+        (1, ["/0", "/1"]),
+        (2, ["/2", "/3"]),
+        (0, ["/4"]),
+    ]
 
 
 def test_gateway_processes_are_one_per_share_of_a_dcs_sockets_within_the_bound() -> None:

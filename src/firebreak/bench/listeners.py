@@ -44,13 +44,29 @@ def listeners_for(sockets: int) -> int:
     return 0 if sockets <= SOCKETS_PER_LISTENER else math.ceil(sockets / SOCKETS_PER_LISTENER)
 
 
-def deal(dials: Sequence[Dial], n: int, first: int) -> tuple[list[list[Dial]], int]:
-    """``dials`` dealt round-robin to ``n`` listeners from listener ``first``, and the listener
-    that gets the next one."""
-    shares: list[list[Dial]] = [[] for _ in range(n)]
-    for i, dial in enumerate(dials):
-        shares[(first + i) % n].append(dial)
-    return shares, (first + len(dials)) % n
+#: sockets one listener opens before the next takes over: a room of 1,000 is one listener's turn
+SOCKETS_PER_TURN = 1_000
+
+
+def turns(
+    dials: Sequence[Dial], held: Sequence[int], per_turn: int = SOCKETS_PER_TURN
+) -> list[tuple[int, list[Dial]]]:
+    """``dials`` in turns of up to ``per_turn`` sockets, each for the listener that holds the
+    fewest sockets then (``held``: what each holds now; ties go to the first).
+
+    Why turns and not every socket dealt round-robin: one listener at a time, with all the
+    handshakes in flight, keeps the other listener processes asleep. With every listener opening
+    its slice of each room at once, seven processes woke for a few handshakes each, and the
+    gateways' CPU per socket rose with the load generator's (docs/PERFORMANCE.md, "Many
+    connections")."""
+    counts = list(held)
+    planned: list[tuple[int, list[Dial]]] = []
+    for start in range(0, len(dials), per_turn):
+        chunk = list(dials[start : start + per_turn])
+        who = min(range(len(counts)), key=counts.__getitem__)
+        counts[who] += len(chunk)
+        planned.append((who, chunk))
+    return planned
 
 
 class _Listener:
@@ -71,13 +87,14 @@ class _Listener:
 
 
 class Listeners:
-    """``count`` listener processes, each opening up to ``concurrency`` handshakes at a time."""
+    """``count`` listener processes, each opening up to ``concurrency`` handshakes at a time (one
+    of them at a time opens sockets)."""
 
     def __init__(self) -> None:
         self._listeners: list[_Listener] = []
         self._tallies: list[Tally] = []
-        #: the listener that gets the next socket: rooms of any size are spread evenly
-        self._next = 0
+        #: sockets each listener holds
+        self._held: list[int] = []
 
     @classmethod
     async def start(cls, count: int, concurrency: int) -> Listeners:
@@ -90,6 +107,7 @@ class Listeners:
                 )  # fmt: skip
                 started._listeners.append(_Listener(process))
                 started._tallies.append(Tally({}, []))
+                started._held.append(0)
         except BaseException:
             await started.close()
             raise
@@ -100,15 +118,12 @@ class Listeners:
         return [one.process.pid for one in self._listeners]
 
     async def connect(self, dials: Sequence[Dial]) -> None:
-        """Opens ``dials``, dealt round-robin over the listeners; returns once each had its
-        ``ready`` frame (raises WireError if one could not be opened)."""
-        shares, self._next = deal(dials, len(self._listeners), self._next)
-        asked = [one.ask(Connect(share)) for one, share in zip(self._listeners, shares, strict=True) if share]
-        # Every listener's answer is awaited, so none is left unread in its pipe when one fails.
-        for answer in await asyncio.gather(*asked, return_exceptions=True):
-            if isinstance(answer, BaseException):
-                raise answer
+        """Opens ``dials``, in turns of one listener at a time (:func:`turns`); returns once each
+        had its ``ready`` frame (raises WireError if one could not be opened)."""
+        for who, chunk in turns(dials, self._held):
+            answer = await self._listeners[who].ask(Connect(chunk))
             assert isinstance(answer, Opened)
+            self._held[who] = answer.ready
             if answer.failed or answer.error:
                 raise WireError(f"a listener could not open {answer.failed} sockets: {answer.error}")
 

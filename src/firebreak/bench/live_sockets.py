@@ -41,8 +41,8 @@ class LiveSockets:
 
     async def start_listeners(self, count: int) -> None:
         """From now on, all but the first socket of each ``open`` go to ``count`` processes."""
-        # Each listener opens its share of a room's sockets: all together, as many at once.
-        self._listeners = await Listeners.start(count, CONNECT_CONCURRENCY // count)
+        # One listener at a time opens sockets (bench/listeners.py), with every handshake in flight.
+        self._listeners = await Listeners.start(count, CONNECT_CONCURRENCY)
 
     @property
     def listener_pids(self) -> list[int]:
