@@ -2,9 +2,10 @@
 what one process may hold (bench/listener_wire.py says why and how they talk).
 
 The main process keeps the senders and their sockets (their acks and the set-up are its own); the
-other online members of each room are dealt round-robin to the listeners, which count what each
-message reached. Their clocks agree with the main process's (``time.perf_counter`` is the system's
-monotonic clock), so a message's time to its last member spans processes.
+other online members of each room go to the listeners, one listener's turn at a time (``turns``),
+which count what each message reached. Their clocks agree with the main process's
+(``time.perf_counter`` is the system's monotonic clock), so a message's time to its last member
+spans processes.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ def listeners_for(sockets: int) -> int:
     return 0 if sockets <= SOCKETS_PER_LISTENER else math.ceil(sockets / SOCKETS_PER_LISTENER)
 
 
-#: sockets one listener opens before the next takes over: a room of 1,000 is one listener's turn
+#: sockets one listener opens before the next takes over: a room of 1,000 is one listener's turn,
+#: and a listener holds at most one turn more than an even share (bench_cli sizes its open files)
 SOCKETS_PER_TURN = 1_000
 
 

@@ -16,7 +16,7 @@ from firebreak.bench.connections import (
     gateways_for,
     raise_open_files,
 )
-from firebreak.bench.listeners import SOCKETS_PER_LISTENER, listeners_for
+from firebreak.bench.listeners import SOCKETS_PER_LISTENER, SOCKETS_PER_TURN, listeners_for
 from firebreak.bench.load_shapes import BenchOptions
 from firebreak.bench.runner import BenchResult, run_bench, table
 from firebreak.bench.summary import RunsSummary, summarize, summary_line
@@ -313,8 +313,9 @@ def _run_once(options: BenchOptions) -> BenchResult:
         options = msgspec.structs.replace(options, gateways_per_dc=gateways)
     gateways = options.gateways_per_dc or 1
     listeners = options.listener_processes or 0
-    # The most sockets one process holds: a gateway process or a process of the load generator.
-    held = math.ceil((online - options.rooms) / listeners) if listeners else online
+    # The most sockets one process holds: a gateway process or a process of the load generator (the
+    # listeners take turns, so one may hold a turn more than an even share).
+    held = math.ceil((online - options.rooms) / listeners) + SOCKETS_PER_TURN if listeners else online
     most = max(math.ceil(online / BENCH_DCS / gateways), held)
     have = raise_open_files(2 * most + OPEN_FILES_SPARE)
     if have < most + OPEN_FILES_SPARE:
