@@ -11,7 +11,7 @@ import pytest
 from starlette.types import Message
 
 from firebreak.entrypoints.gateway.heartbeats import Heartbeats
-from firebreak.entrypoints.gateway.hot import _beat
+from firebreak.entrypoints.gateway.live_socket import SocketHeartbeat
 from firebreak.errors import BadRequest
 from firebreak.wire.frames import HEARTBEAT_FRAME
 from tests.helpers import eventually
@@ -195,9 +195,9 @@ async def test_a_socket_that_refuses_a_direct_write_gets_its_heartbeat_through_a
         direct.append(frame)
         return True
 
-    _beat(send, takes)()
+    SocketHeartbeat(send, takes)()
     assert direct == [HEARTBEAT_FRAME.encode()] and not sent
-    _beat(send, refuses)()
+    SocketHeartbeat(send, refuses)()
     await eventually(lambda: _now(bool(sent)), within_s=5, what="the heartbeat through ASGI")
     assert sent == [{"type": "websocket.send", "text": HEARTBEAT_FRAME}]
 

@@ -119,9 +119,7 @@ class LiveSession:
             head = self._projector.head_cursor()  # step 2: after registering
             delivered = self._start.copy() if self._start is not None else head.copy()
             self.delivered = delivered
-            write = _first_now(write_frame, write_frame_now)
-            await self._catch_up(write, delivered, head)
-            await write(ready_frame(str(delivered), heartbeat_s))
+            await self._open(_first_now(write_frame, write_frame_now), delivered, head, heartbeat_s)
             detach = self._ephemeral(self._user_id, write_frame, write_frame_now) if self._ephemeral else None
             try:
                 await self._live(write_frame, sub, delivered, write_frame_now)
@@ -130,6 +128,14 @@ class LiveSession:
                     detach()
         finally:
             self._hub.remove(sub)
+
+    async def _open(
+        self, write: WriteFrame, delivered: Cursor, head: Cursor, heartbeat_s: float | None
+    ) -> None:
+        """Catch-up, then ``ready``."""
+        # Its own frame, so that ``write`` (a closure) is not kept for the session's lifetime.
+        await self._catch_up(write, delivered, head)
+        await write(ready_frame(str(delivered), heartbeat_s))
 
     async def _catch_up(self, write_frame: WriteFrame, delivered: Cursor, head: Cursor) -> None:
         for p, upto in enumerate(head.seqs):

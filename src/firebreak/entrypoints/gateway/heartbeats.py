@@ -116,13 +116,7 @@ class _Wheel:
         slot[key] = beat
         if self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(self._tick_s, self._tick)
-
-        def remove() -> None:
-            # By identity: once removed, the key may be another socket's.
-            if slot.get(key) is beat:
-                del slot[key]
-
-        return remove
+        return _Registration(slot, key, beat)
 
     def _tick(self) -> None:
         slot = self._slots[self._next]
@@ -134,3 +128,20 @@ class _Wheel:
                 beat()
             except Exception:  # one socket's failure must not silence the others
                 log.exception("a heartbeat write failed")
+
+
+class _Registration:
+    """Removes one socket's beat from its slot when called (a class, not a closure: one object per
+    socket for the garbage collector to walk instead of five)."""
+
+    __slots__ = ("_beat", "_key", "_slot")
+
+    def __init__(self, slot: dict[int, Beat], key: int, beat: Beat) -> None:
+        self._slot = slot
+        self._key = key
+        self._beat = beat
+
+    def __call__(self) -> None:
+        # By identity: once removed, the key may be another socket's.
+        if self._slot.get(self._key) is self._beat:
+            del self._slot[self._key]

@@ -19,15 +19,16 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
-from typing import Any, cast
+from typing import cast
 from urllib.parse import parse_qs
 
 import msgspec
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from firebreak.entrypoints.gateway.boundary import bearer, decode_body, error_response
-from firebreak.entrypoints.gateway.heartbeats import Beat, Heartbeats
+from firebreak.entrypoints.gateway.heartbeats import Heartbeats
 from firebreak.entrypoints.gateway.hot_contract import LaneMetrics, Uncounted
+from firebreak.entrypoints.gateway.live_socket import SocketHeartbeat, WakeOnSessionEnd
 from firebreak.entrypoints.gateway.websocket import SEND_NOW
 from firebreak.entrypoints.gateway.ws_commands import LiveCommands
 from firebreak.errors import BadRequest, FirebreakError
@@ -35,7 +36,7 @@ from firebreak.service.accounts import Accounts
 from firebreak.service.hub import CUT_OFF, DRAINING, LOGGED_OUT
 from firebreak.service.messages import Messages
 from firebreak.service.sessions import LiveSession, SessionEnded, WriteFrameNow
-from firebreak.wire.frames import HEARTBEAT_FRAME, error_frame
+from firebreak.wire.frames import error_frame
 from firebreak.wire.requests import SendBody
 from firebreak.wire.views import WRITE_URL_HEADER
 
@@ -175,27 +176,27 @@ class HotLane:
             None if self._commands is None else self._commands.connection(token, write_frame, write_now)
         )
         streaming = asyncio.ensure_future(session.run(write_frame, write_now, heartbeat_s))
-        stop_beating = self._heartbeats.add(_beat(send, write_now), heartbeat_s)
-        incoming: asyncio.Future[Message] | None = None
+        stop_beating = self._heartbeats.add(SocketHeartbeat(send, write_now), heartbeat_s)
+        ended = WakeOnSessionEnd(streaming)
         try:
-            while not streaming.done():
-                if incoming is None or incoming.done():
-                    incoming = asyncio.ensure_future(receive())
-                waiting: set[asyncio.Future[Any]] = {streaming, incoming}
-                await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-                if incoming.done():
-                    message = incoming.result()
-                    if message["type"] == "websocket.disconnect":
-                        return
-                    if commands is not None:
-                        commands.take(message.get("text") or message.get("bytes") or b"")
+            while True:
+                try:
+                    message = await receive()
+                except asyncio.CancelledError:
+                    if ended.woke_us():
+                        break
+                    raise
+                if message["type"] == "websocket.disconnect":
+                    return
+                if commands is not None:
+                    commands.take(message.get("text") or message.get("bytes") or b"")
         finally:
+            ended.stop_listening()
             stop_beating()
             if commands is not None:
                 commands.close()
-            for task in (incoming, streaming):
-                if task is not None and not task.done():
-                    task.cancel()
+            if not streaming.done():
+                streaming.cancel()
             with contextlib.suppress(asyncio.CancelledError, OSError, SessionEnded, FirebreakError):
                 await streaming
         try:
@@ -232,34 +233,6 @@ async def _refuse(send: Send, exc: FirebreakError) -> None:
     await send({"type": "websocket.send", "text": error_frame(exc.code, exc.message).decode()})
     code = _WS_CLOSE.get(exc.status, WS_BAD_REQUEST)
     await send({"type": "websocket.close", "code": code, "reason": exc.code})
-
-
-def _beat(send: Send, write_now: WriteFrameNow | None) -> Beat:
-    """One socket's heartbeat: through the direct writer when it takes it; else an ASGI send in
-    the background, one at a time. A socket that cannot take it now (paused, or off direct writes
-    after one failed) still gets its heartbeat: the server notices a vanished client only when a
-    heartbeat goes unacknowledged (liveness.py)."""
-    sending: list[asyncio.Future[None]] = []
-
-    async def send_heartbeat() -> None:
-        # The socket is gone (OSError), or closed by the session meanwhile (RuntimeError):
-        # either way there is no one to tell, and receive() says so next.
-        with contextlib.suppress(OSError, RuntimeError):
-            await send({"type": "websocket.send", "text": HEARTBEAT_FRAME})
-
-    def beat_later() -> None:
-        if not sending or sending[0].done():
-            sending[:] = [asyncio.ensure_future(send_heartbeat())]
-
-    if write_now is None:
-        return beat_later
-    frame = HEARTBEAT_FRAME.encode()
-
-    def beat_now() -> None:
-        if not write_now(frame):
-            beat_later()
-
-    return beat_now
 
 
 def _write_frame_now(scope: Scope) -> WriteFrameNow | None:
