@@ -1,90 +1,94 @@
-"""The live socket's receive loop (entrypoints/gateway/hot.py, live_socket.py): one task per
-connection, woken from ``receive()`` when its session ends, and never swallowing a cancellation
-meant for it."""
+"""The live socket's receive loop (entrypoints/gateway/live_socket.py ``listen``, which hot.py runs
+for every socket): one task per connection, woken from ``receive()`` when its session ends, and
+never swallowing a cancellation meant for it."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
+from starlette.types import Message
 
-from firebreak.entrypoints.gateway.live_socket import WakeOnSessionEnd
+from firebreak.entrypoints.gateway.live_socket import listen
 
-
-async def _listen(session: asyncio.Future[None], inbox: asyncio.Queue[str], heard: list[str]) -> str:
-    """The shape of ``HotLane._live``'s loop: returns why it stopped."""
-    ended = WakeOnSessionEnd(session)
-    try:
-        while True:
-            try:
-                message = await inbox.get()
-            except asyncio.CancelledError:
-                if ended.woke_us():
-                    return "session ended"
-                raise
-            if message == "disconnect":
-                return "client left"
-            heard.append(message)
-    finally:
-        ended.stop_listening()
+LEFT: Message = {"type": "websocket.disconnect", "code": 1000}
 
 
-async def _outcome(listening: asyncio.Future[str]) -> str:
+def _frame(text: str) -> Message:
+    return {"type": "websocket.receive", "text": text}
+
+
+class _Commands:
+    def __init__(self) -> None:
+        self.taken: list[str | bytes] = []
+
+    def take(self, frame: str | bytes) -> None:
+        self.taken.append(frame)
+
+
+class _Socket:
+    """What uvicorn gives the app: ``receive()`` over a queue of messages."""
+
+    def __init__(self) -> None:
+        self.inbox: asyncio.Queue[Message] = asyncio.Queue()
+        self.session: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.commands = _Commands()
+
+    def listening(self) -> asyncio.Task[bool]:
+        return asyncio.ensure_future(listen(self.inbox.get, self.session, self.commands))
+
+
+async def _outcome(listening: asyncio.Future[bool]) -> bool:
     """What the loop returned, without cancelling it (as wait_for would on a timeout)."""
     await asyncio.wait({listening}, timeout=5)
     assert listening.done(), "the loop is still waiting in receive()"
     return listening.result()
 
 
-async def test_the_session_ending_wakes_the_loop_from_receive() -> None:
-    loop = asyncio.get_running_loop()
-    session: asyncio.Future[None] = loop.create_future()
-    inbox: asyncio.Queue[str] = asyncio.Queue()
-    heard: list[str] = []
-    listening = asyncio.ensure_future(_listen(session, inbox, heard))
-    inbox.put_nowait("a command")
-    await asyncio.sleep(0)  # the loop takes it and waits again
-    assert heard == ["a command"]
-    session.set_result(None)
-    assert await _outcome(listening) == "session ended"
-    assert heard == ["a command"]
-    assert not listening.cancelled() and listening.cancelling() == 0
+async def test_frames_go_to_the_commands_until_the_session_ends() -> None:
+    socket = _Socket()
+    listening = socket.listening()
+    socket.inbox.put_nowait(_frame("one"))
+    socket.inbox.put_nowait(_frame("two"))
+    await asyncio.sleep(0)  # the loop takes both and waits again
+    assert socket.commands.taken == ["one", "two"]
+    socket.session.set_result(None)
+    assert await _outcome(listening) is True, "the session ended"
+    assert listening.cancelling() == 0
 
 
-async def test_a_message_already_delivered_does_not_hide_the_session_end() -> None:
-    # The client's frame and the session's end arrive in the same turn of the loop.
-    loop = asyncio.get_running_loop()
-    session: asyncio.Future[None] = loop.create_future()
-    inbox: asyncio.Queue[str] = asyncio.Queue()
-    heard: list[str] = []
-    listening = asyncio.ensure_future(_listen(session, inbox, heard))
+@pytest.mark.parametrize("first", ["frame", "session end"])
+async def test_a_frame_and_the_session_end_in_the_same_turn(first: str) -> None:
+    socket = _Socket()
+    listening = socket.listening()
     await asyncio.sleep(0)
-    inbox.put_nowait("a command")
-    session.set_result(None)
-    assert await _outcome(listening) == "session ended"
+    if first == "frame":
+        socket.inbox.put_nowait(_frame("late"))
+        socket.session.set_result(None)
+    else:
+        socket.session.set_result(None)
+        socket.inbox.put_nowait(_frame("late"))
+    assert await _outcome(listening) is True
 
 
 async def test_the_client_leaving_ends_the_loop_and_a_later_session_end_wakes_nothing() -> None:
-    loop = asyncio.get_running_loop()
-    session: asyncio.Future[None] = loop.create_future()
-    inbox: asyncio.Queue[str] = asyncio.Queue()
+    socket = _Socket()
 
-    async def connection() -> str:
-        why = await _listen(session, inbox, [])
-        session.set_result(None)  # what HotLane._live does next: cancel and await the session
+    async def connection() -> bool:
+        session_on = await listen(socket.inbox.get, socket.session, socket.commands)
+        socket.session.set_result(None)  # what hot.py does next: cancel and await the session
         for _ in range(3):  # then its close: this must not be interrupted
             await asyncio.sleep(0)
-        return why
+        return session_on
 
-    inbox.put_nowait("disconnect")
-    assert await asyncio.wait_for(connection(), 5) == "client left"
+    socket.inbox.put_nowait(LEFT)
+    assert await asyncio.wait_for(connection(), 5) is False, "the client went away"
 
 
 async def test_a_cancellation_from_outside_is_not_swallowed() -> None:
-    loop = asyncio.get_running_loop()
-    session: asyncio.Future[None] = loop.create_future()
-    inbox: asyncio.Queue[str] = asyncio.Queue()
-    listening = asyncio.ensure_future(_listen(session, inbox, []))
+    socket = _Socket()
+    listening = socket.listening()
     await asyncio.sleep(0)
     listening.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -92,12 +96,27 @@ async def test_a_cancellation_from_outside_is_not_swallowed() -> None:
 
 
 async def test_a_cancellation_from_outside_together_with_the_session_end_is_not_swallowed() -> None:
-    loop = asyncio.get_running_loop()
-    session: asyncio.Future[None] = loop.create_future()
-    inbox: asyncio.Queue[str] = asyncio.Queue()
-    listening = asyncio.ensure_future(_listen(session, inbox, []))
+    socket = _Socket()
+    listening = socket.listening()
     await asyncio.sleep(0)
-    session.set_result(None)  # its wake-up is scheduled, not run yet
+    socket.session.set_result(None)  # its wake-up is scheduled, not run yet
     listening.cancel()
     with pytest.raises(asyncio.CancelledError):
         await listening
+
+
+async def test_a_task_that_swallowed_a_cancellation_before_is_still_woken() -> None:
+    socket = _Socket()
+
+    async def connection() -> bool:
+        # Something above the loop swallowed a cancellation without uncancel().
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.Event().wait()
+        return await listen(socket.inbox.get, socket.session, socket.commands)
+
+    task = asyncio.ensure_future(connection())
+    await asyncio.sleep(0)
+    task.cancel()
+    await asyncio.sleep(0)
+    socket.session.set_result(None)
+    assert await _outcome(task) is True

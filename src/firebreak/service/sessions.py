@@ -116,10 +116,7 @@ class LiveSession:
             # from now on the hub would end this session, so one look at the read model suffices.
             if self._session_id and self._q.is_revoked(self._session_id):
                 raise SessionEnded(LOGGED_OUT)
-            head = self._projector.head_cursor()  # step 2: after registering
-            delivered = self._start.copy() if self._start is not None else head.copy()
-            self.delivered = delivered
-            await self._open(_first_now(write_frame, write_frame_now), delivered, head, heartbeat_s)
+            delivered = await self._open(_first_now(write_frame, write_frame_now), heartbeat_s)
             detach = self._ephemeral(self._user_id, write_frame, write_frame_now) if self._ephemeral else None
             try:
                 await self._live(write_frame, sub, delivered, write_frame_now)
@@ -129,13 +126,16 @@ class LiveSession:
         finally:
             self._hub.remove(sub)
 
-    async def _open(
-        self, write: WriteFrame, delivered: Cursor, head: Cursor, heartbeat_s: float | None
-    ) -> None:
-        """Catch-up, then ``ready``."""
-        # Its own frame, so that ``write`` (a closure) is not kept for the session's lifetime.
+    async def _open(self, write: WriteFrame, heartbeat_s: float | None) -> Cursor:
+        """Catch-up, then ``ready``; returns the cursor delivered so far."""
+        # Its own frame, so that ``write`` (a closure) and ``head`` are not kept for the session's
+        # lifetime.
+        head = self._projector.head_cursor()  # step 2: after registering
+        delivered = self._start.copy() if self._start is not None else head.copy()
+        self.delivered = delivered
         await self._catch_up(write, delivered, head)
         await write(ready_frame(str(delivered), heartbeat_s))
+        return delivered
 
     async def _catch_up(self, write_frame: WriteFrame, delivered: Cursor, head: Cursor) -> None:
         for p, upto in enumerate(head.seqs):

@@ -28,7 +28,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from firebreak.entrypoints.gateway.boundary import bearer, decode_body, error_response
 from firebreak.entrypoints.gateway.heartbeats import Heartbeats
 from firebreak.entrypoints.gateway.hot_contract import LaneMetrics, Uncounted
-from firebreak.entrypoints.gateway.live_socket import SocketHeartbeat, WakeOnSessionEnd
+from firebreak.entrypoints.gateway.live_socket import SocketHeartbeat, listen
 from firebreak.entrypoints.gateway.websocket import SEND_NOW
 from firebreak.entrypoints.gateway.ws_commands import LiveCommands
 from firebreak.errors import BadRequest, FirebreakError
@@ -177,21 +177,10 @@ class HotLane:
         )
         streaming = asyncio.ensure_future(session.run(write_frame, write_now, heartbeat_s))
         stop_beating = self._heartbeats.add(SocketHeartbeat(send, write_now), heartbeat_s)
-        ended = WakeOnSessionEnd(streaming)
         try:
-            while True:
-                try:
-                    message = await receive()
-                except asyncio.CancelledError:
-                    if ended.woke_us():
-                        break
-                    raise
-                if message["type"] == "websocket.disconnect":
-                    return
-                if commands is not None:
-                    commands.take(message.get("text") or message.get("bytes") or b"")
+            if not await listen(receive, streaming, commands):
+                return  # the client went away
         finally:
-            ended.stop_listening()
             stop_beating()
             if commands is not None:
                 commands.close()

@@ -1,5 +1,5 @@
 """What each live socket of the hot lane (hot.py) holds for its lifetime besides its session:
-what wakes its task when the session ends, and its heartbeat.
+the loop that reads the client's frames until the session ends, and its heartbeat.
 
 Why classes with ``__slots__`` rather than closures and a second task: a gateway holds tens of
 thousands of these at once, and each object they are made of is one more for the garbage
@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Protocol
 
-from starlette.types import Send
+from starlette.types import Receive, Send
 
 from firebreak.service.sessions import WriteFrameNow
 from firebreak.wire.frames import HEARTBEAT_FRAME
@@ -19,23 +20,51 @@ from firebreak.wire.frames import HEARTBEAT_FRAME
 _HEARTBEAT = HEARTBEAT_FRAME.encode()
 
 
+class TakesFrames(Protocol):
+    """What runs the client's frames (ws_commands.CommandConnection)."""
+
+    def take(self, frame: str | bytes) -> None: ...
+
+
+async def listen(receive: Receive, session: asyncio.Future[None], commands: TakesFrames | None) -> bool:
+    """Hands the client's frames to ``commands`` (without it, drops them) until the client goes
+    away (returns False) or ``session`` ends (returns True). A cancellation of the calling task
+    from outside propagates."""
+    wake = WakeOnSessionEnd(session)
+    try:
+        while True:
+            try:
+                message = await receive()
+            except asyncio.CancelledError:
+                if wake.woke_us():
+                    return True
+                raise
+            if message["type"] == "websocket.disconnect":
+                return False
+            if commands is not None:
+                commands.take(message.get("text") or message.get("bytes") or b"")
+    finally:
+        wake.stop_listening()  # before anything else awaits: a session ending later wakes nothing
+
+
 class WakeOnSessionEnd:
     """Wakes the connection's task from ``receive()`` when its session task ends, by cancelling
-    it. Why not a second task reading the client's frames and ``asyncio.wait`` over both: per
-    socket that held a task, its context, two coroutines, a future, a callback with four cells
-    and two sets for as long as the socket lived, all walked by the garbage collector
-    (docs/PERFORMANCE.md, "Many connections"), and each frame received created a task.
+    it. Why not a second task reading the client's frames and ``asyncio.wait`` over both: that
+    kept more objects alive per socket and created a task per frame received (docs/DECISIONS.md,
+    "A live socket is one task").
 
     States: *listening* (the task may be woken), *woken* (it was cancelled by the session's end;
     the CancelledError it catches is this one), *done* (after :meth:`stop_listening`; a session
     ending from now on wakes nothing)."""
 
-    __slots__ = ("_state", "_task")
+    __slots__ = ("_already", "_state", "_task")
 
     def __init__(self, session: asyncio.Future[None]) -> None:
         task = asyncio.current_task()
         assert task is not None, "a connection runs in a task"
         self._task = task
+        #: Cancellations the task carried before (none, unless something above swallowed one).
+        self._already = task.cancelling()
         self._state = "listening"
         session.add_done_callback(self._wake)
 
@@ -50,7 +79,7 @@ class WakeOnSessionEnd:
         if self._state != "woken":
             return False
         self._state = "done"
-        return self._task.uncancel() == 0
+        return self._task.uncancel() == self._already
 
     def stop_listening(self) -> None:
         self._state = "done"

@@ -79,14 +79,13 @@ class SendNowWebSocketProtocol(WebSocketsSansIOProtocol):
         extensions[SEND_NOW] = cast(dict[object, object], {"send": self.send_now})
 
     def start_keepalive(self) -> None:
-        # uvicorn calls this once, right after writing the 101, and reads the handshake's request
-        # and response no more. Each socket would keep them (about 30 objects: two header sets
-        # of lists and tuples) for the garbage collector to walk (docs/PERFORMANCE.md, "Many
-        # connections"); tests/test_ws_send_now.py checks they are let go.
+        # uvicorn calls this once, right after writing the 101, and reads the handshake's response
+        # no more. Each socket would keep it (~12 objects: a header set of lists and tuples) for
+        # the garbage collector to walk (docs/PERFORMANCE.md, "Many connections");
+        # tests/test_ws_send_now.py checks it is let go. The request stays: websockets' parser
+        # holds it for the connection's life.
         super().start_keepalive()
-        for name in ("request", "response"):
-            if name in self.__dict__:
-                delattr(self, name)
+        self.__dict__.pop("response", None)
 
     def send_now(self, text: bytes) -> bool:
         """Writes ``text`` (UTF-8) as one text frame now and returns True; returns False and writes
