@@ -18,6 +18,7 @@ from typing import Any, cast
 
 import httpx
 import nats.errors
+import nats.js.errors
 import pytest
 from nats.js import JetStreamContext
 from nats.js.api import PubAck, RawStreamMsg
@@ -237,6 +238,36 @@ async def test_an_addition_whose_answer_was_lost_counts_once(throttled: LocalClu
         assert await counters.add("test.lost_answer", -1) == 1
         assert lossy.lost == 1
         assert await StreamCounters(js).add("test.lost_answer", 0) == 1
+    finally:
+        await nc.close()
+
+
+class _AnswersStillCommitting(_LosesFirstAnswer):
+    """As :class:`_LosesFirstAnswer`, and its second try is answered as nats-server answers a try
+    made while the first is still being committed (seen under load: a 500 at login)."""
+
+    def __init__(self, js: JetStreamContext) -> None:
+        super().__init__(js)
+        self.still_committing = 0
+
+    async def publish(self, *args: Any, **kwargs: Any) -> PubAck:
+        if self.lost and not self.still_committing:
+            self.still_committing += 1
+            raise nats.js.errors.APIError(
+                code=409, err_code=10158, description="duplicate message id is in process"
+            )
+        return await super().publish(*args, **kwargs)
+
+
+async def test_an_addition_tried_again_while_still_committing_counts_once(throttled: LocalCluster) -> None:
+    nc = await connect(throttled.config, "dc1", "counters-in-process")
+    try:
+        js = nc.jetstream()
+        slow = _AnswersStillCommitting(js)
+        assert await StreamCounters(js).add("test.still_committing", 2) == 2
+        assert await StreamCounters(cast(JetStreamContext, slow)).add("test.still_committing", -1) == 1
+        assert (slow.lost, slow.still_committing) == (1, 1)
+        assert await StreamCounters(js).add("test.still_committing", 0) == 1
     finally:
         await nc.close()
 

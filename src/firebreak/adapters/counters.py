@@ -14,7 +14,8 @@ its window, so a key past its window is never counted again.
 
 Each addition carries a message id of its own, the same on every try: one whose acknowledgement
 was lost is answered as a duplicate when tried again and counted once, so a login's attempt taken
-back after a lost answer is not taken back twice.
+back after a lost answer is not taken back twice. Tried again while the first try is still being
+committed (a busy cluster), it is answered "in process" and asked again (nats_connect.publish_once).
 """
 
 from __future__ import annotations
@@ -27,15 +28,16 @@ import nats.js.errors
 from nats.js import JetStreamContext
 from nats.js.api import StorageType, StreamConfig
 
-from firebreak.adapters.nats_connect import BRISK, TRANSIENT
+from firebreak.adapters.nats_connect import BRISK, TRANSIENT, StillCommitting, publish_once
 from firebreak.errors import FirebreakError, Unavailable
 from firebreak.limits import Limits
 from firebreak.retry import retry
 
 COUNTERS_STREAM = "FB_COUNTERS"
 _PREFIX = "count."
-#: What is worth another try: no leader right now (an election), or no answer in time.
-_AGAIN: tuple[type[BaseException], ...] = (*TRANSIENT, TimeoutError)
+#: What is worth another try: no leader right now (an election), no answer in time, or an earlier
+#: try still being committed.
+_AGAIN: tuple[type[BaseException], ...] = (*TRANSIENT, TimeoutError, StillCommitting)
 #: Longer than an addition's tries last (the write deadline), shorter than the shortest max_age.
 _DEDUPE_WINDOW_S = 30.0
 
@@ -79,7 +81,7 @@ class StreamCounters:
         headers = {"Nats-Incr": f"{delta:+d}", "Nats-Msg-Id": secrets.token_hex(12)}
 
         async def once() -> int:
-            ack = await self._js.publish(subject, b"", timeout=self._attempt_s, headers=headers)
+            ack = await publish_once(self._js, subject, b"", attempt_s=self._attempt_s, headers=headers)
             if ack.val is not None:
                 return int(ack.val)
             # A try of an addition the stream had already applied: its answer holds no total.

@@ -1,5 +1,5 @@
 """Connections to the log's nodes: which user, TLS, failover between DCs, and the errors a
-starting process waits out."""
+starting process or a retried publish waits out."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ import nats
 import nats.errors
 import nats.js.errors
 from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+from nats.js.api import PubAck
 
 from firebreak.adapters.nats_client import Client
 from firebreak.config import Config
@@ -32,6 +34,37 @@ TRANSIENT: tuple[type[BaseException], ...] = (
     nats.errors.StaleConnectionError,
     asyncio.TimeoutError,
 )
+
+
+#: nats-server's code for a publish whose ``Nats-Msg-Id`` an earlier try is still committing (409
+#: "duplicate message id is in process"): a try whose answer came too late for its caller, tried
+#: again while the stream's replicas are still agreeing on the first. Asked again, the answer is
+#: the first try's acknowledgement (a duplicate), so it is worth another try, as TRANSIENT is.
+DUPLICATE_IN_PROCESS = 10158
+
+
+class StillCommitting(Exception):
+    """An earlier try of this publish, with the same message id, is still being committed."""
+
+
+def still_committing(exc: nats.js.errors.APIError) -> bool:
+    return exc.err_code == DUPLICATE_IN_PROCESS or "duplicate message id is in process" in (
+        exc.description or ""
+    )
+
+
+async def publish_once(
+    js: JetStreamContext, subject: str, data: bytes, *, attempt_s: float, headers: dict[str, str]
+) -> PubAck:
+    """One try of a publish that carries a ``Nats-Msg-Id``: raises :class:`StillCommitting` where an
+    earlier try is still being committed (retry on it with the same headers), any other error as
+    nats-py raises it."""
+    try:
+        return await js.publish(subject, data, timeout=attempt_s, headers=dict(headers))
+    except nats.js.errors.APIError as exc:
+        if still_committing(exc):
+            raise StillCommitting(subject) from exc
+        raise
 
 
 class NotReady(Exception):

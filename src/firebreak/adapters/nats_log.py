@@ -31,6 +31,7 @@ from firebreak.adapters.nats_connect import (
     TRANSIENT,
     NotReady,
     ask,
+    still_committing,
 )
 from firebreak.errors import FirebreakError, Unavailable
 from firebreak.retry import Backoff, retry, unless
@@ -133,7 +134,7 @@ class Log:
                     exc.code is not None
                     and exc.code < 500
                     and not isinstance(exc, nats.js.errors.ServiceUnavailableError)
-                    and "duplicate message id is in process" not in (exc.description or "")
+                    and not still_committing(exc)
                 ):
                     raise FirebreakError(f"the log refused the write: {exc.description}") from exc
                 raise _WriteAgain from exc

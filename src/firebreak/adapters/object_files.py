@@ -28,7 +28,7 @@ import nats.js.errors
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, StorageType, StreamConfig
 
-from firebreak.adapters.nats_connect import TRANSIENT
+from firebreak.adapters.nats_connect import TRANSIENT, StillCommitting, publish_once
 from firebreak.errors import Unavailable
 from firebreak.retry import Backoff, retry
 
@@ -43,6 +43,8 @@ OBJECT_CHUNK_BYTES = 256 * 1024
 MAX_UPLOAD_CHUNK_BYTES = 640 * 1024
 _DEADLINE_S = 12.0
 _BACKOFF = Backoff(first_s=0.05, max_s=0.5)
+#: Worth another try: no leader right now, or an earlier try of a publish still being committed.
+_AGAIN: tuple[type[BaseException], ...] = (*TRANSIENT, StillCommitting)
 _T = TypeVar("_T")
 
 
@@ -93,15 +95,13 @@ class ObjectFiles:
 
     async def _patiently(self, fn: Callable[[], Awaitable[_T]]) -> _T:
         try:
-            return await retry(
-                fn, retry_on=TRANSIENT, deadline=time.monotonic() + _DEADLINE_S, backoff=_BACKOFF
-            )
-        except TRANSIENT as exc:
+            return await retry(fn, retry_on=_AGAIN, deadline=time.monotonic() + _DEADLINE_S, backoff=_BACKOFF)
+        except _AGAIN as exc:
             raise Unavailable("the file store has no quorum right now; try again") from exc
 
     async def _publish(self, subject: str, data: bytes, headers: dict[str, str]) -> int:
         async def once() -> int:
-            ack = await self._js.publish(subject, data, timeout=2.0, headers=dict(headers))
+            ack = await publish_once(self._js, subject, data, attempt_s=2.0, headers=headers)
             return int(ack.seq)
 
         return await self._patiently(once)
