@@ -28,15 +28,35 @@ class _Commands:
 
 
 class _Socket:
-    """What uvicorn gives the app: ``receive()`` over a queue of messages."""
+    """What uvicorn gives the app: ``receive()`` over a queue of messages. ``waiting`` is set while
+    the loop waits in ``receive()`` with nothing queued."""
 
     def __init__(self) -> None:
         self.inbox: asyncio.Queue[Message] = asyncio.Queue()
         self.session: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.commands = _Commands()
+        self.waiting = asyncio.Event()
+
+    async def receive(self) -> Message:
+        if self.inbox.empty():
+            self.waiting.set()
+        try:
+            return await self.inbox.get()
+        finally:
+            self.waiting.clear()
 
     def listening(self) -> asyncio.Task[bool]:
-        return asyncio.ensure_future(listen(self.inbox.get, self.session, self.commands))
+        return asyncio.ensure_future(listen(self.receive, self.session, self.commands))
+
+    async def until_waiting(self) -> None:
+        await asyncio.wait_for(self.waiting.wait(), 5)
+
+    async def until_callbacks_ran(self) -> None:
+        """Returns once the session (done already) has run its done-callbacks, the wake-up among
+        them. No wait_for here: Python 3.11's can swallow a cancellation that lands as it ends."""
+        ran = asyncio.Event()
+        self.session.add_done_callback(lambda _: ran.set())
+        await ran.wait()
 
 
 async def _outcome(listening: asyncio.Future[bool]) -> bool:
@@ -51,7 +71,7 @@ async def test_frames_go_to_the_commands_until_the_session_ends() -> None:
     listening = socket.listening()
     socket.inbox.put_nowait(_frame("one"))
     socket.inbox.put_nowait(_frame("two"))
-    await asyncio.sleep(0)  # the loop takes both and waits again
+    await socket.until_waiting()  # the loop took both and waits again
     assert socket.commands.taken == ["one", "two"]
     socket.session.set_result(None)
     assert await _outcome(listening) is True, "the session ended"
@@ -62,7 +82,7 @@ async def test_frames_go_to_the_commands_until_the_session_ends() -> None:
 async def test_a_frame_and_the_session_end_in_the_same_turn(first: str) -> None:
     socket = _Socket()
     listening = socket.listening()
-    await asyncio.sleep(0)
+    await socket.until_waiting()
     if first == "frame":
         socket.inbox.put_nowait(_frame("late"))
         socket.session.set_result(None)
@@ -76,10 +96,9 @@ async def test_the_client_leaving_ends_the_loop_and_a_later_session_end_wakes_no
     socket = _Socket()
 
     async def connection() -> bool:
-        session_on = await listen(socket.inbox.get, socket.session, socket.commands)
+        session_on = await listen(socket.receive, socket.session, socket.commands)
         socket.session.set_result(None)  # what hot.py does next: cancel and await the session
-        for _ in range(3):  # then its close: this must not be interrupted
-            await asyncio.sleep(0)
+        await socket.until_callbacks_ran()  # then its close: a stray wake-up would cancel this
         return session_on
 
     socket.inbox.put_nowait(LEFT)
@@ -89,7 +108,7 @@ async def test_the_client_leaving_ends_the_loop_and_a_later_session_end_wakes_no
 async def test_a_cancellation_from_outside_is_not_swallowed() -> None:
     socket = _Socket()
     listening = socket.listening()
-    await asyncio.sleep(0)
+    await socket.until_waiting()
     listening.cancel()
     with pytest.raises(asyncio.CancelledError):
         await listening
@@ -98,7 +117,7 @@ async def test_a_cancellation_from_outside_is_not_swallowed() -> None:
 async def test_a_cancellation_from_outside_together_with_the_session_end_is_not_swallowed() -> None:
     socket = _Socket()
     listening = socket.listening()
-    await asyncio.sleep(0)
+    await socket.until_waiting()
     socket.session.set_result(None)  # its wake-up is scheduled, not run yet
     listening.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -111,12 +130,14 @@ async def test_a_task_that_swallowed_a_cancellation_before_is_still_woken() -> N
     async def connection() -> bool:
         # Something above the loop swallowed a cancellation without uncancel().
         with contextlib.suppress(asyncio.CancelledError):
+            started.set()
             await asyncio.Event().wait()
-        return await listen(socket.inbox.get, socket.session, socket.commands)
+        return await listen(socket.receive, socket.session, socket.commands)
 
+    started = asyncio.Event()
     task = asyncio.ensure_future(connection())
-    await asyncio.sleep(0)
+    await asyncio.wait_for(started.wait(), 5)
     task.cancel()
-    await asyncio.sleep(0)
+    await socket.until_waiting()
     socket.session.set_result(None)
     assert await _outcome(task) is True
