@@ -302,3 +302,56 @@ async def _is_serving(page: Page, dc: str) -> bool:
 async def _left_dc1(page: Page) -> str:
     dc, state = await _serving(page)
     return dc if dc != "dc1" and state == "live" else ""
+
+
+async def test_a_send_refused_429_on_the_socket_waits_as_told(pair: Pair) -> None:
+    """A 429 ack says when to ask again: the outbox waits that long and asks on the socket again,
+    instead of turning to HTTP at once, where the same allowance would refuse it."""
+    alice, bob = pair.alice, pair.bob
+    await alice.reload()  # without what earlier tests patched into the page
+    await eventually(lambda: _has(alice, "#conn", "connected"), within_s=30, what="alice live")
+    room = await bob.open_direct(pair.alice_name)
+    await bob.send(room.room_id, "hello from bob")
+    await open_room(alice, "Bob")
+    await eventually(lambda: _tail_is(alice, ["hello from bob"]), what="the room open")
+    posted: list[str] = []
+
+    async def count(route: Route) -> None:
+        if route.request.method == "POST":
+            posted.append(route.request.url)
+        await route.continue_()
+
+    await alice.route("**/v1/rooms/*/messages", count)
+    # The socket's first send is answered 429 (retry after 2 s) by the page itself; later ones go out.
+    await alice.evaluate(
+        """() => {
+            const send = WebSocket.prototype.send;
+            WebSocket.prototype.send = function (data) {
+                const text = String(data);
+                if (text.includes('"kind":"send"') && window.refusedAt === undefined) {
+                    window.refusedAt = performance.now();
+                    const ack = { kind: "ack", ref: JSON.parse(text).ref, status: 429,
+                                  code: "rate_limited", message: "slow down", retry_after_s: 2 };
+                    setTimeout(() => this.dispatchEvent(new MessageEvent("message",
+                                                        { data: JSON.stringify(ack) })), 0);
+                    return;
+                }
+                if (text.includes('"kind":"send"')) window.sentAgainAt ??= performance.now();
+                return send.call(this, data);
+            };
+        }"""
+    )
+    try:
+        await type_message(alice, "after the wait")
+        await eventually(
+            lambda: _sent_at_last(alice, ["hello from bob", "after the wait"]),
+            within_s=30,
+            what="the message sent after the wait",
+        )
+    finally:
+        await alice.unroute("**/v1/rooms/*/messages", count)
+    waited_ms = await alice.evaluate("() => window.sentAgainAt - window.refusedAt")
+    assert posted == [], "asked again on the socket, not over HTTP"
+    assert waited_ms >= 1900, f"asked again after {waited_ms:.0f} ms, not the 2 s the ack said"
+    history = await bob.history(room.room_id)
+    assert [m.text for m in history.messages].count("after the wait") == 1

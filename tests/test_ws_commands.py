@@ -69,6 +69,14 @@ class _Metrics:
         pass
 
 
+class _Session:
+    def __init__(self) -> None:
+        self.ended: list[str] = []
+
+    def end(self, reason: str) -> None:
+        self.ended.append(reason)
+
+
 async def _until(condition: object, what: str) -> None:
     for _ in range(1000):
         if callable(condition) and condition():
@@ -94,7 +102,7 @@ async def test_one_rooms_sends_overlap_in_order_and_the_cap_refuses_the_rest() -
     async def write(frame: bytes) -> None:
         written.append(frame)
 
-    connection = commands.connection("token", write, None)
+    connection = commands.connection("token", write, None, _Session())
     n = cap + 20
     for i in range(n):
         connection.take(
@@ -113,3 +121,42 @@ async def test_one_rooms_sends_overlap_in_order_and_the_cap_refuses_the_rest() -
     acks = [msgspec.json.decode(frame) for frame in written[20:]]
     assert sorted(a["ref"] for a in acks) == sorted(f"r{i}" for i in range(cap))
     assert all(a["status"] == 201 for a in acks)
+
+
+async def test_a_client_that_sends_and_does_not_read_is_given_up_on() -> None:
+    """Refusals the socket cannot take at once are written one at a time, in order; once the cap's
+    worth of them wait, the session is ended as a slow consumer and later frames are ignored."""
+    limits = Limits()
+    cap = limits.ws_commands_in_flight
+    messages = _Messages()
+    commands = LiveCommands(
+        accounts=cast(Accounts, _Accounts()),
+        rooms=cast(Rooms, None),
+        messages=cast(Messages, messages),
+        refusal=lambda writing: None,
+        limits=limits,
+        metrics=_Metrics(),
+    )
+    drained = asyncio.get_running_loop().create_future()
+    writing: list[bytes] = []
+    written: list[bytes] = []
+
+    async def write(frame: bytes) -> None:  # the socket takes nothing until ``drained``
+        writing.append(frame)
+        assert len(writing) - len(written) == 1, "one answer written at a time"
+        await drained
+        written.append(frame)
+
+    session = _Session()
+    connection = commands.connection("token", write, lambda frame: False, session)
+    for i in range(cap * 3):
+        connection.take(b'{"kind": "send", "ref": "r%d"}' % i)
+    await _until(lambda: len(writing) == 1, "the first refusal being written")
+    assert session.ended == ["slow_consumer"], "given up on once, when the cap's worth waited"
+
+    connection.take(encode_command(SendCommand(ref="late", room_id="g_room", client_id="c", text="hi")))
+    drained.set_result(None)
+    await _until(lambda: len(written) == cap, "the refusals that waited written")
+    assert len(writing) == cap, "the refusals past the cap dropped"
+    assert [decode_ack(frame).ref for frame in written] == [f"r{i}" for i in range(cap)]
+    assert messages.queued == [], "nothing started after giving up"

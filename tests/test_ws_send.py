@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import secrets
+import signal
 import subprocess
 import sys
 import urllib.parse
@@ -354,6 +356,46 @@ async def test_sends_in_flight_survive_their_gateway_dying(own_cluster: LocalClu
             assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
             stored = await stored_ids(urls[1], alice.token or "", room)
             assert stored == ids, "every message stored exactly once, in the order sent"
+        finally:
+            await conn.close()
+
+
+async def test_sends_given_while_the_connection_is_down_wait_behind_the_unacknowledged(
+    own_cluster: LocalCluster,
+) -> None:
+    """The gateway freezes with a burst of sends unread on its socket, then dies: sends given
+    while the client reconnects must land after the burst, not overtake it over HTTP."""
+    cluster = own_cluster
+    urls = [d.http_url for d in cluster.config.dcs]
+    tag = secrets.token_hex(3)
+    # Her HTTP calls go to dc3, her live connection to dc2: HTTP has no failover to wait for.
+    async with Client(urls, preferred=2, retry_deadline=60) as alice, Client(urls, preferred=2) as bob:
+        for c, name in ((alice, f"da_{tag}"), (bob, f"db_{tag}")):
+            await c.register(name, "correct horse")
+            await c.login(name, "correct horse")
+        assert bob.user
+        room = (await alice.create_group("down", [bob.user.username])).room_id
+        conn = live(cluster, alice, 1)
+        sends = alice.use_live(conn)
+        try:
+            await asyncio.wait_for(conn.live.wait(), 20)
+            os.killpg(cluster.gateways["dc2"].pid, signal.SIGSTOP)  # the burst stays unread
+            burst = [f"{tag}-{i:02}" for i in range(10)]
+            tasks = [asyncio.create_task(alice.send(room, f"m{i}", cid)) for i, cid in enumerate(burst)]
+
+            async def given() -> bool:
+                return len(sends.pending) == len(burst)
+
+            await eventually(given, what="the burst given to the frozen gateway's socket")
+            gone = asyncio.Event()
+            conn.on_change(lambda state, dc: gone.set() if state is LiveState.BACKOFF else None)
+            cluster.kill_gateway("dc2")
+            await asyncio.wait_for(gone.wait(), 20)  # it reconnects elsewhere within ~0.1 s
+            later = [f"{tag}-{i:02}" for i in range(10, 15)]
+            tasks += [asyncio.create_task(alice.send(room, f"m{i}", cid)) for i, cid in enumerate(later, 10)]
+            await asyncio.wait_for(asyncio.gather(*tasks), 60)
+            stored = await stored_ids(urls[2], alice.token or "", room)
+            assert stored == burst + later, "the sends given while down stored after the burst"
         finally:
             await conn.close()
 

@@ -4,7 +4,8 @@
 Writes carry a client-chosen id, so :meth:`Client.send` simply retries, on any DC, with the same id
 until one DC acknowledges: the server turns every retry into the same single message. With a live
 connection (:meth:`Client.use_live`), sends and mark-reads go over it while it is live
-(client/live_sends.py), and over HTTP otherwise.
+(client/live_sends.py), and over HTTP otherwise; a room's sends keep the order they were given
+in across the two (client/room_order.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from urllib.parse import urlencode
 from firebreak.client.files import FileCalls
 from firebreak.client.live import LiveConnection
 from firebreak.client.live_sends import LiveSends, UseHttp
+from firebreak.client.room_order import HttpLine
 from firebreak.client.transport import ANSWERED_BY, ApiError, TryAgain, Unreachable, new_id
 from firebreak.errors import FirebreakError
 from firebreak.wire.presence_views import PresenceList, TypingView
@@ -59,10 +61,13 @@ __all__ = ["ANSWERED_BY", "ApiError", "Client", "TryAgain", "Unreachable", "new_
 class Client(FileCalls):
     #: Commands over the live connection, once :meth:`use_live` gave one.
     live_sends: LiveSends | None = None
+    #: With a live connection: each room's sends over HTTP, one at a time (client/room_order.py).
+    _http_line: HttpLine
 
     def use_live(self, live: LiveConnection) -> LiveSends:
         """Sends (and marks read) over ``live`` whenever it is live, instead of HTTP."""
         self.live_sends = LiveSends(live)
+        self._http_line = HttpLine()
         return self.live_sends
 
     # ---- accounts -----------------------------------------------------------------------------
@@ -143,19 +148,27 @@ class Client(FileCalls):
         ``deadline_s``, ``on_retry`` and ``answer_headers`` as for :meth:`request` (an outbox passes
         ``math.inf``)."""
         body = SendBody(client_id=client_id or new_id(), text=text, attachments=attachments)
+        path = f"/v1/rooms/{room_id}/messages"
         sends = self.live_sends
+        if sends is None:
+            return await self._room_write(
+                room_id, path, body, SendResult, deadline_s, on_retry, answer_headers=answer_headers
+            )
+        line = self._http_line
         # A caller that asks for the answer's headers (which DC answered) gets an HTTP answer, and
-        # so does a message with attachments (the socket's send command carries text only).
-        if sends is not None and sends.ready and answer_headers is None and not attachments:
+        # so does a message with attachments (the socket's send command carries text only). While
+        # the connection is down, a room whose commands wait for it gets this one behind them.
+        socket = answer_headers is None and not attachments and not line.busy(room_id)
+        if socket and (sends.ready or sends.holds(room_id)):
             deadline = self.retry_deadline if deadline_s is None else deadline_s
             try:
                 return await sends.send(room_id, body.client_id, text, deadline_s=deadline, on_retry=on_retry)
             except UseHttp:
                 pass  # this DC takes no writes now, or the connection ended: HTTP fails over
-        path = f"/v1/rooms/{room_id}/messages"
-        return await self._room_write(
-            room_id, path, body, SendResult, deadline_s, on_retry, answer_headers=answer_headers
-        )
+        async with line.turn(room_id):
+            return await self._room_write(
+                room_id, path, body, SendResult, deadline_s, on_retry, answer_headers=answer_headers
+            )
 
     async def send_batch(self, room_id: str, items: list[tuple[str, str]]) -> BatchResult:
         """Sends (client_id, text) pairs in one request, in order, all or none; retries are safe."""

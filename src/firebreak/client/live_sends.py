@@ -46,6 +46,7 @@ class UseHttp(Exception):
 
 @dataclass
 class _Pending:
+    room_id: str
     frame: bytes
     answer: asyncio.Future[RawAck | None]
     on_retry: Callable[[FirebreakError], None] | None = None
@@ -71,6 +72,11 @@ class LiveSends:
         """Whether a command given now goes out at once."""
         return self._live.state is LiveState.LIVE and self._live.ws is not None
 
+    def holds(self, room_id: str) -> bool:
+        """Whether commands for ``room_id`` wait for their acks (or for a connection to go out
+        on): a new one for that room must follow them here, not overtake them over HTTP."""
+        return any(pending.room_id == room_id for pending in self.pending.values())
+
     async def send(
         self,
         room_id: str,
@@ -85,16 +91,17 @@ class LiveSends:
         def make(ref: str) -> Command:
             return SendCommand(ref=ref, room_id=room_id, client_id=client_id, text=text)
 
-        return await self._call(make, SendResult, deadline_s, on_retry)
+        return await self._call(room_id, make, SendResult, deadline_s, on_retry)
 
     async def mark_read(self, room_id: str, up_to: int, *, deadline_s: float) -> ReadResult:
         def make(ref: str) -> Command:
             return ReadCommand(ref=ref, room_id=room_id, up_to=up_to)
 
-        return await self._call(make, ReadResult, deadline_s, None)
+        return await self._call(room_id, make, ReadResult, deadline_s, None)
 
     async def _call(
         self,
+        room_id: str,
         make: Callable[[str], Command],
         type: type[T],
         deadline_s: float,
@@ -103,7 +110,7 @@ class LiveSends:
         end = time.monotonic() + deadline_s
 
         async def attempt() -> T:
-            ack = await self._command(make, end, on_retry)
+            ack = await self._command(room_id, make, end, on_retry)
             if ack.status < 300 and len(ack.result):
                 return msgspec.json.decode(ack.result, type=type)
             error = (TryAgain if ack.status == 429 else ApiError)(
@@ -128,13 +135,17 @@ class LiveSends:
         )
 
     async def _command(
-        self, make: Callable[[str], Command], end: float, on_retry: Callable[[FirebreakError], None] | None
+        self,
+        room_id: str,
+        make: Callable[[str], Command],
+        end: float,
+        on_retry: Callable[[FirebreakError], None] | None,
     ) -> RawAck:
         if self._live.state is LiveState.CLOSED:
             raise UseHttp("closed")
         ref = str(next(self._refs))
         answer: asyncio.Future[RawAck | None] = asyncio.get_running_loop().create_future()
-        pending = self.pending[ref] = _Pending(encode_command(make(ref)), answer, on_retry)
+        pending = self.pending[ref] = _Pending(room_id, encode_command(make(ref)), answer, on_retry)
         if self.ready:
             self._write(pending)
         try:

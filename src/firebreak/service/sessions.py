@@ -99,6 +99,7 @@ class LiveSession:
         self._hub = hub
         self._max_queue = max_queue
         self.delivered: Cursor | None = None
+        self._sub: Subscriber | None = None
 
     async def run(
         self,
@@ -109,7 +110,7 @@ class LiveSession:
         """Streams until cancelled or ended by the server (raises SessionEnded). With
         ``write_frame_now``, live events are written by the hub whenever the socket takes them at
         once; ``heartbeat_s`` is the socket's heartbeat interval, which its ``ready`` frame states."""
-        sub = Subscriber(self._user_id, self._max_queue, self._session_id)
+        sub = self._sub = Subscriber(self._user_id, self._max_queue, self._session_id)
         self._hub.add(sub)
         try:
             # A logout applied between the token check and the line above ended nothing here:
@@ -125,6 +126,13 @@ class LiveSession:
                     detach()
         finally:
             self._hub.remove(sub)
+            self._sub = None
+
+    def end(self, reason: str) -> None:
+        """Ends the session from outside, as the hub does (``run`` raises SessionEnded(reason)
+        once it gets to it): its socket's command connection gave up on the client."""
+        if self._sub is not None:
+            self._sub.end(reason)
 
     async def _open(self, write: WriteFrame, heartbeat_s: float | None) -> Cursor:
         """Catch-up, then ``ready``; returns the cursor delivered so far."""

@@ -173,7 +173,9 @@ class HotLane:
         # Heartbeats come from the gateway's timers (heartbeats.py), not from this loop.
         write_now = _write_frame_now(scope)
         commands = (
-            None if self._commands is None else self._commands.connection(token, write_frame, write_now)
+            None
+            if self._commands is None
+            else self._commands.connection(token, write_frame, write_now, session)
         )
         streaming = asyncio.ensure_future(session.run(write_frame, write_now, heartbeat_s))
         stop_beating = self._heartbeats.add(SocketHeartbeat(send, write_now), heartbeat_s)

@@ -20,6 +20,12 @@ path); clients match acks by ``ref`` and their own messages by ``client_id``.
 When the connection ends, commands not yet started are dropped and running ones finish without an
 ack: the client resends every unacknowledged command, with the same client_id, on its next
 connection, and gets the first result back (duplicate: true where the first one went through).
+
+A client that keeps sending frames while it reads none: the answers the socket cannot take at
+once (refusals, which the cap does not count) wait in one queue per connection, written one at a
+time; once ``ws_commands_in_flight`` of them wait, the connection gives up on the client, ending
+its session as a slow consumer (close 4408, as for events it does not read) and ignoring its
+further frames, so such a client holds a bounded amount of the gateway's memory and no task per frame.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from firebreak.entrypoints.gateway.boundary import decode_body
 from firebreak.errors import FirebreakError, RateLimited, TooLarge
 from firebreak.limits import Limits
 from firebreak.service.accounts import Accounts
+from firebreak.service.hub import SLOW_CONSUMER
 from firebreak.service.messages import Messages
 from firebreak.service.rooms import Rooms
 from firebreak.wire.commands import Command, SendCommand, decode_command, error_ack, ok_ack, ref_of
@@ -46,6 +53,13 @@ log = logging.getLogger(__name__)
 
 WriteFrame = Callable[[bytes], Awaitable[None]]
 WriteFrameNow = Callable[[bytes], bool]
+
+
+class EndsSession(Protocol):
+    """The socket's session (service/sessions.py's LiveSession), which a connection ends when it
+    gives up on the client."""
+
+    def end(self, reason: str) -> None: ...
 
 
 class CommandMetrics(Protocol):
@@ -81,10 +95,13 @@ class LiveCommands:
         self._metrics = metrics
         self._write_url = write_url
 
-    def connection(self, token: str, write: WriteFrame, write_now: WriteFrameNow | None) -> CommandConnection:
+    def connection(
+        self, token: str, write: WriteFrame, write_now: WriteFrameNow | None, session: EndsSession
+    ) -> CommandConnection:
         """The commands of one socket authenticated with ``token``; acks go out with ``write_now``
-        when the socket takes them at once, else with ``write``."""
-        return CommandConnection(self, token, write, write_now)
+        when the socket takes them at once, else with ``write``; ``session`` is ended if the
+        client stops reading while it sends."""
+        return CommandConnection(self, token, write, write_now, session)
 
     async def start(self, token: str, command: Command, started: float) -> Awaitable[bytes]:
         """Runs ``command`` until its place in the log is fixed (a send: checked and queued,
@@ -153,20 +170,31 @@ class CommandConnection:
     """One socket's commands: a queue per room, run in order, acknowledged as each is done."""
 
     def __init__(
-        self, commands: LiveCommands, token: str, write: WriteFrame, write_now: WriteFrameNow | None
+        self,
+        commands: LiveCommands,
+        token: str,
+        write: WriteFrame,
+        write_now: WriteFrameNow | None,
+        session: EndsSession,
     ) -> None:
         self._commands = commands
         self._token = token
         self._write_frame = write
         self._write_now = write_now
+        self._session = session
         #: Commands waiting or running, per room; a room is here while its worker runs.
         self._rooms: dict[str, deque[tuple[Command, float]]] = {}
         self._in_flight = 0
+        #: Answers the socket could not take at once, oldest first (one task writes them).
+        self._unanswered: deque[bytes] = deque()
         self._workers: set[asyncio.Task[None]] = set()
         self._closed = False
+        self._gave_up = False
 
     def take(self, frame: str | bytes) -> None:
         """Queues the command in ``frame``, or answers at once why it cannot run."""
+        if self._gave_up:
+            return
         started = time.perf_counter()
         try:
             command = self._commands.check(frame)
@@ -210,9 +238,21 @@ class CommandConnection:
             self._in_flight -= 1
 
     def _answer_now(self, frame: bytes) -> None:
-        if self._write_now is not None and self._write_now(frame):
+        if not self._unanswered and self._write_now is not None and self._write_now(frame):
             return
-        self._spawn(self._write(frame))
+        if len(self._unanswered) >= self._commands.max_in_flight:
+            # It sends and does not read: answering would hold memory for as long as it goes on.
+            self._gave_up = True
+            self._session.end(SLOW_CONSUMER)
+            return
+        self._unanswered.append(frame)
+        if len(self._unanswered) == 1:
+            self._spawn(self._answer_later())
+
+    async def _answer_later(self) -> None:
+        while self._unanswered and not self._closed:
+            await self._write(self._unanswered[0])
+            self._unanswered.popleft()
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Runs ``work`` as a task this connection keeps until it ends."""

@@ -90,12 +90,13 @@ export class Outbox {
           });
           this.handlers.onSent(item, result.message, answeredBy);
         } catch (error) {
-          if (error.retryable && overSocket) {
+          if (error.retryable && overSocket && error.status !== 429) {
             this.viaHttp = true; // at once, over HTTP: it fails over to a DC that takes writes
           } else if (error.retryable) {
+            // A 429 (over either path) says when to ask again; HTTP would only be refused too.
             this.waiting = error.message;
             this.handlers.onChange();
-            await sleep(RETRY_MS);
+            await sleep(error.status === 429 ? Math.max(RETRY_MS, (error.retryAfterS ?? 1) * 1000) : RETRY_MS);
           } else if (error.status === 401) {
             this.stopped = true;
             this.handlers.onSignedOut(error);
