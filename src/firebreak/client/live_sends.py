@@ -5,7 +5,10 @@ Every command waits in :attr:`LiveSends.pending` until its ack arrives. When the
 lost, nothing is failed: once a connection is live again (on whichever DC), every pending command
 is written again, in the order they were first given, with the same client_id, so the server
 answers each with its first result (duplicate: true where the lost connection's copy went
-through) and one room's messages keep their order. Acks are matched by ``ref``.
+through) and one room's messages keep their order. Acks are matched by ``ref``. If no connection
+is live again within ``wait_for_connection_s`` (every other DC refusing the WebSocket, a proxy
+that lets only HTTP through), the pending commands are handed back to their callers, in order,
+to go over HTTP (client.py keeps each room's order there: client/room_order.py).
 
 An ack answers as the HTTP request would: 429 is asked again after its ``retry_after_s``; a
 502/503/504 (this DC cannot take writes now: draining, catching up, cut off from the log) and a
@@ -38,6 +41,9 @@ T = TypeVar("T")
 #: Statuses after which the command goes over HTTP instead (the transport fails over to another DC).
 _ELSEWHERE = {502, 503, 504}
 _BACKOFF = Backoff(first_s=0.05, max_s=1.0)
+#: How long commands wait for a live connection again before they go over HTTP instead: a few
+#: reconnect attempts (the live connection's backoff tops out at 1 s), well under a send's deadline.
+WAIT_FOR_CONNECTION_S = 5.0
 
 
 class UseHttp(Exception):
@@ -56,8 +62,10 @@ class _Pending:
 class LiveSends:
     """Commands over one LiveConnection (see the module's docstring)."""
 
-    def __init__(self, live: LiveConnection) -> None:
+    def __init__(self, live: LiveConnection, *, wait_for_connection_s: float = WAIT_FOR_CONNECTION_S) -> None:
         self._live = live
+        self._wait_for_connection_s = wait_for_connection_s
+        self._hand_over: asyncio.TimerHandle | None = None
         self._refs = itertools.count(1)
         #: ref -> the command waiting for its ack, in the order given (dicts keep it).
         self.pending: dict[str, _Pending] = {}
@@ -171,6 +179,9 @@ class LiveSends:
         task.add_done_callback(_ignore_failure)
 
     def _changed(self, state: LiveState, dc: int) -> None:
+        if state in (LiveState.LIVE, LiveState.CLOSED) and self._hand_over is not None:
+            self._hand_over.cancel()
+            self._hand_over = None
         if state is LiveState.LIVE:
             for pending in list(self.pending.values()):
                 self.resent += bool(pending.written_at)
@@ -180,10 +191,18 @@ class LiveSends:
             for pending in self.pending.values():
                 if pending.on_retry is not None:
                     pending.on_retry(lost)
+            if self._hand_over is None:  # counted from the first failure, not each retry
+                loop = asyncio.get_running_loop()
+                self._hand_over = loop.call_later(self._wait_for_connection_s, self._give_back)
         elif state is LiveState.CLOSED:
-            for pending in self.pending.values():
-                if not pending.answer.done():
-                    pending.answer.set_result(None)
+            self._give_back()
+
+    def _give_back(self) -> None:
+        """Hands every pending command back to its caller (which sends it over HTTP), in order."""
+        self._hand_over = None
+        for pending in self.pending.values():
+            if not pending.answer.done():
+                pending.answer.set_result(None)
 
     def _acked(self, frame: bytes | str) -> None:
         try:
