@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from typing import cast
 
 import msgspec
+import pytest
 
 from firebreak.entrypoints.gateway.ws_commands import LiveCommands
+from firebreak.errors import Unauthorized, Unavailable
 from firebreak.limits import Limits
 from firebreak.service.accounts import Accounts
 from firebreak.service.messages import Messages
@@ -160,3 +162,55 @@ async def test_a_client_that_sends_and_does_not_read_is_given_up_on() -> None:
     assert len(writing) == cap, "the refusals past the cap dropped"
     assert [decode_ack(frame).ref for frame in written] == [f"r{i}" for i in range(cap)]
     assert messages.queued == [], "nothing started after giving up"
+
+
+class _LoggedOut:
+    def authenticate(self, token: str) -> _Identity:
+        raise Unauthorized("this session has been logged out", code="session_revoked")
+
+
+class _Frames:
+    """A socket that takes every frame at once."""
+
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+
+    async def write(self, frame: bytes) -> None:
+        self.written.append(frame)
+
+    def write_now(self, frame: bytes) -> bool:
+        self.written.append(frame)
+        return True
+
+
+_NO_COMMAND = b'{"kind": "send", "ref": "r"}'
+_OVERSIZED = b'{"kind": "send", "ref": "r", "text": "%s"}' % (b"x" * Limits().max_ws_frame_bytes)
+_DRAINING = Unavailable("dc1 is draining", code="dc_draining", retry_after_s=3)
+
+
+@pytest.mark.parametrize(
+    ("draining", "logged_out", "frame", "expected"),
+    [
+        (False, False, _NO_COMMAND, (400, "malformed_request")),
+        (False, True, _NO_COMMAND, (401, "session_revoked")),
+        (False, True, _OVERSIZED, (413, "body_too_large")),
+        (True, True, _OVERSIZED, (503, "dc_draining")),
+    ],
+)
+async def test_a_frame_that_is_no_command_gets_the_error_its_request_would_get_first(
+    draining: bool, logged_out: bool, frame: bytes, expected: tuple[int, str]
+) -> None:
+    """HTTP answers the DC's refusal (503), then the body's size (413), then the token (401),
+    then the body (400); a frame on the socket is answered in the same order."""
+    commands = LiveCommands(
+        accounts=cast(Accounts, _LoggedOut() if logged_out else _Accounts()),
+        rooms=cast(Rooms, None),
+        messages=cast(Messages, _Messages()),
+        refusal=lambda writing: _DRAINING if draining else None,
+        limits=Limits(),
+        metrics=_Metrics(),
+    )
+    socket = _Frames()
+    commands.connection("token", socket.write, socket.write_now, _Session()).take(frame)
+    ack = decode_ack(socket.written[0])
+    assert (ack.status, ack.code) == expected

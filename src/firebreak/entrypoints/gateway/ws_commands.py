@@ -154,12 +154,23 @@ class LiveCommands:
         wait = None if exc.retry_after_s is None else max(1, exc.retry_after_s)
         return error_ack(ref, exc.status, exc.code, exc.message, wait)
 
-    def check(self, frame: str | bytes) -> Command:
-        """The command in ``frame``, or a FirebreakError saying why there is none."""
+    def check(self, token: str, frame: str | bytes) -> Command:
+        """The command in ``frame``, or a FirebreakError saying why there is none. A frame that is
+        no command gets the error its HTTP request would have got first: the DC's refusal (503),
+        the frame's size (413), the token (401), then what is wrong with it (400); a valid one is
+        checked for the first and the third when it starts (:meth:`start`), as it runs."""
         size = len(frame) if isinstance(frame, bytes) else len(frame.encode())
-        if size > self._max_bytes:
-            raise TooLarge(f"command frames are at most {self._max_bytes} bytes", code="body_too_large")
-        return decode_body(decode_command, frame, "command")
+        try:
+            if size > self._max_bytes:
+                raise TooLarge(f"command frames are at most {self._max_bytes} bytes", code="body_too_large")
+            return decode_body(decode_command, frame, "command")
+        except FirebreakError as wrong:
+            refused = self._refusal(True)
+            if refused is not None:
+                raise refused from wrong
+            if wrong.status != 413:
+                self._accounts.authenticate(token)  # raises the 401
+            raise
 
     @property
     def max_in_flight(self) -> int:
@@ -197,7 +208,7 @@ class CommandConnection:
             return
         started = time.perf_counter()
         try:
-            command = self._commands.check(frame)
+            command = self._commands.check(self._token, frame)
         except FirebreakError as exc:
             self._answer_now(self._commands.refuse(ref_of(frame), exc))
             return
