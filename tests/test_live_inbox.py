@@ -137,6 +137,22 @@ async def test_live_session_frames_in_order_and_ends_on_drain() -> None:
     assert ended.value.reason == "draining" and hub.connections == 0
 
 
+async def test_a_session_ended_from_outside_ends_whether_it_ran_yet_or_not() -> None:
+    """LiveSession.end (its socket's commands gave up on the client) ends a running session as
+    the hub would, and one not yet running as soon as it starts, before anything is written."""
+    hub = Hub()
+    running_client, early_client = _Client(hub), _Client(hub)
+    running = asyncio.ensure_future(running_client.session.run(running_client.send))
+    await running_client.until(bool)
+    running_client.session.end("slow_consumer")
+    early_client.session.end("slow_consumer")
+    for client, task in ((running_client, running), (early_client, None)):
+        with pytest.raises(SessionEnded) as ended:
+            await asyncio.wait_for(task or client.session.run(client.send), 5)
+        assert ended.value.reason == "slow_consumer"
+    assert early_client.frames == [] and hub.connections == 0
+
+
 def _room_entries(first: int, *events: ev.RoomEvent) -> list[tuple[str, int, bytes]]:
     return [(room_stream(0), seq, ev.encode(event)) for seq, event in enumerate(events, first)]
 

@@ -17,9 +17,18 @@ from firebreak.client.live_sends import LiveSends, UseHttp
 class _Socket:
     def __init__(self) -> None:
         self.sent: list[str] = []
+        self._counted: tuple[int, asyncio.Event] | None = None
 
     async def send(self, text: str) -> None:
         self.sent.append(text)
+        if self._counted is not None and len(self.sent) >= self._counted[0]:
+            self._counted[1].set()
+
+    async def wrote(self, n: int) -> None:
+        """Returns once ``n`` frames were written."""
+        if len(self.sent) < n:
+            self._counted = (n, asyncio.Event())
+            await asyncio.wait_for(self._counted[1].wait(), 5)
 
 
 class _Live:
@@ -58,14 +67,11 @@ async def test_commands_go_back_to_http_in_order_when_no_connection_comes_back()
             return
         raise AssertionError("no ack can come")
 
+    socket = live.ws
+    assert socket is not None
     tasks = [asyncio.create_task(send(f"c{i}")) for i in range(3)]
-    given = asyncio.Event()
-    asyncio.get_running_loop().call_soon(given.set)
-    await given.wait()
-    assert len(sends.pending) == 3
+    await socket.wrote(3)
     live.change(LiveState.BACKOFF)
-    live.change(LiveState.CONNECTING)
-    live.change(LiveState.BACKOFF)  # retries do not restart the wait
     await asyncio.wait_for(asyncio.gather(*tasks), 5)
     assert handed_back == ["c0", "c1", "c2"], "handed back in the order given"
     assert not sends.pending
@@ -74,10 +80,14 @@ async def test_commands_go_back_to_http_in_order_when_no_connection_comes_back()
 async def test_a_connection_closed_for_good_hands_commands_back_at_once() -> None:
     live = _Live()
     sends = LiveSends(cast(LiveConnection, live), wait_for_connection_s=3600)
-    task = asyncio.create_task(sends.send("g_room", "c", "hi", deadline_s=30))
-    given = asyncio.Event()
-    asyncio.get_running_loop().call_soon(given.set)
-    await given.wait()
+    socket = live.ws
+    assert socket is not None
+    handed_back: list[str] = []
+    task = asyncio.create_task(
+        sends.send("g_room", "c", "hi", deadline_s=30, handed_back=lambda: handed_back.append("c"))
+    )
+    await socket.wrote(1)
     live.change(LiveState.CLOSED)
+    assert handed_back == ["c"], "told at once, before the caller runs again"
     with pytest.raises(UseHttp):
         await asyncio.wait_for(task, 5)

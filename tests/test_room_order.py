@@ -1,48 +1,81 @@
-"""client/room_order.py: a room's sends over HTTP run one at a time, in the order they joined its
-line, and the line says it is busy from the moment the first joins until the last is answered."""
+"""client/room_order.py: one caller's sends to a room keep the order they were given across the
+socket and HTTP. A send over HTTP waits for every earlier one of the room, whatever the order in
+which their callers get there; once one goes over HTTP, later ones may not take the socket."""
 
 from __future__ import annotations
 
 import asyncio
 
-from firebreak.client.room_order import HttpLine
+from firebreak.client.room_order import Place, RoomOrder
 
 
-async def test_a_rooms_http_sends_run_one_at_a_time_in_order() -> None:
-    line = HttpLine()
+async def _http_send(order: RoomOrder, place: Place, name: str, ran: list[str], go: asyncio.Event) -> None:
+    try:
+        await order.http_turn(place)
+        ran.append(name)
+        await go.wait()
+    finally:
+        order.leave(place)
+
+
+async def test_http_sends_go_in_the_order_given_not_the_order_they_ask() -> None:
+    order = RoomOrder()
+    places = {name: order.join("r") for name in ("a", "b", "c")}
     ran: list[str] = []
-    started = {name: asyncio.Event() for name in ("a", "b", "c")}
-    gates = {name: asyncio.Event() for name in ("a", "b", "c")}
-
-    async def send(name: str) -> None:
-        async with line.turn("r"):
-            ran.append(f"{name} starts")
-            started[name].set()
-            await gates[name].wait()
-            ran.append(f"{name} ends")
-
-    assert not line.busy("r")
-    tasks = [asyncio.create_task(send(name)) for name in ("a", "b", "c")]
-    await asyncio.wait_for(started["a"].wait(), 5)
-    assert line.busy("r") and not line.busy("s"), "only the room with sends in line is busy"
-    for name in ("c", "b", "a"):  # released out of order: they still run in the order they came
-        gates[name].set()
+    go = asyncio.Event()
+    # Their callers ask in the opposite order (e.g. different deadlines wake them differently).
+    tasks = [asyncio.create_task(_http_send(order, places[n], n, ran, go)) for n in ("c", "b", "a")]
+    first = asyncio.create_task(_wait_for(lambda: ran == ["a"]))
+    await asyncio.wait_for(first, 5)
+    go.set()
     await asyncio.wait_for(asyncio.gather(*tasks), 5)
-    assert ran == ["a starts", "a ends", "b starts", "b ends", "c starts", "c ends"]
-    assert not line.busy("r"), "the line ends with its last send"
+    assert ran == ["a", "b", "c"]
+    assert not order.busy("r"), "the room's order is gone with its last send"
 
 
-async def test_rooms_lines_do_not_wait_for_each_other() -> None:
-    line = HttpLine()
-    held = asyncio.Event()
-    started = {room: asyncio.Event() for room in ("r", "s")}
+async def test_an_http_send_waits_for_the_earlier_socket_ones() -> None:
+    order = RoomOrder()
+    on_socket = order.join("r")
+    assert order.may_take_socket(on_socket) and not order.follows_socket(on_socket)
+    attachment = order.join("r")  # goes over HTTP whatever the socket's state
+    ran: list[str] = []
+    go = asyncio.Event()
+    go.set()
+    task = asyncio.create_task(_http_send(order, attachment, "attachment", ran, go))
+    await _wait_for(lambda: attachment.http)
+    assert ran == [], "not before the earlier send on the socket is answered"
+    assert not order.may_take_socket(order.join("r")), "later ones follow it over HTTP"
+    order.leave(on_socket)
+    await asyncio.wait_for(task, 5)
+    assert ran == ["attachment"]
 
-    async def send(room: str) -> None:
-        async with line.turn(room):
-            started[room].set()
-            await held.wait()
 
-    tasks = [asyncio.create_task(send(room)) for room in ("r", "s")]
-    await asyncio.wait_for(asyncio.gather(*(e.wait() for e in started.values())), 5)
-    held.set()
-    await asyncio.gather(*tasks)
+async def test_a_send_handed_back_closes_the_socket_to_later_ones_at_once() -> None:
+    order = RoomOrder()
+    first, second = order.join("r"), order.join("r")
+    assert order.may_take_socket(second) and order.follows_socket(second)
+    first.to_http()  # LiveSends hands its command back, before its caller runs again
+    assert not order.may_take_socket(second)
+    assert order.may_take_socket(order.join("s")), "other rooms are not held"
+
+
+async def test_a_caller_that_gives_up_lets_the_next_go() -> None:
+    order = RoomOrder()
+    first, second = order.join("r"), order.join("r")
+    ran: list[str] = []
+    go = asyncio.Event()
+    go.set()
+    waiting = asyncio.create_task(_http_send(order, second, "second", ran, go))
+    await _wait_for(lambda: second.http)
+    order.leave(first)  # e.g. its caller was cancelled, or its send failed
+    await asyncio.wait_for(waiting, 5)
+    assert ran == ["second"] and not order.busy("r")
+
+
+async def _wait_for(condition: object, turns: int = 1000) -> None:
+    """Lets the loop run until ``condition()`` holds (the tasks here only ever wait on each other)."""
+    for _ in range(turns):
+        if callable(condition) and condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("the condition never held")

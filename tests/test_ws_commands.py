@@ -13,7 +13,7 @@ from typing import cast
 import msgspec
 import pytest
 
-from firebreak.entrypoints.gateway.ws_commands import LiveCommands
+from firebreak.entrypoints.gateway.ws_commands import UNANSWERED_PER_COMMAND, LiveCommands
 from firebreak.errors import Unauthorized, Unavailable
 from firebreak.limits import Limits
 from firebreak.service.accounts import Accounts
@@ -126,10 +126,11 @@ async def test_one_rooms_sends_overlap_in_order_and_the_cap_refuses_the_rest() -
 
 
 async def test_a_client_that_sends_and_does_not_read_is_given_up_on() -> None:
-    """Refusals the socket cannot take at once are written one at a time, in order; once the cap's
-    worth of them wait, the session is ended as a slow consumer and later frames are ignored."""
+    """Refusals the socket cannot take at once are written one at a time, in order; once ten times
+    the cap's worth of them wait, the session is ended as a slow consumer and later frames are
+    ignored."""
     limits = Limits()
-    cap = limits.ws_commands_in_flight
+    cap = UNANSWERED_PER_COMMAND * limits.ws_commands_in_flight
     messages = _Messages()
     commands = LiveCommands(
         accounts=cast(Accounts, _Accounts()),

@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 from firebreak.client.files import FileCalls
 from firebreak.client.live import LiveConnection
 from firebreak.client.live_sends import LiveSends, UseHttp
-from firebreak.client.room_order import HttpLine
+from firebreak.client.room_order import RoomOrder
 from firebreak.client.transport import ANSWERED_BY, ApiError, TryAgain, Unreachable, new_id
 from firebreak.errors import FirebreakError
 from firebreak.wire.presence_views import PresenceList, TypingView
@@ -61,13 +61,13 @@ __all__ = ["ANSWERED_BY", "ApiError", "Client", "TryAgain", "Unreachable", "new_
 class Client(FileCalls):
     #: Commands over the live connection, once :meth:`use_live` gave one.
     live_sends: LiveSends | None = None
-    #: With a live connection: each room's sends over HTTP, one at a time (client/room_order.py).
-    _http_line: HttpLine
+    #: With a live connection: the order of each room's sends across the two paths.
+    _room_order: RoomOrder
 
     def use_live(self, live: LiveConnection) -> LiveSends:
         """Sends (and marks read) over ``live`` whenever it is live, instead of HTTP."""
         self.live_sends = LiveSends(live)
-        self._http_line = HttpLine()
+        self._room_order = RoomOrder()
         return self.live_sends
 
     # ---- accounts -----------------------------------------------------------------------------
@@ -154,21 +154,29 @@ class Client(FileCalls):
             return await self._room_write(
                 room_id, path, body, SendResult, deadline_s, on_retry, answer_headers=answer_headers
             )
-        line = self._http_line
-        # A caller that asks for the answer's headers (which DC answered) gets an HTTP answer, and
-        # so does a message with attachments (the socket's send command carries text only). While
-        # the connection is down, a room whose commands wait for it gets this one behind them.
-        socket = answer_headers is None and not attachments and not line.busy(room_id)
-        if socket and (sends.ready or sends.holds(room_id)):
-            deadline = self.retry_deadline if deadline_s is None else deadline_s
-            try:
-                return await sends.send(room_id, body.client_id, text, deadline_s=deadline, on_retry=on_retry)
-            except UseHttp:
-                pass  # this DC takes no writes now, or the connection ended: HTTP fails over
-        async with line.turn(room_id):
+        order = self._room_order
+        place = order.join(room_id)
+        try:
+            # A caller that asks for the answer's headers (which DC answered) gets an HTTP answer,
+            # and so does a message with attachments (the socket's send command carries text only).
+            # While the connection is down, a send waits for the next one behind the room's
+            # earlier ones, if they wait for it too.
+            socket = answer_headers is None and not attachments and order.may_take_socket(place)
+            if socket and (sends.ready or order.follows_socket(place)):
+                deadline = self.retry_deadline if deadline_s is None else deadline_s
+                try:
+                    return await sends.send(
+                        room_id, body.client_id, text, deadline_s=deadline, on_retry=on_retry,
+                        handed_back=place.to_http,
+                    )  # fmt: skip
+                except UseHttp:
+                    pass  # this DC takes no writes now, or no connection: HTTP fails over
+            await order.http_turn(place)
             return await self._room_write(
                 room_id, path, body, SendResult, deadline_s, on_retry, answer_headers=answer_headers
             )
+        finally:
+            order.leave(place)
 
     async def send_batch(self, room_id: str, items: list[tuple[str, str]]) -> BatchResult:
         """Sends (client_id, text) pairs in one request, in order, all or none; retries are safe."""

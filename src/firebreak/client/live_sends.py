@@ -52,11 +52,17 @@ class UseHttp(Exception):
 
 @dataclass
 class _Pending:
-    room_id: str
     frame: bytes
     answer: asyncio.Future[RawAck | None]
     on_retry: Callable[[FirebreakError], None] | None = None
+    #: Told at once when the command is handed back to go over HTTP (client/room_order.py).
+    handed_back: Callable[[], None] | None = None
     written_at: list[float] = field(default_factory=list)
+
+    def hand_back(self, ack: RawAck | None) -> None:
+        if self.handed_back is not None:
+            self.handed_back()
+        self.answer.set_result(ack)
 
 
 class LiveSends:
@@ -80,11 +86,6 @@ class LiveSends:
         """Whether a command given now goes out at once."""
         return self._live.state is LiveState.LIVE and self._live.ws is not None
 
-    def holds(self, room_id: str) -> bool:
-        """Whether commands for ``room_id`` wait for their acks (or for a connection to go out
-        on): a new one for that room must follow them here, not overtake them over HTTP."""
-        return any(pending.room_id == room_id for pending in self.pending.values())
-
     async def send(
         self,
         room_id: str,
@@ -93,32 +94,34 @@ class LiveSends:
         *,
         deadline_s: float,
         on_retry: Callable[[FirebreakError], None] | None = None,
+        handed_back: Callable[[], None] | None = None,
     ) -> SendResult:
-        """Sends one message; raises :class:`UseHttp` when it should go over HTTP instead."""
+        """Sends one message; raises :class:`UseHttp` when it should go over HTTP instead, and
+        calls ``handed_back`` the moment it decides so (before the caller runs again)."""
 
         def make(ref: str) -> Command:
             return SendCommand(ref=ref, room_id=room_id, client_id=client_id, text=text)
 
-        return await self._call(room_id, make, SendResult, deadline_s, on_retry)
+        return await self._call(make, SendResult, deadline_s, on_retry, handed_back)
 
     async def mark_read(self, room_id: str, up_to: int, *, deadline_s: float) -> ReadResult:
         def make(ref: str) -> Command:
             return ReadCommand(ref=ref, room_id=room_id, up_to=up_to)
 
-        return await self._call(room_id, make, ReadResult, deadline_s, None)
+        return await self._call(make, ReadResult, deadline_s, None, None)
 
     async def _call(
         self,
-        room_id: str,
         make: Callable[[str], Command],
         type: type[T],
         deadline_s: float,
         on_retry: Callable[[FirebreakError], None] | None,
+        handed_back: Callable[[], None] | None,
     ) -> T:
         end = time.monotonic() + deadline_s
 
         async def attempt() -> T:
-            ack = await self._command(room_id, make, end, on_retry)
+            ack = await self._command(make, end, on_retry, handed_back)
             if ack.status < 300 and len(ack.result):
                 return msgspec.json.decode(ack.result, type=type)
             error = (TryAgain if ack.status == 429 else ApiError)(
@@ -144,16 +147,18 @@ class LiveSends:
 
     async def _command(
         self,
-        room_id: str,
         make: Callable[[str], Command],
         end: float,
         on_retry: Callable[[FirebreakError], None] | None,
+        handed_back: Callable[[], None] | None,
     ) -> RawAck:
         if self._live.state is LiveState.CLOSED:
+            if handed_back is not None:
+                handed_back()
             raise UseHttp("closed")
         ref = str(next(self._refs))
         answer: asyncio.Future[RawAck | None] = asyncio.get_running_loop().create_future()
-        pending = self.pending[ref] = _Pending(room_id, encode_command(make(ref)), answer, on_retry)
+        pending = self.pending[ref] = _Pending(encode_command(make(ref)), answer, on_retry, handed_back)
         if self.ready:
             self._write(pending)
         try:
@@ -202,7 +207,7 @@ class LiveSends:
         self._hand_over = None
         for pending in self.pending.values():
             if not pending.answer.done():
-                pending.answer.set_result(None)
+                pending.hand_back(None)
 
     def _acked(self, frame: bytes | str) -> None:
         try:
@@ -212,7 +217,10 @@ class LiveSends:
         pending = self.pending.get(ack.ref)
         if pending is not None and not pending.answer.done():
             self.acked += 1
-            pending.answer.set_result(ack)
+            if ack.status in _ELSEWHERE:
+                pending.hand_back(ack)  # the caller sends it over HTTP (_call)
+            else:
+                pending.answer.set_result(ack)
 
 
 def _ignore_failure(task: asyncio.Future[None]) -> None:

@@ -1,53 +1,91 @@
-"""Which way a room's next send goes when the client has a live connection, so that the sends one
-caller makes to a room without awaiting each land in the log in the order they were given.
+"""The order of one caller's sends to a room across the live socket and HTTP: the log stores
+them in the order they were given, whichever way each one goes.
 
 The socket keeps a room's commands in order by itself (client/live_sends.py, the gateway's
 per-room queue), and a command given while its connection is down waits for the next one in
-that order. HTTP requests in flight at once do not keep any order. So a room's sends leave the
-socket for HTTP only in a line (:class:`HttpLine`): one request at a time, in the order they
-joined it, and while a room has sends in that line its new sends join it too rather than
-overtake it on the socket. A room's line ends when its last send is answered; its next send
-takes the socket again.
+that order. HTTP requests in flight at once keep none. So every send takes its :class:`Place` in
+its room when it is given, and:
 
-States of one room: *on the socket* (no line) and *in line* (sends waiting or running over HTTP).
+- it may take the socket only while every earlier send of the room is on the socket too;
+- once one goes over HTTP (an attachment, a 502/503/504 ack, the connection gone for too long or
+  for good), it waits until every earlier send of the room is answered, and every later one goes
+  over HTTP behind it;
+- a place is left when its send is answered (or fails), which lets the next one go.
+
+States of a place: *given* (the caller has not chosen), *socket* (its command is with
+LiveSends), *http* (over HTTP, or waiting for its turn to be), then left. A place moves from
+socket to http at the moment LiveSends hands its command back, before its caller runs again, so
+that a send given in between cannot take the socket ahead of it.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 
-class _Line:
-    __slots__ = ("lock", "sends")
+class Place:
+    """One send's place in its room's order."""
+
+    __slots__ = ("_turn", "http", "room_id")
+
+    def __init__(self, room_id: str) -> None:
+        self.room_id = room_id
+        #: Goes (or waits to go) over HTTP; later sends of the room may no longer take the socket.
+        self.http = False
+        self._turn: asyncio.Future[None] | None = None
+
+    def to_http(self) -> None:
+        """Its command was handed back by LiveSends: it will go over HTTP."""
+        self.http = True
+
+
+class RoomOrder:
+    """Each room's sends in the order given (see the module's docstring)."""
 
     def __init__(self) -> None:
-        self.lock = asyncio.Lock()  # hands the turn over in the order the sends asked (FIFO)
-        self.sends = 0
+        self._rooms: dict[str, list[Place]] = {}
 
+    def join(self, room_id: str) -> Place:
+        """The place of a send given now: behind every send of the room not yet answered."""
+        place = Place(room_id)
+        self._rooms.setdefault(room_id, []).append(place)
+        return place
 
-class HttpLine:
-    """Each room's line of sends over HTTP (see the module's docstring)."""
+    def may_take_socket(self, place: Place) -> bool:
+        """Whether every earlier send of the room is on the socket (or there is none)."""
+        for earlier in self._rooms[place.room_id]:
+            if earlier is place:
+                return True
+            if earlier.http:
+                return False
+        raise AssertionError("a place left before it was used")
 
-    def __init__(self) -> None:
-        self._lines: dict[str, _Line] = {}
+    def follows_socket(self, place: Place) -> bool:
+        """Whether an earlier send of the room waits on the socket: then this one may wait for the
+        same connection behind it, instead of going over HTTP."""
+        return self._rooms[place.room_id][0] is not place
+
+    async def http_turn(self, place: Place) -> None:
+        """Marks ``place`` as going over HTTP and waits until every earlier send of the room is
+        answered."""
+        place.http = True
+        line = self._rooms[place.room_id]
+        if line[0] is not place:
+            place._turn = asyncio.get_running_loop().create_future()
+            await place._turn
+
+    def leave(self, place: Place) -> None:
+        """The send is answered (or failed, or its caller gave up): the next one may go."""
+        line = self._rooms[place.room_id]
+        first = line[0] is place
+        line.remove(place)
+        if not line:
+            del self._rooms[place.room_id]
+        elif first:
+            turn = line[0]._turn
+            if turn is not None and not turn.done():
+                turn.set_result(None)
 
     def busy(self, room_id: str) -> bool:
-        """Whether the room has sends in line: a new one must join it, not take the socket."""
-        return room_id in self._lines
-
-    @asynccontextmanager
-    async def turn(self, room_id: str) -> AsyncIterator[None]:
-        """Waits for the room's earlier sends over HTTP; the send runs inside."""
-        line = self._lines.get(room_id)
-        if line is None:
-            line = self._lines[room_id] = _Line()
-        line.sends += 1  # before any wait, so that busy() sees it at once
-        try:
-            async with line.lock:
-                yield
-        finally:
-            line.sends -= 1
-            if line.sends == 0:
-                del self._lines[room_id]
+        """Whether the room has sends not yet answered."""
+        return room_id in self._rooms

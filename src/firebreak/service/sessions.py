@@ -100,6 +100,8 @@ class LiveSession:
         self._max_queue = max_queue
         self.delivered: Cursor | None = None
         self._sub: Subscriber | None = None
+        #: Why the session was ended before it registered, if it was.
+        self._ended_early: str | None = None
 
     async def run(
         self,
@@ -113,6 +115,8 @@ class LiveSession:
         sub = self._sub = Subscriber(self._user_id, self._max_queue, self._session_id)
         self._hub.add(sub)
         try:
+            if self._ended_early is not None:
+                raise SessionEnded(self._ended_early)
             # A logout applied between the token check and the line above ended nothing here:
             # from now on the hub would end this session, so one look at the read model suffices.
             if self._session_id and self._q.is_revoked(self._session_id):
@@ -133,6 +137,8 @@ class LiveSession:
         once it gets to it): its socket's command connection gave up on the client."""
         if self._sub is not None:
             self._sub.end(reason)
+        else:
+            self._ended_early = reason
 
     async def _open(self, write: WriteFrame, heartbeat_s: float | None) -> Cursor:
         """Catch-up, then ``ready``; returns the cursor delivered so far."""

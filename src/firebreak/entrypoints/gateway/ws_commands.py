@@ -23,9 +23,10 @@ connection, and gets the first result back (duplicate: true where the first one 
 
 A client that keeps sending frames while it reads none: the answers the socket cannot take at
 once (refusals, which the cap does not count) wait in one queue per connection, written one at a
-time; once ``ws_commands_in_flight`` of them wait, the connection gives up on the client, ending
-its session as a slow consumer (close 4408, as for events it does not read) and ignoring its
-further frames, so such a client holds a bounded amount of the gateway's memory and no task per frame.
+time; once :data:`UNANSWERED_PER_COMMAND` times ``ws_commands_in_flight`` of them wait, the
+connection gives up on the client, ending its session as a slow consumer (close 4408, as for
+events it does not read) and ignoring its further frames, so such a client holds a bounded amount
+of the gateway's memory and no task per frame.
 """
 
 from __future__ import annotations
@@ -50,6 +51,11 @@ from firebreak.wire.frames import error_frame
 from firebreak.wire.views import SendResult
 
 log = logging.getLogger(__name__)
+
+#: Answers that may wait for a socket, per command the connection may have in flight. Well above
+#: what one read of a client that does read can bring (a burst of refusals answered while the socket
+#: is paused for a moment), small in memory (~150 bytes each).
+UNANSWERED_PER_COMMAND = 10
 
 WriteFrame = Callable[[bytes], Awaitable[None]]
 WriteFrameNow = Callable[[bytes], bool]
@@ -251,7 +257,7 @@ class CommandConnection:
     def _answer_now(self, frame: bytes) -> None:
         if not self._unanswered and self._write_now is not None and self._write_now(frame):
             return
-        if len(self._unanswered) >= self._commands.max_in_flight:
+        if len(self._unanswered) >= UNANSWERED_PER_COMMAND * self._commands.max_in_flight:
             # It sends and does not read: answering would hold memory for as long as it goes on.
             self._gave_up = True
             self._session.end(SLOW_CONSUMER)
