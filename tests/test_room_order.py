@@ -9,13 +9,28 @@ import asyncio
 from firebreak.client.room_order import Place, RoomOrder
 
 
-async def _http_send(order: RoomOrder, place: Place, name: str, ran: list[str], go: asyncio.Event) -> None:
+async def _http_send(
+    order: RoomOrder,
+    place: Place,
+    name: str,
+    ran: list[str],
+    go: asyncio.Event,
+    started: asyncio.Event | None = None,
+) -> None:
     try:
         await order.http_turn(place)
         ran.append(name)
+        if started is not None:
+            started.set()
         await go.wait()
     finally:
         order.leave(place)
+
+
+async def _answered_on_socket(order: RoomOrder, place: Place, ran: list[str], ack: asyncio.Event) -> None:
+    await ack.wait()
+    ran.append("socket send answered")
+    order.leave(place)
 
 
 async def test_http_sends_go_in_the_order_given_not_the_order_they_ask() -> None:
@@ -25,8 +40,6 @@ async def test_http_sends_go_in_the_order_given_not_the_order_they_ask() -> None
     go = asyncio.Event()
     # Their callers ask in the opposite order (e.g. different deadlines wake them differently).
     tasks = [asyncio.create_task(_http_send(order, places[n], n, ran, go)) for n in ("c", "b", "a")]
-    first = asyncio.create_task(_wait_for(lambda: ran == ["a"]))
-    await asyncio.wait_for(first, 5)
     go.set()
     await asyncio.wait_for(asyncio.gather(*tasks), 5)
     assert ran == ["a", "b", "c"]
@@ -39,15 +52,15 @@ async def test_an_http_send_waits_for_the_earlier_socket_ones() -> None:
     assert order.may_take_socket(on_socket) and not order.follows_socket(on_socket)
     attachment = order.join("r")  # goes over HTTP whatever the socket's state
     ran: list[str] = []
-    go = asyncio.Event()
+    go, ack = asyncio.Event(), asyncio.Event()
     go.set()
-    task = asyncio.create_task(_http_send(order, attachment, "attachment", ran, go))
-    await _wait_for(lambda: attachment.http)
-    assert ran == [], "not before the earlier send on the socket is answered"
-    assert not order.may_take_socket(order.join("r")), "later ones follow it over HTTP"
-    order.leave(on_socket)
-    await asyncio.wait_for(task, 5)
-    assert ran == ["attachment"]
+    tasks = [
+        asyncio.create_task(_http_send(order, attachment, "attachment sent", ran, go)),
+        asyncio.create_task(_answered_on_socket(order, on_socket, ran, ack)),
+    ]
+    ack.set()
+    await asyncio.wait_for(asyncio.gather(*tasks), 5)
+    assert ran == ["socket send answered", "attachment sent"]
 
 
 async def test_a_send_handed_back_closes_the_socket_to_later_ones_at_once() -> None:
@@ -63,19 +76,11 @@ async def test_a_caller_that_gives_up_lets_the_next_go() -> None:
     order = RoomOrder()
     first, second = order.join("r"), order.join("r")
     ran: list[str] = []
-    go = asyncio.Event()
+    never, go, first_started = asyncio.Event(), asyncio.Event(), asyncio.Event()
     go.set()
+    giving_up = asyncio.create_task(_http_send(order, first, "first", ran, never, first_started))
     waiting = asyncio.create_task(_http_send(order, second, "second", ran, go))
-    await _wait_for(lambda: second.http)
-    order.leave(first)  # e.g. its caller was cancelled, or its send failed
+    await asyncio.wait_for(first_started.wait(), 5)
+    giving_up.cancel()  # its caller gave up while its request ran
     await asyncio.wait_for(waiting, 5)
-    assert ran == ["second"] and not order.busy("r")
-
-
-async def _wait_for(condition: object, turns: int = 1000) -> None:
-    """Lets the loop run until ``condition()`` holds (the tasks here only ever wait on each other)."""
-    for _ in range(turns):
-        if callable(condition) and condition():
-            return
-        await asyncio.sleep(0)
-    raise AssertionError("the condition never held")
+    assert ran == ["first", "second"] and not order.busy("r")

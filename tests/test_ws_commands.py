@@ -79,6 +79,26 @@ class _Session:
         self.ended.append(reason)
 
 
+class _LoggedOut:
+    def authenticate(self, token: str) -> _Identity:
+        raise Unauthorized("this session has been logged out", code="session_revoked")
+
+
+_DRAINING = Unavailable("dc1 is draining", code="dc_draining", retry_after_s=3)
+
+
+def _commands(messages: _Messages, *, logged_out: bool = False, draining: bool = False) -> LiveCommands:
+    """The command path with the default limits, over ``messages``."""
+    return LiveCommands(
+        accounts=cast(Accounts, _LoggedOut() if logged_out else _Accounts()),
+        rooms=cast(Rooms, None),
+        messages=cast(Messages, messages),
+        refusal=lambda writing: _DRAINING if draining else None,
+        limits=Limits(),
+        metrics=_Metrics(),
+    )
+
+
 async def _until(condition: object, what: str) -> None:
     for _ in range(1000):
         if callable(condition) and condition():
@@ -91,14 +111,7 @@ async def test_one_rooms_sends_overlap_in_order_and_the_cap_refuses_the_rest() -
     limits = Limits()
     cap = limits.ws_commands_in_flight
     messages = _Messages()
-    commands = LiveCommands(
-        accounts=cast(Accounts, _Accounts()),
-        rooms=cast(Rooms, None),
-        messages=cast(Messages, messages),
-        refusal=lambda writing: None,
-        limits=limits,
-        metrics=_Metrics(),
-    )
+    commands = _commands(messages)
     written: list[bytes] = []
 
     async def write(frame: bytes) -> None:
@@ -132,14 +145,7 @@ async def test_a_client_that_sends_and_does_not_read_is_given_up_on() -> None:
     limits = Limits()
     cap = UNANSWERED_PER_COMMAND * limits.ws_commands_in_flight
     messages = _Messages()
-    commands = LiveCommands(
-        accounts=cast(Accounts, _Accounts()),
-        rooms=cast(Rooms, None),
-        messages=cast(Messages, messages),
-        refusal=lambda writing: None,
-        limits=limits,
-        metrics=_Metrics(),
-    )
+    commands = _commands(messages)
     drained = asyncio.get_running_loop().create_future()
     writing: list[bytes] = []
     written: list[bytes] = []
@@ -165,11 +171,6 @@ async def test_a_client_that_sends_and_does_not_read_is_given_up_on() -> None:
     assert messages.queued == [], "nothing started after giving up"
 
 
-class _LoggedOut:
-    def authenticate(self, token: str) -> _Identity:
-        raise Unauthorized("this session has been logged out", code="session_revoked")
-
-
 class _Frames:
     """A socket that takes every frame at once."""
 
@@ -186,7 +187,6 @@ class _Frames:
 
 _NO_COMMAND = b'{"kind": "send", "ref": "r"}'
 _OVERSIZED = b'{"kind": "send", "ref": "r", "text": "%s"}' % (b"x" * Limits().max_ws_frame_bytes)
-_DRAINING = Unavailable("dc1 is draining", code="dc_draining", retry_after_s=3)
 
 
 @pytest.mark.parametrize(
@@ -203,14 +203,7 @@ async def test_a_frame_that_is_no_command_gets_the_error_its_request_would_get_f
 ) -> None:
     """HTTP answers the DC's refusal (503), then the body's size (413), then the token (401),
     then the body (400); a frame on the socket is answered in the same order."""
-    commands = LiveCommands(
-        accounts=cast(Accounts, _LoggedOut() if logged_out else _Accounts()),
-        rooms=cast(Rooms, None),
-        messages=cast(Messages, _Messages()),
-        refusal=lambda writing: _DRAINING if draining else None,
-        limits=Limits(),
-        metrics=_Metrics(),
-    )
+    commands = _commands(_Messages(), logged_out=logged_out, draining=draining)
     socket = _Frames()
     commands.connection("token", socket.write, socket.write_now, _Session()).take(frame)
     ack = decode_ack(socket.written[0])

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import urllib.parse
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, cast
 
@@ -24,6 +25,8 @@ import pytest
 
 from firebreak.bench.wire import WireWebSocket, close_websocket, open_websocket
 from firebreak.client import Client, LiveState
+from firebreak.client.live import LiveConnection
+from firebreak.client.live_sends import LiveSends
 from firebreak.entrypoints.gateway.boundary import error_response
 from firebreak.entrypoints.gateway.ws_commands import LiveCommands
 from firebreak.errors import Unavailable
@@ -327,37 +330,47 @@ async def own_cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator
         local.stop()
 
 
-async def test_sends_in_flight_survive_their_gateway_dying(own_cluster: LocalCluster) -> None:
-    cluster = own_cluster
+@asynccontextmanager
+async def _alice_live(
+    cluster: LocalCluster, tag: str, *, http_dc: int, live_dc: int
+) -> AsyncIterator[tuple[Client, str, LiveConnection, LiveSends]]:
+    """alice, in a room with bob, her HTTP calls at ``http_dc`` and her live connection (live) at
+    ``live_dc``."""
     urls = [d.http_url for d in cluster.config.dcs]
-    tag = secrets.token_hex(3)
-    async with Client(urls, preferred=0, retry_deadline=60) as alice, Client(urls, preferred=1) as bob:
-        for c, name in ((alice, f"fa_{tag}"), (bob, f"fb_{tag}")):
+    async with Client(urls, preferred=http_dc, retry_deadline=60) as alice, Client(urls, preferred=2) as bob:
+        for c, name in ((alice, f"a_{tag}"), (bob, f"b_{tag}")):
             await c.register(name, "correct horse")
             await c.login(name, "correct horse")
         assert bob.user
-        room = (await alice.create_group("failover", [bob.user.username])).room_id
-        conn = live(cluster, alice, 0)
+        room = (await alice.create_group(f"room {tag}", [bob.user.username])).room_id
+        conn = live(cluster, alice, live_dc)
         sends = alice.use_live(conn)
         try:
             await asyncio.wait_for(conn.live.wait(), 20)
-            first_ack = asyncio.Event()
-            conn.on_ack(lambda frame: first_ack.set())
-            ids = [f"{tag}-{i:03}" for i in range(60)]  # the send burst: none is rate-limited
-            tasks = [asyncio.create_task(alice.send(room, f"m{i}", cid)) for i, cid in enumerate(ids)]
-            # At the first ack the rest are queued behind it (group commit writes them next).
-            await asyncio.wait_for(first_ack.wait(), 20)
-            assert sends.pending, "sends are still in flight when the gateway dies"
-            cluster.kill_gateway(cluster.config.dcs[0].name)
-            results = await asyncio.wait_for(asyncio.gather(*tasks), 60)
-            assert sends.resent > 0, "unacknowledged sends went again on the new connection"
-            assert conn.current != 0 and conn.state is LiveState.LIVE
-            seqs = [r.message.room_seq for r in results]
-            assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
-            stored = await stored_ids(urls[1], alice.token or "", room)
-            assert stored == ids, "every message stored exactly once, in the order sent"
+            yield alice, room, conn, sends
         finally:
             await conn.close()
+
+
+async def test_sends_in_flight_survive_their_gateway_dying(own_cluster: LocalCluster) -> None:
+    cluster = own_cluster
+    tag = secrets.token_hex(3)
+    async with _alice_live(cluster, tag, http_dc=0, live_dc=0) as (alice, room, conn, sends):
+        first_ack = asyncio.Event()
+        conn.on_ack(lambda frame: first_ack.set())
+        ids = [f"{tag}-{i:03}" for i in range(60)]  # the send burst: none is rate-limited
+        tasks = [asyncio.create_task(alice.send(room, f"m{i}", cid)) for i, cid in enumerate(ids)]
+        # At the first ack the rest are queued behind it (group commit writes them next).
+        await asyncio.wait_for(first_ack.wait(), 20)
+        assert sends.pending, "sends are still in flight when the gateway dies"
+        cluster.kill_gateway(cluster.config.dcs[0].name)
+        results = await asyncio.wait_for(asyncio.gather(*tasks), 60)
+        assert sends.resent > 0, "unacknowledged sends went again on the new connection"
+        assert conn.current != 0 and conn.state is LiveState.LIVE
+        seqs = [r.message.room_seq for r in results]
+        assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+        stored = await stored_ids(cluster.config.dcs[1].http_url, alice.token or "", room)
+        assert stored == ids, "every message stored exactly once, in the order sent"
 
 
 async def test_sends_given_while_the_connection_is_down_wait_behind_the_unacknowledged(
@@ -366,38 +379,26 @@ async def test_sends_given_while_the_connection_is_down_wait_behind_the_unacknow
     """The gateway freezes with a burst of sends unread on its socket, then dies: sends given
     while the client reconnects must land after the burst, not overtake it over HTTP."""
     cluster = own_cluster
-    urls = [d.http_url for d in cluster.config.dcs]
     tag = secrets.token_hex(3)
     # Her HTTP calls go to dc3, her live connection to dc2: HTTP has no failover to wait for.
-    async with Client(urls, preferred=2, retry_deadline=60) as alice, Client(urls, preferred=2) as bob:
-        for c, name in ((alice, f"da_{tag}"), (bob, f"db_{tag}")):
-            await c.register(name, "correct horse")
-            await c.login(name, "correct horse")
-        assert bob.user
-        room = (await alice.create_group("down", [bob.user.username])).room_id
-        conn = live(cluster, alice, 1)
-        sends = alice.use_live(conn)
-        try:
-            await asyncio.wait_for(conn.live.wait(), 20)
-            os.killpg(cluster.gateways["dc2"].pid, signal.SIGSTOP)  # the burst stays unread
-            burst = [f"{tag}-{i:02}" for i in range(10)]
-            tasks = [asyncio.create_task(alice.send(room, f"m{i}", cid)) for i, cid in enumerate(burst)]
+    async with _alice_live(cluster, tag, http_dc=2, live_dc=1) as (alice, room, conn, sends):
+        os.killpg(cluster.gateways["dc2"].pid, signal.SIGSTOP)  # the burst stays unread
+        burst = [f"{tag}-{i:02}" for i in range(10)]
+        tasks = [asyncio.create_task(alice.send(room, f"m{i}", cid)) for i, cid in enumerate(burst)]
 
-            async def given() -> bool:
-                return len(sends.pending) == len(burst)
+        async def given() -> bool:
+            return len(sends.pending) == len(burst)
 
-            await eventually(given, what="the burst given to the frozen gateway's socket")
-            gone = asyncio.Event()
-            conn.on_change(lambda state, dc: gone.set() if state is LiveState.BACKOFF else None)
-            cluster.kill_gateway("dc2")
-            await asyncio.wait_for(gone.wait(), 20)  # it reconnects elsewhere within ~0.1 s
-            later = [f"{tag}-{i:02}" for i in range(10, 15)]
-            tasks += [asyncio.create_task(alice.send(room, f"m{i}", cid)) for i, cid in enumerate(later, 10)]
-            await asyncio.wait_for(asyncio.gather(*tasks), 60)
-            stored = await stored_ids(urls[2], alice.token or "", room)
-            assert stored == burst + later, "the sends given while down stored after the burst"
-        finally:
-            await conn.close()
+        await eventually(given, what="the burst given to the frozen gateway's socket")
+        gone = asyncio.Event()
+        conn.on_change(lambda state, dc: gone.set() if state is LiveState.BACKOFF else None)
+        cluster.kill_gateway("dc2")
+        await asyncio.wait_for(gone.wait(), 20)  # it reconnects elsewhere within ~0.1 s
+        later = [f"{tag}-{i:02}" for i in range(10, 15)]
+        tasks += [asyncio.create_task(alice.send(room, f"m{i}", cid)) for i, cid in enumerate(later, 10)]
+        await asyncio.wait_for(asyncio.gather(*tasks), 60)
+        stored = await stored_ids(cluster.config.dcs[2].http_url, alice.token or "", room)
+        assert stored == burst + later, "the sends given while down stored after the burst"
 
 
 def test_ack_frames_decode_as_the_http_answer() -> None:
