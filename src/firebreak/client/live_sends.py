@@ -22,6 +22,7 @@ import asyncio
 import itertools
 import math
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -41,6 +42,10 @@ T = TypeVar("T")
 #: Statuses after which the command goes over HTTP instead (the transport fails over to another DC).
 _ELSEWHERE = {502, 503, 504}
 _BACKOFF = Backoff(first_s=0.05, max_s=1.0)
+#: Commands written on a connection and not yet answered, at most: the gateway's
+#: ``ws_commands_in_flight`` (docs/LIMITS.md), past which it answers 429 ``too_many_commands``, and
+#: a command refused so and asked again would land after later ones. The rest wait here, in order.
+MAX_IN_FLIGHT = 100
 #: How long commands wait for a live connection again before they go over HTTP instead: a few
 #: reconnect attempts (the live connection's backoff tops out at 1 s), well under a send's deadline.
 WAIT_FOR_CONNECTION_S = 5.0
@@ -58,6 +63,8 @@ class _Pending:
     #: Told at once when the command is handed back to go over HTTP (client/room_order.py).
     handed_back: Callable[[], None] | None = None
     written_at: list[float] = field(default_factory=list)
+    #: The connection (LiveSends' count of them) it is written on and unanswered, else -1.
+    on: int = -1
 
     def hand_back(self, ack: RawAck | None) -> None:
         if self.handed_back is not None:
@@ -68,13 +75,25 @@ class _Pending:
 class LiveSends:
     """Commands over one LiveConnection (see the module's docstring)."""
 
-    def __init__(self, live: LiveConnection, *, wait_for_connection_s: float = WAIT_FOR_CONNECTION_S) -> None:
+    def __init__(
+        self,
+        live: LiveConnection,
+        *,
+        wait_for_connection_s: float = WAIT_FOR_CONNECTION_S,
+        max_in_flight: int = MAX_IN_FLIGHT,
+    ) -> None:
         self._live = live
         self._wait_for_connection_s = wait_for_connection_s
+        self._max_in_flight = max_in_flight
         self._hand_over: asyncio.TimerHandle | None = None
         self._refs = itertools.count(1)
         #: ref -> the command waiting for its ack, in the order given (dicts keep it).
         self.pending: dict[str, _Pending] = {}
+        #: Connections that went live so far; commands written on the current one and unanswered.
+        self._connection = 0
+        self._on_wire = 0
+        #: Refs of pending commands not written on the current connection yet, in the order given.
+        self._unwritten: deque[str] = deque()
         #: Commands acknowledged, and written again on a new connection (for tests and status lines).
         self.acked = 0
         self.resent = 0
@@ -159,8 +178,8 @@ class LiveSends:
         ref = str(next(self._refs))
         answer: asyncio.Future[RawAck | None] = asyncio.get_running_loop().create_future()
         pending = self.pending[ref] = _Pending(encode_command(make(ref)), answer, on_retry, handed_back)
-        if self.ready:
-            self._write(pending)
+        self._unwritten.append(ref)
+        self._write_waiting()
         try:
             timeout = None if math.isinf(end) else max(0.0, end - time.monotonic())
             ack = await asyncio.wait_for(asyncio.shield(answer), timeout)
@@ -168,14 +187,32 @@ class LiveSends:
             raise Unreachable("no acknowledgement on the live connection in time") from exc
         finally:
             self.pending.pop(ref, None)
+            self._answered(pending)
         if ack is None:
             raise UseHttp("the live connection ended")
         return ack
+
+    def _write_waiting(self) -> None:
+        """Writes the commands that wait, in order, while the connection is live and has room."""
+        while self._unwritten and self.ready and self._on_wire < self._max_in_flight:
+            pending = self.pending.get(self._unwritten.popleft())
+            if pending is not None and not pending.answer.done():
+                self._write(pending)
+
+    def _answered(self, pending: _Pending) -> None:
+        """Its ack came (or it left): its place on the connection goes to the next that waits."""
+        if pending.on == self._connection:
+            pending.on = -1
+            self._on_wire -= 1
+            self._write_waiting()
 
     def _write(self, pending: _Pending) -> None:
         ws = self._live.ws
         if ws is None:
             return
+        self.resent += bool(pending.written_at)
+        pending.on = self._connection
+        self._on_wire += 1
         pending.written_at.append(time.monotonic())
         # websockets writes a text frame synchronously when send() starts, so tasks started in
         # this order write in this order; a write into a lost connection is simply repeated
@@ -188,9 +225,11 @@ class LiveSends:
             self._hand_over.cancel()
             self._hand_over = None
         if state is LiveState.LIVE:
-            for pending in list(self.pending.values()):
-                self.resent += bool(pending.written_at)
-                self._write(pending)
+            # A new connection: everything unanswered is written again, in order, as room allows.
+            self._connection += 1
+            self._on_wire = 0
+            self._unwritten = deque(ref for ref, pending in self.pending.items() if not pending.answer.done())
+            self._write_waiting()
         elif state is LiveState.BACKOFF:
             lost = Unreachable("the live connection was lost; unacknowledged commands go again on the next")
             for pending in self.pending.values():
@@ -221,6 +260,7 @@ class LiveSends:
                 pending.hand_back(ack)  # the caller sends it over HTTP (_call)
             else:
                 pending.answer.set_result(ack)
+            self._answered(pending)
 
 
 def _ignore_failure(task: asyncio.Future[None]) -> None:

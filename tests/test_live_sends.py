@@ -1,10 +1,13 @@
-"""client/live_sends.py: commands waiting for a live connection that does not come back in time
-go back to their callers, in the order given, to be sent over HTTP; the client then keeps each
-room's order there (client/room_order.py)."""
+"""client/live_sends.py against a stand-in connection: at most ``max_in_flight`` commands are
+written and unanswered at a time, the rest written in order as acks come (on a new connection
+too); commands waiting for a live connection that does not come back in time go back to their
+callers, in the order given, to be sent over HTTP (the client keeps each room's order there:
+client/room_order.py)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from typing import cast
 
@@ -12,6 +15,8 @@ import pytest
 
 from firebreak.client.live import LiveConnection, LiveState
 from firebreak.client.live_sends import LiveSends, UseHttp
+from firebreak.wire.commands import ok_ack
+from firebreak.wire.views import MessageView, SendResult
 
 
 class _Socket:
@@ -39,19 +44,56 @@ class _Live:
         self.ws: _Socket | None = _Socket()
         self.current = 0
         self._listeners: list[Callable[[LiveState, int], None]] = []
+        self._ack_listeners: list[Callable[[bytes | str], None]] = []
 
     def on_change(self, listener: Callable[[LiveState, int], None]) -> None:
         self._listeners.append(listener)
 
     def on_ack(self, listener: Callable[[bytes | str], None]) -> None:
-        pass
+        self._ack_listeners.append(listener)
 
     def change(self, state: LiveState) -> None:
         self.state = state
-        if state is not LiveState.LIVE:
-            self.ws = None
+        self.ws = _Socket() if state is LiveState.LIVE else None
         for listener in self._listeners:
             listener(state, self.current)
+
+    def ack(self, ref: str) -> None:
+        view = MessageView(room_id="g_room", room_seq=int(ref), sender="u", client_id=f"c{ref}", text="hi",
+                           at=0, unread=1, p=0, seq=int(ref))  # fmt: skip
+        for listener in self._ack_listeners:
+            listener(ok_ack(ref, 201, SendResult(message=view, duplicate=False)))
+
+
+def _refs(socket: _Socket) -> list[str]:
+    return [json.loads(frame)["ref"] for frame in socket.sent]
+
+
+async def test_at_most_max_in_flight_are_written_and_the_rest_follow_in_order() -> None:
+    live = _Live()
+    sends = LiveSends(cast(LiveConnection, live), max_in_flight=2)
+    first = live.ws
+    assert first is not None
+    tasks = [asyncio.create_task(sends.send("g_room", f"c{i}", "hi", deadline_s=30)) for i in range(1, 6)]
+    await first.wrote(2)
+    assert _refs(first) == ["1", "2"], "two on the wire, three waiting"
+    live.ack("1")
+    await first.wrote(3)
+    assert _refs(first) == ["1", "2", "3"]
+    # A new connection: the unanswered go again, in order, two at a time.
+    live.change(LiveState.BACKOFF)
+    live.change(LiveState.LIVE)
+    second = live.ws
+    assert second is not None
+    await second.wrote(2)
+    assert _refs(second) == ["2", "3"]
+    for ref, written in (("2", 3), ("3", 4), ("4", 4), ("5", 4)):
+        live.ack(ref)
+        await second.wrote(written)
+    assert _refs(second) == ["2", "3", "4", "5"]
+    results = await asyncio.wait_for(asyncio.gather(*tasks), 5)
+    assert [r.message.client_id for r in results] == ["c1", "c2", "c3", "c4", "c5"]
+    assert sends.resent == 2, "the two written on the lost connection went again"
 
 
 async def test_commands_go_back_to_http_in_order_when_no_connection_comes_back() -> None:
