@@ -10,6 +10,7 @@ in across the two (client/room_order.py).
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Callable
 from urllib.parse import urlencode
@@ -149,11 +150,13 @@ class Client(FileCalls):
         ``math.inf``)."""
         body = SendBody(client_id=client_id or new_id(), text=text, attachments=attachments)
         path = f"/v1/rooms/{room_id}/messages"
+        write = self._room_write
+        over_http = functools.partial(
+            write, room_id, path, body, SendResult, deadline_s, on_retry, answer_headers=answer_headers
+        )
         sends = self.live_sends
         if sends is None:
-            return await self._room_write(
-                room_id, path, body, SendResult, deadline_s, on_retry, answer_headers=answer_headers
-            )
+            return await over_http()
         order = self._room_order
         place = order.join(room_id)
         try:
@@ -172,9 +175,7 @@ class Client(FileCalls):
                 except UseHttp:
                     pass  # this DC takes no writes now, or no connection: HTTP fails over
             await order.http_turn(place)
-            return await self._room_write(
-                room_id, path, body, SendResult, deadline_s, on_retry, answer_headers=answer_headers
-            )
+            return await over_http()
         finally:
             order.leave(place)
 
