@@ -1,10 +1,12 @@
 """Group commit (adapters/group_commit.py) against a log that records what it is asked to write:
 the first append goes alone, what queues behind it goes next as one batch in the order queued,
-a failed batch fails only its own appends, and each append learns its own sequence."""
+a failed batch fails what queued behind it too (telling each at once), and each append learns
+its own sequence."""
 
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 
 import pytest
 
@@ -52,20 +54,36 @@ async def test_what_queues_behind_a_write_goes_next_as_one_batch_in_order() -> N
     assert [ack.seq for ack in acks] == [1, 2, 3, 4, 5, 6]
 
 
-async def test_a_failed_batch_fails_its_own_appends_and_the_next_are_written() -> None:
+async def test_a_failed_batch_fails_what_queued_behind_it_and_later_appends_are_written() -> None:
     log = RecordingLog()
     log.gate.clear()
     group = GroupCommit(log)
-    first = group.append("rooms.0.a", b"m0", "id0")
+    told: list[str] = []
+    first = group.append("rooms.0.a", b"m0", "id0", lambda: told.append("m0"))
     await asyncio.sleep(0)
     log.fail_next = True
-    doomed = group.append("rooms.0.a", b"m1", "id1")
+    behind = [
+        group.append("rooms.0.a", f"m{i}".encode(), f"id{i}", partial(told.append, f"m{i}")) for i in (1, 2)
+    ]
+    seen_by_waiters: list[list[str]] = []
+
+    async def waiter() -> None:
+        with pytest.raises(Unavailable):
+            await behind[1]
+        seen_by_waiters.append(list(told))
+
+    waiting = asyncio.create_task(waiter())
     log.gate.set()
     with pytest.raises(Unavailable):
         await first
-    with_later = group.append("rooms.0.a", b"m2", "id2")
-    assert (await doomed).seq == 1
-    assert (await with_later).seq == 2
+    later = group.append("rooms.0.a", b"m3", "id3")
+    for doomed in behind:
+        with pytest.raises(Unavailable):
+            await doomed
+    await waiting
+    assert seen_by_waiters == [["m0", "m1", "m2"]], "each failure told, in order, before any waiter runs"
+    assert (await later).seq == 1, "an append queued after the failure is written"
+    assert log.writes == [[b"m0"], [b"m3"]], "what queued behind the failed write was never sent"
 
 
 async def test_batches_are_cut_at_the_entry_limit() -> None:

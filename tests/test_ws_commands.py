@@ -13,13 +13,14 @@ from typing import cast
 import msgspec
 import pytest
 
+from firebreak.domain.send_order import SendOrder
 from firebreak.entrypoints.gateway.ws_commands import UNANSWERED_PER_COMMAND, LiveCommands
-from firebreak.errors import Unauthorized, Unavailable
+from firebreak.errors import Conflict, Unauthorized, Unavailable
 from firebreak.limits import Limits
 from firebreak.service.accounts import Accounts
 from firebreak.service.messages import Messages
 from firebreak.service.rooms import Rooms
-from firebreak.wire.commands import SendCommand, decode_ack, encode_command
+from firebreak.wire.commands import EARLIER_SEND_FAILED, SendCommand, decode_ack, encode_command
 from firebreak.wire.views import MessageView, SendResult
 
 
@@ -40,7 +41,12 @@ class _Messages:
         self.queued: list[str] = []
         self._appends: list[asyncio.Future[None]] = []
 
-    async def queue_send(self, me: str, room_id: str, client_id: str, text: str) -> Awaitable[SendResult]:
+    async def queue_send(
+        self, me: str, room_id: str, client_id: str, text: str, order: SendOrder | None = None
+    ) -> Awaitable[SendResult]:
+        # As Messages.queue_send: the connection's held sends keep the later ones back.
+        if order is not None and not order.may_take(room_id, client_id, lambda _: False):
+            raise Conflict("an earlier send was not taken", code=EARLIER_SEND_FAILED)
         self.queued.append(client_id)
         appended = asyncio.get_running_loop().create_future()
         self._appends.append(appended)
@@ -136,6 +142,46 @@ async def test_one_rooms_sends_overlap_in_order_and_the_cap_refuses_the_rest() -
     acks = [msgspec.json.decode(frame) for frame in written[20:]]
     assert sorted(a["ref"] for a in acks) == sorted(f"r{i}" for i in range(cap))
     assert all(a["status"] == 201 for a in acks)
+
+
+async def test_a_send_refused_on_arrival_holds_the_rooms_later_sends_not_the_earlier() -> None:
+    """The cap refuses c100-c102 while c0-c99 still wait to start: those are taken, and the
+    room's sends after the refused ones are taken only once these come again, oldest first."""
+    cap = Limits().ws_commands_in_flight
+    messages = _Messages()
+    written: list[bytes] = []
+
+    async def write(frame: bytes) -> None:
+        written.append(frame)
+
+    def take(ref: str, client_id: str) -> None:
+        connection.take(
+            encode_command(SendCommand(ref=ref, room_id="g_room", client_id=client_id, text="hi"))
+        )
+
+    connection = _commands(messages).connection("token", write, None, _Session())
+    for i in range(cap + 3):
+        take(f"r{i}", f"c{i}")
+    await _until(lambda: len(messages.queued) == cap and len(written) == 3, "the first cap queued")
+    messages.finish()
+    await _until(lambda: len(written) == cap + 3, "every queued send acknowledged")
+    assert messages.queued == [f"c{i}" for i in range(cap)], "the ones ahead of the refused are taken"
+
+    def answers() -> dict[str, tuple[int, str | None]]:
+        return {ack.ref: (ack.status, ack.code) for ack in map(decode_ack, written)}
+
+    take("new", f"c{cap + 3}")
+    take("again-101", f"c{cap + 1}")
+    await _until(lambda: len(written) == cap + 5, "both answered")
+    held = (409, EARLIER_SEND_FAILED)
+    assert answers()["new"] == held, "a new send waits for the refused ones"
+    assert answers()["again-101"] == held, "a refused one waits for the older refused ones"
+    for k in (cap, cap + 1, cap + 2, cap + 3):
+        take(f"again-{k}", f"c{k}")
+        await _until(lambda k=k: len(messages.queued) == k + 1, f"c{k} taken")
+        messages.finish()
+    await _until(lambda: len(written) == cap + 9, "the resends acknowledged")
+    assert messages.queued[cap:] == [f"c{k}" for k in range(cap, cap + 4)], "taken in the order first sent"
 
 
 async def test_a_client_that_sends_and_does_not_read_is_given_up_on() -> None:

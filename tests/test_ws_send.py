@@ -27,6 +27,7 @@ from firebreak.bench.wire import WireWebSocket, close_websocket, open_websocket
 from firebreak.client import Client, LiveState
 from firebreak.client.live import LiveConnection
 from firebreak.client.live_sends import LiveSends
+from firebreak.domain.send_order import SendOrder
 from firebreak.entrypoints.gateway.boundary import error_response
 from firebreak.entrypoints.gateway.ws_commands import LiveCommands
 from firebreak.errors import Unavailable
@@ -35,7 +36,7 @@ from firebreak.localcluster import LocalCluster
 from firebreak.service.accounts import Accounts
 from firebreak.service.messages import Messages
 from firebreak.service.rooms import Rooms
-from firebreak.wire.commands import SendCommand, decode_ack
+from firebreak.wire.commands import EARLIER_SEND_FAILED, SendCommand, decode_ack
 from tests.conftest import SHARED_LIMITS
 from tests.helpers import ClientFactory, cluster_config, eventually, history_ids, live, local_cluster, user
 
@@ -241,17 +242,97 @@ async def test_a_flood_is_refused_clearly_and_rate_limited_as_over_http(
         sock.write(*(send(f"f{i}", room, f"{tag}-{i}") for i in range(n)))
         acks = await sock.answers([f"f{i}" for i in range(n)], within_s=60)
         codes = {a.get("code") for a in acks}
-        assert codes <= {None, "rate_limited", "too_many_commands"}, codes
+        assert codes <= {None, "rate_limited", "too_many_commands", EARLIER_SEND_FAILED}, codes
         for ack in acks:
             if ack["status"] == 429:
                 assert ack["retry_after_s"] >= 1 and ack["message"]
         sent = [a for a in acks if a["status"] == 201]
         limited = [a for a in acks if a.get("code") == "rate_limited"]
         assert len(sent) <= SHARED_LIMITS.send_burst + 20 and limited, "the send allowance applies"
+        taken = [i for i, a in enumerate(acks) if a["status"] == 201]
+        assert taken == list(range(len(taken))), "none taken after the first refused: order is kept"
         stored = await stored_ids(cluster.config.dcs[0].http_url, alice.token, room)
-        assert stored == [f"{tag}-{i}" for i, a in enumerate(acks) if a["status"] == 201]
+        assert stored == [f"{tag}-{i}" for i in taken]
     finally:
         sock.close()
+
+
+async def test_refused_sends_sent_again_in_any_order_land_in_the_order_first_sent(
+    cluster: LocalCluster, make_client: ClientFactory
+) -> None:
+    """A burst past the send allowance on one socket; the refused sends are written again, newest
+    first, until all are taken: the room's log holds them once each, in the order first sent."""
+    alice, bob = await user(make_client, 0), await user(make_client, 0)
+    assert alice.token and bob.user
+    room = (await alice.open_direct(bob.user.username)).room_id
+    sock = await Socket.open(cluster, 0, alice.token)
+    try:
+        tag = secrets.token_hex(3)
+        ids = [f"{tag}-{i:03}" for i in range(SHARED_LIMITS.send_burst + 40)]
+        latest = {cid: f"a0-{i}" for i, cid in enumerate(ids)}  # each id's last ref
+        sock.write(*(send(ref, room, cid) for cid, ref in latest.items()))
+        rounds = 0
+
+        async def all_taken() -> bool:
+            nonlocal rounds
+            acks = sock.acks()
+            if any(ref not in acks for ref in latest.values()):
+                return False
+            refused = [cid for cid, ref in latest.items() if acks[ref]["status"] not in (200, 201)]
+            for cid in refused:
+                assert acks[latest[cid]]["code"] in ("rate_limited", EARLIER_SEND_FAILED), acks[latest[cid]]
+            rounds += 1
+            for cid in reversed(refused):
+                latest[cid] = f"a{rounds}-{cid}"
+                sock.write(send(latest[cid], room, cid))
+            return not refused
+
+        await eventually(all_taken, within_s=60, what="every send taken")
+        assert rounds > 1, "some sends were refused and sent again"
+        stored = await stored_ids(cluster.config.dcs[0].http_url, alice.token, room)
+        assert stored == ids, "stored once each, in the order first sent"
+    finally:
+        sock.close()
+
+
+async def test_the_client_keeps_a_rooms_order_through_refusals(
+    cluster: LocalCluster, make_client: ClientFactory
+) -> None:
+    """More sends at once than the send allowance takes, then more given one by one while the
+    refused ones wait to be asked again (each may find a token the refill left): the client
+    library asks again for the refused ones (429, then 409 ``earlier_send_failed`` for those
+    behind them) and the room gets them all in the order given."""
+    alice, bob = await user(make_client, 0), await user(make_client, 1)
+    assert bob.user
+    room = (await alice.open_direct(bob.user.username)).room_id
+    conn = live(cluster, alice, 0)
+    sends = alice.use_live(conn)
+    try:
+        await asyncio.wait_for(conn.live.wait(), 20)
+        refusals: list[str] = []
+        tag = secrets.token_hex(4)
+        ids = [f"lib-{tag}-{i:03}" for i in range(SHARED_LIMITS.send_burst + 40)]
+
+        def heard(exc: Exception) -> None:
+            refusals.append(getattr(exc, "code", ""))
+
+        def give(i: int) -> asyncio.Task[object]:
+            return asyncio.create_task(alice.send(room, f"m{i}", ids[i], on_retry=heard))
+
+        tasks = [give(i) for i in range(SHARED_LIMITS.send_burst + 20)]
+
+        async def all_given() -> bool:  # one more each poll (~50 ms: about one token's refill)
+            if len(tasks) < len(ids):
+                tasks.append(give(len(tasks)))
+            return len(tasks) == len(ids)
+
+        await eventually(all_given, what="the later sends given one by one")
+        await asyncio.wait_for(asyncio.gather(*tasks), 90)
+        assert "rate_limited" in refusals and sends.acked >= len(ids)
+        stored = await stored_ids(cluster.config.dcs[0].http_url, alice.token or "", room)
+        assert stored == ids, "stored once each, in the order given"
+    finally:
+        await conn.close()
 
 
 async def test_the_client_sends_over_its_live_connection(
@@ -311,13 +392,15 @@ async def test_a_refused_command_is_answered_as_the_http_send() -> None:
         metrics=metrics,
     )
     command = SendCommand(ref="r", room_id="g_x", client_id="c", text="hi")
-    ack = decode_ack(await (await commands.start("token", command, 0.0)))
+    order = SendOrder(10)
+    ack = decode_ack(await (await commands.start("token", command, 0.0, order)))
     answer = error_response(503, "dc_cut_off", "dc1 is cut off from the log", {"retry-after": "3"})
     body = json.loads(bytes(answer.body))["error"]
     assert (ack.status, ack.code, ack.message) == (answer.status_code, body["code"], body["message"])
     assert ack.retry_after_s == int(answer.headers["retry-after"])
     assert asked == [True], "a command is a write: a cut-off DC refuses it"
     assert metrics.failed == ["dc_cut_off"], "counted as a failed send, as over HTTP"
+    assert order.holding("g_x") == 1, "the refused send holds the room's later sends on the connection"
 
 
 @pytest.fixture(scope="module")

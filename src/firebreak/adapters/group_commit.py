@@ -11,7 +11,11 @@ before: a room with one send at a time sees plain appends, and nothing waits lon
 Order: entries reach the subject in the order :meth:`GroupCommit.append` was called, so a caller
 that queues its sends one after another (a connection's pipelined sends to one room) keeps their
 order in the log. A batch that fails (no quorum until the write deadline, this DC cut off) fails
-every append in it; the ones queued after it are still written, as after a failed single append.
+every append in it and every append queued behind it, which the log has not seen: written now,
+they would land ahead of the failed ones, which their senders send again (the log is as likely
+to refuse them as the failed batch). Appends queued from then on are written as usual. Each
+failed append's ``on_failure`` is called at once, before any other task runs, so its sender
+(domain/send_order.py) takes no later send of the room ahead of it.
 
 Batches carry no message ids (JetStream refuses them in atomic batches): a batch sent again after
 a lost acknowledgement may be stored twice, and the projection's durable check (room, sender,
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -45,6 +50,7 @@ class _Entry:
     data: bytes
     msg_id: str
     done: asyncio.Future[AppendAck]
+    on_failure: Callable[[], None] | None
 
 
 class GroupCommit:
@@ -56,10 +62,13 @@ class GroupCommit:
         self._queues: dict[str, deque[_Entry]] = {}
         self._writers: set[asyncio.Task[None]] = set()
 
-    def append(self, subject: str, data: bytes, msg_id: str) -> asyncio.Future[AppendAck]:
+    def append(
+        self, subject: str, data: bytes, msg_id: str, on_failure: Callable[[], None] | None = None
+    ) -> asyncio.Future[AppendAck]:
         """Queues ``data`` for ``subject``; the future gives its acknowledgement.
 
-        Queued at once, without waiting: the order of calls is the order in the log."""
+        Queued at once, without waiting: the order of calls is the order in the log. If the append
+        fails, ``on_failure`` is called when it does, before its future's waiters run."""
         done: asyncio.Future[AppendAck] = asyncio.get_running_loop().create_future()
         queue = self._queues.get(subject)
         if queue is None:
@@ -67,7 +76,7 @@ class GroupCommit:
             writer = asyncio.create_task(self._write(subject, queue))
             self._writers.add(writer)
             writer.add_done_callback(self._writers.discard)
-        queue.append(_Entry(subject, data, msg_id, done))
+        queue.append(_Entry(subject, data, msg_id, done, on_failure))
         return done
 
     async def _write(self, subject: str, queue: deque[_Entry]) -> None:
@@ -79,7 +88,12 @@ class GroupCommit:
                 try:
                     acks = await self._append(batch)
                 except Exception as exc:  # every caller gets the error its append would have raised
-                    for entry in batch:
+                    failed = (*batch, *queue)
+                    queue.clear()
+                    for entry in failed:
+                        if entry.on_failure is not None:
+                            entry.on_failure()
+                    for entry in failed:
                         if not entry.done.done():
                             entry.done.set_exception(exc)
                     continue

@@ -10,7 +10,9 @@ is live again within ``wait_for_connection_s`` (every other DC refusing the WebS
 that lets only HTTP through), the pending commands are handed back to their callers, in order,
 to go over HTTP (client.py keeps each room's order there: client/room_order.py).
 
-An ack answers as the HTTP request would: 429 is asked again after its ``retry_after_s``; a
+An ack answers as the HTTP request would: 429 is asked again after its ``retry_after_s``, and
+409 ``earlier_send_failed`` (a send of the room before it was refused and is being asked again:
+the gateway takes the room's sends in order) after a backoff; a
 502/503/504 (this DC cannot take writes now: draining, catching up, cut off from the log) and a
 connection that ended for good (CLOSED) hand the command back to the caller, which sends it over
 HTTP with its failover (client.py); other errors raise :class:`~firebreak.client.transport.ApiError`.
@@ -34,7 +36,15 @@ from firebreak.client.transport import ApiError, TryAgain, Unreachable
 from firebreak.errors import FirebreakError
 from firebreak.retry import Backoff
 from firebreak.retry import retry as retry_helper
-from firebreak.wire.commands import Command, RawAck, ReadCommand, SendCommand, decode_ack, encode_command
+from firebreak.wire.commands import (
+    EARLIER_SEND_FAILED,
+    Command,
+    RawAck,
+    ReadCommand,
+    SendCommand,
+    decode_ack,
+    encode_command,
+)
 from firebreak.wire.views import ReadResult, SendResult
 
 T = TypeVar("T")
@@ -143,7 +153,8 @@ class LiveSends:
             ack = await self._command(make, end, on_retry, handed_back)
             if ack.status < 300 and len(ack.result):
                 return msgspec.json.decode(ack.result, type=type)
-            error = (TryAgain if ack.status == 429 else ApiError)(
+            again = ack.status == 429 or ack.code == EARLIER_SEND_FAILED
+            error = (TryAgain if again else ApiError)(
                 ack.message or "", code=ack.code, status=ack.status, retry_after_s=ack.retry_after_s
             )
             if ack.status in _ELSEWHERE:

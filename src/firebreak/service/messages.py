@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
+from functools import partial
 
 from firebreak.adapters.group_commit import GroupCommit
 from firebreak.adapters.nats_log import AppendAck, Log
@@ -15,12 +16,14 @@ from firebreak.config import Config
 from firebreak.domain import events as ev
 from firebreak.domain.files import check_attachments
 from firebreak.domain.ids import message_dedupe_id, partition_of, room_stream, room_subject
+from firebreak.domain.send_order import SendOrder
 from firebreak.domain.validation import check_client_id, check_message_text
 from firebreak.errors import BadRequest, Conflict
 from firebreak.service.accounts import now_ms
 from firebreak.service.ratelimit import Admission, WriteLimiter
 from firebreak.service.room_queries import RoomQueries, message_view, unknown_room
 from firebreak.service.sync import Freshness
+from firebreak.wire.commands import EARLIER_SEND_FAILED
 from firebreak.wire.views import SendResult
 
 
@@ -61,12 +64,20 @@ class Messages:
         return await (await self.queue_send(me, room_id, client_id, text, attachments))
 
     async def queue_send(
-        self, me: str, room_id: str, client_id: str, text: str, attachments: list[str] | None = None
+        self,
+        me: str,
+        room_id: str,
+        client_id: str,
+        text: str,
+        attachments: list[str] | None = None,
+        order: SendOrder | None = None,
     ) -> Awaitable[SendResult]:
         """Checks a send and queues its append (group commit, adapters/group_commit.py); the
         answer comes from the awaitable, which the caller must await. Sends queued one after
         another reach the room's log in that order, so a connection may have the next one of the
-        same room checked and queued while this one is still being written."""
+        same room checked and queued while this one is still being written. With ``order`` (the
+        connection's, domain/send_order.py) a send behind one of the room's that was not taken
+        is refused (409 ``earlier_send_failed``), and a failed append holds the later ones."""
         files = tuple(attachments or ())
         self._check_message(client_id, text, files)
         # Best effort: a client id already used in another room is refused (409). The log's rules
@@ -90,15 +101,27 @@ class Messages:
             await self._views.member_room(room_id, me)
             if files:
                 await self._files_of_room(room_id, files)
+            # Checked with nothing awaited before the append: a failure of the room's earlier
+            # append that is seen after this check holds this one back through group commit.
+            if order is not None and not order.may_take(room_id, client_id, partial(self._stored, me)):
+                raise Conflict(
+                    f"an earlier send to this room on this connection was not taken: send it (and any"
+                    f" other refused one) again first, oldest first; {order.holding(room_id)} wait",
+                    code=EARLIER_SEND_FAILED,
+                )
             appending = self._appends.append(
                 room_subject(room_id, self._partitions),
                 ev.encode(event),
                 message_dedupe_id(room_id, me, client_id),
+                None if order is None else partial(order.refused, room_id, client_id),
             )
         except BaseException:
             admission.release()
             raise
         return self._sent_when_applied(admission, appending, me, room_id, client_id)
+
+    def _stored(self, me: str, client_id: str) -> bool:
+        return self._q.message_by_client_id(me, client_id) is not None
 
     async def _sent_when_applied(
         self,

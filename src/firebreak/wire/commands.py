@@ -24,6 +24,10 @@ import msgspec
 
 T = TypeVar("T")
 
+#: The 409 code of a send refused because an earlier send of the same room on the same connection
+#: was not taken and has not come again (domain/send_order.py): send that one again first.
+EARLIER_SEND_FAILED = "earlier_send_failed"
+
 
 class SendCommand(msgspec.Struct, tag_field="kind", tag="send", forbid_unknown_fields=True, frozen=True):
     """One message, as ``POST /v1/rooms/{room_id}/messages`` with body {client_id, text}."""

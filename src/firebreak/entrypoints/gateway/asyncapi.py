@@ -156,7 +156,10 @@ def asyncapi_document(limits: Limits, version: str) -> dict[str, Any]:
         ),
         "readAck": _message("ack", "A read's answer: status 200 and the HTTP answer's body.", "ReadAck"),
         "errorAck": _message(
-            "ack", "A refused command: the HTTP status, code and message it would get.", "ErrorAck"
+            "ack",
+            "A refused command: the HTTP status, code and message it would get; or 409"
+            " earlier_send_failed, a send behind one of its room's refused on this connection.",
+            "ErrorAck",
         ),
     }
     channel = {"$ref": "#/channels/live"}

@@ -17,6 +17,10 @@ may come in any order, and an ack may come before or after the ``event`` frame o
 message (the event is written when this DC applies it, the ack after that but through another
 path); clients match acks by ``ref`` and their own messages by ``client_id``.
 
+A send that is not taken (429, 502/503/504, or its append failing) holds the room's later sends
+on this connection: they are refused with 409 ``earlier_send_failed`` until the refused ones come
+again, oldest first (domain/send_order.py), so that sending them again keeps the room's order.
+
 When the connection ends, commands not yet started are dropped and running ones finish without an
 ack: the client resends every unacknowledged command, with the same client_id, on its next
 connection, and gets the first result back (duplicate: true where the first one went through).
@@ -37,8 +41,9 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
+from firebreak.domain.send_order import SendOrder
 from firebreak.entrypoints.gateway.boundary import decode_body
 from firebreak.errors import FirebreakError, RateLimited, TooLarge
 from firebreak.limits import Limits
@@ -56,6 +61,8 @@ log = logging.getLogger(__name__)
 #: what one read of a client that does read can bring (a burst of refusals answered while the socket
 #: is paused for a moment), small in memory (~150 bytes each).
 UNANSWERED_PER_COMMAND = 10
+#: Statuses of a send refused for now, sent again by its client: the room's later sends wait for it.
+_NOT_TAKEN = frozenset({429, 502, 503, 504})
 
 WriteFrame = Callable[[bytes], Awaitable[None]]
 WriteFrameNow = Callable[[bytes], bool]
@@ -109,10 +116,11 @@ class LiveCommands:
         client stops reading while it sends."""
         return CommandConnection(self, token, write, write_now, session)
 
-    async def start(self, token: str, command: Command, started: float) -> Awaitable[bytes]:
+    async def start(self, token: str, command: Command, started: float, order: SendOrder) -> Awaitable[bytes]:
         """Runs ``command`` until its place in the log is fixed (a send: checked and queued,
         service/messages.py's ``queue_send``; a read: done); the awaitable gives its ack frame, what
-        its HTTP request would have answered. It must be awaited."""
+        its HTTP request would have answered. It must be awaited. ``order`` holds the connection's
+        sends that were not taken."""
         try:
             refused = self._refusal(True)
             if refused is not None:
@@ -120,12 +128,14 @@ class LiveCommands:
             me = self._accounts.authenticate(token).user_id
             if isinstance(command, SendCommand):
                 sending = await self._messages.queue_send(
-                    me, command.room_id, command.client_id, command.text
+                    me, command.room_id, command.client_id, command.text, order=order
                 )
                 return self._sent(command, sending, started)
             read = await self._rooms.mark_read(me, command.room_id, command.up_to)
             return _ready(ok_ack(command.ref, 200, read))
         except FirebreakError as exc:
+            if isinstance(command, SendCommand) and exc.status in _NOT_TAKEN:
+                order.refused(command.room_id, command.client_id)
             return _ready(self._failed(command, exc))
         except Exception:
             return _ready(self._crashed(command))
@@ -200,13 +210,16 @@ class CommandConnection:
         self._write_now = write_now
         self._session = session
         #: Commands waiting or running, per room; a room is here while its worker runs.
-        self._rooms: dict[str, deque[tuple[Command, float]]] = {}
+        self._rooms: dict[str, deque[tuple[Command, float | None]]] = {}
         self._in_flight = 0
         #: Answers the socket could not take at once, oldest first (one task writes them).
         self._unanswered: deque[bytes] = deque()
         self._workers: set[asyncio.Task[None]] = set()
         self._closed = False
         self._gave_up = False
+        #: Sends not taken, which hold their rooms' later ones (made at the first command: most
+        #: of 100,000 idle sockets never send).
+        self._order: SendOrder | None = None
 
     def take(self, frame: str | bytes) -> None:
         """Queues the command in ``frame``, or answers at once why it cannot run."""
@@ -218,35 +231,50 @@ class CommandConnection:
         except FirebreakError as exc:
             self._answer_now(self._commands.refuse(ref_of(frame), exc))
             return
+        queue = self._rooms.get(command.room_id)
         if self._in_flight >= self._commands.max_in_flight:
             too_many = RateLimited(
                 f"at most {self._commands.max_in_flight} commands unacknowledged per connection",
                 code="too_many_commands",
                 retry_after_s=1,
             )
+            if isinstance(command, SendCommand):
+                # It holds the room's later sends, from its turn: not the ones still ahead of it.
+                if queue is None:
+                    self._send_order().refused(command.room_id, command.client_id)
+                else:
+                    queue.append((command, None))
             self._answer_now(self._commands.refuse(command.ref, too_many))
             return
         self._in_flight += 1
-        queue = self._rooms.get(command.room_id)
         if queue is None:
             queue = self._rooms[command.room_id] = deque()
             self._spawn(self._work(command.room_id, queue))
         queue.append((command, started))
 
-    async def _work(self, room_id: str, queue: deque[tuple[Command, float]]) -> None:
+    async def _work(self, room_id: str, queue: deque[tuple[Command, float | None]]) -> None:
         """Starts ``room_id``'s commands in order, each once the one before has its place in the
-        log; their appends and acks overlap."""
+        log; their appends and acks overlap. An entry without a start time is a send refused on
+        arrival, which only takes its turn to be held."""
         try:
             while queue and not self._closed:
                 command, started = queue.popleft()
+                if started is None:
+                    self._send_order().refused(room_id, cast(SendCommand, command).client_id)
+                    continue
                 try:
-                    answer = await self._commands.start(self._token, command, started)
+                    answer = await self._commands.start(self._token, command, started, self._send_order())
                 except BaseException:
                     self._in_flight -= 1
                     raise
                 self._spawn(self._acknowledge(answer))
         finally:
             del self._rooms[room_id]
+
+    def _send_order(self) -> SendOrder:
+        if self._order is None:
+            self._order = SendOrder(UNANSWERED_PER_COMMAND * self._commands.max_in_flight)
+        return self._order
 
     async def _acknowledge(self, answer: Awaitable[bytes]) -> None:
         try:
