@@ -6,7 +6,7 @@ its own sequence."""
 from __future__ import annotations
 
 import asyncio
-from functools import partial
+from collections.abc import Callable
 
 import pytest
 
@@ -58,30 +58,34 @@ async def test_a_failed_batch_fails_what_queued_behind_it_and_later_appends_are_
     log = RecordingLog()
     log.gate.clear()
     group = GroupCommit(log)
-    told: list[str] = []
-    first = group.append("rooms.0.a", b"m0", "id0", lambda: told.append("m0"))
+    told: list[tuple[str, str]] = []
+
+    def tell(name: str) -> Callable[[BaseException], None]:
+        return lambda exc: told.append((name, str(exc)))
+
+    first = group.append("rooms.0.a", b"m0", "id0", tell("m0"))
     await asyncio.sleep(0)
     log.fail_next = True
-    behind = [
-        group.append("rooms.0.a", f"m{i}".encode(), f"id{i}", partial(told.append, f"m{i}")) for i in (1, 2)
-    ]
+    behind = [group.append("rooms.0.a", f"m{i}".encode(), f"id{i}", tell(f"m{i}")) for i in (1, 2)]
     seen_by_waiters: list[list[str]] = []
 
     async def waiter() -> None:
         with pytest.raises(Unavailable):
             await behind[1]
-        seen_by_waiters.append(list(told))
+        seen_by_waiters.append([name for name, _ in told])
 
     waiting = asyncio.create_task(waiter())
     log.gate.set()
-    with pytest.raises(Unavailable):
+    with pytest.raises(Unavailable, match="no quorum"):
         await first
     later = group.append("rooms.0.a", b"m3", "id3")
     for doomed in behind:
-        with pytest.raises(Unavailable):
+        with pytest.raises(Unavailable, match="not written") as refused:
             await doomed
+        assert refused.value.retry_after_s, "a 503 that says to send again"
     await waiting
     assert seen_by_waiters == [["m0", "m1", "m2"]], "each failure told, in order, before any waiter runs"
+    assert [error for _, error in told] == ["no quorum"] + [str(refused.value)] * 2
     assert (await later).seq == 1, "an append queued after the failure is written"
     assert log.writes == [[b"m0"], [b"m3"]], "what queued behind the failed write was never sent"
 

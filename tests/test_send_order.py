@@ -1,53 +1,102 @@
 """A connection's held sends (domain/send_order.py): once a room's send is not taken, the room's
-later sends are taken only after the refused ones come again, oldest first; other rooms go on."""
+sends that arrived after it are taken only once the refused ones have come again, in the order
+first sent, whatever order they come back in; other rooms go on; a send refused for good, a
+stored one, a lapse and the cap let the hold go."""
 
 from __future__ import annotations
 
 from firebreak.domain.send_order import SendOrder
+
+A, B = "g_" + "a" * 24, "g_" + "b" * 24
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 def _never(client_id: str) -> bool:
     return False
 
 
+def _order(max_held: int = 10, clock: _Clock | None = None) -> SendOrder:
+    return SendOrder(max_held, 30.0, clock or _Clock())
+
+
 def test_nothing_held_takes_everything() -> None:
-    order = SendOrder(10)
-    assert all(order.may_take("g_a", f"c{i}", _never) for i in range(5))
-    assert order.holding("g_a") == 0
+    order = _order()
+    assert all(order.may_take(A, f"c{i}", order.arrive(), _never) for i in range(5))
+    assert order.holding(A) == 0
 
 
-def test_the_refused_must_come_again_oldest_first_and_others_wait_behind_them() -> None:
-    order = SendOrder(10)
-    order.refused("g_a", "c1")
-    order.refused("g_a", "c2")
-    assert not order.may_take("g_a", "c3", _never), "a later send waits"
-    assert not order.may_take("g_a", "c2", _never), "a refused one waits for the older ones"
-    assert order.may_take("g_b", "x1", _never), "another room is not held"
-    assert order.may_take("g_a", "c1", _never)
-    assert not order.may_take("g_a", "c3", _never), "c2 is still held ahead of it"
-    assert order.may_take("g_a", "c2", _never)
-    assert order.may_take("g_a", "c3", _never), "c3 was held when refused: its turn now"
-    assert order.holding("g_a") == 0
-    assert order.may_take("g_a", "c4", _never)
+def test_the_refused_are_taken_in_the_order_first_sent_whatever_order_they_come_back_in() -> None:
+    order = _order()
+    first, second, third = order.arrive(), order.arrive(), order.arrive()
+    order.refused(A, "c2", second)
+    order.refused(A, "c1", first)  # its append failed after c2 was refused: it still goes first
+    assert not order.may_take(A, "c3", third, _never), "a later send waits"
+    assert not order.may_take(A, "c2", order.arrive(), _never), "c2 waits for c1, sent before it"
+    assert order.may_take(B, "x1", order.arrive(), _never), "another room is not held"
+    assert not order.may_take(A, "c3", order.arrive(), _never), "c3 is held behind c2"
+    assert order.may_take(A, "c1", order.arrive(), _never)
+    assert order.may_take(A, "c2", order.arrive(), _never)
+    assert order.may_take(A, "c3", order.arrive(), _never)
+    assert order.holding(A) == 0
+    assert order.may_take(A, "c4", order.arrive(), _never)
 
 
-def test_held_sends_stored_meanwhile_no_longer_hold_the_others() -> None:
-    order = SendOrder(10)
-    order.refused("g_a", "c1")
-    order.refused("g_a", "c2")
+def test_a_send_that_arrived_before_a_refused_one_still_goes() -> None:
+    order = _order()
+    earlier, later = order.arrive(), order.arrive()
+    order.refused(A, "c2", later)  # refused on arrival while c1 waited to start
+    assert order.may_take(A, "c1", earlier, _never)
+    assert order.holding(A) == 1
+
+
+def test_held_sends_stored_meanwhile_or_refused_for_good_no_longer_hold_the_others() -> None:
+    order = _order()
+    order.refused(A, "c1", order.arrive())
+    order.refused(A, "c2", order.arrive())
+    order.refused(A, "c3", order.arrive())
     over_http = {"c1"}
-    assert not order.may_take("g_a", "c3", over_http.__contains__)
-    assert order.holding("g_a") == 2, "c1 let go; c2 and now c3 held"
-    over_http.add("c2")
-    assert order.may_take("g_a", "c3", over_http.__contains__)
-    assert order.holding("g_a") == 0
+    assert not order.may_take(A, "c4", order.arrive(), over_http.__contains__)
+    assert order.holding(A) == 3, "c1 let go; c2, c3 and now c4 held"
+    order.settled(A, "c2")  # sent again and refused for good (say, 404): never stored
+    assert not order.may_take(A, "c4", order.arrive(), _never), "c3 is still held"
+    over_http.add("c3")
+    assert order.may_take(A, "c4", order.arrive(), over_http.__contains__)
+    assert order.holding(A) == 0
 
 
-def test_a_refused_send_is_held_once_and_at_most_max_held() -> None:
-    order = SendOrder(3)
-    for client_id in ("c1", "c1", "c2", "c3", "c4"):
-        order.refused("g_a", client_id)
-    assert order.holding("g_a") == 3
-    for client_id in ("c1", "c2", "c3"):
-        assert order.may_take("g_a", client_id, _never)
-    assert order.may_take("g_a", "c4", _never), "past the bound a refusal is not remembered"
+def test_a_hold_lapses_when_nothing_moves_for_the_lapse() -> None:
+    clock = _Clock()
+    order = _order(clock=clock)
+    order.refused(A, "c1", order.arrive())
+    order.refused(A, "c2", order.arrive())
+    clock.now += 29
+    assert order.may_take(A, "c1", order.arrive(), _never), "in time: c1 is taken and the hold moves on"
+    clock.now += 29
+    assert not order.may_take(A, "c3", order.arrive(), _never), "29 s since the hold last moved"
+    clock.now += 2
+    assert order.may_take(A, "c4", order.arrive(), _never), "31 s without c2: the client gave it up"
+    assert order.holding(A) == 0
+
+
+def test_at_most_max_held_across_rooms_and_ids_that_are_no_ids_are_not_held() -> None:
+    order = _order(max_held=3)
+    order.refused(A, "c1", order.arrive())
+    order.refused(A, "c1", order.arrive())
+    order.refused(B, "x1", order.arrive())
+    order.refused("g_nonsense", "y1", order.arrive())
+    order.refused(A, "c" * 65, order.arrive())
+    assert (order.holding(A), order.holding(B), order.holding("g_nonsense")) == (1, 1, 0)
+    order.refused(A, "c2", order.arrive())
+    order.refused(B, "x2", order.arrive())
+    assert (order.holding(A), order.holding(B)) == (2, 1), "the third is the last held"
+    assert order.may_take(A, "c1", order.arrive(), _never)
+    assert order.may_take(A, "c2", order.arrive(), _never)
+    assert order.may_take(B, "x1", order.arrive(), _never)
+    assert order.may_take(B, "x2", order.arrive(), _never), "past the cap a refusal is not remembered"

@@ -355,3 +355,54 @@ async def test_a_send_refused_429_on_the_socket_waits_as_told(pair: Pair) -> Non
     assert waited_ms >= 1900, f"asked again after {waited_ms:.0f} ms, not the 2 s the ack said"
     history = await bob.history(room.room_id)
     assert [m.text for m in history.messages].count("after the wait") == 1
+
+
+async def test_a_send_held_on_the_socket_goes_over_http(pair: Pair) -> None:
+    """409 ``earlier_send_failed`` on the socket: the message before went over HTTP to another DC
+    and the socket's DC has not applied it yet. The outbox (one message at a time) sends this
+    one over HTTP at once instead of marking it failed."""
+    alice, bob = pair.alice, pair.bob
+    await alice.reload()  # without what earlier tests patched into the page
+    await eventually(lambda: _has(alice, "#conn", "connected"), within_s=30, what="alice live")
+    room = await bob.open_direct(pair.alice_name)
+    await bob.send(room.room_id, "hello again from bob")
+    await open_room(alice, "Bob")
+    await eventually(lambda: _tail_is(alice, ["hello again from bob"]), what="the room open")
+    posted: list[str] = []
+
+    async def count(route: Route) -> None:
+        if route.request.method == "POST":
+            posted.append(route.request.url)
+        await route.continue_()
+
+    await alice.route("**/v1/rooms/*/messages", count)
+    # The socket's first send is answered 409 earlier_send_failed by the page itself.
+    await alice.evaluate(
+        """() => {
+            const send = WebSocket.prototype.send;
+            WebSocket.prototype.send = function (data) {
+                const text = String(data);
+                if (text.includes('"kind":"send"') && !window.heldOnce) {
+                    window.heldOnce = true;
+                    const ack = { kind: "ack", ref: JSON.parse(text).ref, status: 409,
+                                  code: "earlier_send_failed", message: "send the refused ones again first" };
+                    setTimeout(() => this.dispatchEvent(new MessageEvent("message",
+                                                        { data: JSON.stringify(ack) })), 0);
+                    return;
+                }
+                return send.call(this, data);
+            };
+        }"""
+    )
+    try:
+        await type_message(alice, "over http instead")
+        await eventually(
+            lambda: _sent_at_last(alice, ["hello again from bob", "over http instead"]),
+            within_s=30,
+            what="the message sent over HTTP",
+        )
+    finally:
+        await alice.unroute("**/v1/rooms/*/messages", count)
+    assert len(posted) == 1, "sent again over HTTP at once"
+    history = await bob.history(room.room_id)
+    assert [m.text for m in history.messages].count("over http instead") == 1

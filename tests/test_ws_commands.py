@@ -23,6 +23,8 @@ from firebreak.service.rooms import Rooms
 from firebreak.wire.commands import EARLIER_SEND_FAILED, SendCommand, decode_ack, encode_command
 from firebreak.wire.views import MessageView, SendResult
 
+ROOM = "g_" + "0" * 24
+
 
 @dataclass
 class _Identity:
@@ -42,10 +44,16 @@ class _Messages:
         self._appends: list[asyncio.Future[None]] = []
 
     async def queue_send(
-        self, me: str, room_id: str, client_id: str, text: str, order: SendOrder | None = None
+        self,
+        me: str,
+        room_id: str,
+        client_id: str,
+        text: str,
+        order: SendOrder | None = None,
+        arrival: int = 0,
     ) -> Awaitable[SendResult]:
         # As Messages.queue_send: the connection's held sends keep the later ones back.
-        if order is not None and not order.may_take(room_id, client_id, lambda _: False):
+        if order is not None and not order.may_take(room_id, client_id, arrival, lambda _: False):
             raise Conflict("an earlier send was not taken", code=EARLIER_SEND_FAILED)
         self.queued.append(client_id)
         appended = asyncio.get_running_loop().create_future()
@@ -126,9 +134,7 @@ async def test_one_rooms_sends_overlap_in_order_and_the_cap_refuses_the_rest() -
     connection = commands.connection("token", write, None, _Session())
     n = cap + 20
     for i in range(n):
-        connection.take(
-            encode_command(SendCommand(ref=f"r{i}", room_id="g_room", client_id=f"c{i}", text="hi"))
-        )
+        connection.take(encode_command(SendCommand(ref=f"r{i}", room_id=ROOM, client_id=f"c{i}", text="hi")))
 
     await _until(lambda: len(messages.queued) == cap and len(written) == 20, "every admitted send queued")
     assert messages.queued == [f"c{i}" for i in range(cap)], "queued in the order sent, none written yet"
@@ -155,9 +161,7 @@ async def test_a_send_refused_on_arrival_holds_the_rooms_later_sends_not_the_ear
         written.append(frame)
 
     def take(ref: str, client_id: str) -> None:
-        connection.take(
-            encode_command(SendCommand(ref=ref, room_id="g_room", client_id=client_id, text="hi"))
-        )
+        connection.take(encode_command(SendCommand(ref=ref, room_id=ROOM, client_id=client_id, text="hi")))
 
     connection = _commands(messages).connection("token", write, None, _Session())
     for i in range(cap + 3):
@@ -209,7 +213,7 @@ async def test_a_client_that_sends_and_does_not_read_is_given_up_on() -> None:
     await _until(lambda: len(writing) == 1, "the first refusal being written")
     assert session.ended == ["slow_consumer"], "given up on once, when the cap's worth waited"
 
-    connection.take(encode_command(SendCommand(ref="late", room_id="g_room", client_id="c", text="hi")))
+    connection.take(encode_command(SendCommand(ref="late", room_id=ROOM, client_id="c", text="hi")))
     drained.set_result(None)
     await _until(lambda: len(written) == cap, "the refusals that waited written")
     assert len(writing) == cap, "the refusals past the cap dropped"

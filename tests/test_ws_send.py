@@ -13,6 +13,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import time
 import urllib.parse
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -391,8 +392,8 @@ async def test_a_refused_command_is_answered_as_the_http_send() -> None:
         limits=Limits(),
         metrics=metrics,
     )
-    command = SendCommand(ref="r", room_id="g_x", client_id="c", text="hi")
-    order = SendOrder(10)
+    command = SendCommand(ref="r", room_id="g_" + "0" * 24, client_id="c", text="hi")
+    order = SendOrder(10, 30.0, time.monotonic)
     ack = decode_ack(await (await commands.start("token", command, 0.0, order)))
     answer = error_response(503, "dc_cut_off", "dc1 is cut off from the log", {"retry-after": "3"})
     body = json.loads(bytes(answer.body))["error"]
@@ -400,7 +401,9 @@ async def test_a_refused_command_is_answered_as_the_http_send() -> None:
     assert ack.retry_after_s == int(answer.headers["retry-after"])
     assert asked == [True], "a command is a write: a cut-off DC refuses it"
     assert metrics.failed == ["dc_cut_off"], "counted as a failed send, as over HTTP"
-    assert order.holding("g_x") == 1, "the refused send holds the room's later sends on the connection"
+    assert order.holding(command.room_id) == 1, (
+        "the refused send holds the room's later sends on the connection"
+    )
 
 
 @pytest.fixture(scope="module")

@@ -36,6 +36,15 @@ class FirebreakError(Exception):
         return None if self.retry_after_s is None else {"retry-after": str(max(1, self.retry_after_s))}
 
 
+#: Statuses that say the same request may succeed later (after ``Retry-After``, or at another DC).
+TRY_AGAIN_STATUSES = frozenset({429, 502, 503, 504})
+
+
+def says_try_again(exc: BaseException) -> bool:
+    """Whether ``exc`` refuses for now, not for good."""
+    return isinstance(exc, FirebreakError) and exc.status in TRY_AGAIN_STATUSES
+
+
 class BadRequest(FirebreakError):
     code = "bad_request"
     status = 400

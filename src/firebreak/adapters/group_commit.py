@@ -11,11 +11,11 @@ before: a room with one send at a time sees plain appends, and nothing waits lon
 Order: entries reach the subject in the order :meth:`GroupCommit.append` was called, so a caller
 that queues its sends one after another (a connection's pipelined sends to one room) keeps their
 order in the log. A batch that fails (no quorum until the write deadline, this DC cut off) fails
-every append in it and every append queued behind it, which the log has not seen: written now,
-they would land ahead of the failed ones, which their senders send again (the log is as likely
-to refuse them as the failed batch). Appends queued from then on are written as usual. Each
-failed append's ``on_failure`` is called at once, before any other task runs, so its sender
-(domain/send_order.py) takes no later send of the room ahead of it.
+every append in it, with its error, and every append queued behind it, unwritten, with a 503
+(send again): written now, they would land ahead of the failed ones, which their senders send
+again. Appends queued from then on are written as usual. Each failed append's ``on_failure``
+hears its error at once, before any other task runs, so that its sender (domain/send_order.py)
+takes no later send of the room ahead of it.
 
 Batches carry no message ids (JetStream refuses them in atomic batches): a batch sent again after
 a lost acknowledgement may be stored twice, and the projection's durable check (room, sender,
@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from firebreak.adapters.nats_log import MAX_ATOMIC_BATCH, AppendAck
+from firebreak.errors import Unavailable
 
 #: A batch is cut at this many bytes of payload, whatever ``max_entries`` allows.
 MAX_BATCH_BYTES = 1 << 20
@@ -50,7 +51,7 @@ class _Entry:
     data: bytes
     msg_id: str
     done: asyncio.Future[AppendAck]
-    on_failure: Callable[[], None] | None
+    on_failure: Callable[[BaseException], None] | None
 
 
 class GroupCommit:
@@ -63,12 +64,16 @@ class GroupCommit:
         self._writers: set[asyncio.Task[None]] = set()
 
     def append(
-        self, subject: str, data: bytes, msg_id: str, on_failure: Callable[[], None] | None = None
+        self,
+        subject: str,
+        data: bytes,
+        msg_id: str,
+        on_failure: Callable[[BaseException], None] | None = None,
     ) -> asyncio.Future[AppendAck]:
         """Queues ``data`` for ``subject``; the future gives its acknowledgement.
 
         Queued at once, without waiting: the order of calls is the order in the log. If the append
-        fails, ``on_failure`` is called when it does, before its future's waiters run."""
+        fails, ``on_failure`` hears the error when it does, before its future's waiters run."""
         done: asyncio.Future[AppendAck] = asyncio.get_running_loop().create_future()
         queue = self._queues.get(subject)
         if queue is None:
@@ -88,14 +93,18 @@ class GroupCommit:
                 try:
                     acks = await self._append(batch)
                 except Exception as exc:  # every caller gets the error its append would have raised
-                    failed = (*batch, *queue)
+                    behind = Unavailable(
+                        "not written: an earlier write to this room failed; send it again",
+                        retry_after_s=1,
+                    )
+                    failed = [(entry, exc) for entry in batch] + [(entry, behind) for entry in queue]
                     queue.clear()
-                    for entry in failed:
+                    for entry, error in failed:
                         if entry.on_failure is not None:
-                            entry.on_failure()
-                    for entry in failed:
+                            entry.on_failure(error)
+                    for entry, error in failed:
                         if not entry.done.done():
-                            entry.done.set_exception(exc)
+                            entry.done.set_exception(error)
                     continue
                 for entry, ack in zip(batch, acks, strict=True):
                     if not entry.done.done():

@@ -4,56 +4,114 @@ A connection may have many sends of one room in flight. When one of them is not 
 for now: the send allowance, the cap on commands in flight, the DC not writing; or its append
 failed at the write deadline), the ones behind it may already be on their way, and the
 allowance, the DC or the log may take them a moment later. Sent again, the refused one would then
-land after them. So once a send of a room is not taken, the connection takes none of that room's
-later sends until the refused ones come again, oldest first:
+land after them. So every send gets its *arrival* number on the connection, and once a send of a
+room is not taken, the connection takes no later-arrived send of that room until the refused
+ones have come again:
 
-- a refused send is *held* (its client id, in the order refused);
-- a send is taken when nothing is held, or when it is the oldest held one (sent again);
-- held sends found stored meanwhile (sent again over HTTP, or another connection) are let go;
-- any other send is refused and held too (409 ``earlier_send_failed``), so that a client that
-  sends its refused ones again in another order still gets them taken in the original one.
+- a refused send is *held*, with the arrival number of its first sending;
+- a send is taken when no held send of its room arrived before it (a held one sent again counts
+  by its first arrival), so the refused ones go again in the order first sent, whatever order
+  they come back in;
+- any other send is refused and held too (409 ``earlier_send_failed``);
+- a held send no longer holds the others once it is found stored (sent again over HTTP, or on
+  another connection), or once it got a final answer (refused for good: it will never be stored).
 
-Held ids are kept for as long as the connection lasts, at most ``max_held`` per room; past that,
-further refusals are not remembered (and their order across a resend is the client's).
+A client may give up on a refused send. So a room's hold lapses once ``lapse_s`` pass without
+progress (no held send taken or let go), and at most ``max_held`` sends are held across the
+connection's rooms; past either, the order of what is sent again is the client's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from firebreak.domain.ids import is_room_id
+from firebreak.domain.validation import CLIENT_ID_MAX
+
+
+class _Held:
+    __slots__ = ("arrivals", "since")
+
+    def __init__(self, now: float) -> None:
+        #: client id -> the arrival number it was first sent with.
+        self.arrivals: dict[str, int] = {}
+        #: When the hold began or last moved on (a held send taken or let go).
+        self.since = now
+
 
 class SendOrder:
-    """The held sends of one connection, per room (see the module's docstring)."""
+    """A connection's arrivals and held sends (see the module's docstring)."""
 
-    __slots__ = ("_held", "_max_held")
+    __slots__ = ("_arrivals", "_clock", "_count", "_lapse_s", "_max_held", "_rooms")
 
-    def __init__(self, max_held: int) -> None:
+    def __init__(self, max_held: int, lapse_s: float, clock: Callable[[], float]) -> None:
         self._max_held = max_held
-        #: room id -> client ids refused and not yet taken, oldest first (a dict keeps the order).
-        self._held: dict[str, dict[str, None]] = {}
+        self._lapse_s = lapse_s
+        self._clock = clock
+        self._arrivals = 0
+        self._count = 0
+        #: Made at the first refusal: most connections never have one.
+        self._rooms: dict[str, _Held] | None = None
 
-    def refused(self, room_id: str, client_id: str) -> None:
-        """A send of the room was not taken: later ones wait for it."""
-        held = self._held.setdefault(room_id, {})
-        if len(held) < self._max_held:
-            held.setdefault(client_id)
+    def arrive(self) -> int:
+        """The arrival number of a command that came now."""
+        self._arrivals += 1
+        return self._arrivals
 
-    def may_take(self, room_id: str, client_id: str, stored: Callable[[str], bool]) -> bool:
-        """Whether the send may be taken now; if not, it is held. ``stored(client_id)`` says
-        whether a held send is in the log by now (then it no longer holds the others back)."""
-        held = self._held.get(room_id)
-        while held:
-            oldest = next(iter(held))
-            if oldest != client_id and not stored(oldest):
-                self.refused(room_id, client_id)
+    def refused(self, room_id: str, client_id: str, arrival: int) -> None:
+        """A send was not taken: the room's later-arrived sends wait for it."""
+        if self._count >= self._max_held or len(client_id) > CLIENT_ID_MAX or not is_room_id(room_id):
+            return  # ids that are no ids are refused for good when sent again: nothing to wait for
+        if self._rooms is None:
+            self._rooms = {}
+        held = self._rooms.get(room_id)
+        if held is None:
+            held = self._rooms[room_id] = _Held(self._clock())
+        if client_id not in held.arrivals:
+            held.arrivals[client_id] = arrival
+            self._count += 1
+
+    def settled(self, room_id: str, client_id: str) -> None:
+        """A held send got a final answer (it will never be stored): it holds nothing back."""
+        held = None if self._rooms is None else self._rooms.get(room_id)
+        if held is not None and client_id in held.arrivals:
+            self._let_go(room_id, held, client_id)
+
+    def may_take(self, room_id: str, client_id: str, arrival: int, stored: Callable[[str], bool]) -> bool:
+        """Whether the send (``arrival``: its number now) may be taken; if not, it is held.
+        ``stored(client_id)`` says whether a held send is in the log by now."""
+        held = None if self._rooms is None else self._rooms.get(room_id)
+        if held is None:
+            return True
+        if self._clock() - held.since > self._lapse_s:
+            self._count -= len(held.arrivals)
+            self._drop(room_id)
+            return True
+        first = held.arrivals.get(client_id, arrival)
+        earlier = [cid for cid, at in held.arrivals.items() if at < first]
+        for cid in earlier:
+            if not stored(cid):
+                self.refused(room_id, client_id, arrival)
                 return False
-            del held[oldest]
-            if oldest == client_id:
-                break
-        if not held:
-            self._held.pop(room_id, None)
+            self._let_go(room_id, held, cid)
+        if client_id in held.arrivals:
+            self._let_go(room_id, held, client_id)
         return True
 
     def holding(self, room_id: str) -> int:
         """How many of the room's sends are held."""
-        return len(self._held.get(room_id, ()))
+        held = None if self._rooms is None else self._rooms.get(room_id)
+        return 0 if held is None else len(held.arrivals)
+
+    def _let_go(self, room_id: str, held: _Held, client_id: str) -> None:
+        del held.arrivals[client_id]
+        self._count -= 1
+        held.since = self._clock()
+        if not held.arrivals:
+            self._drop(room_id)
+
+    def _drop(self, room_id: str) -> None:
+        assert self._rooms is not None
+        del self._rooms[room_id]
+        if not self._rooms:
+            self._rooms = None

@@ -18,7 +18,7 @@ from firebreak.domain.files import check_attachments
 from firebreak.domain.ids import message_dedupe_id, partition_of, room_stream, room_subject
 from firebreak.domain.send_order import SendOrder
 from firebreak.domain.validation import check_client_id, check_message_text
-from firebreak.errors import BadRequest, Conflict
+from firebreak.errors import BadRequest, Conflict, says_try_again
 from firebreak.service.accounts import now_ms
 from firebreak.service.ratelimit import Admission, WriteLimiter
 from firebreak.service.room_queries import RoomQueries, message_view, unknown_room
@@ -71,13 +71,15 @@ class Messages:
         text: str,
         attachments: list[str] | None = None,
         order: SendOrder | None = None,
+        arrival: int = 0,
     ) -> Awaitable[SendResult]:
         """Checks a send and queues its append (group commit, adapters/group_commit.py); the
         answer comes from the awaitable, which the caller must await. Sends queued one after
         another reach the room's log in that order, so a connection may have the next one of the
         same room checked and queued while this one is still being written. With ``order`` (the
-        connection's, domain/send_order.py) a send behind one of the room's that was not taken
-        is refused (409 ``earlier_send_failed``), and a failed append holds the later ones."""
+        connection's, domain/send_order.py; ``arrival``: this send's number there) a send that
+        arrived after one of the room's that was not taken is refused (409
+        ``earlier_send_failed``), and an append that fails holds the later ones."""
         files = tuple(attachments or ())
         self._check_message(client_id, text, files)
         # Best effort: a client id already used in another room is refused (409). The log's rules
@@ -103,17 +105,19 @@ class Messages:
                 await self._files_of_room(room_id, files)
             # Checked with nothing awaited before the append: a failure of the room's earlier
             # append that is seen after this check holds this one back through group commit.
-            if order is not None and not order.may_take(room_id, client_id, partial(self._stored, me)):
+            if order is not None and not order.may_take(
+                room_id, client_id, arrival, partial(self._stored, me)
+            ):
                 raise Conflict(
-                    f"an earlier send to this room on this connection was not taken: send it (and any"
-                    f" other refused one) again first, oldest first; {order.holding(room_id)} wait",
+                    "an earlier send to this room on this connection was not taken: send the"
+                    " refused ones again first",
                     code=EARLIER_SEND_FAILED,
                 )
             appending = self._appends.append(
                 room_subject(room_id, self._partitions),
                 ev.encode(event),
                 message_dedupe_id(room_id, me, client_id),
-                None if order is None else partial(order.refused, room_id, client_id),
+                None if order is None else partial(_hold_if_not_taken, order, room_id, client_id, arrival),
             )
         except BaseException:
             admission.release()
@@ -200,6 +204,13 @@ class Messages:
         if unread is None:
             unread = self._q.unread_count(row.room_id, row.seq, row.room_seq)
         return SendResult(message=message_view(row, unread), duplicate=duplicate)
+
+
+def _hold_if_not_taken(
+    order: SendOrder, room_id: str, client_id: str, arrival: int, exc: BaseException
+) -> None:
+    if says_try_again(exc):
+        order.refused(room_id, client_id, arrival)
 
 
 async def _ready(result: SendResult) -> SendResult:

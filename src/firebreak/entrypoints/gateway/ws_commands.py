@@ -41,17 +41,25 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 from firebreak.domain.send_order import SendOrder
 from firebreak.entrypoints.gateway.boundary import decode_body
-from firebreak.errors import FirebreakError, RateLimited, TooLarge
+from firebreak.errors import FirebreakError, RateLimited, TooLarge, says_try_again
 from firebreak.limits import Limits
 from firebreak.service.accounts import Accounts
 from firebreak.service.hub import SLOW_CONSUMER
 from firebreak.service.messages import Messages
 from firebreak.service.rooms import Rooms
-from firebreak.wire.commands import Command, SendCommand, decode_command, error_ack, ok_ack, ref_of
+from firebreak.wire.commands import (
+    EARLIER_SEND_FAILED,
+    Command,
+    SendCommand,
+    decode_command,
+    error_ack,
+    ok_ack,
+    ref_of,
+)
 from firebreak.wire.frames import error_frame
 from firebreak.wire.views import SendResult
 
@@ -61,8 +69,11 @@ log = logging.getLogger(__name__)
 #: what one read of a client that does read can bring (a burst of refusals answered while the socket
 #: is paused for a moment), small in memory (~150 bytes each).
 UNANSWERED_PER_COMMAND = 10
-#: Statuses of a send refused for now, sent again by its client: the room's later sends wait for it.
-_NOT_TAKEN = frozenset({429, 502, 503, 504})
+#: How long a room's held sends (domain/send_order.py) wait for the refused ones to come again
+#: without any of them coming: a client that gave up on one (its deadline passed) is not held for
+#: good. Well above the client library's waits (a 429's ``retry_after_s``, a backoff up to 1 s, an
+#: HTTP send after a 503 reaching this DC's read model).
+HOLD_LAPSE_S = 30.0
 
 WriteFrame = Callable[[bytes], Awaitable[None]]
 WriteFrameNow = Callable[[bytes], bool]
@@ -116,11 +127,13 @@ class LiveCommands:
         client stops reading while it sends."""
         return CommandConnection(self, token, write, write_now, session)
 
-    async def start(self, token: str, command: Command, started: float, order: SendOrder) -> Awaitable[bytes]:
+    async def start(
+        self, token: str, command: Command, started: float, order: SendOrder, arrival: int = 0
+    ) -> Awaitable[bytes]:
         """Runs ``command`` until its place in the log is fixed (a send: checked and queued,
         service/messages.py's ``queue_send``; a read: done); the awaitable gives its ack frame, what
         its HTTP request would have answered. It must be awaited. ``order`` holds the connection's
-        sends that were not taken."""
+        sends that were not taken; ``arrival`` is the command's number there."""
         try:
             refused = self._refusal(True)
             if refused is not None:
@@ -128,38 +141,45 @@ class LiveCommands:
             me = self._accounts.authenticate(token).user_id
             if isinstance(command, SendCommand):
                 sending = await self._messages.queue_send(
-                    me, command.room_id, command.client_id, command.text, order=order
+                    me, command.room_id, command.client_id, command.text, order=order, arrival=arrival
                 )
-                return self._sent(command, sending, started)
+                return self._sent(command, sending, started, order, arrival)
             read = await self._rooms.mark_read(me, command.room_id, command.up_to)
             return _ready(ok_ack(command.ref, 200, read))
-        except FirebreakError as exc:
-            if isinstance(command, SendCommand) and exc.status in _NOT_TAKEN:
-                order.refused(command.room_id, command.client_id)
-            return _ready(self._failed(command, exc))
-        except Exception:
-            return _ready(self._crashed(command))
+        except Exception as exc:
+            return _ready(self._failed(command, exc, order, arrival))
 
-    async def _sent(self, command: SendCommand, sending: Awaitable[SendResult], started: float) -> bytes:
+    async def _sent(
+        self,
+        command: SendCommand,
+        sending: Awaitable[SendResult],
+        started: float,
+        order: SendOrder,
+        arrival: int,
+    ) -> bytes:
         try:
             sent = await sending
-        except FirebreakError as exc:
-            return self._failed(command, exc)
-        except Exception:
-            return self._crashed(command)
+        except Exception as exc:
+            return self._failed(command, exc, order, arrival)
         self._metrics.sent(sent.duplicate, started)
         return ok_ack(command.ref, 200 if sent.duplicate else 201, sent, self._write_url(command.room_id))
 
-    def _failed(self, command: Command, exc: FirebreakError) -> bytes:
+    def _failed(self, command: Command, exc: Exception, order: SendOrder, arrival: int) -> bytes:
+        """The error ack; a send refused for now holds the room's later ones (a failed append was
+        held already, when it failed), and one refused for good no longer holds anything."""
+        if isinstance(command, SendCommand):
+            if says_try_again(exc):
+                order.refused(command.room_id, command.client_id, arrival)
+            elif not (isinstance(exc, FirebreakError) and exc.code == EARLIER_SEND_FAILED):
+                order.settled(command.room_id, command.client_id)
+        if not isinstance(exc, FirebreakError):
+            log.exception(
+                "unhandled error in a %s command", "send" if isinstance(command, SendCommand) else "read"
+            )
+            return error_ack(command.ref, 500, "internal_error", "internal server error")
         if isinstance(command, SendCommand):
             self._metrics.send_failed(exc.code)
         return self.refuse(command.ref, exc)
-
-    def _crashed(self, command: Command) -> bytes:
-        log.exception(
-            "unhandled error in a %s command", "send" if isinstance(command, SendCommand) else "read"
-        )
-        return error_ack(command.ref, 500, "internal_error", "internal server error")
 
     def refuse(self, ref: str | None, exc: FirebreakError) -> bytes:
         """The error ack for ``ref`` (an ``error`` frame when the frame named none)."""
@@ -209,17 +229,17 @@ class CommandConnection:
         self._write_frame = write
         self._write_now = write_now
         self._session = session
-        #: Commands waiting or running, per room; a room is here while its worker runs.
-        self._rooms: dict[str, deque[tuple[Command, float | None]]] = {}
+        #: Commands waiting or running (with their start time and arrival), per room; a room is here
+        #: while its worker runs.
+        self._rooms: dict[str, deque[tuple[Command, float, int]]] = {}
         self._in_flight = 0
         #: Answers the socket could not take at once, oldest first (one task writes them).
         self._unanswered: deque[bytes] = deque()
         self._workers: set[asyncio.Task[None]] = set()
         self._closed = False
         self._gave_up = False
-        #: Sends not taken, which hold their rooms' later ones (made at the first command: most
-        #: of 100,000 idle sockets never send).
-        self._order: SendOrder | None = None
+        #: Arrivals, and the sends not taken, which hold their rooms' later ones.
+        self._order = SendOrder(UNANSWERED_PER_COMMAND * commands.max_in_flight, HOLD_LAPSE_S, time.monotonic)
 
     def take(self, frame: str | bytes) -> None:
         """Queues the command in ``frame``, or answers at once why it cannot run."""
@@ -231,7 +251,7 @@ class CommandConnection:
         except FirebreakError as exc:
             self._answer_now(self._commands.refuse(ref_of(frame), exc))
             return
-        queue = self._rooms.get(command.room_id)
+        arrival = self._order.arrive()
         if self._in_flight >= self._commands.max_in_flight:
             too_many = RateLimited(
                 f"at most {self._commands.max_in_flight} commands unacknowledged per connection",
@@ -239,42 +259,31 @@ class CommandConnection:
                 retry_after_s=1,
             )
             if isinstance(command, SendCommand):
-                # It holds the room's later sends, from its turn: not the ones still ahead of it.
-                if queue is None:
-                    self._send_order().refused(command.room_id, command.client_id)
-                else:
-                    queue.append((command, None))
+                # Held by its arrival: the room's sends that came before it still go.
+                self._order.refused(command.room_id, command.client_id, arrival)
             self._answer_now(self._commands.refuse(command.ref, too_many))
             return
         self._in_flight += 1
+        queue = self._rooms.get(command.room_id)
         if queue is None:
             queue = self._rooms[command.room_id] = deque()
             self._spawn(self._work(command.room_id, queue))
-        queue.append((command, started))
+        queue.append((command, started, arrival))
 
-    async def _work(self, room_id: str, queue: deque[tuple[Command, float | None]]) -> None:
+    async def _work(self, room_id: str, queue: deque[tuple[Command, float, int]]) -> None:
         """Starts ``room_id``'s commands in order, each once the one before has its place in the
-        log; their appends and acks overlap. An entry without a start time is a send refused on
-        arrival, which only takes its turn to be held."""
+        log; their appends and acks overlap."""
         try:
             while queue and not self._closed:
-                command, started = queue.popleft()
-                if started is None:
-                    self._send_order().refused(room_id, cast(SendCommand, command).client_id)
-                    continue
+                command, started, arrival = queue.popleft()
                 try:
-                    answer = await self._commands.start(self._token, command, started, self._send_order())
+                    answer = await self._commands.start(self._token, command, started, self._order, arrival)
                 except BaseException:
                     self._in_flight -= 1
                     raise
                 self._spawn(self._acknowledge(answer))
         finally:
             del self._rooms[room_id]
-
-    def _send_order(self) -> SendOrder:
-        if self._order is None:
-            self._order = SendOrder(UNANSWERED_PER_COMMAND * self._commands.max_in_flight)
-        return self._order
 
     async def _acknowledge(self, answer: Awaitable[bytes]) -> None:
         try:

@@ -4,6 +4,7 @@
 //
 //   typed --> PENDING --acknowledged (201, or 200 duplicate)--> SENT (removed from the outbox)
 //   PENDING --network error | 429 | 502/503/504--> PENDING (tried again, same id, by itself)
+//   PENDING --409 earlier_send_failed on the socket--> PENDING (tried again over HTTP at once)
 //   PENDING --401--> PENDING (kept; sent after signing in again)
 //   PENDING --other 4xx (too long, not a member, ...)--> FAILED(reason)
 //   FAILED --edit--> PENDING (a new id: the refused one stored nothing)   FAILED --drop--> gone
@@ -90,7 +91,10 @@ export class Outbox {
           });
           this.handlers.onSent(item, result.message, answeredBy);
         } catch (error) {
-          if (error.retryable && overSocket && error.status !== 429) {
+          // earlier_send_failed: the last message went over HTTP to another DC, which the socket's
+          // DC has not applied yet (this outbox sends one at a time: all earlier ones are answered).
+          const held = overSocket && error.code === "earlier_send_failed";
+          if ((error.retryable || held) && overSocket && error.status !== 429) {
             this.viaHttp = true; // at once, over HTTP: it fails over to a DC that takes writes
           } else if (error.retryable) {
             // A 429 (over either path) says when to ask again; HTTP would only be refused too.
