@@ -2,7 +2,7 @@
 written and unanswered at a time, the rest written in order as acks come (on a new connection
 too); commands waiting for a live connection that does not come back in time go back to their
 callers, in the order given, to be sent over HTTP (the client keeps each room's order there:
-client/room_order.py)."""
+client/room_order.py); a connection back in time keeps them."""
 
 from __future__ import annotations
 
@@ -133,3 +133,28 @@ async def test_a_connection_closed_for_good_hands_commands_back_at_once() -> Non
     assert handed_back == ["c"], "told at once, before the caller runs again"
     with pytest.raises(UseHttp):
         await asyncio.wait_for(task, 5)
+
+
+async def test_a_connection_back_within_the_wait_keeps_the_commands_on_it() -> None:
+    """Back in time: the hand-over is called off, and the commands wait on the new connection
+    however long their acks take (here five times the wait), not over HTTP."""
+    live = _Live()
+    sends = LiveSends(cast(LiveConnection, live), wait_for_connection_s=0.05)
+    handed_back = asyncio.Event()
+    tasks = [
+        asyncio.create_task(sends.send("g_room", f"c{i}", "hi", deadline_s=30, handed_back=handed_back.set))
+        for i in range(1, 3)
+    ]
+    assert live.ws is not None
+    await live.ws.wrote(2)
+    live.change(LiveState.BACKOFF)
+    live.change(LiveState.LIVE)
+    again = live.ws
+    assert again is not None
+    await again.wrote(2)
+    with pytest.raises(TimeoutError):  # the event must not come: a bounded wait for nothing
+        await asyncio.wait_for(handed_back.wait(), 0.25)
+    live.ack("1")
+    live.ack("2")
+    results = await asyncio.wait_for(asyncio.gather(*tasks), 5)
+    assert [r.message.client_id for r in results] == ["c1", "c2"]
