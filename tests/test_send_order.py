@@ -71,7 +71,20 @@ def test_held_sends_stored_meanwhile_or_refused_for_good_no_longer_hold_the_othe
     assert order.holding(A) == 0
 
 
-def test_a_hold_lapses_when_nothing_moves_for_the_lapse() -> None:
+def test_a_send_taken_again_and_failing_again_is_held_by_its_first_arrival() -> None:
+    order = _order()
+    s1, s2 = order.arrive(), order.arrive()
+    order.refused(A, "s1", s1)
+    assert not order.may_take(A, "s2", s2, _never)
+    first = order.may_take(A, "s1", order.arrive(), _never)
+    assert first == s1, "taken, with the arrival to hold it by should it fail"
+    order.refused(A, "s1", first)  # its append failed at the write deadline
+    assert not order.may_take(A, "s2", order.arrive(), _never), "s2 still waits for s1"
+    assert order.may_take(A, "s1", order.arrive(), _never)
+    assert order.may_take(A, "s2", order.arrive(), _never)
+
+
+def test_a_hold_lapses_when_its_oldest_does_not_come_again_for_the_lapse() -> None:
     clock = _Clock()
     order = _order(clock=clock)
     order.refused(A, "c1", order.arrive())
@@ -79,10 +92,26 @@ def test_a_hold_lapses_when_nothing_moves_for_the_lapse() -> None:
     clock.now += 29
     assert order.may_take(A, "c1", order.arrive(), _never), "in time: c1 is taken and the hold moves on"
     clock.now += 29
-    assert not order.may_take(A, "c3", order.arrive(), _never), "29 s since the hold last moved"
+    order.refused(A, "c2", order.arrive())  # the oldest came again and was refused for now again
+    clock.now += 29
+    assert not order.may_take(A, "c3", order.arrive(), _never), "29 s since the oldest last came"
     clock.now += 2
     assert order.may_take(A, "c4", order.arrive(), _never), "31 s without c2: the client gave it up"
     assert order.holding(A) == 0
+
+
+def test_at_most_max_rooms_held_and_lapsed_rooms_make_room() -> None:
+    clock = _Clock()
+    order = SendOrder(100, 30.0, clock, max_rooms=2)
+    rooms = ["g_" + f"{i:024x}" for i in range(3)]
+    order.refused(rooms[0], "c0", order.arrive())
+    clock.now += 20
+    order.refused(rooms[1], "c1", order.arrive())
+    order.refused(rooms[2], "c2", order.arrive())
+    assert [order.holding(r) for r in rooms] == [1, 1, 0], "the cap on rooms"
+    clock.now += 11
+    order.refused(rooms[2], "c2", order.arrive())
+    assert [order.holding(r) for r in rooms] == [0, 1, 1], "the lapsed room made room"
 
 
 def test_at_most_max_held_across_rooms_and_ids_that_are_no_ids_are_not_held() -> None:

@@ -301,8 +301,8 @@ async def test_the_client_keeps_a_rooms_order_through_refusals(
 ) -> None:
     """More sends at once than the send allowance takes, then more given one by one while the
     refused ones wait to be asked again (each may find a token the refill left): the client
-    library asks again for the refused ones (429, then 409 ``earlier_send_failed`` for those
-    behind them) and the room gets them all in the order given."""
+    library asks again for the refused ones (429 on the socket; 409 ``earlier_send_failed``, those
+    behind them, over HTTP in turn) and the room gets them all in the order given."""
     alice, bob = await user(make_client, 0), await user(make_client, 1)
     assert bob.user
     room = (await alice.open_direct(bob.user.username)).room_id

@@ -26,6 +26,7 @@ say ``duplicate``, as the stored copy is not at the sequences the retry was ackn
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ from typing import Protocol
 
 from firebreak.adapters.nats_log import MAX_ATOMIC_BATCH, AppendAck
 from firebreak.errors import Unavailable
+
+log = logging.getLogger(__name__)
 
 #: A batch is cut at this many bytes of payload, whatever ``max_entries`` allows.
 MAX_BATCH_BYTES = 1 << 20
@@ -99,12 +102,13 @@ class GroupCommit:
                     )
                     failed = [(entry, exc) for entry in batch] + [(entry, behind) for entry in queue]
                     queue.clear()
-                    for entry, error in failed:
-                        if entry.on_failure is not None:
-                            entry.on_failure(error)
+                    # Answered first (their waiters run only after this step), then told.
                     for entry, error in failed:
                         if not entry.done.done():
                             entry.done.set_exception(error)
+                    for entry, error in failed:
+                        if entry.on_failure is not None:
+                            _tell(entry.on_failure, error)
                     continue
                 for entry, ack in zip(batch, acks, strict=True):
                     if not entry.done.done():
@@ -131,3 +135,10 @@ class GroupCommit:
         last = await self._log.append_entries([(entry.subject, entry.data) for entry in batch])
         first = last.seq - len(batch) + 1
         return [AppendAck(stream=last.stream, seq=first + i, duplicate=False) for i in range(len(batch))]
+
+
+def _tell(on_failure: Callable[[BaseException], None], error: BaseException) -> None:
+    try:
+        on_failure(error)
+    except Exception:  # one sender's bookkeeping must not leave the others untold
+        log.exception("an append's on_failure failed")

@@ -10,12 +10,13 @@ is live again within ``wait_for_connection_s`` (every other DC refusing the WebS
 that lets only HTTP through), the pending commands are handed back to their callers, in order,
 to go over HTTP (client.py keeps each room's order there: client/room_order.py).
 
-An ack answers as the HTTP request would: 429 is asked again after its ``retry_after_s``, and
-409 ``earlier_send_failed`` (a send of the room before it was refused and is being asked again:
-the gateway takes the room's sends in order) after a backoff; a
-502/503/504 (this DC cannot take writes now: draining, catching up, cut off from the log) and a
-connection that ended for good (CLOSED) hand the command back to the caller, which sends it over
-HTTP with its failover (client.py); other errors raise :class:`~firebreak.client.transport.ApiError`.
+An ack answers as the HTTP request would: 429 is asked again after its ``retry_after_s``; a
+502/503/504 (this DC cannot take writes now: draining, catching up, cut off from the log), a 409
+``earlier_send_failed`` (a send of the room given before it was refused: the gateway takes no
+later one until that one comes again) and a connection that ended for good (CLOSED) hand the
+command back to the caller, which sends it over HTTP with its failover (client.py), behind every
+earlier send of its room (client/room_order.py); other errors raise
+:class:`~firebreak.client.transport.ApiError`.
 """
 
 from __future__ import annotations
@@ -153,11 +154,10 @@ class LiveSends:
             ack = await self._command(make, end, on_retry, handed_back)
             if ack.status < 300 and len(ack.result):
                 return msgspec.json.decode(ack.result, type=type)
-            again = ack.status == 429 or ack.code == EARLIER_SEND_FAILED
-            error = (TryAgain if again else ApiError)(
+            error = (TryAgain if ack.status == 429 else ApiError)(
                 ack.message or "", code=ack.code, status=ack.status, retry_after_s=ack.retry_after_s
             )
-            if ack.status in _ELSEWHERE:
+            if _elsewhere(ack):
                 if on_retry is not None:
                     on_retry(error)
                 raise UseHttp(ack.code) from error
@@ -267,11 +267,17 @@ class LiveSends:
         pending = self.pending.get(ack.ref)
         if pending is not None and not pending.answer.done():
             self.acked += 1
-            if ack.status in _ELSEWHERE:
+            if _elsewhere(ack):
                 pending.hand_back(ack)  # the caller sends it over HTTP (_call)
             else:
                 pending.answer.set_result(ack)
             self._answered(pending)
+
+
+def _elsewhere(ack: RawAck) -> bool:
+    """Whether the command goes over HTTP instead: the DC cannot take it now, or an earlier send of
+    its room is being sent again (over HTTP, where this one then follows it in turn)."""
+    return ack.status in _ELSEWHERE or ack.code == EARLIER_SEND_FAILED
 
 
 def _ignore_failure(task: asyncio.Future[None]) -> None:

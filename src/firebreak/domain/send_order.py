@@ -16,9 +16,13 @@ ones have come again:
 - a held send no longer holds the others once it is found stored (sent again over HTTP, or on
   another connection), or once it got a final answer (refused for good: it will never be stored).
 
-A client may give up on a refused send. So a room's hold lapses once ``lapse_s`` pass without
-progress (no held send taken or let go), and at most ``max_held`` sends are held across the
-connection's rooms; past either, the order of what is sent again is the client's.
+A held send that is taken and then fails again (its append, at the write deadline) is held by
+its first arrival, still ahead of the sends that arrived after it.
+
+A client may give up on a refused send. So a room's hold lapses once ``lapse_s`` pass in which its
+oldest held send did not come again and none was let go; and at most ``max_held`` sends, in at
+most ``max_rooms`` rooms, are held per connection (lapsed rooms are cleared to make room). Past
+either, the order of what is sent again is the client's.
 """
 
 from __future__ import annotations
@@ -35,17 +39,20 @@ class _Held:
     def __init__(self, now: float) -> None:
         #: client id -> the arrival number it was first sent with.
         self.arrivals: dict[str, int] = {}
-        #: When the hold began or last moved on (a held send taken or let go).
+        #: When the hold began or last moved on (a held send taken or let go, or the oldest one
+        #: sent again).
         self.since = now
 
 
 class SendOrder:
     """A connection's arrivals and held sends (see the module's docstring)."""
 
-    __slots__ = ("_arrivals", "_clock", "_count", "_lapse_s", "_max_held", "_rooms")
+    __slots__ = ("_arrivals", "_clock", "_count", "_lapse_s", "_limits", "_rooms")
 
-    def __init__(self, max_held: int, lapse_s: float, clock: Callable[[], float]) -> None:
-        self._max_held = max_held
+    def __init__(
+        self, max_held: int, lapse_s: float, clock: Callable[[], float], max_rooms: int = 32
+    ) -> None:
+        self._limits = (max_held, max_rooms)
         self._lapse_s = lapse_s
         self._clock = clock
         self._arrivals = 0
@@ -59,17 +66,25 @@ class SendOrder:
         return self._arrivals
 
     def refused(self, room_id: str, client_id: str, arrival: int) -> None:
-        """A send was not taken: the room's later-arrived sends wait for it."""
-        if self._count >= self._max_held or len(client_id) > CLIENT_ID_MAX or not is_room_id(room_id):
+        """A send was not taken: the room's sends that arrived after it wait for it."""
+        held = None if self._rooms is None else self._rooms.get(room_id)
+        if held is not None and client_id in held.arrivals:
+            if held.arrivals[client_id] == min(held.arrivals.values()):
+                held.since = self._clock()  # the oldest came again, and is refused for now again
+            return
+        if len(client_id) > CLIENT_ID_MAX or not is_room_id(room_id):
             return  # ids that are no ids are refused for good when sent again: nothing to wait for
+        if self._full(held is None):
+            self._clear_lapsed()
+            held = None if self._rooms is None else self._rooms.get(room_id)
+            if self._full(held is None):
+                return
         if self._rooms is None:
             self._rooms = {}
-        held = self._rooms.get(room_id)
         if held is None:
             held = self._rooms[room_id] = _Held(self._clock())
-        if client_id not in held.arrivals:
-            held.arrivals[client_id] = arrival
-            self._count += 1
+        held.arrivals[client_id] = arrival
+        self._count += 1
 
     def settled(self, room_id: str, client_id: str) -> None:
         """A held send got a final answer (it will never be stored): it holds nothing back."""
@@ -77,26 +92,27 @@ class SendOrder:
         if held is not None and client_id in held.arrivals:
             self._let_go(room_id, held, client_id)
 
-    def may_take(self, room_id: str, client_id: str, arrival: int, stored: Callable[[str], bool]) -> bool:
-        """Whether the send (``arrival``: its number now) may be taken; if not, it is held.
+    def may_take(
+        self, room_id: str, client_id: str, arrival: int, stored: Callable[[str], bool]
+    ) -> int | None:
+        """The arrival number to hold the send by should it fail (its first, if it was held), if
+        it may be taken; None if not (then it is held). ``arrival`` is its number now;
         ``stored(client_id)`` says whether a held send is in the log by now."""
         held = None if self._rooms is None else self._rooms.get(room_id)
         if held is None:
-            return True
+            return arrival
         if self._clock() - held.since > self._lapse_s:
-            self._count -= len(held.arrivals)
             self._drop(room_id)
-            return True
+            return arrival
         first = held.arrivals.get(client_id, arrival)
-        earlier = [cid for cid, at in held.arrivals.items() if at < first]
-        for cid in earlier:
+        for cid in [cid for cid, at in held.arrivals.items() if at < first]:
             if not stored(cid):
                 self.refused(room_id, client_id, arrival)
-                return False
+                return None
             self._let_go(room_id, held, cid)
         if client_id in held.arrivals:
             self._let_go(room_id, held, client_id)
-        return True
+        return first
 
     def holding(self, room_id: str) -> int:
         """How many of the room's sends are held."""
@@ -112,6 +128,17 @@ class SendOrder:
 
     def _drop(self, room_id: str) -> None:
         assert self._rooms is not None
-        del self._rooms[room_id]
+        self._count -= len(self._rooms.pop(room_id).arrivals)
         if not self._rooms:
             self._rooms = None
+
+    def _full(self, new_room: bool) -> bool:
+        max_held, max_rooms = self._limits
+        rooms = 0 if self._rooms is None else len(self._rooms)
+        return self._count >= max_held or (new_room and rooms >= max_rooms)
+
+    def _clear_lapsed(self) -> None:
+        now = self._clock()
+        for room_id, held in list((self._rooms or {}).items()):
+            if now - held.since > self._lapse_s:
+                self._drop(room_id)

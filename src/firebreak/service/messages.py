@@ -105,9 +105,13 @@ class Messages:
                 await self._files_of_room(room_id, files)
             # Checked with nothing awaited before the append: a failure of the room's earlier
             # append that is seen after this check holds this one back through group commit.
-            if order is not None and not order.may_take(
-                room_id, client_id, arrival, partial(self._stored, me)
-            ):
+            # A send taken again after a refusal is held by its first arrival should it fail.
+            first = (
+                arrival
+                if order is None
+                else order.may_take(room_id, client_id, arrival, partial(self._stored, me))
+            )
+            if first is None:
                 raise Conflict(
                     "an earlier send to this room on this connection was not taken: send the"
                     " refused ones again first",
@@ -117,7 +121,7 @@ class Messages:
                 room_subject(room_id, self._partitions),
                 ev.encode(event),
                 message_dedupe_id(room_id, me, client_id),
-                None if order is None else partial(_hold_if_not_taken, order, room_id, client_id, arrival),
+                None if order is None else partial(_hold_if_not_taken, order, room_id, client_id, first),
             )
         except BaseException:
             admission.release()
