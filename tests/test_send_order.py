@@ -129,3 +129,16 @@ def test_at_most_max_held_across_rooms_and_ids_that_are_no_ids_are_not_held() ->
     assert order.may_take(A, "c2", order.arrive(), _never)
     assert order.may_take(B, "x1", order.arrive(), _never)
     assert order.may_take(B, "x2", order.arrive(), _never), "past the cap a refusal is not remembered"
+
+
+def test_a_refusal_after_the_lapse_starts_a_hold_of_its_own() -> None:
+    """A lapsed hold is not added to: the send refused now must still hold the next one."""
+    clock = _Clock()
+    order = _order(clock=clock)
+    order.refused(A, "old", order.arrive())
+    clock.now += 31
+    x, y = order.arrive(), order.arrive()
+    order.refused(A, "x", x)  # its append failed at the write deadline
+    assert not order.may_take(A, "y", y, _never), "y arrived after x"
+    assert order.may_take(A, "x", order.arrive(), _never)
+    assert order.may_take(A, "y", order.arrive(), _never)

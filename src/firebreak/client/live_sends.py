@@ -158,7 +158,7 @@ class LiveSends:
                 ack.message or "", code=ack.code, status=ack.status, retry_after_s=ack.retry_after_s
             )
             if _elsewhere(ack):
-                if on_retry is not None:
+                if on_retry is not None and ack.status in _ELSEWHERE:  # not a 409: no outage
                     on_retry(error)
                 raise UseHttp(ack.code) from error
             raise error

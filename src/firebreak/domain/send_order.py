@@ -50,7 +50,7 @@ class SendOrder:
     __slots__ = ("_arrivals", "_clock", "_count", "_lapse_s", "_limits", "_rooms")
 
     def __init__(
-        self, max_held: int, lapse_s: float, clock: Callable[[], float], max_rooms: int = 32
+        self, max_held: int, lapse_s: float, clock: Callable[[], float], max_rooms: int = 100
     ) -> None:
         self._limits = (max_held, max_rooms)
         self._lapse_s = lapse_s
@@ -68,6 +68,9 @@ class SendOrder:
     def refused(self, room_id: str, client_id: str, arrival: int) -> None:
         """A send was not taken: the room's sends that arrived after it wait for it."""
         held = None if self._rooms is None else self._rooms.get(room_id)
+        if held is not None and self._clock() - held.since > self._lapse_s:
+            self._drop(room_id)  # lapsed: what comes now starts a hold of its own
+            held = None
         if held is not None and client_id in held.arrivals:
             if held.arrivals[client_id] == min(held.arrivals.values()):
                 held.since = self._clock()  # the oldest came again, and is refused for now again
