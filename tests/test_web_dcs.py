@@ -304,16 +304,44 @@ async def _left_dc1(page: Page) -> str:
     return dc if dc != "dc1" and state == "live" else ""
 
 
-async def test_a_send_refused_429_on_the_socket_waits_as_told(pair: Pair) -> None:
-    """A 429 ack says when to ask again: the outbox waits that long and asks on the socket again,
-    instead of turning to HTTP at once, where the same allowance would refuse it."""
+async def _alice_in_a_room_with(pair: Pair, said: str) -> str:
+    """Alice's page (reloaded: without what earlier tests patched into it) live, with the direct
+    room open where Bob just said ``said``; the room's id."""
     alice, bob = pair.alice, pair.bob
-    await alice.reload()  # without what earlier tests patched into the page
+    await alice.reload()
     await eventually(lambda: _has(alice, "#conn", "connected"), within_s=30, what="alice live")
     room = await bob.open_direct(pair.alice_name)
-    await bob.send(room.room_id, "hello from bob")
+    await bob.send(room.room_id, said)
     await open_room(alice, "Bob")
-    await eventually(lambda: _tail_is(alice, ["hello from bob"]), what="the room open")
+    await eventually(lambda: _tail_is(alice, [said]), what="the room open")
+    return room.room_id
+
+
+async def _answer_first_socket_send(page: Page, ack: dict[str, object]) -> None:
+    """The page itself answers its socket's first send with ``ack`` (its ``ref`` filled in) and
+    notes when (``window.refusedAt``) and when the next send went out (``window.sentAgainAt``)."""
+    await page.evaluate(
+        """(ack) => {
+            const send = WebSocket.prototype.send;
+            WebSocket.prototype.send = function (data) {
+                const text = String(data);
+                if (text.includes('"kind":"send"') && window.refusedAt === undefined) {
+                    window.refusedAt = performance.now();
+                    const answer = { ...ack, kind: "ack", ref: JSON.parse(text).ref };
+                    setTimeout(() => this.dispatchEvent(new MessageEvent("message",
+                                                        { data: JSON.stringify(answer) })), 0);
+                    return;
+                }
+                if (text.includes('"kind":"send"')) window.sentAgainAt ??= performance.now();
+                return send.call(this, data);
+            };
+        }""",
+        ack,
+    )
+
+
+async def _posts_while(page: Page, typed: str, before: str) -> list[str]:
+    """Types ``typed`` after ``before`` and waits until it is sent; the HTTP sends meanwhile."""
     posted: list[str] = []
 
     async def count(route: Route) -> None:
@@ -321,39 +349,28 @@ async def test_a_send_refused_429_on_the_socket_waits_as_told(pair: Pair) -> Non
             posted.append(route.request.url)
         await route.continue_()
 
-    await alice.route("**/v1/rooms/*/messages", count)
-    # The socket's first send is answered 429 (retry after 2 s) by the page itself; later ones go out.
-    await alice.evaluate(
-        """() => {
-            const send = WebSocket.prototype.send;
-            WebSocket.prototype.send = function (data) {
-                const text = String(data);
-                if (text.includes('"kind":"send"') && window.refusedAt === undefined) {
-                    window.refusedAt = performance.now();
-                    const ack = { kind: "ack", ref: JSON.parse(text).ref, status: 429,
-                                  code: "rate_limited", message: "slow down", retry_after_s: 2 };
-                    setTimeout(() => this.dispatchEvent(new MessageEvent("message",
-                                                        { data: JSON.stringify(ack) })), 0);
-                    return;
-                }
-                if (text.includes('"kind":"send"')) window.sentAgainAt ??= performance.now();
-                return send.call(this, data);
-            };
-        }"""
-    )
+    await page.route("**/v1/rooms/*/messages", count)
     try:
-        await type_message(alice, "after the wait")
-        await eventually(
-            lambda: _sent_at_last(alice, ["hello from bob", "after the wait"]),
-            within_s=30,
-            what="the message sent after the wait",
-        )
+        await type_message(page, typed)
+        await eventually(lambda: _sent_at_last(page, [before, typed]), within_s=30, what=f"{typed!r} sent")
     finally:
-        await alice.unroute("**/v1/rooms/*/messages", count)
+        await page.unroute("**/v1/rooms/*/messages", count)
+    return posted
+
+
+async def test_a_send_refused_429_on_the_socket_waits_as_told(pair: Pair) -> None:
+    """A 429 ack says when to ask again: the outbox waits that long and asks on the socket again,
+    instead of turning to HTTP at once, where the same allowance would refuse it."""
+    alice = pair.alice
+    room_id = await _alice_in_a_room_with(pair, "hello from bob")
+    await _answer_first_socket_send(
+        alice, {"status": 429, "code": "rate_limited", "message": "slow down", "retry_after_s": 2}
+    )
+    posted = await _posts_while(alice, "after the wait", "hello from bob")
     waited_ms = await alice.evaluate("() => window.sentAgainAt - window.refusedAt")
     assert posted == [], "asked again on the socket, not over HTTP"
     assert waited_ms >= 1900, f"asked again after {waited_ms:.0f} ms, not the 2 s the ack said"
-    history = await bob.history(room.room_id)
+    history = await pair.bob.history(room_id)
     assert [m.text for m in history.messages].count("after the wait") == 1
 
 
@@ -361,48 +378,11 @@ async def test_a_send_held_on_the_socket_goes_over_http(pair: Pair) -> None:
     """409 ``earlier_send_failed`` on the socket: the message before went over HTTP to another DC
     and the socket's DC has not applied it yet. The outbox (one message at a time) sends this
     one over HTTP at once instead of marking it failed."""
-    alice, bob = pair.alice, pair.bob
-    await alice.reload()  # without what earlier tests patched into the page
-    await eventually(lambda: _has(alice, "#conn", "connected"), within_s=30, what="alice live")
-    room = await bob.open_direct(pair.alice_name)
-    await bob.send(room.room_id, "hello again from bob")
-    await open_room(alice, "Bob")
-    await eventually(lambda: _tail_is(alice, ["hello again from bob"]), what="the room open")
-    posted: list[str] = []
-
-    async def count(route: Route) -> None:
-        if route.request.method == "POST":
-            posted.append(route.request.url)
-        await route.continue_()
-
-    await alice.route("**/v1/rooms/*/messages", count)
-    # The socket's first send is answered 409 earlier_send_failed by the page itself.
-    await alice.evaluate(
-        """() => {
-            const send = WebSocket.prototype.send;
-            WebSocket.prototype.send = function (data) {
-                const text = String(data);
-                if (text.includes('"kind":"send"') && !window.heldOnce) {
-                    window.heldOnce = true;
-                    const ack = { kind: "ack", ref: JSON.parse(text).ref, status: 409,
-                                  code: "earlier_send_failed", message: "send the refused ones again first" };
-                    setTimeout(() => this.dispatchEvent(new MessageEvent("message",
-                                                        { data: JSON.stringify(ack) })), 0);
-                    return;
-                }
-                return send.call(this, data);
-            };
-        }"""
-    )
-    try:
-        await type_message(alice, "over http instead")
-        await eventually(
-            lambda: _sent_at_last(alice, ["hello again from bob", "over http instead"]),
-            within_s=30,
-            what="the message sent over HTTP",
-        )
-    finally:
-        await alice.unroute("**/v1/rooms/*/messages", count)
+    alice = pair.alice
+    room_id = await _alice_in_a_room_with(pair, "hello again from bob")
+    held = "send the refused ones again first"
+    await _answer_first_socket_send(alice, {"status": 409, "code": "earlier_send_failed", "message": held})
+    posted = await _posts_while(alice, "over http instead", "hello again from bob")
     assert len(posted) == 1, "sent again over HTTP at once"
-    history = await bob.history(room.room_id)
+    history = await pair.bob.history(room_id)
     assert [m.text for m in history.messages].count("over http instead") == 1
