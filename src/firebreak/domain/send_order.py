@@ -67,10 +67,7 @@ class SendOrder:
 
     def refused(self, room_id: str, client_id: str, arrival: int) -> None:
         """A send was not taken: the room's sends that arrived after it wait for it."""
-        held = None if self._rooms is None else self._rooms.get(room_id)
-        if held is not None and self._clock() - held.since > self._lapse_s:
-            self._drop(room_id)  # lapsed: what comes now starts a hold of its own
-            held = None
+        held = self._live(room_id)  # a lapsed one is gone: what comes now starts a hold of its own
         if held is not None and client_id in held.arrivals:
             if held.arrivals[client_id] == min(held.arrivals.values()):
                 held.since = self._clock()  # the oldest came again, and is refused for now again
@@ -91,7 +88,7 @@ class SendOrder:
 
     def settled(self, room_id: str, client_id: str) -> None:
         """A held send got a final answer (it will never be stored): it holds nothing back."""
-        held = None if self._rooms is None else self._rooms.get(room_id)
+        held = self._live(room_id)
         if held is not None and client_id in held.arrivals:
             self._let_go(room_id, held, client_id)
 
@@ -101,11 +98,8 @@ class SendOrder:
         """The arrival number to hold the send by should it fail (its first, if it was held), if
         it may be taken; None if not (then it is held). ``arrival`` is its number now;
         ``stored(client_id)`` says whether a held send is in the log by now."""
-        held = None if self._rooms is None else self._rooms.get(room_id)
+        held = self._live(room_id)
         if held is None:
-            return arrival
-        if self._clock() - held.since > self._lapse_s:
-            self._drop(room_id)
             return arrival
         first = held.arrivals.get(client_id, arrival)
         for cid in [cid for cid, at in held.arrivals.items() if at < first]:
@@ -119,8 +113,16 @@ class SendOrder:
 
     def holding(self, room_id: str) -> int:
         """How many of the room's sends are held."""
-        held = None if self._rooms is None else self._rooms.get(room_id)
+        held = self._live(room_id)
         return 0 if held is None else len(held.arrivals)
+
+    def _live(self, room_id: str) -> _Held | None:
+        """The room's hold, unless there is none or it lapsed (then it is dropped)."""
+        held = None if self._rooms is None else self._rooms.get(room_id)
+        if held is not None and self._clock() - held.since > self._lapse_s:
+            self._drop(room_id)
+            return None
+        return held
 
     def _let_go(self, room_id: str, held: _Held, client_id: str) -> None:
         del held.arrivals[client_id]
