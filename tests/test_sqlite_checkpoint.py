@@ -1,4 +1,5 @@
-"""The read model's WAL checkpoints run in a worker thread, not inside the store's COMMITs."""
+"""The read model's WAL checkpoints run in a worker thread, not inside the store's COMMITs, and
+keep the WAL from growing under steady writes."""
 
 from __future__ import annotations
 
@@ -9,6 +10,10 @@ from pathlib import Path
 
 from firebreak.adapters import sqlite_store
 from firebreak.adapters.sqlite_checkpoint import Checkpointer
+from firebreak.adapters.sqlite_store import SqliteStore
+from firebreak.domain import events as ev
+from firebreak.domain.ids import room_stream
+from firebreak.service.projector import Projector
 from tests.helpers import eventually
 
 
@@ -70,8 +75,8 @@ async def test_while_rebuilding_sqlite_checkpoints_as_before(tmp_path: Path) -> 
         asked += 1
         return serving
 
-    checkpointer = Checkpointer(path, conn, serving=is_serving, every_s=0.01)
-    task = asyncio.create_task(checkpointer.run())
+    checkpointer = Checkpointer(path, conn, every_s=0.01)
+    task = asyncio.create_task(checkpointer.run(serving=is_serving))
 
     async def several_rounds() -> bool:  # none of them may checkpoint or switch SQLite's own off
         return asked >= 5
@@ -88,3 +93,43 @@ async def test_while_rebuilding_sqlite_checkpoints_as_before(tmp_path: Path) -> 
     with contextlib.suppress(asyncio.CancelledError):
         await task
     conn.close()
+
+
+async def test_under_steady_writes_the_wal_starts_over_instead_of_growing(tmp_path: Path) -> None:
+    """A serving projector keeps a transaction open nearly all the time: the worker thread's
+    checkpoints copy the WAL but cannot finish between two COMMITs, so only the last pass, which
+    the projector waits for after a COMMIT (``after_commit``), lets SQLite start the WAL over.
+    Without it the WAL holds every page written since the load began: more than the database
+    file itself."""
+    path = tmp_path / "rm.sqlite3"
+    conn = sqlite_store.connect(path)
+    checkpointer = Checkpointer(path, conn, every_s=0.02)
+    projector = Projector(
+        SqliteStore(conn),
+        1,
+        lambda applied: None,
+        commit_every_s=0.01,
+        after_commit=checkpointer.after_commit,
+    )
+    tasks = [asyncio.create_task(projector.run()), asyncio.create_task(checkpointer.run())]
+    stream = room_stream(0)
+    created = ev.RoomCreated(v=1, at=0, room_id="g", kind="group", name="n", creator="a", members=("b",))
+    projector.queue.put_nowait((stream, 1, ev.encode(created)))
+    text = "".join(chr(0xAC00 + (i * 7919) % 11172) for i in range(1500))  # many distinct trigrams
+    seq = 1
+    for _ in range(200):
+        for _ in range(15):
+            seq += 1
+            sent = ev.MessageSent(v=1, at=seq, room_id="g", sender="a", client_id=f"m{seq}", text=text)
+            projector.queue.put_nowait((stream, seq, ev.encode(sent)))
+        await projector.wait_for(stream, seq, within_s=10)
+    wal = path.with_name(path.name + "-wal").stat().st_size
+    db = path.stat().st_size
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    conn.close()
+    assert checkpointer.finals > 0
+    assert wal < db / 2, f"WAL {wal} bytes against a database file of {db}"

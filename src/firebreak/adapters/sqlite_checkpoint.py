@@ -8,11 +8,21 @@ pushed nothing: the p99.9 of delivery (docs/PERFORMANCE.md). All three gateways 
 log at the same pace, so they stalled together.
 
 :class:`Checkpointer` turns the automatic checkpoint off on the store's connection and instead runs
-a PASSIVE checkpoint every ``every_s`` from a second connection in a worker thread (sqlite3
+PASSIVE checkpoints every ``every_s`` from a second connection in a worker thread (sqlite3
 releases the GIL while SQLite copies and syncs). PASSIVE never waits for, or blocks, the writer
-or readers; it copies what is committed and not in use by a reader, and once it has copied
-everything, the store's next transaction starts the WAL from its beginning again, so the WAL
-stays at about ``every_s`` worth of writes.
+or readers; it copies what is committed and not in use by a reader.
+
+Copying is not enough to keep the WAL small: SQLite starts the WAL from its beginning again only
+when a write transaction begins while every frame in it is copied. A serving projector keeps a
+transaction open nearly all the time and commits every 50 ms, so under any steady load (100
+messages a second is enough) the thread never finished between two COMMITs, and the WAL grew for
+as long as the load lasted, every frame extending the file (docs/PERFORMANCE.md, "The read
+model's WAL"). So the thread copies the bulk, in up to ``PASSES`` passes while each finds more
+than ``TAIL_FRAMES`` new frames; then the projector, after its next COMMIT, waits for one more
+pass before it begins the next transaction (:meth:`Checkpointer.after_commit`), which then
+starts the WAL over. The event loop goes on serving meanwhile; only applying waits, for about a
+commit interval's frames to be copied and the file synced. The WAL stays at about ``every_s``
+worth of writes.
 """
 
 from __future__ import annotations
@@ -27,37 +37,74 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-#: Seconds between background checkpoints (±25 %). Checkpointing every second costs CPU (each
-#: checkpoint copies the hot pages again); every 5 s costs nothing measurable (docs/PERFORMANCE.md).
+#: Seconds between background checkpoints (±25 %): each copies the pages written since the last
+#: one, and the hot ones are written again and again (docs/DECISIONS.md).
 CHECKPOINT_EVERY_S = 5.0
+#: Passes the thread makes in a row, each copying what was committed during the one before ...
+PASSES = 3
+#: ... until one finds no more new frames than this (a frame is a 4 KiB page): the last pass, which
+#: applying waits for, copies only what came after.
+TAIL_FRAMES = 256
 
 
 class Checkpointer:
     """Runs the WAL checkpoints of the database at ``path`` for the connection ``store_conn``
-    while ``serving()`` says the gateway serves; before that (a rebuild) SQLite's automatic
-    checkpoint stays on."""
+    while the gateway serves (:meth:`run`); before that (a rebuild) SQLite's automatic checkpoint
+    stays on."""
 
     def __init__(
         self,
         path: Path,
         store_conn: sqlite3.Connection,
-        serving: Callable[[], bool] = lambda: True,
         every_s: float = CHECKPOINT_EVERY_S,
     ) -> None:
         self._path = path
         self._store_conn = store_conn
-        self._serving = serving
         self._every_s = every_s
         #: Checkpoints tried, and the last result: (busy, frames in the WAL, frames copied).
         self.runs = 0
         self.last: tuple[int, int, int] | None = None
+        #: Last passes that applying waited for, and the last one's result (as ``last``).
+        self.finals = 0
+        self.last_final: tuple[int, int, int] | None = None
+        #: The thread's connection, while :meth:`run` runs and has taken the checkpoints over.
+        self._conn: sqlite3.Connection | None = None
+        #: Set when the thread has copied the bulk: the next COMMIT asks for the last pass.
+        self._final_due = False
+        #: The pass running in the thread, if any.
+        self._running: asyncio.Future[tuple[int, int, int]] | None = None
 
-    async def run(self) -> None:
-        """Runs until cancelled; restores the automatic checkpoint when it stops."""
+    def after_commit(self) -> asyncio.Future[None] | None:
+        """Called by the projector just after a COMMIT of the store's connection, with no
+        transaction open. When the thread has copied the bulk, starts the last pass and returns
+        what the projector waits for before it begins another transaction: with nothing committed
+        meanwhile, that pass leaves every frame copied, and the next transaction starts the WAL
+        over. Else None."""
+        if not self._final_due or self._conn is None:
+            return None
+        self._final_due = False
+        self._running = asyncio.ensure_future(asyncio.to_thread(_checkpoint, self._conn))
+        return asyncio.ensure_future(self._final(self._running))
+
+    async def _final(self, running: asyncio.Future[tuple[int, int, int]]) -> None:
+        try:
+            self.last_final = await asyncio.shield(running)
+        except sqlite3.Error:
+            log.exception("WAL checkpoint of %s failed; trying again later", self._path)
+        self.finals += 1
+
+    async def _idle(self) -> None:
+        """Returns once no pass runs in the thread (its errors are logged where it was started)."""
+        if self._running is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._running)
+            self._running = None
+
+    async def run(self, serving: Callable[[], bool] = lambda: True) -> None:
+        """Runs until cancelled, checkpointing while ``serving()`` says the gateway serves;
+        restores the automatic checkpoint when it stops."""
         conn = sqlite3.connect(str(self._path), isolation_level=None, check_same_thread=False)
         before = int(self._store_conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
-        running: asyncio.Future[tuple[int, int, int]] | None = None
-        mine = False  # whether this task has taken the checkpoints over from SQLite
         try:
             while True:
                 # Jittered, so that gateways started together (all three share one disk in a
@@ -65,32 +112,47 @@ class Checkpointer:
                 await asyncio.sleep(self._every_s * random.uniform(0.75, 1.25))
                 # The PRAGMA runs only when the mode changes: while rebuilding, the store's COMMIT
                 # may be running in a worker thread, and a statement on its connection would wait.
-                if not self._serving():
+                if not serving():
                     # Rebuilding: its batches are committed off the loop already, and a checkpoint
                     # per 64 MiB of WAL is what the rebuild figures were measured with.
-                    if mine:
+                    if self._conn is not None:
                         self._store_conn.execute(f"PRAGMA wal_autocheckpoint={before}")
-                        mine = False
+                        self._conn = None
                     continue
-                if not mine:
+                if self._conn is None:
                     self._store_conn.execute("PRAGMA wal_autocheckpoint=0")
-                    mine = True
-                running = asyncio.ensure_future(asyncio.to_thread(_checkpoint, conn))
+                    self._conn = conn
+                self._final_due = False
+                await self._idle()
+                self._running = asyncio.ensure_future(asyncio.to_thread(_passes, conn))
                 # Shielded: a cancelled wait must not leave the thread using a closed connection.
                 try:
-                    self.last = await asyncio.shield(running)
+                    self.last = await asyncio.shield(self._running)
+                    self._final_due = True
                 except sqlite3.Error:
                     # The WAL keeps growing until one succeeds; the store's writes go on.
                     log.exception("WAL checkpoint of %s failed; trying again", self._path)
-                running = None
+                self._running = None
                 self.runs += 1
         finally:
-            if mine:
+            self._final_due = False
+            if self._conn is not None:
                 self._store_conn.execute(f"PRAGMA wal_autocheckpoint={before}")
-            if running is not None:
-                with contextlib.suppress(Exception):
-                    await running
+                self._conn = None
+            await self._idle()
             conn.close()
+
+
+def _passes(conn: sqlite3.Connection) -> tuple[int, int, int]:
+    """Up to PASSES checkpoints in a row, until one finds at most TAIL_FRAMES frames that the one
+    before had not seen; the last one's result."""
+    result = _checkpoint(conn)
+    for _ in range(PASSES - 1):
+        seen = result[1]
+        result = _checkpoint(conn)
+        if result[1] - seen <= TAIL_FRAMES:
+            break
+    return result
 
 
 def _checkpoint(conn: sqlite3.Connection) -> tuple[int, int, int]:

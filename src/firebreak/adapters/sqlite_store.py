@@ -91,10 +91,13 @@ def connect(path: Path | str) -> sqlite3.Connection:
     conn.execute("PRAGMA temp_store=MEMORY")
     # Checkpoint every 64 MiB of WAL instead of SQLite's 4 MiB: each checkpoint syncs the file, and
     # a rebuild rewrites the same index pages many times between checkpoints (docs/PERFORMANCE.md
-    # has the rebuild rates). The WAL is truncated back to 64 MiB.
+    # has the rebuild rates).
     # A serving gateway turns this off and checkpoints from a worker thread (sqlite_checkpoint.py).
     conn.execute("PRAGMA wal_autocheckpoint=16384")
-    conn.execute("PRAGMA journal_size_limit=67108864")
+    # When the WAL starts over, its file is cut back to this, never below what a serving gateway's
+    # WAL fills between two checkpoints: a frame past the file's end costs the kernel far more
+    # than one written over an old frame (docs/PERFORMANCE.md, "The read model's WAL").
+    conn.execute("PRAGMA journal_size_limit=536870912")
     conn.executescript(_SCHEMA)
     row = conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
     if row is None:

@@ -146,6 +146,7 @@ def _assemble(
     hub = Hub(config.limits.max_ws_per_user)
     metrics = GatewayMetrics(CollectorRegistry())
     limiter = WriteLimiter.from_limits(config.limits)
+    checkpointer = Checkpointer(db_path, conn)
     projector = Projector(
         store,
         config.partitions,
@@ -154,6 +155,7 @@ def _assemble(
         revoked=hub.end_session,
         observe=limiter.observe,
         catching_up=True,
+        after_commit=checkpointer.after_commit,
     )
 
     head = projector.head
@@ -225,8 +227,7 @@ def _assemble(
     gw.tasks.append(asyncio.create_task(readiness.learn_targets(last_seq), name="readiness-targets"))
     gw.tasks.append(asyncio.create_task(projector.run(), name="projector"))
     gw.tasks.append(asyncio.create_task(readiness.serve_when_caught_up(), name="readiness-serve"))
-    checkpointer = Checkpointer(db_path, conn, serving=readiness.caught_up)
-    gw.tasks.append(asyncio.create_task(checkpointer.run(), name="checkpointer"))
+    gw.tasks.append(asyncio.create_task(checkpointer.run(serving=readiness.caught_up), name="checkpointer"))
     gw.tasks.extend(asyncio.create_task(r.run(), name=f"read-{r.stream}") for r in readers)
     gw.tasks.append(asyncio.create_task(leaders.run(), name="stream-leaders"))
     gw.tasks.append(asyncio.create_task(probe.run(), name="quorum-probe"))

@@ -28,7 +28,7 @@ import asyncio
 import contextlib
 import heapq
 import itertools
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from firebreak.adapters.replica_reader import Entry
 from firebreak.adapters.sqlite_store import SqliteStore
@@ -66,9 +66,13 @@ class Projector:
         observe: Callable[[list[Event]], object] | None = None,
         *,
         catching_up: bool = False,
+        after_commit: Callable[[], Awaitable[None] | None] = lambda: None,
     ) -> None:
         """``catching_up``: start in the catching-up mode (a gateway that serves nobody yet); the
-        gateway's readiness ends it with :meth:`start_serving`."""
+        gateway's readiness ends it with :meth:`start_serving`. ``after_commit``: called after
+        each COMMIT while serving, with no transaction open; what it returns, if anything, is
+        waited for before the next batch is applied (the WAL checkpoint's last pass:
+        adapters/sqlite_checkpoint.py)."""
         self._store = store
         #: The mode: large committed batches while catching up, small ones once serving.
         self.catching_up = catching_up
@@ -79,6 +83,9 @@ class Projector:
         #: password change; before the batch's events are pushed.
         self._revoked = revoked
         self._commit_every_s = commit_every_s
+        self._after_commit = after_commit
+        #: What :meth:`run` waits for before it applies another batch (from ``after_commit``).
+        self._pause: Awaitable[None] | None = None
         # Set while a transaction is open across batches: the timer that will ask for its COMMIT.
         self._commit_timer: asyncio.TimerHandle | None = None
         self._applier = BatchApplier(store, partitions, observing=observe is not None)
@@ -118,6 +125,7 @@ class Projector:
         except BaseException:
             self._applier.forget()
             raise
+        self._pause = self._after_commit()
         self._advance(applied, last)
         return applied
 
@@ -157,6 +165,7 @@ class Projector:
             self._abandon()
             raise
         self._commit_timer = None
+        self._pause = self._after_commit()
 
     def _abandon(self) -> None:
         """Rolls back the open transaction and puts ``head`` back where the file is."""
@@ -243,6 +252,9 @@ class Projector:
 
     async def run(self) -> None:
         while True:
+            if self._pause is not None:
+                pause, self._pause = self._pause, None
+                await pause
             batch = [await self.queue.get()]
             catching_up = self.catching_up
             limit = CATCH_UP_BATCH if catching_up else MAX_BATCH
