@@ -59,9 +59,11 @@ def test_state_gauges_lag_and_rebuild_progress() -> None:
             applied={"A": 5, "B": 9},
             known_last={"A": 8, "B": 7},
             targets={"A": 10, "B": 6},
+            wal_frames=1234,
         )
     )
     s = parse(metrics.exposition().decode())
+    assert value(s, "firebreak_read_model_wal_frames") == 1234
     assert value(s, "firebreak_read_model_lag_entries", stream="A") == 3
     assert value(s, "firebreak_read_model_lag_entries", stream="B") == 0, "never negative"
     assert value(s, "firebreak_live_connections") == 4

@@ -42,6 +42,8 @@ class GatewayState:
     known_last: dict[str, int]
     #: stream -> where the stream ended when the gateway started (the rebuild's target)
     targets: dict[str, int] = field(default_factory=dict)
+    #: frames in the read model's WAL at its last checkpoint (0 before the first)
+    wal_frames: int = 0
 
 
 class _StateCollector(Collector):
@@ -89,7 +91,13 @@ class _StateCollector(Collector):
             "firebreak_rebuild_applied_entries", "of those, how many the read model has applied"
         )
         done.add_metric([], float(sum(min(s.applied.get(k, 0), v) for k, v in s.targets.items())))
-        yield from (ready, draining, live, applied, known, lag, caught_up, target, done)
+        wal = GaugeMetricFamily(
+            "firebreak_read_model_wal_frames",
+            "4 KiB frames in the read model's WAL at its last checkpoint: about one checkpoint "
+            "interval of writes while the WAL starts over, growing if it does not",
+        )
+        wal.add_metric([], float(s.wal_frames))
+        yield from (ready, draining, live, applied, known, lag, caught_up, target, done, wal)
 
 
 class _Deliveries(Collector):

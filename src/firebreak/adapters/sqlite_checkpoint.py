@@ -17,22 +17,22 @@ when a write transaction begins while every frame in it is copied. A serving pro
 transaction open nearly all the time and commits every 50 ms, so under any steady load (100
 messages a second is enough) the thread never finished between two COMMITs, and the WAL grew for
 as long as the load lasted, every frame extending the file (docs/PERFORMANCE.md, "The read
-model's WAL"). So the thread copies the bulk, in up to ``PASSES`` passes while each finds more
-than ``TAIL_FRAMES`` new frames; then the projector, after its next COMMIT, waits for one more
-pass before it begins the next transaction (:meth:`Checkpointer.after_commit`), which then
-starts the WAL over. The event loop goes on serving meanwhile; only applying waits, for about a
-commit interval's frames to be copied and the file synced. The WAL stays at about ``every_s``
-worth of writes.
+model's WAL"). So the thread copies the bulk, in up to ``PASSES`` passes while
+each finds more than ``TAIL_FRAMES`` new frames; then the projector, after its next COMMIT, waits
+for one more pass (at most ``FINAL_WAIT_S``) before it begins the next transaction
+(:meth:`Checkpointer.after_commit`), which then starts the WAL over. The event loop goes on
+serving meanwhile; only applying waits, for about a commit interval's frames to be copied and the
+file synced. The WAL stays at about ``every_s`` worth of writes.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import sqlite3
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -43,8 +43,12 @@ CHECKPOINT_EVERY_S = 5.0
 #: Passes the thread makes in a row, each copying what was committed during the one before ...
 PASSES = 3
 #: ... until one finds no more new frames than this (a frame is a 4 KiB page): the last pass, which
-#: applying waits for, copies only what came after.
+#: applying waits for, copies only what came after. A WAL no larger than this is not worth a last
+#: pass.
 TAIL_FRAMES = 256
+#: Applying waits at most this long for the last pass; then it goes on (the pass still finishes, and
+#: the WAL starts over at a later checkpoint).
+FINAL_WAIT_S = 0.5
 
 
 class Checkpointer:
@@ -69,10 +73,17 @@ class Checkpointer:
         self.last_final: tuple[int, int, int] | None = None
         #: The thread's connection, while :meth:`run` runs and has taken the checkpoints over.
         self._conn: sqlite3.Connection | None = None
+        #: One thread of its own: a pass never waits behind other work (password hashes, images)
+        #: in the loop's shared pool, two passes never use the connection at once, and the
+        #: connection is closed after the last pass, in the same queue.
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wal-checkpoint")
         #: Set when the thread has copied the bulk: the next COMMIT asks for the last pass.
         self._final_due = False
-        #: The pass running in the thread, if any.
-        self._running: asyncio.Future[tuple[int, int, int]] | None = None
+
+    @property
+    def wal_frames(self) -> int:
+        """Frames in the WAL at the last checkpoint (0 before the first)."""
+        return self.last[1] if self.last is not None else 0
 
     def after_commit(self) -> asyncio.Future[None] | None:
         """Called by the projector just after a COMMIT of the store's connection, with no
@@ -83,28 +94,27 @@ class Checkpointer:
         if not self._final_due or self._conn is None:
             return None
         self._final_due = False
-        self._running = asyncio.ensure_future(asyncio.to_thread(_checkpoint, self._conn))
-        return asyncio.ensure_future(self._final(self._running))
+        running = asyncio.get_running_loop().run_in_executor(self._thread, _checkpoint, self._conn)
+        return asyncio.ensure_future(self._final(running))
 
     async def _final(self, running: asyncio.Future[tuple[int, int, int]]) -> None:
+        # Whatever happens to the pass, applying goes on: at worst the WAL grows until a later
+        # checkpoint starts it over.
         try:
-            self.last_final = await asyncio.shield(running)
-        except sqlite3.Error:
+            self.last_final = await asyncio.wait_for(asyncio.shield(running), FINAL_WAIT_S)
+        except TimeoutError:
+            log.warning("WAL checkpoint of %s took over %s s; applying goes on", self._path, FINAL_WAIT_S)
+            running.add_done_callback(_retrieve)
+        except Exception:
             log.exception("WAL checkpoint of %s failed; trying again later", self._path)
         self.finals += 1
-
-    async def _idle(self) -> None:
-        """Returns once no pass runs in the thread (its errors are logged where it was started)."""
-        if self._running is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.shield(self._running)
-            self._running = None
 
     async def run(self, serving: Callable[[], bool] = lambda: True) -> None:
         """Runs until cancelled, checkpointing while ``serving()`` says the gateway serves;
         restores the automatic checkpoint when it stops."""
         conn = sqlite3.connect(str(self._path), isolation_level=None, check_same_thread=False)
         before = int(self._store_conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
+        loop = asyncio.get_running_loop()
         try:
             while True:
                 # Jittered, so that gateways started together (all three share one disk in a
@@ -123,32 +133,40 @@ class Checkpointer:
                     self._store_conn.execute("PRAGMA wal_autocheckpoint=0")
                     self._conn = conn
                 self._final_due = False
-                await self._idle()
-                self._running = asyncio.ensure_future(asyncio.to_thread(_passes, conn))
-                # Shielded: a cancelled wait must not leave the thread using a closed connection.
                 try:
-                    self.last = await asyncio.shield(self._running)
-                    self._final_due = True
+                    self.last = await loop.run_in_executor(self._thread, _passes, conn)
                 except sqlite3.Error:
                     # The WAL keeps growing until one succeeds; the store's writes go on.
                     log.exception("WAL checkpoint of %s failed; trying again", self._path)
-                self._running = None
+                else:
+                    busy, frames, _ = self.last
+                    # Busy: another connection holds the checkpoint (a drill's, an operator's).
+                    self._final_due = busy == 0 and frames > TAIL_FRAMES
                 self.runs += 1
         finally:
             self._final_due = False
             if self._conn is not None:
                 self._store_conn.execute(f"PRAGMA wal_autocheckpoint={before}")
                 self._conn = None
-            await self._idle()
-            conn.close()
+            # Behind any pass still running, whether or not anyone waits for it.
+            self._thread.submit(conn.close)
+            self._thread.shutdown(wait=False)
+
+
+def _retrieve(done: asyncio.Future[tuple[int, int, int]]) -> None:
+    """Takes a pass's outcome that nobody waits for any more (a failure is logged)."""
+    if not done.cancelled() and done.exception() is not None:
+        log.error("WAL checkpoint failed", exc_info=done.exception())
 
 
 def _passes(conn: sqlite3.Connection) -> tuple[int, int, int]:
     """Up to PASSES checkpoints in a row, until one finds at most TAIL_FRAMES frames that the one
-    before had not seen; the last one's result."""
+    before had not seen, or the checkpoint busy; the last one's result."""
     result = _checkpoint(conn)
     for _ in range(PASSES - 1):
         seen = result[1]
+        if result[0] != 0 or result[1] <= TAIL_FRAMES:
+            break
         result = _checkpoint(conn)
         if result[1] - seen <= TAIL_FRAMES:
             break

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from nats.aio.client import Client as NATS
@@ -232,7 +233,11 @@ def _assemble(
     gw.tasks.append(asyncio.create_task(leaders.run(), name="stream-leaders"))
     gw.tasks.append(asyncio.create_task(probe.run(), name="quorum-probe"))
     gw.tasks.append(asyncio.create_task(link.run(), name="cut-off-watch"))
-    _watch(gw, LogPositions(functools.partial(the_log.last_seq, deadline_s=2.0), list(by_stream)))
+    _watch(
+        gw,
+        LogPositions(functools.partial(the_log.last_seq, deadline_s=2.0), list(by_stream)),
+        lambda: checkpointer.wal_frames,
+    )
     if process == 1:
         _balance(gw, config, dc, nc, js)
     if dc.gateways > 1:
@@ -269,7 +274,7 @@ def _balance(gw: Gateway, config: Config, dc: DCConfig, nc: NATS, js: JetStreamC
     gw.tasks.append(asyncio.create_task(balancer.run(), name="leader-balancer"))
 
 
-def _watch(gw: Gateway, positions: LogPositions) -> None:
+def _watch(gw: Gateway, positions: LogPositions, wal_frames: Callable[[], int]) -> None:
     """What /metrics reports of the gateway's state, read at each scrape."""
     gw.tasks.append(asyncio.create_task(positions.run(), name="log-positions"))
 
@@ -284,6 +289,7 @@ def _watch(gw: Gateway, positions: LogPositions) -> None:
             applied=dict(gw.projector.head),
             known_last=positions.known(gw.readiness.targets, received),
             targets=dict(gw.readiness.targets),
+            wal_frames=wal_frames(),
         )
 
     gw.metrics.watch(state)

@@ -125,7 +125,8 @@ class Projector:
         except BaseException:
             self._applier.forget()
             raise
-        self._pause = self._after_commit()
+        if self._pause is None:
+            self._pause = self._after_commit()
         self._advance(applied, last)
         return applied
 
@@ -165,7 +166,8 @@ class Projector:
             self._abandon()
             raise
         self._commit_timer = None
-        self._pause = self._after_commit()
+        if self._pause is None:
+            self._pause = self._after_commit()
 
     def _abandon(self) -> None:
         """Rolls back the open transaction and puts ``head`` back where the file is."""
