@@ -17,9 +17,9 @@ when a write transaction begins while every frame in it is copied. A serving pro
 transaction open nearly all the time and commits every 50 ms, so under any steady load (100
 messages a second is enough) the thread never finished between two COMMITs, and the WAL grew for
 as long as the load lasted, every frame extending the file (docs/PERFORMANCE.md, "The read
-model's WAL"). So the thread copies the bulk, in up to ``PASSES`` passes while
-each finds more than ``TAIL_FRAMES`` new frames; then the projector, after its next COMMIT, waits
-for one more pass (at most ``FINAL_WAIT_S``) before it begins the next transaction
+model's WAL"). So the thread copies the bulk, in up to ``PASSES`` passes while each finds more
+than ``TAIL_FRAMES`` new frames; then the projector, after its next COMMIT, waits for one more
+pass (at most ``FINAL_WAIT_S``) before it begins the next transaction
 (:meth:`Checkpointer.after_commit`), which then starts the WAL over. The event loop goes on
 serving meanwhile; only applying waits, for about a commit interval's frames to be copied and the
 file synced. The WAL stays at about ``every_s`` worth of writes.
@@ -73,17 +73,19 @@ class Checkpointer:
         self.last_final: tuple[int, int, int] | None = None
         #: The thread's connection, while :meth:`run` runs and has taken the checkpoints over.
         self._conn: sqlite3.Connection | None = None
-        #: One thread of its own: a pass never waits behind other work (password hashes, images)
-        #: in the loop's shared pool, two passes never use the connection at once, and the
-        #: connection is closed after the last pass, in the same queue.
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wal-checkpoint")
+        #: While :meth:`run` runs, one thread of its own: a pass never waits behind other work
+        #: (password hashes, images) in the loop's shared pool, two passes never use the
+        #: connection at once, and the connection is closed after the last pass, in the same queue.
+        self._thread: ThreadPoolExecutor | None = None
+        #: Frames in the WAL at the last checkpoint that was not kept out by another one.
+        self._wal_frames = 0
         #: Set when the thread has copied the bulk: the next COMMIT asks for the last pass.
         self._final_due = False
 
     @property
     def wal_frames(self) -> int:
         """Frames in the WAL at the last checkpoint (0 before the first)."""
-        return self.last[1] if self.last is not None else 0
+        return self._wal_frames
 
     def after_commit(self) -> asyncio.Future[None] | None:
         """Called by the projector just after a COMMIT of the store's connection, with no
@@ -91,7 +93,7 @@ class Checkpointer:
         what the projector waits for before it begins another transaction: with nothing committed
         meanwhile, that pass leaves every frame copied, and the next transaction starts the WAL
         over. Else None."""
-        if not self._final_due or self._conn is None:
+        if not self._final_due or self._conn is None or self._thread is None:
             return None
         self._final_due = False
         running = asyncio.get_running_loop().run_in_executor(self._thread, _checkpoint, self._conn)
@@ -105,6 +107,9 @@ class Checkpointer:
         except TimeoutError:
             log.warning("WAL checkpoint of %s took over %s s; applying goes on", self._path, FINAL_WAIT_S)
             running.add_done_callback(_retrieve)
+        except asyncio.CancelledError:
+            running.add_done_callback(_retrieve)
+            raise
         except Exception:
             log.exception("WAL checkpoint of %s failed; trying again later", self._path)
         self.finals += 1
@@ -115,6 +120,7 @@ class Checkpointer:
         conn = sqlite3.connect(str(self._path), isolation_level=None, check_same_thread=False)
         before = int(self._store_conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
         loop = asyncio.get_running_loop()
+        thread = self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wal-checkpoint")
         try:
             while True:
                 # Jittered, so that gateways started together (all three share one disk in a
@@ -134,23 +140,30 @@ class Checkpointer:
                     self._conn = conn
                 self._final_due = False
                 try:
-                    self.last = await loop.run_in_executor(self._thread, _passes, conn)
+                    self.last = await loop.run_in_executor(thread, _passes, conn)
                 except sqlite3.Error:
                     # The WAL keeps growing until one succeeds; the store's writes go on.
                     log.exception("WAL checkpoint of %s failed; trying again", self._path)
                 else:
                     busy, frames, _ = self.last
-                    # Busy: another connection holds the checkpoint (a drill's, an operator's).
+                    # Busy: another connection holds the checkpoint (a drill's, an operator's), and
+                    # SQLite tells nothing of the WAL. A small WAL is not worth a last pass; the
+                    # frames counted go on from the last restart, so a later one will be.
+                    if busy == 0:
+                        self._wal_frames = frames
                     self._final_due = busy == 0 and frames > TAIL_FRAMES
                 self.runs += 1
         finally:
             self._final_due = False
-            if self._conn is not None:
-                self._store_conn.execute(f"PRAGMA wal_autocheckpoint={before}")
-                self._conn = None
-            # Behind any pass still running, whether or not anyone waits for it.
-            self._thread.submit(conn.close)
-            self._thread.shutdown(wait=False)
+            try:
+                if self._conn is not None:
+                    self._conn = None
+                    self._store_conn.execute(f"PRAGMA wal_autocheckpoint={before}")
+            finally:
+                # Behind any pass still running, whether or not anyone waits for it.
+                self._thread = None
+                thread.submit(conn.close)
+                thread.shutdown(wait=False)
 
 
 def _retrieve(done: asyncio.Future[tuple[int, int, int]]) -> None:
