@@ -68,9 +68,8 @@ class Checkpointer:
         #: Checkpoints tried, and the last result: (busy, frames in the WAL, frames copied).
         self.runs = 0
         self.last: tuple[int, int, int] | None = None
-        #: Last passes that applying waited for, and the last one's result (as ``last``).
+        #: Last passes that applying waited for (or stopped waiting for).
         self.finals = 0
-        self.last_final: tuple[int, int, int] | None = None
         #: The thread's connection, while :meth:`run` runs and has taken the checkpoints over.
         self._conn: sqlite3.Connection | None = None
         #: While :meth:`run` runs, one thread of its own: a pass never waits behind other work
@@ -103,7 +102,7 @@ class Checkpointer:
         # Whatever happens to the pass, applying goes on: at worst the WAL grows until a later
         # checkpoint starts it over.
         try:
-            self.last_final = await asyncio.wait_for(asyncio.shield(running), FINAL_WAIT_S)
+            await asyncio.wait_for(asyncio.shield(running), FINAL_WAIT_S)
         except TimeoutError:
             log.warning("WAL checkpoint of %s took over %s s; applying goes on", self._path, FINAL_WAIT_S)
             running.add_done_callback(_retrieve)

@@ -125,8 +125,7 @@ class Projector:
         except BaseException:
             self._applier.forget()
             raise
-        if self._pause is None:
-            self._pause = self._after_commit()
+        self._committed()
         self._advance(applied, last)
         return applied
 
@@ -166,6 +165,10 @@ class Projector:
             self._abandon()
             raise
         self._commit_timer = None
+        self._committed()
+
+    def _committed(self) -> None:
+        """After a serving COMMIT: asks ``after_commit`` what to wait for, unless a wait is due."""
         if self._pause is None:
             self._pause = self._after_commit()
 
