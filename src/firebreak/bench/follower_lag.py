@@ -8,7 +8,6 @@ behind the commit) and whether nats-server calls them current, as the balancer d
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import msgspec
 
@@ -17,6 +16,7 @@ from firebreak.adapters.nats_connect import connect
 from firebreak.adapters.nats_log import answered_by_leader
 from firebreak.config import Config
 from firebreak.stats import quantile
+from firebreak.tasks import stop_all
 
 
 class FollowerLag(msgspec.Struct, frozen=True):
@@ -47,9 +47,7 @@ class FollowerLagSampler:
 
     async def stop(self) -> FollowerLag:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_all([self._task])
         return self.result()
 
     async def _run(self) -> None:

@@ -35,13 +35,10 @@ from firebreak.service.rooms import Rooms
 from firebreak.service.search import Search
 from firebreak.service.sessions import LiveSession
 from firebreak.service.wallets import Wallets
+from firebreak.tasks import cancel_all
 from firebreak.wire.views import Digest, Drained, Health
 
 log = logging.getLogger(__name__)
-
-#: Shutdown: cancel the gateway's tasks up to this many times, waiting this long after each.
-CLOSE_ROUNDS = 5
-CLOSE_ROUND_S = 1.0
 
 
 @dataclass
@@ -187,15 +184,7 @@ class Gateway:
         return None
 
     async def close(self) -> None:
-        # Cancelled again until each task ends: Python 3.11's asyncio.wait_for can lose a
-        # cancellation that arrives as the awaited event is set, and a reader's loop would then run on.
-        pending = set(self.tasks)
-        for _ in range(CLOSE_ROUNDS):
-            if not pending:
-                break
-            for task in pending:
-                task.cancel()
-            _, pending = await asyncio.wait(pending, timeout=CLOSE_ROUND_S)
+        pending = await cancel_all(self.tasks)
         for task in self.tasks:
             if task.done() and not task.cancelled() and task.exception() is not None:
                 log.debug("task %s ended with %r at shutdown", task.get_name(), task.exception())

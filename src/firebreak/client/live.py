@@ -25,7 +25,6 @@ message arrives.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import enum
 import time
 import urllib.parse
@@ -38,6 +37,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from firebreak.domain.events import MessageSent
 from firebreak.domain.model import ClientEvent
 from firebreak.retry import Backoff
+from firebreak.tasks import stop_all
 from firebreak.wire.frames import ClientFrame
 from firebreak.wire.presence_views import PresenceView, TypingView
 
@@ -143,9 +143,7 @@ class LiveConnection:
 
     async def close(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_all([self._task])
         self._set(LiveState.CLOSED)
 
     def _url(self) -> str:

@@ -11,7 +11,6 @@ passing the position of their last read (``at_least``), and record what they saw
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 from collections.abc import Callable
 
@@ -22,6 +21,7 @@ from firebreak.client import Client
 from firebreak.config import Config
 from firebreak.drill.plan import DrillOptions
 from firebreak.errors import FirebreakError
+from firebreak.tasks import stop_all
 from firebreak.wire.wallet_views import WalletEntryView
 
 PASSWORD = "drill password"
@@ -126,11 +126,7 @@ class BankWorkload:
             tasks.append(task)
         if tasks:
             await asyncio.wait(tasks, timeout=self._o.send_deadline_s + 5)
-        for task in [*tasks, *movers]:
-            task.cancel()
-        for task in [*tasks, *movers]:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_all([*tasks, *movers])
         for record in self.transfers:
             if not record.outcome:
                 record.outcome = "failed"

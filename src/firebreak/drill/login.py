@@ -12,7 +12,6 @@ DCs until ``send_deadline_s`` and recorded (drill/login_checker.py judges the re
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 from collections.abc import Callable
 
@@ -32,6 +31,7 @@ from firebreak.drill.oidc_site import PASSWORD, REDIRECT, REQUEST_TIMEOUT_S, Oid
 from firebreak.drill.plan import DrillOptions
 from firebreak.drill.processes import every_process
 from firebreak.errors import FirebreakError
+from firebreak.tasks import stop_all
 
 
 class LoginWorkload(OidcSite):
@@ -81,11 +81,7 @@ class LoginWorkload(OidcSite):
             tasks.append(asyncio.create_task(self._attempt(i, sign_in)))
         if tasks:
             await asyncio.wait(tasks, timeout=self._o.send_deadline_s * 2 + 10)
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_all(tasks)
         for record in self.records:
             if not record.finished:  # cut off by the bound above: its family may have rotated
                 record.error, record.finished = "cancelled", self._clock()

@@ -22,6 +22,7 @@ from firebreak.domain.events import MessageSent
 from firebreak.drill.plan import DrillOptions
 from firebreak.drill.record import Receipt, SendRecord
 from firebreak.errors import FirebreakError
+from firebreak.tasks import stop_all
 
 PASSWORD = "drill password"
 
@@ -117,11 +118,7 @@ class Workload:
             await asyncio.wait_for(
                 asyncio.gather(*(u.outbox.join() for u in senders)), self._o.send_deadline_s + 5
             )
-        for w in workers:
-            w.cancel()
-        for w in workers:
-            with contextlib.suppress(asyncio.CancelledError):
-                await w
+        await stop_all(workers)
         for record in self.sends:
             if record.acked is None and record.failed is None:
                 record.error = "not_attempted" if record.started is None else "cancelled"

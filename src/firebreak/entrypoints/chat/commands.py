@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 
 from firebreak.client import Client
 from firebreak.errors import FirebreakError
+from firebreak.tasks import cancel_all
 
 from . import attachments
 from .outbox import Outbox
@@ -260,6 +261,4 @@ class Chat:
             )
 
     async def close(self) -> None:
-        for task in list(self._background):
-            task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
+        await cancel_all(list(self._background))

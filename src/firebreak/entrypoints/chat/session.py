@@ -19,6 +19,7 @@ from firebreak.client import Client, LiveConnection
 from firebreak.config import Config
 from firebreak.domain.events import MessageSent
 from firebreak.errors import FirebreakError
+from firebreak.tasks import cancel_all
 from firebreak.wire.views import SessionView
 
 from .commands import Chat
@@ -91,9 +92,7 @@ async def _chat(config: Config, preferred: int, session: SessionView) -> int:
         finally:
             status.closing()
             reader.close()
-            for task in tasks + waits:
-                task.cancel()
-            await asyncio.gather(*tasks, *waits, return_exceptions=True)
+            await cancel_all([*tasks, *waits])
             await chat.close()
             await live.close()
             for item in outbox.unsent():
