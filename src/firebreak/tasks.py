@@ -3,10 +3,10 @@
 Python 3.11's ``asyncio.wait_for`` loses a cancellation that arrives in the same loop step as
 the result it waits for (CPython gh-86296, fixed in 3.12): it returns the result, and the task
 runs on. nats-py waits for every request's answer with ``wait_for``, so a loop around requests
-(a reader, a sampler, a drill's worker) that is cancelled once can miss it and never end, and
-whoever awaits it after cancelling waits for good. So a task is cancelled again until it ends,
-within a bound: a lost cancellation leaves the task awaiting something else, which the next one
-interrupts.
+(a reader, a sampler) that is cancelled once can miss it and never end, and whoever awaits it
+after cancelling waits for good; so can any task that takes a cancellation back. So a task is
+cancelled again until it ends, within a bound: a lost cancellation leaves the task awaiting
+something else, which the next one interrupts.
 """
 
 from __future__ import annotations
@@ -32,7 +32,15 @@ async def cancel_all(
             break
         for task in pending:
             task.cancel()
-        _, pending = await asyncio.wait(pending, timeout=round_s)
+        try:
+            _, pending = await asyncio.wait(pending, timeout=round_s)
+        except asyncio.CancelledError:
+            # The caller is being cancelled: one more cancellation each, and what they end with
+            # is read when they end (no "exception was never retrieved" later).
+            for task in pending:
+                task.cancel()
+                task.add_done_callback(failures_of_one)
+            raise
     return pending
 
 
@@ -49,11 +57,20 @@ async def stop_all(
     raise_failure(tasks)
 
 
+def failures(tasks: Iterable[asyncio.Task[Any]]) -> list[BaseException]:
+    """What the ended ``tasks`` raised, other than their cancellation, in their order."""
+    return [failure for task in tasks for failure in failures_of_one(task)]
+
+
+def failures_of_one(task: asyncio.Task[Any]) -> list[BaseException]:
+    if not task.done() or task.cancelled():
+        return []
+    failure = task.exception()
+    return [] if failure is None else [failure]
+
+
 def raise_failure(tasks: Iterable[asyncio.Task[Any]]) -> None:
     """Raises the first exception, other than a cancellation, that one of the ended ``tasks``
     ended with."""
-    for task in tasks:
-        if task.done() and not task.cancelled():
-            failure = task.exception()
-            if failure is not None:
-                raise failure
+    for failure in failures(tasks):
+        raise failure

@@ -8,6 +8,7 @@ behind the commit) and whether nats-server calls them current, as the balancer d
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import msgspec
 
@@ -16,7 +17,9 @@ from firebreak.adapters.nats_connect import connect
 from firebreak.adapters.nats_log import answered_by_leader
 from firebreak.config import Config
 from firebreak.stats import quantile
-from firebreak.tasks import stop_all
+from firebreak.tasks import cancel_all, raise_failure
+
+log = logging.getLogger(__name__)
 
 
 class FollowerLag(msgspec.Struct, frozen=True):
@@ -47,7 +50,10 @@ class FollowerLagSampler:
 
     async def stop(self) -> FollowerLag:
         if self._task is not None:
-            await stop_all([self._task])
+            # A sampler that would not stop is left behind: the bench's own figures stand.
+            if await cancel_all([self._task]):
+                log.warning("the follower-lag sampler did not stop")
+            raise_failure([self._task])
         return self.result()
 
     async def _run(self) -> None:

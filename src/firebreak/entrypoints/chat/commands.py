@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 
 from firebreak.client import Client
 from firebreak.errors import FirebreakError
-from firebreak.tasks import cancel_all
+from firebreak.tasks import cancel_all, failures
 
 from . import attachments
 from .outbox import Outbox
@@ -261,4 +261,7 @@ class Chat:
             )
 
     async def close(self) -> None:
-        await cancel_all(list(self._background))
+        background = list(self._background)
+        await cancel_all(background)
+        for failure in failures(background):
+            self.screen.notice(f"a background write failed: {failure!r}")

@@ -19,7 +19,7 @@ from firebreak.client import Client, LiveConnection
 from firebreak.config import Config
 from firebreak.domain.events import MessageSent
 from firebreak.errors import FirebreakError
-from firebreak.tasks import cancel_all
+from firebreak.tasks import cancel_all, failures
 from firebreak.wire.views import SessionView
 
 from .commands import Chat
@@ -93,6 +93,8 @@ async def _chat(config: Config, preferred: int, session: SessionView) -> int:
             status.closing()
             reader.close()
             await cancel_all([*tasks, *waits])
+            for failure in failures(tasks):
+                screen.notice(f"the chat stopped after an error: {failure!r}")
             await chat.close()
             await live.close()
             for item in outbox.unsent():

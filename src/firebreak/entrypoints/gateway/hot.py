@@ -36,7 +36,6 @@ from firebreak.service.accounts import Accounts
 from firebreak.service.hub import CUT_OFF, DRAINING, LOGGED_OUT
 from firebreak.service.messages import Messages
 from firebreak.service.sessions import LiveSession, SessionEnded, WriteFrameNow
-from firebreak.tasks import cancel_all
 from firebreak.wire.frames import error_frame
 from firebreak.wire.requests import SendBody
 from firebreak.wire.views import WRITE_URL_HEADER
@@ -188,7 +187,7 @@ class HotLane:
             if commands is not None:
                 commands.close()
             if not streaming.done():
-                await cancel_all([streaming])
+                streaming.cancel()
             with contextlib.suppress(asyncio.CancelledError, OSError, SessionEnded, FirebreakError):
                 await streaming
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import uvicorn
 
@@ -18,6 +18,7 @@ from firebreak.entrypoints.gateway.starting import StartingApp
 from firebreak.entrypoints.gateway.stop_signals import StopSignals
 from firebreak.entrypoints.gateway.websocket import SendNowWebSocketProtocol
 from firebreak.service.startup import Startup
+from firebreak.tasks import cancel_all
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,7 @@ async def serve(config: Config, dc_name: str, process: int = 1) -> None:
             if process > 1:
                 # The kernel deals new connections to every process bound to the port: a further
                 # process joins once it serves, while the first answers for the DC as it starts.
-                joining = asyncio.create_task(_until_serving(starting))
+                joining = asyncio.create_task(_until_serving(starting, lambda: server.should_exit))
                 await asyncio.wait({joining})
                 error = None if joining.cancelled() else joining.exception()
                 failed = error is not None
@@ -114,7 +115,7 @@ async def serve(config: Config, dc_name: str, process: int = 1) -> None:
             if not server.should_exit and not failed:
                 await server.serve(sockets=listening(dc, process) if dc.gateways > 1 else None)
         finally:
-            starting.cancel()  # a no-op once started
+            await cancel_all([starting])  # nothing to do once started
             with contextlib.suppress(BaseException):  # cancelled or failed: nothing to close
                 gw = await starting
                 await gw.close()
@@ -130,7 +131,9 @@ def _failed(task: asyncio.Task[Gateway]) -> bool:
 JOIN_CHECK_S = 0.1
 
 
-async def _until_serving(starting: asyncio.Task[Gateway]) -> None:
+async def _until_serving(starting: asyncio.Task[Gateway], stopped: Callable[[], bool]) -> None:
+    """Returns once the gateway serves, or once the process is stopping: the check each round
+    ends the loop should the cancellation from ``stop`` be lost (firebreak/tasks.py)."""
     gw = await starting
-    while not gw.serving():
+    while not gw.serving() and not stopped():
         await gw.projector.next_batch(JOIN_CHECK_S)
