@@ -9,11 +9,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent / "src" / "firebreak"
 
-BASE = {"errors", "retry", "config", "config_file", "limits", "private_files"}
+BASE = {"errors", "retry", "tasks", "config", "config_file", "limits", "private_files"}
 #: package -> the firebreak packages it may import (besides itself and BASE).
 ALLOWED: dict[str, set[str]] = {
     "errors": set(),
     "retry": set(),
+    "tasks": set(),
     "config": set(),
     "limits": set(),
     "config_file": set(),
