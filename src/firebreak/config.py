@@ -133,7 +133,7 @@ class Tls:
 
 
 #: Seconds a serving read model keeps its transaction open before it commits (docs/READ_MODELS.md).
-READ_MODEL_COMMIT_S = 0.05
+READ_MODEL_COMMIT_S = 0.5
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,8 @@ class BenchOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: gateway processes per DC, sharing its port (config.DCConfig.gateways; None: the bench
     #: chooses, bench/connections.py)
     gateways_per_dc: int | None = None
+    #: the cluster's ``read_model_commit_s`` (None: the config's default)
+    read_model_commit_s: float | None = None
     #: one-way delay of every link between DCs, through the link proxies (0: direct routes)
     link_delay_ms: float = 0.0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import tempfile
 from pathlib import Path
@@ -20,6 +21,7 @@ from firebreak.bench.listeners import SOCKETS_PER_LISTENER, SOCKETS_PER_TURN, li
 from firebreak.bench.load_shapes import BenchOptions
 from firebreak.bench.runner import BenchResult, run_bench, table
 from firebreak.bench.summary import RunsSummary, summarize, summary_line
+from firebreak.config import Config
 from firebreak.config_file import MAX_GATEWAYS_PER_DC
 from firebreak.entrypoints.bench_modes import (
     accounts,
@@ -34,6 +36,7 @@ from firebreak.entrypoints.bench_modes import (
     write_json,
 )
 from firebreak.errors import BadRequest
+from firebreak.limits import Limits
 from firebreak.localcluster import ephemeral_config
 from firebreak.service.projector import CATCH_UP_BATCH
 
@@ -115,6 +118,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         f"{SOCKETS_PER_LISTENER:,}), past the open files one process may have",
     )
     p.add_argument(
+        "--read-model-commit-s",
+        type=float,
+        default=None,
+        metavar="S",
+        help="how often the gateways' serving read models commit (0-3600 s; default: the config's "
+        "default, docs/CONFIG.md)",
+    )
+    p.add_argument(
         "--gateways-per-dc",
         type=int,
         default=None,
@@ -166,7 +177,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         default=CATCH_UP_BATCH,
         metavar="N",
         help="with --read-model: entries per transaction (10,000 as a rebuilding gateway applies; "
-        "a serving gateway commits every 50 ms, so under load some tens to hundreds)",
+        "a serving gateway commits every 500 ms, so under load some hundreds to thousands)",
     )
     p.add_argument(
         "--workload",
@@ -221,6 +232,7 @@ def _options(args: argparse.Namespace) -> BenchOptions:
         heartbeat_s=args.heartbeat_s,
         listener_processes=args.listener_processes,
         gateways_per_dc=args.gateways_per_dc,
+        read_model_commit_s=args.read_model_commit_s,
         link_delay_ms=args.link_rtt_ms / 2,
     )
     if not 0 <= args.link_rtt_ms <= 2000:
@@ -235,6 +247,8 @@ def _options(args: argparse.Namespace) -> BenchOptions:
         raise BadRequest(f"--listener-processes takes 0-{MAX_LISTENERS}")
     if options.gateways_per_dc is not None and not 1 <= options.gateways_per_dc <= MAX_GATEWAYS_PER_DC:
         raise BadRequest(f"--gateways-per-dc takes 1-{MAX_GATEWAYS_PER_DC}")
+    if options.read_model_commit_s is not None and not 0 <= options.read_model_commit_s <= 3600:
+        raise BadRequest("--read-model-commit-s takes 0-3600 seconds")
     if options.heartbeat_s is not None and not 1 <= options.heartbeat_s <= 3600:
         raise BadRequest("--heartbeat-s takes 1-3600 seconds")
     if not 1 <= options.source_addresses <= MAX_SOURCE_ADDRESSES:
@@ -295,6 +309,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cluster_config(data_dir: Path, options: BenchOptions, limits: Limits, gateways: int) -> Config:
+    """The config of one run's fresh local cluster."""
+    config = ephemeral_config(data_dir, partitions=options.partitions, limits=limits, gateways=gateways)
+    if options.read_model_commit_s is None:
+        return config
+    return dataclasses.replace(config, read_model_commit_s=options.read_model_commit_s)
+
+
 def _run_once(options: BenchOptions) -> BenchResult:
     # The per-user send limit (50/s) protects against abuse; a capacity benchmark lifts it, and
     # the cap on a user's sends in flight with it (an open loop may have several). It measures
@@ -322,7 +344,7 @@ def _run_once(options: BenchOptions) -> BenchResult:
         say(f"warning: open files limited to {have} per process (the hard limit): {most} sockets may not fit")
     # Each run's cluster files (hundreds of MB) go when the run ends, however it ends.
     with tempfile.TemporaryDirectory(prefix="firebreak-bench-") as tmp:
-        config = ephemeral_config(Path(tmp), partitions=options.partitions, limits=limits, gateways=gateways)
+        config = cluster_config(Path(tmp), options, limits, gateways)
         result = uvloop.run(run_bench(config, options, say))
     print(table(result), flush=True)
     return result

@@ -9,7 +9,7 @@ above a ``head`` read by a session was pushed after that read (see service/sessi
 While serving, batches are small (a few entries each under load), and a COMMIT per batch wrote
 every page the batch touched (19 WAL frames for 4 messages), the same pages again for the next
 batch, and stalled the event loop each time. So the transaction stays open across batches and is
-committed ``commit_every_s`` after it began (``read_model_commit_s`` in the config, 50 ms by
+committed ``commit_every_s`` after it began (``read_model_commit_s`` in the config, 500 ms by
 default; :meth:`Projector.apply_batch_open`). Each batch is still applied and flushed before
 ``head`` advances and before anything is pushed, and every API read goes through the same
 connection, so what is served is exactly what ``head`` says; nothing waits for the COMMIT. A
