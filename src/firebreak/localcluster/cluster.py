@@ -32,6 +32,7 @@ from firebreak.localcluster.processes import (
     write_nats_conf,
 )
 from firebreak.localcluster.readiness import NotReady, every_process_ready
+from firebreak.localcluster.reaper import Reaper
 from firebreak.private_files import PRIVATE_UMASK, make_private_dir, write_private
 
 
@@ -63,6 +64,8 @@ class LocalCluster:
         #: The other gateway processes of DCs that run several (config.DCConfig.gateways), by
         #: their label (``dc1#2``).
         self.more_gateways: dict[str, subprocess.Popen[bytes]] = {}
+        #: Kills the processes if this one dies without stopping them (localcluster/reaper.py).
+        self._reaper = Reaper()
         make_private_dir(config.data_dir)
         # The gateways read their secrets from here: 0600.
         self.config_path = config.data_dir / "cluster.toml"
@@ -89,6 +92,7 @@ class LocalCluster:
             preexec_fn=local_scheduling(),
             umask=PRIVATE_UMASK,  # its log store (every event) is private
         )
+        self._reaper.watch(self.nats[name].pid)
         if out is not None:
             os.close(out)
 
@@ -111,6 +115,7 @@ class LocalCluster:
                 preexec_fn=local_scheduling(),
                 umask=PRIVATE_UMASK,  # its read model (password hashes, messages) is private
             )
+            self._reaper.watch(procs[label].pid)
             if out is not None:
                 os.close(out)
 
@@ -264,6 +269,7 @@ class LocalCluster:
         self.gateways.clear()
         self.more_gateways.clear()
         self.nats.clear()
+        self._reaper.close()
         if self.links is not None:
             self.links.stop()
         if self.sites is not None:
