@@ -10,6 +10,7 @@ nothing in the index: such terms are checked as substrings of the candidates ins
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import unicodedata
 
@@ -36,6 +37,12 @@ def search_rowid(at: int, partition: int, seq: int) -> int:
 _TAG_BASE, _TAG_SPAN = 0xF0000, 0xFFFE
 
 
+#: Rooms whose tags are kept: every message applied computes its room's (a sha256), and a busy
+#: DC's messages come from far fewer rooms than this at a time.
+ROOM_TAGS_KEPT = 16_384
+
+
+@functools.lru_cache(maxsize=ROOM_TAGS_KEPT)
 def room_tag(room_id: str) -> str:
     """The room's token in the index's ``tag`` column: one trigram, derived from the room id, so a
     query can name the caller's rooms and the index intersects their rows with the words' rows
