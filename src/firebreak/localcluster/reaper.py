@@ -7,7 +7,7 @@ three or more gateways running, using CPU and ports, until someone killed them b
 ``PR_SET_PDEATHSIG`` would not do: it fires when the *thread* that forked the child ends, and the
 tools start processes from worker threads too.
 
-The :class:`Reaper` is a small process of its own (``python -m firebreak.localcluster.reaper``),
+The :class:`Reaper` is a small process of its own (this file, run as a script),
 started with the first process of the cluster. The starter tells it each process it starts, one
 line per process on the reaper's stdin, and nothing else holds that pipe (the cluster's processes
 are started with their other files closed). When the starter dies, however it dies, the kernel
@@ -73,7 +73,9 @@ class Reaper:
         with self._lock:
             if self._proc is None or self._proc.poll() is not None:
                 self._proc = subprocess.Popen(
-                    [sys.executable, "-m", "firebreak.localcluster.reaper"],
+                    # This file as a script: ``-m`` would import the package first, which
+                    # imports this module, and runpy warns; and the reaper needs only the stdlib.
+                    [sys.executable, str(Path(__file__).resolve())],
                     stdin=subprocess.PIPE,
                     text=True,
                     start_new_session=True,  # a Ctrl-C for the starter is not one for the reaper
