@@ -205,8 +205,8 @@ async def spawn_up(config_path: Path, *options: str) -> asyncio.subprocess.Proce
 
 
 async def stop_up(proc: asyncio.subprocess.Process) -> None:
-    """Stops ``up`` the way a user does (Ctrl-C), so it stops its DCs' processes too; a SIGKILL
-    would leave them running."""
+    """Stops ``up`` the way a user does (Ctrl-C), so it stops its DCs' processes in order; after a
+    SIGKILL only its reaper would kill them (localcluster/reaper.py)."""
     if proc.returncode is None:
         proc.send_signal(signal.SIGINT)
         try:

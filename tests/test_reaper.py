@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -18,18 +19,29 @@ import pytest
 from firebreak.localcluster.reaper import kill_groups, start_time
 
 # A starter: the reaper watches two processes in sessions of their own (as the cluster starts
-# them); it prints their pids, then closes the reaper cleanly if asked, and waits to be killed.
+# them). Modes: "keep" waits to be killed; "close" closes the reaper cleanly first; "fork" also
+# forks a child that keeps the pipe's end open; "restart" has its first reaper killed before it
+# starts the second process. It prints the processes' pids and the reaper's (0: none running).
 STARTER = textwrap.dedent(
     """
-    import subprocess, sys, time
+    import os, signal, subprocess, sys, time
     from firebreak.localcluster.reaper import Reaper
+    mode = sys.argv[1]
     reaper = Reaper()
-    procs = [subprocess.Popen(["sleep", "300"], start_new_session=True) for _ in range(2)]
-    for p in procs:
-        reaper.watch(p.pid)
-    if sys.argv[1] == "close":
+    procs = []
+    for n in range(2):
+        procs.append(subprocess.Popen(["sleep", "300"], start_new_session=True))
+        reaper.watch(procs[-1].pid)
+        if mode == "restart" and n == 0:
+            first = reaper.pid
+            os.kill(first, signal.SIGKILL)
+            os.waitpid(first, 0)
+    if mode == "fork" and os.fork() == 0:
+        time.sleep(300)
+        os._exit(0)
+    if mode == "close":
         reaper.close()
-    print(" ".join(str(p.pid) for p in procs), flush=True)
+    print(" ".join(str(p.pid) for p in procs), reaper.pid or 0, flush=True)
     time.sleep(300)
     """
 )
@@ -44,12 +56,22 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-def gone_within(pids: list[int], seconds: float) -> list[int]:
-    """The pids still alive after up to ``seconds`` of polling."""
-    deadline = time.monotonic() + seconds
-    while (left := [p for p in pids if alive(p)]) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return left
+def still_alive_after(pids: list[int], seconds: float) -> list[int]:
+    """The pids still running after up to ``seconds``: waits on each process's pidfd, which
+    becomes readable when it exits."""
+    fds = {}
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            fds[os.pidfd_open(pid)] = pid
+    try:
+        deadline = time.monotonic() + seconds
+        waiting = set(fds)
+        while waiting and (left := deadline - time.monotonic()) > 0:
+            waiting -= set(select.select(list(waiting), [], [], left)[0])
+        return sorted(fds[fd] for fd in waiting)
+    finally:
+        for fd in fds:
+            os.close(fd)
 
 
 @pytest.fixture
@@ -62,31 +84,41 @@ def cleanup() -> Iterator[list[int]]:
             os.killpg(pid, signal.SIGKILL)
 
 
-def start(mode: str, cleanup: list[int]) -> tuple[subprocess.Popen[str], list[int]]:
+def start(mode: str, cleanup: list[int]) -> tuple[subprocess.Popen[str], list[int], int]:
+    """The starter, the pids of the processes it started, and its reaper's pid (0: none)."""
     starter = subprocess.Popen(
         [sys.executable, "-c", STARTER, mode], stdout=subprocess.PIPE, text=True, start_new_session=True
     )
     cleanup.append(starter.pid)
     assert starter.stdout is not None
-    pids = [int(p) for p in starter.stdout.readline().split()]
+    *pids, reaper = (int(p) for p in starter.stdout.readline().split())
     cleanup.extend(pids)
     assert len(pids) == 2 and all(alive(p) for p in pids)
-    return starter, pids
+    return starter, pids, reaper
 
 
-def test_processes_of_a_starter_killed_with_sigkill_are_killed(cleanup: list[int]) -> None:
-    starter, pids = start("keep", cleanup)
+@pytest.mark.parametrize(
+    "mode",
+    [
+        "keep",
+        "fork",  # the pipe stays open in the forked child: the starter's exit alone must do
+        "restart",  # the second reaper must know the first process too
+    ],
+)
+def test_processes_of_a_starter_killed_with_sigkill_are_killed(mode: str, cleanup: list[int]) -> None:
+    starter, pids, reaper = start(mode, cleanup)
+    assert reaper != 0
     starter.kill()
     starter.wait()
-    assert gone_within(pids, 10.0) == [], "the reaper killed what the dead starter had started"
+    assert still_alive_after(pids, 10.0) == [], "the reaper killed what the dead starter had started"
 
 
 def test_a_clean_close_leaves_the_processes_to_their_starter(cleanup: list[int]) -> None:
-    starter, pids = start("close", cleanup)
+    starter, pids, reaper = start("close", cleanup)
+    assert reaper == 0, "the reaper exited at the close, and the starter waited for it"
     starter.kill()
     starter.wait()
-    # The reaper exited at the close (the starter waited for it); nothing else would kill them.
-    assert all(alive(p) for p in pids)
+    assert all(alive(p) for p in pids), "nothing else would kill them"
 
 
 def test_a_pid_that_is_another_process_now_is_not_signalled(cleanup: list[int]) -> None:
@@ -131,4 +163,4 @@ def test_a_local_cluster_does_not_outlive_a_starter_killed_with_sigkill(
     assert len(pids) == 6 and all(alive(p) for p in pids), "three nats-servers and three gateways"
     starter.kill()
     starter.wait()
-    assert gone_within(pids, 10.0) == []
+    assert still_alive_after(pids, 10.0) == []

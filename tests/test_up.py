@@ -50,6 +50,8 @@ async def test_up_serves_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         assert not port_open(dc.nats_port) and not port_open(dc.http_port), f"{dc.name} still listening"
         kept = config.data_dir / dc.name
         assert (kept / "nats").is_dir() and (kept / "gateway").is_dir(), "data is kept"
+        # Stopped by `up` itself (SIGTERM), not by the reaper's SIGKILL after it exited.
+        assert "gateway stopped" in (kept / "gateway.log").read_text(), f"{dc.name}'s gateway stopped cleanly"
 
 
 def test_tokens_expire_and_resist_tampering() -> None:

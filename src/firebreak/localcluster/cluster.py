@@ -83,18 +83,20 @@ class LocalCluster:
         proxied = None if self.links is None else (self.links.routes(name), NOWHERE)
         conf = write_nats_conf(self.config, self.config.dc(name), proxied=proxied)
         out = self._log(name, "nats", f"starting nats-server {name} ({conf})")
-        self.nats[name] = subprocess.Popen(
-            self._in_dc(name, [nats_server_binary(), "-c", str(conf)]),
-            stdout=out,
-            stderr=out,
-            start_new_session=True,
-            env=nats_environment(len(self.config.dcs)),
-            preexec_fn=local_scheduling(),
-            umask=PRIVATE_UMASK,  # its log store (every event) is private
-        )
-        self._reaper.watch(self.nats[name].pid)
-        if out is not None:
-            os.close(out)
+        try:
+            self.nats[name] = subprocess.Popen(
+                self._in_dc(name, [nats_server_binary(), "-c", str(conf)]),
+                stdout=out,
+                stderr=out,
+                start_new_session=True,
+                env=nats_environment(len(self.config.dcs)),
+                preexec_fn=local_scheduling(),
+                umask=PRIVATE_UMASK,  # its log store (every event) is private
+            )
+            self._reaper.watch(self.nats[name].pid)
+        finally:
+            if out is not None:
+                os.close(out)
 
     def start_gateway(self, name: str) -> None:
         """Starts each of the DC's gateway processes that is not running."""
@@ -107,17 +109,19 @@ class LocalCluster:
             out = self._log(name, gateway_log(process), f"starting gateway {label}")
             argv = [sys.executable, "-m", "firebreak.entrypoints.cli", "gateway", "--dc", name]
             argv += ["--process", str(process), "--config", str(self.config_path)]
-            procs[label] = subprocess.Popen(
-                self._in_dc(name, argv),
-                stdout=out,
-                stderr=out,
-                start_new_session=True,
-                preexec_fn=local_scheduling(),
-                umask=PRIVATE_UMASK,  # its read model (password hashes, messages) is private
-            )
-            self._reaper.watch(procs[label].pid)
-            if out is not None:
-                os.close(out)
+            try:
+                procs[label] = subprocess.Popen(
+                    self._in_dc(name, argv),
+                    stdout=out,
+                    stderr=out,
+                    start_new_session=True,
+                    preexec_fn=local_scheduling(),
+                    umask=PRIVATE_UMASK,  # its read model (password hashes, messages) is private
+                )
+                self._reaper.watch(procs[label].pid)
+            finally:
+                if out is not None:
+                    os.close(out)
 
     def gateway_processes(self, name: str) -> dict[int, subprocess.Popen[bytes]]:
         """The DC's gateway processes started and not stopped, by number (1 first)."""

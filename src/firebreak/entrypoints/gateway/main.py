@@ -119,6 +119,8 @@ async def serve(config: Config, dc_name: str, process: int = 1) -> None:
             with contextlib.suppress(BaseException):  # cancelled or failed: nothing to close
                 gw = await starting
                 await gw.close()
+                # What a clean stop leaves in the log (a SIGKILL leaves nothing).
+                log.info("%s: gateway stopped; read model committed", dc.label(process))
     if failed or _failed(starting):
         raise SystemExit(1)
 
