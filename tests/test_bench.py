@@ -111,24 +111,31 @@ def test_search_bench_is_well_formed() -> None:
         assert case.latency.count == 20 and case.latency.p99_ms is not None
 
 
-def test_bench_refuses_a_commit_interval_out_of_range() -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "firebreak.entrypoints.cli", "bench", "--read-model-commit-s", "-1"],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
-    assert proc.returncode != 0 and "--read-model-commit-s takes 0-3600 seconds" in proc.stderr
+def test_bench_refuses_a_commit_interval_out_of_range_or_where_it_does_not_apply() -> None:
+    for argv, says in (
+        (("--read-model-commit-s", "-1"), "--read-model-commit-s takes 0-3600 seconds"),
+        (("--read-model-commit-s", "0.5", "--read-model", "10"), "applies to the chat load only"),
+        (("--read-model-commit-s", "0.5", "--workload", "pay"), "applies to the chat load only"),
+    ):
+        proc = subprocess.run(
+            [sys.executable, "-m", "firebreak.entrypoints.cli", "bench", *argv],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert proc.returncode != 0 and says in proc.stderr, argv
 
 
 def test_bench_cluster_commits_as_asked(tmp_path: Path) -> None:
     """The interval given to the bench is the one its gateways read (the config file the local
-    cluster writes for them), and without it the config's default."""
+    cluster writes for them), and without it the config's default, recorded in the options."""
     from firebreak.bench.load_shapes import BenchOptions
     from firebreak.config import Config
     from firebreak.config_file import dump_config, load_config
     from firebreak.entrypoints.bench_cli import cluster_config
     from firebreak.entrypoints.bench_modes import bench_limits
 
-    for asked, want in ((0.25, 0.25), (None, Config(data_dir=tmp_path).read_model_commit_s)):
-        config = cluster_config(tmp_path, BenchOptions(read_model_commit_s=asked), bench_limits(), 1)
+    default = Config(data_dir=tmp_path).read_model_commit_s
+    assert BenchOptions().read_model_commit_s == default
+    for options, want in ((BenchOptions(read_model_commit_s=0.25), 0.25), (BenchOptions(), default)):
+        config = cluster_config(tmp_path, options, bench_limits(), 1)
         (tmp_path / "cluster.toml").write_text(dump_config(config))
         assert load_config(tmp_path / "cluster.toml").read_model_commit_s == want

@@ -14,8 +14,9 @@ or readers; it copies what is committed and not in use by a reader.
 
 Copying is not enough to keep the WAL small: SQLite starts the WAL from its beginning again only
 when a write transaction begins while every frame in it is copied. A serving projector keeps a
-transaction open nearly all the time and commits every 500 ms, so under any steady load (100
-messages a second is enough) the thread never finished between two COMMITs, and the WAL grew for
+transaction open nearly all the time (it commits every 500 ms), so under any steady load (100
+messages a second was enough, with 50 ms then) the thread never finished between two COMMITs, and
+the WAL grew for
 as long as the load lasted, every frame extending the file (docs/PERFORMANCE.md, "The read
 model's WAL"). So the thread copies the bulk, in up to ``PASSES`` passes while each finds more
 than ``TAIL_FRAMES`` new frames; then the projector, after its next COMMIT, waits for one more

@@ -6,6 +6,7 @@ from __future__ import annotations
 import msgspec
 
 from firebreak.bench.latency import Latency
+from firebreak.config import READ_MODEL_COMMIT_S
 
 
 class BenchOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -38,8 +39,8 @@ class BenchOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: gateway processes per DC, sharing its port (config.DCConfig.gateways; None: the bench
     #: chooses, bench/connections.py)
     gateways_per_dc: int | None = None
-    #: the cluster's ``read_model_commit_s`` (None: the config's default)
-    read_model_commit_s: float | None = None
+    #: the cluster's ``read_model_commit_s``
+    read_model_commit_s: float = READ_MODEL_COMMIT_S
     #: one-way delay of every link between DCs, through the link proxies (0: direct routes)
     link_delay_ms: float = 0.0
 

@@ -21,7 +21,7 @@ from firebreak.bench.listeners import SOCKETS_PER_LISTENER, SOCKETS_PER_TURN, li
 from firebreak.bench.load_shapes import BenchOptions
 from firebreak.bench.runner import BenchResult, run_bench, table
 from firebreak.bench.summary import RunsSummary, summarize, summary_line
-from firebreak.config import Config
+from firebreak.config import READ_MODEL_COMMIT_S, Config
 from firebreak.config_file import MAX_GATEWAYS_PER_DC
 from firebreak.entrypoints.bench_modes import (
     accounts,
@@ -212,6 +212,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
 
 
+def _or(given: float | None, default: float) -> float:
+    return default if given is None else given
+
+
 def _options(args: argparse.Namespace) -> BenchOptions:
     options = BenchOptions(
         room_size=args.room_size,
@@ -232,7 +236,7 @@ def _options(args: argparse.Namespace) -> BenchOptions:
         heartbeat_s=args.heartbeat_s,
         listener_processes=args.listener_processes,
         gateways_per_dc=args.gateways_per_dc,
-        read_model_commit_s=args.read_model_commit_s,
+        read_model_commit_s=_or(args.read_model_commit_s, READ_MODEL_COMMIT_S),
         link_delay_ms=args.link_rtt_ms / 2,
     )
     if not 0 <= args.link_rtt_ms <= 2000:
@@ -247,7 +251,7 @@ def _options(args: argparse.Namespace) -> BenchOptions:
         raise BadRequest(f"--listener-processes takes 0-{MAX_LISTENERS}")
     if options.gateways_per_dc is not None and not 1 <= options.gateways_per_dc <= MAX_GATEWAYS_PER_DC:
         raise BadRequest(f"--gateways-per-dc takes 1-{MAX_GATEWAYS_PER_DC}")
-    if options.read_model_commit_s is not None and not 0 <= options.read_model_commit_s <= 3600:
+    if not 0 <= options.read_model_commit_s <= 3600:
         raise BadRequest("--read-model-commit-s takes 0-3600 seconds")
     if options.heartbeat_s is not None and not 1 <= options.heartbeat_s <= 3600:
         raise BadRequest("--heartbeat-s takes 1-3600 seconds")
@@ -271,6 +275,10 @@ def _sweep(text: str, base: BenchOptions) -> list[BenchOptions]:
 
 
 def run(args: argparse.Namespace) -> int:
+    modes = ("read_model", "rebuild", "search", "presence", "files", "accounts")
+    other = args.workload == "pay" or any(getattr(args, mode) is not None for mode in modes)
+    if other and args.read_model_commit_s is not None:
+        raise BadRequest("--read-model-commit-s applies to the chat load only")
     if args.workload == "pay":
         return pay(args)
     if args.read_model is not None:
@@ -312,8 +320,6 @@ def run(args: argparse.Namespace) -> int:
 def cluster_config(data_dir: Path, options: BenchOptions, limits: Limits, gateways: int) -> Config:
     """The config of one run's fresh local cluster."""
     config = ephemeral_config(data_dir, partitions=options.partitions, limits=limits, gateways=gateways)
-    if options.read_model_commit_s is None:
-        return config
     return dataclasses.replace(config, read_model_commit_s=options.read_model_commit_s)
 
 
