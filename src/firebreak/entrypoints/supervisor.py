@@ -166,12 +166,12 @@ async def up(
             raise ConfigError(f"cannot start isolated DCs: {why}")
         sites = netns.Sites.plan(tuple(dc.name for dc in config.dcs))
         config = on_sites(config, sites)
-    taxi = TaxiSite(config, taxi_port) if taxi_port is not None else None
     extra = (("taxi site", taxi_port),) if taxi_port is not None else ()
     preflight.check(config, sock, extra, ports=sites is None)
     if links is not None and sites is not None:
         raise ConfigError("link proxies run on loopback: use them without --isolated-dcs")
     cluster = LocalCluster(config, sites=sites, links=links)
+    taxi = TaxiSite(config, taxi_port, watch=cluster.watch) if taxi_port is not None else None
     supervisor = Supervisor(cluster)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

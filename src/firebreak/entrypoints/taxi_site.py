@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,8 +64,16 @@ async def register(config: Config, public_url: str) -> Registration:
 class TaxiSite:
     """The site's process."""
 
-    def __init__(self, config: Config, port: int = DEFAULT_PORT, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        config: Config,
+        port: int = DEFAULT_PORT,
+        host: str = "127.0.0.1",
+        watch: Callable[[int], None] = lambda pid: None,
+    ) -> None:
         self.config = config
+        #: Told the process's pid once started (the local cluster's reaper: it dies with ``up``).
+        self._watch = watch
         self.url = f"http://{host}:{port}"
         self.folder = config.data_dir / "taxi"
         self.process: subprocess.Popen[bytes] | None = None
@@ -92,6 +101,7 @@ class TaxiSite:
             )
         finally:
             os.close(out)
+        self._watch(self.process.pid)
 
     async def wait_ready(self, within_s: float = 30.0) -> None:
         end = time.monotonic() + within_s

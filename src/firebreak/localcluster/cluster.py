@@ -266,6 +266,12 @@ class LocalCluster:
         shutil.copytree(self.dc_dir(source) / "nats", target)
         self.start_nats(source)
 
+    def watch(self, pid: int) -> None:
+        """Kills the process group of ``pid`` (started with ``start_new_session``) with the
+        cluster's if this process dies without stopping them: for a process started beside the
+        cluster, such as the demo site. Its starter stops it before :meth:`stop`."""
+        self._reaper.watch(pid)
+
     def stop(self) -> None:
         """Stops gateways, then nats-servers, politely (SIGTERM) and then firmly."""
         _stop([*self.gateways.values(), *self.more_gateways.values()])
