@@ -21,7 +21,7 @@ def test_bench_sweep_with_repeats_produces_well_formed_results(tmp_path: Path) -
     proc = subprocess.run(
         [sys.executable, "-m", "firebreak.entrypoints.cli", "bench", "--rooms", "1", "--room-size", "3",
          "--duration", "2", "--raw-messages", "300", "--raw-sequential", "30", "--sweep", "room_size=2,3",
-         "--repeat", "2", "--json", str(out)],
+         "--repeat", "2", "--text", "words", "--json", str(out)],
         capture_output=True, text=True, timeout=240, check=False, env={**os.environ, "TMPDIR": str(temp)},
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -31,6 +31,7 @@ def test_bench_sweep_with_repeats_produces_well_formed_results(tmp_path: Path) -
     written = json.loads(out.read_text())
     runs, medians = written["runs"], written["medians"]
     assert [r["options"]["room_size"] for r in runs] == [2, 2, 3, 3]
+    assert {r["options"]["text"] for r in runs} == {"words"}
     for m, pair in zip(medians, (runs[:2], runs[2:]), strict=True):
         per_s = sorted(r["firebreak"]["per_s"] for r in pair)
         assert m["runs"] == 2 and m["per_s_min"] == per_s[0] and m["per_s_max"] == per_s[1]

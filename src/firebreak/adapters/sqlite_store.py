@@ -26,7 +26,9 @@ from firebreak.adapters.sqlite_wallets import WALLET_SCHEMA, SqliteWallets
 from firebreak.domain.events import RoomKind
 from firebreak.domain.model import MemberState, RoomState
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
+#: FTS5's in-memory index of new terms before it writes them out (``hashsize``).
+FTS_HASH_BYTES = 16 * 1024 * 1024
 
 _SCHEMA = (
     """
@@ -102,6 +104,13 @@ def connect(path: Path | str) -> sqlite3.Connection:
     row = conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
     if row is None:
         conn.execute("INSERT INTO meta VALUES('schema', ?)", (str(SCHEMA_VERSION),))
+        # FTS5 keeps new terms in memory up to this size, then writes them out as a segment, to
+        # be merged later (SQLite's default is 1 MiB). A transaction of a few thousand messages
+        # of real text overflows 1 MiB several times; each overflow writes a segment that the
+        # merges then rewrite (docs/PERFORMANCE.md, "Search indexing"). Stored in the table's
+        # config, so it holds for every connection; it bounds the memory of the connection that
+        # writes.
+        conn.execute("INSERT INTO message_text(message_text, rank) VALUES('hashsize', ?)", (FTS_HASH_BYTES,))
     elif int(row[0]) != SCHEMA_VERSION:
         # A read model is a cache of the log: an old schema is dropped and rebuilt, never migrated.
         conn.close()

@@ -25,6 +25,7 @@ import msgspec
 from firebreak.bench.latency import latency
 from firebreak.bench.live_sockets import LiveSockets
 from firebreak.bench.load_shapes import BenchOptions, LoadResult, SeenFrame, SeenRoom, SeenSession
+from firebreak.bench.texts import texts
 from firebreak.bench.wire import HttpConnection, WireError, WireWebSocket
 from firebreak.bench.ws_send import AckWaiter, send_pipelined
 from firebreak.config import Config
@@ -167,7 +168,7 @@ class Load:
     async def run(self) -> LoadResult:
         acks: list[float] = []
         self._failed = 0
-        text = "x" * self._o.message_size
+        pool = texts(self._o.text, self._o.message_size)
         end = time.perf_counter() + self._o.duration_s
         self._budget = budget = itertools.count()
 
@@ -195,15 +196,16 @@ class Load:
                     if delay > 0:
                         await asyncio.sleep(delay)
                 if over_ws and sock is not None and self._o.window > 1:
-                    await self._pipelined(sock, room_id, text, end, acks)
+                    await self._pipelined(sock, room_id, pool, end, acks)
                     return
-                cids = [f"m{next(self._counter)}" for _ in range(n)]
-                body = [{"client_id": cid, "text": text} for cid in cids]
+                numbers = [next(self._counter) for _ in range(n)]
+                cids = [f"m{k}" for k in numbers]
+                body = [{"client_id": f"m{k}", "text": pool[k % len(pool)]} for k in numbers]
                 started = time.perf_counter()
                 for cid in cids:
                     self.sent_at[cid] = started
                 if over_ws and sock is not None:
-                    status = await self._acks.send(sock, room_id, cids[0], text)
+                    status = await self._acks.send(sock, room_id, cids[0], body[0]["text"])
                 else:
                     status, _ = await conn.post(
                         path, _encode(body[0] if single else {"messages": body}), token
@@ -259,7 +261,7 @@ class Load:
         )
 
     async def _pipelined(
-        self, sock: WireWebSocket, room_id: str, text: str, end: float, acks: list[float]
+        self, sock: WireWebSocket, room_id: str, pool: list[str], end: float, acks: list[float]
     ) -> None:
         """One sender with ``window`` sends in flight on its socket (bench/ws_send.py)."""
 
@@ -277,7 +279,7 @@ class Load:
                 self._failed += 1
                 self.sent_at.pop(cid, None)
 
-        await send_pipelined(self._acks, sock, room_id, text, self._o.window, next_id, answered, end)
+        await send_pipelined(self._acks, sock, room_id, pool, self._o.window, next_id, answered, end)
 
     async def close(self) -> None:
         for conn in self._conns:

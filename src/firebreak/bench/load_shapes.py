@@ -6,6 +6,7 @@ from __future__ import annotations
 import msgspec
 
 from firebreak.bench.latency import Latency
+from firebreak.bench.texts import TextKind
 from firebreak.config import READ_MODEL_COMMIT_S
 
 
@@ -14,6 +15,8 @@ class BenchOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     rooms: int = 20
     online: float = 1.0
     message_size: int = 100
+    #: what the messages say (bench/texts.py): one letter repeated, or words
+    text: TextKind = "repeat"
     duration_s: float = 10.0
     max_messages: int = 100_000
     rate: float | None = None

@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import msgspec
@@ -22,6 +22,7 @@ from firebreak.adapters.replica_reader import Entry
 from firebreak.adapters.sqlite_queries import Queries
 from firebreak.adapters.sqlite_store import SqliteStore
 from firebreak.bench.latency import Latency, latency
+from firebreak.bench.texts import TextKind, texts
 from firebreak.domain import events as ev
 from firebreak.domain.ids import room_stream
 from firebreak.service.projector import CATCH_UP_BATCH, Projector
@@ -40,29 +41,35 @@ class ReadModelResult(msgspec.Struct, frozen=True):
     history_page_50: Latency
 
 
-def synthetic_log(rooms: int, room_size: int, messages: int, text: bytes) -> Iterator[tuple[str, bytes]]:
+def synthetic_log(
+    rooms: int, room_size: int, messages: int, bodies: Sequence[str]
+) -> Iterator[tuple[str, bytes]]:
     """(room id, encoded event): ``rooms`` groups of ``room_size``, then ``messages`` messages
-    round-robin over the rooms, each from a member."""
+    round-robin over the rooms, each from a member, saying ``bodies`` in turn."""
     for r in range(rooms):
         members = tuple(f"u{r}_{k}" for k in range(1, room_size))
         created = ev.RoomCreated(
             v=1, at=0, room_id=f"g_{r}", kind="group", name="n", creator=f"u{r}_0", members=members
         )
         yield created.room_id, ev.encode(created)
-    body = text.decode()
     for m in range(messages):
         r = m % rooms
         sent = ev.MessageSent(
-            v=1, at=m, room_id=f"g_{r}", sender=f"u{r}_{m % room_size}", client_id=f"c{m}", text=body
+            v=1,
+            at=m,
+            room_id=f"g_{r}",
+            sender=f"u{r}_{m % room_size}",
+            client_id=f"c{m}",
+            text=bodies[m % len(bodies)],
         )
         yield sent.room_id, ev.encode(sent)
 
 
-def _log(rooms: int, room_size: int, messages: int, text: bytes) -> list[Entry]:
+def _log(rooms: int, room_size: int, messages: int, bodies: Sequence[str]) -> list[Entry]:
     stream = room_stream(0)
     return [
         (stream, seq, data)
-        for seq, (_, data) in enumerate(synthetic_log(rooms, room_size, messages, text), start=1)
+        for seq, (_, data) in enumerate(synthetic_log(rooms, room_size, messages, bodies), start=1)
     ]
 
 
@@ -72,11 +79,12 @@ def run_read_model_bench(
     rooms: int = 1000,
     room_size: int = 20,
     message_size: int = 100,
+    text: TextKind = "repeat",
     queries: int = 2000,
     seed: int = 1,
     batch: int = BATCH,
 ) -> ReadModelResult:
-    entries = _log(rooms, room_size, messages, b"x" * message_size)
+    entries = _log(rooms, room_size, messages, texts(text, message_size))
     with tempfile.TemporaryDirectory(prefix="firebreak-readmodel-") as tmp:
         path = Path(tmp) / "read-model.sqlite3"
         conn = sqlite_store.connect(path)

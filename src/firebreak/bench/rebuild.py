@@ -20,6 +20,7 @@ import msgspec
 from firebreak.adapters import nats_connect
 from firebreak.bench.procstats import sample
 from firebreak.bench.readmodel import synthetic_log
+from firebreak.bench.texts import TextKind, texts
 from firebreak.bootstrap import read_model_path
 from firebreak.config import Config
 from firebreak.domain.ids import room_stream, room_subject
@@ -74,6 +75,7 @@ async def run_rebuild_bench(
     rooms: int = 1000,
     room_size: int = 20,
     message_size: int = 100,
+    text: TextKind = "repeat",
     within_s: float = 900.0,
 ) -> RebuildResult:
     cluster = LocalCluster(config)
@@ -88,7 +90,7 @@ async def run_rebuild_bench(
             pending = []
             count = 0
             parts = config.partitions
-            for room_id, data in synthetic_log(rooms, room_size, messages, b"x" * message_size):
+            for room_id, data in synthetic_log(rooms, room_size, messages, texts(text, message_size)):
                 pending.append(js.publish(room_subject(room_id, parts), data, timeout=30))
                 if len(pending) >= WINDOW:
                     await asyncio.gather(*pending)

@@ -24,6 +24,7 @@ from firebreak.adapters.replica_reader import Entry
 from firebreak.adapters.sqlite_search import SearchQueries
 from firebreak.adapters.sqlite_store import SqliteStore
 from firebreak.bench.latency import Latency, latency
+from firebreak.bench.texts import korean_words, zipf_weights
 from firebreak.domain import events as ev
 from firebreak.domain.ids import room_stream
 from firebreak.service.projector import CATCH_UP_BATCH, Projector
@@ -72,11 +73,8 @@ def _log(messages: int, rng: random.Random, vocab: list[str], weights: list[floa
 
 def run_search_bench(*, messages: int, queries: int = 300, seed: int = 1) -> SearchBenchResult:
     rng = random.Random(seed)
-    syllables = [chr(0xAC00 + i) for i in range(0, 11172, 7)]
-    vocab = [
-        "".join(rng.choice(syllables) for _ in range(rng.choice([2, 3, 3, 4]))) for _ in range(VOCABULARY)
-    ]
-    weights = [1 / (i + 1) for i in range(VOCABULARY)]
+    vocab = korean_words(rng, VOCABULARY)
+    weights = zipf_weights(VOCABULARY)
     entries = _log(messages, rng, vocab, weights)
     searchable = [(w, wt) for w, wt in zip(vocab, weights, strict=True) if len(w) >= 3]
     words, word_weights = [w for w, _ in searchable], [wt for _, wt in searchable]

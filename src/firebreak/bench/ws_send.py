@@ -5,8 +5,9 @@ The acks arrive in the socket's ``on_text`` callback (bench/load.py), which hand
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from firebreak.bench.wire import WireWebSocket
 from firebreak.wire.commands import SendCommand, encode_command
@@ -62,7 +63,7 @@ async def send_pipelined(
     waiter: AckWaiter,
     sock: WireWebSocket,
     room_id: str,
-    text: str,
+    texts: Sequence[str],
     window: int,
     next_id: Callable[[], str | None],
     answered: Callable[[str, int], None],
@@ -70,8 +71,10 @@ async def send_pipelined(
 ) -> None:
     """Keeps up to ``window`` sends in flight on ``sock`` until ``next_id`` says no more (None) or
     ``until`` (perf_counter) passes; ``answered(client_id, status)`` hears each ack, status 0 for a
-    send whose ack never came (the socket closed, or none within _DRAIN_S at the end)."""
+    send whose ack never came (the socket closed, or none within _DRAIN_S at the end). The
+    texts are sent in turn."""
     slots = asyncio.Semaphore(window)
+    turn = itertools.count()
     in_flight: dict[asyncio.Future[int], str] = {}
 
     def heard(answer: asyncio.Future[int]) -> None:
@@ -91,7 +94,7 @@ async def send_pipelined(
         cid = next_id()
         if cid is None or sock.closed.done():
             break
-        answer = waiter.send_nowait(sock, room_id, cid, text)
+        answer = waiter.send_nowait(sock, room_id, cid, texts[next(turn) % len(texts)])
         in_flight[answer] = cid
         answer.add_done_callback(heard)
     drained_by = time.perf_counter() + _DRAIN_S

@@ -21,6 +21,7 @@ from firebreak.bench.listeners import SOCKETS_PER_LISTENER, SOCKETS_PER_TURN, li
 from firebreak.bench.load_shapes import BenchOptions
 from firebreak.bench.runner import BenchResult, run_bench, table
 from firebreak.bench.summary import RunsSummary, summarize, summary_line
+from firebreak.bench.texts import TEXT_KINDS
 from firebreak.config import READ_MODEL_COMMIT_S, Config
 from firebreak.config_file import MAX_GATEWAYS_PER_DC
 from firebreak.entrypoints.bench_modes import (
@@ -63,6 +64,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--room-size", type=int, default=d.room_size)
     p.add_argument("--online", type=float, default=d.online, help="share of members with a live WebSocket")
     p.add_argument("--message-size", type=int, default=d.message_size, help="bytes")
+    p.add_argument(
+        "--text",
+        choices=TEXT_KINDS,
+        default=d.text,
+        help="what the messages say: repeat, one letter repeated (the cheapest text to index for "
+        "search); words, Korean and Latin words as a chat holds (bench/texts.py); also for "
+        "--read-model and --rebuild",
+    )
     p.add_argument("--duration", type=float, default=d.duration_s, help="seconds of sending")
     p.add_argument("--max-messages", type=int, default=d.max_messages)
     p.add_argument("--rate", type=float, default=None, help="open loop: sends/s (default: closed loop)")
@@ -222,6 +231,7 @@ def _options(args: argparse.Namespace) -> BenchOptions:
         rooms=args.rooms,
         online=args.online,
         message_size=args.message_size,
+        text=args.text,
         duration_s=args.duration,
         max_messages=args.max_messages,
         rate=args.rate,

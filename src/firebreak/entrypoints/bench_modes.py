@@ -36,7 +36,9 @@ def read_model(args: argparse.Namespace) -> int:
     say(f"applying {args.read_model:,} messages with the projector ...")
     if not 1 <= args.apply_batch <= 100_000:
         raise BadRequest("--apply-batch takes 1 to 100,000 entries")
-    r = run_read_model_bench(messages=args.read_model, message_size=args.message_size, batch=args.apply_batch)
+    r = run_read_model_bench(
+        messages=args.read_model, message_size=args.message_size, text=args.text, batch=args.apply_batch
+    )
     h = r.history_page_50
     print(
         f"events applied     {r.events:,} in {r.apply_seconds:.1f} s = {r.events_per_s:,.0f} events/s"
@@ -88,7 +90,9 @@ def rebuild(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="firebreak-rebuild-") as tmp:
         config = ephemeral_config(Path(tmp), partitions=BenchOptions().partitions)
         r = uvloop.run(
-            run_rebuild_bench(config, messages=args.rebuild, message_size=args.message_size, say=say)
+            run_rebuild_bench(
+                config, messages=args.rebuild, message_size=args.message_size, text=args.text, say=say
+            )
         )
     print(f"log filled          {r.entries:,} entries in {r.fill_seconds:.1f} s ({r.fill_per_s:,.0f}/s)")
     print(f"gateway ready       {r.ready_seconds:.2f} s after its restart (serving again)")
