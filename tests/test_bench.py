@@ -112,11 +112,14 @@ def test_search_bench_is_well_formed() -> None:
         assert case.latency.count == 20 and case.latency.p99_ms is not None
 
 
-def test_bench_refuses_a_commit_interval_out_of_range_or_where_it_does_not_apply() -> None:
+def test_bench_refuses_options_out_of_range_or_where_they_do_not_apply() -> None:
     for argv, says in (
         (("--read-model-commit-s", "-1"), "--read-model-commit-s takes 0-3600 seconds"),
         (("--read-model-commit-s", "0.5", "--read-model", "10"), "applies to the chat load only"),
         (("--read-model-commit-s", "0.5", "--workload", "pay"), "applies to the chat load only"),
+        (("--text", "words", "--search", "1000"), "--text applies to the chat load, --read-model"),
+        (("--text", "words", "--workload", "pay"), "--text applies to the chat load, --read-model"),
+        (("--message-size", "0", "--read-model", "1000"), "--message-size takes 1-4000 bytes"),
     ):
         proc = subprocess.run(
             [sys.executable, "-m", "firebreak.entrypoints.cli", "bench", *argv],

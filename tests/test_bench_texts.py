@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import time
+from pathlib import Path
 from typing import cast
 
 import pytest
@@ -31,8 +33,10 @@ def test_repeat_is_one_letter_of_the_size() -> None:
 def test_words_fit_the_size_and_show_something(size: int) -> None:
     pool = texts("words", size)
     assert pool == texts("words", size), "the same for the same arguments"
-    for text in pool:
+    for text in pool[:2000]:
         assert size - 2 <= len(text.encode()) <= size and text.strip()
+    with pytest.raises(ValueError):
+        texts("words", 0)
 
 
 def test_words_hold_as_many_trigrams_as_real_text() -> None:
@@ -67,38 +71,45 @@ class FakeSocket:
             self.sent.append((command["client_id"], command["text"]))
 
 
-async def test_a_pipelined_sender_sends_the_texts_in_turn() -> None:
+async def test_a_pipelined_sender_sends_what_it_is_given() -> None:
     sock = FakeSocket()
     waiter = AckWaiter()
     ids = iter(f"m{k}" for k in range(5))
     heard: list[tuple[str, int]] = []
 
-    def next_id() -> str | None:
+    def next_send() -> tuple[str, str] | None:
         cid = next(ids, None)
-        if cid is not None:
-            asyncio.get_running_loop().call_soon(waiter.heard, cid, 200)
-        return cid
+        if cid is None:
+            return None
+        asyncio.get_running_loop().call_soon(waiter.heard, cid, 200)
+        return cid, f"text {cid[1:]}"
 
-    loop = asyncio.get_running_loop()
     await send_pipelined(
         waiter,
         cast(WireWebSocket, sock),
         "r1",
-        ["a", "b"],
         2,
-        next_id,
+        next_send,
         lambda cid, status: heard.append((cid, status)),
-        loop.time() + 30,
+        time.perf_counter() + 30,
     )
-    assert sock.sent == [("m0", "a"), ("m1", "b"), ("m2", "a"), ("m3", "b"), ("m4", "a")]
+    assert sock.sent == [(f"m{k}", f"text {k}") for k in range(5)]
     assert sorted(heard) == [(f"m{k}", 200) for k in range(5)]
 
 
-def test_a_new_read_model_keeps_more_new_terms_in_memory(tmp_path: object) -> None:
-    """``hashsize`` is an FTS5 setting that SQLite's documentation does not list: a new read model
-    stores it, and SQLite refuses a key it does not know, so the stored one is a key it reads."""
-    conn = sqlite_store.connect(f"{tmp_path}/rm.sqlite3")
-    row = conn.execute("SELECT v FROM message_text_config WHERE k='hashsize'").fetchone()
-    assert row == (sqlite_store.FTS_HASH_BYTES,)
-    with pytest.raises(sqlite3.Error):
-        conn.execute("INSERT INTO message_text(message_text, rank) VALUES('no-such-setting', 1)")
+def test_a_read_model_keeps_more_new_terms_in_memory_once_opened(tmp_path: Path) -> None:
+    """``hashsize`` is an FTS5 setting that SQLite's documentation does not list: every open of a
+    read model, an older one too, sets it, and SQLite refuses a key it does not know, so the
+    stored one is a key it reads."""
+    path = tmp_path / "rm.sqlite3"
+    for _ in range(2):
+        conn = sqlite_store.connect(path)
+        try:
+            row = conn.execute("SELECT v FROM message_text_config WHERE k='hashsize'").fetchone()
+            assert row == (sqlite_store.FTS_HASH_BYTES,)
+            with pytest.raises(sqlite3.Error):
+                conn.execute("INSERT INTO message_text(message_text, rank) VALUES('no-such-setting', 1)")
+            # as a read model made before the setting was: SQLite's default
+            conn.execute("INSERT INTO message_text(message_text, rank) VALUES('hashsize', 1048576)")
+        finally:
+            conn.close()

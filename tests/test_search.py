@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from firebreak.adapters import sqlite_store
+from firebreak.adapters.sqlite_store import SqliteStore
 from firebreak.domain import events as ev
 from firebreak.domain.search import make_snippet, parse_snippet
 from firebreak.errors import FirebreakError
@@ -183,3 +185,44 @@ def test_newest_first_is_the_same_page_whichever_way_the_index_is_read() -> None
     assert [h.snippet for h in last.hits] == ["lunch in the group 0"] and last.next_cursor is None
     busy = m.find("u2", "lunch", limit=3, cursor="s1-1")
     assert [h.snippet for h in busy.hits] == ["lunch 2098", "lunch 2097", "lunch 2096"]
+
+
+@pytest.mark.parametrize("change", ["edit", "delete"])
+def test_a_change_applied_with_its_message_in_one_transaction(change: str) -> None:
+    """The search rows of a transaction's new messages are written at its end, in rowid order
+    (adapters/sqlite_messages.py): an edit or deletion in the same transaction still finds its
+    message's row, messages applied out of time order are all found, and the read model is the
+    one that applying each event on its own makes."""
+    texts = ((30, "first draft of the plan"), (20, "older words"), (10, "oldest words"))
+    events: list[ev.RoomEvent] = [
+        ev.MessageSent(v=1, at=at, room_id=GROUP, sender="u1", client_id=f"c{at}", text=text)
+        for at, text in texts
+    ]
+    if change == "edit":
+        events.append(
+            ev.MessageEdited(v=1, at=40, room_id=GROUP, sender="u1", room_seq=1, client_id="e1", text="final")
+        )
+    else:
+        events.append(ev.MessageDeleted(v=1, at=40, room_id=GROUP, sender="u1", room_seq=1))
+    together, one_by_one = Model(), Model()
+    for m in (together, one_by_one):
+        m.group(GROUP, "u1", "u2")
+    together.apply(*events)
+    for e in events:
+        one_by_one.apply(e)
+    assert together.find("u2", "draft").hits == []
+    assert [h.room_seq for h in together.find("u2", "final").hits] == ([1] if change == "edit" else [])
+    assert [h.room_seq for h in together.find("u2", "older").hits] == [2]
+    assert [h.room_seq for h in together.find("u2", "oldest").hits] == [3]
+    assert together.queries.digest() == one_by_one.queries.digest()
+
+
+def test_a_rolled_back_transaction_leaves_no_search_row() -> None:
+    conn = sqlite_store.connect(":memory:")
+    store = SqliteStore(conn)
+    store.begin()
+    assert store.insert_message(GROUP, 1, 0, 1, "u1", "c1", "never committed", 1)
+    store.rollback()
+    with store.transaction():
+        pass
+    assert conn.execute("SELECT count(*) FROM message_text").fetchone() == (0,)

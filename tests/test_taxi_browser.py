@@ -46,7 +46,7 @@ async def _running(data: Path) -> AsyncIterator[Taxi]:
         SHARED_LIMITS, oidc_access_token_ttl_s=ACCESS_TTL_S, oidc_key_publish_s=KEY_PUBLISH_S
     )
     cluster = local_cluster(cluster_config(data, limits))
-    site = TaxiSite(cluster.config, free_ports(1)[0])
+    site = TaxiSite(cluster.config, free_ports(1)[0], watch=cluster.watch)
     try:
         await cluster.start()
         site.start(await register(cluster.config, site.url), refresh_margin_s=1.0)

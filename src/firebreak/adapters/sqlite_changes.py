@@ -4,6 +4,7 @@ edits, deletions and reactions (part of :class:`~firebreak.adapters.sqlite_store
 from __future__ import annotations
 
 import sqlite3
+from typing import TYPE_CHECKING
 
 from firebreak.domain.model import MessageState
 from firebreak.domain.search import index_text, search_rowid
@@ -11,9 +12,14 @@ from firebreak.domain.search import index_text, search_rowid
 
 class ChangeWrites:
     """Statements on the store's connection; none touches the rows the store caches (rooms,
-    members), so they need no flush first."""
+    members), so they need no flush first; those on the search index write the index rows
+    written behind first (sqlite_messages.py)."""
 
     _db: sqlite3.Connection
+
+    if TYPE_CHECKING:
+
+        def _flush_search(self) -> None: ...
 
     def event_body(self, partition: int, seq: int) -> bytes | None:
         row = self._db.execute(
@@ -48,6 +54,7 @@ class ChangeWrites:
         sent = self._db.execute(
             "SELECT partition, seq, at FROM messages WHERE room_id=? AND room_seq=?", (room_id, room_seq)
         ).fetchone()
+        self._flush_search()
         self._db.execute(
             "UPDATE message_text SET text=? WHERE rowid=?",
             (index_text(text), search_rowid(sent[2], sent[0], sent[1])),
@@ -69,6 +76,7 @@ class ChangeWrites:
             (at, *key),
         )
         self._db.execute("UPDATE message_edits SET previous='' WHERE room_id=? AND room_seq=?", key)
+        self._flush_search()
         self._db.execute("DELETE FROM message_text WHERE rowid=?", (search_rowid(sent[2], sent[0], sent[1]),))
         self._db.execute("DELETE FROM reactions WHERE room_id=? AND room_seq=?", key)
         return [(sent[0], sent[1]), *((p, s) for p, s in edits)]

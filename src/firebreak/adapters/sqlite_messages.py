@@ -7,12 +7,22 @@ import sqlite3
 
 from firebreak.domain.search import index_text, room_tag, search_rowid
 
+#: A search-index row written behind: (rowid, text, tag, room_id, room_seq, at).
+SearchRow = tuple[int, str, str, str, int, int]
+
 
 class MessageWrites:
     """Statements on the store's connection; none touches the rows the store caches (rooms,
-    members), so they need no flush first."""
+    members), so they need no flush first.
+
+    A message's search-index row is written behind, with the others, at the store's flush, in
+    rowid order: FTS5 writes its in-memory terms out as a segment whenever a row's rowid is not
+    above the last one's in the transaction, and a serving gateway applies runs of each
+    partition in turn, whose rowids (send time first) go back at every switch; in rowid order a
+    transaction's rows make one segment (docs/PERFORMANCE.md, "Search indexing")."""
 
     _db: sqlite3.Connection
+    _search_rows: list[SearchRow]
 
     def insert_message(
         self,
@@ -35,11 +45,20 @@ class MessageWrites:
         )
         if cur.rowcount != 1:
             return False
-        self._db.execute(
-            "INSERT INTO message_text(rowid, text, tag, room_id, room_seq, at) VALUES(?,?,?,?,?,?)",
-            (search_rowid(at, partition, seq), index_text(text), room_tag(room_id), room_id, room_seq, at),
+        self._search_rows.append(
+            (search_rowid(at, partition, seq), index_text(text), room_tag(room_id), room_id, room_seq, at)
         )
         return True
+
+    def _flush_search(self) -> None:
+        """Writes the search-index rows written behind, in rowid order."""
+        if self._search_rows:
+            self._search_rows.sort()
+            self._db.executemany(
+                "INSERT INTO message_text(rowid, text, tag, room_id, room_seq, at) VALUES(?,?,?,?,?,?)",
+                self._search_rows,
+            )
+            self._search_rows.clear()
 
     def append_event(self, partition: int, seq: int, room_id: str, body: bytes) -> None:
         self._db.execute("INSERT INTO events VALUES(?,?,?,?)", (partition, seq, room_id, body))

@@ -21,12 +21,12 @@ import msgspec
 from firebreak.adapters.sqlite_accounts import AccountWrites
 from firebreak.adapters.sqlite_changes import ChangeWrites
 from firebreak.adapters.sqlite_files import FILES_SCHEMA, FileWrites
-from firebreak.adapters.sqlite_messages import MessageWrites
+from firebreak.adapters.sqlite_messages import MessageWrites, SearchRow
 from firebreak.adapters.sqlite_wallets import WALLET_SCHEMA, SqliteWallets
 from firebreak.domain.events import RoomKind
 from firebreak.domain.model import MemberState, RoomState
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 8
 #: FTS5's in-memory index of new terms before it writes them out (``hashsize``).
 FTS_HASH_BYTES = 16 * 1024 * 1024
 
@@ -101,16 +101,15 @@ def connect(path: Path | str) -> sqlite3.Connection:
     # than one written over an old frame (docs/PERFORMANCE.md, "The read model's WAL").
     conn.execute("PRAGMA journal_size_limit=536870912")
     conn.executescript(_SCHEMA)
+    # FTS5 keeps new terms in memory up to this size before it writes them out as a segment for
+    # the merges to rewrite (SQLite's default: 1 MiB, which a transaction of a few thousand
+    # messages of real text overflows several times; docs/PERFORMANCE.md, "Search indexing").
+    # Stored in the table's config, so it holds for every connection, and set at every open, so
+    # a read model made before it gets it too; it bounds the memory of the connection that writes.
+    conn.execute("INSERT INTO message_text(message_text, rank) VALUES('hashsize', ?)", (FTS_HASH_BYTES,))
     row = conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
     if row is None:
         conn.execute("INSERT INTO meta VALUES('schema', ?)", (str(SCHEMA_VERSION),))
-        # FTS5 keeps new terms in memory up to this size, then writes them out as a segment, to
-        # be merged later (SQLite's default is 1 MiB). A transaction of a few thousand messages
-        # of real text overflows 1 MiB several times; each overflow writes a segment that the
-        # merges then rewrite (docs/PERFORMANCE.md, "Search indexing"). Stored in the table's
-        # config, so it holds for every connection; it bounds the memory of the connection that
-        # writes.
-        conn.execute("INSERT INTO message_text(message_text, rank) VALUES('hashsize', ?)", (FTS_HASH_BYTES,))
     elif int(row[0]) != SCHEMA_VERSION:
         # A read model is a cache of the log: an old schema is dropped and rebuilt, never migrated.
         conn.close()
@@ -140,6 +139,7 @@ class SqliteStore(MessageWrites, ChangeWrites, AccountWrites, FileWrites):
         self._members: dict[tuple[str, str], MemberState] = {}
         self._room_last: dict[str, tuple[int, int]] = {}  # room -> (last_room_seq, last_at), unwritten
         self._reads: dict[tuple[str, str], int] = {}  # (room, user) -> read_room_seq, unwritten
+        self._search_rows: list[SearchRow] = []  # new messages' search-index rows, unwritten
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -177,9 +177,11 @@ class SqliteStore(MessageWrites, ChangeWrites, AccountWrites, FileWrites):
         self._members.clear()
         self._room_last.clear()
         self._reads.clear()
+        self._search_rows.clear()
 
     def flush(self) -> None:
-        """Writes the rows written behind (room counters, read positions)."""
+        """Writes the rows written behind (room counters, read positions, search-index rows)."""
+        self._flush_search()
         if self._room_last:
             self._db.executemany(
                 "UPDATE rooms SET last_room_seq=?, last_at=? WHERE room_id=?",

@@ -200,7 +200,10 @@ class Load:
                     return
                 numbers = [next(self._counter) for _ in range(n)]
                 cids = [f"m{k}" for k in numbers]
-                body = [{"client_id": f"m{k}", "text": pool[k % len(pool)]} for k in numbers]
+                body = [
+                    {"client_id": cid, "text": pool[k % len(pool)]}
+                    for cid, k in zip(cids, numbers, strict=True)
+                ]
                 started = time.perf_counter()
                 for cid in cids:
                     self.sent_at[cid] = started
@@ -263,14 +266,16 @@ class Load:
     async def _pipelined(
         self, sock: WireWebSocket, room_id: str, pool: list[str], end: float, acks: list[float]
     ) -> None:
-        """One sender with ``window`` sends in flight on its socket (bench/ws_send.py)."""
+        """One sender with ``window`` sends in flight on its socket (bench/ws_send.py). The text
+        follows the message number shared by all senders, as over HTTP: the pool's texts in turn."""
 
-        def next_id() -> str | None:
+        def next_send() -> tuple[str, str] | None:
             if next(self._budget) >= self._o.max_messages:
                 return None
-            cid = f"m{next(self._counter)}"
+            k = next(self._counter)
+            cid = f"m{k}"
             self.sent_at[cid] = time.perf_counter()
-            return cid
+            return cid, pool[k % len(pool)]
 
         def answered(cid: str, status: int) -> None:
             if 200 <= status < 300:
@@ -279,7 +284,7 @@ class Load:
                 self._failed += 1
                 self.sent_at.pop(cid, None)
 
-        await send_pipelined(self._acks, sock, room_id, pool, self._o.window, next_id, answered, end)
+        await send_pipelined(self._acks, sock, room_id, self._o.window, next_send, answered, end)
 
     async def close(self) -> None:
         for conn in self._conns:

@@ -162,7 +162,8 @@ def table(result: BenchResult) -> str:
     lines = [
         f"rooms {result.options.rooms} x {result.options.room_size} members, {f.online_clients} online "
         f"(from {f.source_addresses} source addresses), "
-        f"{result.options.message_size} B messages, {result.options.batch} per request, "
+        f"{result.options.message_size} B messages ({result.options.text}), "
+        f"{result.options.batch} per request, "
         f"sent over {result.options.send_over}"
         + (
             ""

@@ -17,9 +17,12 @@ from typing import Literal
 TextKind = Literal["repeat", "words"]
 TEXT_KINDS: tuple[TextKind, ...] = ("repeat", "words")
 
-#: Distinct texts a ``words`` bench cycles through: enough for a realistic vocabulary in the
-#: index, few enough that making them costs nothing next to a run.
-POOL = 1024
+#: Distinct texts a ``words`` bench cycles through: a run of up to this many messages indexes
+#: no text twice, and new trigrams keep coming as in a chat (a pool of 1,024 held ~21,000
+#: distinct ones, 16,384 ~116,000); making them takes ~1 s, before the timed part of a run.
+#: Fewer of longer texts: at most ``POOL_BYTES`` in all.
+POOL = 65_536
+POOL_BYTES = 8 * 1024 * 1024
 _VOCABULARY = 20_000
 #: Every 7th Hangul syllable block: 1,596 syllables.
 _SYLLABLES = [chr(0xAC00 + i) for i in range(0, 11172, 7)]
@@ -38,6 +41,8 @@ def zipf_weights(count: int) -> list[float]:
 def texts(kind: TextKind, size: int, *, seed: int = 1) -> list[str]:
     """Texts of at most ``size`` bytes in UTF-8 and at least ``size - 2`` (a character is never
     cut), never blank, the same for the same arguments."""
+    if size < 1:
+        raise ValueError(f"a message holds at least 1 byte, not {size}")
     if kind == "repeat":
         return ["x" * size]
     rng = random.Random(seed)
@@ -46,7 +51,7 @@ def texts(kind: TextKind, size: int, *, seed: int = 1) -> list[str]:
     ]
     vocab = [w for pair in zip(korean_words(rng, _VOCABULARY), latin, strict=True) for w in pair]
     cum_weights = list(itertools.accumulate(zipf_weights(len(vocab))))
-    return [_fill(rng, vocab, cum_weights, size) for _ in range(POOL)]
+    return [_fill(rng, vocab, cum_weights, size) for _ in range(max(1, min(POOL, POOL_BYTES // size)))]
 
 
 def _fill(rng: random.Random, vocab: list[str], cum_weights: list[float], size: int) -> str:

@@ -5,9 +5,8 @@ The acks arrive in the socket's ``on_text`` callback (bench/load.py), which hand
 from __future__ import annotations
 
 import asyncio
-import itertools
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from firebreak.bench.wire import WireWebSocket
 from firebreak.wire.commands import SendCommand, encode_command
@@ -63,18 +62,16 @@ async def send_pipelined(
     waiter: AckWaiter,
     sock: WireWebSocket,
     room_id: str,
-    texts: Sequence[str],
     window: int,
-    next_id: Callable[[], str | None],
+    next_send: Callable[[], tuple[str, str] | None],
     answered: Callable[[str, int], None],
     until: float,
 ) -> None:
-    """Keeps up to ``window`` sends in flight on ``sock`` until ``next_id`` says no more (None) or
-    ``until`` (perf_counter) passes; ``answered(client_id, status)`` hears each ack, status 0 for a
-    send whose ack never came (the socket closed, or none within _DRAIN_S at the end). The
-    texts are sent in turn."""
+    """Keeps up to ``window`` sends in flight on ``sock`` until ``next_send`` says no more (None)
+    or ``until`` (perf_counter) passes; each send is the (client id, text) ``next_send`` gives;
+    ``answered(client_id, status)`` hears each ack, status 0 for a send whose ack never came (the
+    socket closed, or none within _DRAIN_S at the end)."""
     slots = asyncio.Semaphore(window)
-    turn = itertools.count()
     in_flight: dict[asyncio.Future[int], str] = {}
 
     def heard(answer: asyncio.Future[int]) -> None:
@@ -91,10 +88,11 @@ async def send_pipelined(
             await asyncio.wait_for(slots.acquire(), left)
         except TimeoutError:
             break
-        cid = next_id()
-        if cid is None or sock.closed.done():
+        send = next_send()
+        if send is None or sock.closed.done():
             break
-        answer = waiter.send_nowait(sock, room_id, cid, texts[next(turn) % len(texts)])
+        cid, text = send
+        answer = waiter.send_nowait(sock, room_id, cid, text)
         in_flight[answer] = cid
         answer.add_done_callback(heard)
     drained_by = time.perf_counter() + _DRAIN_S

@@ -22,6 +22,7 @@ from firebreak.drill.processes import every_process
 from firebreak.drill.record import Mark
 from firebreak.drill.runner import Drill
 from firebreak.errors import FirebreakError
+from firebreak.tasks import cancel_all
 from firebreak.wire.wallet_views import LedgerTotals
 
 
@@ -57,7 +58,7 @@ class BankDrill(Drill):
             if self._o.inject_fault == "lose":
                 self._lose_one(workload)
                 histories, totals = await self._read_bank(workload)
-            progress.cancel()
+            await cancel_all([progress])
             findings = check(
                 transfers=workload.transfers,
                 credits=workload.credits,

@@ -18,6 +18,7 @@ from firebreak.drill.plan import DrillOptions
 from firebreak.drill.processes import every_process
 from firebreak.drill.record import Mark
 from firebreak.drill.runner import Drill
+from firebreak.tasks import cancel_all
 
 
 class LoginResult(msgspec.Struct):
@@ -49,7 +50,7 @@ class LoginDrill(Drill):
             self.phase = "settling"
             for task in side:
                 await task
-            progress.cancel()
+            await cancel_all([progress])
             alive = [i for i, d in enumerate(self._config.dcs) if d.name in self._alive()]
             await self._wait_serving(alive)
             if self._o.inject_fault == "forget_family":

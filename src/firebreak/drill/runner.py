@@ -28,6 +28,7 @@ from firebreak.drill.workload import Workload
 from firebreak.errors import FirebreakError
 from firebreak.localcluster import LocalCluster, Sites
 from firebreak.localcluster.linkfaults import LinkFault
+from firebreak.tasks import cancel_all, failures
 
 Progress = Callable[[str], None]
 
@@ -116,7 +117,9 @@ class Drill:
             self.phase = "settling"
             for task in side[:-2]:  # disasters scheduled later than the workload still happen
                 await task
-            side[-2].cancel()
+            await cancel_all([side[-2]])
+            for failure in failures([side[-2]]):
+                self._say(f"warning: the read probes stopped early: {failure!r}")
             await uploading
             if self._o.inject_fault == "phantom":
                 self._say(await inject_phantom(self._config, self._alive(), workload))
@@ -127,7 +130,7 @@ class Drill:
             file_reads = await read_files(self._config, self._alive(), workload, uploads.records)
             if self._o.inject_fault == "forget_file":
                 self._say("injected fault: " + forget_file(file_reads, uploads.records))
-            side[-1].cancel()
+            await cancel_all([side[-1]])
             findings = check(
                 sends=workload.sends,
                 receipts=workload.receipts,

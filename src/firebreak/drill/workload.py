@@ -22,7 +22,7 @@ from firebreak.domain.events import MessageSent
 from firebreak.drill.plan import DrillOptions
 from firebreak.drill.record import Receipt, SendRecord
 from firebreak.errors import FirebreakError
-from firebreak.tasks import stop_all
+from firebreak.tasks import cancel_all, stop_all
 
 PASSWORD = "drill password"
 
@@ -178,8 +178,7 @@ class Workload:
         return sum(1 for r in self.sends if r.acked is None and r.failed is None)
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
+        await cancel_all(self._tasks)
         for user in self.users:
             for _, live in user.devices:
                 await live.close()

@@ -67,7 +67,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument(
         "--text",
         choices=TEXT_KINDS,
-        default=d.text,
+        default=None,
         help="what the messages say: repeat, one letter repeated (the cheapest text to index for "
         "search); words, Korean and Latin words as a chat holds (bench/texts.py); also for "
         "--read-model and --rebuild",
@@ -231,7 +231,7 @@ def _options(args: argparse.Namespace) -> BenchOptions:
         rooms=args.rooms,
         online=args.online,
         message_size=args.message_size,
-        text=args.text,
+        text=args.text or BenchOptions().text,
         duration_s=args.duration,
         max_messages=args.max_messages,
         rate=args.rate,
@@ -289,6 +289,11 @@ def run(args: argparse.Namespace) -> int:
     other = args.workload == "pay" or any(getattr(args, mode) is not None for mode in modes)
     if other and args.read_model_commit_s is not None:
         raise BadRequest("--read-model-commit-s applies to the chat load only")
+    texted = args.workload == "chat" and all(getattr(args, mode) is None for mode in modes[2:])
+    if args.text is not None and not texted:
+        raise BadRequest("--text applies to the chat load, --read-model and --rebuild only")
+    if not 1 <= args.message_size <= 4000:
+        raise BadRequest("--message-size takes 1-4000 bytes")
     if args.workload == "pay":
         return pay(args)
     if args.read_model is not None:

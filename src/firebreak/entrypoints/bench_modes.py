@@ -37,7 +37,10 @@ def read_model(args: argparse.Namespace) -> int:
     if not 1 <= args.apply_batch <= 100_000:
         raise BadRequest("--apply-batch takes 1 to 100,000 entries")
     r = run_read_model_bench(
-        messages=args.read_model, message_size=args.message_size, text=args.text, batch=args.apply_batch
+        messages=args.read_model,
+        message_size=args.message_size,
+        text=args.text or "repeat",
+        batch=args.apply_batch,
     )
     h = r.history_page_50
     print(
@@ -91,7 +94,11 @@ def rebuild(args: argparse.Namespace) -> int:
         config = ephemeral_config(Path(tmp), partitions=BenchOptions().partitions)
         r = uvloop.run(
             run_rebuild_bench(
-                config, messages=args.rebuild, message_size=args.message_size, text=args.text, say=say
+                config,
+                messages=args.rebuild,
+                message_size=args.message_size,
+                text=args.text or "repeat",
+                say=say,
             )
         )
     print(f"log filled          {r.entries:,} entries in {r.fill_seconds:.1f} s ({r.fill_per_s:,.0f}/s)")

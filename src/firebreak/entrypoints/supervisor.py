@@ -25,6 +25,7 @@ from firebreak.errors import BadRequest, ConfigError, Unavailable
 from firebreak.localcluster import LocalCluster, netns
 from firebreak.localcluster.layouts import on_sites
 from firebreak.localcluster.linkfaults import LinkFault
+from firebreak.tasks import cancel_all
 
 #: How long ``dc start``/``dc rebuild`` wait (when asked to) for the DC to serve again.
 START_WITHIN_S = 180.0
@@ -188,9 +189,8 @@ async def up(
         await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
         stopping.cancel()
         if not starting.done():
-            starting.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await starting
+            if await cancel_all([starting]):
+                _print("warning: the start would not stop; stopping what it started", err=True)
         else:
             starting.result()  # a start that failed raises here
             _ready(config, server is not None, sock)
