@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from firebreak.config import Config
 from firebreak.config_file import dump_config
 from firebreak.localcluster.processes import free_ports
 from tests.helpers import cluster_config, eventually, read_until, run_cli
@@ -23,7 +24,8 @@ def _port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-async def test_up_with_taxi_registers_and_runs_the_site_and_stops_it(tmp_path: Path) -> None:
+async def _up_with_taxi(tmp_path: Path) -> tuple[Config, int, asyncio.subprocess.Process]:
+    """``up --with-taxi`` on a fresh config and a free site port, its output on a pipe."""
     config = cluster_config(tmp_path / "data")
     path = tmp_path / "cluster.toml"
     path.write_text(dump_config(config))
@@ -33,6 +35,11 @@ async def test_up_with_taxi_registers_and_runs_the_site_and_stops_it(tmp_path: P
         "--with-taxi", "--taxi-port", str(port),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
+    return config, port, proc
+
+
+async def test_up_with_taxi_registers_and_runs_the_site_and_stops_it(tmp_path: Path) -> None:
+    config, port, proc = await _up_with_taxi(tmp_path)
     assert proc.stdout is not None
     seen: list[str] = []
     try:
@@ -72,15 +79,7 @@ async def test_up_refuses_a_taken_taxi_port_before_starting_anything(tmp_path: P
 # Slow set: a cluster and the site (~20 s).
 @pytest.mark.slow
 async def test_up_killed_with_sigkill_leaves_neither_the_cluster_nor_the_site_running(tmp_path: Path) -> None:
-    config = cluster_config(tmp_path / "data")
-    path = tmp_path / "cluster.toml"
-    path.write_text(dump_config(config))
-    port = free_ports(1)[0]
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "firebreak.entrypoints.cli", "up", "--config", str(path),
-        "--with-taxi", "--taxi-port", str(port),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
+    config, port, proc = await _up_with_taxi(tmp_path)
     assert proc.stdout is not None
     ports = [port, *(dc.http_port for dc in config.dcs), *(dc.nats_port for dc in config.dcs)]
     seen: list[str] = []
