@@ -100,9 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     from firebreak.entrypoints import drill_cli
 
     drill_cli.add_parser(sub)
-    from firebreak.entrypoints import bench_cli
+    from firebreak.entrypoints import bench_args
 
-    bench_cli.add_parser(sub)
+    bench_args.add_parser(sub)
     from firebreak.entrypoints import oidc_cli
 
     oidc_cli.add_parser(sub)
