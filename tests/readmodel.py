@@ -46,12 +46,21 @@ class Model:
         self.sent = 0
 
     def apply(self, *events: ev.RoomEvent) -> None:
+        """Applies ``events`` as one batch in a transaction of its own."""
+        self.projector.apply_batch(self._entries(events))
+
+    def apply_open(self, *events: ev.RoomEvent) -> None:
+        """Applies ``events`` as a serving gateway does: in the transaction left open across
+        batches until its commit (``self.projector.commit()``)."""
+        self.projector.apply_batch_open(self._entries(events))
+
+    def _entries(self, events: tuple[ev.RoomEvent, ...]) -> list[tuple[str, int, bytes]]:
         batch = []
         for e in events:
             p = partition_of(e.room_id, PARTITIONS)
             self.seqs[p] += 1
             batch.append((room_stream(p), self.seqs[p], ev.encode(e)))
-        self.projector.apply_batch(batch)
+        return batch
 
     def group(self, room_id: str, creator: str, *members: str) -> None:
         self.apply(

@@ -226,3 +226,31 @@ def test_a_rolled_back_transaction_leaves_no_search_row() -> None:
     with store.transaction():
         pass
     assert conn.execute("SELECT count(*) FROM message_text").fetchone() == (0,)
+
+
+async def test_a_serving_transaction_is_searchable_before_its_commit() -> None:
+    """A serving gateway's transaction stays open across batches: a search (and the digest) before
+    its COMMIT sees every message applied, also when rowids went back between batches."""
+    serving, one_by_one = Model(), Model()
+    sends = [
+        ev.MessageSent(v=1, at=at, room_id=room, sender="u1", client_id=f"c{at}", text=f"lunch {at}")
+        for at, room in ((50, GROUP), (60, OTHER), (10, GROUP), (40, OTHER), (1000, GROUP), (20, OTHER))
+    ]
+    for m in (serving, one_by_one):
+        m.group(GROUP, "u1", "u2")
+        m.group(OTHER, "u1", "u2")
+
+    async def lunches() -> list[str]:
+        found = await serving.search.search("u2", "lunch", None, None, None, "newest")
+        return [h.snippet for h in found.hits]
+
+    serving.apply_open(*sends[:2])  # the transaction stays open, as between a gateway's commits
+    assert await lunches() == ["lunch 60", "lunch 50"]
+    serving.apply_open(*sends[2:5])
+    serving.apply_open(sends[5])  # older than every row before it
+    assert await lunches() == [f"lunch {at}" for at in (1000, 60, 50, 40, 20, 10)]
+    for e in sends:
+        one_by_one.apply(e)
+    assert serving.queries.digest() == one_by_one.queries.digest()
+    serving.projector.commit()
+    assert serving.queries.digest() == one_by_one.queries.digest()

@@ -81,6 +81,35 @@ def test_nats_config_for_one_site(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert main(["nats-config", "--dc", "nowhere", "--config", str(path)]) == 2
 
 
+async def test_ctrl_c_while_starting_stops_at_once(tmp_path: Path) -> None:
+    """Ctrl-C before the DCs are ready stops what the start began, without waiting for it."""
+    config = cluster_config(tmp_path / "data")
+    path = tmp_path / "cluster.toml"
+    path.write_text(dump_config(config))
+    proc = await spawn_up(path)
+    assert proc.stdout is not None
+    seen: list[str] = []
+    last_log = config.data_dir / config.dcs[-1].name / "gateway.log"
+
+    async def every_process_started() -> bool:
+        # The last gateway's log is opened as it is started; it serves seconds later.
+        return last_log.exists()
+
+    try:
+        await read_until(proc.stdout, "starting", 30, seen)
+        await eventually(every_process_started, 60, "the last gateway to be started")
+        proc.send_signal(signal.SIGINT)
+        await read_until(proc.stdout, "stopped; data kept.", 30, seen)
+        assert await asyncio.wait_for(proc.wait(), 30) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert not any("ready." in line for line in seen), f"the start ran on to the end: {seen}"
+    for dc in config.dcs:
+        assert not port_open(dc.nats_port) and not port_open(dc.http_port), f"{dc.name} still listening"
+
+
 async def test_a_failed_start_leaves_no_process_behind(tmp_path: Path) -> None:
 
     config = cluster_config(tmp_path / "data")
