@@ -15,11 +15,13 @@ class MessageWrites:
     """Statements on the store's connection; none touches the rows the store caches (rooms,
     members), so they need no flush first.
 
-    A message's search-index row is written behind, with the others, at the store's flush, in
-    rowid order: FTS5 writes its in-memory terms out as a segment whenever a row's rowid is not
-    above the last one's in the transaction, and a serving gateway applies runs of each
-    partition in turn, whose rowids (send time first) go back at every switch; in rowid order a
-    transaction's rows make one segment (docs/PERFORMANCE.md, "Search indexing")."""
+    A message's search-index row is written behind, with the others, at the store's flush after
+    each batch, in rowid order: FTS5 writes its in-memory terms out as a segment whenever a row's
+    rowid is not above the last one's in the transaction, and a serving gateway applies a few
+    entries of one partition, then of another, whose rowids (send time first) go back at every
+    switch; sorted, a batch's rows make one run. Holding them until the COMMIT, so that a whole
+    transaction's would, stalled the event loop at each COMMIT (docs/PERFORMANCE.md, "Search
+    indexing")."""
 
     _db: sqlite3.Connection
     _search_rows: list[SearchRow]
