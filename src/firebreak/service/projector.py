@@ -6,16 +6,16 @@ yielding to the event loop, it advances the in-memory ``head`` and pushes the ac
 the live hub. That ordering is what the WebSocket catch-up relies on: any event with a sequence
 above a ``head`` read by a session was pushed after that read (see service/sessions.py).
 
-While serving, batches are small (a few entries each under load), and a COMMIT per batch wrote
-every page the batch touched (19 WAL frames for 4 messages), the same pages again for the next
-batch, and stalled the event loop each time. So the transaction stays open across batches and is
-committed ``commit_every_s`` after it began (``read_model_commit_s`` in the config, 500 ms by
-default; :meth:`Projector.apply_batch_open`). Each batch is still applied and flushed before
+While serving, batches are small (from a few entries to some tens under load), and a COMMIT per
+batch wrote every page the batch touched (19 WAL frames for 4 messages), the same pages again for
+the next batch, and stalled the event loop each time. So the transaction stays open across batches
+and is committed ``commit_every_s`` after it began (``read_model_commit_s`` in the config, 500 ms
+by default; :meth:`Projector.apply_batch_open`). Each batch is still applied and flushed before
 ``head`` advances and before anything is pushed, and every API read goes through the same
-connection, so what is served is exactly what ``head`` says; nothing waits for the COMMIT. A
-crash loses only this DC's copy of the applies since the last COMMIT, together with the log
-positions that say so, and the restarted gateway reads them again from the log before it serves
-(the log is the truth).
+connection, so what is served is exactly what ``head`` says; nothing waits for the COMMIT. A crash
+loses only this DC's copy of the applies since the last COMMIT, together with the log positions
+that say so, and the restarted gateway reads them again from the log before it serves (the log is
+the truth).
 
 While the DC is still catching up (it serves nobody) batches are larger, each is committed, and
 the COMMIT runs in a worker thread; ``head`` advances only after it (see
