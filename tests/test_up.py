@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from firebreak.config import Config
 from firebreak.config_file import dump_config
 from firebreak.errors import FirebreakError, Unauthorized
 from firebreak.localcluster import LocalCluster
@@ -26,26 +29,39 @@ def port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-async def test_up_serves_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+@contextlib.asynccontextmanager
+async def running_up(tmp_path: Path) -> AsyncIterator[tuple[Config, asyncio.subprocess.Process, list[str]]]:
+    """``up`` on a fresh config, as a user starts it, with the lines it printed so far; killed at
+    the end if it still runs."""
     config = cluster_config(tmp_path / "data")
     path = tmp_path / "cluster.toml"
     path.write_text(dump_config(config))
     proc = await spawn_up(path)
-    assert proc.stdout is not None
-    seen: list[str] = []
     try:
+        yield config, proc, []
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+async def ctrl_c(proc: asyncio.subprocess.Process, seen: list[str]) -> None:
+    """Ctrl-C, then ``up`` must say it stopped and exit 0."""
+    assert proc.stdout is not None
+    proc.send_signal(signal.SIGINT)
+    await read_until(proc.stdout, "stopped; data kept.", 30, seen)
+    assert await asyncio.wait_for(proc.wait(), 30) == 0
+
+
+async def test_up_serves_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    async with running_up(tmp_path) as (config, proc, seen):
+        assert proc.stdout is not None
         await read_until(proc.stdout, "ready.", 90, seen)
         for dc in config.dcs:
             assert any(dc.http_url in line for line in seen), f"{dc.name}'s URL is printed"
             async with httpx.AsyncClient() as http:
                 assert (await http.get(dc.http_url + "/healthz")).json()["dc"] == dc.name
-        proc.send_signal(signal.SIGINT)
-        await read_until(proc.stdout, "stopped; data kept.", 30, seen)
-        assert await asyncio.wait_for(proc.wait(), 30) == 0
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+        await ctrl_c(proc, seen)
     for dc in config.dcs:
         assert not port_open(dc.nats_port) and not port_open(dc.http_port), f"{dc.name} still listening"
         kept = config.data_dir / dc.name
@@ -83,28 +99,17 @@ def test_nats_config_for_one_site(tmp_path: Path, capsys: pytest.CaptureFixture[
 
 async def test_ctrl_c_while_starting_stops_at_once(tmp_path: Path) -> None:
     """Ctrl-C before the DCs are ready stops what the start began, without waiting for it."""
-    config = cluster_config(tmp_path / "data")
-    path = tmp_path / "cluster.toml"
-    path.write_text(dump_config(config))
-    proc = await spawn_up(path)
-    assert proc.stdout is not None
-    seen: list[str] = []
-    last_log = config.data_dir / config.dcs[-1].name / "gateway.log"
+    async with running_up(tmp_path) as (config, proc, seen):
+        last_log = config.data_dir / config.dcs[-1].name / "gateway.log"
 
-    async def every_process_started() -> bool:
-        # The last gateway's log is opened as it is started; it serves seconds later.
-        return last_log.exists()
+        async def every_process_started() -> bool:
+            # The last gateway's log is opened as it is started; it serves seconds later.
+            return last_log.exists()
 
-    try:
+        assert proc.stdout is not None
         await read_until(proc.stdout, "starting", 30, seen)
         await eventually(every_process_started, 60, "the last gateway to be started")
-        proc.send_signal(signal.SIGINT)
-        await read_until(proc.stdout, "stopped; data kept.", 30, seen)
-        assert await asyncio.wait_for(proc.wait(), 30) == 0
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+        await ctrl_c(proc, seen)
     assert not any("ready." in line for line in seen), f"the start ran on to the end: {seen}"
     for dc in config.dcs:
         assert not port_open(dc.nats_port) and not port_open(dc.http_port), f"{dc.name} still listening"
