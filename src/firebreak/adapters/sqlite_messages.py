@@ -17,9 +17,9 @@ class MessageWrites:
 
     A message's search-index row is written behind, with the others, at the store's flush after
     each batch, in rowid order: FTS5 writes its in-memory terms out as a segment whenever a row's
-    rowid is not above the last one's in the transaction, and a serving gateway's batches hold
-    the entries of every partition as they arrived, whose rowids (send time first) go back at
-    every switch; sorted, a batch's rows make one run. Holding them until the COMMIT, so that a whole
+    rowid is not above the last one's in the transaction, and a serving gateway's batches hold the
+    entries of every partition as they arrived, whose rowids (send time first) go back at every
+    switch; sorted, a batch's rows make one run. Holding them until the COMMIT, so that a whole
     transaction's would, stalled the event loop at each COMMIT (docs/PERFORMANCE.md, "Search
     indexing")."""
 
