@@ -20,8 +20,8 @@ from firebreak.bench.procstats import ProcSample, sample
 from firebreak.bench.raw import RawResult, raw_publish
 from firebreak.config import Config
 from firebreak.localcluster import LocalCluster
-from firebreak.localcluster.cluster import gateway_log
 from firebreak.localcluster.linkfaults import LinkFault
+from firebreak.localcluster.processes import gateway_log
 from firebreak.service.balancer import MOVING
 
 

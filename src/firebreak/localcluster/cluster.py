@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -25,10 +24,13 @@ from firebreak.localcluster.linkfaults import LinkFault
 from firebreak.localcluster.links import NOWHERE, LinkProxies
 from firebreak.localcluster.netns import Sites
 from firebreak.localcluster.processes import (
+    gateway_log,
+    kill_all,
     local_scheduling,
     nats_environment,
     nats_server_binary,
     open_log,
+    stop_all,
     write_nats_conf,
 )
 from firebreak.localcluster.readiness import NotReady, every_process_ready
@@ -157,8 +159,8 @@ class LocalCluster:
     def stop_dc(self, name: str) -> None:
         """Stops the DC's gateway, then its nats-server (SIGTERM, then SIGKILL after 10 s); data kept."""
         nats = self.nats.pop(name, None)
-        _stop([*self._pop_gateways(name)])
-        _stop([nats] if nats is not None else [])
+        stop_all([*self._pop_gateways(name)])
+        stop_all([nats] if nats is not None else [])
 
     async def start(self, within_s: float = 300.0) -> None:
         """Starts every DC and waits until all serve; on any failure stops what it started."""
@@ -224,7 +226,7 @@ class LocalCluster:
     def kill(self, name: str, *, burn: bool) -> None:
         """SIGKILLs the DC's processes; with ``burn`` also deletes its data folder (the disks burned)."""
         nats = self.nats.pop(name, None)
-        _kill([*self._pop_gateways(name), *([nats] if nats is not None else [])])
+        kill_all([*self._pop_gateways(name), *([nats] if nats is not None else [])])
         if burn:
             shutil.rmtree(self.dc_dir(name), ignore_errors=True)
 
@@ -232,7 +234,7 @@ class LocalCluster:
         """Every DC loses power at the same moment: every process of every DC gets SIGKILL before
         any is waited for; the data stays. (A SIGKILL keeps what the kernel had not yet written
         to disk, which a real power cut loses: docs/FAILOVER.md.)"""
-        _kill([p for group in (self.gateways, self.more_gateways, self.nats) for p in group.values()])
+        kill_all([p for group in (self.gateways, self.more_gateways, self.nats) for p in group.values()])
         self.gateways.clear()
         self.more_gateways.clear()
         self.nats.clear()
@@ -240,12 +242,12 @@ class LocalCluster:
     def stop_gateway(self, name: str) -> list[int]:
         """SIGTERMs only the DC's gateway processes (SIGKILL after 10 s); returns their exit codes."""
         procs = self._pop_gateways(name)
-        _stop(procs)
+        stop_all(procs)
         return [proc.returncode for proc in procs]
 
     def kill_gateway(self, name: str) -> None:
         """SIGKILLs only the DC's gateway processes (its nats-server keeps running)."""
-        _kill(self._pop_gateways(name))
+        kill_all(self._pop_gateways(name))
 
     def seed_from(self, name: str, source: str) -> None:
         """Gives burned DC ``name`` a copy of surviving DC ``source``'s log store.
@@ -274,8 +276,8 @@ class LocalCluster:
 
     def stop(self) -> None:
         """Stops gateways, then nats-servers, politely (SIGTERM) and then firmly."""
-        _stop([*self.gateways.values(), *self.more_gateways.values()])
-        _stop(list(self.nats.values()))
+        stop_all([*self.gateways.values(), *self.more_gateways.values()])
+        stop_all(list(self.nats.values()))
         self.gateways.clear()
         self.more_gateways.clear()
         self.nats.clear()
@@ -284,30 +286,3 @@ class LocalCluster:
             self.links.stop()
         if self.sites is not None:
             self.sites.destroy()
-
-
-def gateway_log(process: int) -> str:
-    """The name of gateway process ``process``'s log in its DC's folder (``<name>.log``)."""
-    return "gateway" if process == 1 else f"gateway-{process}"
-
-
-def _kill(procs: list[subprocess.Popen[bytes]]) -> None:
-    """SIGKILL to each running process's group, all before any is waited for."""
-    running = [p for p in procs if p.poll() is None]
-    for proc in running:
-        os.killpg(proc.pid, signal.SIGKILL)
-    for proc in running:
-        proc.wait()
-
-
-def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
-    """SIGTERM to each running process, then SIGKILL to any still running 10 s later."""
-    for proc in procs:
-        if proc.poll() is None:
-            proc.terminate()
-    for proc in procs:
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()

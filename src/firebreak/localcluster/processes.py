@@ -10,7 +10,9 @@ import functools
 import os
 import random
 import shutil
+import signal
 import socket
+import subprocess
 import sysconfig
 from collections.abc import Callable
 from datetime import datetime
@@ -208,3 +210,30 @@ def local_scheduling() -> Callable[[], None] | None:
     if os.environ.get(SCHED_BATCH_ENV, "1") == "0" or not hasattr(os, "SCHED_BATCH"):
         return None
     return functools.partial(os.sched_setscheduler, 0, os.SCHED_BATCH, os.sched_param(0))
+
+
+def gateway_log(process: int) -> str:
+    """The name of gateway process ``process``'s log in its DC's folder (``<name>.log``)."""
+    return "gateway" if process == 1 else f"gateway-{process}"
+
+
+def kill_all(procs: list[subprocess.Popen[bytes]]) -> None:
+    """SIGKILL to each running process's group, all before any is waited for."""
+    running = [p for p in procs if p.poll() is None]
+    for proc in running:
+        os.killpg(proc.pid, signal.SIGKILL)
+    for proc in running:
+        proc.wait()
+
+
+def stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM to each running process, then SIGKILL to any still running 10 s later."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
