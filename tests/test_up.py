@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -82,6 +83,26 @@ def test_tokens_expire_and_resist_tampering() -> None:
     assert forged.value.code == "invalid_token"
     good = Tokens(b"k" * 32, ttl_s=60)
     assert good.verify(good.issue("u_2")[0]).user_id == "u_2"
+
+
+def test_a_token_checked_before_still_expires_and_a_changed_one_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A gateway remembers the tokens whose signature it checked (a socket's commands present the
+    same one each time): the expiry is still checked at every use, and a token differing by one
+    character from a remembered one is checked afresh."""
+    tokens = Tokens(b"k" * 32, ttl_s=60)
+    token, claims = tokens.issue("u_1")
+    assert tokens.verify(token) == claims
+    forged = token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1]
+    with pytest.raises(Unauthorized) as refused:
+        tokens.verify(forged)
+    assert refused.value.code == "invalid_token"
+    later = claims.expires_at + 1
+    monkeypatch.setattr(time, "time", lambda: later)
+    with pytest.raises(Unauthorized) as expired:
+        tokens.verify(token)
+    assert expired.value.code == "token_expired"
 
 
 def test_nats_config_for_one_site(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -6,6 +6,7 @@ an event lives in the log and what a client's cursor means.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -40,6 +41,12 @@ def room_subject_prefix(partition: int) -> str:
     return f"rooms.{partition}"
 
 
+#: Rooms whose partition is kept: a send asks for it several times (its subject, its write hint),
+#: and each answer is a sha256.
+PARTITIONS_KEPT = 16_384
+
+
+@functools.lru_cache(maxsize=PARTITIONS_KEPT)
 def partition_of(room_id: str, partitions: int) -> int:
     """Stable partition of a room: a hash, never Python's randomised ``hash``."""
     return int(_digest(room_id)[:8], 16) % partitions

@@ -121,10 +121,19 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+#: Tokens whose signature a gateway remembers having checked (a few hundred bytes each): a live
+#: socket's commands and a client's requests present the same token again and again, and its HMAC,
+#: base64 and JSON cost more than the rest of a send's checks (docs/PERFORMANCE.md).
+VERIFIED_KEPT = 16_384
+
+
 class Tokens:
     def __init__(self, key: bytes, ttl_s: int) -> None:
         self._key = key
         self._ttl_s = ttl_s
+        # Only a token that verifies is remembered (a refusal raises, and lru_cache keeps no
+        # exception), so forged tokens cannot crowd out real ones; the expiry is checked at every use.
+        self._signed = functools.lru_cache(maxsize=VERIFIED_KEPT)(self._check_signature)
 
     def issue(self, user_id: str) -> tuple[str, TokenClaims]:
         now = time.time()
@@ -140,6 +149,12 @@ class Tokens:
 
     def verify(self, token: str) -> TokenClaims:
         """Checks the signature and expiry (not revocation: that needs the read model)."""
+        claims = self._signed(token)
+        if claims.expires_at < time.time():
+            raise Unauthorized("token expired; log in again", code="token_expired")
+        return claims
+
+    def _check_signature(self, token: str) -> TokenClaims:
         parts = token.split(".")
         if len(parts) != 3 or parts[0] != "fbt1":
             raise Unauthorized("malformed token", code="invalid_token")
@@ -150,6 +165,4 @@ class Tokens:
             claims = msgspec.json.decode(_unb64(parts[1]), type=TokenClaims)
         except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
             raise Unauthorized("malformed token", code="invalid_token") from exc
-        if claims.expires_at < time.time():
-            raise Unauthorized("token expired; log in again", code="token_expired")
         return claims
