@@ -8,8 +8,15 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import cast
 
+import nats.errors
+import nats.js.errors
 import pytest
+from nats.js.api import PubAck
+from nats.js.client import JetStreamContext
+
+from firebreak.bench.rebuild import fill_log
 
 
 # Slow set: four fresh clusters (~35 s).
@@ -143,3 +150,44 @@ def test_bench_cluster_commits_as_asked(tmp_path: Path) -> None:
         config = cluster_config(tmp_path, options, bench_limits(), 1)
         (tmp_path / "cluster.toml").write_text(dump_config(config))
         assert load_config(tmp_path / "cluster.toml").read_model_commit_s == want
+
+
+class _ElectingStream:
+    """A JetStream context whose stream is between leaders for its first ``lost`` publishes (no
+    responders, as nats-py says it), and whose answer to one stored publish is lost (a timeout):
+    what a fill meets when a leader steps down under load."""
+
+    def __init__(self, lost: int) -> None:
+        self.lost = lost
+        self.stored: dict[str, bytes] = {}
+        self.tries: list[str] = []
+
+    async def publish(self, subject: str, data: bytes, **options: dict[str, str] | float) -> PubAck:
+        headers = options["headers"]
+        assert isinstance(headers, dict)
+        msg_id = headers["Nats-Msg-Id"]
+        self.tries.append(msg_id)
+        if self.lost > 0:
+            self.lost -= 1
+            raise nats.js.errors.NoStreamResponseError
+        duplicate = msg_id in self.stored
+        self.stored.setdefault(msg_id, data)
+        if msg_id == "fill:3" and self.tries.count(msg_id) == 2:
+            raise nats.errors.TimeoutError  # stored, but its answer did not come back
+        return PubAck(stream="ROOMS_0", seq=len(self.stored), duplicate=duplicate)
+
+
+async def test_the_rebuild_fill_tries_again_through_an_election_and_stores_each_entry_once() -> None:
+    js = _ElectingStream(lost=5)
+    entries = [(f"rooms.0.g_{i}", f"e{i}".encode()) for i in range(7)]
+    said: list[str] = []
+    count = await fill_log(cast(JetStreamContext, js), entries, said.append, within_s=30)
+    assert count == 7
+    assert js.stored == {f"fill:{i}": f"e{i}".encode() for i in range(7)}, "each entry stored once"
+    assert js.tries.count("fill:3") >= 3, "the one whose answer was lost was asked again, same id"
+
+
+async def test_the_rebuild_fill_gives_up_when_no_leader_comes() -> None:
+    js = _ElectingStream(lost=10**6)
+    with pytest.raises(nats.js.errors.NoStreamResponseError):
+        await fill_log(cast(JetStreamContext, js), [("rooms.0.g_0", b"e")], lambda _: None, within_s=0.3)

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 import httpx
 import msgspec
+from nats.js.api import PubAck
+from nats.js.client import JetStreamContext
 
 from firebreak.adapters import nats_connect
+from firebreak.adapters.nats_connect import BRISK, TRANSIENT, StillCommitting, publish_once
 from firebreak.bench.procstats import sample
 from firebreak.bench.readmodel import synthetic_log
 from firebreak.bench.texts import TextKind, texts
@@ -26,8 +29,12 @@ from firebreak.config import Config
 from firebreak.domain.ids import room_stream, room_subject
 from firebreak.errors import Unavailable
 from firebreak.localcluster import LocalCluster
+from firebreak.retry import retry
 
 WINDOW = 1000
+#: How long the fill waits for one publish's answer before asking again, and gives it up in all.
+FILL_ANSWER_S = 10.0
+FILL_TRY_S = 120.0
 
 
 class RebuildResult(msgspec.Struct, frozen=True):
@@ -67,6 +74,41 @@ async def _wait_caught_up(url: str, targets: dict[str, int], within_s: float) ->
     raise Unavailable(f"the read model did not catch up within {within_s:.0f} s")
 
 
+async def fill_log(
+    js: JetStreamContext,
+    entries: Iterable[tuple[str, bytes]],
+    say: Callable[[str], None],
+    *,
+    within_s: float = FILL_TRY_S,
+) -> int:
+    """Publishes ``entries`` (subject, data) in windows of :data:`WINDOW`; returns how many. Each
+    carries its number as ``Nats-Msg-Id`` and is tried again through a leader's election (one can
+    come while three gateways apply the fill on two cores), so a try whose answer was lost is
+    stored once. Each entry is given up after ``within_s``."""
+    count = 0
+    pending: list[Awaitable[PubAck]] = []
+    for number, (subject, data) in enumerate(entries):
+        pending.append(_publish(js, subject, data, f"fill:{number}", within_s))
+        if len(pending) >= WINDOW:
+            await asyncio.gather(*pending)
+            count += len(pending)
+            pending = []
+            if count % 100_000 < WINDOW:
+                say(f"  {count:,} published")
+    await asyncio.gather(*pending)
+    return count + len(pending)
+
+
+async def _publish(js: JetStreamContext, subject: str, data: bytes, msg_id: str, within_s: float) -> PubAck:
+    headers = {"Nats-Msg-Id": msg_id}
+    return await retry(
+        lambda: publish_once(js, subject, data, attempt_s=FILL_ANSWER_S, headers=headers),
+        retry_on=(*TRANSIENT, StillCommitting),
+        deadline=time.monotonic() + within_s,
+        backoff=BRISK,
+    )
+
+
 async def run_rebuild_bench(
     config: Config,
     *,
@@ -87,19 +129,12 @@ async def run_rebuild_bench(
             js = nc.jetstream(timeout=30)
             say(f"filling the log with {messages:,} messages in {rooms} rooms ...")
             started = time.perf_counter()
-            pending = []
-            count = 0
             parts = config.partitions
-            for room_id, data in synthetic_log(rooms, room_size, messages, texts(text, message_size)):
-                pending.append(js.publish(room_subject(room_id, parts), data, timeout=30))
-                if len(pending) >= WINDOW:
-                    await asyncio.gather(*pending)
-                    count += len(pending)
-                    pending = []
-                    if count % 100_000 < WINDOW:
-                        say(f"  {count:,} published")
-            await asyncio.gather(*pending)
-            count += len(pending)
+            entries_in = (
+                (room_subject(room_id, parts), data)
+                for room_id, data in synthetic_log(rooms, room_size, messages, texts(text, message_size))
+            )
+            count = await fill_log(js, entries_in, say)
             fill = time.perf_counter() - started
             targets = {
                 room_stream(p): int((await js.stream_info(room_stream(p))).state.last_seq or 0)
