@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 
 import nats.js.errors
@@ -176,3 +177,16 @@ async def test_last_seq_asks_again_when_no_node_answers() -> None:
     log = Log(NATS(), js, answer_waits=Backoff(first_s=0.05, max_s=0.05, jitter=0.0))
     assert await asyncio.wait_for(log.last_seq(ROOMS, deadline_s=2.0), 5.0) == 7
     assert js.answers == []
+
+
+async def test_each_question_asked_again_is_logged_with_why(caplog: pytest.LogCaptureFixture) -> None:
+    """A rebuilt DC that waits seconds for one stream's end (docs/PERFORMANCE.md, "Known gaps")
+    leaves in its log what each try got: no answer, or an answer that was not the leader's."""
+    js = _StreamInfo(UNANSWERED, ("dc2", 0, ["dc2", "dc3"]), ("dc2", 9, ["dc1", "dc3"]))
+    log = Log(NATS(), js, answer_waits=Backoff(first_s=0.05, max_s=0.05, jitter=0.0))
+    with caplog.at_level(logging.INFO, logger="firebreak.adapters.nats_log"):
+        assert await asyncio.wait_for(log.last_seq(ROOMS, deadline_s=2.0), 5.0) == 9
+    said = [r.getMessage() for r in caplog.records if "asked again" in r.getMessage()]
+    assert len(said) == 2, said
+    assert "no answer within the wait" in said[0]
+    assert "leader dc2, peers of the answerer: dc2, dc3" in said[1]

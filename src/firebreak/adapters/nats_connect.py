@@ -103,10 +103,12 @@ async def ask(
     deadline: float | None,
     backoff: Backoff,
     waits: Backoff = ANSWER_WAITS,
+    on_retry: Callable[[BaseException], None] | None = None,
 ) -> T:
     """``question()``'s answer, asked again (:func:`~firebreak.retry.retry`) on an error in
     ``retry_on`` or when no answer came within the try's wait (``waits``; never past
-    ``deadline``, a ``time.monotonic()`` time). ``retry_on`` should hold TimeoutError."""
+    ``deadline``, a ``time.monotonic()`` time). ``retry_on`` should hold TimeoutError;
+    ``on_retry`` hears why each try is asked again."""
     each = waits.delays()
 
     async def once() -> T:
@@ -116,7 +118,7 @@ async def ask(
         async with asyncio.timeout(wait):
             return await question()
 
-    return await retry(once, retry_on=retry_on, deadline=deadline, backoff=backoff)
+    return await retry(once, retry_on=retry_on, deadline=deadline, backoff=backoff, on_retry=on_retry)
 
 
 #: Which NATS user a connection uses (adapters/nats_server_conf.py says what each may do).

@@ -60,6 +60,14 @@ def answered_by_leader(cluster: ClusterInfo | None) -> bool:
     return all(peer.name != cluster.leader for peer in cluster.replicas or ())
 
 
+def _answerer(cluster: ClusterInfo | None) -> str:
+    """What a stream-info answer says of its group, for the log."""
+    if cluster is None:
+        return "no cluster information"
+    peers = ", ".join(f"{p.name}{' offline' if p.offline else ''}" for p in cluster.replicas or ())
+    return f"leader {cluster.leader or 'none'}, peers of the answerer: {peers or 'none'}"
+
+
 class _WriteAgain(Exception):
     """An append attempt that a later attempt may complete (its cause says why)."""
 
@@ -219,8 +227,14 @@ class Log:
         async def from_leader() -> int:
             info = await self._js.stream_info(stream)
             if not answered_by_leader(info.cluster):
-                raise NotReady(f"stream {stream}: the answer did not come from its leader")
+                raise NotReady(f"the answer did not come from its leader ({_answerer(info.cluster)})")
             return int(info.state.last_seq)
+
+        def asked_again(exc: BaseException) -> None:
+            # A rebuilt DC that waits seconds for one stream's answer is the slow case of
+            # docs/PERFORMANCE.md's "Known gaps": each try's outcome says where the time went.
+            why = "no answer within the wait" if isinstance(exc, TimeoutError) else repr(exc)
+            log.info("stream %s: where it ends is asked again: %s", stream, why)
 
         deadline = None if deadline_s is None else time.monotonic() + deadline_s
         try:
@@ -232,6 +246,7 @@ class Log:
                 deadline=deadline,
                 backoff=backoff,
                 waits=self._answer_waits,
+                on_retry=asked_again,
             )
         except STARTUP_RETRYABLE as exc:
             raise Unavailable(f"stream info {stream}: the log did not answer in time") from exc
