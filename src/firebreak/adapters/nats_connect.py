@@ -139,15 +139,17 @@ async def connect(
     *,
     role: Role = "gateway",
     on_retry: Callable[[BaseException], None] | None = None,
+    only_preferred: bool = False,
 ) -> NATS:
     """Connects to every DC's node, the preferred DC's first; nats-py fails over between them.
-    Operators' tools connect as ``role="ops"``: stream state and leader moves, no data.
+    Operators' tools connect as ``role="ops"``: stream state and leader moves, no data. With
+    ``only_preferred`` it connects to the preferred DC's node alone, and does not reconnect.
 
     Without ``on_retry`` a node that does not answer is an error at once. With it, the caller is
     patient (a gateway starting): it tries again with backoff for as long as its task runs and
     hears each failure, so a gateway started before any node is up simply waits for one.
     """
-    urls = config.nats_urls(first=prefer_dc)
+    urls = config.nats_urls(first=prefer_dc)[:1] if only_preferred else config.nats_urls(first=prefer_dc)
     s = config.secrets
     user, password = (
         (s.nats_user, s.nats_password) if role == "gateway" else (s.ops_nats_user, s.ops_nats_password)
@@ -168,7 +170,7 @@ async def connect(
             connect_timeout=2,
             ping_interval=2,
             max_outstanding_pings=2,
-            allow_reconnect=True,
+            allow_reconnect=not only_preferred,
         )
         return nc
 

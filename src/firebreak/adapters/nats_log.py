@@ -106,9 +106,13 @@ class Log:
         *,
         answer_waits: Backoff = ANSWER_WAITS,
         cut_off: Callable[[], asyncio.Future[BaseException]] | None = None,
+        at_node: Callable[[str], Awaitable[JetStreamContext | None]] | None = None,
     ) -> None:
+        """``at_node(dc)``: JetStream on a connection to that DC's node alone (adapters/node_links.py),
+        where :meth:`last_seq` asks a stream's leader when this DC's node answered for it."""
         self._nc = nc
         self._js = js
+        self._at_node = at_node
         self._attempt_s = attempt_s
         self._answer_waits = answer_waits
         self._cut_off = cut_off
@@ -226,6 +230,19 @@ class Log:
 
         async def from_leader() -> int:
             info = await self._js.stream_info(stream)
+            leader = info.cluster.leader if info.cluster is not None else None
+            if not answered_by_leader(info.cluster) and leader and self._at_node is not None:
+                # The leader's answer does not reach a node answering as such a member; at the
+                # leader's own node it comes at once.
+                there = await self._at_node(leader)
+                if there is not None:
+                    log.info(
+                        "stream %s: asked at %s's node, its leader's (%s)",
+                        stream,
+                        leader,
+                        _answerer(info.cluster),
+                    )
+                    info = await there.stream_info(stream)
             if not answered_by_leader(info.cluster):
                 raise NotReady(f"the answer did not come from its leader ({_answerer(info.cluster)})")
             return int(info.state.last_seq)

@@ -26,6 +26,7 @@ from firebreak.adapters.leadership import Leadership
 from firebreak.adapters.metrics import GatewayMetrics, GatewayState
 from firebreak.adapters.nats_connect import PATIENT, STARTUP_RETRYABLE
 from firebreak.adapters.nats_log import Log
+from firebreak.adapters.node_links import NodeLinks
 from firebreak.adapters.object_files import ObjectFiles
 from firebreak.adapters.oidc_store import OidcStore
 from firebreak.adapters.ops_board import DCHeartbeat, OpsBoard
@@ -177,7 +178,9 @@ def _assemble(
     probe = QuorumProbe(nc, dc.name, leadership.stream_names(config))
     link = CutOffWatch(probe, active=readiness.caught_up, on_cut=lambda: hub.end_all(CUT_OFF), dc=dc.name)
     # Every append waits on "acknowledged or this DC cut off" (service/cutoff.py).
-    the_log = Log(nc, js, cut_off=link.signal)
+    # A stream's leader is asked at its own node when this DC's node answers for it (node_links.py).
+    node_links = NodeLinks(config, f"gateway-{dc.label(process)}-to-leader", timeout_s=ATTEMPT_S)
+    the_log = Log(nc, js, cut_off=link.signal, at_node=node_links.at)
     fresh = Freshness(
         the_log, projector, ring=lambda stream, seq: by_stream[stream].ring(seq), cut_off=link.signal
     )
@@ -221,6 +224,7 @@ def _assemble(
         OidcProvider.build(OidcStore(nc.jetstream(timeout=ATTEMPT_S)), queries, limits, config.issuer),
         Files(config, ObjectFiles(js), the_log, queries, FileQueries(conn), fresh, room_queries),
         process=process,
+        node_links=node_links,
     )
     # What the log held at start, as each stream's leader says: the read model must reach it
     # before this DC answers anyone (waits for a leader where there is none).

@@ -13,6 +13,7 @@ from nats.aio.client import Client as NATS
 
 from firebreak.adapters.leader_watch import StreamLeaders
 from firebreak.adapters.metrics import GatewayMetrics
+from firebreak.adapters.node_links import NodeLinks
 from firebreak.adapters.replica_reader import ReplicaReader
 from firebreak.adapters.siblings import Siblings
 from firebreak.adapters.sqlite_queries import Queries
@@ -81,6 +82,8 @@ class Gateway:
     process: int = 1
     #: The DC's other gateway processes, told of a drain (set where the DC has several).
     siblings: Siblings | None = None
+    #: Connections to other DCs' nodes, made when a stream's leader must be asked at its own node.
+    node_links: NodeLinks | None = None
 
     def serving(self) -> bool:
         """Readers running and the read model caught up with the log (what /healthz calls ready)."""
@@ -196,5 +199,7 @@ class Gateway:
             self.projector.close()
         except Exception:  # the restarted gateway reads those entries again from the log
             log.exception("could not commit the read model's last applies at shutdown")
+        if self.node_links is not None:
+            await self.node_links.close()
         with contextlib.suppress(Exception):
             await self.nc.close()
