@@ -223,7 +223,9 @@ class Log:
         just rejoined with an empty store does so with ``last_seq`` 0 until it hears from the
         leader, and being the gateway's own DC's node its answer arrives first. Readiness built on
         that 0 would let a rebuilt DC serve before it holds what was acknowledged
-        (docs/READ_MODELS.md). Any error is asked again until the deadline: the same node, before
+        (docs/READ_MODELS.md). Such an answer that names a leader is asked again at once at that
+        leader's own node (``at_node``), since the leader's answer may never reach this DC's node.
+        Any error is asked again until the deadline: the same node, before
         it has made its copy of the stream, answers "stream not found"; and a question no node
         answers is asked again (:func:`~firebreak.adapters.nats_connect.ask`).
         """
@@ -237,10 +239,10 @@ class Log:
                 there = await self._at_node(leader)
                 if there is not None:
                     log.info(
-                        "stream %s: asked at %s's node, its leader's (%s)",
+                        "stream %s: this DC's node answered for its leader (%s); asked at %s's node",
                         stream,
-                        leader,
                         _answerer(info.cluster),
+                        leader,
                     )
                     info = await there.stream_info(stream)
             if not answered_by_leader(info.cluster):
@@ -248,8 +250,8 @@ class Log:
             return int(info.state.last_seq)
 
         def asked_again(exc: BaseException) -> None:
-            # A rebuilt DC that waits seconds for one stream's answer is the slow case of
-            # docs/PERFORMANCE.md's "Known gaps": each try's outcome says where the time went.
+            # Each try's outcome says where a wait for the log went (how the rebuilt DCs that
+            # served 10-14 s late were explained: docs/PERFORMANCE.md, "Known gaps").
             why = "no answer within the wait" if isinstance(exc, TimeoutError) else repr(exc)
             log.info("stream %s: where it ends is asked again: %s", stream, why)
 
