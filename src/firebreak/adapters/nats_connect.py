@@ -149,7 +149,9 @@ async def connect(
     patient (a gateway starting): it tries again with backoff for as long as its task runs and
     hears each failure, so a gateway started before any node is up simply waits for one.
     """
-    urls = config.nats_urls(first=prefer_dc)[:1] if only_preferred else config.nats_urls(first=prefer_dc)
+    urls = config.nats_urls(first=prefer_dc)
+    if only_preferred:
+        urls = urls[:1]
     s = config.secrets
     user, password = (
         (s.nats_user, s.nats_password) if role == "gateway" else (s.ops_nats_user, s.ops_nats_password)

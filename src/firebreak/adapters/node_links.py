@@ -9,6 +9,7 @@ answer names a leader but did not come from it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 
@@ -30,21 +31,27 @@ class NodeLinks:
         self._name = name
         self._timeout_s = timeout_s
         self._links: dict[str, NATS] = {}
+        # Readiness asks about every stream at once: one connection per DC, not one per question.
+        self._connecting = asyncio.Lock()
 
     async def at(self, dc: str) -> JetStreamContext | None:
         """A JetStream context on a connection to ``dc``'s node alone; None for a name that is no
         DC of the cluster, or a node that does not take the connection."""
         if dc not in {d.name for d in self._config.dcs}:
             return None
-        nc = self._links.get(dc)
-        if nc is None or not nc.is_connected:
-            self._links.pop(dc, None)
-            try:
-                nc = await nats_connect.connect(self._config, dc, self._name, only_preferred=True)
-            except (OSError, TimeoutError, nats.errors.Error) as exc:
-                log.info("could not connect to %s's node: %r", dc, exc)
-                return None
-            self._links[dc] = nc
+        async with self._connecting:
+            nc = self._links.get(dc)
+            if nc is None or not nc.is_connected:
+                if nc is not None:
+                    with contextlib.suppress(Exception):
+                        await nc.close()
+                    del self._links[dc]
+                try:
+                    nc = await nats_connect.connect(self._config, dc, self._name, only_preferred=True)
+                except (OSError, TimeoutError, nats.errors.Error) as exc:
+                    log.info("could not connect to %s's node: %r", dc, exc)
+                    return None
+                self._links[dc] = nc
         return nc.jetstream(timeout=self._timeout_s)
 
     async def close(self) -> None:
